@@ -1,0 +1,442 @@
+//! OAuth clients (RFC 6749 §2) and their policy.
+//!
+//! A client is *public* (cannot keep a secret: SPAs, mobile apps) or
+//! *confidential* (RFC 6749 §2.1). Confidential clients get a secret that
+//! Holdfast generates; only its hash is stored. Redirect URIs are matched
+//! exactly (OAuth 2.1 §2.3.1, RFC 9700 §4.1.3). The refresh policy fields
+//! (DESIGN.md §4) are fixed here and enforced by the refresh grant.
+//!
+//! Not supported: dynamic client registration (RFC 7591), pattern or
+//! wildcard redirect URIs (forbidden by RFC 9700), `client_secret_jwt` and
+//! `private_key_jwt` authentication.
+
+use std::fmt;
+use std::str::FromStr;
+
+use url::Url;
+
+use crate::error::ValidationError;
+
+/// Whether a client can keep a secret (RFC 6749 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientKind {
+    /// Cannot authenticate; uses PKCE and (for SPAs) DPoP.
+    Public,
+    /// Authenticates with a Holdfast-generated secret.
+    Confidential,
+}
+
+impl ClientKind {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Confidential => "confidential",
+        }
+    }
+}
+
+impl FromStr for ClientKind {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "public" => Ok(Self::Public),
+            "confidential" => Ok(Self::Confidential),
+            _ => Err(ValidationError::ClientId),
+        }
+    }
+}
+
+/// A grant type a client may use at the token endpoint (RFC 6749 §4, §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GrantType {
+    /// RFC 6749 §4.1 with PKCE (RFC 7636).
+    AuthorizationCode,
+    /// RFC 6749 §4.4; confidential clients only.
+    ClientCredentials,
+    /// RFC 6749 §6.
+    RefreshToken,
+}
+
+impl GrantType {
+    /// All grant types Holdfast implements, in discovery order.
+    pub const ALL: [GrantType; 3] = [
+        Self::AuthorizationCode,
+        Self::ClientCredentials,
+        Self::RefreshToken,
+    ];
+
+    /// The `grant_type` parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::ClientCredentials => "client_credentials",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| ValidationError::GrantType(s.to_owned()))
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How refresh tokens rotate (DESIGN.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RotationMode {
+    /// Rotate on every use; the parent stays retryable for the grace window.
+    #[default]
+    Confirmed,
+    /// Rotate on every use with no grace: any second use is reuse.
+    Strict,
+    /// Do not rotate. Only for confidential or DPoP-bound clients.
+    None,
+}
+
+impl RotationMode {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Strict => "strict",
+            Self::None => "none",
+        }
+    }
+}
+
+impl FromStr for RotationMode {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "confirmed" => Ok(Self::Confirmed),
+            "strict" => Ok(Self::Strict),
+            "none" => Ok(Self::None),
+            _ => Err(ValidationError::RefreshPolicy(
+                "rotation must be confirmed, strict or none",
+            )),
+        }
+    }
+}
+
+/// The refresh-token policy of a client (DESIGN.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshPolicy {
+    /// Rotation mode.
+    pub rotation: RotationMode,
+    /// How long a rotated parent may be retried to get the same child, seconds.
+    pub grace_window_secs: i64,
+    /// How many grace retries a parent allows before `invalid_grant`.
+    pub retry_limit: i64,
+    /// Sliding idle lifetime of a family, seconds.
+    pub idle_lifetime_secs: i64,
+    /// Absolute lifetime of a family, seconds.
+    pub absolute_lifetime_secs: i64,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            rotation: RotationMode::Confirmed,
+            grace_window_secs: 60,
+            retry_limit: 5,
+            idle_lifetime_secs: 14 * 24 * 3600,
+            absolute_lifetime_secs: 90 * 24 * 3600,
+        }
+    }
+}
+
+/// Default access-token lifetime: five minutes (DESIGN.md §6).
+pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: i64 = 300;
+
+/// Longest access-token lifetime a client may configure: one day.
+pub const MAX_ACCESS_TOKEN_TTL_SECS: i64 = 24 * 3600;
+
+/// An OAuth client as the domain sees it. The secret hash is not here: it
+/// is the store's and the client-authentication service's business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// Stable internal id (UUID text).
+    pub id: String,
+    /// Owning tenant id.
+    pub tenant_id: String,
+    /// The public `client_id`, unique per tenant.
+    pub client_id: String,
+    /// Public or confidential.
+    pub kind: ClientKind,
+    /// Exact-match redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Grant types the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Scope strings the client may ask for.
+    pub scopes: Vec<String>,
+    /// Access-token lifetime, seconds.
+    pub access_token_ttl_secs: i64,
+    /// Refresh-token policy.
+    pub refresh: RefreshPolicy,
+    /// Whether every token this client obtains must be DPoP-bound.
+    pub dpop_required: bool,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+impl Client {
+    /// Whether `uri` is one of the registered redirect URIs, compared as
+    /// exact strings (RFC 9700 §4.1.3: "exact string matching").
+    pub fn redirect_uri_is_registered(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == uri)
+    }
+
+    /// Whether the client may use `grant`.
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// Everything needed to register a client, validated by [`NewClient::validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewClient {
+    /// The public `client_id`.
+    pub client_id: String,
+    /// Public or confidential.
+    pub kind: ClientKind,
+    /// Exact-match redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Grant types; empty means the defaults for the kind.
+    pub grant_types: Vec<GrantType>,
+    /// Scopes; empty means `openid profile email`.
+    pub scopes: Vec<String>,
+    /// Access-token lifetime, seconds.
+    pub access_token_ttl_secs: i64,
+    /// Refresh policy.
+    pub refresh: RefreshPolicy,
+    /// DPoP required.
+    pub dpop_required: bool,
+}
+
+impl NewClient {
+    /// A client with default policy.
+    pub fn new(client_id: impl Into<String>, kind: ClientKind) -> Self {
+        Self {
+            client_id: client_id.into(),
+            kind,
+            redirect_uris: Vec::new(),
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
+            access_token_ttl_secs: DEFAULT_ACCESS_TOKEN_TTL_SECS,
+            refresh: RefreshPolicy::default(),
+            dpop_required: false,
+        }
+    }
+
+    /// Checks every rule and fills in defaults.
+    pub fn validate(mut self) -> Result<Self, ValidationError> {
+        validate_client_id(&self.client_id)?;
+        for uri in &self.redirect_uris {
+            validate_redirect_uri(uri)?;
+        }
+        for scope in &self.scopes {
+            validate_scope_token(scope)?;
+        }
+        if self.grant_types.is_empty() {
+            self.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+        }
+        self.grant_types.sort();
+        self.grant_types.dedup();
+        if self.grant_types.contains(&GrantType::ClientCredentials)
+            && self.kind == ClientKind::Public
+        {
+            // RFC 6749 §4.4: "The client credentials grant type MUST only be
+            // used by confidential clients."
+            return Err(ValidationError::GrantType(
+                "client_credentials (public clients cannot use it)".to_owned(),
+            ));
+        }
+        if self.scopes.is_empty() {
+            self.scopes = ["openid", "profile", "email"].map(str::to_owned).to_vec();
+        }
+        self.scopes.dedup();
+        if !(1..=MAX_ACCESS_TOKEN_TTL_SECS).contains(&self.access_token_ttl_secs) {
+            return Err(ValidationError::Lifetime("access token lifetime"));
+        }
+        validate_refresh_policy(&self.refresh, self.kind, self.dpop_required)?;
+        Ok(self)
+    }
+}
+
+/// Client ids: 1–128 printable ASCII characters, no spaces (RFC 6749 §A.1
+/// allows VSCHAR; Holdfast keeps to what is safe in logs and URLs).
+pub fn validate_client_id(raw: &str) -> Result<(), ValidationError> {
+    let ok = (1..=128).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::ClientId)
+    }
+}
+
+/// Redirect URIs: absolute, no fragment (RFC 6749 §3.1.2), https unless on
+/// loopback (RFC 8252 §7.3) or a private-use scheme for native apps (§7.1).
+pub fn validate_redirect_uri(raw: &str) -> Result<(), ValidationError> {
+    let err = || ValidationError::RedirectUri(raw.to_owned());
+    let url = Url::parse(raw).map_err(|_| err())?;
+    if url.fragment().is_some() || url.cannot_be_a_base() && url.scheme() == "http" {
+        return Err(err());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => match url.host_str() {
+            Some("localhost" | "127.0.0.1" | "[::1]") => Ok(()),
+            _ => Err(err()),
+        },
+        // Private-use URI schemes (RFC 8252 §7.1) contain a dot, e.g. com.example.app.
+        scheme if scheme.contains('.') => Ok(()),
+        _ => Err(err()),
+    }
+}
+
+/// A scope token per RFC 6749 §3.3: `1*( %x21 / %x23-5B / %x5D-7E )`.
+pub fn validate_scope_token(raw: &str) -> Result<(), ValidationError> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 128
+        && raw
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::Scope(raw.to_owned()))
+    }
+}
+
+/// DESIGN.md §4: "A client may choose `rotation = none` only when its RTs
+/// are DPoP-bound or it is confidential." Lifetimes must be positive and the
+/// idle lifetime may not exceed the absolute one.
+pub fn validate_refresh_policy(
+    policy: &RefreshPolicy,
+    kind: ClientKind,
+    dpop_required: bool,
+) -> Result<(), ValidationError> {
+    if policy.rotation == RotationMode::None && kind == ClientKind::Public && !dpop_required {
+        return Err(ValidationError::RefreshPolicy(
+            "rotation 'none' needs a confidential or DPoP-required client",
+        ));
+    }
+    if policy.grace_window_secs < 0 || policy.grace_window_secs > 3600 {
+        return Err(ValidationError::Lifetime("grace window"));
+    }
+    if policy.retry_limit < 0 || policy.retry_limit > 100 {
+        return Err(ValidationError::RefreshPolicy("retry limit must be 0-100"));
+    }
+    if policy.idle_lifetime_secs <= 0 || policy.absolute_lifetime_secs <= 0 {
+        return Err(ValidationError::Lifetime("refresh lifetime"));
+    }
+    if policy.idle_lifetime_secs > policy.absolute_lifetime_secs {
+        return Err(ValidationError::RefreshPolicy(
+            "idle lifetime may not exceed absolute lifetime",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_grant_types_and_scopes() {
+        let c = NewClient::new("web", ClientKind::Public)
+            .validate()
+            .unwrap();
+        assert_eq!(
+            c.grant_types,
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+        );
+        assert_eq!(c.scopes, vec!["openid", "profile", "email"]);
+        assert_eq!(c.refresh, RefreshPolicy::default());
+    }
+
+    #[test]
+    fn rfc6749_s4_4_public_clients_cannot_use_client_credentials() {
+        let mut c = NewClient::new("spa", ClientKind::Public);
+        c.grant_types = vec![GrantType::ClientCredentials];
+        assert!(c.validate().is_err());
+        let mut c = NewClient::new("svc", ClientKind::Confidential);
+        c.grant_types = vec![GrantType::ClientCredentials];
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn rotation_none_needs_confidential_or_dpop() {
+        let none = RefreshPolicy {
+            rotation: RotationMode::None,
+            ..Default::default()
+        };
+        assert!(validate_refresh_policy(&none, ClientKind::Public, false).is_err());
+        assert!(validate_refresh_policy(&none, ClientKind::Public, true).is_ok());
+        assert!(validate_refresh_policy(&none, ClientKind::Confidential, false).is_ok());
+    }
+
+    #[test]
+    fn rfc6749_s3_1_2_redirect_uris_are_absolute_without_fragment() {
+        for ok in [
+            "https://app.example.com/cb",
+            "http://localhost:3000/cb",
+            "http://127.0.0.1/cb",
+            "com.example.app:/oauth",
+        ] {
+            assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/relative",
+            "https://app.example.com/cb#frag",
+            "http://app.example.com/cb",
+            "javascript:alert(1)",
+            "data:text/html,x",
+        ] {
+            assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rfc6749_s3_3_scope_tokens_exclude_space_quote_and_backslash() {
+        assert!(validate_scope_token("read:items").is_ok());
+        for bad in ["", "a b", "a\"b", "a\\b", "é"] {
+            assert!(validate_scope_token(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly() {
+        let mut c = NewClient::new("web", ClientKind::Public);
+        c.redirect_uris = vec!["https://app.example.com/cb".into()];
+        let c = c.validate().unwrap();
+        let client = Client {
+            id: "1".into(),
+            tenant_id: "t".into(),
+            client_id: c.client_id,
+            kind: c.kind,
+            redirect_uris: c.redirect_uris,
+            grant_types: c.grant_types,
+            scopes: c.scopes,
+            access_token_ttl_secs: c.access_token_ttl_secs,
+            refresh: c.refresh,
+            dpop_required: c.dpop_required,
+            created_at: 0,
+        };
+        assert!(client.redirect_uri_is_registered("https://app.example.com/cb"));
+        assert!(!client.redirect_uri_is_registered("https://app.example.com/cb/"));
+        assert!(!client.redirect_uri_is_registered("https://app.example.com/cb?x=1"));
+        assert!(!client.redirect_uri_is_registered("HTTPS://app.example.com/cb"));
+    }
+}

@@ -1,0 +1,19 @@
+//! Holdfast's domain layer: the rules of the authorization server as pure
+//! functions over values. Nothing in this crate does IO; the clock and
+//! randomness are passed in by callers so tests can pin them.
+//!
+//! - [`tenant`]: tenant slugs and issuer URLs.
+//! - [`client`]: OAuth clients, their grant types, scopes and refresh policy.
+//! - [`user`]: usernames (case-insensitive, Unicode-normalised).
+//! - [`keys`]: signing algorithms and the key life cycle (next → current → retired).
+//! - [`discovery`]: the RFC 8414 / OIDC Discovery metadata document.
+//! - [`error`]: OAuth error codes (RFC 6749 §5.2) and the domain's validation errors.
+
+pub mod client;
+pub mod discovery;
+pub mod error;
+pub mod keys;
+pub mod tenant;
+pub mod user;
+
+pub use error::{OAuthErrorCode, ValidationError};

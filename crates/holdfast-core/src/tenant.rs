@@ -1,0 +1,141 @@
+//! Tenants: one per project family that shares users and sign-in.
+//!
+//! A tenant is addressed by its slug; its issuer is `{public_url}/t/{slug}`
+//! (OIDC Discovery §4 requires the issuer to be an https URL with no query or
+//! fragment; Holdfast allows http only when the operator configured it, for
+//! development on loopback).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::ValidationError;
+use crate::keys::SigningAlg;
+
+/// A tenant's URL-safe identifier: 1–63 characters of `a-z`, `0-9` and inner `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantSlug(String);
+
+impl TenantSlug {
+    /// Parses a slug, refusing anything that is not safe in a URL path segment.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let ok = (1..=63).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !raw.starts_with('-')
+            && !raw.ends_with('-');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ValidationError::TenantSlug)
+        }
+    }
+
+    /// The slug as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TenantSlug {
+    type Error = ValidationError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<TenantSlug> for String {
+    fn from(value: TenantSlug) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for TenantSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A tenant as the domain sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Stable internal id (UUID text).
+    pub id: String,
+    /// URL identifier.
+    pub slug: TenantSlug,
+    /// Human-readable name shown on hosted pages.
+    pub display_name: String,
+    /// Algorithm of the tenant's signing keys.
+    pub signing_alg: SigningAlg,
+    /// Default `aud` for access tokens; `None` means "the issuer".
+    pub default_audience: Option<String>,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+impl Tenant {
+    /// The access-token audience used when a request names no resource.
+    pub fn audience(&self, issuer: &Url) -> String {
+        self.default_audience
+            .clone()
+            .unwrap_or_else(|| issuer.as_str().trim_end_matches('/').to_owned())
+    }
+}
+
+/// Builds a tenant's issuer URL: `{public_url}/t/{slug}`, no trailing slash.
+pub fn issuer_url(public_url: &Url, slug: &TenantSlug) -> Url {
+    let base = public_url.as_str().trim_end_matches('/');
+    // A slug is a-z0-9- only, so the joined string is always a valid URL.
+    Url::parse(&format!("{base}/t/{slug}")).unwrap_or_else(|_| public_url.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_accept_lowercase_digits_and_inner_hyphens() {
+        for ok in ["a", "acme", "acme-prod", "t1", &"x".repeat(63)] {
+            assert!(TenantSlug::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn slugs_refuse_anything_unsafe_in_a_path() {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "Acme",
+            "a/b",
+            "a b",
+            "é",
+            "..",
+            &"x".repeat(64),
+        ] {
+            assert_eq!(
+                TenantSlug::parse(bad),
+                Err(ValidationError::TenantSlug),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn issuer_is_public_url_slash_t_slash_slug_without_trailing_slash() {
+        let slug = TenantSlug::parse("acme").unwrap();
+        let with_slash = Url::parse("https://auth.example.com/").unwrap();
+        let with_path = Url::parse("https://example.com/auth/").unwrap();
+        assert_eq!(
+            issuer_url(&with_slash, &slug).as_str(),
+            "https://auth.example.com/t/acme"
+        );
+        assert_eq!(
+            issuer_url(&with_path, &slug).as_str(),
+            "https://example.com/auth/t/acme"
+        );
+    }
+}

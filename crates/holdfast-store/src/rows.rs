@@ -1,0 +1,151 @@
+//! Row types shared by both back ends and their conversion to domain values.
+
+use holdfast_core::client::{Client, GrantType, RefreshPolicy};
+use holdfast_core::tenant::{Tenant, TenantSlug};
+use holdfast_core::user::User;
+
+use crate::{ClientRecord, StoreError, StoredKey, UserRecord};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TenantRow {
+    pub id: String,
+    pub slug: String,
+    pub display_name: String,
+    pub signing_alg: String,
+    pub default_audience: Option<String>,
+    pub created_at: i64,
+}
+
+impl TryFrom<TenantRow> for Tenant {
+    type Error = StoreError;
+    fn try_from(r: TenantRow) -> Result<Self, Self::Error> {
+        Ok(Tenant {
+            id: r.id,
+            slug: TenantSlug::parse(&r.slug).map_err(corrupt)?,
+            display_name: r.display_name,
+            signing_alg: r.signing_alg.parse().map_err(corrupt)?,
+            default_audience: r.default_audience,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub kind: String,
+    pub secret_digest: Option<String>,
+    pub redirect_uris: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub access_token_ttl_secs: i64,
+    pub rotation: String,
+    pub grace_window_secs: i64,
+    pub retry_limit: i64,
+    pub idle_lifetime_secs: i64,
+    pub absolute_lifetime_secs: i64,
+    pub dpop_required: bool,
+    pub created_at: i64,
+}
+
+impl TryFrom<ClientRow> for ClientRecord {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> Result<Self, Self::Error> {
+        let grant_names: Vec<String> = json_list(&r.grant_types)?;
+        let grant_types = grant_names
+            .iter()
+            .map(|g| g.parse::<GrantType>().map_err(corrupt))
+            .collect::<Result<_, _>>()?;
+        Ok(ClientRecord {
+            client: Client {
+                id: r.id,
+                tenant_id: r.tenant_id,
+                client_id: r.client_id,
+                kind: r.kind.parse().map_err(corrupt)?,
+                redirect_uris: json_list(&r.redirect_uris)?,
+                grant_types,
+                scopes: json_list(&r.scopes)?,
+                access_token_ttl_secs: r.access_token_ttl_secs,
+                refresh: RefreshPolicy {
+                    rotation: r.rotation.parse().map_err(corrupt)?,
+                    grace_window_secs: r.grace_window_secs,
+                    retry_limit: r.retry_limit,
+                    idle_lifetime_secs: r.idle_lifetime_secs,
+                    absolute_lifetime_secs: r.absolute_lifetime_secs,
+                },
+                dpop_required: r.dpop_required,
+                created_at: r.created_at,
+            },
+            secret_digest: r.secret_digest,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+impl From<UserRow> for UserRecord {
+    fn from(r: UserRow) -> Self {
+        UserRecord {
+            user: User {
+                id: r.id,
+                tenant_id: r.tenant_id,
+                username: r.username,
+                email: r.email,
+                created_at: r.created_at,
+            },
+            password_hash: r.password_hash,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    pub kid: String,
+    pub alg: String,
+    pub state: String,
+    pub private_sealed: Vec<u8>,
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub activated_at: Option<i64>,
+    pub retired_at: Option<i64>,
+}
+
+impl TryFrom<KeyRow> for StoredKey {
+    type Error = StoreError;
+    fn try_from(r: KeyRow) -> Result<Self, Self::Error> {
+        Ok(StoredKey {
+            kid: r.kid,
+            alg: r.alg.parse().map_err(corrupt)?,
+            state: r.state.parse().map_err(corrupt)?,
+            private_sealed: r.private_sealed,
+            public_jwk: r.public_jwk,
+            created_at: r.created_at,
+            activated_at: r.activated_at,
+            retired_at: r.retired_at,
+        })
+    }
+}
+
+pub(crate) fn json_list(raw: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(raw).map_err(corrupt)
+}
+
+pub(crate) fn to_json_list<T: AsRef<str>>(items: &[T]) -> String {
+    let strings: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+    // Serialising a list of strings cannot fail.
+    serde_json::to_string(&strings).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}

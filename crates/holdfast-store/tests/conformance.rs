@@ -1,0 +1,356 @@
+//! The store conformance suite: one set of tests, run unchanged against
+//! SQLite and PostgreSQL. Each test gets its own fresh database.
+
+use std::sync::Arc;
+
+use holdfast_core::client::{ClientKind, GrantType, NewClient, RotationMode};
+use holdfast_core::keys::{KeyState, SigningAlg};
+use holdfast_core::tenant::{Tenant, TenantSlug};
+use holdfast_core::user::Username;
+use holdfast_store::testing::{Backend, TestDatabase};
+use holdfast_store::{Store, StoreError, StoredKey, connect};
+
+async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn Store>)> {
+    let db = TestDatabase::create(backend).await?;
+    let store = connect(&db.url).await.expect("connect and migrate");
+    Some((db, store))
+}
+
+fn key(kid: &str, state: KeyState, created_at: i64) -> StoredKey {
+    StoredKey {
+        kid: kid.to_owned(),
+        alg: SigningAlg::ES256,
+        state,
+        private_sealed: vec![1, 2, 3],
+        public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
+        created_at,
+        activated_at: (state == KeyState::Current).then_some(created_at),
+        retired_at: None,
+    }
+}
+
+fn tenant(id: &str, slug: &str) -> Tenant {
+    Tenant {
+        id: id.to_owned(),
+        slug: TenantSlug::parse(slug).unwrap(),
+        display_name: format!("Tenant {slug}"),
+        signing_alg: SigningAlg::ES256,
+        default_audience: None,
+        created_at: 100,
+    }
+}
+
+async fn with_tenant(store: &dyn Store, id: &str, slug: &str) -> Tenant {
+    let t = tenant(id, slug);
+    let keys = [
+        key(&format!("{id}-cur"), KeyState::Current, 1),
+        key(&format!("{id}-next"), KeyState::Next, 2),
+    ];
+    store.create_tenant(&t, &keys).await.unwrap();
+    t
+}
+
+async fn tenants_are_created_found_and_listed(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    with_tenant(&*store, "t2", "beta").await;
+    let found = store.tenant_by_slug(&t.slug).await.unwrap().unwrap();
+    assert_eq!(found, t);
+    assert!(
+        store
+            .tenant_by_slug(&TenantSlug::parse("nope").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let slugs: Vec<String> = store
+        .list_tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.slug.to_string())
+        .collect();
+    assert_eq!(slugs, vec!["acme", "beta"]);
+}
+
+async fn duplicate_tenant_slug_is_a_conflict_and_writes_nothing(store: Arc<dyn Store>) {
+    with_tenant(&*store, "t1", "acme").await;
+    let dup = tenant("t9", "acme");
+    let err = store
+        .create_tenant(&dup, &[key("t9-cur", KeyState::Current, 5)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("tenant")), "{err:?}");
+    assert!(store.keys("t9").await.unwrap().is_empty());
+    assert_eq!(store.list_tenants().await.unwrap().len(), 1);
+}
+
+async fn a_failed_key_insert_rolls_back_the_tenant(store: Arc<dyn Store>) {
+    with_tenant(&*store, "t1", "acme").await;
+    // Reusing t1's kid makes the second insert fail after the tenant row went in.
+    let err = store
+        .create_tenant(
+            &tenant("t2", "beta"),
+            &[
+                key("t2-cur", KeyState::Current, 1),
+                key("t1-next", KeyState::Next, 2),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(
+        store
+            .tenant_by_slug(&TenantSlug::parse("beta").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.keys("t2").await.unwrap().is_empty());
+}
+
+async fn clients_round_trip_with_their_policy(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    let mut new = NewClient::new("web", ClientKind::Confidential);
+    new.redirect_uris = vec![
+        "https://app.example.com/cb".into(),
+        "http://localhost:3000/cb".into(),
+    ];
+    new.grant_types = vec![GrantType::AuthorizationCode, GrantType::ClientCredentials];
+    new.scopes = vec!["openid".into(), "read:items".into()];
+    new.access_token_ttl_secs = 120;
+    new.refresh.rotation = RotationMode::Strict;
+    new.refresh.grace_window_secs = 30;
+    new.dpop_required = true;
+    let new = new.validate().unwrap();
+    let created = store
+        .create_client("c1", &t.id, &new, Some("digest"), 500)
+        .await
+        .unwrap();
+    let found = store
+        .client_by_client_id(&t.id, "web")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.client, created);
+    assert_eq!(found.secret_digest.as_deref(), Some("digest"));
+    assert_eq!(found.client.refresh.rotation, RotationMode::Strict);
+    assert!(found.client.dpop_required);
+    assert_eq!(store.list_clients(&t.id).await.unwrap(), vec![created]);
+}
+
+async fn client_ids_are_unique_per_tenant_only(store: Arc<dyn Store>) {
+    let a = with_tenant(&*store, "t1", "acme").await;
+    let b = with_tenant(&*store, "t2", "beta").await;
+    let new = NewClient::new("web", ClientKind::Public)
+        .validate()
+        .unwrap();
+    store
+        .create_client("c1", &a.id, &new, None, 1)
+        .await
+        .unwrap();
+    let err = store
+        .create_client("c2", &a.id, &new, None, 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("client")), "{err:?}");
+    store
+        .create_client("c3", &b.id, &new, None, 1)
+        .await
+        .unwrap();
+    // Cross-tenant lookups never see another tenant's client.
+    assert_eq!(
+        store
+            .client_by_client_id(&b.id, "web")
+            .await
+            .unwrap()
+            .unwrap()
+            .client
+            .id,
+        "c3"
+    );
+    assert!(
+        store
+            .client_by_client_id(&a.id, "other")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn usernames_are_unique_per_tenant_case_insensitively(store: Arc<dyn Store>) {
+    let a = with_tenant(&*store, "t1", "acme").await;
+    let b = with_tenant(&*store, "t2", "beta").await;
+    let alice = Username::parse("Alice").unwrap();
+    let user = store
+        .create_user(
+            "u1",
+            &a.id,
+            &alice,
+            Some("alice@example.com"),
+            "$argon2id$x",
+            7,
+        )
+        .await
+        .unwrap();
+    assert_eq!(user.username, "Alice");
+    let shouting = Username::parse("ALICE").unwrap();
+    let err = store
+        .create_user("u2", &a.id, &shouting, None, "h", 8)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("user")), "{err:?}");
+    store
+        .create_user("u3", &b.id, &shouting, None, "h", 8)
+        .await
+        .unwrap();
+    let found = store
+        .user_by_username(&a.id, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.user, user);
+    assert_eq!(found.password_hash, "$argon2id$x");
+    assert_eq!(
+        store
+            .user_by_id(&a.id, "u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .id,
+        "u1"
+    );
+    assert!(
+        store.user_by_id(&b.id, "u1").await.unwrap().is_none(),
+        "cross-tenant lookup by id"
+    );
+}
+
+async fn key_rotation_promotes_next_and_retires_current(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    store
+        .rotate_keys(&t.id, &key("k3", KeyState::Next, 10), 50)
+        .await
+        .unwrap();
+    let keys = store.keys(&t.id).await.unwrap();
+    let state_of = |kid: &str| keys.iter().find(|k| k.kid == kid).map(|k| k.state);
+    assert_eq!(state_of("t1-cur"), Some(KeyState::Retired));
+    assert_eq!(state_of("t1-next"), Some(KeyState::Current));
+    assert_eq!(state_of("k3"), Some(KeyState::Next));
+    let retired = keys.iter().find(|k| k.kid == "t1-cur").unwrap();
+    assert_eq!(retired.retired_at, Some(50));
+    assert_eq!(
+        keys.iter()
+            .find(|k| k.kid == "t1-next")
+            .unwrap()
+            .activated_at,
+        Some(50)
+    );
+}
+
+async fn rotation_without_a_next_key_fails_and_changes_nothing(store: Arc<dyn Store>) {
+    let t = tenant("t1", "acme");
+    store
+        .create_tenant(&t, &[key("only", KeyState::Current, 1)])
+        .await
+        .unwrap();
+    let err = store
+        .rotate_keys(&t.id, &key("k2", KeyState::Next, 2), 9)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("next key")), "{err:?}");
+    let keys = store.keys(&t.id).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].state, KeyState::Current);
+}
+
+async fn concurrent_rotations_leave_exactly_one_current_and_one_next(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let store = store.clone();
+        let tenant_id = t.id.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .rotate_keys(
+                    &tenant_id,
+                    &key(&format!("n{i}"), KeyState::Next, 10 + i),
+                    20 + i,
+                )
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        if task.await.unwrap().is_ok() {
+            ok += 1;
+        }
+    }
+    assert!(ok >= 1);
+    let keys = store.keys(&t.id).await.unwrap();
+    assert_eq!(
+        keys.iter().filter(|k| k.state == KeyState::Current).count(),
+        1
+    );
+    assert_eq!(keys.iter().filter(|k| k.state == KeyState::Next).count(), 1);
+    assert_eq!(keys.len(), 2 + ok);
+}
+
+async fn kek_check_is_set_once(store: Arc<dyn Store>) {
+    assert!(store.kek_check().await.unwrap().is_none());
+    assert_eq!(store.init_kek_check(b"first").await.unwrap(), b"first");
+    assert_eq!(store.init_kek_check(b"second").await.unwrap(), b"first");
+    assert_eq!(
+        store.kek_check().await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+    store.ping().await.unwrap();
+}
+
+async fn reconnecting_reapplies_no_migration_and_keeps_data(_store: Arc<dyn Store>, url: &str) {
+    let again = connect(url).await.unwrap();
+    with_tenant(&*again, "t1", "acme").await;
+    let third = connect(url).await.unwrap();
+    assert_eq!(third.list_tenants().await.unwrap().len(), 1);
+}
+
+macro_rules! conformance {
+    ($backend_mod:ident, $backend:expr, [$($test:ident),* $(,)?]) => {
+        mod $backend_mod {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let Some((_db, store)) = open($backend).await else { return };
+                    super::$test(store).await;
+                }
+            )*
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn reconnecting_reapplies_no_migration_and_keeps_data() {
+                let Some((db, store)) = open($backend).await else { return };
+                super::reconnecting_reapplies_no_migration_and_keeps_data(store, &db.url).await;
+            }
+        }
+    };
+}
+
+macro_rules! all_backends {
+    ($($test:ident),* $(,)?) => {
+        conformance!(sqlite, Backend::Sqlite, [$($test),*]);
+        conformance!(postgres, Backend::Postgres, [$($test),*]);
+    };
+}
+
+all_backends!(
+    tenants_are_created_found_and_listed,
+    duplicate_tenant_slug_is_a_conflict_and_writes_nothing,
+    a_failed_key_insert_rolls_back_the_tenant,
+    clients_round_trip_with_their_policy,
+    client_ids_are_unique_per_tenant_only,
+    usernames_are_unique_per_tenant_case_insensitively,
+    key_rotation_promotes_next_and_retires_current,
+    rotation_without_a_next_key_fails_and_changes_nothing,
+    concurrent_rotations_leave_exactly_one_current_and_one_next,
+    kek_check_is_set_once,
+);
