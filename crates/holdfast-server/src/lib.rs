@@ -1,1 +1,41 @@
-//! placeholder
+//! The Holdfast authorization server.
+//!
+//! - [`config`]: every option, its default and why, from flags, `HOLDFAST_*`
+//!   environment variables and a TOML file (in that order of precedence).
+//! - [`kek`]: finding or creating the key-encryption key, and refusing to
+//!   start with the wrong one.
+//! - [`keys`]: per-tenant signing keys: creation, sealing, rotation, JWKS.
+//! - [`service`]: use cases shared by the HTTP edge and the CLI (create a
+//!   tenant, a client, a user; hash and verify passwords).
+//! - [`http`]: the axum application (`app(state) -> Router`), its error
+//!   mapping and endpoints.
+//! - [`cli`]: the `holdfast` command line.
+//!
+//! The app is a value: [`http::app`] builds a `Router` from an [`AppState`],
+//! and [`serve`] runs it on a listener until a shutdown future resolves, so
+//! tests start it on port 0.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod kek;
+pub mod keys;
+pub mod service;
+pub mod state;
+
+use std::future::Future;
+
+pub use state::{AppState, Clock, SystemClock};
+
+/// Serves `state` on `listener` until `shutdown` resolves, then finishes the
+/// requests in flight (graceful shutdown).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = http::app(state);
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

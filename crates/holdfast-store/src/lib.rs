@@ -177,7 +177,7 @@ pub trait MetaStore: Send + Sync {
 }
 
 /// Everything a Holdfast node needs from its store.
-pub trait Store: TenantStore + ClientStore + UserStore + KeyStore + MetaStore {
+pub trait Store: TenantStore + ClientStore + UserStore + KeyStore + MetaStore + std::fmt::Debug {
     /// Which back end this is, for logs.
     fn backend(&self) -> &'static str;
 }

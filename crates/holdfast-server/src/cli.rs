@@ -1,0 +1,494 @@
+//! The `holdfast` command line: `serve`, `migrate`, and administration of
+//! tenants, clients, users and keys.
+//!
+//! Output is for humans by default and JSON with `--json`. Secrets never come
+//! from argv (where `ps` and shell history would see them): passwords are
+//! read from stdin, client secrets are generated and printed once.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use holdfast_core::client::{ClientKind, GrantType, NewClient, RotationMode};
+use holdfast_core::keys::SigningAlg;
+use holdfast_core::tenant::issuer_url;
+use holdfast_crypto::secret::SecretString;
+use serde_json::json;
+use url::Url;
+
+use crate::config::{FileConfig, LogFormat, PasswordParams, ServerConfig, StorageLocation};
+use crate::kek::{KEK_ENV, load_kek};
+use crate::service::admin::{self, NewTenant};
+use crate::state::{AppState, SystemClock};
+
+/// Holdfast: a self-hosted OAuth 2.1 / OpenID Connect authorization server.
+#[derive(Debug, Parser)]
+#[command(name = "holdfast", version, about, propagate_version = true)]
+pub struct Cli {
+    /// TOML configuration file (lowest precedence after defaults).
+    #[arg(long, env = "HOLDFAST_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH (default sqlite://holdfast.db) or postgres://...
+    #[arg(long, env = "HOLDFAST_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Directory for the KEK file and the default SQLite database.
+    #[arg(long, env = "HOLDFAST_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// Options of `holdfast serve`.
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "HOLDFAST_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Public base URL (set it behind a reverse proxy) [default: http://{listen}].
+    #[arg(long, env = "HOLDFAST_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+    /// Log format [default: text].
+    #[arg(long, env = "HOLDFAST_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Argon2id memory in KiB [default: 19456].
+    #[arg(long, env = "HOLDFAST_ARGON2_MEMORY_KIB")]
+    pub argon2_memory_kib: Option<u32>,
+    /// Argon2id passes [default: 2].
+    #[arg(long, env = "HOLDFAST_ARGON2_ITERATIONS")]
+    pub argon2_iterations: Option<u32>,
+    /// Argon2id lanes [default: 1].
+    #[arg(long, env = "HOLDFAST_ARGON2_PARALLELISM")]
+    pub argon2_parallelism: Option<u32>,
+}
+
+/// `holdfast tenant ...`
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant with fresh signing keys.
+    Create {
+        /// URL slug: a-z, 0-9 and inner '-'.
+        slug: String,
+        /// Display name shown on login pages.
+        #[arg(long)]
+        name: Option<String>,
+        /// Signing algorithm.
+        #[arg(long, default_value = "ES256", value_parser = parse_alg)]
+        signing_alg: SigningAlg,
+        /// Default access-token audience [default: the issuer].
+        #[arg(long)]
+        audience: Option<String>,
+    },
+    /// List tenants.
+    List,
+}
+
+/// `holdfast client ...`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. A confidential client's secret is printed once.
+    Create(ClientCreateArgs),
+    /// List a tenant's clients.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// Options of `holdfast client create`.
+#[derive(Debug, Args)]
+pub struct ClientCreateArgs {
+    /// Tenant slug.
+    #[arg(long)]
+    pub tenant: String,
+    /// The public client_id.
+    #[arg(long)]
+    pub client_id: String,
+    /// A public client (SPA, mobile app): no secret.
+    #[arg(long, conflicts_with = "confidential", required_unless_present = "confidential")]
+    pub public: bool,
+    /// A confidential client (server-side app): gets a generated secret.
+    #[arg(long)]
+    pub confidential: bool,
+    /// An allowed redirect URI, matched exactly (repeatable).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// An allowed grant type (repeatable) [default: authorization_code, refresh_token].
+    #[arg(long = "grant-type", value_parser = parse_grant)]
+    pub grant_types: Vec<GrantType>,
+    /// An allowed scope (repeatable) [default: openid profile email].
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Access-token lifetime in seconds.
+    #[arg(long, default_value_t = holdfast_core::client::DEFAULT_ACCESS_TOKEN_TTL_SECS)]
+    pub access_token_ttl: i64,
+    /// Refresh-token rotation: confirmed, strict or none.
+    #[arg(long, default_value = "confirmed", value_parser = parse_rotation)]
+    pub rotation: RotationMode,
+    /// Grace window for retrying a rotated refresh token, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub grace_window: i64,
+    /// Grace retries allowed per refresh token.
+    #[arg(long, default_value_t = 5)]
+    pub retry_limit: i64,
+    /// Idle (sliding) lifetime of a session, seconds [default: 14 days].
+    #[arg(long, default_value_t = 14 * 24 * 3600)]
+    pub idle_lifetime: i64,
+    /// Absolute lifetime of a session, seconds [default: 90 days].
+    #[arg(long, default_value_t = 90 * 24 * 3600)]
+    pub absolute_lifetime: i64,
+    /// Require DPoP-bound tokens.
+    #[arg(long)]
+    pub dpop_required: bool,
+}
+
+/// `holdfast user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from stdin.
+    Create {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Username (unique per tenant, case-insensitive).
+        #[arg(long)]
+        username: String,
+        /// Read the password from stdin (required: passwords never go in argv).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+/// `holdfast keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Promote next → current, retire current, create a new next.
+    Rotate {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// List a tenant's keys and their states.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+fn parse_alg(raw: &str) -> Result<SigningAlg, String> {
+    raw.parse().map_err(|e: holdfast_core::ValidationError| e.to_string())
+}
+fn parse_grant(raw: &str) -> Result<GrantType, String> {
+    raw.parse().map_err(|e: holdfast_core::ValidationError| e.to_string())
+}
+fn parse_rotation(raw: &str) -> Result<RotationMode, String> {
+    raw.parse().map_err(|e: holdfast_core::ValidationError| e.to_string())
+}
+
+/// Everything resolved from flags, environment and file.
+struct Resolved {
+    location: StorageLocation,
+    server: ServerConfig,
+    log_format: LogFormat,
+}
+
+fn resolve(cli: &Cli, serve: Option<&ServeArgs>) -> anyhow::Result<Resolved> {
+    let file = match &cli.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let location = StorageLocation::resolve(
+        cli.database_url.clone().or(file.database_url.clone()),
+        cli.data_dir.clone().or(file.data_dir.clone()),
+    );
+    let defaults = ServerConfig::default();
+    let pw_file = file.password.clone().unwrap_or_default();
+    let pw_default = PasswordParams::default();
+    let empty = ServeArgs::default();
+    let args = serve.unwrap_or(&empty);
+    let server = ServerConfig {
+        listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
+        public_url: args.public_url.clone().or(file.public_url.clone()),
+        password: PasswordParams {
+            memory_kib: args.argon2_memory_kib.or(pw_file.memory_kib).unwrap_or(pw_default.memory_kib),
+            iterations: args.argon2_iterations.or(pw_file.iterations).unwrap_or(pw_default.iterations),
+            parallelism: args.argon2_parallelism.or(pw_file.parallelism).unwrap_or(pw_default.parallelism),
+        },
+        max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+    };
+    let log_format = args.log_format.or(file.log_format).unwrap_or_default();
+    Ok(Resolved { location, server, log_format })
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOLDFAST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Opens the store and KEK and builds the state, as `serve` and every
+/// administrative command do.
+async fn open_state(resolved: &Resolved, public_url: Url) -> anyhow::Result<AppState> {
+    let url = &resolved.location.database_url;
+    let store = holdfast_store::connect(url)
+        .await
+        .with_context(|| format!("cannot open database {}", holdfast_store::redact_url(url)))?;
+    let env_kek = std::env::var(KEK_ENV).ok();
+    let kek = load_kek(&*store, env_kek.as_deref(), &resolved.location.kek_path).await?;
+    let state = AppState::new(store, Arc::new(kek), public_url, resolved.server.clone(), Arc::new(SystemClock));
+    state.passwords.check_params()?;
+    Ok(state)
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let serve_args = match &cli.command {
+        Command::Serve(args) => Some(args),
+        _ => None,
+    };
+    let resolved = resolve(&cli, serve_args)?;
+    match &cli.command {
+        Command::Serve(_) => {
+            init_logging(resolved.log_format, "info");
+            serve(resolved).await
+        }
+        command => {
+            init_logging(resolved.log_format, "warn");
+            let public_url = resolved.server.public_url_for(resolved.server.listen);
+            let state = open_state(&resolved, public_url).await?;
+            admin_command(&state, command, cli.json).await
+        }
+    }
+}
+
+async fn serve(resolved: Resolved) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(resolved.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", resolved.server.listen))?;
+    let bound = listener.local_addr()?;
+    let public_url = resolved.server.public_url_for(bound);
+    let state = open_state(&resolved, public_url.clone()).await?;
+    tracing::info!(
+        store = state.store.backend(),
+        database = %holdfast_store::redact_url(&resolved.location.database_url),
+        "store ready"
+    );
+    tracing::info!(address = %bound, public_url = %public_url, "Holdfast listening; issuers are {public_url}t/<tenant>");
+    crate::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing requests in flight");
+}
+
+fn print(json_mode: bool, value: serde_json::Value, human: String) {
+    if json_mode {
+        println!("{value}");
+    } else {
+        println!("{human}");
+    }
+}
+
+async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(_) => unreachable!("serve is handled by run"),
+        Command::Migrate => {
+            // open_state already connected, which applies migrations.
+            print(json_mode, json!({"migrated": true, "store": state.store.backend()}), format!(
+                "database is up to date ({})",
+                state.store.backend()
+            ));
+        }
+        Command::Tenant(TenantCommand::Create { slug, name, signing_alg, audience }) => {
+            let tenant = admin::create_tenant(
+                state,
+                NewTenant {
+                    slug: slug.clone(),
+                    display_name: name.clone(),
+                    signing_alg: *signing_alg,
+                    audience: audience.clone(),
+                },
+            )
+            .await?;
+            let issuer = issuer_url(&state.public_url, &tenant.slug);
+            print(
+                json_mode,
+                json!({
+                    "id": tenant.id, "slug": tenant.slug, "name": tenant.display_name,
+                    "signing_alg": tenant.signing_alg.as_str(), "issuer": issuer.as_str(),
+                    "audience": tenant.audience(&issuer),
+                }),
+                format!(
+                    "created tenant '{}' ({})\n  issuer:    {issuer}\n  discovery: {issuer}/.well-known/openid-configuration",
+                    tenant.slug, tenant.signing_alg
+                ),
+            );
+        }
+        Command::Tenant(TenantCommand::List) => {
+            let tenants = state.store.list_tenants().await?;
+            let items: Vec<_> = tenants
+                .iter()
+                .map(|t| json!({"id": t.id, "slug": t.slug, "name": t.display_name, "signing_alg": t.signing_alg.as_str()}))
+                .collect();
+            let human = tenants
+                .iter()
+                .map(|t| format!("{}\t{}\t{}", t.slug, t.signing_alg, t.display_name))
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(json_mode, json!(items), if human.is_empty() { "no tenants".into() } else { human });
+        }
+        Command::Client(ClientCommand::Create(args)) => {
+            let tenant = admin::tenant(state, &args.tenant).await?;
+            let kind = if args.confidential { ClientKind::Confidential } else { ClientKind::Public };
+            let mut new = NewClient::new(args.client_id.clone(), kind);
+            new.redirect_uris = args.redirect_uris.clone();
+            new.grant_types = args.grant_types.clone();
+            new.scopes = args.scopes.clone();
+            new.access_token_ttl_secs = args.access_token_ttl;
+            new.refresh.rotation = args.rotation;
+            new.refresh.grace_window_secs = args.grace_window;
+            new.refresh.retry_limit = args.retry_limit;
+            new.refresh.idle_lifetime_secs = args.idle_lifetime;
+            new.refresh.absolute_lifetime_secs = args.absolute_lifetime;
+            new.dpop_required = args.dpop_required;
+            let (client, secret) = admin::create_client(state, &tenant, new).await?;
+            let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+            let mut value = json!({
+                "tenant": tenant.slug, "client_id": client.client_id, "kind": client.kind.as_str(),
+                "redirect_uris": client.redirect_uris, "grant_types": grants, "scopes": client.scopes,
+                "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required,
+            });
+            let mut human = format!(
+                "created {} client '{}' in tenant '{}'\n  grant types: {}\n  scopes:      {}",
+                client.kind.as_str(),
+                client.client_id,
+                tenant.slug,
+                grants.join(" "),
+                client.scopes.join(" ")
+            );
+            if let Some(secret) = &secret {
+                value["client_secret"] = json!(secret.expose());
+                human.push_str(&format!(
+                    "\n  client secret (shown once, store it now): {}",
+                    secret.expose()
+                ));
+            }
+            print(json_mode, value, human);
+        }
+        Command::Client(ClientCommand::List { tenant }) => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let clients = state.store.list_clients(&tenant.id).await?;
+            let items: Vec<_> = clients
+                .iter()
+                .map(|c| json!({"client_id": c.client_id, "kind": c.kind.as_str(), "redirect_uris": c.redirect_uris}))
+                .collect();
+            let human =
+                clients.iter().map(|c| format!("{}\t{}", c.client_id, c.kind.as_str())).collect::<Vec<_>>().join("\n");
+            print(json_mode, json!(items), if human.is_empty() { "no clients".into() } else { human });
+        }
+        Command::User(UserCommand::Create { tenant, username, password_stdin: _, email }) => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let password = read_password_from_stdin()?;
+            let user = admin::create_user(state, &tenant, username, email.as_deref(), password).await?;
+            print(
+                json_mode,
+                json!({"id": user.id, "tenant": tenant.slug, "username": user.username, "email": user.email}),
+                format!("created user '{}' in tenant '{}' (id {})", user.username, tenant.slug, user.id),
+            );
+        }
+        Command::Keys(KeysCommand::Rotate { tenant }) => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let new_next = state.keys.rotate(&tenant, state.now()).await?;
+            let keys = state.store.keys(&tenant.id).await?;
+            let current = keys
+                .iter()
+                .find(|k| k.state == holdfast_core::keys::KeyState::Current)
+                .map(|k| k.kid.clone())
+                .unwrap_or_default();
+            print(
+                json_mode,
+                json!({"tenant": tenant.slug, "current_kid": current, "next_kid": new_next.kid}),
+                format!("rotated keys of tenant '{}'\n  current: {current}\n  next:    {}", tenant.slug, new_next.kid),
+            );
+        }
+        Command::Keys(KeysCommand::List { tenant }) => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let keys = state.store.keys(&tenant.id).await?;
+            let items: Vec<_> = keys
+                .iter()
+                .map(|k| json!({"kid": k.kid, "alg": k.alg.as_str(), "state": k.state.as_str(), "created_at": k.created_at, "retired_at": k.retired_at}))
+                .collect();
+            let human = keys
+                .iter()
+                .map(|k| format!("{}\t{}\t{}", k.kid, k.alg, k.state.as_str()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(json_mode, json!(items), human);
+        }
+    }
+    Ok(())
+}
+
+fn read_password_from_stdin() -> anyhow::Result<SecretString> {
+    let mut raw = String::new();
+    std::io::stdin().read_to_string(&mut raw).context("cannot read the password from stdin")?;
+    let password = raw.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&raw);
+    let secret = SecretString::new(password);
+    zeroize::Zeroize::zeroize(&mut raw);
+    Ok(secret)
+}

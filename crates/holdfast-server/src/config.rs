@@ -1,0 +1,231 @@
+//! Configuration: one source of truth for every option.
+//!
+//! Precedence, highest first: command-line flag, `HOLDFAST_*` environment
+//! variable, the TOML file named by `--config` / `HOLDFAST_CONFIG`, the
+//! default. Flags and environment are clap's (each flag names its variable);
+//! [`FileConfig`] is the TOML file; [`Resolved`] is the merge.
+//!
+//! | option | flag / env | TOML | default | why |
+//! |---|---|---|---|---|
+//! | database | `--database-url` / `HOLDFAST_DATABASE_URL` | `database_url` | `sqlite://holdfast.db` (or `sqlite://{data_dir}/holdfast.db`) | works on a fresh machine; `postgres://…` to scale out |
+//! | data directory | `--data-dir` / `HOLDFAST_DATA_DIR` | `data_dir` | none | where the KEK file (and default SQLite file) live |
+//! | KEK | `HOLDFAST_KEK` (env only: never a flag) | — | file `holdfast.kek` beside the SQLite file or in the data dir, created 0600 on first use | private keys are encrypted at rest |
+//! | listen address | `--listen` / `HOLDFAST_LISTEN` | `listen` | `127.0.0.1:8080` | loopback until you decide otherwise |
+//! | public URL | `--public-url` / `HOLDFAST_PUBLIC_URL` | `public_url` | `http://{listen}` | set it behind a proxy: issuers derive from it |
+//! | log format | `--log-format` / `HOLDFAST_LOG_FORMAT` | `log_format` | `text` | `json` for log shippers |
+//! | Argon2id memory | `--argon2-memory-kib` / `HOLDFAST_ARGON2_MEMORY_KIB` | `password.memory_kib` | 19456 | OWASP minimum |
+//! | Argon2id passes | `--argon2-iterations` / `HOLDFAST_ARGON2_ITERATIONS` | `password.iterations` | 2 | OWASP minimum |
+//! | Argon2id lanes | `--argon2-parallelism` / `HOLDFAST_ARGON2_PARALLELISM` | `password.parallelism` | 1 | OWASP minimum |
+//! | max body | — | `max_body_bytes` | 65536 | no OAuth request needs more |
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default database URL.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://holdfast.db";
+/// Name of the KEK file.
+pub const KEK_FILE_NAME: &str = "holdfast.kek";
+/// Default request-body limit (64 KiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Argon2id parameters (RFC 9106).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct PasswordParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for PasswordParams {
+    fn default() -> Self {
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+    }
+}
+
+/// The options of a running server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Public base URL, when set explicitly.
+    pub public_url: Option<Url>,
+    /// Password hashing parameters.
+    pub password: PasswordParams,
+    /// Request-body limit in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            public_url: None,
+            password: PasswordParams::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The public URL: the configured one, or `http://{bound address}`.
+    pub fn public_url_for(&self, bound: SocketAddr) -> Url {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let host = match bound.ip() {
+            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            ip => ip.to_string(),
+        };
+        let url = format!("http://{host}:{}", bound.port());
+        // Invariant: an IP literal and a port number always form a valid URL.
+        Url::parse(&url).unwrap_or_else(|e| unreachable!("{url}: {e}"))
+    }
+}
+
+/// The TOML configuration file. Every field is optional.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Database URL.
+    pub database_url: Option<String>,
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+    /// Public URL.
+    pub public_url: Option<Url>,
+    /// Log format.
+    pub log_format: Option<LogFormat>,
+    /// Request-body limit.
+    pub max_body_bytes: Option<usize>,
+    /// Password hashing.
+    pub password: Option<FilePasswordParams>,
+}
+
+/// `[password]` table of the TOML file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FilePasswordParams {
+    /// Memory in KiB.
+    pub memory_kib: Option<u32>,
+    /// Passes.
+    pub iterations: Option<u32>,
+    /// Lanes.
+    pub parallelism: Option<u32>,
+}
+
+impl FileConfig {
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+    }
+}
+
+/// Where the database and the KEK are, after merging all sources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageLocation {
+    /// Database URL.
+    pub database_url: String,
+    /// Path of the KEK file, used when `HOLDFAST_KEK` is not set.
+    pub kek_path: PathBuf,
+}
+
+impl StorageLocation {
+    /// Merges database URL and data directory: explicit values win; the
+    /// SQLite default lives in the data directory when one is given; the KEK
+    /// file lives in the data directory, else beside the SQLite file, else in
+    /// the working directory.
+    pub fn resolve(database_url: Option<String>, data_dir: Option<PathBuf>) -> Self {
+        let database_url = database_url.unwrap_or_else(|| match &data_dir {
+            Some(dir) => format!("sqlite://{}", dir.join("holdfast.db").display()),
+            None => DEFAULT_DATABASE_URL.to_owned(),
+        });
+        let kek_dir = match (&data_dir, sqlite_path(&database_url)) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(db)) => db.parent().map(Path::to_path_buf).unwrap_or_default(),
+            (None, None) => PathBuf::new(),
+        };
+        let kek_dir = if kek_dir.as_os_str().is_empty() { PathBuf::from(".") } else { kek_dir };
+        Self { database_url, kek_path: kek_dir.join(KEK_FILE_NAME) }
+    }
+}
+
+/// The file path of an SQLite URL (`sqlite://path`, `sqlite:path`), without
+/// query parameters; `None` for in-memory databases and other back ends.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kek_lives_beside_the_sqlite_file_by_default() {
+        let loc = StorageLocation::resolve(None, None);
+        assert_eq!(loc.database_url, "sqlite://holdfast.db");
+        assert_eq!(loc.kek_path, PathBuf::from("./holdfast.kek"));
+        let loc = StorageLocation::resolve(Some("sqlite:///var/lib/hf/auth.db?mode=rwc".into()), None);
+        assert_eq!(loc.kek_path, PathBuf::from("/var/lib/hf/holdfast.kek"));
+    }
+
+    #[test]
+    fn data_dir_holds_default_database_and_kek() {
+        let loc = StorageLocation::resolve(None, Some("/srv/hf".into()));
+        assert_eq!(loc.database_url, "sqlite:///srv/hf/holdfast.db");
+        assert_eq!(loc.kek_path, PathBuf::from("/srv/hf/holdfast.kek"));
+        let loc = StorageLocation::resolve(Some("postgres://db/hf".into()), Some("/srv/hf".into()));
+        assert_eq!(loc.database_url, "postgres://db/hf");
+        assert_eq!(loc.kek_path, PathBuf::from("/srv/hf/holdfast.kek"));
+    }
+
+    #[test]
+    fn public_url_derives_from_the_bound_address_unless_given() {
+        let cfg = ServerConfig::default();
+        assert_eq!(cfg.public_url_for("127.0.0.1:9000".parse().unwrap()).as_str(), "http://127.0.0.1:9000/");
+        assert_eq!(cfg.public_url_for("0.0.0.0:80".parse().unwrap()).as_str(), "http://127.0.0.1:80/");
+        let cfg = ServerConfig {
+            public_url: Some(Url::parse("https://auth.example.com").unwrap()),
+            ..ServerConfig::default()
+        };
+        assert_eq!(cfg.public_url_for("127.0.0.1:9000".parse().unwrap()).as_str(), "https://auth.example.com/");
+    }
+
+    #[test]
+    fn toml_file_parses_and_refuses_unknown_keys() {
+        let parsed: FileConfig = toml::from_str(
+            "listen = \"0.0.0.0:9999\"\npublic_url = \"https://a.example\"\n[password]\nmemory_kib = 8192\n",
+        )
+        .unwrap();
+        assert_eq!(parsed.listen, Some("0.0.0.0:9999".parse().unwrap()));
+        assert_eq!(parsed.password.unwrap().memory_kib, Some(8192));
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+}

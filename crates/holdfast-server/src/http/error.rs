@@ -1,0 +1,115 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Every error a client can cause is a 4xx with an RFC 6749 §5.2 body:
+//! `{"error": "...", "error_description": "..."}`. The description is what
+//! the client may see; internal detail goes to the log only, and 5xx bodies
+//! say nothing internal.
+
+use std::borrow::Cow;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use holdfast_core::OAuthErrorCode;
+use serde::Serialize;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The OAuth error code.
+    pub code: OAuthErrorCode,
+    /// Human-readable text for the client developer.
+    pub description: Cow<'static, str>,
+    /// `WWW-Authenticate` challenge, when the status is 401.
+    pub www_authenticate: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+/// The HTTP status of each error code: RFC 6749 §5.2 ("400 unless otherwise
+/// specified"; `invalid_client` may be 401), RFC 6750 §3.1, RFC 9110.
+pub fn status_for(code: OAuthErrorCode) -> StatusCode {
+    match code {
+        OAuthErrorCode::InvalidRequest
+        | OAuthErrorCode::InvalidGrant
+        | OAuthErrorCode::UnauthorizedClient
+        | OAuthErrorCode::UnsupportedGrantType
+        | OAuthErrorCode::InvalidScope
+        | OAuthErrorCode::AccessDenied
+        | OAuthErrorCode::UnsupportedResponseType
+        | OAuthErrorCode::LoginRequired => StatusCode::BAD_REQUEST,
+        OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        OAuthErrorCode::NotFound => StatusCode::NOT_FOUND,
+        OAuthErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl ApiError {
+    /// An error with a client-facing description.
+    pub fn new(code: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self { code, description: description.into(), www_authenticate: None }
+    }
+
+    /// `invalid_request` with a description.
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, description)
+    }
+
+    /// A 404 for an unknown tenant or path.
+    pub fn not_found(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthErrorCode::NotFound, description)
+    }
+
+    /// A failure on our side: the detail is logged, the client learns nothing
+    /// internal. Store outages are 503 (retryable), anything else 500.
+    pub fn internal(err: impl std::fmt::Display, retryable: bool) -> Self {
+        tracing::error!(error = %err, "request failed on the server side");
+        if retryable {
+            Self::new(OAuthErrorCode::TemporarilyUnavailable, "the server is temporarily unavailable")
+        } else {
+            Self::new(OAuthErrorCode::ServerError, "the server could not complete the request")
+        }
+    }
+
+    /// Adds a `WWW-Authenticate` challenge.
+    pub fn with_challenge(mut self, challenge: impl Into<String>) -> Self {
+        self.www_authenticate = Some(challenge.into());
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status_for(self.code);
+        let body = Body { error: self.code.as_str(), error_description: &self.description };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        // RFC 6749 §5.1/§5.2: responses with tokens or errors must not be cached.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(challenge) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}
+
+impl From<holdfast_store::StoreError> for ApiError {
+    fn from(err: holdfast_store::StoreError) -> Self {
+        Self::internal(err, true)
+    }
+}
+
+impl From<crate::keys::KeyError> for ApiError {
+    fn from(err: crate::keys::KeyError) -> Self {
+        match err {
+            crate::keys::KeyError::Store(e) => e.into(),
+            other => Self::internal(other, false),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The HTTP edge: routing, limits, error shapes. Handlers are thin: they
+//! parse, call a service, and map the result; no SQL lives here.
+//!
+//! Routes (per tenant, under the issuer `{public_url}/t/{tenant}`):
+//!
+//! | route | spec |
+//! |---|---|
+//! | `GET /t/{tenant}/.well-known/openid-configuration` | OIDC Discovery §4 |
+//! | `GET /.well-known/oauth-authorization-server/t/{tenant}` | RFC 8414 §3 |
+//! | `GET /t/{tenant}/jwks.json` | RFC 7517 §5 |
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | operations |
+
+pub mod discovery;
+pub mod error;
+pub mod health;
+pub mod jwks;
+pub mod metrics;
+pub mod tenant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use holdfast_core::OAuthErrorCode;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+/// Builds the application.
+pub fn app(state: AppState) -> Router {
+    metrics::handle();
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .route("/.well-known/oauth-authorization-server/t/{tenant}", get(discovery::metadata))
+        .route("/t/{tenant}/.well-known/openid-configuration", get(discovery::metadata))
+        .route("/t/{tenant}/jwks.json", get(jwks::jwks))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_large_bodies))
+        .layer(middleware::from_fn(metrics::record))
+        .layer(middleware::from_fn(common_headers))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(OAuthErrorCode::ServerError, "the server could not complete the request")
+                .into_response()
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::invalid_request("method not allowed on this endpoint")
+}
+
+/// Refuses a body whose declared length exceeds the limit before reading
+/// it; bodies without a length are cut off by `DefaultBodyLimit` in the
+/// extractors, which map that to the same 413.
+async fn refuse_large_bodies(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > state.config.max_body_bytes as u64) {
+        return ApiError::new(OAuthErrorCode::RequestTooLarge, "request body too large").into_response();
+    }
+    next.run(request).await
+}
+
+async fn common_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,150 @@
+//! Administration use cases: tenants, clients, users, key rotation. Used by
+//! the CLI today and by an admin API later; every input is validated by the
+//! domain crate before anything is written.
+
+use holdfast_core::client::{Client, ClientKind, NewClient};
+use holdfast_core::keys::SigningAlg;
+use holdfast_core::tenant::{Tenant, TenantSlug};
+use holdfast_core::user::{User, Username, parse_email};
+use holdfast_core::ValidationError;
+use holdfast_crypto::secret::{CLIENT_SECRET_PREFIX, SecretString, generate_token, sha256_b64};
+use holdfast_store::StoreError;
+
+use crate::keys::KeyError;
+use crate::service::password::PasswordError;
+use crate::state::AppState;
+
+/// Why an administrative action failed. Messages are for operators.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// An input broke a rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The thing exists already.
+    #[error("{0}")]
+    Conflict(String),
+    /// A referenced thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The password does not meet the policy.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// Key handling failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// Randomness failed.
+    #[error(transparent)]
+    Crypto(#[from] holdfast_crypto::CryptoError),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => AdminError::NotFound(format!("{what} not found")),
+            other => AdminError::Store(other),
+        }
+    }
+}
+
+/// Inputs for a new tenant.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    /// URL slug.
+    pub slug: String,
+    /// Display name (defaults to the slug).
+    pub display_name: Option<String>,
+    /// Signing algorithm.
+    pub signing_alg: SigningAlg,
+    /// Default access-token audience (defaults to the issuer).
+    pub audience: Option<String>,
+}
+
+/// Creates a tenant with its first two signing keys.
+pub async fn create_tenant(state: &AppState, input: NewTenant) -> Result<Tenant, AdminError> {
+    let slug = TenantSlug::parse(&input.slug)?;
+    let now = state.now();
+    let tenant = Tenant {
+        id: uuid::Uuid::now_v7().to_string(),
+        display_name: input.display_name.unwrap_or_else(|| slug.to_string()),
+        slug,
+        signing_alg: input.signing_alg,
+        default_audience: input.audience.filter(|a| !a.trim().is_empty()),
+        created_at: now,
+    };
+    let keys = state.keys.initial_keys(tenant.signing_alg, now)?;
+    match state.store.create_tenant(&tenant, &keys).await {
+        Ok(()) => Ok(tenant),
+        Err(StoreError::Conflict(_)) => {
+            Err(AdminError::Conflict(format!("a tenant with slug '{}' already exists", tenant.slug)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Looks a tenant up by slug, with an operator-friendly error.
+pub async fn tenant(state: &AppState, slug: &str) -> Result<Tenant, AdminError> {
+    let slug = TenantSlug::parse(slug)?;
+    state
+        .store
+        .tenant_by_slug(&slug)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no tenant with slug '{slug}'")))
+}
+
+/// Registers a client; a confidential client's secret is returned once.
+pub async fn create_client(
+    state: &AppState,
+    tenant: &Tenant,
+    input: NewClient,
+) -> Result<(Client, Option<SecretString>), AdminError> {
+    let input = input.validate()?;
+    let secret = match input.kind {
+        ClientKind::Confidential => Some(generate_token(CLIENT_SECRET_PREFIX)?),
+        ClientKind::Public => None,
+    };
+    let digest = secret.as_ref().map(|s| sha256_b64(s.expose().as_bytes()));
+    let id = uuid::Uuid::now_v7().to_string();
+    match state.store.create_client(&id, &tenant.id, &input, digest.as_deref(), state.now()).await {
+        Ok(client) => Ok((client, secret)),
+        Err(StoreError::Conflict(_)) => Err(AdminError::Conflict(format!(
+            "tenant '{}' already has a client '{}'",
+            tenant.slug, input.client_id
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates a user with an Argon2id-hashed password.
+pub async fn create_user(
+    state: &AppState,
+    tenant: &Tenant,
+    username: &str,
+    email: Option<&str>,
+    password: SecretString,
+) -> Result<User, AdminError> {
+    let username = Username::parse(username)?;
+    let email = email.map(parse_email).transpose()?;
+    // Check first so a taken name costs no hashing; the unique index still
+    // decides under races.
+    if state.store.user_by_username(&tenant.id, username.normalized()).await?.is_some() {
+        return Err(taken(tenant, &username));
+    }
+    let hash = state.passwords.hash(password).await?;
+    let id = uuid::Uuid::now_v7().to_string();
+    match state.store.create_user(&id, &tenant.id, &username, email.as_deref(), &hash, state.now()).await {
+        Ok(user) => Ok(user),
+        Err(StoreError::Conflict(_)) => Err(taken(tenant, &username)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn taken(tenant: &Tenant, username: &Username) -> AdminError {
+    AdminError::Conflict(format!(
+        "tenant '{}' already has a user named '{}' (usernames are case-insensitive)",
+        tenant.slug,
+        username.display()
+    ))
+}

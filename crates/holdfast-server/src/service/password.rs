@@ -1,0 +1,160 @@
+//! Password hashing: Argon2id (RFC 9106) in PHC string format, on a bounded
+//! pool.
+//!
+//! Hashing is deliberately slow, so it runs on tokio's blocking threads
+//! behind a semaphore sized to the number of cores: a login flood queues
+//! here instead of starving the reactor (and with it every refresh).
+//! Verifying against an unknown user hashes against a dummy PHC string with
+//! the same parameters, so both paths cost the same time.
+
+use std::sync::Arc;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use holdfast_crypto::secret::{SecretString, random_bytes};
+
+use tokio::sync::Semaphore;
+
+use crate::config::PasswordParams;
+
+/// Minimum password length (NIST SP 800-63B §5.1.1.2: at least 8).
+pub const MIN_PASSWORD_LEN: usize = 8;
+/// Maximum password length, so hashing cost stays bounded.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// Why hashing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// The password is too short or too long.
+    #[error("password must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters")]
+    Policy,
+    /// The parameters are invalid.
+    #[error("invalid Argon2 parameters: {0}")]
+    Params(String),
+    /// The pool is gone (shutting down).
+    #[error("password hashing pool unavailable")]
+    Pool,
+}
+
+/// Hashes and verifies passwords on a bounded pool.
+#[derive(Clone, Debug)]
+pub struct PasswordHasher {
+    params: PasswordParams,
+    permits: Arc<Semaphore>,
+    dummy_hash: Arc<std::sync::OnceLock<String>>,
+}
+
+impl PasswordHasher {
+    /// A hasher with `params`, allowing as many concurrent hashes as cores.
+    pub fn new(params: PasswordParams) -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Self { params, permits: Arc::new(Semaphore::new(cores)), dummy_hash: Arc::default() }
+    }
+
+    fn argon2(params: PasswordParams) -> Result<Argon2<'static>, PasswordError> {
+        let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| PasswordError::Params(e.to_string()))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
+    }
+
+    /// Checks the parameters once, at start-up.
+    pub fn check_params(&self) -> Result<(), PasswordError> {
+        Self::argon2(self.params).map(|_| ())
+    }
+
+    /// Hashes a new password to a PHC string.
+    pub async fn hash(&self, password: SecretString) -> Result<String, PasswordError> {
+        let len = password.expose().chars().count();
+        if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&len) {
+            return Err(PasswordError::Policy);
+        }
+        let params = self.params;
+        self.on_pool(move || hash_blocking(params, password.expose())).await?
+    }
+
+    /// Verifies `password` against `phc`, or against a dummy hash when the
+    /// user does not exist (`phc` is `None`), which always fails but costs
+    /// the same.
+    pub async fn verify(&self, password: SecretString, phc: Option<String>) -> Result<bool, PasswordError> {
+        if password.expose().chars().count() > MAX_PASSWORD_LEN {
+            return Ok(false);
+        }
+        let exists = phc.is_some();
+        let target = match phc {
+            Some(phc) => phc,
+            None => self.dummy().await?,
+        };
+        let params = self.params;
+        let ok = self
+            .on_pool(move || {
+                let Ok(parsed) = PasswordHash::new(&target) else { return false };
+                Self::argon2(params)
+                    .map(|a| a.verify_password(password.expose().as_bytes(), &parsed).is_ok())
+                    .unwrap_or(false)
+            })
+            .await?;
+        Ok(ok && exists)
+    }
+
+    async fn dummy(&self) -> Result<String, PasswordError> {
+        if let Some(hash) = self.dummy_hash.get() {
+            return Ok(hash.clone());
+        }
+        let params = self.params;
+        let hash = self.on_pool(move || hash_blocking(params, "holdfast-dummy-password")).await??;
+        Ok(self.dummy_hash.get_or_init(|| hash).clone())
+    }
+
+    async fn on_pool<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Pool)?;
+        tokio::task::spawn_blocking(work).await.map_err(|_| PasswordError::Pool)
+    }
+}
+
+fn hash_blocking(params: PasswordParams, password: &str) -> Result<String, PasswordError> {
+    let mut salt = [0u8; 16];
+    random_bytes(&mut salt).map_err(|e| PasswordError::Params(e.to_string()))?;
+    PasswordHasher::argon2(params)?
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Params(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast() -> PasswordHasher {
+        PasswordHasher::new(PasswordParams { memory_kib: 1024, iterations: 1, parallelism: 1 })
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_phc_strings_that_verify() {
+        let h = fast();
+        let phc = h.hash(SecretString::new("correct horse")).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{phc}");
+        assert!(h.verify(SecretString::new("correct horse"), Some(phc.clone())).await.unwrap());
+        assert!(!h.verify(SecretString::new("wrong horse"), Some(phc)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn unknown_users_never_verify() {
+        let h = fast();
+        assert!(!h.verify(SecretString::new("holdfast-dummy-password"), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn short_passwords_are_refused() {
+        assert!(matches!(fast().hash(SecretString::new("short")).await, Err(PasswordError::Policy)));
+    }
+
+    #[test]
+    fn default_parameters_are_the_owasp_minimum() {
+        let p = PasswordParams::default();
+        assert_eq!((p.memory_kib, p.iterations, p.parallelism), (19_456, 2, 1));
+    }
+}

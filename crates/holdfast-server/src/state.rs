@@ -1,0 +1,73 @@
+//! The application state every handler receives.
+
+use std::sync::Arc;
+
+use holdfast_crypto::aead::Kek;
+use holdfast_store::Store;
+use url::Url;
+
+use crate::config::ServerConfig;
+use crate::keys::KeyService;
+use crate::service::password::PasswordHasher;
+
+/// The source of "now", so tests can move time instead of sleeping.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Unix seconds.
+    fn now(&self) -> i64;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// Shared, cheaply clonable state of one Holdfast node.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The store (SQLite or PostgreSQL).
+    pub store: Arc<dyn Store>,
+    /// Signing keys.
+    pub keys: KeyService,
+    /// Password hashing on a bounded pool.
+    pub passwords: PasswordHasher,
+    /// The server's public base URL (issuers hang off it).
+    pub public_url: Url,
+    /// Server options.
+    pub config: Arc<ServerConfig>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// Assembles the state from its parts.
+    pub fn new(
+        store: Arc<dyn Store>,
+        kek: Arc<Kek>,
+        public_url: Url,
+        config: ServerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let passwords = PasswordHasher::new(config.password);
+        Self {
+            keys: KeyService::new(store.clone(), kek),
+            store,
+            passwords,
+            public_url,
+            config: Arc::new(config),
+            clock,
+        }
+    }
+
+    /// Unix seconds now.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
