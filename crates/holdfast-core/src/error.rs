@@ -26,6 +26,10 @@ pub enum OAuthErrorCode {
     AccessDenied,
     /// RFC 6749 §4.1.2.1: the server does not support this response type.
     UnsupportedResponseType,
+    /// RFC 8707 §2: the requested resource is invalid or not allowed.
+    InvalidTarget,
+    /// RFC 6750 §3.1: the token lacks a required scope.
+    InsufficientScope,
     /// RFC 6750 §3.1: the access token is expired, revoked or malformed.
     InvalidToken,
     /// OIDC Core §3.1.2.6: the authorization server requires end-user authentication.
@@ -52,6 +56,8 @@ impl OAuthErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
             Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidTarget => "invalid_target",
+            Self::InsufficientScope => "insufficient_scope",
             Self::InvalidToken => "invalid_token",
             Self::LoginRequired => "login_required",
             Self::NotFound => "not_found",

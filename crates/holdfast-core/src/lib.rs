@@ -7,12 +7,20 @@
 //! - [`user`]: usernames (case-insensitive, Unicode-normalised).
 //! - [`keys`]: signing algorithms and the key life cycle (next → current → retired).
 //! - [`discovery`]: the RFC 8414 / OIDC Discovery metadata document.
+//! - [`pkce`]: RFC 7636 S256 challenges.
+//! - [`scope`]: scope sets (RFC 6749 §3.3).
+//! - [`authorize`]: validating an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1).
+//! - [`claims`]: access-token (RFC 9068) and ID-token (OIDC Core §2) claims.
 //! - [`error`]: OAuth error codes (RFC 6749 §5.2) and the domain's validation errors.
 
+pub mod authorize;
+pub mod claims;
 pub mod client;
 pub mod discovery;
 pub mod error;
 pub mod keys;
+pub mod pkce;
+pub mod scope;
 pub mod tenant;
 pub mod user;
 

@@ -183,3 +183,135 @@ mod tests {
         assert!(SigningKey::from_pkcs8(JwsAlg::EdDSA, ec.pkcs8_der()).is_err());
     }
 }
+
+/// Why a compact JWS was refused. Deliberately coarse: callers turn all of
+/// these into one `invalid_token` for the client and log the variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// Not three base64url parts, or the header is not JSON.
+    #[error("malformed token")]
+    Malformed,
+    /// The header has no `kid`, or it names no known key.
+    #[error("unknown key")]
+    UnknownKey,
+    /// The header's `alg` differs from the key's algorithm (alg confusion).
+    #[error("algorithm does not match the key")]
+    AlgMismatch,
+    /// The header's `typ` is not the expected one.
+    #[error("wrong token type")]
+    WrongType,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+}
+
+/// Verifies a compact JWS against one of `keys` (public JWKs), picking the
+/// key by the header's `kid` and taking the algorithm **from the key**, never
+/// from the token alone (RFC 8725 §3.1). Returns the payload; claims such as
+/// `exp` are the caller's to check against its own clock.
+pub fn verify_compact(
+    token: &str,
+    keys: &[Jwk],
+    expected_typ: &str,
+) -> Result<serde_json::Value, VerifyError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+    let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
+    let jwk = keys
+        .iter()
+        .find(|k| k.common.key_id.as_deref() == Some(kid))
+        .ok_or(VerifyError::UnknownKey)?;
+    let key_alg = match &jwk.algorithm {
+        jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+        jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+        _ => return Err(VerifyError::UnknownKey),
+    };
+    if header.alg != key_alg {
+        return Err(VerifyError::AlgMismatch);
+    }
+    if !header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case(expected_typ))
+    {
+        return Err(VerifyError::WrongType);
+    }
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| VerifyError::UnknownKey)?;
+    let mut validation = jsonwebtoken::Validation::new(key_alg);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => VerifyError::BadSignature,
+            _ => VerifyError::Malformed,
+        })
+}
+
+#[cfg(test)]
+mod verify_tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::json;
+
+    use super::*;
+
+    fn keys() -> (SigningKey, SigningKey) {
+        (
+            SigningKey::generate(JwsAlg::ES256).unwrap(),
+            SigningKey::generate(JwsAlg::EdDSA).unwrap(),
+        )
+    }
+
+    #[test]
+    fn tokens_verify_with_the_published_key() {
+        let (ec, ed) = keys();
+        let set = vec![ec.public_jwk().clone(), ed.public_jwk().clone()];
+        for key in [&ec, &ed] {
+            let token = key.sign("at+jwt", &json!({"sub": "u"})).unwrap();
+            assert_eq!(verify_compact(&token, &set, "at+jwt").unwrap()["sub"], "u");
+        }
+    }
+
+    #[test]
+    fn rfc8725_s3_1_alg_none_and_hmac_are_refused() {
+        let (ec, _) = keys();
+        let set = vec![ec.public_jwk().clone()];
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"u"}"#);
+        for alg in ["none", "HS256"] {
+            let header = URL_SAFE_NO_PAD.encode(
+                format!(r#"{{"alg":"{alg}","typ":"at+jwt","kid":"{}"}}"#, ec.kid()).as_bytes(),
+            );
+            let forged = format!("{header}.{payload}.");
+            assert!(verify_compact(&forged, &set, "at+jwt").is_err(), "{alg}");
+        }
+    }
+
+    #[test]
+    fn wrong_typ_unknown_kid_and_tampering_are_refused() {
+        let (ec, ed) = keys();
+        let set = vec![ec.public_jwk().clone()];
+        let id_token = ec.sign("JWT", &json!({"sub": "u"})).unwrap();
+        assert_eq!(
+            verify_compact(&id_token, &set, "at+jwt"),
+            Err(VerifyError::WrongType)
+        );
+        let other = ed.sign("at+jwt", &json!({"sub": "u"})).unwrap();
+        assert_eq!(
+            verify_compact(&other, &set, "at+jwt"),
+            Err(VerifyError::UnknownKey)
+        );
+        let good = ec.sign("at+jwt", &json!({"sub": "u"})).unwrap();
+        let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(br#"{"sub":"admin"}"#);
+        assert_eq!(
+            verify_compact(&parts.join("."), &set, "at+jwt"),
+            Err(VerifyError::BadSignature)
+        );
+        assert_eq!(
+            verify_compact("garbage", &set, "at+jwt"),
+            Err(VerifyError::Malformed)
+        );
+    }
+}

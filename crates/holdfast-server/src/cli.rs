@@ -132,7 +132,11 @@ pub struct ClientCreateArgs {
     #[arg(long)]
     pub client_id: String,
     /// A public client (SPA, mobile app): no secret.
-    #[arg(long, conflicts_with = "confidential", required_unless_present = "confidential")]
+    #[arg(
+        long,
+        conflicts_with = "confidential",
+        required_unless_present = "confidential"
+    )]
     pub public: bool,
     /// A confidential client (server-side app): gets a generated secret.
     #[arg(long)]
@@ -207,13 +211,16 @@ pub enum KeysCommand {
 }
 
 fn parse_alg(raw: &str) -> Result<SigningAlg, String> {
-    raw.parse().map_err(|e: holdfast_core::ValidationError| e.to_string())
+    raw.parse()
+        .map_err(|e: holdfast_core::ValidationError| e.to_string())
 }
 fn parse_grant(raw: &str) -> Result<GrantType, String> {
-    raw.parse().map_err(|e: holdfast_core::ValidationError| e.to_string())
+    raw.parse()
+        .map_err(|e: holdfast_core::ValidationError| e.to_string())
 }
 fn parse_rotation(raw: &str) -> Result<RotationMode, String> {
-    raw.parse().map_err(|e: holdfast_core::ValidationError| e.to_string())
+    raw.parse()
+        .map_err(|e: holdfast_core::ValidationError| e.to_string())
 }
 
 /// Everything resolved from flags, environment and file.
@@ -241,20 +248,35 @@ fn resolve(cli: &Cli, serve: Option<&ServeArgs>) -> anyhow::Result<Resolved> {
         listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
         public_url: args.public_url.clone().or(file.public_url.clone()),
         password: PasswordParams {
-            memory_kib: args.argon2_memory_kib.or(pw_file.memory_kib).unwrap_or(pw_default.memory_kib),
-            iterations: args.argon2_iterations.or(pw_file.iterations).unwrap_or(pw_default.iterations),
-            parallelism: args.argon2_parallelism.or(pw_file.parallelism).unwrap_or(pw_default.parallelism),
+            memory_kib: args
+                .argon2_memory_kib
+                .or(pw_file.memory_kib)
+                .unwrap_or(pw_default.memory_kib),
+            iterations: args
+                .argon2_iterations
+                .or(pw_file.iterations)
+                .unwrap_or(pw_default.iterations),
+            parallelism: args
+                .argon2_parallelism
+                .or(pw_file.parallelism)
+                .unwrap_or(pw_default.parallelism),
         },
         max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
     };
     let log_format = args.log_format.or(file.log_format).unwrap_or_default();
-    Ok(Resolved { location, server, log_format })
+    Ok(Resolved {
+        location,
+        server,
+        log_format,
+    })
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOLDFAST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -270,7 +292,13 @@ async fn open_state(resolved: &Resolved, public_url: Url) -> anyhow::Result<AppS
         .with_context(|| format!("cannot open database {}", holdfast_store::redact_url(url)))?;
     let env_kek = std::env::var(KEK_ENV).ok();
     let kek = load_kek(&*store, env_kek.as_deref(), &resolved.location.kek_path).await?;
-    let state = AppState::new(store, Arc::new(kek), public_url, resolved.server.clone(), Arc::new(SystemClock));
+    let state = AppState::new(
+        store,
+        Arc::new(kek),
+        public_url,
+        resolved.server.clone(),
+        Arc::new(SystemClock),
+    );
     state.passwords.check_params()?;
     Ok(state)
 }
@@ -349,12 +377,18 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
         Command::Serve(_) => unreachable!("serve is handled by run"),
         Command::Migrate => {
             // open_state already connected, which applies migrations.
-            print(json_mode, json!({"migrated": true, "store": state.store.backend()}), format!(
-                "database is up to date ({})",
-                state.store.backend()
-            ));
+            print(
+                json_mode,
+                json!({"migrated": true, "store": state.store.backend()}),
+                format!("database is up to date ({})", state.store.backend()),
+            );
         }
-        Command::Tenant(TenantCommand::Create { slug, name, signing_alg, audience }) => {
+        Command::Tenant(TenantCommand::Create {
+            slug,
+            name,
+            signing_alg,
+            audience,
+        }) => {
             let tenant = admin::create_tenant(
                 state,
                 NewTenant {
@@ -390,11 +424,23 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                 .map(|t| format!("{}\t{}\t{}", t.slug, t.signing_alg, t.display_name))
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(json_mode, json!(items), if human.is_empty() { "no tenants".into() } else { human });
+            print(
+                json_mode,
+                json!(items),
+                if human.is_empty() {
+                    "no tenants".into()
+                } else {
+                    human
+                },
+            );
         }
         Command::Client(ClientCommand::Create(args)) => {
             let tenant = admin::tenant(state, &args.tenant).await?;
-            let kind = if args.confidential { ClientKind::Confidential } else { ClientKind::Public };
+            let kind = if args.confidential {
+                ClientKind::Confidential
+            } else {
+                ClientKind::Public
+            };
             let mut new = NewClient::new(args.client_id.clone(), kind);
             new.redirect_uris = args.redirect_uris.clone();
             new.grant_types = args.grant_types.clone();
@@ -437,18 +483,38 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                 .iter()
                 .map(|c| json!({"client_id": c.client_id, "kind": c.kind.as_str(), "redirect_uris": c.redirect_uris}))
                 .collect();
-            let human =
-                clients.iter().map(|c| format!("{}\t{}", c.client_id, c.kind.as_str())).collect::<Vec<_>>().join("\n");
-            print(json_mode, json!(items), if human.is_empty() { "no clients".into() } else { human });
+            let human = clients
+                .iter()
+                .map(|c| format!("{}\t{}", c.client_id, c.kind.as_str()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(
+                json_mode,
+                json!(items),
+                if human.is_empty() {
+                    "no clients".into()
+                } else {
+                    human
+                },
+            );
         }
-        Command::User(UserCommand::Create { tenant, username, password_stdin: _, email }) => {
+        Command::User(UserCommand::Create {
+            tenant,
+            username,
+            password_stdin: _,
+            email,
+        }) => {
             let tenant = admin::tenant(state, tenant).await?;
             let password = read_password_from_stdin()?;
-            let user = admin::create_user(state, &tenant, username, email.as_deref(), password).await?;
+            let user =
+                admin::create_user(state, &tenant, username, email.as_deref(), password).await?;
             print(
                 json_mode,
                 json!({"id": user.id, "tenant": tenant.slug, "username": user.username, "email": user.email}),
-                format!("created user '{}' in tenant '{}' (id {})", user.username, tenant.slug, user.id),
+                format!(
+                    "created user '{}' in tenant '{}' (id {})",
+                    user.username, tenant.slug, user.id
+                ),
             );
         }
         Command::Keys(KeysCommand::Rotate { tenant }) => {
@@ -463,7 +529,10 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
             print(
                 json_mode,
                 json!({"tenant": tenant.slug, "current_kid": current, "next_kid": new_next.kid}),
-                format!("rotated keys of tenant '{}'\n  current: {current}\n  next:    {}", tenant.slug, new_next.kid),
+                format!(
+                    "rotated keys of tenant '{}'\n  current: {current}\n  next:    {}",
+                    tenant.slug, new_next.kid
+                ),
             );
         }
         Command::Keys(KeysCommand::List { tenant }) => {
@@ -486,8 +555,13 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
 
 fn read_password_from_stdin() -> anyhow::Result<SecretString> {
     let mut raw = String::new();
-    std::io::stdin().read_to_string(&mut raw).context("cannot read the password from stdin")?;
-    let password = raw.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&raw);
+    std::io::stdin()
+        .read_to_string(&mut raw)
+        .context("cannot read the password from stdin")?;
+    let password = raw
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&raw);
     let secret = SecretString::new(password);
     zeroize::Zeroize::zeroize(&mut raw);
     Ok(secret)

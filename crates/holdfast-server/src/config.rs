@@ -57,7 +57,11 @@ pub struct PasswordParams {
 
 impl Default for PasswordParams {
     fn default() -> Self {
-        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -77,7 +81,9 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
             public_url: None,
             password: PasswordParams::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -167,15 +173,24 @@ impl StorageLocation {
             (None, Some(db)) => db.parent().map(Path::to_path_buf).unwrap_or_default(),
             (None, None) => PathBuf::new(),
         };
-        let kek_dir = if kek_dir.as_os_str().is_empty() { PathBuf::from(".") } else { kek_dir };
-        Self { database_url, kek_path: kek_dir.join(KEK_FILE_NAME) }
+        let kek_dir = if kek_dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            kek_dir
+        };
+        Self {
+            database_url,
+            kek_path: kek_dir.join(KEK_FILE_NAME),
+        }
     }
 }
 
 /// The file path of an SQLite URL (`sqlite://path`, `sqlite:path`), without
 /// query parameters; `None` for in-memory databases and other back ends.
 pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         return None;
@@ -192,7 +207,8 @@ mod tests {
         let loc = StorageLocation::resolve(None, None);
         assert_eq!(loc.database_url, "sqlite://holdfast.db");
         assert_eq!(loc.kek_path, PathBuf::from("./holdfast.kek"));
-        let loc = StorageLocation::resolve(Some("sqlite:///var/lib/hf/auth.db?mode=rwc".into()), None);
+        let loc =
+            StorageLocation::resolve(Some("sqlite:///var/lib/hf/auth.db?mode=rwc".into()), None);
         assert_eq!(loc.kek_path, PathBuf::from("/var/lib/hf/holdfast.kek"));
     }
 
@@ -209,13 +225,24 @@ mod tests {
     #[test]
     fn public_url_derives_from_the_bound_address_unless_given() {
         let cfg = ServerConfig::default();
-        assert_eq!(cfg.public_url_for("127.0.0.1:9000".parse().unwrap()).as_str(), "http://127.0.0.1:9000/");
-        assert_eq!(cfg.public_url_for("0.0.0.0:80".parse().unwrap()).as_str(), "http://127.0.0.1:80/");
+        assert_eq!(
+            cfg.public_url_for("127.0.0.1:9000".parse().unwrap())
+                .as_str(),
+            "http://127.0.0.1:9000/"
+        );
+        assert_eq!(
+            cfg.public_url_for("0.0.0.0:80".parse().unwrap()).as_str(),
+            "http://127.0.0.1:80/"
+        );
         let cfg = ServerConfig {
             public_url: Some(Url::parse("https://auth.example.com").unwrap()),
             ..ServerConfig::default()
         };
-        assert_eq!(cfg.public_url_for("127.0.0.1:9000".parse().unwrap()).as_str(), "https://auth.example.com/");
+        assert_eq!(
+            cfg.public_url_for("127.0.0.1:9000".parse().unwrap())
+                .as_str(),
+            "https://auth.example.com/"
+        );
     }
 
     #[test]

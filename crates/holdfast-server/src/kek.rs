@@ -21,7 +21,9 @@ pub const KEK_ENV: &str = "HOLDFAST_KEK";
 #[derive(Debug, thiserror::Error)]
 pub enum KekError {
     /// `HOLDFAST_KEK` is set but malformed.
-    #[error("HOLDFAST_KEK is not a valid key: it must be 32 random bytes, base64url-encoded (43 characters)")]
+    #[error(
+        "HOLDFAST_KEK is not a valid key: it must be 32 random bytes, base64url-encoded (43 characters)"
+    )]
     BadEnv,
     /// The KEK file exists but is malformed.
     #[error("the key file {0} does not hold a valid key (32 bytes, base64url); refusing to start")]
@@ -63,7 +65,10 @@ pub async fn load_kek(
 ) -> Result<Kek, KekError> {
     let stored_check = store.kek_check().await?;
     let (kek, source) = match env_value {
-        Some(value) => (Kek::from_base64url(value).map_err(|_| KekError::BadEnv)?, KEK_ENV.to_owned()),
+        Some(value) => (
+            Kek::from_base64url(value).map_err(|_| KekError::BadEnv)?,
+            KEK_ENV.to_owned(),
+        ),
         None => match std::fs::read_to_string(file) {
             Ok(text) => (
                 Kek::from_base64url(&text).map_err(|_| KekError::BadFile(file.to_path_buf()))?,
@@ -80,7 +85,12 @@ pub async fn load_kek(
                 );
                 (kek, file.display().to_string())
             }
-            Err(source) => return Err(KekError::Io { path: file.to_path_buf(), source }),
+            Err(source) => {
+                return Err(KekError::Io {
+                    path: file.to_path_buf(),
+                    source,
+                });
+            }
         },
     };
     let check = match stored_check {
@@ -96,7 +106,10 @@ pub async fn load_kek(
 }
 
 fn create_kek_file(path: &Path) -> Result<Kek, KekError> {
-    let io = |source| KekError::Io { path: path.to_path_buf(), source };
+    let io = |source| KekError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io)?;
     }

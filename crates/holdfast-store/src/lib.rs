@@ -176,8 +176,241 @@ pub trait MetaStore: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
 }
 
+/// A session: one sign-in on one device, the family of its refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Session id, the `sid` claim.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// User.
+    pub user_id: String,
+    /// The `client_id` the session belongs to.
+    pub client_id: String,
+    /// Granted scope (space-delimited).
+    pub scope: String,
+    /// Resource indicator (the access-token audience), if one was requested.
+    pub resource: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// Authentication context class.
+    pub acr: String,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last refresh.
+    pub last_used_at: i64,
+    /// Absolute expiry.
+    pub expires_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+    /// Why it was revoked.
+    pub revoked_reason: Option<String>,
+}
+
+/// A refresh token as stored (digest only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    /// SHA-256 digest, base64url.
+    pub token_digest: String,
+    /// Its session.
+    pub session_id: String,
+    /// Position in the family, from 0.
+    pub generation: i64,
+    /// `active`, `rotated`, `spent` or `revoked`.
+    pub state: String,
+    /// Digest of the token it replaced.
+    pub parent_digest: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// When it was used to obtain its child.
+    pub rotated_at: Option<i64>,
+}
+
+/// An authorization code as stored (digest only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCodeRecord {
+    /// SHA-256 digest of the code.
+    pub code_digest: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user who authenticated.
+    pub user_id: String,
+    /// The redirect URI, when the request named one (must be repeated).
+    pub redirect_uri: Option<String>,
+    /// Granted scope.
+    pub scope: String,
+    /// OIDC nonce.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// Resource indicator.
+    pub resource: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// Authentication context class.
+    pub acr: String,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+    /// Issue time.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
+    /// When it was redeemed.
+    pub consumed_at: Option<i64>,
+    /// The session created by redeeming it.
+    pub session_id: Option<String>,
+    /// The `jti` of the access token issued by redeeming it.
+    pub access_jti: Option<String>,
+    /// That access token's expiry.
+    pub access_exp: Option<i64>,
+}
+
+/// What redeeming a code issues, recorded on the code so a replay can
+/// revoke it (RFC 6749 §4.1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeIssuance {
+    /// The access token's `jti`.
+    pub access_jti: String,
+    /// Its expiry.
+    pub access_exp: i64,
+    /// The session (`sid`) the tokens belong to.
+    pub session: SessionRecord,
+    /// Digest of the first refresh token, when one is issued.
+    pub refresh_token_digest: Option<String>,
+}
+
+/// The outcome of [`GrantStore::redeem_auth_code`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// First use: the code is now consumed and the issuance recorded.
+    Redeemed,
+    /// The code had been redeemed before; what it issued is now revoked.
+    Replayed,
+    /// No such code.
+    Unknown,
+}
+
+/// Authorization codes, sessions, refresh tokens and revoked access tokens.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Stores a new authorization code.
+    async fn insert_auth_code(&self, code: &AuthCodeRecord) -> StoreResult<()>;
+    /// The code with this digest in this tenant, consumed or not.
+    async fn auth_code(
+        &self,
+        tenant_id: &str,
+        code_digest: &str,
+    ) -> StoreResult<Option<AuthCodeRecord>>;
+    /// In one transaction: if the code is unconsumed, consume it, record
+    /// `issued` on it and create the session and first refresh token;
+    /// if it was consumed before, revoke the session and access token it
+    /// issued (reason `code_replay`).
+    async fn redeem_auth_code(
+        &self,
+        tenant_id: &str,
+        code_digest: &str,
+        issued: &CodeIssuance,
+        now: i64,
+    ) -> StoreResult<Redemption>;
+    /// Revokes the session and access token a consumed code issued
+    /// (reason `code_replay`); does nothing for an unconsumed or unknown code.
+    async fn revoke_code_issuance(
+        &self,
+        tenant_id: &str,
+        code_digest: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// A refresh token and its session.
+    async fn refresh_token(
+        &self,
+        tenant_id: &str,
+        token_digest: &str,
+    ) -> StoreResult<Option<(RefreshTokenRecord, SessionRecord)>>;
+    /// In one transaction: if the parent is `active`, mark it `rotated`,
+    /// insert the child as `active` and touch the session. Returns `false`
+    /// (and writes nothing) when the parent was not `active`.
+    async fn rotate_refresh_token(
+        &self,
+        parent: &RefreshTokenRecord,
+        child_digest: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// A session by id.
+    async fn session(
+        &self,
+        tenant_id: &str,
+        session_id: &str,
+    ) -> StoreResult<Option<SessionRecord>>;
+    /// Revokes a session and all its refresh tokens (idempotent; the first
+    /// reason wins).
+    async fn revoke_session(
+        &self,
+        tenant_id: &str,
+        session_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Records an access token as revoked until it expires.
+    async fn revoke_access_token(
+        &self,
+        tenant_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// Whether an access token was revoked.
+    async fn access_token_revoked(&self, tenant_id: &str, jti: &str) -> StoreResult<bool>;
+}
+
+/// A browser session at the authorization server (single sign-on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserSessionRecord {
+    /// SHA-256 digest of the cookie value.
+    pub id_digest: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// User.
+    pub user_id: String,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+    /// Creation.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+/// Browser (SSO) sessions.
+#[async_trait]
+pub trait BrowserSessionStore: Send + Sync {
+    /// Stores a new browser session.
+    async fn insert_browser_session(&self, session: &BrowserSessionRecord) -> StoreResult<()>;
+    /// The browser session with this digest, if any (expired ones included:
+    /// the caller compares with its clock).
+    async fn browser_session(
+        &self,
+        tenant_id: &str,
+        id_digest: &str,
+    ) -> StoreResult<Option<BrowserSessionRecord>>;
+    /// Deletes a browser session (sign-out).
+    async fn delete_browser_session(&self, tenant_id: &str, id_digest: &str) -> StoreResult<()>;
+}
+
 /// Everything a Holdfast node needs from its store.
-pub trait Store: TenantStore + ClientStore + UserStore + KeyStore + MetaStore + std::fmt::Debug {
+pub trait Store:
+    TenantStore
+    + ClientStore
+    + UserStore
+    + KeyStore
+    + MetaStore
+    + GrantStore
+    + BrowserSessionStore
+    + std::fmt::Debug
+{
     /// Which back end this is, for logs.
     fn backend(&self) -> &'static str;
 }

@@ -4,7 +4,10 @@ use holdfast_core::client::{Client, GrantType, RefreshPolicy};
 use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::User;
 
-use crate::{ClientRecord, StoreError, StoredKey, UserRecord};
+use crate::{
+    AuthCodeRecord, BrowserSessionRecord, ClientRecord, RefreshTokenRecord, SessionRecord,
+    StoreError, StoredKey, UserRecord,
+};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct TenantRow {
@@ -148,4 +151,143 @@ pub(crate) fn to_json_list<T: AsRef<str>>(items: &[T]) -> String {
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub resource: Option<String>,
+    pub auth_time: i64,
+    pub acr: String,
+    pub amr: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
+}
+
+impl TryFrom<SessionRow> for SessionRecord {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> Result<Self, Self::Error> {
+        Ok(SessionRecord {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            user_id: r.user_id,
+            client_id: r.client_id,
+            scope: r.scope,
+            resource: r.resource,
+            auth_time: r.auth_time,
+            acr: r.acr,
+            amr: json_list(&r.amr)?,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            revoked_reason: r.revoked_reason,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshTokenRow {
+    pub token_digest: String,
+    pub session_id: String,
+    pub generation: i64,
+    pub state: String,
+    pub parent_digest: Option<String>,
+    pub created_at: i64,
+    pub rotated_at: Option<i64>,
+}
+
+impl From<RefreshTokenRow> for RefreshTokenRecord {
+    fn from(r: RefreshTokenRow) -> Self {
+        RefreshTokenRecord {
+            token_digest: r.token_digest,
+            session_id: r.session_id,
+            generation: r.generation,
+            state: r.state,
+            parent_digest: r.parent_digest,
+            created_at: r.created_at,
+            rotated_at: r.rotated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuthCodeRow {
+    pub code_digest: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: Option<String>,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub resource: Option<String>,
+    pub auth_time: i64,
+    pub acr: String,
+    pub amr: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+    pub session_id: Option<String>,
+    pub access_jti: Option<String>,
+    pub access_exp: Option<i64>,
+}
+
+impl TryFrom<AuthCodeRow> for AuthCodeRecord {
+    type Error = StoreError;
+    fn try_from(r: AuthCodeRow) -> Result<Self, Self::Error> {
+        Ok(AuthCodeRecord {
+            code_digest: r.code_digest,
+            tenant_id: r.tenant_id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            redirect_uri: r.redirect_uri,
+            scope: r.scope,
+            nonce: r.nonce,
+            code_challenge: r.code_challenge,
+            resource: r.resource,
+            auth_time: r.auth_time,
+            acr: r.acr,
+            amr: json_list(&r.amr)?,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            consumed_at: r.consumed_at,
+            session_id: r.session_id,
+            access_jti: r.access_jti,
+            access_exp: r.access_exp,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct BrowserSessionRow {
+    pub id_digest: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub amr: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl TryFrom<BrowserSessionRow> for BrowserSessionRecord {
+    type Error = StoreError;
+    fn try_from(r: BrowserSessionRow) -> Result<Self, Self::Error> {
+        Ok(BrowserSessionRecord {
+            id_digest: r.id_digest,
+            tenant_id: r.tenant_id,
+            user_id: r.user_id,
+            auth_time: r.auth_time,
+            amr: json_list(&r.amr)?,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        })
+    }
 }

@@ -280,6 +280,376 @@ macro_rules! impl_shared_store {
             }
         }
 
+        #[async_trait::async_trait]
+        impl $crate::GrantStore for $store {
+            async fn insert_auth_code(&self, c: &$crate::AuthCodeRecord) -> $crate::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO auth_codes (code_digest, tenant_id, client_id, user_id, redirect_uri, scope,
+                        nonce, code_challenge, resource, auth_time, acr, amr, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(&c.code_digest)
+                .bind(&c.tenant_id)
+                .bind(&c.client_id)
+                .bind(&c.user_id)
+                .bind(&c.redirect_uri)
+                .bind(&c.scope)
+                .bind(&c.nonce)
+                .bind(&c.code_challenge)
+                .bind(&c.resource)
+                .bind(c.auth_time)
+                .bind(&c.acr)
+                .bind($crate::rows::to_json_list(&c.amr))
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::conflict_or(e, "authorization code"))?;
+                Ok(())
+            }
+
+            async fn auth_code(
+                &self,
+                tenant_id: &str,
+                code_digest: &str,
+            ) -> $crate::StoreResult<Option<$crate::AuthCodeRecord>> {
+                sqlx::query_as::<_, $crate::rows::AuthCodeRow>(
+                    "SELECT * FROM auth_codes WHERE tenant_id = $1 AND code_digest = $2",
+                )
+                .bind(tenant_id)
+                .bind(code_digest)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(TryInto::try_into)
+                .transpose()
+            }
+
+            async fn redeem_auth_code(
+                &self,
+                tenant_id: &str,
+                code_digest: &str,
+                issued: &$crate::CodeIssuance,
+                now: i64,
+            ) -> $crate::StoreResult<$crate::Redemption> {
+                let mut tx = self.pool.begin().await?;
+                // Writing first takes SQLite's write lock and PostgreSQL's
+                // row lock, so two redemptions of one code serialise here.
+                let consumed = sqlx::query(
+                    "UPDATE auth_codes SET consumed_at = $3, session_id = $4, access_jti = $5, access_exp = $6
+                     WHERE tenant_id = $1 AND code_digest = $2 AND consumed_at IS NULL",
+                )
+                .bind(tenant_id)
+                .bind(code_digest)
+                .bind(now)
+                .bind(&issued.session.id)
+                .bind(&issued.access_jti)
+                .bind(issued.access_exp)
+                .execute(&mut *tx)
+                .await?;
+                if consumed.rows_affected() == 1 {
+                    insert_session(&mut tx, &issued.session).await?;
+                    if let Some(first_token) = &issued.refresh_token_digest {
+                        insert_refresh_token(&mut tx, tenant_id, &issued.session.id, first_token, 0, None, now)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    return Ok($crate::Redemption::Redeemed);
+                }
+                let replayed = revoke_issuance_in(&mut tx, tenant_id, code_digest, now).await?;
+                tx.commit().await?;
+                Ok(if replayed { $crate::Redemption::Replayed } else { $crate::Redemption::Unknown })
+            }
+
+            async fn revoke_code_issuance(&self, tenant_id: &str, code_digest: &str, now: i64) -> $crate::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                revoke_issuance_in(&mut tx, tenant_id, code_digest, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn refresh_token(
+                &self,
+                tenant_id: &str,
+                token_digest: &str,
+            ) -> $crate::StoreResult<Option<($crate::RefreshTokenRecord, $crate::SessionRecord)>> {
+                let Some(token) = sqlx::query_as::<_, $crate::rows::RefreshTokenRow>(
+                    "SELECT token_digest, session_id, generation, state, parent_digest, created_at, rotated_at
+                     FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2",
+                )
+                .bind(tenant_id)
+                .bind(token_digest)
+                .fetch_optional(&self.pool)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let token: $crate::RefreshTokenRecord = token.into();
+                let session = $crate::GrantStore::session(self, tenant_id, &token.session_id).await?;
+                Ok(session.map(|s| (token, s)))
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                parent: &$crate::RefreshTokenRecord,
+                child_digest: &str,
+                now: i64,
+            ) -> $crate::StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let rotated = sqlx::query(
+                    "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2
+                     WHERE token_digest = $1 AND state = 'active'",
+                )
+                .bind(&parent.token_digest)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if rotated.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                // Using the child of a rotated token spends its parent.
+                if let Some(grandparent) = &parent.parent_digest {
+                    sqlx::query("UPDATE refresh_tokens SET state = 'spent' WHERE token_digest = $1 AND state = 'rotated'")
+                        .bind(grandparent)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let tenant_id: (String,) = sqlx::query_as("SELECT tenant_id FROM refresh_tokens WHERE token_digest = $1")
+                    .bind(&parent.token_digest)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                insert_refresh_token(
+                    &mut tx,
+                    &tenant_id.0,
+                    &parent.session_id,
+                    child_digest,
+                    parent.generation + 1,
+                    Some(&parent.token_digest),
+                    now,
+                )
+                .await?;
+                sqlx::query("UPDATE sessions SET last_used_at = $2 WHERE id = $1")
+                    .bind(&parent.session_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn session(
+                &self,
+                tenant_id: &str,
+                session_id: &str,
+            ) -> $crate::StoreResult<Option<$crate::SessionRecord>> {
+                sqlx::query_as::<_, $crate::rows::SessionRow>("SELECT * FROM sessions WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(session_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(TryInto::try_into)
+                    .transpose()
+            }
+
+            async fn revoke_session(
+                &self,
+                tenant_id: &str,
+                session_id: &str,
+                reason: &str,
+                now: i64,
+            ) -> $crate::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                revoke_session_in(&mut tx, tenant_id, session_id, reason, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn revoke_access_token(&self, tenant_id: &str, jti: &str, expires_at: i64) -> $crate::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                revoke_jti_in(&mut tx, tenant_id, jti, expires_at).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn access_token_revoked(&self, tenant_id: &str, jti: &str) -> $crate::StoreResult<bool> {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT jti FROM revoked_access_tokens WHERE tenant_id = $1 AND jti = $2")
+                        .bind(tenant_id)
+                        .bind(jti)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.is_some())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::BrowserSessionStore for $store {
+            async fn insert_browser_session(&self, b: &$crate::BrowserSessionRecord) -> $crate::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO browser_sessions (id_digest, tenant_id, user_id, auth_time, amr, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&b.id_digest)
+                .bind(&b.tenant_id)
+                .bind(&b.user_id)
+                .bind(b.auth_time)
+                .bind($crate::rows::to_json_list(&b.amr))
+                .bind(b.created_at)
+                .bind(b.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::conflict_or(e, "browser session"))?;
+                Ok(())
+            }
+
+            async fn browser_session(
+                &self,
+                tenant_id: &str,
+                id_digest: &str,
+            ) -> $crate::StoreResult<Option<$crate::BrowserSessionRecord>> {
+                sqlx::query_as::<_, $crate::rows::BrowserSessionRow>(
+                    "SELECT * FROM browser_sessions WHERE tenant_id = $1 AND id_digest = $2",
+                )
+                .bind(tenant_id)
+                .bind(id_digest)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(TryInto::try_into)
+                .transpose()
+            }
+
+            async fn delete_browser_session(&self, tenant_id: &str, id_digest: &str) -> $crate::StoreResult<()> {
+                sqlx::query("DELETE FROM browser_sessions WHERE tenant_id = $1 AND id_digest = $2")
+                    .bind(tenant_id)
+                    .bind(id_digest)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        async fn insert_session<'c>(
+            tx: &mut sqlx::Transaction<'c, <$store as $crate::shared::Backend>::Db>,
+            s: &$crate::SessionRecord,
+        ) -> $crate::StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO sessions (id, tenant_id, user_id, client_id, scope, resource, auth_time, acr, amr,
+                    created_at, last_used_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&s.id)
+            .bind(&s.tenant_id)
+            .bind(&s.user_id)
+            .bind(&s.client_id)
+            .bind(&s.scope)
+            .bind(&s.resource)
+            .bind(s.auth_time)
+            .bind(&s.acr)
+            .bind($crate::rows::to_json_list(&s.amr))
+            .bind(s.created_at)
+            .bind(s.last_used_at)
+            .bind(s.expires_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| $crate::conflict_or(e, "session"))?;
+            Ok(())
+        }
+
+        async fn insert_refresh_token<'c>(
+            tx: &mut sqlx::Transaction<'c, <$store as $crate::shared::Backend>::Db>,
+            tenant_id: &str,
+            session_id: &str,
+            digest: &str,
+            generation: i64,
+            parent: Option<&str>,
+            now: i64,
+        ) -> $crate::StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_digest, session_id, tenant_id, generation, state, parent_digest, created_at)
+                 VALUES ($1, $2, $3, $4, 'active', $5, $6)",
+            )
+            .bind(digest)
+            .bind(session_id)
+            .bind(tenant_id)
+            .bind(generation)
+            .bind(parent)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| $crate::conflict_or(e, "refresh token"))?;
+            Ok(())
+        }
+
+        async fn revoke_session_in<'c>(
+            tx: &mut sqlx::Transaction<'c, <$store as $crate::shared::Backend>::Db>,
+            tenant_id: &str,
+            session_id: &str,
+            reason: &str,
+            now: i64,
+        ) -> $crate::StoreResult<()> {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $3, revoked_reason = $4
+                 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
+            )
+            .bind(tenant_id)
+            .bind(session_id)
+            .bind(now)
+            .bind(reason)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("UPDATE refresh_tokens SET state = 'revoked' WHERE tenant_id = $1 AND session_id = $2")
+                .bind(tenant_id)
+                .bind(session_id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        /// Revokes what a consumed code issued; `false` if there is no such
+        /// consumed code.
+        async fn revoke_issuance_in<'c>(
+            tx: &mut sqlx::Transaction<'c, <$store as $crate::shared::Backend>::Db>,
+            tenant_id: &str,
+            code_digest: &str,
+            now: i64,
+        ) -> $crate::StoreResult<bool> {
+            let previous: Option<(Option<String>, Option<String>, Option<i64>)> = sqlx::query_as(
+                "SELECT session_id, access_jti, access_exp FROM auth_codes
+                 WHERE tenant_id = $1 AND code_digest = $2 AND consumed_at IS NOT NULL",
+            )
+            .bind(tenant_id)
+            .bind(code_digest)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some((session_id, access_jti, access_exp)) = previous else {
+                return Ok(false);
+            };
+            if let Some(session_id) = session_id {
+                revoke_session_in(tx, tenant_id, &session_id, "code_replay", now).await?;
+            }
+            if let (Some(jti), Some(exp)) = (access_jti, access_exp) {
+                revoke_jti_in(tx, tenant_id, &jti, exp).await?;
+            }
+            Ok(true)
+        }
+
+        async fn revoke_jti_in<'c>(
+            tx: &mut sqlx::Transaction<'c, <$store as $crate::shared::Backend>::Db>,
+            tenant_id: &str,
+            jti: &str,
+            expires_at: i64,
+        ) -> $crate::StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO revoked_access_tokens (jti, tenant_id, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (jti) DO NOTHING",
+            )
+            .bind(jti)
+            .bind(tenant_id)
+            .bind(expires_at)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
         async fn insert_key<'c>(
             tx: &mut sqlx::Transaction<'c, <$store as $crate::shared::Backend>::Db>,
             tenant_id: &str,

@@ -39,10 +39,12 @@ pub fn status_for(code: OAuthErrorCode) -> StatusCode {
         | OAuthErrorCode::UnauthorizedClient
         | OAuthErrorCode::UnsupportedGrantType
         | OAuthErrorCode::InvalidScope
+        | OAuthErrorCode::InvalidTarget
         | OAuthErrorCode::AccessDenied
         | OAuthErrorCode::UnsupportedResponseType
         | OAuthErrorCode::LoginRequired => StatusCode::BAD_REQUEST,
         OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        OAuthErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         OAuthErrorCode::NotFound => StatusCode::NOT_FOUND,
         OAuthErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -53,7 +55,11 @@ pub fn status_for(code: OAuthErrorCode) -> StatusCode {
 impl ApiError {
     /// An error with a client-facing description.
     pub fn new(code: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into(), www_authenticate: None }
+        Self {
+            code,
+            description: description.into(),
+            www_authenticate: None,
+        }
     }
 
     /// `invalid_request` with a description.
@@ -71,9 +77,15 @@ impl ApiError {
     pub fn internal(err: impl std::fmt::Display, retryable: bool) -> Self {
         tracing::error!(error = %err, "request failed on the server side");
         if retryable {
-            Self::new(OAuthErrorCode::TemporarilyUnavailable, "the server is temporarily unavailable")
+            Self::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "the server is temporarily unavailable",
+            )
         } else {
-            Self::new(OAuthErrorCode::ServerError, "the server could not complete the request")
+            Self::new(
+                OAuthErrorCode::ServerError,
+                "the server could not complete the request",
+            )
         }
     }
 
@@ -87,12 +99,18 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_for(self.code);
-        let body = Body { error: self.code.as_str(), error_description: &self.description };
+        let body = Body {
+            error: self.code.as_str(),
+            error_description: &self.description,
+        };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         // RFC 6749 §5.1/§5.2: responses with tokens or errors must not be cached.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(challenge) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(challenge) = self
+            .www_authenticate
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
@@ -110,6 +128,50 @@ impl From<crate::keys::KeyError> for ApiError {
         match err {
             crate::keys::KeyError::Store(e) => e.into(),
             other => Self::internal(other, false),
+        }
+    }
+}
+
+impl From<crate::service::token::TokenError> for ApiError {
+    fn from(err: crate::service::token::TokenError) -> Self {
+        use crate::service::token::TokenError as E;
+        match err {
+            E::InvalidRequest(d) => Self::new(OAuthErrorCode::InvalidRequest, d),
+            // RFC 6749 §5.2: with Basic, "MUST respond with an HTTP 401 ...
+            // and include the WWW-Authenticate response header field".
+            E::InvalidClient { description, basic } => {
+                let e = Self::new(OAuthErrorCode::InvalidClient, description);
+                if basic {
+                    e.with_challenge("Basic realm=\"holdfast\", charset=\"UTF-8\"")
+                } else {
+                    e
+                }
+            }
+            E::InvalidGrant(d) => Self::new(OAuthErrorCode::InvalidGrant, d),
+            E::UnauthorizedClient(d) => Self::new(OAuthErrorCode::UnauthorizedClient, d),
+            E::UnsupportedGrantType => Self::new(
+                OAuthErrorCode::UnsupportedGrantType,
+                "grant_type is not supported",
+            ),
+            E::InvalidScope(d) => Self::new(OAuthErrorCode::InvalidScope, d),
+            E::InvalidTarget(d) => Self::new(OAuthErrorCode::InvalidTarget, d),
+            E::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::service::login::LoginError> for ApiError {
+    fn from(err: crate::service::login::LoginError) -> Self {
+        use crate::service::login::LoginError as E;
+        match err {
+            // The password grant's precedent (RFC 6749 §5.2): bad resource
+            // owner credentials are an invalid grant.
+            E::BadCredentials => {
+                Self::new(OAuthErrorCode::InvalidGrant, "invalid username or password")
+            }
+            E::Store(e) => e.into(),
+            E::Password(e) => Self::internal(e, true),
+            E::Crypto(e) => Self::internal(e, false),
         }
     }
 }

@@ -16,10 +16,16 @@ pub async fn healthz() -> Json<Value> {
 /// `GET /readyz`: 200 when the store answers, 503 otherwise.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "store": state.store.backend() }))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "store": state.store.backend() })),
+        ),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
         }
     }
 }

@@ -12,7 +12,10 @@ use crate::http::tenant::TenantContext;
 use crate::state::AppState;
 
 /// `GET {issuer}/jwks.json`.
-pub async fn jwks(State(state): State<AppState>, ctx: TenantContext) -> Result<impl IntoResponse, ApiError> {
+pub async fn jwks(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+) -> Result<impl IntoResponse, ApiError> {
     let set = state.keys.jwks(&ctx.tenant, state.now()).await?;
     // Short caching: verifiers refetch on an unknown kid anyway, and the
     // `next` key is published well before it signs.

@@ -15,8 +15,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
-const LATENCY_BUCKETS: &[f64] =
-    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 /// Installs the process-wide recorder (once).
 pub fn handle() -> Option<&'static PrometheusHandle> {
@@ -45,7 +46,11 @@ pub async fn record(request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let start = Instant::now();
     let response = next.run(request).await;
-    let labels = [("route", route), ("method", method), ("status", response.status().as_u16().to_string())];
+    let labels = [
+        ("route", route),
+        ("method", method),
+        ("status", response.status().as_u16().to_string()),
+    ];
     metrics::counter!("holdfast_http_requests_total", &labels).increment(1);
     metrics::histogram!("holdfast_http_request_duration_seconds", &labels)
         .record(start.elapsed().as_secs_f64());
@@ -55,5 +60,12 @@ pub async fn record(request: Request, next: Next) -> Response {
 /// `GET /metrics`.
 pub async fn render() -> Response {
     let body = handle().map(PrometheusHandle::render).unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }

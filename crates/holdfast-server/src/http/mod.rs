@@ -8,21 +8,32 @@
 //! | `GET /t/{tenant}/.well-known/openid-configuration` | OIDC Discovery §4 |
 //! | `GET /.well-known/oauth-authorization-server/t/{tenant}` | RFC 8414 §3 |
 //! | `GET /t/{tenant}/jwks.json` | RFC 7517 §5 |
+//! | `GET, POST /t/{tenant}/authorize` | RFC 6749 §4.1.1, OIDC Core §3.1.2 |
+//! | `POST /t/{tenant}/login` | the hosted login form |
+//! | `POST /t/{tenant}/authorize-challenge` | OAuth for First-Party Apps §5 |
+//! | `POST /t/{tenant}/token` | RFC 6749 §3.2 |
+//! | `GET, POST /t/{tenant}/userinfo` | OIDC Core §5.3 |
+//! | `GET /assets/holdfast.css` | the hosted pages' stylesheet |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | operations |
 
+pub mod authorize;
+pub mod challenge;
 pub mod discovery;
 pub mod error;
+pub mod form;
 pub mod health;
 pub mod jwks;
 pub mod metrics;
 pub mod tenant;
+pub mod token;
+pub mod userinfo;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use holdfast_core::OAuthErrorCode;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -37,20 +48,58 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
-        .route("/.well-known/oauth-authorization-server/t/{tenant}", get(discovery::metadata))
-        .route("/t/{tenant}/.well-known/openid-configuration", get(discovery::metadata))
+        .route(
+            "/.well-known/oauth-authorization-server/t/{tenant}",
+            get(discovery::metadata),
+        )
+        .route(
+            "/t/{tenant}/.well-known/openid-configuration",
+            get(discovery::metadata),
+        )
         .route("/t/{tenant}/jwks.json", get(jwks::jwks))
+        .route(
+            "/t/{tenant}/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route("/t/{tenant}/login", post(authorize::login))
+        .route(
+            "/t/{tenant}/authorize-challenge",
+            post(challenge::challenge),
+        )
+        .route("/t/{tenant}/token", post(token::token))
+        .route(
+            "/t/{tenant}/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route(crate::pages::STYLESHEET_PATH, get(stylesheet))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(middleware::from_fn_with_state(state.clone(), refuse_large_bodies))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_large_bodies,
+        ))
         .layer(middleware::from_fn(metrics::record))
         .layer(middleware::from_fn(common_headers))
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(OAuthErrorCode::ServerError, "the server could not complete the request")
-                .into_response()
+            ApiError::new(
+                OAuthErrorCode::ServerError,
+                "the server could not complete the request",
+            )
+            .into_response()
         }))
         .with_state(state)
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        crate::pages::STYLESHEET,
+    )
+        .into_response()
 }
 
 async fn not_found() -> ApiError {
@@ -64,14 +113,19 @@ async fn method_not_allowed() -> ApiError {
 /// Refuses a body whose declared length exceeds the limit before reading
 /// it; bodies without a length are cut off by `DefaultBodyLimit` in the
 /// extractors, which map that to the same 413.
-async fn refuse_large_bodies(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn refuse_large_bodies(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > state.config.max_body_bytes as u64) {
-        return ApiError::new(OAuthErrorCode::RequestTooLarge, "request body too large").into_response();
+        return ApiError::new(OAuthErrorCode::RequestTooLarge, "request body too large")
+            .into_response();
     }
     next.run(request).await
 }
@@ -79,7 +133,12 @@ async fn refuse_large_bodies(State(state): State<AppState>, request: Request, ne
 async fn common_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     response
 }

@@ -16,6 +16,7 @@ use holdfast_core::tenant::Tenant;
 use holdfast_crypto::aead::Kek;
 use holdfast_crypto::jws::{JwsAlg, SigningKey};
 use holdfast_store::{Store, StoreError, StoredKey};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 use serde_json::{Value, json};
 
 /// How long a retired key stays in the JWKS: as long as the longest-lived
@@ -60,11 +61,20 @@ fn jws_alg(alg: SigningAlg) -> JwsAlg {
 impl KeyService {
     /// A key service over `store`, sealing with `kek`.
     pub fn new(store: Arc<dyn Store>, kek: Arc<Kek>) -> Self {
-        Self { store, kek, cache: Arc::default() }
+        Self {
+            store,
+            kek,
+            cache: Arc::default(),
+        }
     }
 
     /// Generates a key and seals it for storage in `state`.
-    pub fn generate(&self, alg: SigningAlg, state: KeyState, now: i64) -> Result<StoredKey, KeyError> {
+    pub fn generate(
+        &self,
+        alg: SigningAlg,
+        state: KeyState,
+        now: i64,
+    ) -> Result<StoredKey, KeyError> {
         let key = SigningKey::generate(jws_alg(alg))?;
         let sealed = self.kek.seal(key.kid().as_bytes(), key.pkcs8_der())?;
         let public_jwk = serde_json::to_string(key.public_jwk())
@@ -83,21 +93,34 @@ impl KeyService {
 
     /// The two keys a new tenant starts with: a current one and the next one.
     pub fn initial_keys(&self, alg: SigningAlg, now: i64) -> Result<Vec<StoredKey>, KeyError> {
-        Ok(vec![self.generate(alg, KeyState::Current, now)?, self.generate(alg, KeyState::Next, now)?])
+        Ok(vec![
+            self.generate(alg, KeyState::Current, now)?,
+            self.generate(alg, KeyState::Next, now)?,
+        ])
     }
 
     /// The tenant's current signing key, decrypted.
     pub async fn current(&self, tenant: &Tenant) -> Result<Arc<SigningKey>, KeyError> {
         let keys = self.store.keys(&tenant.id).await?;
-        let stored = keys.into_iter().find(|k| k.state == KeyState::Current).ok_or(KeyError::NoCurrentKey)?;
+        let stored = keys
+            .into_iter()
+            .find(|k| k.state == KeyState::Current)
+            .ok_or(KeyError::NoCurrentKey)?;
         self.unseal(&stored)
     }
 
     fn unseal(&self, stored: &StoredKey) -> Result<Arc<SigningKey>, KeyError> {
-        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&stored.kid).cloned()) {
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&stored.kid).cloned())
+        {
             return Ok(hit);
         }
-        let der = self.kek.open(stored.kid.as_bytes(), &stored.private_sealed)?;
+        let der = self
+            .kek
+            .open(stored.kid.as_bytes(), &stored.private_sealed)?;
         let key = Arc::new(SigningKey::from_pkcs8(jws_alg(stored.alg), &der)?);
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(stored.kid.clone(), key.clone());
@@ -120,6 +143,14 @@ impl KeyService {
             .filter_map(|k| serde_json::from_str::<Value>(&k.public_jwk).ok())
             .collect();
         Ok(json!({ "keys": published }))
+    }
+
+    /// The public keys a token of this tenant may be signed with.
+    pub async fn published_keys(&self, tenant: &Tenant, now: i64) -> Result<Vec<Jwk>, KeyError> {
+        let set = self.jwks(tenant, now).await?;
+        Ok(serde_json::from_value::<JwkSet>(set)
+            .map(|s| s.keys)
+            .unwrap_or_default())
     }
 
     /// Promotes next → current, retires current, creates a new next.

@@ -2,11 +2,11 @@
 //! the CLI today and by an admin API later; every input is validated by the
 //! domain crate before anything is written.
 
+use holdfast_core::ValidationError;
 use holdfast_core::client::{Client, ClientKind, NewClient};
 use holdfast_core::keys::SigningAlg;
 use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::{User, Username, parse_email};
-use holdfast_core::ValidationError;
 use holdfast_crypto::secret::{CLIENT_SECRET_PREFIX, SecretString, generate_token, sha256_b64};
 use holdfast_store::StoreError;
 
@@ -77,9 +77,10 @@ pub async fn create_tenant(state: &AppState, input: NewTenant) -> Result<Tenant,
     let keys = state.keys.initial_keys(tenant.signing_alg, now)?;
     match state.store.create_tenant(&tenant, &keys).await {
         Ok(()) => Ok(tenant),
-        Err(StoreError::Conflict(_)) => {
-            Err(AdminError::Conflict(format!("a tenant with slug '{}' already exists", tenant.slug)))
-        }
+        Err(StoreError::Conflict(_)) => Err(AdminError::Conflict(format!(
+            "a tenant with slug '{}' already exists",
+            tenant.slug
+        ))),
         Err(e) => Err(e.into()),
     }
 }
@@ -107,7 +108,11 @@ pub async fn create_client(
     };
     let digest = secret.as_ref().map(|s| sha256_b64(s.expose().as_bytes()));
     let id = uuid::Uuid::now_v7().to_string();
-    match state.store.create_client(&id, &tenant.id, &input, digest.as_deref(), state.now()).await {
+    match state
+        .store
+        .create_client(&id, &tenant.id, &input, digest.as_deref(), state.now())
+        .await
+    {
         Ok(client) => Ok((client, secret)),
         Err(StoreError::Conflict(_)) => Err(AdminError::Conflict(format!(
             "tenant '{}' already has a client '{}'",
@@ -129,12 +134,28 @@ pub async fn create_user(
     let email = email.map(parse_email).transpose()?;
     // Check first so a taken name costs no hashing; the unique index still
     // decides under races.
-    if state.store.user_by_username(&tenant.id, username.normalized()).await?.is_some() {
+    if state
+        .store
+        .user_by_username(&tenant.id, username.normalized())
+        .await?
+        .is_some()
+    {
         return Err(taken(tenant, &username));
     }
     let hash = state.passwords.hash(password).await?;
     let id = uuid::Uuid::now_v7().to_string();
-    match state.store.create_user(&id, &tenant.id, &username, email.as_deref(), &hash, state.now()).await {
+    match state
+        .store
+        .create_user(
+            &id,
+            &tenant.id,
+            &username,
+            email.as_deref(),
+            &hash,
+            state.now(),
+        )
+        .await
+    {
         Ok(user) => Ok(user),
         Err(StoreError::Conflict(_)) => Err(taken(tenant, &username)),
         Err(e) => Err(e.into()),

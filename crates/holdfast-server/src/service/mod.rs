@@ -1,5 +1,10 @@
-//! Use cases shared by the HTTP edge and the CLI. Each takes the store and
-//! the inputs, validates through the domain crate, and returns typed errors.
+//! Use cases shared by the HTTP edge and the CLI. Each takes the state and
+//! typed inputs, validates through the domain crate, and returns typed
+//! errors that the HTTP edge maps in one place.
 
 pub mod admin;
+pub mod client_auth;
+pub mod login;
 pub mod password;
+pub mod token;
+pub mod tokens;

@@ -48,13 +48,24 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     /// A hasher with `params`, allowing as many concurrent hashes as cores.
     pub fn new(params: PasswordParams) -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Self { params, permits: Arc::new(Semaphore::new(cores)), dummy_hash: Arc::default() }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Self {
+            params,
+            permits: Arc::new(Semaphore::new(cores)),
+            dummy_hash: Arc::default(),
+        }
     }
 
     fn argon2(params: PasswordParams) -> Result<Argon2<'static>, PasswordError> {
-        let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| PasswordError::Params(e.to_string()))?;
+        let p = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| PasswordError::Params(e.to_string()))?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
     }
 
@@ -70,13 +81,18 @@ impl PasswordHasher {
             return Err(PasswordError::Policy);
         }
         let params = self.params;
-        self.on_pool(move || hash_blocking(params, password.expose())).await?
+        self.on_pool(move || hash_blocking(params, password.expose()))
+            .await?
     }
 
     /// Verifies `password` against `phc`, or against a dummy hash when the
     /// user does not exist (`phc` is `None`), which always fails but costs
     /// the same.
-    pub async fn verify(&self, password: SecretString, phc: Option<String>) -> Result<bool, PasswordError> {
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        phc: Option<String>,
+    ) -> Result<bool, PasswordError> {
         if password.expose().chars().count() > MAX_PASSWORD_LEN {
             return Ok(false);
         }
@@ -88,9 +104,14 @@ impl PasswordHasher {
         let params = self.params;
         let ok = self
             .on_pool(move || {
-                let Ok(parsed) = PasswordHash::new(&target) else { return false };
+                let Ok(parsed) = PasswordHash::new(&target) else {
+                    return false;
+                };
                 Self::argon2(params)
-                    .map(|a| a.verify_password(password.expose().as_bytes(), &parsed).is_ok())
+                    .map(|a| {
+                        a.verify_password(password.expose().as_bytes(), &parsed)
+                            .is_ok()
+                    })
                     .unwrap_or(false)
             })
             .await?;
@@ -102,7 +123,9 @@ impl PasswordHasher {
             return Ok(hash.clone());
         }
         let params = self.params;
-        let hash = self.on_pool(move || hash_blocking(params, "holdfast-dummy-password")).await??;
+        let hash = self
+            .on_pool(move || hash_blocking(params, "holdfast-dummy-password"))
+            .await??;
         Ok(self.dummy_hash.get_or_init(|| hash).clone())
     }
 
@@ -110,8 +133,14 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Pool)?;
-        tokio::task::spawn_blocking(work).await.map_err(|_| PasswordError::Pool)
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Pool)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| PasswordError::Pool)
     }
 }
 
@@ -129,7 +158,11 @@ mod tests {
     use super::*;
 
     fn fast() -> PasswordHasher {
-        PasswordHasher::new(PasswordParams { memory_kib: 1024, iterations: 1, parallelism: 1 })
+        PasswordHasher::new(PasswordParams {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        })
     }
 
     #[tokio::test]
@@ -137,19 +170,34 @@ mod tests {
         let h = fast();
         let phc = h.hash(SecretString::new("correct horse")).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{phc}");
-        assert!(h.verify(SecretString::new("correct horse"), Some(phc.clone())).await.unwrap());
-        assert!(!h.verify(SecretString::new("wrong horse"), Some(phc)).await.unwrap());
+        assert!(
+            h.verify(SecretString::new("correct horse"), Some(phc.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify(SecretString::new("wrong horse"), Some(phc))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
     async fn unknown_users_never_verify() {
         let h = fast();
-        assert!(!h.verify(SecretString::new("holdfast-dummy-password"), None).await.unwrap());
+        assert!(
+            !h.verify(SecretString::new("holdfast-dummy-password"), None)
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
     async fn short_passwords_are_refused() {
-        assert!(matches!(fast().hash(SecretString::new("short")).await, Err(PasswordError::Policy)));
+        assert!(matches!(
+            fast().hash(SecretString::new("short")).await,
+            Err(PasswordError::Policy)
+        ));
     }
 
     #[test]

@@ -1,0 +1,448 @@
+//! The authorization endpoint and the hosted login form:
+//! [RFC 6749 §4.1.1–4.1.2](https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1),
+//! [OIDC Core §3.1.2](https://openid.net/specs/openid-connect-core-1_0.html#AuthorizationEndpoint),
+//! [RFC 9207](https://www.rfc-editor.org/rfc/rfc9207) (`iss` in the response).
+//!
+//! `GET`/`POST {issuer}/authorize` validates the request (see
+//! `holdfast_core::authorize`), then either answers from the browser session
+//! (single sign-on), or shows the login form, or (for `prompt=none`) returns
+//! `login_required`. `POST {issuer}/login` is the form's target: it checks a
+//! CSRF token (double-submit cookie), re-validates the carried request,
+//! checks the password, starts the browser session and redirects with a code.
+//!
+//! Cookies are scoped to the tenant's path: the SSO cookie is
+//! `HttpOnly; SameSite=Lax` (it must ride on the top-level navigation from
+//! the client back to `/authorize`), the CSRF cookie `HttpOnly;
+//! SameSite=Strict`; both are `Secure` when the public URL is https.
+//!
+//! Not supported: consent screens (first-party model: the tenant owns its
+//! clients), `response_mode=form_post`, account selection.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cookie::{Cookie, SameSite};
+use holdfast_core::OAuthErrorCode;
+use holdfast_core::authorize::{
+    AuthorizationRequest, AuthorizeError, AuthorizeParams, LoginDecision, login_decision, validate,
+};
+use holdfast_crypto::secret::{SecretString, constant_time_eq, random_id};
+use url::Url;
+
+use crate::http::form::FormPairs;
+use crate::http::tenant::TenantContext;
+use crate::pages::{self, ErrorPage, LoginPage, STYLESHEET_PATH};
+use crate::service::login::{
+    AMR_PASSWORD, BROWSER_SESSION_TTL_SECS, CodeGrant, LoginError, authenticate_user,
+    browser_session, issue_code, start_browser_session,
+};
+use crate::state::AppState;
+
+/// The SSO cookie.
+pub const SESSION_COOKIE: &str = "holdfast_session";
+/// The CSRF cookie of the login form.
+pub const CSRF_COOKIE: &str = "holdfast_csrf";
+
+/// `GET {issuer}/authorize`.
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    let params = AuthorizeParams::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    authorize(&state, &ctx, &headers, &params).await
+}
+
+/// `POST {issuer}/authorize` (OIDC Core §3.1.2.1: "MUST support the use of
+/// the HTTP GET and POST methods").
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    headers: HeaderMap,
+    form: FormPairs,
+) -> Response {
+    let params = AuthorizeParams::from_pairs(form.iter());
+    authorize(&state, &ctx, &headers, &params).await
+}
+
+async fn authorize(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &HeaderMap,
+    params: &AuthorizeParams,
+) -> Response {
+    let request = match validated(state, ctx, params).await {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    let session = match cookie_value(headers, SESSION_COOKIE) {
+        Some(value) => match browser_session(state, &ctx.tenant, &value).await {
+            Ok(session) => session,
+            Err(err) => {
+                return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err));
+            }
+        },
+        None => None,
+    };
+    let now = state.now();
+    match login_decision(session.as_ref().map(|s| s.auth_time), &request, now) {
+        LoginDecision::UseSession => {
+            // The decision only says UseSession when a session exists.
+            let Some(session) = session else {
+                return login_form(state, ctx, &request, params, "", None);
+            };
+            let user_exists = state
+                .store
+                .user_by_id(&ctx.tenant.id, &session.user_id)
+                .await;
+            match user_exists {
+                Ok(Some(_)) => {}
+                Ok(None) => return login_form(state, ctx, &request, params, "", None),
+                Err(err) => {
+                    return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err));
+                }
+            }
+            let issued = issue_code(
+                state,
+                &ctx.tenant,
+                CodeGrant::from(&request),
+                &session.user_id,
+                session.auth_time,
+                session.amr,
+            )
+            .await;
+            match issued {
+                Ok(code) => redirect_with_code(ctx, &request, &code),
+                Err(err) => error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err)),
+            }
+        }
+        LoginDecision::LoginRequired => redirect_error(
+            ctx,
+            &request.redirect_uri,
+            request.state.as_deref(),
+            OAuthErrorCode::LoginRequired,
+            "the user must sign in",
+        ),
+        LoginDecision::ShowForm => {
+            let hint = request.login_hint.clone().unwrap_or_default();
+            login_form(state, ctx, &request, params, &hint, None)
+        }
+    }
+}
+
+/// `POST {issuer}/login`: the hosted form's submission.
+pub async fn login(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    headers: HeaderMap,
+    form: FormPairs,
+) -> Response {
+    let params = AuthorizeParams::from_pairs(form.iter());
+    let request = match validated(&state, &ctx, &params).await {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    let username = form.get("username").unwrap_or_default();
+    let csrf_ok = match (cookie_value(&headers, CSRF_COOKIE), form.get("csrf_token")) {
+        (Some(cookie), Some(field)) => constant_time_eq(cookie.as_bytes(), field.as_bytes()),
+        _ => false,
+    };
+    if !csrf_ok {
+        return login_form(
+            &state,
+            &ctx,
+            &request,
+            &params,
+            username,
+            Some("Your sign-in form expired. Please try again."),
+        );
+    }
+    let password = SecretString::new(form.get("password").unwrap_or_default());
+    let user = match authenticate_user(&state, &ctx.tenant, username, password).await {
+        Ok(user) => user,
+        Err(LoginError::BadCredentials) => {
+            return login_form(
+                &state,
+                &ctx,
+                &request,
+                &params,
+                username,
+                Some("Incorrect username or password."),
+            );
+        }
+        Err(err) => {
+            return error_page(
+                &state,
+                &ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &internal(err),
+            );
+        }
+    };
+    let now = state.now();
+    let session_value = match start_browser_session(&state, &ctx.tenant, &user, now).await {
+        Ok(value) => value,
+        Err(err) => {
+            return error_page(
+                &state,
+                &ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &internal(err),
+            );
+        }
+    };
+    let code = match issue_code(
+        &state,
+        &ctx.tenant,
+        CodeGrant::from(&request),
+        &user.id,
+        now,
+        vec![AMR_PASSWORD.to_owned()],
+    )
+    .await
+    {
+        Ok(code) => code,
+        Err(err) => {
+            return error_page(
+                &state,
+                &ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &internal(err),
+            );
+        }
+    };
+    let mut response = redirect_with_code(&ctx, &request, &code);
+    let session_value = session_value.expose().to_owned();
+    let session_cookie = tenant_cookie(
+        &state,
+        &ctx,
+        SESSION_COOKIE,
+        session_value,
+        SameSite::Lax,
+        Some(BROWSER_SESSION_TTL_SECS),
+    );
+    append_cookie(&mut response, session_cookie);
+    // The CSRF token has served its purpose.
+    append_cookie(
+        &mut response,
+        tenant_cookie(
+            &state,
+            &ctx,
+            CSRF_COOKIE,
+            String::new(),
+            SameSite::Strict,
+            Some(0),
+        ),
+    );
+    response
+}
+
+async fn validated(
+    state: &AppState,
+    ctx: &TenantContext,
+    params: &AuthorizeParams,
+) -> Result<AuthorizationRequest, Response> {
+    let client = match params.client_id.as_deref() {
+        Some(id) => state
+            .store
+            .client_by_client_id(&ctx.tenant.id, id)
+            .await
+            .map_err(|err| error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err)))?
+            .map(|r| r.client),
+        None => None,
+    };
+    validate(params, client.as_ref()).map_err(|err| match err {
+        AuthorizeError::Page(message) => error_page(state, ctx, StatusCode::BAD_REQUEST, &message),
+        AuthorizeError::Redirect {
+            redirect_uri,
+            state: client_state,
+            code,
+            description,
+        } => redirect_error(
+            ctx,
+            &redirect_uri,
+            client_state.as_deref(),
+            code,
+            &description,
+        ),
+    })
+}
+
+fn login_form(
+    state: &AppState,
+    ctx: &TenantContext,
+    request: &AuthorizationRequest,
+    params: &AuthorizeParams,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let Ok(csrf) = random_id() else {
+        return error_page(
+            state,
+            ctx,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is temporarily unavailable.",
+        );
+    };
+    let action = format!("{}/login", ctx.issuer);
+    let css = css_url(state);
+    let html = pages::render(
+        "login.html",
+        LoginPage {
+            tenant_name: &ctx.tenant.display_name,
+            client_id: &request.client_id,
+            action: &action,
+            csrf_token: &csrf,
+            params: params.to_pairs(),
+            username,
+            error,
+            css_url: &css,
+        },
+    );
+    let mut response = pages::page(
+        StatusCode::OK,
+        html,
+        Some(&origin_of(&request.redirect_uri)),
+    );
+    append_cookie(
+        &mut response,
+        tenant_cookie(state, ctx, CSRF_COOKIE, csrf, SameSite::Strict, None),
+    );
+    response
+}
+
+fn error_page(
+    state: &AppState,
+    ctx: &TenantContext,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let css = css_url(state);
+    let html = pages::render(
+        "error.html",
+        ErrorPage {
+            tenant_name: &ctx.tenant.display_name,
+            message,
+            css_url: &css,
+        },
+    );
+    pages::page(status, html, None)
+}
+
+fn internal(err: impl std::fmt::Display) -> String {
+    tracing::error!(error = %err, "authorization request failed on the server side");
+    "The server is temporarily unavailable. Please try again shortly.".to_owned()
+}
+
+fn css_url(state: &AppState) -> String {
+    format!(
+        "{}{}",
+        state.public_url.as_str().trim_end_matches('/'),
+        STYLESHEET_PATH
+    )
+}
+
+/// RFC 6749 §4.1.2: code and state as query parameters of the redirect URI
+/// (keeping its own query, §3.1.2), plus `iss` (RFC 9207 §2).
+fn redirect_with_code(
+    ctx: &TenantContext,
+    request: &AuthorizationRequest,
+    code: &SecretString,
+) -> Response {
+    let mut pairs = vec![("code", code.expose())];
+    if let Some(state) = request.state.as_deref() {
+        pairs.push(("state", state));
+    }
+    redirect(ctx, &request.redirect_uri, &pairs)
+}
+
+/// RFC 6749 §4.1.2.1: the error, its description and the state.
+fn redirect_error(
+    ctx: &TenantContext,
+    redirect_uri: &str,
+    state: Option<&str>,
+    code: OAuthErrorCode,
+    description: &str,
+) -> Response {
+    let mut pairs = vec![("error", code.as_str()), ("error_description", description)];
+    if let Some(state) = state {
+        pairs.push(("state", state));
+    }
+    redirect(ctx, redirect_uri, &pairs)
+}
+
+fn redirect(ctx: &TenantContext, redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+    // The redirect URI was validated as an absolute URL at registration.
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return (StatusCode::BAD_REQUEST, "invalid redirect URI").into_response();
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in pairs {
+            query.append_pair(k, v);
+        }
+        query.append_pair("iss", ctx.issuer.as_str());
+    }
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(location) = HeaderValue::from_str(url.as_str()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+fn origin_of(uri: &str) -> String {
+    match Url::parse(uri) {
+        Ok(url) => match url.origin() {
+            origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+            url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+        },
+        Err(_) => "'none'".to_owned(),
+    }
+}
+
+fn tenant_cookie(
+    state: &AppState,
+    ctx: &TenantContext,
+    name: &'static str,
+    value: String,
+    same_site: SameSite,
+    max_age_secs: Option<i64>,
+) -> Cookie<'static> {
+    let mut builder = Cookie::build((name, value))
+        .path(ctx.issuer.path().to_owned())
+        .http_only(true)
+        .secure(state.public_url.scheme() == "https")
+        .same_site(same_site);
+    if let Some(secs) = max_age_secs {
+        builder = builder.max_age(cookie::time::Duration::seconds(secs));
+    }
+    builder.build()
+}
+
+fn append_cookie(response: &mut Response, cookie: Cookie<'static>) {
+    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| Cookie::split_parse(v.to_owned()))
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}

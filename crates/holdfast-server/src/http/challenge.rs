@@ -1,0 +1,103 @@
+//! The authorization challenge endpoint of
+//! [OAuth 2.0 for First-Party Applications](https://datatracker.ietf.org/doc/draft-ietf-oauth-first-party-apps/)
+//! (§5): a first-party app posts the user's credentials with its PKCE
+//! challenge and gets an `authorization_code` to redeem at the token
+//! endpoint, exactly like a code from the browser flow.
+//!
+//! Not supported: multi-step challenges (`auth_session`,
+//! `insufficient_authorization`), `redirect_to_web`. Codes from here carry
+//! no redirect URI, so the token request must not need one.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use holdfast_core::OAuthErrorCode;
+use holdfast_core::authorize::{pkce_message, validate_resource};
+use holdfast_core::client::GrantType;
+use holdfast_core::pkce::CodeChallenge;
+use holdfast_core::scope::Scope;
+use holdfast_crypto::secret::SecretString;
+use serde_json::json;
+
+use crate::http::error::ApiError;
+use crate::http::form::FormParams;
+use crate::http::tenant::TenantContext;
+use crate::http::token::credentials;
+use crate::service::client_auth::authenticate;
+use crate::service::login::{AMR_PASSWORD, CodeGrant, authenticate_user, issue_code};
+use crate::state::AppState;
+
+/// `POST {issuer}/authorize-challenge`.
+pub async fn challenge(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    headers: HeaderMap,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    let client = authenticate(&state, &ctx.tenant, &credentials(&headers, &form)?).await?;
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(ApiError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "the client may not use the authorization code grant",
+        ));
+    }
+    let challenge = CodeChallenge::parse(
+        form.get("code_challenge"),
+        form.get("code_challenge_method"),
+    )
+    .map_err(|e| ApiError::invalid_request(pkce_message(e)))?;
+    let allowed = Scope::from_tokens(client.scopes.iter().cloned());
+    let scope = match form.get("scope") {
+        None => allowed.clone(),
+        Some(raw) => Scope::parse(raw)
+            .map_err(|_| ApiError::new(OAuthErrorCode::InvalidScope, "scope is malformed"))?,
+    };
+    if !scope.is_subset_of(&allowed) {
+        return Err(ApiError::new(
+            OAuthErrorCode::InvalidScope,
+            "scope exceeds what the client may request",
+        ));
+    }
+    let resource = form
+        .get("resource")
+        .map(|r| {
+            validate_resource(r).ok_or_else(|| {
+                ApiError::new(
+                    OAuthErrorCode::InvalidTarget,
+                    "resource must be an absolute URI without fragment",
+                )
+            })
+        })
+        .transpose()?;
+    let (Some(username), Some(password)) = (form.get("username"), form.get("password")) else {
+        return Err(ApiError::invalid_request(
+            "username and password are required",
+        ));
+    };
+    let user =
+        authenticate_user(&state, &ctx.tenant, username, SecretString::new(password)).await?;
+    let grant = CodeGrant {
+        client_id: client.client_id.clone(),
+        redirect_uri: None,
+        scope,
+        nonce: form.get("nonce").map(str::to_owned),
+        challenge,
+        resource,
+    };
+    let now = state.now();
+    let code = issue_code(
+        &state,
+        &ctx.tenant,
+        grant,
+        &user.id,
+        now,
+        vec![AMR_PASSWORD.to_owned()],
+    )
+    .await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "authorization_code": code.expose() })),
+    )
+        .into_response())
+}

@@ -1,0 +1,170 @@
+//! Client authentication at the token and challenge endpoints:
+//! [RFC 6749 §2.3.1](https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1)
+//! (`client_secret_basic`, `client_secret_post`) and `none` for public
+//! clients (§2.1, identified by `client_id` alone).
+//!
+//! "The client MUST NOT use more than one authentication method in each
+//! request" (§2.3). Secrets are compared as SHA-256 digests in constant time.
+//!
+//! Not supported: `client_secret_jwt`, `private_key_jwt`, mTLS (RFC 8705).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use holdfast_core::client::{Client, ClientKind};
+use holdfast_core::tenant::Tenant;
+use holdfast_crypto::secret::{SecretString, verify_secret_digest};
+
+use crate::service::token::TokenError;
+use crate::state::AppState;
+
+/// How the client presented itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCredentials {
+    /// HTTP Basic (`client_secret_basic`).
+    Basic {
+        /// client_id.
+        client_id: String,
+        /// client secret.
+        secret: SecretString,
+    },
+    /// Form body (`client_secret_post`).
+    Post {
+        /// client_id.
+        client_id: String,
+        /// client secret.
+        secret: SecretString,
+    },
+    /// Only a `client_id` (public clients).
+    None {
+        /// client_id.
+        client_id: String,
+    },
+    /// Nothing that identifies a client.
+    Missing,
+}
+
+impl ClientCredentials {
+    /// Collects credentials from the `Authorization` header and the form.
+    /// Two methods at once, or a malformed header, is `invalid_request`.
+    pub fn from_request(
+        authorization: Option<&str>,
+        form_client_id: Option<&str>,
+        form_secret: Option<&str>,
+    ) -> Result<Self, TokenError> {
+        match (authorization, form_secret) {
+            (Some(header), None) => {
+                let (client_id, secret) = parse_basic(header)?;
+                if form_client_id.is_some_and(|id| id != client_id) {
+                    return Err(TokenError::InvalidRequest(
+                        "client_id differs from the Authorization header".into(),
+                    ));
+                }
+                Ok(Self::Basic { client_id, secret })
+            }
+            (Some(_), Some(_)) => Err(TokenError::InvalidRequest(
+                "use one client authentication method, not both Basic and client_secret".into(),
+            )),
+            (None, Some(secret)) => match form_client_id {
+                Some(id) => Ok(Self::Post {
+                    client_id: id.to_owned(),
+                    secret: SecretString::new(secret),
+                }),
+                None => Err(TokenError::InvalidRequest(
+                    "client_secret without client_id".into(),
+                )),
+            },
+            (None, None) => Ok(match form_client_id {
+                Some(id) => Self::None {
+                    client_id: id.to_owned(),
+                },
+                None => Self::Missing,
+            }),
+        }
+    }
+
+    fn used_basic(&self) -> bool {
+        matches!(self, Self::Basic { .. })
+    }
+}
+
+/// RFC 6749 §2.3.1 / RFC 7617: `Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn parse_basic(header: &str) -> Result<(String, SecretString), TokenError> {
+    let bad = || TokenError::InvalidClient {
+        description: "malformed Basic credentials",
+        basic: true,
+    };
+    let (scheme, encoded) = header.trim().split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(TokenError::InvalidRequest(
+            "unsupported Authorization scheme for client authentication".into(),
+        ));
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| -> String {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok((unescape(id), SecretString::new(unescape(secret))))
+}
+
+/// Authenticates the client of `tenant`. Every failure is `invalid_client`
+/// (401), with a `WWW-Authenticate: Basic` challenge when Basic was tried.
+pub async fn authenticate(
+    state: &AppState,
+    tenant: &Tenant,
+    creds: &ClientCredentials,
+) -> Result<Client, TokenError> {
+    let basic = creds.used_basic();
+    let fail = |description| TokenError::InvalidClient { description, basic };
+    let (client_id, secret) = match creds {
+        ClientCredentials::Basic { client_id, secret }
+        | ClientCredentials::Post { client_id, secret } => (client_id, Some(secret)),
+        ClientCredentials::None { client_id } => (client_id, None),
+        ClientCredentials::Missing => return Err(fail("client authentication is required")),
+    };
+    let record = state
+        .store
+        .client_by_client_id(&tenant.id, client_id)
+        .await
+        .map_err(|e| TokenError::Internal(e.into()))?
+        .ok_or_else(|| fail("unknown client or bad credentials"))?;
+    match (record.client.kind, secret, record.secret_digest.as_deref()) {
+        (ClientKind::Confidential, Some(secret), Some(digest))
+            if verify_secret_digest(secret.expose(), digest) =>
+        {
+            Ok(record.client)
+        }
+        (ClientKind::Confidential, None, _) => {
+            Err(fail("this client must authenticate with its secret"))
+        }
+        (ClientKind::Confidential, _, _) => Err(fail("unknown client or bad credentials")),
+        (ClientKind::Public, None, _) => Ok(record.client),
+        (ClientKind::Public, Some(_), _) => Err(fail("public clients have no secret")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6749_s2_3_1_basic_credentials_are_form_urlencoded_then_base64() {
+        let header = format!("Basic {}", STANDARD.encode("my%20app:p%3Ass+word"));
+        let (id, secret) = parse_basic(&header).unwrap();
+        assert_eq!(id, "my app");
+        assert_eq!(secret.expose(), "p:ss word");
+    }
+
+    #[test]
+    fn rfc6749_s2_3_two_methods_at_once_are_refused() {
+        let header = format!("Basic {}", STANDARD.encode("a:b"));
+        assert!(matches!(
+            ClientCredentials::from_request(Some(&header), Some("a"), Some("b")),
+            Err(TokenError::InvalidRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,179 @@
+//! Signing a user in: password check, the authorization server's own
+//! browser session (single sign-on), and issuing authorization codes.
+//!
+//! Wrong password and unknown user take the same path (a full Argon2id
+//! verification, against a dummy hash for unknown users) and yield the same
+//! error, so neither the answer nor its timing tells whether a username
+//! exists.
+
+use holdfast_core::authorize::AuthorizationRequest;
+use holdfast_core::pkce::CodeChallenge;
+use holdfast_core::scope::Scope;
+use holdfast_core::tenant::Tenant;
+use holdfast_core::user::{User, normalize_username};
+use holdfast_crypto::secret::{SecretString, generate_token, sha256_b64};
+use holdfast_store::{AuthCodeRecord, BrowserSessionRecord, StoreError};
+
+use crate::service::password::PasswordError;
+use crate::state::AppState;
+
+/// Authorization codes live 60 seconds (RFC 6749 §4.1.2 recommends at most 10 minutes).
+pub const CODE_TTL_SECS: i64 = 60;
+/// A browser (SSO) session lasts at most 12 hours.
+pub const BROWSER_SESSION_TTL_SECS: i64 = 12 * 3600;
+/// Prefix of authorization codes.
+pub const CODE_PREFIX: &str = "hfac_";
+/// The `acr` of a password login.
+pub const ACR_PASSWORD: &str = "1";
+/// The `amr` of a password login (RFC 8176 §2).
+pub const AMR_PASSWORD: &str = "pwd";
+
+/// Why signing in failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Wrong username or password (deliberately one variant).
+    #[error("invalid username or password")]
+    BadCredentials,
+    /// Hashing pool unavailable.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Randomness failure.
+    #[error(transparent)]
+    Crypto(#[from] holdfast_crypto::CryptoError),
+}
+
+/// Checks a username and password; the same work and the same error whether
+/// or not the user exists.
+pub async fn authenticate_user(
+    state: &AppState,
+    tenant: &Tenant,
+    username: &str,
+    password: SecretString,
+) -> Result<User, LoginError> {
+    let record = state
+        .store
+        .user_by_username(&tenant.id, &normalize_username(username))
+        .await?;
+    let (user, hash) = match record {
+        Some(r) => (Some(r.user), Some(r.password_hash)),
+        None => (None, None),
+    };
+    let ok = state.passwords.verify(password, hash).await?;
+    match (ok, user) {
+        (true, Some(user)) => {
+            tracing::info!(tenant = %tenant.slug, user_id = %user.id, "login succeeded");
+            Ok(user)
+        }
+        _ => {
+            tracing::info!(tenant = %tenant.slug, "login failed");
+            Err(LoginError::BadCredentials)
+        }
+    }
+}
+
+/// Starts a browser session; returns the cookie value.
+pub async fn start_browser_session(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &User,
+    auth_time: i64,
+) -> Result<SecretString, LoginError> {
+    let value = generate_token("hfbs_")?;
+    let now = state.now();
+    state
+        .store
+        .insert_browser_session(&BrowserSessionRecord {
+            id_digest: sha256_b64(value.expose().as_bytes()),
+            tenant_id: tenant.id.clone(),
+            user_id: user.id.clone(),
+            auth_time,
+            amr: vec![AMR_PASSWORD.to_owned()],
+            created_at: now,
+            expires_at: now + BROWSER_SESSION_TTL_SECS,
+        })
+        .await?;
+    Ok(value)
+}
+
+/// The live browser session named by a cookie value, if any.
+pub async fn browser_session(
+    state: &AppState,
+    tenant: &Tenant,
+    cookie_value: &str,
+) -> Result<Option<BrowserSessionRecord>, LoginError> {
+    let found = state
+        .store
+        .browser_session(&tenant.id, &sha256_b64(cookie_value.as_bytes()))
+        .await?;
+    Ok(found.filter(|s| s.expires_at > state.now()))
+}
+
+/// What an authorization code is for.
+#[derive(Debug, Clone)]
+pub struct CodeGrant {
+    /// Client.
+    pub client_id: String,
+    /// Redirect URI, when the request named one.
+    pub redirect_uri: Option<String>,
+    /// Scope.
+    pub scope: Scope,
+    /// OIDC nonce.
+    pub nonce: Option<String>,
+    /// PKCE challenge.
+    pub challenge: CodeChallenge,
+    /// Resource indicator.
+    pub resource: Option<String>,
+}
+
+impl From<&AuthorizationRequest> for CodeGrant {
+    fn from(r: &AuthorizationRequest) -> Self {
+        Self {
+            client_id: r.client_id.clone(),
+            redirect_uri: r.redirect_uri_in_request.then(|| r.redirect_uri.clone()),
+            scope: r.scope.clone(),
+            nonce: r.nonce.clone(),
+            challenge: r.challenge.clone(),
+            resource: r.resource.clone(),
+        }
+    }
+}
+
+/// Issues a single-use authorization code for `user`.
+pub async fn issue_code(
+    state: &AppState,
+    tenant: &Tenant,
+    grant: CodeGrant,
+    user_id: &str,
+    auth_time: i64,
+    amr: Vec<String>,
+) -> Result<SecretString, LoginError> {
+    let code = generate_token(CODE_PREFIX)?;
+    let now = state.now();
+    state
+        .store
+        .insert_auth_code(&AuthCodeRecord {
+            code_digest: sha256_b64(code.expose().as_bytes()),
+            tenant_id: tenant.id.clone(),
+            client_id: grant.client_id,
+            user_id: user_id.to_owned(),
+            redirect_uri: grant.redirect_uri,
+            scope: grant.scope.to_string(),
+            nonce: grant.nonce,
+            code_challenge: grant.challenge.as_str().to_owned(),
+            resource: grant.resource,
+            auth_time,
+            acr: ACR_PASSWORD.to_owned(),
+            amr,
+            created_at: now,
+            expires_at: now + CODE_TTL_SECS,
+            consumed_at: None,
+            session_id: None,
+            access_jti: None,
+            access_exp: None,
+        })
+        .await?;
+    Ok(code)
+}

@@ -1,0 +1,180 @@
+//! The authorization code grant at the token endpoint:
+//! [RFC 6749 §4.1.3](https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3)
+//! with PKCE ([RFC 7636 §4.5–4.6](https://www.rfc-editor.org/rfc/rfc7636#section-4.6)).
+//!
+//! RFC 6749 §4.1.2: "If an authorization code is used more than once, the
+//! authorization server MUST deny the request and SHOULD revoke (when
+//! possible) all tokens previously issued based on that authorization
+//! code." Holdfast records what each code issued on the code itself, in the
+//! same transaction that consumes it, so a replay revokes that session and
+//! access token.
+
+use holdfast_core::client::{Client, GrantType};
+use holdfast_core::pkce::CodeChallenge;
+use holdfast_core::scope::Scope;
+use holdfast_core::tenant::Tenant;
+use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, generate_token, sha256_b64};
+use holdfast_store::{CodeIssuance, Redemption, SessionRecord};
+use url::Url;
+
+use super::{TokenError, TokenRequest, TokenResponse, response};
+use crate::service::tokens::{
+    AccessGrant, IdTokenInput, mint_access_token, mint_id_token, new_jti,
+};
+use crate::state::AppState;
+
+/// Redeems a code.
+pub async fn exchange(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &Url,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<TokenResponse, TokenError> {
+    let code = request
+        .param("code")
+        .ok_or(TokenError::InvalidRequest("code is required".into()))?;
+    let digest = sha256_b64(code.as_bytes());
+    let now = state.now();
+    let record = state
+        .store
+        .auth_code(&tenant.id, &digest)
+        .await?
+        .ok_or(TokenError::InvalidGrant("unknown authorization code"))?;
+
+    if record.consumed_at.is_some() {
+        // The redemption below sees the code consumed and revokes what the
+        // first redemption issued.
+        state
+            .store
+            .revoke_code_issuance(&tenant.id, &digest, now)
+            .await?;
+        tracing::warn!(tenant = %tenant.slug, client_id = %client.client_id, "authorization code replayed; its tokens are revoked");
+        return Err(TokenError::InvalidGrant(
+            "authorization code has already been used",
+        ));
+    }
+    // RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
+    // authenticated confidential client, or ... to the public client".
+    if record.client_id != client.client_id {
+        return Err(TokenError::InvalidGrant(
+            "authorization code was issued to another client",
+        ));
+    }
+    if record.expires_at <= now {
+        return Err(TokenError::InvalidGrant("authorization code has expired"));
+    }
+    // RFC 6749 §4.1.3: redirect_uri "REQUIRED, if the redirect_uri parameter
+    // was included in the authorization request ... and their values MUST be
+    // identical."
+    if let Some(expected) = &record.redirect_uri {
+        if request.param("redirect_uri") != Some(expected.as_str()) {
+            return Err(TokenError::InvalidGrant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+    }
+    // RFC 7636 §4.6: if the values are not equal, "invalid_grant".
+    CodeChallenge::from_stored(record.code_challenge.clone())
+        .verify(request.param("code_verifier"))
+        .map_err(|e| TokenError::InvalidGrant(holdfast_core::authorize::pkce_message(e)))?;
+    if let Some(resource) = request.param("resource") {
+        if record.resource.as_deref() != Some(resource) {
+            return Err(TokenError::InvalidTarget(
+                "resource differs from the authorization request",
+            ));
+        }
+    }
+    let user = state
+        .store
+        .user_by_id(&tenant.id, &record.user_id)
+        .await?
+        .ok_or(TokenError::InvalidGrant("the user no longer exists"))?
+        .user;
+
+    let scope = Scope::parse(&record.scope)
+        .map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?;
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
+        Some(generate_token(REFRESH_TOKEN_PREFIX)?)
+    } else {
+        None
+    };
+    let jti = new_jti()?;
+    let grant = AccessGrant {
+        subject: user.id.clone(),
+        scope: scope.clone(),
+        session_id: Some(session_id.clone()),
+        auth_time: Some(record.auth_time),
+        acr: Some(record.acr.clone()),
+        amr: Some(record.amr.clone()),
+        resource: record.resource.clone(),
+    };
+    let access = mint_access_token(state, tenant, issuer, client, &grant, jti.clone()).await?;
+    let issuance = CodeIssuance {
+        access_jti: jti,
+        access_exp: access.claims.exp,
+        session: SessionRecord {
+            id: session_id.clone(),
+            tenant_id: tenant.id.clone(),
+            user_id: user.id.clone(),
+            client_id: client.client_id.clone(),
+            scope: scope.to_string(),
+            resource: record.resource.clone(),
+            auth_time: record.auth_time,
+            acr: record.acr.clone(),
+            amr: record.amr.clone(),
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + client.refresh.absolute_lifetime_secs,
+            revoked_at: None,
+            revoked_reason: None,
+        },
+        refresh_token_digest: refresh_token
+            .as_ref()
+            .map(|t| sha256_b64(t.expose().as_bytes())),
+    };
+    match state
+        .store
+        .redeem_auth_code(&tenant.id, &digest, &issuance, now)
+        .await?
+    {
+        Redemption::Redeemed => {}
+        Redemption::Replayed => {
+            return Err(TokenError::InvalidGrant(
+                "authorization code has already been used",
+            ));
+        }
+        Redemption::Unknown => return Err(TokenError::InvalidGrant("unknown authorization code")),
+    }
+    let id_token = if scope.contains("openid") {
+        Some(
+            mint_id_token(
+                state,
+                tenant,
+                issuer,
+                client,
+                IdTokenInput {
+                    user: &user,
+                    scope: &scope,
+                    nonce: record.nonce.clone(),
+                    auth_time: record.auth_time,
+                    acr: record.acr.clone(),
+                    amr: record.amr.clone(),
+                    session_id: Some(session_id),
+                    access_token: &access.token,
+                },
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    Ok(response(
+        client,
+        access.token,
+        scope.to_string(),
+        refresh_token.map(|t| t.expose().to_owned()),
+        id_token,
+    ))
+}

@@ -1,0 +1,77 @@
+//! The client credentials grant, [RFC 6749 §4.4](https://www.rfc-editor.org/rfc/rfc6749#section-4.4).
+//!
+//! "The client credentials grant type MUST only be used by confidential
+//! clients" (§4.4); "A refresh token SHOULD NOT be included" (§4.4.3), and
+//! Holdfast never includes one. The token's `sub` is the client id
+//! (RFC 9068 §2.2). OpenID scopes make no sense without a user and are
+//! refused.
+
+use holdfast_core::authorize::validate_resource;
+use holdfast_core::client::{Client, ClientKind};
+use holdfast_core::scope::Scope;
+use holdfast_core::tenant::Tenant;
+use url::Url;
+
+use super::{TokenError, TokenRequest, TokenResponse, response};
+use crate::service::tokens::{AccessGrant, mint_access_token, new_jti};
+use crate::state::AppState;
+
+const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// Issues an access token to the client itself.
+pub async fn exchange(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &Url,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<TokenResponse, TokenError> {
+    if client.kind != ClientKind::Confidential {
+        return Err(TokenError::UnauthorizedClient(
+            "client credentials need a confidential client",
+        ));
+    }
+    let allowed = Scope::from_tokens(
+        client
+            .scopes
+            .iter()
+            .filter(|s| !USER_SCOPES.contains(&s.as_str()))
+            .cloned(),
+    );
+    let scope = match request.param("scope") {
+        None => allowed.clone(),
+        Some(raw) => {
+            Scope::parse(raw).map_err(|_| TokenError::InvalidScope("scope is malformed"))?
+        }
+    };
+    if !scope.is_subset_of(&allowed) {
+        return Err(TokenError::InvalidScope(
+            "scope exceeds what the client may request without a user",
+        ));
+    }
+    let resource = request
+        .param("resource")
+        .map(|r| {
+            validate_resource(r).ok_or(TokenError::InvalidTarget(
+                "resource must be an absolute URI without fragment",
+            ))
+        })
+        .transpose()?;
+    let grant = AccessGrant {
+        subject: client.client_id.clone(),
+        scope: scope.clone(),
+        session_id: None,
+        auth_time: None,
+        acr: None,
+        amr: None,
+        resource,
+    };
+    let access = mint_access_token(state, tenant, issuer, client, &grant, new_jti()?).await?;
+    Ok(response(
+        client,
+        access.token,
+        scope.to_string(),
+        None,
+        None,
+    ))
+}

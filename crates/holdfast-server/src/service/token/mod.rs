@@ -1,0 +1,165 @@
+//! The token endpoint's use case, [RFC 6749 §3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2),
+//! as a short chain of named steps: authenticate the client, pick the grant,
+//! check the client may use it, run the grant (one module per grant type).
+//!
+//! Errors are precise here ([`TokenError`]) and become RFC 6749 §5.2
+//! responses in `http/error.rs`.
+//!
+//! Not supported: the implicit and password grants (removed by OAuth 2.1),
+//! the device grant, token exchange, JWT bearer assertions.
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh_token;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use holdfast_core::client::{Client, GrantType};
+use holdfast_core::tenant::Tenant;
+use serde::Serialize;
+use url::Url;
+
+use crate::keys::KeyError;
+use crate::service::client_auth::{ClientCredentials, authenticate};
+use crate::state::AppState;
+
+/// Why a token request failed, precisely.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// RFC 6749 §5.2 `invalid_request`.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(Cow<'static, str>),
+    /// RFC 6749 §5.2 `invalid_client`.
+    #[error("invalid_client: {description}")]
+    InvalidClient {
+        /// Client-facing text.
+        description: &'static str,
+        /// Whether Basic authentication was attempted (then 401 + challenge is a MUST).
+        basic: bool,
+    },
+    /// RFC 6749 §5.2 `invalid_grant`.
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(&'static str),
+    /// RFC 6749 §5.2 `unauthorized_client`.
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(&'static str),
+    /// RFC 6749 §5.2 `unsupported_grant_type`.
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    /// RFC 6749 §5.2 `invalid_scope`.
+    #[error("invalid_scope: {0}")]
+    InvalidScope(&'static str),
+    /// RFC 8707 §2 `invalid_target`.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(&'static str),
+    /// Our side failed.
+    #[error(transparent)]
+    Internal(#[from] KeyError),
+}
+
+impl From<holdfast_store::StoreError> for TokenError {
+    fn from(e: holdfast_store::StoreError) -> Self {
+        TokenError::Internal(KeyError::Store(e))
+    }
+}
+
+impl From<holdfast_crypto::CryptoError> for TokenError {
+    fn from(e: holdfast_crypto::CryptoError) -> Self {
+        TokenError::Internal(KeyError::Crypto(e))
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    /// The access token (a JWT, RFC 9068).
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: &'static str,
+    /// Access-token lifetime in seconds.
+    pub expires_in: i64,
+    /// Granted scope.
+    pub scope: String,
+    /// A refresh token, when the client may refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// An ID token, when `openid` was granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// A parsed token request: the form parameters (each at most once) and the
+/// client's credentials.
+#[derive(Debug)]
+pub struct TokenRequest {
+    /// Form parameters.
+    pub params: HashMap<String, String>,
+    /// Client credentials.
+    pub credentials: ClientCredentials,
+}
+
+impl TokenRequest {
+    /// A parameter, if present and non-empty (RFC 6749 §3.1: "Parameters
+    /// sent without a value MUST be treated as if they were omitted").
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Runs a token request for `tenant`.
+pub async fn exchange(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &Url,
+    request: TokenRequest,
+) -> Result<TokenResponse, TokenError> {
+    let client = authenticate(state, tenant, &request.credentials).await?;
+    let grant = grant_type(&request)?;
+    // RFC 6749 §5.2 unauthorized_client: "The authenticated client is not
+    // authorized to use this authorization grant type."
+    if !client.allows_grant(grant) {
+        return Err(TokenError::UnauthorizedClient(
+            "the client may not use this grant type",
+        ));
+    }
+    match grant {
+        GrantType::AuthorizationCode => {
+            authorization_code::exchange(state, tenant, issuer, &client, &request).await
+        }
+        GrantType::ClientCredentials => {
+            client_credentials::exchange(state, tenant, issuer, &client, &request).await
+        }
+        GrantType::RefreshToken => {
+            refresh_token::exchange(state, tenant, issuer, &client, &request).await
+        }
+    }
+}
+
+fn grant_type(request: &TokenRequest) -> Result<GrantType, TokenError> {
+    let raw = request
+        .param("grant_type")
+        .ok_or(TokenError::InvalidRequest("grant_type is required".into()))?;
+    raw.parse().map_err(|_| TokenError::UnsupportedGrantType)
+}
+
+/// The response for a minted access token.
+pub(crate) fn response(
+    client: &Client,
+    access_token: String,
+    scope: String,
+    refresh_token: Option<String>,
+    id_token: Option<String>,
+) -> TokenResponse {
+    TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: client.access_token_ttl_secs,
+        scope,
+        refresh_token,
+        id_token,
+    }
+}

@@ -1,0 +1,244 @@
+//! Test support for Holdfast.
+//!
+//! [`TestServer::start`] runs a real server on `127.0.0.1:0` over a fresh
+//! database of the chosen back end (see [`holdfast_store::testing`]), with a
+//! [`FakeClock`] the test can move and cheap Argon2 parameters. Fixtures
+//! create tenants, clients and users through the same services the CLI
+//! uses. [`on_both_backends!`] turns `async fn name(server: TestServer)`
+//! into one test per back end.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use holdfast_core::client::{Client, NewClient};
+use holdfast_core::keys::SigningAlg;
+use holdfast_core::tenant::Tenant;
+use holdfast_core::user::User;
+use holdfast_crypto::secret::SecretString;
+use holdfast_server::config::{PasswordParams, ServerConfig};
+use holdfast_server::kek::load_kek;
+use holdfast_server::service::admin::{self, NewTenant};
+use holdfast_server::{AppState, Clock};
+pub use holdfast_store::testing::{Backend, TestDatabase};
+use tokio::sync::oneshot;
+use url::Url;
+
+/// A clock that stands still until told to move. Starts at the real time so
+/// third-party libraries checking `exp` against their own clock agree.
+#[derive(Debug)]
+pub struct FakeClock(AtomicI64);
+
+impl FakeClock {
+    /// A clock at the current real time.
+    pub fn new() -> Self {
+        Self(AtomicI64::new(holdfast_server::SystemClock.now()))
+    }
+
+    /// Moves the clock forward by `secs`.
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Default for FakeClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Argon2 parameters that keep tests fast (never use them in production).
+pub const TEST_PASSWORD_PARAMS: PasswordParams = PasswordParams {
+    memory_kib: 1024,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// A running Holdfast server over its own database.
+pub struct TestServer {
+    /// Base URL, e.g. `http://127.0.0.1:41234/`.
+    pub base: Url,
+    /// The server's state (same store, keys and clock the server uses).
+    pub state: AppState,
+    /// The clock the server reads.
+    pub clock: Arc<FakeClock>,
+    /// The database (and its directory, which holds `holdfast.kek`).
+    pub db: TestDatabase,
+    /// Which back end.
+    pub backend: Backend,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    /// Starts a server over a fresh database; `None` when the back end is
+    /// unavailable outside CI (see [`TestDatabase::create`]).
+    pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, ServerConfig::default()).await
+    }
+
+    /// Starts a server with `config` (its listen address and password
+    /// parameters are replaced with test ones).
+    ///
+    /// # Panics
+    /// When the database, KEK or listener cannot be set up: test set-up
+    /// failures must be loud.
+    #[allow(clippy::expect_used)]
+    pub async fn start_with(backend: Backend, mut config: ServerConfig) -> Option<Self> {
+        let db = TestDatabase::create(backend).await?;
+        let store = holdfast_store::connect(&db.url)
+            .await
+            .expect("connect test store");
+        let kek = load_kek(&*store, None, &db.dir.join("holdfast.kek"))
+            .await
+            .expect("test KEK");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        config.listen = addr;
+        config.password = TEST_PASSWORD_PARAMS;
+        let base = config.public_url_for(addr);
+        let clock = Arc::new(FakeClock::new());
+        let state = AppState::new(store, Arc::new(kek), base.clone(), config, clock.clone());
+        let (tx, rx) = oneshot::channel();
+        let served = state.clone();
+        tokio::spawn(async move {
+            let _ = holdfast_server::serve(listener, served, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Some(Self {
+            base,
+            state,
+            clock,
+            db,
+            backend,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// An absolute URL on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
+    }
+
+    /// The issuer of tenant `slug`.
+    pub fn issuer(&self, slug: &str) -> String {
+        self.url(&format!("/t/{slug}"))
+    }
+
+    /// Creates a tenant (ES256).
+    pub async fn tenant(&self, slug: &str) -> Tenant {
+        self.tenant_with_alg(slug, SigningAlg::ES256).await
+    }
+
+    /// Creates a tenant with the given signing algorithm.
+    ///
+    /// # Panics
+    /// If creation fails.
+    #[allow(clippy::expect_used)]
+    pub async fn tenant_with_alg(&self, slug: &str, alg: SigningAlg) -> Tenant {
+        admin::create_tenant(
+            &self.state,
+            NewTenant {
+                slug: slug.into(),
+                display_name: None,
+                signing_alg: alg,
+                audience: None,
+            },
+        )
+        .await
+        .expect("create tenant")
+    }
+
+    /// Registers a client.
+    ///
+    /// # Panics
+    /// If registration fails.
+    #[allow(clippy::expect_used)]
+    pub async fn client(
+        &self,
+        tenant: &Tenant,
+        client: NewClient,
+    ) -> (Client, Option<SecretString>) {
+        admin::create_client(&self.state, tenant, client)
+            .await
+            .expect("create client")
+    }
+
+    /// Creates a user.
+    ///
+    /// # Panics
+    /// If creation fails.
+    #[allow(clippy::expect_used)]
+    pub async fn user(&self, tenant: &Tenant, username: &str, password: &str) -> User {
+        admin::create_user(
+            &self.state,
+            tenant,
+            username,
+            None,
+            SecretString::new(password),
+        )
+        .await
+        .expect("create user")
+    }
+
+    /// An HTTP client that does not follow redirects and keeps cookies.
+    ///
+    /// # Panics
+    /// If the client cannot be built.
+    #[allow(clippy::expect_used)]
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("reqwest client")
+    }
+
+    /// Stops the server (it also stops when dropped).
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs each `async fn name(server: TestServer)` once on SQLite and once on
+/// PostgreSQL, as tests `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(server) = $crate::TestServer::start($crate::Backend::Sqlite).await {
+                        super::$name(server).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(server) = $crate::TestServer::start($crate::Backend::Postgres).await {
+                        super::$name(server).await;
+                    }
+                }
+            )*
+        }
+    };
+}
