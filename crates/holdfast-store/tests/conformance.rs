@@ -8,7 +8,9 @@ use holdfast_core::keys::{KeyState, SigningAlg};
 use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::Username;
 use holdfast_store::testing::{Backend, TestDatabase};
-use holdfast_store::{Store, StoreError, StoredKey, connect};
+use holdfast_store::{
+    AuthCodeRecord, BrowserSessionRecord, CodeIssuance, Redemption, SessionRecord, Store, StoreError, StoredKey, connect,
+};
 
 async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn Store>)> {
     let db = TestDatabase::create(backend).await?;
@@ -314,6 +316,157 @@ async fn reconnecting_reapplies_no_migration_and_keeps_data(_store: Arc<dyn Stor
     assert_eq!(third.list_tenants().await.unwrap().len(), 1);
 }
 
+fn code(tenant_id: &str, digest: &str) -> AuthCodeRecord {
+    AuthCodeRecord {
+        code_digest: digest.to_owned(),
+        tenant_id: tenant_id.to_owned(),
+        client_id: "web".into(),
+        user_id: "u1".into(),
+        redirect_uri: Some("https://app.example.com/cb".into()),
+        scope: "openid".into(),
+        nonce: Some("n".into()),
+        code_challenge: "c".repeat(43),
+        resource: None,
+        auth_time: 10,
+        acr: "1".into(),
+        amr: vec!["pwd".into()],
+        created_at: 10,
+        expires_at: 70,
+        consumed_at: None,
+        session_id: None,
+        access_jti: None,
+        access_exp: None,
+    }
+}
+
+fn issuance(tenant_id: &str, sid: &str, rt: Option<&str>) -> CodeIssuance {
+    CodeIssuance {
+        access_jti: format!("jti-{sid}"),
+        access_exp: 400,
+        session: SessionRecord {
+            id: sid.to_owned(),
+            tenant_id: tenant_id.to_owned(),
+            user_id: "u1".into(),
+            client_id: "web".into(),
+            scope: "openid".into(),
+            resource: None,
+            auth_time: 10,
+            acr: "1".into(),
+            amr: vec!["pwd".into()],
+            created_at: 20,
+            last_used_at: 20,
+            expires_at: 10_000,
+            revoked_at: None,
+            revoked_reason: None,
+        },
+        refresh_token_digest: rt.map(str::to_owned),
+    }
+}
+
+async fn rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
+    let first = store.redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt1")), 20).await.unwrap();
+    assert_eq!(first, Redemption::Redeemed);
+    let stored = store.auth_code(&t.id, "d1").await.unwrap().unwrap();
+    assert_eq!(stored.consumed_at, Some(20));
+    assert_eq!(stored.session_id.as_deref(), Some("s1"));
+    let (rt, session) = store.refresh_token(&t.id, "rt1").await.unwrap().unwrap();
+    assert_eq!(rt.state, "active");
+    assert_eq!(session.revoked_at, None);
+
+    let again = store.redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s2", Some("rt2")), 30).await.unwrap();
+    assert_eq!(again, Redemption::Replayed);
+    assert!(store.session(&t.id, "s2").await.unwrap().is_none(), "a replay creates nothing");
+    let revoked = store.session(&t.id, "s1").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_reason.as_deref(), Some("code_replay"));
+    assert_eq!(store.refresh_token(&t.id, "rt1").await.unwrap().unwrap().0.state, "revoked");
+    assert!(store.access_token_revoked(&t.id, "jti-s1").await.unwrap());
+    assert_eq!(
+        store.redeem_auth_code(&t.id, "nope", &issuance(&t.id, "s3", None), 30).await.unwrap(),
+        Redemption::Unknown
+    );
+}
+
+async fn concurrent_redemptions_of_one_code_issue_exactly_once(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        let tenant_id = t.id.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .redeem_auth_code(&tenant_id, "d1", &issuance(&tenant_id, &format!("s{i}"), Some(&format!("rt{i}"))), 20)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut redeemed = 0;
+    for task in tasks {
+        if task.await.unwrap() == Redemption::Redeemed {
+            redeemed += 1;
+        }
+    }
+    assert_eq!(redeemed, 1);
+}
+
+async fn refresh_rotation_happens_once_per_token(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
+    store.redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20).await.unwrap();
+    let (parent, _) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        let parent = parent.clone();
+        tasks.push(tokio::spawn(async move { store.rotate_refresh_token(&parent, &format!("child{i}"), 30).await.unwrap() }));
+    }
+    let mut rotated = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            rotated += 1;
+        }
+    }
+    assert_eq!(rotated, 1, "exactly one child");
+    let (parent, session) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
+    assert_eq!(parent.state, "rotated");
+    assert_eq!(session.last_used_at, 30);
+}
+
+async fn revoking_a_session_revokes_its_refresh_tokens(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
+    store.redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20).await.unwrap();
+    store.revoke_session(&t.id, "s1", "logout", 50).await.unwrap();
+    store.revoke_session(&t.id, "s1", "second reason loses", 60).await.unwrap();
+    let (rt, session) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
+    assert_eq!(rt.state, "revoked");
+    assert_eq!(session.revoked_at, Some(50));
+    assert_eq!(session.revoked_reason.as_deref(), Some("logout"));
+    // Cross-tenant lookups see nothing.
+    let other = with_tenant(&*store, "t2", "beta").await;
+    assert!(store.refresh_token(&other.id, "rt0").await.unwrap().is_none());
+    assert!(store.session(&other.id, "s1").await.unwrap().is_none());
+}
+
+async fn browser_sessions_are_stored_found_and_deleted(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    let b = BrowserSessionRecord {
+        id_digest: "b1".into(),
+        tenant_id: t.id.clone(),
+        user_id: "u1".into(),
+        auth_time: 5,
+        amr: vec!["pwd".into()],
+        created_at: 5,
+        expires_at: 100,
+    };
+    store.insert_browser_session(&b).await.unwrap();
+    assert_eq!(store.browser_session(&t.id, "b1").await.unwrap(), Some(b));
+    store.delete_browser_session(&t.id, "b1").await.unwrap();
+    assert!(store.browser_session(&t.id, "b1").await.unwrap().is_none());
+}
+
 macro_rules! conformance {
     ($backend_mod:ident, $backend:expr, [$($test:ident),* $(,)?]) => {
         mod $backend_mod {
@@ -353,4 +506,9 @@ all_backends!(
     rotation_without_a_next_key_fails_and_changes_nothing,
     concurrent_rotations_leave_exactly_one_current_and_one_next,
     kek_check_is_set_once,
+    rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued,
+    concurrent_redemptions_of_one_code_issue_exactly_once,
+    refresh_rotation_happens_once_per_token,
+    revoking_a_session_revokes_its_refresh_tokens,
+    browser_sessions_are_stored_found_and_deleted,
 );
