@@ -8,6 +8,7 @@
 //! - [`keys`]: signing algorithms and the key life cycle (next → current → retired).
 //! - [`discovery`]: the RFC 8414 / OIDC Discovery metadata document.
 //! - [`pkce`]: RFC 7636 S256 challenges.
+//! - [`refresh`]: the refresh-token rotation state machine (DESIGN.md §4).
 //! - [`scope`]: scope sets (RFC 6749 §3.3).
 //! - [`authorize`]: validating an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1).
 //! - [`claims`]: access-token (RFC 9068) and ID-token (OIDC Core §2) claims.
@@ -20,6 +21,7 @@ pub mod discovery;
 pub mod error;
 pub mod keys;
 pub mod pkce;
+pub mod refresh;
 pub mod scope;
 pub mod tenant;
 pub mod user;

@@ -121,6 +121,29 @@ impl Kek {
     }
 }
 
+/// Seals `plaintext` under a key derived from `token` (HMAC-SHA-256 of a
+/// fixed label keyed by the token), so only a holder of `token` can open it.
+/// DESIGN.md §4 keeps a rotated refresh token's child this way: the server
+/// stores only digests of tokens, and the digest does not yield the key.
+pub fn seal_under_token(token: &str, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    token_key(token)?.seal(aad, plaintext)
+}
+
+/// Opens what [`seal_under_token`] sealed with the same token and `aad`.
+pub fn open_under_token(
+    token: &str,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    token_key(token)?.open(aad, sealed)
+}
+
+fn token_key(token: &str) -> Result<Kek, CryptoError> {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, token.as_bytes());
+    let tag = aws_lc_rs::hmac::sign(&key, b"holdfast:refresh-token-child:v1");
+    Kek::from_bytes(tag.as_ref())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +165,19 @@ mod tests {
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         assert!(kek.open(b"kid-1", &tampered).is_err());
+    }
+
+    #[test]
+    fn only_the_parent_token_opens_its_sealed_child() {
+        let sealed = seal_under_token("hfrt_parent", b"digest", b"hfrt_child").unwrap();
+        assert_eq!(
+            open_under_token("hfrt_parent", b"digest", &sealed)
+                .unwrap()
+                .as_slice(),
+            b"hfrt_child"
+        );
+        assert!(open_under_token("hfrt_other", b"digest", &sealed).is_err());
+        assert!(open_under_token("hfrt_parent", b"other-digest", &sealed).is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use holdfast_core::client::{Client, NewClient};
 use holdfast_core::keys::{KeyState, SigningAlg};
+use holdfast_core::refresh::rotation::{Decision, RejectReason, TokenState};
 use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::{User, Username};
 
@@ -226,6 +227,105 @@ pub struct RefreshTokenRecord {
     pub created_at: i64,
     /// When it was used to obtain its child.
     pub rotated_at: Option<i64>,
+    /// Its child, sealed under a key derived from this token (set on rotation).
+    pub child_sealed: Option<Vec<u8>>,
+    /// Grace retries served so far.
+    pub retries: i64,
+}
+
+impl RefreshTokenRecord {
+    /// The state as the rotation state machine sees it.
+    pub fn token_state(&self) -> TokenState {
+        match self.state.as_str() {
+            "active" => TokenState::Active,
+            "rotated" => TokenState::Rotated {
+                rotated_at: self.rotated_at.unwrap_or(self.created_at),
+                retries: self.retries,
+            },
+            "spent" => TokenState::Spent,
+            _ => TokenState::Revoked,
+        }
+    }
+}
+
+/// A security-relevant event (DESIGN.md §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Unique id (UUIDv7: sortable by time).
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// When, Unix seconds.
+    pub at: i64,
+    /// What happened, e.g. `login_succeeded`, `refresh_token_reuse`.
+    pub kind: String,
+    /// The user concerned.
+    pub user_id: Option<String>,
+    /// The client concerned.
+    pub client_id: Option<String>,
+    /// The session concerned.
+    pub session_id: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// The caller's IP address.
+    pub ip: Option<String>,
+    /// The caller's user agent.
+    pub user_agent: Option<String>,
+}
+
+/// Audit events.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Records an event.
+    async fn record_event(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// A tenant's events at or after `since`, oldest first, at most `limit`.
+    async fn events(&self, tenant_id: &str, since: i64, limit: i64)
+    -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// One presentation of a refresh token at the token endpoint.
+#[derive(Debug, Clone)]
+pub struct RefreshPresentation<'a> {
+    /// Tenant.
+    pub tenant_id: &'a str,
+    /// Digest of the presented token.
+    pub token_digest: &'a str,
+    /// Digest of the child to insert if the decision is to rotate.
+    pub child_digest: &'a str,
+    /// The child sealed under a key derived from the presented token.
+    pub child_sealed: &'a [u8],
+    /// Now.
+    pub now: i64,
+    /// The audit event to record; the store sets `kind` from the decision
+    /// and fills in the user and session.
+    pub audit: AuditEvent,
+}
+
+/// What a presentation came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresentOutcome {
+    /// No such token in this tenant.
+    Unknown,
+    /// The decision was applied; the records are as they were *before* it.
+    Decided {
+        /// What was decided and applied.
+        decision: Decision,
+        /// The presented token.
+        token: RefreshTokenRecord,
+        /// Its family.
+        session: SessionRecord,
+    },
+}
+
+/// The audit `kind` recorded for each decision.
+pub fn audit_kind(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Rotate | Decision::KeepToken => "refresh",
+        Decision::ReplayChild => "refresh_retry",
+        Decision::Reuse => "refresh_token_reuse",
+        Decision::Reject(RejectReason::RetryLimitExceeded) => "refresh_retry_limit",
+        Decision::Reject(_) => "refresh_refused",
+    }
 }
 
 /// An authorization code as stored (digest only).
@@ -330,15 +430,19 @@ pub trait GrantStore: Send + Sync {
         tenant_id: &str,
         token_digest: &str,
     ) -> StoreResult<Option<(RefreshTokenRecord, SessionRecord)>>;
-    /// In one transaction: if the parent is `active`, mark it `rotated`,
-    /// insert the child as `active` and touch the session. Returns `false`
-    /// (and writes nothing) when the parent was not `active`.
-    async fn rotate_refresh_token(
+    /// Presents a refresh token, in one transaction with the family locked:
+    /// reads the token and its session, asks `decide`, applies the decision
+    /// (rotate: token `rotated` with the sealed child, its parent `spent`,
+    /// child inserted, session touched; replay: retry counted; reuse:
+    /// family revoked) and records the audit event, then commits. A thousand
+    /// concurrent presentations of one token yield one `Rotate`.
+    async fn present_refresh_token(
         &self,
-        parent: &RefreshTokenRecord,
-        child_digest: &str,
-        now: i64,
-    ) -> StoreResult<bool>;
+        presentation: &RefreshPresentation<'_>,
+        decide: &(
+             dyn for<'r> Fn(&'r RefreshTokenRecord, &'r SessionRecord) -> Decision + Send + Sync
+         ),
+    ) -> StoreResult<PresentOutcome>;
     /// A session by id.
     async fn session(
         &self,
@@ -409,6 +513,7 @@ pub trait Store:
     + MetaStore
     + GrantStore
     + BrowserSessionStore
+    + AuditStore
     + std::fmt::Debug
 {
     /// Which back end this is, for logs.

@@ -30,6 +30,11 @@ impl PostgresStore {
 
 impl Backend for PostgresStore {
     type Db = Postgres;
+    const BEGIN_WRITE: &'static str = "BEGIN";
+    // The session row is the family lock: every presentation of any token of
+    // the family waits here, then reads the token with a fresh snapshot.
+    const LOCK_FAMILY: &'static str = "SELECT id FROM sessions WHERE id = \
+        (SELECT session_id FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2) FOR UPDATE";
 }
 
 impl_shared_store!(PostgresStore);

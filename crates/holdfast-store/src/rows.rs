@@ -202,6 +202,8 @@ pub(crate) struct RefreshTokenRow {
     pub parent_digest: Option<String>,
     pub created_at: i64,
     pub rotated_at: Option<i64>,
+    pub child_sealed: Option<Vec<u8>>,
+    pub retries: i64,
 }
 
 impl From<RefreshTokenRow> for RefreshTokenRecord {
@@ -214,6 +216,8 @@ impl From<RefreshTokenRow> for RefreshTokenRecord {
             parent_digest: r.parent_digest,
             created_at: r.created_at,
             rotated_at: r.rotated_at,
+            child_sealed: r.child_sealed,
+            retries: r.retries,
         }
     }
 }
@@ -289,5 +293,36 @@ impl TryFrom<BrowserSessionRow> for BrowserSessionRecord {
             created_at: r.created_at,
             expires_at: r.expires_at,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub at: i64,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub session_id: Option<String>,
+    pub reason: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl From<AuditRow> for crate::AuditEvent {
+    fn from(r: AuditRow) -> Self {
+        crate::AuditEvent {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            at: r.at,
+            kind: r.kind,
+            user_id: r.user_id,
+            client_id: r.client_id,
+            session_id: r.session_id,
+            reason: r.reason,
+            ip: r.ip,
+            user_agent: r.user_agent,
+        }
     }
 }

@@ -373,7 +373,8 @@ macro_rules! impl_shared_store {
                 token_digest: &str,
             ) -> $crate::StoreResult<Option<($crate::RefreshTokenRecord, $crate::SessionRecord)>> {
                 let Some(token) = sqlx::query_as::<_, $crate::rows::RefreshTokenRow>(
-                    "SELECT token_digest, session_id, generation, state, parent_digest, created_at, rotated_at
+                    "SELECT token_digest, session_id, generation, state, parent_digest, created_at, rotated_at,
+                        child_sealed, retries
                      FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2",
                 )
                 .bind(tenant_id)
@@ -388,52 +389,111 @@ macro_rules! impl_shared_store {
                 Ok(session.map(|s| (token, s)))
             }
 
-            async fn rotate_refresh_token(
+            async fn present_refresh_token(
                 &self,
-                parent: &$crate::RefreshTokenRecord,
-                child_digest: &str,
-                now: i64,
-            ) -> $crate::StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
-                let rotated = sqlx::query(
-                    "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2
-                     WHERE token_digest = $1 AND state = 'active'",
-                )
-                .bind(&parent.token_digest)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                if rotated.rows_affected() != 1 {
-                    return Ok(false);
+                p: &$crate::RefreshPresentation<'_>,
+                decide: &(dyn for<'r> Fn(&'r $crate::RefreshTokenRecord, &'r $crate::SessionRecord) -> holdfast_core::refresh::rotation::Decision
+                      + Send
+                      + Sync),
+            ) -> $crate::StoreResult<$crate::PresentOutcome> {
+                use holdfast_core::refresh::rotation::{Decision, RejectReason};
+                let mut tx = self.pool.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                // Lock the family (PostgreSQL: the session row; SQLite: the
+                // database, by BEGIN IMMEDIATE), then read the token with a
+                // snapshot taken after the lock.
+                let locked: Option<(String,)> = sqlx::query_as(<$store as $crate::shared::Backend>::LOCK_FAMILY)
+                    .bind(p.tenant_id)
+                    .bind(p.token_digest)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if locked.is_none() {
+                    return Ok($crate::PresentOutcome::Unknown);
                 }
-                // Using the child of a rotated token spends its parent.
-                if let Some(grandparent) = &parent.parent_digest {
-                    sqlx::query("UPDATE refresh_tokens SET state = 'spent' WHERE token_digest = $1 AND state = 'rotated'")
-                        .bind(grandparent)
+                let Some(token) = sqlx::query_as::<_, $crate::rows::RefreshTokenRow>(
+                    "SELECT token_digest, session_id, generation, state, parent_digest, created_at, rotated_at,
+                        child_sealed, retries
+                     FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2",
+                )
+                .bind(p.tenant_id)
+                .bind(p.token_digest)
+                .fetch_optional(&mut *tx)
+                .await?
+                else {
+                    return Ok($crate::PresentOutcome::Unknown);
+                };
+                let token: $crate::RefreshTokenRecord = token.into();
+                let Some(session) = sqlx::query_as::<_, $crate::rows::SessionRow>(
+                    "SELECT * FROM sessions WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(p.tenant_id)
+                .bind(&token.session_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                else {
+                    return Ok($crate::PresentOutcome::Unknown);
+                };
+                let session: $crate::SessionRecord = session.try_into()?;
+                let decision = decide(&token, &session);
+                match decision {
+                    Decision::Rotate => {
+                        let rotated = sqlx::query(
+                            "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2, child_sealed = $3
+                             WHERE token_digest = $1 AND state = 'active'",
+                        )
+                        .bind(&token.token_digest)
+                        .bind(p.now)
+                        .bind(p.child_sealed)
                         .execute(&mut *tx)
                         .await?;
+                        if rotated.rows_affected() != 1 {
+                            // Cannot happen under the family lock; refuse rather than fork.
+                            return Err($crate::StoreError::Conflict("refresh token rotation"));
+                        }
+                        if let Some(parent) = &token.parent_digest {
+                            sqlx::query(
+                                "UPDATE refresh_tokens SET state = 'spent', child_sealed = NULL
+                                 WHERE token_digest = $1 AND state = 'rotated'",
+                            )
+                            .bind(parent)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        insert_refresh_token(
+                            &mut tx,
+                            p.tenant_id,
+                            &token.session_id,
+                            p.child_digest,
+                            token.generation + 1,
+                            Some(&token.token_digest),
+                            p.now,
+                        )
+                        .await?;
+                        touch_session(&mut tx, &token.session_id, p.now).await?;
+                    }
+                    Decision::KeepToken => touch_session(&mut tx, &token.session_id, p.now).await?,
+                    Decision::ReplayChild => {
+                        sqlx::query("UPDATE refresh_tokens SET retries = retries + 1 WHERE token_digest = $1")
+                            .bind(&token.token_digest)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Decision::Reuse => {
+                        revoke_session_in(&mut tx, p.tenant_id, &token.session_id, "refresh_token_reuse", p.now).await?;
+                    }
+                    Decision::Reject(RejectReason::WrongClient) => {
+                        // Not this client's token: nothing to record against the family.
+                        tx.rollback().await?;
+                        return Ok($crate::PresentOutcome::Decided { decision, token, session });
+                    }
+                    Decision::Reject(_) => {}
                 }
-                let tenant_id: (String,) = sqlx::query_as("SELECT tenant_id FROM refresh_tokens WHERE token_digest = $1")
-                    .bind(&parent.token_digest)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                insert_refresh_token(
-                    &mut tx,
-                    &tenant_id.0,
-                    &parent.session_id,
-                    child_digest,
-                    parent.generation + 1,
-                    Some(&parent.token_digest),
-                    now,
-                )
-                .await?;
-                sqlx::query("UPDATE sessions SET last_used_at = $2 WHERE id = $1")
-                    .bind(&parent.session_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                let mut event = p.audit.clone();
+                event.kind = $crate::audit_kind(decision).to_owned();
+                event.user_id = Some(session.user_id.clone());
+                event.session_id = Some(session.id.clone());
+                insert_event(&mut tx, &event).await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok($crate::PresentOutcome::Decided { decision, token, session })
             }
 
             async fn session(
@@ -482,6 +542,30 @@ macro_rules! impl_shared_store {
         }
 
         #[async_trait::async_trait]
+        impl $crate::AuditStore for $store {
+            async fn record_event(&self, event: &$crate::AuditEvent) -> $crate::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                insert_event(&mut tx, event).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn events(&self, tenant_id: &str, since: i64, limit: i64) -> $crate::StoreResult<Vec<$crate::AuditEvent>> {
+                Ok(sqlx::query_as::<_, $crate::rows::AuditRow>(
+                    "SELECT * FROM audit_events WHERE tenant_id = $1 AND at >= $2 ORDER BY at, id LIMIT $3",
+                )
+                .bind(tenant_id)
+                .bind(since)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+            }
+        }
+
+        #[async_trait::async_trait]
         impl $crate::BrowserSessionStore for $store {
             async fn insert_browser_session(&self, b: &$crate::BrowserSessionRecord) -> $crate::StoreResult<()> {
                 sqlx::query(
@@ -525,6 +609,43 @@ macro_rules! impl_shared_store {
                     .await?;
                 Ok(())
             }
+        }
+
+        async fn insert_event<'c>(
+            tx: &mut sqlx::Transaction<'c, <$store as $crate::shared::Backend>::Db>,
+            e: &$crate::AuditEvent,
+        ) -> $crate::StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO audit_events (id, tenant_id, at, kind, user_id, client_id, session_id, reason, ip, user_agent)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&e.id)
+            .bind(&e.tenant_id)
+            .bind(e.at)
+            .bind(&e.kind)
+            .bind(&e.user_id)
+            .bind(&e.client_id)
+            .bind(&e.session_id)
+            .bind(&e.reason)
+            .bind(&e.ip)
+            .bind(&e.user_agent)
+            .execute(&mut **tx)
+            .await
+            .map_err(|err| $crate::conflict_or(err, "audit event"))?;
+            Ok(())
+        }
+
+        async fn touch_session<'c>(
+            tx: &mut sqlx::Transaction<'c, <$store as $crate::shared::Backend>::Db>,
+            session_id: &str,
+            now: i64,
+        ) -> $crate::StoreResult<()> {
+            sqlx::query("UPDATE sessions SET last_used_at = $2 WHERE id = $1")
+                .bind(session_id)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
         }
 
         async fn insert_session<'c>(
@@ -679,7 +800,13 @@ macro_rules! impl_shared_store {
 
 pub(crate) use impl_shared_store;
 
-/// Names the sqlx database type of a store, for the shared macro.
+/// What differs between back ends: the database type and the few
+/// statements that cannot be shared.
 pub(crate) trait Backend {
     type Db: sqlx::Database;
+    /// Begins a transaction that will write.
+    const BEGIN_WRITE: &'static str;
+    /// Locks the family (session) of the refresh token `$2` in tenant `$1`
+    /// and returns its id.
+    const LOCK_FAMILY: &'static str;
 }

@@ -38,6 +38,11 @@ impl SqliteStore {
 
 impl Backend for SqliteStore {
     type Db = Sqlite;
+    // Take the write lock up front: a deferred transaction that reads and
+    // then writes can fail with SQLITE_BUSY instead of waiting.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const LOCK_FAMILY: &'static str =
+        "SELECT session_id FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2";
 }
 
 impl_shared_store!(SqliteStore);

@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
-use holdfast_core::client::{ClientKind, GrantType, NewClient, RotationMode};
+use holdfast_core::client::{ClientKind, GrantType, NewClient, RefreshPolicy, RotationMode};
 use holdfast_core::keys::{KeyState, SigningAlg};
+use holdfast_core::refresh::rotation::{Decision, FamilyView, RejectReason, decide};
 use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::Username;
 use holdfast_store::testing::{Backend, TestDatabase};
 use holdfast_store::{
-    AuthCodeRecord, BrowserSessionRecord, CodeIssuance, Redemption, SessionRecord, Store, StoreError, StoredKey, connect,
+    AuditEvent, AuthCodeRecord, BrowserSessionRecord, CodeIssuance, PresentOutcome, Redemption,
+    RefreshPresentation, RefreshTokenRecord, SessionRecord, Store, StoreError, StoredKey, connect,
 };
 
 async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn Store>)> {
@@ -363,10 +365,15 @@ fn issuance(tenant_id: &str, sid: &str, rt: Option<&str>) -> CodeIssuance {
     }
 }
 
-async fn rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued(store: Arc<dyn Store>) {
+async fn rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued(
+    store: Arc<dyn Store>,
+) {
     let t = with_tenant(&*store, "t1", "acme").await;
     store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
-    let first = store.redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt1")), 20).await.unwrap();
+    let first = store
+        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt1")), 20)
+        .await
+        .unwrap();
     assert_eq!(first, Redemption::Redeemed);
     let stored = store.auth_code(&t.id, "d1").await.unwrap().unwrap();
     assert_eq!(stored.consumed_at, Some(20));
@@ -375,15 +382,33 @@ async fn rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued(
     assert_eq!(rt.state, "active");
     assert_eq!(session.revoked_at, None);
 
-    let again = store.redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s2", Some("rt2")), 30).await.unwrap();
+    let again = store
+        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s2", Some("rt2")), 30)
+        .await
+        .unwrap();
     assert_eq!(again, Redemption::Replayed);
-    assert!(store.session(&t.id, "s2").await.unwrap().is_none(), "a replay creates nothing");
+    assert!(
+        store.session(&t.id, "s2").await.unwrap().is_none(),
+        "a replay creates nothing"
+    );
     let revoked = store.session(&t.id, "s1").await.unwrap().unwrap();
     assert_eq!(revoked.revoked_reason.as_deref(), Some("code_replay"));
-    assert_eq!(store.refresh_token(&t.id, "rt1").await.unwrap().unwrap().0.state, "revoked");
+    assert_eq!(
+        store
+            .refresh_token(&t.id, "rt1")
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .state,
+        "revoked"
+    );
     assert!(store.access_token_revoked(&t.id, "jti-s1").await.unwrap());
     assert_eq!(
-        store.redeem_auth_code(&t.id, "nope", &issuance(&t.id, "s3", None), 30).await.unwrap(),
+        store
+            .redeem_auth_code(&t.id, "nope", &issuance(&t.id, "s3", None), 30)
+            .await
+            .unwrap(),
         Redemption::Unknown
     );
 }
@@ -397,7 +422,12 @@ async fn concurrent_redemptions_of_one_code_issue_exactly_once(store: Arc<dyn St
         let tenant_id = t.id.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .redeem_auth_code(&tenant_id, "d1", &issuance(&tenant_id, &format!("s{i}"), Some(&format!("rt{i}"))), 20)
+                .redeem_auth_code(
+                    &tenant_id,
+                    "d1",
+                    &issuance(&tenant_id, &format!("s{i}"), Some(&format!("rt{i}"))),
+                    20,
+                )
                 .await
                 .unwrap()
         }));
@@ -411,42 +441,198 @@ async fn concurrent_redemptions_of_one_code_issue_exactly_once(store: Arc<dyn St
     assert_eq!(redeemed, 1);
 }
 
-async fn refresh_rotation_happens_once_per_token(store: Arc<dyn Store>) {
+fn presentation<'a>(
+    tenant_id: &'a str,
+    digest: &'a str,
+    child: &'a str,
+    now: i64,
+) -> RefreshPresentation<'a> {
+    RefreshPresentation {
+        tenant_id,
+        token_digest: digest,
+        child_digest: child,
+        child_sealed: b"sealed-child",
+        now,
+        audit: AuditEvent {
+            id: format!("ev-{child}-{now}"),
+            tenant_id: tenant_id.to_owned(),
+            at: now,
+            kind: String::new(),
+            user_id: None,
+            client_id: Some("web".into()),
+            session_id: None,
+            reason: None,
+            ip: Some("127.0.0.1".into()),
+            user_agent: Some("test".into()),
+        },
+    }
+}
+
+fn confirmed(token: &RefreshTokenRecord, session: &SessionRecord, now: i64) -> Decision {
+    let family = FamilyView {
+        revoked: session.revoked_at.is_some(),
+        created_at: session.created_at,
+        last_used_at: session.last_used_at,
+    };
+    decide(token.token_state(), family, &RefreshPolicy::default(), now)
+}
+
+async fn design_s4_concurrent_presentations_of_one_token_yield_one_child(store: Arc<dyn Store>) {
     let t = with_tenant(&*store, "t1", "acme").await;
     store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
-    store.redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20).await.unwrap();
-    let (parent, _) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
+    store
+        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20)
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
-    for i in 0..16 {
+    for i in 0..24 {
         let store = store.clone();
-        let parent = parent.clone();
-        tasks.push(tokio::spawn(async move { store.rotate_refresh_token(&parent, &format!("child{i}"), 30).await.unwrap() }));
+        let tenant_id = t.id.clone();
+        tasks.push(tokio::spawn(async move {
+            let child = format!("child{i}");
+            let p = presentation(&tenant_id, "rt0", &child, 30);
+            match store
+                .present_refresh_token(&p, &|tok, ses| confirmed(tok, ses, 30))
+                .await
+                .unwrap()
+            {
+                PresentOutcome::Decided { decision, .. } => decision,
+                PresentOutcome::Unknown => panic!("token vanished"),
+            }
+        }));
     }
-    let mut rotated = 0;
+    let mut decisions = Vec::new();
     for task in tasks {
-        if task.await.unwrap() {
-            rotated += 1;
-        }
+        decisions.push(task.await.unwrap());
     }
-    assert_eq!(rotated, 1, "exactly one child");
+    assert_eq!(
+        decisions.iter().filter(|d| **d == Decision::Rotate).count(),
+        1,
+        "{decisions:?}"
+    );
+    // Inside the grace window the others get the same child, up to the retry limit.
+    assert_eq!(
+        decisions
+            .iter()
+            .filter(|d| **d == Decision::ReplayChild)
+            .count(),
+        5
+    );
+    assert!(decisions.iter().all(|d| matches!(
+        d,
+        Decision::Rotate | Decision::ReplayChild | Decision::Reject(_)
+    )));
     let (parent, session) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
     assert_eq!(parent.state, "rotated");
-    assert_eq!(session.last_used_at, 30);
+    assert_eq!(parent.child_sealed.as_deref(), Some(&b"sealed-child"[..]));
+    assert_eq!(session.revoked_at, None, "retries never revoke the family");
+    let events = store.events(&t.id, 0, 100).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == "refresh").count(), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == "refresh_retry_limit")
+            .count(),
+        18
+    );
+}
+
+async fn design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_family(
+    store: Arc<dyn Store>,
+) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
+    store
+        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20)
+        .await
+        .unwrap();
+    let present = |digest: &'static str, child: &'static str, now: i64| {
+        let store = store.clone();
+        let tenant_id = t.id.clone();
+        async move {
+            let p = presentation(&tenant_id, digest, child, now);
+            match store
+                .present_refresh_token(&p, &|tok, ses| confirmed(tok, ses, now))
+                .await
+                .unwrap()
+            {
+                PresentOutcome::Decided { decision, .. } => decision,
+                PresentOutcome::Unknown => panic!("unknown"),
+            }
+        }
+    };
+    assert_eq!(present("rt0", "rt1", 30).await, Decision::Rotate);
+    assert_eq!(present("rt1", "rt2", 31).await, Decision::Rotate);
+    assert_eq!(
+        store
+            .refresh_token(&t.id, "rt0")
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .state,
+        "spent"
+    );
+    assert_eq!(present("rt0", "x", 32).await, Decision::Reuse);
+    let (rt2, session) = store.refresh_token(&t.id, "rt2").await.unwrap().unwrap();
+    assert_eq!(rt2.state, "revoked");
+    assert_eq!(
+        session.revoked_reason.as_deref(),
+        Some("refresh_token_reuse")
+    );
+    assert_eq!(
+        present("rt2", "y", 33).await,
+        Decision::Reject(RejectReason::FamilyRevoked)
+    );
+    let kinds: Vec<String> = store
+        .events(&t.id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        kinds.contains(&"refresh_token_reuse".to_owned()),
+        "{kinds:?}"
+    );
+    let unknown = presentation(&t.id, "nope", "z", 34);
+    assert_eq!(
+        store
+            .present_refresh_token(&unknown, &|tok, ses| confirmed(tok, ses, 34))
+            .await
+            .unwrap(),
+        PresentOutcome::Unknown
+    );
 }
 
 async fn revoking_a_session_revokes_its_refresh_tokens(store: Arc<dyn Store>) {
     let t = with_tenant(&*store, "t1", "acme").await;
     store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
-    store.redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20).await.unwrap();
-    store.revoke_session(&t.id, "s1", "logout", 50).await.unwrap();
-    store.revoke_session(&t.id, "s1", "second reason loses", 60).await.unwrap();
+    store
+        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20)
+        .await
+        .unwrap();
+    store
+        .revoke_session(&t.id, "s1", "logout", 50)
+        .await
+        .unwrap();
+    store
+        .revoke_session(&t.id, "s1", "second reason loses", 60)
+        .await
+        .unwrap();
     let (rt, session) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
     assert_eq!(rt.state, "revoked");
     assert_eq!(session.revoked_at, Some(50));
     assert_eq!(session.revoked_reason.as_deref(), Some("logout"));
     // Cross-tenant lookups see nothing.
     let other = with_tenant(&*store, "t2", "beta").await;
-    assert!(store.refresh_token(&other.id, "rt0").await.unwrap().is_none());
+    assert!(
+        store
+            .refresh_token(&other.id, "rt0")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.session(&other.id, "s1").await.unwrap().is_none());
 }
 
@@ -508,7 +694,8 @@ all_backends!(
     kek_check_is_set_once,
     rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued,
     concurrent_redemptions_of_one_code_issue_exactly_once,
-    refresh_rotation_happens_once_per_token,
+    design_s4_concurrent_presentations_of_one_token_yield_one_child,
+    design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_family,
     revoking_a_session_revokes_its_refresh_tokens,
     browser_sessions_are_stored_found_and_deleted,
 );

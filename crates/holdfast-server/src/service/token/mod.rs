@@ -89,14 +89,25 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
-/// A parsed token request: the form parameters (each at most once) and the
-/// client's credentials.
+/// Where a request came from, for audit events.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// The peer's IP address.
+    pub ip: Option<String>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+}
+
+/// A parsed token request: the form parameters (each at most once), the
+/// client's credentials and where the request came from.
 #[derive(Debug)]
 pub struct TokenRequest {
     /// Form parameters.
     pub params: HashMap<String, String>,
     /// Client credentials.
     pub credentials: ClientCredentials,
+    /// Caller context.
+    pub context: RequestContext,
 }
 
 impl TokenRequest {

@@ -1,28 +1,30 @@
 //! The refresh token grant, [RFC 6749 §6](https://www.rfc-editor.org/rfc/rfc6749#section-6),
-//! with rotation on every use (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
-//!
-//! This is plain rotation: a refresh token works once; presenting a token
-//! that was already rotated is treated as reuse and revokes its session.
-//! The confirmed-rotation grace window of DESIGN.md §4 replaces this in the
-//! refresh-token lifecycle work.
+//! with confirmed rotation (DESIGN.md §4, `holdfast_core::refresh::rotation`).
 //!
 //! RFC 6749 §6: the server MUST "validate the refresh token" and "ensure
 //! that the refresh token was issued to the authenticated client"; the
 //! requested scope "MUST NOT include any scope not originally granted".
+//! RFC 9700 §4.14.2: a refresh token used twice revokes the active one.
+//!
+//! The steps: digest the presented token; prepare a child and seal it under
+//! a key derived from the presented token (so a grace retry can return the
+//! same child without the server ever storing it in clear); let the store
+//! lock the family and apply the pure decision; then mint the access token.
 
 use holdfast_core::client::Client;
+use holdfast_core::refresh::rotation::{Decision, FamilyView, RejectReason, decide};
 use holdfast_core::scope::Scope;
 use holdfast_core::tenant::Tenant;
+use holdfast_crypto::aead::{open_under_token, seal_under_token};
 use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, generate_token, sha256_b64};
+use holdfast_store::{AuditEvent, PresentOutcome, RefreshPresentation};
 use url::Url;
 
 use super::{TokenError, TokenRequest, TokenResponse, response};
-use crate::service::tokens::{
-    AccessGrant, IdTokenInput, mint_access_token, mint_id_token, new_jti,
-};
+use crate::service::tokens::{AccessGrant, IdTokenInput, mint_access_token, mint_id_token, new_jti};
 use crate::state::AppState;
 
-/// Rotates a refresh token and issues a new access token.
+/// Presents a refresh token and, if the family allows, issues tokens.
 pub async fn exchange(
     state: &AppState,
     tenant: &Tenant,
@@ -30,52 +32,70 @@ pub async fn exchange(
     client: &Client,
     request: &TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
-    let presented = request
-        .param("refresh_token")
-        .ok_or(TokenError::InvalidRequest(
-            "refresh_token is required".into(),
-        ))?;
+    let presented = request.param("refresh_token").ok_or(TokenError::InvalidRequest("refresh_token is required".into()))?;
     let digest = sha256_b64(presented.as_bytes());
     let now = state.now();
-    let (token, session) = state
-        .store
-        .refresh_token(&tenant.id, &digest)
-        .await?
-        .ok_or(TokenError::InvalidGrant("unknown refresh token"))?;
-    if session.client_id != client.client_id {
-        return Err(TokenError::InvalidGrant(
-            "refresh token was issued to another client",
-        ));
-    }
-    if session.revoked_at.is_some() {
-        return Err(TokenError::InvalidGrant("the session has been revoked"));
-    }
-    if session.expires_at <= now || session.last_used_at + client.refresh.idle_lifetime_secs <= now
-    {
-        return Err(TokenError::InvalidGrant("the session has expired"));
-    }
-    if token.state != "active" {
-        state
-            .store
-            .revoke_session(&tenant.id, &session.id, "refresh_token_reuse", now)
-            .await?;
-        tracing::warn!(tenant = %tenant.slug, sid = %session.id, "refresh token reuse; session revoked");
-        return Err(TokenError::InvalidGrant(
-            "refresh token has already been used",
-        ));
-    }
-    let granted = Scope::parse(&session.scope)
-        .map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?;
+    let child = generate_token(REFRESH_TOKEN_PREFIX)?;
+    let child_digest = sha256_b64(child.expose().as_bytes());
+    let child_sealed = seal_under_token(presented, digest.as_bytes(), child.expose().as_bytes())?;
+    let presentation = RefreshPresentation {
+        tenant_id: &tenant.id,
+        token_digest: &digest,
+        child_digest: &child_digest,
+        child_sealed: &child_sealed,
+        now,
+        audit: AuditEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.id.clone(),
+            at: now,
+            kind: String::new(),
+            user_id: None,
+            client_id: Some(client.client_id.clone()),
+            session_id: None,
+            reason: None,
+            ip: request.context.ip.clone(),
+            user_agent: request.context.user_agent.clone(),
+        },
+    };
+    let policy = client.refresh;
+    let client_id = client.client_id.clone();
+    let decide_for_client = move |token: &holdfast_store::RefreshTokenRecord, session: &holdfast_store::SessionRecord| {
+        if session.client_id != client_id {
+            return Decision::Reject(RejectReason::WrongClient);
+        }
+        let family = FamilyView {
+            revoked: session.revoked_at.is_some(),
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+        };
+        decide(token.token_state(), family, &policy, now)
+    };
+    let (decision, token, session) = match state.store.present_refresh_token(&presentation, &decide_for_client).await? {
+        PresentOutcome::Unknown => return Err(TokenError::InvalidGrant("unknown refresh token")),
+        PresentOutcome::Decided { decision, token, session } => (decision, token, session),
+    };
+    let refresh_token = match decision {
+        Decision::Rotate => Some(child.expose().to_owned()),
+        Decision::KeepToken => Some(presented.to_owned()),
+        Decision::ReplayChild => {
+            let sealed = token.child_sealed.as_deref().ok_or(TokenError::InvalidGrant("refresh token has already been used"))?;
+            let opened = open_under_token(presented, digest.as_bytes(), sealed)
+                .map_err(|_| TokenError::InvalidGrant("refresh token has already been used"))?;
+            Some(String::from_utf8(opened.to_vec()).map_err(|_| TokenError::InvalidGrant("refresh token has already been used"))?)
+        }
+        Decision::Reuse => {
+            tracing::warn!(tenant = %tenant.slug, sid = %session.id, "refresh token reuse; session revoked");
+            return Err(TokenError::InvalidGrant("refresh token has already been used"));
+        }
+        Decision::Reject(reason) => return Err(TokenError::InvalidGrant(reject_message(reason))),
+    };
+    let granted = Scope::parse(&session.scope).map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?;
     let scope = match request.param("scope") {
         None => granted.clone(),
-        Some(raw) => {
-            Scope::parse(raw).map_err(|_| TokenError::InvalidScope("scope is malformed"))?
-        }
+        Some(raw) => Scope::parse(raw).map_err(|_| TokenError::InvalidScope("scope is malformed"))?,
     };
     if !scope.is_subset_of(&granted) {
-        return Err(TokenError::InvalidScope(
-            "scope exceeds what was originally granted",
-        ));
+        return Err(TokenError::InvalidScope("scope exceeds what was originally granted"));
     }
     let user = state
         .store
@@ -83,17 +103,6 @@ pub async fn exchange(
         .await?
         .ok_or(TokenError::InvalidGrant("the user no longer exists"))?
         .user;
-    let child = generate_token(REFRESH_TOKEN_PREFIX)?;
-    if !state
-        .store
-        .rotate_refresh_token(&token, &sha256_b64(child.expose().as_bytes()), now)
-        .await?
-    {
-        // Another request rotated it first.
-        return Err(TokenError::InvalidGrant(
-            "refresh token has already been used",
-        ));
-    }
     let grant = AccessGrant {
         subject: user.id.clone(),
         scope: scope.clone(),
@@ -127,11 +136,15 @@ pub async fn exchange(
     } else {
         None
     };
-    Ok(response(
-        client,
-        access.token,
-        scope.to_string(),
-        Some(child.expose().to_owned()),
-        id_token,
-    ))
+    Ok(response(client, access.token, scope.to_string(), refresh_token, id_token))
+}
+
+fn reject_message(reason: RejectReason) -> &'static str {
+    match reason {
+        RejectReason::FamilyRevoked => "the session has been revoked",
+        RejectReason::FamilyIdleExpired => "the session expired after being idle",
+        RejectReason::FamilyAbsoluteExpired => "the session reached its maximum lifetime",
+        RejectReason::RetryLimitExceeded => "too many retries of a rotated refresh token",
+        RejectReason::WrongClient => "refresh token was issued to another client",
+    }
 }

@@ -1,0 +1,3 @@
+//! Refresh tokens: confirmed rotation (DESIGN.md §4).
+
+pub mod rotation;

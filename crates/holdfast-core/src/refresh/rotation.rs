@@ -1,0 +1,380 @@
+//! The confirmed-rotation state machine, as a pure function.
+//!
+//! Implements DESIGN.md §4 on top of [RFC 6749 §6](https://www.rfc-editor.org/rfc/rfc6749#section-6),
+//! [OAuth 2.1 §4.3.1](https://datatracker.ietf.org/doc/draft-ietf-oauth-v2-1/) ("the authorization
+//! server MUST ... rotate refresh tokens" for public clients, or sender-constrain them) and the
+//! reuse detection of [RFC 9700 §4.14.2](https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2).
+//!
+//! A *family* is one sign-in on one device (the session, `sid`). Each
+//! refresh token of the family is in one [`TokenState`]:
+//!
+//! ```text
+//!   active ──present──▶ rotated ──child presented──▶ spent
+//!      │                   │ (grace window ends)─────▶ (treated as spent)
+//!      └──────────── any ──┴──── family revoked ────▶ revoked
+//! ```
+//!
+//! [`decide`] looks at one presentation and says what must happen; the store
+//! applies that decision atomically under a row lock, so a thousand
+//! concurrent presentations of one token see one `Rotate` and the rest see
+//! `ReplayChild` (inside the grace window) or `Reuse`.
+
+use crate::client::{RefreshPolicy, RotationMode};
+
+/// Where a refresh token is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenState {
+    /// Newest token of its family, never presented.
+    Active,
+    /// Presented once at `rotated_at`; its child exists and is unused.
+    Rotated {
+        /// When it was rotated (Unix seconds).
+        rotated_at: i64,
+        /// How many grace retries returned the child already.
+        retries: i64,
+    },
+    /// Its child has been used: any presentation now is reuse.
+    Spent,
+    /// Its family was revoked.
+    Revoked,
+}
+
+impl TokenState {
+    /// The stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Rotated { .. } => "rotated",
+            Self::Spent => "spent",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+/// What the family (session) looks like at the moment of presentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamilyView {
+    /// Whether the family was revoked.
+    pub revoked: bool,
+    /// When the family was created.
+    pub created_at: i64,
+    /// The last successful refresh (or creation).
+    pub last_used_at: i64,
+}
+
+/// Why a presentation is refused without touching the family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// The family was revoked (sign-out, reuse, admin action).
+    FamilyRevoked,
+    /// The family was idle longer than the idle lifetime.
+    FamilyIdleExpired,
+    /// The family is older than the absolute lifetime.
+    FamilyAbsoluteExpired,
+    /// Grace retries exhausted; the family survives.
+    RetryLimitExceeded,
+    /// Decided by the caller, not by [`decide`]: the token belongs to
+    /// another client (RFC 6749 §6). The family is left alone.
+    WrongClient,
+}
+
+/// What must happen for one presentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Mint a child, mark the presented token `rotated`, and mark its
+    /// parent (if still `rotated`) `spent`: the child of that parent has now
+    /// been used.
+    Rotate,
+    /// Inside the grace window: return the same child again (decrypted with
+    /// a key derived from the presented token) with a fresh access token.
+    ReplayChild,
+    /// Rotation is off for this client: keep the token, mint an access token.
+    KeepToken,
+    /// Reuse of a spent token: revoke the whole family, record
+    /// `refresh_token_reuse`, answer `invalid_grant`.
+    Reuse,
+    /// Answer `invalid_grant`; nothing changes (except, for
+    /// `RetryLimitExceeded`, an audit event).
+    Reject(RejectReason),
+}
+
+/// Decides what a presentation of a token in `state`, in a family in
+/// `family`, under `policy`, at `now`, must do. Pure: no clock, no IO.
+pub fn decide(state: TokenState, family: FamilyView, policy: &RefreshPolicy, now: i64) -> Decision {
+    // DESIGN.md §4 step 2: family revoked or expired -> invalid_grant.
+    if family.revoked || state == TokenState::Revoked {
+        return Decision::Reject(RejectReason::FamilyRevoked);
+    }
+    if now
+        >= family
+            .created_at
+            .saturating_add(policy.absolute_lifetime_secs)
+    {
+        return Decision::Reject(RejectReason::FamilyAbsoluteExpired);
+    }
+    if now
+        >= family
+            .last_used_at
+            .saturating_add(policy.idle_lifetime_secs)
+    {
+        return Decision::Reject(RejectReason::FamilyIdleExpired);
+    }
+    match (state, policy.rotation) {
+        // Step 3: active -> rotate (or keep, when rotation is off).
+        (TokenState::Active, RotationMode::None) => Decision::KeepToken,
+        (TokenState::Active, _) => Decision::Rotate,
+        // Step 4: rotated, child unused, window open -> same child again,
+        // up to the retry limit (then invalid_grant; the family survives).
+        (
+            TokenState::Rotated {
+                rotated_at,
+                retries,
+            },
+            RotationMode::Confirmed,
+        ) if now < rotated_at.saturating_add(policy.grace_window_secs) => {
+            if retries >= policy.retry_limit {
+                Decision::Reject(RejectReason::RetryLimitExceeded)
+            } else {
+                Decision::ReplayChild
+            }
+        }
+        // Step 5: spent, or rotated past its window (or strict mode) -> reuse.
+        (TokenState::Rotated { .. } | TokenState::Spent, _) => Decision::Reuse,
+        (TokenState::Revoked, _) => Decision::Reject(RejectReason::FamilyRevoked),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    fn policy(rotation: RotationMode) -> RefreshPolicy {
+        RefreshPolicy {
+            rotation,
+            ..RefreshPolicy::default()
+        }
+    }
+
+    fn family(created_at: i64, last_used_at: i64) -> FamilyView {
+        FamilyView {
+            revoked: false,
+            created_at,
+            last_used_at,
+        }
+    }
+
+    const T0: i64 = 1_000_000;
+
+    #[test]
+    fn design_s4_step3_active_token_rotates() {
+        assert_eq!(
+            decide(
+                TokenState::Active,
+                family(T0, T0),
+                &policy(RotationMode::Confirmed),
+                T0 + 1
+            ),
+            Decision::Rotate
+        );
+        assert_eq!(
+            decide(
+                TokenState::Active,
+                family(T0, T0),
+                &policy(RotationMode::Strict),
+                T0 + 1
+            ),
+            Decision::Rotate
+        );
+        assert_eq!(
+            decide(
+                TokenState::Active,
+                family(T0, T0),
+                &policy(RotationMode::None),
+                T0 + 1
+            ),
+            Decision::KeepToken
+        );
+    }
+
+    #[test]
+    fn design_s4_step4_grace_window_edges() {
+        let p = policy(RotationMode::Confirmed); // grace 60 s
+        let rotated = TokenState::Rotated {
+            rotated_at: T0,
+            retries: 0,
+        };
+        let f = family(T0 - 10, T0);
+        assert_eq!(decide(rotated, f, &p, T0), Decision::ReplayChild);
+        assert_eq!(decide(rotated, f, &p, T0 + 59), Decision::ReplayChild);
+        assert_eq!(
+            decide(rotated, f, &p, T0 + 60),
+            Decision::Reuse,
+            "the window is half-open"
+        );
+        assert_eq!(decide(rotated, f, &p, T0 + 3600), Decision::Reuse);
+    }
+
+    #[test]
+    fn design_s4_step4_retry_limit_rejects_but_spares_the_family() {
+        let p = policy(RotationMode::Confirmed); // limit 5
+        let f = family(T0, T0);
+        assert_eq!(
+            decide(
+                TokenState::Rotated {
+                    rotated_at: T0,
+                    retries: 4
+                },
+                f,
+                &p,
+                T0 + 1
+            ),
+            Decision::ReplayChild
+        );
+        assert_eq!(
+            decide(
+                TokenState::Rotated {
+                    rotated_at: T0,
+                    retries: 5
+                },
+                f,
+                &p,
+                T0 + 1
+            ),
+            Decision::Reject(RejectReason::RetryLimitExceeded)
+        );
+    }
+
+    #[test]
+    fn design_s4_step5_spent_tokens_are_reuse_in_every_mode() {
+        for mode in [
+            RotationMode::Confirmed,
+            RotationMode::Strict,
+            RotationMode::None,
+        ] {
+            assert_eq!(
+                decide(TokenState::Spent, family(T0, T0), &policy(mode), T0 + 1),
+                Decision::Reuse
+            );
+        }
+    }
+
+    #[test]
+    fn strict_mode_has_no_grace() {
+        let rotated = TokenState::Rotated {
+            rotated_at: T0,
+            retries: 0,
+        };
+        assert_eq!(
+            decide(rotated, family(T0, T0), &policy(RotationMode::Strict), T0),
+            Decision::Reuse
+        );
+    }
+
+    #[test]
+    fn design_s4_step2_revoked_and_expired_families_reject_first() {
+        let p = policy(RotationMode::Confirmed);
+        let revoked = FamilyView {
+            revoked: true,
+            created_at: T0,
+            last_used_at: T0,
+        };
+        for state in [
+            TokenState::Active,
+            TokenState::Rotated {
+                rotated_at: T0,
+                retries: 0,
+            },
+            TokenState::Spent,
+            TokenState::Revoked,
+        ] {
+            assert_eq!(
+                decide(state, revoked, &p, T0 + 1),
+                Decision::Reject(RejectReason::FamilyRevoked)
+            );
+        }
+        // Idle: 14 days after the last use, half-open.
+        assert_eq!(
+            decide(TokenState::Active, family(T0, T0), &p, T0 + 14 * DAY - 1),
+            Decision::Rotate
+        );
+        assert_eq!(
+            decide(TokenState::Active, family(T0, T0), &p, T0 + 14 * DAY),
+            Decision::Reject(RejectReason::FamilyIdleExpired)
+        );
+        // Absolute: 90 days after creation, however recently used.
+        let busy = family(T0, T0 + 90 * DAY - 5);
+        assert_eq!(
+            decide(TokenState::Active, busy, &p, T0 + 90 * DAY - 1),
+            Decision::Rotate
+        );
+        assert_eq!(
+            decide(TokenState::Active, busy, &p, T0 + 90 * DAY),
+            Decision::Reject(RejectReason::FamilyAbsoluteExpired)
+        );
+    }
+
+    /// Every (state, mode, clock) combination against a reference table.
+    #[test]
+    fn exhaustive_table_over_states_modes_and_clock_edges() {
+        let modes = [
+            RotationMode::Confirmed,
+            RotationMode::Strict,
+            RotationMode::None,
+        ];
+        let offsets = [0, 1, 59, 60, 61, 14 * DAY - 1, 14 * DAY];
+        for mode in modes {
+            let p = policy(mode);
+            for retries in [0, 4, 5, 6] {
+                for &dt in &offsets {
+                    for revoked in [false, true] {
+                        let f = FamilyView {
+                            revoked,
+                            created_at: T0,
+                            last_used_at: T0,
+                        };
+                        let now = T0 + dt;
+                        for state in [
+                            TokenState::Active,
+                            TokenState::Rotated {
+                                rotated_at: T0,
+                                retries,
+                            },
+                            TokenState::Spent,
+                            TokenState::Revoked,
+                        ] {
+                            let got = decide(state, f, &p, now);
+                            let expected = if revoked || state == TokenState::Revoked {
+                                Decision::Reject(RejectReason::FamilyRevoked)
+                            } else if dt >= 14 * DAY {
+                                Decision::Reject(RejectReason::FamilyIdleExpired)
+                            } else {
+                                match state {
+                                    TokenState::Active if mode == RotationMode::None => {
+                                        Decision::KeepToken
+                                    }
+                                    TokenState::Active => Decision::Rotate,
+                                    TokenState::Rotated { .. }
+                                        if mode == RotationMode::Confirmed && dt < 60 =>
+                                    {
+                                        if retries >= 5 {
+                                            Decision::Reject(RejectReason::RetryLimitExceeded)
+                                        } else {
+                                            Decision::ReplayChild
+                                        }
+                                    }
+                                    _ => Decision::Reuse,
+                                }
+                            };
+                            assert_eq!(
+                                got, expected,
+                                "{state:?} {mode:?} dt={dt} revoked={revoked}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
