@@ -31,6 +31,8 @@ pub struct ServerMetadata {
     pub revocation_endpoint: String,
     /// RFC 7662 via RFC 8414 §2.
     pub introspection_endpoint: String,
+    /// OIDC RP-Initiated Logout §2.1.
+    pub end_session_endpoint: String,
     /// OAuth 2.0 for First-Party Applications §4.1.
     pub authorization_challenge_endpoint: String,
     /// RFC 8414 §2 REQUIRED.
@@ -79,6 +81,7 @@ impl ServerMetadata {
             userinfo_endpoint: at("userinfo"),
             revocation_endpoint: at("revoke"),
             introspection_endpoint: at("introspect"),
+            end_session_endpoint: at("end-session"),
             authorization_challenge_endpoint: at("authorize-challenge"),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],

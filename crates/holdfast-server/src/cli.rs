@@ -63,6 +63,71 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Inspect and revoke sessions (token families).
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// List audit events.
+    Events {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Only events at or after this time: Unix seconds, or a duration ago like 15m, 2h, 7d.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<Since>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
+}
+
+/// `--since`: an absolute time or a duration before now.
+#[derive(Debug, Clone, Copy)]
+pub enum Since {
+    /// Unix seconds.
+    At(i64),
+    /// Seconds before now.
+    Ago(i64),
+}
+
+fn parse_since(raw: &str) -> Result<Since, String> {
+    if let Ok(at) = raw.parse::<i64>() {
+        return Ok(Since::At(at));
+    }
+    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?}: use Unix seconds or a duration like 30s, 15m, 2h, 7d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{raw:?}: unknown unit (s, m, h, d)")),
+    };
+    Ok(Since::Ago(secs))
+}
+
+/// `holdfast session ...`
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List a user's live sessions.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Username.
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke one session (its refresh tokens stop working at once).
+    Revoke {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Session id (`sid`).
+        #[arg(long)]
+        session: String,
+    },
 }
 
 /// Options of `holdfast serve`.
@@ -190,6 +255,15 @@ pub enum UserCommand {
         /// Email address.
         #[arg(long)]
         email: Option<String>,
+    },
+    /// Revoke every session of a user and stamp "not before now" on their tokens.
+    RevokeAll {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Username.
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -515,6 +589,144 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                     "created user '{}' in tenant '{}' (id {})",
                     user.username, tenant.slug, user.id
                 ),
+            );
+        }
+        Command::User(UserCommand::RevokeAll { tenant, user }) => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let user = admin::user(state, &tenant, user).await?;
+            let now = state.now();
+            state
+                .store
+                .set_user_not_before(&tenant.id, &user.id, now)
+                .await?;
+            let count = state
+                .store
+                .revoke_user_sessions(&tenant.id, &user.id, None, "revoked_by_admin", now)
+                .await?;
+            admin::audit(
+                state,
+                &tenant,
+                "revocation",
+                Some(&user.id),
+                None,
+                "revoked_by_admin",
+            )
+            .await?;
+            print(
+                json_mode,
+                json!({"tenant": tenant.slug, "user_id": user.id, "sessions_revoked": count, "not_before": now}),
+                format!(
+                    "revoked {count} session(s) of '{}'; tokens issued before now are refused",
+                    user.username
+                ),
+            );
+        }
+        Command::Session(SessionCommand::List { tenant, user }) => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let user = admin::user(state, &tenant, user).await?;
+            let sessions = state.store.list_sessions(&tenant.id, &user.id).await?;
+            let items: Vec<_> = sessions
+                .iter()
+                .map(|s| {
+                    json!({"sid": s.id, "client_id": s.client_id, "device_id": s.device_id, "user_agent": s.user_agent,
+                           "ip": s.ip, "created_at": s.created_at, "last_used_at": s.last_used_at})
+                })
+                .collect();
+            let human = sessions
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}\t{}\tdevice={}\tlast_used={}\t{}",
+                        s.id,
+                        s.client_id,
+                        s.device_id.as_deref().unwrap_or("-"),
+                        s.last_used_at,
+                        s.user_agent.as_deref().unwrap_or("-")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(
+                json_mode,
+                json!(items),
+                if human.is_empty() {
+                    "no live sessions".into()
+                } else {
+                    human
+                },
+            );
+        }
+        Command::Session(SessionCommand::Revoke { tenant, session }) => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let found = state
+                .store
+                .session(&tenant.id, session)
+                .await?
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no session '{session}' in tenant '{}'", tenant.slug)
+                })?;
+            state
+                .store
+                .revoke_session(&tenant.id, &found.id, "revoked_by_admin", state.now())
+                .await?;
+            admin::audit(
+                state,
+                &tenant,
+                "revocation",
+                Some(&found.user_id),
+                Some(&found.id),
+                "revoked_by_admin",
+            )
+            .await?;
+            print(
+                json_mode,
+                json!({"tenant": tenant.slug, "sid": found.id, "revoked": true}),
+                format!("revoked session {}", found.id),
+            );
+        }
+        Command::Events {
+            tenant,
+            since,
+            limit,
+        } => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let since = match since {
+                None => 0,
+                Some(Since::At(at)) => *at,
+                Some(Since::Ago(secs)) => state.now() - secs,
+            };
+            let events = state.store.events(&tenant.id, since, *limit).await?;
+            let items: Vec<_> = events
+                .iter()
+                .map(|e| {
+                    json!({"id": e.id, "at": e.at, "kind": e.kind, "user_id": e.user_id, "client_id": e.client_id,
+                           "session_id": e.session_id, "reason": e.reason, "ip": e.ip, "user_agent": e.user_agent})
+                })
+                .collect();
+            let human = events
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}\t{}\tuser={}\tclient={}\tsid={}\treason={}\tip={}",
+                        e.at,
+                        e.kind,
+                        e.user_id.as_deref().unwrap_or("-"),
+                        e.client_id.as_deref().unwrap_or("-"),
+                        e.session_id.as_deref().unwrap_or("-"),
+                        e.reason.as_deref().unwrap_or("-"),
+                        e.ip.as_deref().unwrap_or("-")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(
+                json_mode,
+                json!(items),
+                if human.is_empty() {
+                    "no events".into()
+                } else {
+                    human
+                },
             );
         }
         Command::Keys(KeysCommand::Rotate { tenant }) => {

@@ -93,6 +93,8 @@ pub struct UserRecord {
     pub user: User,
     /// Argon2id PHC string.
     pub password_hash: String,
+    /// Tokens issued before this time (Unix seconds) are no longer valid.
+    pub not_before: Option<i64>,
 }
 
 /// Tenants.
@@ -151,6 +153,8 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<Option<UserRecord>>;
     /// The user with this id, if any.
     async fn user_by_id(&self, tenant_id: &str, id: &str) -> StoreResult<Option<UserRecord>>;
+    /// Sets the user's "not before" stamp. `NotFound("user")` if absent.
+    async fn set_user_not_before(&self, tenant_id: &str, id: &str, at: i64) -> StoreResult<()>;
 }
 
 /// Signing keys.
@@ -208,6 +212,12 @@ pub struct SessionRecord {
     pub revoked_at: Option<i64>,
     /// Why it was revoked.
     pub revoked_reason: Option<String>,
+    /// A stable device id the client sent, or one Holdfast generated.
+    pub device_id: Option<String>,
+    /// The user agent at sign-in.
+    pub user_agent: Option<String>,
+    /// The IP address at sign-in.
+    pub ip: Option<String>,
 }
 
 /// A refresh token as stored (digest only).
@@ -458,6 +468,21 @@ pub trait GrantStore: Send + Sync {
         reason: &str,
         now: i64,
     ) -> StoreResult<()>;
+    /// The user's sessions that are not revoked, most recently used first.
+    async fn list_sessions(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Vec<SessionRecord>>;
+    /// Revokes every live session of the user except `except`; returns how many.
+    async fn revoke_user_sessions(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        except: Option<&str>,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<u64>;
     /// Records an access token as revoked until it expires.
     async fn revoke_access_token(
         &self,

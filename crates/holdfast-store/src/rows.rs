@@ -94,6 +94,7 @@ pub(crate) struct UserRow {
     pub email: Option<String>,
     pub password_hash: String,
     pub created_at: i64,
+    pub not_before: Option<i64>,
 }
 
 impl From<UserRow> for UserRecord {
@@ -107,6 +108,7 @@ impl From<UserRow> for UserRecord {
                 created_at: r.created_at,
             },
             password_hash: r.password_hash,
+            not_before: r.not_before,
         }
     }
 }
@@ -169,6 +171,9 @@ pub(crate) struct SessionRow {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
+    pub device_id: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
 }
 
 impl TryFrom<SessionRow> for SessionRecord {
@@ -189,6 +194,9 @@ impl TryFrom<SessionRow> for SessionRecord {
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
             revoked_reason: r.revoked_reason,
+            device_id: r.device_id,
+            user_agent: r.user_agent,
+            ip: r.ip,
         })
     }
 }

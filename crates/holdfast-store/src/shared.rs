@@ -189,6 +189,10 @@ macro_rules! impl_shared_store {
                 .map(Into::into))
             }
 
+            async fn set_user_not_before(&self, tenant_id: &str, id: &str, at: i64) -> $crate::StoreResult<()> {
+                self.set_not_before(tenant_id, id, at).await
+            }
+
             async fn user_by_id(
                 &self,
                 tenant_id: &str,
@@ -202,6 +206,21 @@ macro_rules! impl_shared_store {
                 .fetch_optional(&self.pool)
                 .await?
                 .map(Into::into))
+            }
+        }
+
+        impl $store {
+            async fn set_not_before(&self, tenant_id: &str, id: &str, at: i64) -> $crate::StoreResult<()> {
+                let done = sqlx::query("UPDATE users SET not_before = $3 WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::StoreError::NotFound("user"));
+                }
+                Ok(())
             }
         }
 
@@ -523,6 +542,52 @@ macro_rules! impl_shared_store {
                 Ok(())
             }
 
+            async fn list_sessions(
+                &self,
+                tenant_id: &str,
+                user_id: &str,
+            ) -> $crate::StoreResult<Vec<$crate::SessionRecord>> {
+                sqlx::query_as::<_, $crate::rows::SessionRow>(
+                    "SELECT * FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL
+                     ORDER BY last_used_at DESC, id",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect()
+            }
+
+            async fn revoke_user_sessions(
+                &self,
+                tenant_id: &str,
+                user_id: &str,
+                except: Option<&str>,
+                reason: &str,
+                now: i64,
+            ) -> $crate::StoreResult<u64> {
+                let mut tx = self.pool.begin().await?;
+                let ids: Vec<(String,)> = sqlx::query_as(
+                    "SELECT id FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut count = 0;
+                for (id,) in ids {
+                    if except == Some(id.as_str()) {
+                        continue;
+                    }
+                    revoke_session_in(&mut tx, tenant_id, &id, reason, now).await?;
+                    count += 1;
+                }
+                tx.commit().await?;
+                Ok(count)
+            }
+
             async fn revoke_access_token(&self, tenant_id: &str, jti: &str, expires_at: i64) -> $crate::StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
                 revoke_jti_in(&mut tx, tenant_id, jti, expires_at).await?;
@@ -654,8 +719,8 @@ macro_rules! impl_shared_store {
         ) -> $crate::StoreResult<()> {
             sqlx::query(
                 "INSERT INTO sessions (id, tenant_id, user_id, client_id, scope, resource, auth_time, acr, amr,
-                    created_at, last_used_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    created_at, last_used_at, expires_at, device_id, user_agent, ip)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&s.id)
             .bind(&s.tenant_id)
@@ -669,6 +734,9 @@ macro_rules! impl_shared_store {
             .bind(s.created_at)
             .bind(s.last_used_at)
             .bind(s.expires_at)
+            .bind(&s.device_id)
+            .bind(&s.user_agent)
+            .bind(&s.ip)
             .execute(&mut **tx)
             .await
             .map_err(|e| $crate::conflict_or(e, "session"))?;

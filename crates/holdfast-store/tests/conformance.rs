@@ -360,6 +360,9 @@ fn issuance(tenant_id: &str, sid: &str, rt: Option<&str>) -> CodeIssuance {
             expires_at: 10_000,
             revoked_at: None,
             revoked_reason: None,
+            device_id: Some("device-1".into()),
+            user_agent: Some("test-agent".into()),
+            ip: Some("127.0.0.1".into()),
         },
         refresh_token_digest: rt.map(str::to_owned),
     }

@@ -29,6 +29,7 @@ use holdfast_core::authorize::{
 use holdfast_crypto::secret::{SecretString, constant_time_eq, random_id};
 use url::Url;
 
+use crate::http::caller::Caller;
 use crate::http::form::FormPairs;
 use crate::http::tenant::TenantContext;
 use crate::pages::{self, ErrorPage, LoginPage, STYLESHEET_PATH};
@@ -138,6 +139,7 @@ async fn authorize(
 pub async fn login(
     State(state): State<AppState>,
     ctx: TenantContext,
+    Caller(context): Caller,
     headers: HeaderMap,
     form: FormPairs,
 ) -> Response {
@@ -162,7 +164,16 @@ pub async fn login(
         );
     }
     let password = SecretString::new(form.get("password").unwrap_or_default());
-    let user = match authenticate_user(&state, &ctx.tenant, username, password).await {
+    let user = match authenticate_user(
+        &state,
+        &ctx.tenant,
+        &request.client_id,
+        username,
+        password,
+        &context,
+    )
+    .await
+    {
         Ok(user) => user,
         Err(LoginError::BadCredentials) => {
             return login_form(
@@ -436,7 +447,17 @@ fn append_cookie(response: &mut Response, cookie: Cookie<'static>) {
     }
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+/// A cookie that deletes `name` on the tenant's path.
+pub fn expired_cookie(ctx: &TenantContext, name: &'static str) -> Cookie<'static> {
+    Cookie::build((name, ""))
+        .path(ctx.issuer.path().to_owned())
+        .http_only(true)
+        .max_age(cookie::time::Duration::ZERO)
+        .build()
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

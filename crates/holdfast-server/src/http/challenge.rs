@@ -20,6 +20,7 @@ use holdfast_core::scope::Scope;
 use holdfast_crypto::secret::SecretString;
 use serde_json::json;
 
+use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::http::form::FormParams;
 use crate::http::tenant::TenantContext;
@@ -32,6 +33,7 @@ use crate::state::AppState;
 pub async fn challenge(
     State(state): State<AppState>,
     ctx: TenantContext,
+    Caller(context): Caller,
     headers: HeaderMap,
     form: FormParams,
 ) -> Result<Response, ApiError> {
@@ -75,8 +77,15 @@ pub async fn challenge(
             "username and password are required",
         ));
     };
-    let user =
-        authenticate_user(&state, &ctx.tenant, username, SecretString::new(password)).await?;
+    let user = authenticate_user(
+        &state,
+        &ctx.tenant,
+        &client.client_id,
+        username,
+        SecretString::new(password),
+        &context,
+    )
+    .await?;
     let grant = CodeGrant {
         client_id: client.client_id.clone(),
         redirect_uri: None,

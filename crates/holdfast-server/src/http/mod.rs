@@ -13,17 +13,26 @@
 //! | `POST /t/{tenant}/authorize-challenge` | OAuth for First-Party Apps §5 |
 //! | `POST /t/{tenant}/token` | RFC 6749 §3.2 |
 //! | `GET, POST /t/{tenant}/userinfo` | OIDC Core §5.3 |
+//! | `POST /t/{tenant}/revoke` | RFC 7009 §2 |
+//! | `POST /t/{tenant}/introspect` | RFC 7662 §2 |
+//! | `GET, POST /t/{tenant}/end-session` | OIDC RP-Initiated Logout §2 |
+//! | `GET /t/{tenant}/sessions`, `DELETE …/sessions/{sid}`, `POST …/sessions/revoke-others`, `POST …/logout` | the user's sessions |
 //! | `GET /assets/holdfast.css` | the hosted pages' stylesheet |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | operations |
 
 pub mod authorize;
+pub mod bearer;
+pub mod caller;
 pub mod challenge;
 pub mod discovery;
+pub mod end_session;
 pub mod error;
 pub mod form;
 pub mod health;
 pub mod jwks;
 pub mod metrics;
+pub mod revocation;
+pub mod sessions;
 pub mod tenant;
 pub mod token;
 pub mod userinfo;
@@ -70,6 +79,22 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/t/{tenant}/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route("/t/{tenant}/revoke", post(revocation::revocation))
+        .route("/t/{tenant}/introspect", post(revocation::introspection))
+        .route("/t/{tenant}/sessions", get(sessions::list))
+        .route(
+            "/t/{tenant}/sessions/revoke-others",
+            post(sessions::revoke_others),
+        )
+        .route(
+            "/t/{tenant}/sessions/{sid}",
+            axum::routing::delete(sessions::revoke_one),
+        )
+        .route("/t/{tenant}/logout", post(sessions::logout))
+        .route(
+            "/t/{tenant}/end-session",
+            get(end_session::end_session_get).post(end_session::end_session_post),
         )
         .route(crate::pages::STYLESHEET_PATH, get(stylesheet))
         .fallback(not_found)

@@ -5,33 +5,27 @@
 //! HTTP Cache-Control response header field with a value of no-store").
 
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::http::form::FormParams;
 use crate::http::tenant::TenantContext;
 use crate::service::client_auth::ClientCredentials;
-use crate::service::token::{RequestContext, TokenRequest, exchange};
+use crate::service::token::{TokenRequest, exchange};
 use crate::state::AppState;
 
 /// `POST {issuer}/token`.
 pub async fn token(
     State(state): State<AppState>,
     ctx: TenantContext,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Caller(context): Caller,
     headers: HeaderMap,
     form: FormParams,
 ) -> Result<Response, ApiError> {
     let credentials = credentials(&headers, &form)?;
-    let context = RequestContext {
-        ip: Some(peer.ip().to_string()),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(256).collect()),
-    };
     let request = TokenRequest {
         params: form.0,
         credentials,

@@ -8,13 +8,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use holdfast_core::OAuthErrorCode;
 use serde_json::{Value, json};
 
+use crate::http::bearer::{authenticate_bearer, user_gone};
 use crate::http::error::ApiError;
 use crate::http::tenant::TenantContext;
-use crate::service::tokens::{AccessTokenError, verify_access_token};
 use crate::state::AppState;
 
 /// `GET` or `POST {issuer}/userinfo`.
@@ -23,20 +23,7 @@ pub async fn userinfo(
     ctx: TenantContext,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let token = bearer_token(&headers).ok_or_else(|| {
-        // RFC 6750 §3.1: no error code when the request had no credentials.
-        ApiError::new(OAuthErrorCode::InvalidToken, "an access token is required")
-            .with_challenge("Bearer realm=\"holdfast\"")
-    })?;
-    let claims = verify_access_token(&state, &ctx.tenant, &ctx.issuer, token).await.map_err(|e| match e {
-        AccessTokenError::Key(k) => ApiError::from(k),
-        other => {
-            let description = other.to_string();
-            ApiError::new(OAuthErrorCode::InvalidToken, description.clone()).with_challenge(format!(
-                "Bearer realm=\"holdfast\", error=\"invalid_token\", error_description=\"{description}\""
-            ))
-        }
-    })?;
+    let claims = authenticate_bearer(&state, &ctx, &headers).await?;
     let scopes: Vec<&str> = claims.scope.split(' ').collect();
     if !scopes.contains(&"openid") {
         return Err(ApiError::new(
@@ -51,10 +38,7 @@ pub async fn userinfo(
         .store
         .user_by_id(&ctx.tenant.id, &claims.sub)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(OAuthErrorCode::InvalidToken, "the user no longer exists")
-                .with_challenge("Bearer realm=\"holdfast\", error=\"invalid_token\"")
-        })?
+        .ok_or_else(user_gone)?
         .user;
     let mut body = json!({ "sub": user.id });
     if scopes.contains(&"profile") {
@@ -67,14 +51,4 @@ pub async fn userinfo(
         }
     }
     Ok(Json(body))
-}
-
-/// RFC 6750 §2.1: `Authorization: Bearer <token>` (scheme case-insensitive).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }

@@ -26,6 +26,7 @@ fn env() -> &'static Environment<'static> {
         for (name, source) in [
             ("login.html", include_str!("templates/login.html")),
             ("error.html", include_str!("templates/error.html")),
+            ("signed_out.html", include_str!("templates/signed_out.html")),
         ] {
             if let Err(err) = env.add_template(name, source) {
                 tracing::error!(template = name, error = %err, "template does not compile");
@@ -154,5 +155,15 @@ mod tests {
         )
         .unwrap();
         assert!(error.contains("bad"));
+        let out = render(
+            "signed_out.html",
+            ErrorPage {
+                tenant_name: "Acme",
+                message: "",
+                css_url: STYLESHEET_PATH,
+            },
+        )
+        .unwrap();
+        assert!(out.contains("signed out"));
     }
 }

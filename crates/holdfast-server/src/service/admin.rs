@@ -169,3 +169,43 @@ fn taken(tenant: &Tenant, username: &Username) -> AdminError {
         username.display()
     ))
 }
+
+/// Looks a user up by username, with an operator-friendly error.
+pub async fn user(state: &AppState, tenant: &Tenant, username: &str) -> Result<User, AdminError> {
+    let normalized = holdfast_core::user::normalize_username(username);
+    state
+        .store
+        .user_by_username(&tenant.id, &normalized)
+        .await?
+        .map(|r| r.user)
+        .ok_or_else(|| {
+            AdminError::NotFound(format!("no user '{username}' in tenant '{}'", tenant.slug))
+        })
+}
+
+/// Records an administrative audit event.
+pub async fn audit(
+    state: &AppState,
+    tenant: &Tenant,
+    kind: &str,
+    user_id: Option<&str>,
+    session_id: Option<&str>,
+    reason: &str,
+) -> Result<(), AdminError> {
+    state
+        .store
+        .record_event(&holdfast_store::AuditEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.id.clone(),
+            at: state.now(),
+            kind: kind.to_owned(),
+            user_id: user_id.map(str::to_owned),
+            client_id: None,
+            session_id: session_id.map(str::to_owned),
+            reason: Some(reason.to_owned()),
+            ip: None,
+            user_agent: Some("holdfast-cli".to_owned()),
+        })
+        .await?;
+    Ok(())
+}

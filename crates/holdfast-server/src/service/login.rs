@@ -12,9 +12,10 @@ use holdfast_core::scope::Scope;
 use holdfast_core::tenant::Tenant;
 use holdfast_core::user::{User, normalize_username};
 use holdfast_crypto::secret::{SecretString, generate_token, sha256_b64};
-use holdfast_store::{AuthCodeRecord, BrowserSessionRecord, StoreError};
+use holdfast_store::{AuditEvent, AuthCodeRecord, BrowserSessionRecord, StoreError};
 
 use crate::service::password::PasswordError;
+use crate::service::token::RequestContext;
 use crate::state::AppState;
 
 /// Authorization codes live 60 seconds (RFC 6749 §4.1.2 recommends at most 10 minutes).
@@ -50,8 +51,10 @@ pub enum LoginError {
 pub async fn authenticate_user(
     state: &AppState,
     tenant: &Tenant,
+    client_id: &str,
     username: &str,
     password: SecretString,
+    context: &RequestContext,
 ) -> Result<User, LoginError> {
     let record = state
         .store
@@ -62,13 +65,42 @@ pub async fn authenticate_user(
         None => (None, None),
     };
     let ok = state.passwords.verify(password, hash).await?;
+    let event = |kind: &str, user_id: Option<&str>, reason: &str| AuditEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant.id.clone(),
+        at: state.now(),
+        kind: kind.to_owned(),
+        user_id: user_id.map(str::to_owned),
+        client_id: Some(client_id.to_owned()),
+        session_id: None,
+        reason: Some(reason.to_owned()),
+        ip: context.ip.clone(),
+        user_agent: context.user_agent.clone(),
+    };
     match (ok, user) {
         (true, Some(user)) => {
             tracing::info!(tenant = %tenant.slug, user_id = %user.id, "login succeeded");
+            state
+                .store
+                .record_event(&event("login_succeeded", Some(&user.id), "password"))
+                .await?;
             Ok(user)
         }
-        _ => {
+        (_, user) => {
             tracing::info!(tenant = %tenant.slug, "login failed");
+            let reason = if user.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_user"
+            };
+            state
+                .store
+                .record_event(&event(
+                    "login_failed",
+                    user.as_ref().map(|u| u.id.as_str()),
+                    reason,
+                ))
+                .await?;
             Err(LoginError::BadCredentials)
         }
     }

@@ -6,5 +6,6 @@ pub mod admin;
 pub mod client_auth;
 pub mod login;
 pub mod password;
+pub mod revocation;
 pub mod token;
 pub mod tokens;

@@ -183,6 +183,17 @@ pub async fn verify_access_token(
     {
         return Err(AccessTokenError::Revoked);
     }
+    // A user "not before" stamp kills every token issued before it.
+    if claims.sid.is_some() {
+        let user = state
+            .store
+            .user_by_id(&tenant.id, &claims.sub)
+            .await
+            .map_err(store_err)?;
+        if user.is_none_or(|u| u.not_before.is_some_and(|nb| claims.iat < nb)) {
+            return Err(AccessTokenError::Revoked);
+        }
+    }
     if let Some(sid) = &claims.sid {
         let session = state
             .store

@@ -129,6 +129,9 @@ pub async fn exchange(
             expires_at: now + client.refresh.absolute_lifetime_secs,
             revoked_at: None,
             revoked_reason: None,
+            device_id: Some(device_id(request)),
+            user_agent: request.context.user_agent.clone(),
+            ip: request.context.ip.clone(),
         },
         refresh_token_digest: refresh_token
             .as_ref()
@@ -177,4 +180,15 @@ pub async fn exchange(
         refresh_token.map(|t| t.expose().to_owned()),
         id_token,
     ))
+}
+
+/// The client's stable device id (`device_id` parameter, at most 128
+/// printable characters), or a new random one. One session per device
+/// login: signing in on another device never touches this one.
+fn device_id(request: &TokenRequest) -> String {
+    request
+        .param("device_id")
+        .filter(|d| d.len() <= 128 && d.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }

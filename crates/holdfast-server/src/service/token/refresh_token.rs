@@ -21,7 +21,9 @@ use holdfast_store::{AuditEvent, PresentOutcome, RefreshPresentation};
 use url::Url;
 
 use super::{TokenError, TokenRequest, TokenResponse, response};
-use crate::service::tokens::{AccessGrant, IdTokenInput, mint_access_token, mint_id_token, new_jti};
+use crate::service::tokens::{
+    AccessGrant, IdTokenInput, mint_access_token, mint_id_token, new_jti,
+};
 use crate::state::AppState;
 
 /// Presents a refresh token and, if the family allows, issues tokens.
@@ -32,7 +34,11 @@ pub async fn exchange(
     client: &Client,
     request: &TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
-    let presented = request.param("refresh_token").ok_or(TokenError::InvalidRequest("refresh_token is required".into()))?;
+    let presented = request
+        .param("refresh_token")
+        .ok_or(TokenError::InvalidRequest(
+            "refresh_token is required".into(),
+        ))?;
     let digest = sha256_b64(presented.as_bytes());
     let now = state.now();
     let child = generate_token(REFRESH_TOKEN_PREFIX)?;
@@ -59,43 +65,68 @@ pub async fn exchange(
     };
     let policy = client.refresh;
     let client_id = client.client_id.clone();
-    let decide_for_client = move |token: &holdfast_store::RefreshTokenRecord, session: &holdfast_store::SessionRecord| {
-        if session.client_id != client_id {
-            return Decision::Reject(RejectReason::WrongClient);
-        }
-        let family = FamilyView {
-            revoked: session.revoked_at.is_some(),
-            created_at: session.created_at,
-            last_used_at: session.last_used_at,
+    let decide_for_client =
+        move |token: &holdfast_store::RefreshTokenRecord,
+              session: &holdfast_store::SessionRecord| {
+            if session.client_id != client_id {
+                return Decision::Reject(RejectReason::WrongClient);
+            }
+            let family = FamilyView {
+                revoked: session.revoked_at.is_some(),
+                created_at: session.created_at,
+                last_used_at: session.last_used_at,
+            };
+            decide(token.token_state(), family, &policy, now)
         };
-        decide(token.token_state(), family, &policy, now)
-    };
-    let (decision, token, session) = match state.store.present_refresh_token(&presentation, &decide_for_client).await? {
+    let (decision, token, session) = match state
+        .store
+        .present_refresh_token(&presentation, &decide_for_client)
+        .await?
+    {
         PresentOutcome::Unknown => return Err(TokenError::InvalidGrant("unknown refresh token")),
-        PresentOutcome::Decided { decision, token, session } => (decision, token, session),
+        PresentOutcome::Decided {
+            decision,
+            token,
+            session,
+        } => (decision, token, session),
     };
     let refresh_token = match decision {
         Decision::Rotate => Some(child.expose().to_owned()),
         Decision::KeepToken => Some(presented.to_owned()),
         Decision::ReplayChild => {
-            let sealed = token.child_sealed.as_deref().ok_or(TokenError::InvalidGrant("refresh token has already been used"))?;
+            let sealed = token
+                .child_sealed
+                .as_deref()
+                .ok_or(TokenError::InvalidGrant(
+                    "refresh token has already been used",
+                ))?;
             let opened = open_under_token(presented, digest.as_bytes(), sealed)
                 .map_err(|_| TokenError::InvalidGrant("refresh token has already been used"))?;
-            Some(String::from_utf8(opened.to_vec()).map_err(|_| TokenError::InvalidGrant("refresh token has already been used"))?)
+            Some(
+                String::from_utf8(opened.to_vec())
+                    .map_err(|_| TokenError::InvalidGrant("refresh token has already been used"))?,
+            )
         }
         Decision::Reuse => {
             tracing::warn!(tenant = %tenant.slug, sid = %session.id, "refresh token reuse; session revoked");
-            return Err(TokenError::InvalidGrant("refresh token has already been used"));
+            return Err(TokenError::InvalidGrant(
+                "refresh token has already been used",
+            ));
         }
         Decision::Reject(reason) => return Err(TokenError::InvalidGrant(reject_message(reason))),
     };
-    let granted = Scope::parse(&session.scope).map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?;
+    let granted = Scope::parse(&session.scope)
+        .map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?;
     let scope = match request.param("scope") {
         None => granted.clone(),
-        Some(raw) => Scope::parse(raw).map_err(|_| TokenError::InvalidScope("scope is malformed"))?,
+        Some(raw) => {
+            Scope::parse(raw).map_err(|_| TokenError::InvalidScope("scope is malformed"))?
+        }
     };
     if !scope.is_subset_of(&granted) {
-        return Err(TokenError::InvalidScope("scope exceeds what was originally granted"));
+        return Err(TokenError::InvalidScope(
+            "scope exceeds what was originally granted",
+        ));
     }
     let user = state
         .store
@@ -136,7 +167,13 @@ pub async fn exchange(
     } else {
         None
     };
-    Ok(response(client, access.token, scope.to_string(), refresh_token, id_token))
+    Ok(response(
+        client,
+        access.token,
+        scope.to_string(),
+        refresh_token,
+        id_token,
+    ))
 }
 
 fn reject_message(reason: RejectReason) -> &'static str {

@@ -1,0 +1,184 @@
+//! Token revocation ([RFC 7009](https://www.rfc-editor.org/rfc/rfc7009)) and
+//! introspection ([RFC 7662](https://www.rfc-editor.org/rfc/rfc7662)).
+//!
+//! Revoking a refresh token revokes its whole family (RFC 7009 §2.1: "If the
+//! token passed to the request is a refresh token and the authorization
+//! server supports the revocation of access tokens, then the authorization
+//! server SHOULD also invalidate all access tokens based on the same
+//! authorization grant": the family's `sid` goes dead for introspection,
+//! userinfo and the revocation feed). Revoking an access token records its
+//! `jti` until it expires. Unknown tokens and tokens of other clients are
+//! answered 200 and left alone (§2.2: "invalid tokens do not cause an error
+//! response").
+//!
+//! Not supported: `unsupported_token_type` (both token types are revocable),
+//! JWT-secured introspection responses (RFC 9701).
+
+use holdfast_core::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+use holdfast_core::client::Client;
+use holdfast_core::tenant::Tenant;
+use holdfast_crypto::jws::verify_compact;
+use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, sha256_b64};
+use holdfast_store::AuditEvent;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::service::token::{RequestContext, TokenError};
+use crate::service::tokens::{AccessTokenError, verify_access_token};
+use crate::state::AppState;
+
+/// Revokes `token` if it is one of `client`'s.
+pub async fn revoke(
+    state: &AppState,
+    tenant: &Tenant,
+    client: &Client,
+    token: &str,
+    context: &RequestContext,
+) -> Result<(), TokenError> {
+    let now = state.now();
+    if token.starts_with(REFRESH_TOKEN_PREFIX) {
+        let Some((_, session)) = state
+            .store
+            .refresh_token(&tenant.id, &sha256_b64(token.as_bytes()))
+            .await?
+        else {
+            return Ok(());
+        };
+        if session.client_id != client.client_id {
+            return Ok(());
+        }
+        state
+            .store
+            .revoke_session(&tenant.id, &session.id, "revoked_by_client", now)
+            .await?;
+        record(
+            state,
+            tenant,
+            "revocation",
+            Some(client),
+            Some(&session.user_id),
+            Some(&session.id),
+            "refresh_token",
+            context,
+        )
+        .await?;
+        return Ok(());
+    }
+    // An access token: check our signature (not expiry: revoking an expired
+    // token is a harmless no-op), then that it is this client's.
+    let keys = state.keys.published_keys(tenant, now).await?;
+    let Ok(payload) = verify_compact(token, &keys, ACCESS_TOKEN_TYP) else {
+        return Ok(());
+    };
+    let Ok(claims) = serde_json::from_value::<AccessTokenClaims>(payload) else {
+        return Ok(());
+    };
+    if claims.client_id != client.client_id || claims.exp <= now {
+        return Ok(());
+    }
+    state
+        .store
+        .revoke_access_token(&tenant.id, &claims.jti, claims.exp)
+        .await?;
+    let user = claims.sid.as_ref().map(|_| claims.sub.as_str());
+    record(
+        state,
+        tenant,
+        "revocation",
+        Some(client),
+        user,
+        claims.sid.as_deref(),
+        "access_token",
+        context,
+    )
+    .await?;
+    Ok(())
+}
+
+/// RFC 7662 §2.2: `{"active": false}` for anything not currently usable,
+/// otherwise the token's claims.
+pub async fn introspect(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &Url,
+    token: &str,
+) -> Result<Value, TokenError> {
+    let inactive = json!({ "active": false });
+    let now = state.now();
+    if token.starts_with(REFRESH_TOKEN_PREFIX) {
+        let Some((record, session)) = state
+            .store
+            .refresh_token(&tenant.id, &sha256_b64(token.as_bytes()))
+            .await?
+        else {
+            return Ok(inactive);
+        };
+        let client = state
+            .store
+            .client_by_client_id(&tenant.id, &session.client_id)
+            .await?;
+        let idle = client
+            .map(|c| c.client.refresh.idle_lifetime_secs)
+            .unwrap_or(0);
+        let user = state.store.user_by_id(&tenant.id, &session.user_id).await?;
+        let stamped = user.is_none_or(|u| u.not_before.is_some_and(|nb| session.created_at < nb));
+        if record.state != "active"
+            || session.revoked_at.is_some()
+            || session.expires_at <= now
+            || session.last_used_at + idle <= now
+            || stamped
+        {
+            return Ok(inactive);
+        }
+        return Ok(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "iss": issuer.as_str(),
+            "client_id": session.client_id,
+            "sub": session.user_id,
+            "scope": session.scope,
+            "sid": session.id,
+            "iat": record.created_at,
+            "exp": session.expires_at.min(session.last_used_at + idle),
+        }));
+    }
+    match verify_access_token(state, tenant, issuer, token).await {
+        Ok(claims) => {
+            let mut body = serde_json::to_value(&claims).unwrap_or_else(|_| json!({}));
+            body["active"] = json!(true);
+            body["token_type"] = json!("Bearer");
+            Ok(body)
+        }
+        Err(AccessTokenError::Key(e)) => Err(TokenError::Internal(e)),
+        Err(_) => Ok(inactive),
+    }
+}
+
+/// Writes an audit event.
+#[allow(clippy::too_many_arguments)]
+pub async fn record(
+    state: &AppState,
+    tenant: &Tenant,
+    kind: &str,
+    client: Option<&Client>,
+    user_id: Option<&str>,
+    session_id: Option<&str>,
+    reason: &str,
+    context: &RequestContext,
+) -> Result<(), holdfast_store::StoreError> {
+    state
+        .store
+        .record_event(&AuditEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.id.clone(),
+            at: state.now(),
+            kind: kind.to_owned(),
+            user_id: user_id.map(str::to_owned),
+            client_id: client.map(|c| c.client_id.clone()),
+            session_id: session_id.map(str::to_owned),
+            reason: Some(reason.to_owned()),
+            ip: context.ip.clone(),
+            user_agent: context.user_agent.clone(),
+        })
+        .await
+}
