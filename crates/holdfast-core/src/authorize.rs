@@ -372,6 +372,8 @@ mod tests {
             access_token_ttl_secs: 300,
             refresh: n.refresh,
             dpop_required: false,
+            refresh_token_in_cookie: false,
+            allowed_origins: Vec::new(),
             created_at: 0,
         }
     }

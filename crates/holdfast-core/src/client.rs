@@ -186,6 +186,12 @@ pub struct Client {
     pub refresh: RefreshPolicy,
     /// Whether every token this client obtains must be DPoP-bound.
     pub dpop_required: bool,
+    /// Cookie delivery: the refresh token travels in an `HttpOnly` cookie
+    /// scoped to the token endpoint, never in a response body.
+    pub refresh_token_in_cookie: bool,
+    /// Browser origins allowed to call the token endpoint (CORS, and the
+    /// CSRF check of cookie mode).
+    pub allowed_origins: Vec<String>,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }
@@ -222,6 +228,10 @@ pub struct NewClient {
     pub refresh: RefreshPolicy,
     /// DPoP required.
     pub dpop_required: bool,
+    /// Cookie delivery of refresh tokens.
+    pub refresh_token_in_cookie: bool,
+    /// Allowed browser origins; empty means the origins of the redirect URIs.
+    pub allowed_origins: Vec<String>,
 }
 
 impl NewClient {
@@ -236,6 +246,8 @@ impl NewClient {
             access_token_ttl_secs: DEFAULT_ACCESS_TOKEN_TTL_SECS,
             refresh: RefreshPolicy::default(),
             dpop_required: false,
+            refresh_token_in_cookie: false,
+            allowed_origins: Vec::new(),
         }
     }
 
@@ -270,6 +282,18 @@ impl NewClient {
             return Err(ValidationError::Lifetime("access token lifetime"));
         }
         validate_refresh_policy(&self.refresh, self.kind, self.dpop_required)?;
+        for origin in &self.allowed_origins {
+            validate_origin(origin)?;
+        }
+        if self.allowed_origins.is_empty() {
+            self.allowed_origins = self
+                .redirect_uris
+                .iter()
+                .filter_map(|u| origin_of(u))
+                .collect();
+            self.allowed_origins.sort();
+            self.allowed_origins.dedup();
+        }
         Ok(self)
     }
 }
@@ -302,6 +326,25 @@ pub fn validate_redirect_uri(raw: &str) -> Result<(), ValidationError> {
         // Private-use URI schemes (RFC 8252 §7.1) contain a dot, e.g. com.example.app.
         scheme if scheme.contains('.') => Ok(()),
         _ => Err(err()),
+    }
+}
+
+/// An origin (RFC 6454 §6.1): `scheme://host[:port]`, nothing more.
+pub fn validate_origin(raw: &str) -> Result<(), ValidationError> {
+    match origin_of(raw) {
+        Some(origin) if origin == raw => Ok(()),
+        _ => Err(ValidationError::Origin(raw.to_owned())),
+    }
+}
+
+/// The serialised origin of an http(s) URL, if it has one.
+pub fn origin_of(raw: &str) -> Option<String> {
+    let url = Url::parse(raw).ok()?;
+    match url.origin() {
+        origin @ url::Origin::Tuple(..) if matches!(url.scheme(), "http" | "https") => {
+            Some(origin.ascii_serialization())
+        }
+        _ => None,
     }
 }
 
@@ -409,6 +452,30 @@ mod tests {
     }
 
     #[test]
+    fn allowed_origins_default_to_the_redirect_uris_origins() {
+        let mut c = NewClient::new("spa", ClientKind::Public);
+        c.redirect_uris = vec![
+            "https://app.example.com/cb".into(),
+            "https://app.example.com/other".into(),
+            "com.example.app:/x".into(),
+        ];
+        assert_eq!(
+            c.validate().unwrap().allowed_origins,
+            vec!["https://app.example.com"]
+        );
+        assert!(validate_origin("https://app.example.com").is_ok());
+        assert!(validate_origin("http://localhost:5173").is_ok());
+        for bad in [
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "null",
+            "file:///x",
+        ] {
+            assert!(validate_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn rfc6749_s3_3_scope_tokens_exclude_space_quote_and_backslash() {
         assert!(validate_scope_token("read:items").is_ok());
         for bad in ["", "a b", "a\"b", "a\\b", "é"] {
@@ -432,6 +499,8 @@ mod tests {
             access_token_ttl_secs: c.access_token_ttl_secs,
             refresh: c.refresh,
             dpop_required: c.dpop_required,
+            refresh_token_in_cookie: false,
+            allowed_origins: c.allowed_origins,
             created_at: 0,
         };
         assert!(client.redirect_uri_is_registered("https://app.example.com/cb"));

@@ -94,6 +94,9 @@ pub enum ValidationError {
         "redirect URI {0:?} must be an absolute https URI without fragment (http only for loopback)"
     )]
     RedirectUri(String),
+    /// An origin is not `scheme://host[:port]`.
+    #[error("origin {0:?} must be scheme://host[:port] with no path")]
+    Origin(String),
     /// A scope token contains characters RFC 6749 §3.3 does not allow.
     #[error("scope {0:?} is not a valid scope token (RFC 6749 §3.3)")]
     Scope(String),

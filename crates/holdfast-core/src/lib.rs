@@ -14,6 +14,8 @@
 //! - [`claims`]: access-token (RFC 9068) and ID-token (OIDC Core §2) claims.
 //! - [`error`]: OAuth error codes (RFC 6749 §5.2) and the domain's validation errors.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod authorize;
 pub mod claims;
 pub mod client;

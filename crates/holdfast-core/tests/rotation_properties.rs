@@ -3,6 +3,8 @@
 //! way the store does never yields two children of one token, never leaves
 //! a live token in a revoked family, and keeps at most one active token.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use holdfast_core::client::{RefreshPolicy, RotationMode};
 use holdfast_core::refresh::rotation::{Decision, FamilyView, TokenState, decide};
 use proptest::prelude::*;
@@ -51,10 +53,10 @@ impl Family {
                     retries: 0,
                 };
                 self.tokens[index].children += 1;
-                if let Some(parent) = self.tokens[index].parent {
-                    if matches!(self.tokens[parent].state, TokenState::Rotated { .. }) {
-                        self.tokens[parent].state = TokenState::Spent;
-                    }
+                if let Some(parent) = self.tokens[index].parent
+                    && matches!(self.tokens[parent].state, TokenState::Rotated { .. })
+                {
+                    self.tokens[parent].state = TokenState::Spent;
                 }
                 self.tokens.push(Token {
                     state: TokenState::Active,

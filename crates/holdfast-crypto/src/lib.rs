@@ -8,6 +8,8 @@
 //! - [`jws`]: signing keys (ES256, EdDSA), their public JWKs (RFC 7517) with
 //!   RFC 7638 thumbprints as `kid`, and compact JWS signing (RFC 7515).
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod aead;
 pub mod jws;
 pub mod secret;

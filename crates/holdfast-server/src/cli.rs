@@ -39,6 +39,9 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Server options.
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -48,7 +51,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve,
     /// Apply database migrations and exit.
     Migrate,
     /// Manage tenants.
@@ -130,26 +133,27 @@ pub enum SessionCommand {
     },
 }
 
-/// Options of `holdfast serve`.
+/// Server options. Global, so administrative commands resolve the public
+/// URL and password parameters exactly as `serve` does.
 #[derive(Debug, Args, Default)]
-pub struct ServeArgs {
+pub struct ServerArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "HOLDFAST_LISTEN")]
+    #[arg(long, env = "HOLDFAST_LISTEN", global = true)]
     pub listen: Option<std::net::SocketAddr>,
     /// Public base URL (set it behind a reverse proxy) [default: http://{listen}].
-    #[arg(long, env = "HOLDFAST_PUBLIC_URL")]
+    #[arg(long, env = "HOLDFAST_PUBLIC_URL", global = true)]
     pub public_url: Option<Url>,
     /// Log format [default: text].
-    #[arg(long, env = "HOLDFAST_LOG_FORMAT", value_enum)]
+    #[arg(long, env = "HOLDFAST_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
     /// Argon2id memory in KiB [default: 19456].
-    #[arg(long, env = "HOLDFAST_ARGON2_MEMORY_KIB")]
+    #[arg(long, env = "HOLDFAST_ARGON2_MEMORY_KIB", global = true)]
     pub argon2_memory_kib: Option<u32>,
     /// Argon2id passes [default: 2].
-    #[arg(long, env = "HOLDFAST_ARGON2_ITERATIONS")]
+    #[arg(long, env = "HOLDFAST_ARGON2_ITERATIONS", global = true)]
     pub argon2_iterations: Option<u32>,
     /// Argon2id lanes [default: 1].
-    #[arg(long, env = "HOLDFAST_ARGON2_PARALLELISM")]
+    #[arg(long, env = "HOLDFAST_ARGON2_PARALLELISM", global = true)]
     pub argon2_parallelism: Option<u32>,
 }
 
@@ -304,7 +308,7 @@ struct Resolved {
     log_format: LogFormat,
 }
 
-fn resolve(cli: &Cli, serve: Option<&ServeArgs>) -> anyhow::Result<Resolved> {
+fn resolve(cli: &Cli) -> anyhow::Result<Resolved> {
     let file = match &cli.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
@@ -316,8 +320,7 @@ fn resolve(cli: &Cli, serve: Option<&ServeArgs>) -> anyhow::Result<Resolved> {
     let defaults = ServerConfig::default();
     let pw_file = file.password.clone().unwrap_or_default();
     let pw_default = PasswordParams::default();
-    let empty = ServeArgs::default();
-    let args = serve.unwrap_or(&empty);
+    let args = &cli.server;
     let server = ServerConfig {
         listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
         public_url: args.public_url.clone().or(file.public_url.clone()),
@@ -348,9 +351,12 @@ fn resolve(cli: &Cli, serve: Option<&ServeArgs>) -> anyhow::Result<Resolved> {
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOLDFAST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // Colours only for a terminal: log files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -360,7 +366,32 @@ fn init_logging(format: LogFormat, default_level: &str) {
 /// Opens the store and KEK and builds the state, as `serve` and every
 /// administrative command do.
 async fn open_state(resolved: &Resolved, public_url: Url) -> anyhow::Result<AppState> {
+    // Refuse bad password parameters before touching anything.
+    crate::service::password::PasswordHasher::new(resolved.server.password).check_params()?;
     let url = &resolved.location.database_url;
+    // A data directory (or SQLite file's folder) that does not exist yet is
+    // created, private to the owner.
+    let dirs = [
+        resolved
+            .location
+            .kek_path
+            .parent()
+            .map(std::path::Path::to_path_buf),
+        crate::config::sqlite_path(url).and_then(|p| p.parent().map(std::path::Path::to_path_buf)),
+    ];
+    for dir in dirs
+        .into_iter()
+        .flatten()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+    }
     let store = holdfast_store::connect(url)
         .await
         .with_context(|| format!("cannot open database {}", holdfast_store::redact_url(url)))?;
@@ -373,19 +404,14 @@ async fn open_state(resolved: &Resolved, public_url: Url) -> anyhow::Result<AppS
         resolved.server.clone(),
         Arc::new(SystemClock),
     );
-    state.passwords.check_params()?;
     Ok(state)
 }
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let serve_args = match &cli.command {
-        Command::Serve(args) => Some(args),
-        _ => None,
-    };
-    let resolved = resolve(&cli, serve_args)?;
+    let resolved = resolve(&cli)?;
     match &cli.command {
-        Command::Serve(_) => {
+        Command::Serve => {
             init_logging(resolved.log_format, "info");
             serve(resolved).await
         }
@@ -448,7 +474,7 @@ fn print(json_mode: bool, value: serde_json::Value, human: String) {
 
 async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) => unreachable!("serve is handled by run"),
+        Command::Serve => unreachable!("serve is handled by run"),
         Command::Migrate => {
             // open_state already connected, which applies migrations.
             print(

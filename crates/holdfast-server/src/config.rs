@@ -232,7 +232,7 @@ mod tests {
         );
         assert_eq!(
             cfg.public_url_for("0.0.0.0:80".parse().unwrap()).as_str(),
-            "http://127.0.0.1:80/"
+            "http://127.0.0.1/"
         );
         let cfg = ServerConfig {
             public_url: Some(Url::parse("https://auth.example.com").unwrap()),

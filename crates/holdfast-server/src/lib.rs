@@ -15,6 +15,8 @@
 //! and [`serve`] runs it on a listener until a shutdown future resolves, so
 //! tests start it on port 0.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -51,6 +51,8 @@ pub(crate) struct ClientRow {
     pub absolute_lifetime_secs: i64,
     pub dpop_required: bool,
     pub created_at: i64,
+    pub refresh_token_in_cookie: bool,
+    pub allowed_origins: String,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -79,6 +81,8 @@ impl TryFrom<ClientRow> for ClientRecord {
                     absolute_lifetime_secs: r.absolute_lifetime_secs,
                 },
                 dpop_required: r.dpop_required,
+                refresh_token_in_cookie: r.refresh_token_in_cookie,
+                allowed_origins: json_list(&r.allowed_origins)?,
                 created_at: r.created_at,
             },
             secret_digest: r.secret_digest,

@@ -71,8 +71,9 @@ macro_rules! impl_shared_store {
                 sqlx::query(
                     "INSERT INTO clients (id, tenant_id, client_id, kind, secret_digest, redirect_uris,
                         grant_types, scopes, access_token_ttl_secs, rotation, grace_window_secs,
-                        retry_limit, idle_lifetime_secs, absolute_lifetime_secs, dpop_required, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                        retry_limit, idle_lifetime_secs, absolute_lifetime_secs, dpop_required, created_at,
+                        refresh_token_in_cookie, allowed_origins)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                 )
                 .bind(id)
                 .bind(tenant_id)
@@ -90,6 +91,8 @@ macro_rules! impl_shared_store {
                 .bind(c.refresh.absolute_lifetime_secs)
                 .bind(c.dpop_required)
                 .bind(now)
+                .bind(c.refresh_token_in_cookie)
+                .bind($crate::rows::to_json_list(&c.allowed_origins))
                 .execute(&self.pool)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "client"))?;
@@ -104,6 +107,8 @@ macro_rules! impl_shared_store {
                     access_token_ttl_secs: c.access_token_ttl_secs,
                     refresh: c.refresh,
                     dpop_required: c.dpop_required,
+                    refresh_token_in_cookie: c.refresh_token_in_cookie,
+                    allowed_origins: c.allowed_origins.clone(),
                     created_at: now,
                 })
             }

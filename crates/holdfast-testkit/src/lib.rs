@@ -81,6 +81,22 @@ impl TestServer {
         Self::start_with(backend, ServerConfig::default()).await
     }
 
+    /// Starts a server with realistic password hashing (`params`), for tests
+    /// that measure its cost.
+    pub async fn start_with_password_params(
+        backend: Backend,
+        params: PasswordParams,
+    ) -> Option<Self> {
+        Self::start_configured(
+            backend,
+            ServerConfig {
+                password: params,
+                ..ServerConfig::default()
+            },
+        )
+        .await
+    }
+
     /// Starts a server with `config` (its listen address and password
     /// parameters are replaced with test ones).
     ///
@@ -88,7 +104,19 @@ impl TestServer {
     /// When the database, KEK or listener cannot be set up: test set-up
     /// failures must be loud.
     #[allow(clippy::expect_used)]
-    pub async fn start_with(backend: Backend, mut config: ServerConfig) -> Option<Self> {
+    pub async fn start_with(backend: Backend, config: ServerConfig) -> Option<Self> {
+        Self::start_configured(
+            backend,
+            ServerConfig {
+                password: TEST_PASSWORD_PARAMS,
+                ..config
+            },
+        )
+        .await
+    }
+
+    #[allow(clippy::expect_used)]
+    async fn start_configured(backend: Backend, mut config: ServerConfig) -> Option<Self> {
         let db = TestDatabase::create(backend).await?;
         let store = holdfast_store::connect(&db.url)
             .await
@@ -101,7 +129,6 @@ impl TestServer {
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         config.listen = addr;
-        config.password = TEST_PASSWORD_PARAMS;
         let base = config.public_url_for(addr);
         let clock = Arc::new(FakeClock::new());
         let state = AppState::new(store, Arc::new(kek), base.clone(), config, clock.clone());
@@ -189,7 +216,7 @@ impl TestServer {
         .expect("create user")
     }
 
-    /// An HTTP client that does not follow redirects and keeps cookies.
+    /// An HTTP client that does not follow redirects (and keeps no cookies).
     ///
     /// # Panics
     /// If the client cannot be built.

@@ -24,6 +24,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(256).collect());
-        Ok(Self(RequestContext { ip, user_agent }))
+        let origin = parts
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self(RequestContext {
+            ip,
+            user_agent,
+            origin,
+        }))
     }
 }

@@ -66,14 +66,13 @@ async fn end_session(
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     };
-    if let Some(value) = cookie_value(headers, SESSION_COOKIE) {
-        if let Err(err) = state
+    if let Some(value) = cookie_value(headers, SESSION_COOKIE)
+        && let Err(err) = state
             .store
             .delete_browser_session(&ctx.tenant.id, &sha256_b64(value.as_bytes()))
             .await
-        {
-            tracing::error!(error = %err, "could not delete the browser session");
-        }
+    {
+        tracing::error!(error = %err, "could not delete the browser session");
     }
     let hint = match param("id_token_hint") {
         Some(token) => verified_hint(state, ctx, token).await,

@@ -131,8 +131,10 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::invalid_request("method not allowed on this endpoint")
+async fn method_not_allowed() -> Response {
+    // RFC 9110 §15.5.6: 405, with the OAuth-shaped body every error has.
+    let body = ApiError::invalid_request("method not allowed on this endpoint");
+    (axum::http::StatusCode::METHOD_NOT_ALLOWED, body).into_response()
 }
 
 /// Refuses a body whose declared length exceeds the limit before reading

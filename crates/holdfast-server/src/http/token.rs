@@ -3,12 +3,21 @@
 //! them to `service::token`, and answers per §5.1 / §5.2 with
 //! `Cache-Control: no-store` ("The authorization server MUST include the
 //! HTTP Cache-Control response header field with a value of no-store").
+//!
+//! Cookie delivery (per client): the refresh token is moved out of the JSON
+//! body into an `HttpOnly; SameSite=Strict` cookie whose `Path` is this
+//! endpoint, so script never sees it and the browser sends it nowhere else;
+//! a refresh request may then omit `refresh_token`. The `__Host-` prefix
+//! needs `Path=/`, so the cookie uses `__Secure-` (on https) instead.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use cookie::{Cookie, SameSite};
+use holdfast_crypto::secret::sha256_b64;
 
+use crate::http::authorize::cookie_value;
 use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::http::form::FormParams;
@@ -26,20 +35,76 @@ pub async fn token(
     form: FormParams,
 ) -> Result<Response, ApiError> {
     let credentials = credentials(&headers, &form)?;
+    let mut params = form.0;
+    let secure = state.public_url.scheme() == "https";
+    let cookie_name = client_of(&credentials).map(|id| refresh_cookie_name(id, secure));
+    if params.get("grant_type").map(String::as_str) == Some("refresh_token")
+        && params.get("refresh_token").is_none_or(String::is_empty)
+        && let Some(value) = cookie_name
+            .as_deref()
+            .and_then(|name| cookie_value(&headers, name))
+    {
+        params.insert("refresh_token".to_owned(), value);
+    }
     let request = TokenRequest {
-        params: form.0,
+        params,
         credentials,
         context,
     };
-    let response = exchange(&state, &ctx.tenant, &ctx.issuer, request).await?;
-    Ok((
+    let mut response = exchange(&state, &ctx.tenant, &ctx.issuer, request).await?;
+    let cookie = match (
+        response.refresh_token_in_cookie,
+        response.refresh_token.take(),
+        cookie_name,
+    ) {
+        (true, Some(token), Some(name)) => Some(
+            Cookie::build((name, token))
+                .path(format!("{}/token", ctx.issuer.path()))
+                .http_only(true)
+                .secure(secure)
+                .same_site(SameSite::Strict)
+                .max_age(cookie::time::Duration::seconds(
+                    response.refresh_lifetime_secs,
+                ))
+                .build(),
+        ),
+        (_, token, _) => {
+            response.refresh_token = token;
+            None
+        }
+    };
+    let mut http = (
         [
             (header::CACHE_CONTROL, "no-store"),
             (header::PRAGMA, "no-cache"),
         ],
         Json(response),
     )
-        .into_response())
+        .into_response();
+    if let Some(value) = cookie.and_then(|c| HeaderValue::from_str(&c.to_string()).ok()) {
+        http.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(http)
+}
+
+/// The refresh cookie of a client: one per client, so two cookie-mode
+/// clients of a tenant in one browser do not overwrite each other.
+pub fn refresh_cookie_name(client_id: &str, secure: bool) -> String {
+    let tag: String = sha256_b64(client_id.as_bytes()).chars().take(16).collect();
+    if secure {
+        format!("__Secure-hfrt-{tag}")
+    } else {
+        format!("hfrt-{tag}")
+    }
+}
+
+fn client_of(credentials: &ClientCredentials) -> Option<&str> {
+    match credentials {
+        ClientCredentials::Basic { client_id, .. }
+        | ClientCredentials::Post { client_id, .. }
+        | ClientCredentials::None { client_id } => Some(client_id),
+        ClientCredentials::Missing => None,
+    }
 }
 
 /// Client credentials from the `Authorization` header and the form.

@@ -44,11 +44,11 @@ pub async fn userinfo(
     if scopes.contains(&"profile") {
         body["preferred_username"] = json!(user.username);
     }
-    if scopes.contains(&"email") {
-        if let Some(email) = user.email {
-            body["email"] = json!(email);
-            body["email_verified"] = json!(false);
-        }
+    if scopes.contains(&"email")
+        && let Some(email) = user.email
+    {
+        body["email"] = json!(email);
+        body["email_verified"] = json!(false);
     }
     Ok(Json(body))
 }

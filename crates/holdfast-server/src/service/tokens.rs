@@ -171,6 +171,13 @@ pub async fn verify_access_token(
     if claims.iss != issuer.as_str() {
         return Err(AccessTokenError::Invalid);
     }
+    // RFC 9068 §4 / RFC 8707: Holdfast's own endpoints are a resource too.
+    // A token minted for another resource (`resource=https://api...`) must
+    // not be replayable here; tokens for the tenant's default audience or the
+    // issuer are ours.
+    if claims.aud != tenant.audience(issuer) && claims.aud != issuer.as_str() {
+        return Err(AccessTokenError::Invalid);
+    }
     if claims.exp <= now {
         return Err(AccessTokenError::Expired);
     }

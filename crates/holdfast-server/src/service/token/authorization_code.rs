@@ -67,23 +67,23 @@ pub async fn exchange(
     // RFC 6749 §4.1.3: redirect_uri "REQUIRED, if the redirect_uri parameter
     // was included in the authorization request ... and their values MUST be
     // identical."
-    if let Some(expected) = &record.redirect_uri {
-        if request.param("redirect_uri") != Some(expected.as_str()) {
-            return Err(TokenError::InvalidGrant(
-                "redirect_uri does not match the authorization request",
-            ));
-        }
+    if let Some(expected) = &record.redirect_uri
+        && request.param("redirect_uri") != Some(expected.as_str())
+    {
+        return Err(TokenError::InvalidGrant(
+            "redirect_uri does not match the authorization request",
+        ));
     }
     // RFC 7636 §4.6: if the values are not equal, "invalid_grant".
     CodeChallenge::from_stored(record.code_challenge.clone())
         .verify(request.param("code_verifier"))
         .map_err(|e| TokenError::InvalidGrant(holdfast_core::authorize::pkce_message(e)))?;
-    if let Some(resource) = request.param("resource") {
-        if record.resource.as_deref() != Some(resource) {
-            return Err(TokenError::InvalidTarget(
-                "resource differs from the authorization request",
-            ));
-        }
+    if let Some(resource) = request.param("resource")
+        && record.resource.as_deref() != Some(resource)
+    {
+        return Err(TokenError::InvalidTarget(
+            "resource differs from the authorization request",
+        ));
     }
     let user = state
         .store

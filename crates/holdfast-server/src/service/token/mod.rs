@@ -87,6 +87,12 @@ pub struct TokenResponse {
     /// An ID token, when `openid` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// Cookie delivery: the HTTP edge moves `refresh_token` into a cookie.
+    #[serde(skip)]
+    pub refresh_token_in_cookie: bool,
+    /// The refresh family's absolute lifetime, for the cookie's Max-Age.
+    #[serde(skip)]
+    pub refresh_lifetime_secs: i64,
 }
 
 /// Where a request came from, for audit events.
@@ -96,6 +102,8 @@ pub struct RequestContext {
     pub ip: Option<String>,
     /// The `User-Agent` header.
     pub user_agent: Option<String>,
+    /// The `Origin` header (browsers send it on cross-origin and POST requests).
+    pub origin: Option<String>,
 }
 
 /// A parsed token request: the form parameters (each at most once), the
@@ -129,6 +137,19 @@ pub async fn exchange(
     request: TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
     let client = authenticate(state, tenant, &request.credentials).await?;
+    // Cookie mode: the browser attaches the refresh cookie to any request,
+    // so only the client's own origins may make one (CSRF defence).
+    if client.refresh_token_in_cookie
+        && !request
+            .context
+            .origin
+            .as_ref()
+            .is_some_and(|o| client.allowed_origins.contains(o))
+    {
+        return Err(TokenError::InvalidRequest(
+            "this client's requests must come from one of its allowed origins".into(),
+        ));
+    }
     let grant = grant_type(&request)?;
     // RFC 6749 §5.2 unauthorized_client: "The authenticated client is not
     // authorized to use this authorization grant type."
@@ -172,5 +193,7 @@ pub(crate) fn response(
         scope,
         refresh_token,
         id_token,
+        refresh_token_in_cookie: client.refresh_token_in_cookie,
+        refresh_lifetime_secs: client.refresh.absolute_lifetime_secs,
     }
 }
