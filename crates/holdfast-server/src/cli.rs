@@ -240,6 +240,14 @@ pub struct ClientCreateArgs {
     /// Require DPoP-bound tokens.
     #[arg(long)]
     pub dpop_required: bool,
+    /// Deliver refresh tokens in an HttpOnly cookie scoped to the token
+    /// endpoint instead of the response body (same-site deployments).
+    #[arg(long)]
+    pub refresh_token_cookie: bool,
+    /// A browser origin allowed to call the token endpoint (repeatable)
+    /// [default: the origins of the redirect URIs].
+    #[arg(long = "allowed-origin")]
+    pub allowed_origins: Vec<String>,
 }
 
 /// `holdfast user ...`
@@ -552,12 +560,14 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
             new.refresh.idle_lifetime_secs = args.idle_lifetime;
             new.refresh.absolute_lifetime_secs = args.absolute_lifetime;
             new.dpop_required = args.dpop_required;
+            new.refresh_token_in_cookie = args.refresh_token_cookie;
+            new.allowed_origins = args.allowed_origins.clone();
             let (client, secret) = admin::create_client(state, &tenant, new).await?;
             let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
             let mut value = json!({
                 "tenant": tenant.slug, "client_id": client.client_id, "kind": client.kind.as_str(),
                 "redirect_uris": client.redirect_uris, "grant_types": grants, "scopes": client.scopes,
-                "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required,
+                "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required, "refresh_token_cookie": client.refresh_token_in_cookie, "allowed_origins": client.allowed_origins,
             });
             let mut human = format!(
                 "created {} client '{}' in tenant '{}'\n  grant types: {}\n  scopes:      {}",

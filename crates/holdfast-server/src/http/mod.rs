@@ -24,6 +24,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod caller;
 pub mod challenge;
+pub mod cors;
 pub mod discovery;
 pub mod end_session;
 pub mod error;
@@ -104,6 +105,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             refuse_large_bodies,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(middleware::from_fn(metrics::record))
         .layer(middleware::from_fn(common_headers))
         .layer(CatchPanicLayer::custom(|_| {
