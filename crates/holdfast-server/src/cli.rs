@@ -660,7 +660,10 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
         Command::Session(SessionCommand::List { tenant, user }) => {
             let tenant = admin::tenant(state, tenant).await?;
             let user = admin::user(state, &tenant, user).await?;
-            let sessions = state.store.list_sessions(&tenant.id, &user.id).await?;
+            let sessions = state
+                .store
+                .list_sessions(&tenant.id, &user.id, state.now())
+                .await?;
             let items: Vec<_> = sessions
                 .iter()
                 .map(|s| {

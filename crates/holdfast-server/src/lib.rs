@@ -9,6 +9,7 @@
 //!   tenant, a client, a user; hash and verify passwords).
 //! - [`http`]: the axum application (`app(state) -> Router`), its error
 //!   mapping and endpoints.
+//! - [`cache`]: short-lived caches of immutable things (tenants, clients).
 //! - [`cli`]: the `holdfast` command line.
 //!
 //! The app is a value: [`http::app`] builds a `Router` from an [`AppState`],
@@ -17,6 +18,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -6,7 +6,11 @@ use holdfast_crypto::aead::Kek;
 use holdfast_store::Store;
 use url::Url;
 
+use crate::cache::TtlCache;
 use crate::config::ServerConfig;
+
+/// How long immutable lookups are cached.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::keys::KeyService;
 use crate::service::password::PasswordHasher;
 
@@ -44,6 +48,10 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Tenants by slug (hits only, a few seconds).
+    pub tenants: TtlCache<String, holdfast_core::tenant::Tenant>,
+    /// Clients by (tenant id, client_id) (hits only, a few seconds).
+    pub clients: TtlCache<(String, String), holdfast_store::ClientRecord>,
 }
 
 impl AppState {
@@ -63,6 +71,8 @@ impl AppState {
             public_url,
             config: Arc::new(config),
             clock,
+            tenants: TtlCache::new(CACHE_TTL, 10_000),
+            clients: TtlCache::new(CACHE_TTL, 10_000),
         }
     }
 

@@ -155,7 +155,8 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<Option<UserRecord>>;
     /// The user with this id, if any.
     async fn user_by_id(&self, tenant_id: &str, id: &str) -> StoreResult<Option<UserRecord>>;
-    /// Sets the user's "not before" stamp. `NotFound("user")` if absent.
+    /// Sets the user's "not before" stamp and, in the same transaction,
+    /// revokes the sessions begun before it. `NotFound("user")` if absent.
     async fn set_user_not_before(&self, tenant_id: &str, id: &str, at: i64) -> StoreResult<()>;
 }
 
@@ -473,11 +474,14 @@ pub trait GrantStore: Send + Sync {
         reason: &str,
         now: i64,
     ) -> StoreResult<()>;
-    /// The user's sessions that are not revoked, most recently used first.
+    /// The user's sessions that are neither revoked nor past their absolute
+    /// lifetime at `now`, most recently used first. (Idle expiry depends on
+    /// the client's policy; callers filter it.)
     async fn list_sessions(
         &self,
         tenant_id: &str,
         user_id: &str,
+        now: i64,
     ) -> StoreResult<Vec<SessionRecord>>;
     /// Revokes every live session of the user except `except`; returns how many.
     async fn revoke_user_sessions(

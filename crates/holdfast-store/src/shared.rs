@@ -1,7 +1,10 @@
 //! The SQL both back ends share, written once.
 //!
 //! [`impl_shared_store!`] implements the capability traits for a store type
-//! that has a `pool: sqlx::Pool<DB>` field. Every statement here is portable
+//! that has a `pool: sqlx::Pool<DB>` field for reads and a `writer` pool for
+//! writes (the same pool on PostgreSQL; one connection on SQLite, which has
+//! one writer anyway, so writers queue in process instead of sleeping in
+//! SQLite's busy handler). Every statement here is portable
 //! between SQLite and PostgreSQL (`$n` parameters, `ON CONFLICT`, partial
 //! indexes); anything that is not lives in the back end's own module.
 
@@ -14,7 +17,7 @@ macro_rules! impl_shared_store {
                 tenant: &holdfast_core::tenant::Tenant,
                 keys: &[$crate::StoredKey],
             ) -> $crate::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 sqlx::query(
                     "INSERT INTO tenants (id, slug, display_name, signing_alg, default_audience, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -93,7 +96,7 @@ macro_rules! impl_shared_store {
                 .bind(now)
                 .bind(c.refresh_token_in_cookie)
                 .bind($crate::rows::to_json_list(&c.allowed_origins))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "client"))?;
                 Ok(holdfast_core::client::Client {
@@ -167,7 +170,7 @@ macro_rules! impl_shared_store {
                 .bind(email)
                 .bind(password_hash)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "user"))?;
                 Ok(holdfast_core::user::User {
@@ -195,7 +198,32 @@ macro_rules! impl_shared_store {
             }
 
             async fn set_user_not_before(&self, tenant_id: &str, id: &str, at: i64) -> $crate::StoreResult<()> {
-                self.set_not_before(tenant_id, id, at).await
+                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                let done = sqlx::query("UPDATE users SET not_before = $3 WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::StoreError::NotFound("user"));
+                }
+                // Sessions begun before the stamp die with it, so their
+                // refresh tokens are refused like their access tokens.
+                let older: Vec<(String,)> = sqlx::query_as(
+                    "SELECT id FROM sessions
+                     WHERE tenant_id = $1 AND user_id = $2 AND created_at < $3 AND revoked_at IS NULL",
+                )
+                .bind(tenant_id)
+                .bind(id)
+                .bind(at)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (sid,) in older {
+                    revoke_session_in(&mut tx, tenant_id, &sid, "not_before", at).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn user_by_id(
@@ -211,21 +239,6 @@ macro_rules! impl_shared_store {
                 .fetch_optional(&self.pool)
                 .await?
                 .map(Into::into))
-            }
-        }
-
-        impl $store {
-            async fn set_not_before(&self, tenant_id: &str, id: &str, at: i64) -> $crate::StoreResult<()> {
-                let done = sqlx::query("UPDATE users SET not_before = $3 WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant_id)
-                    .bind(id)
-                    .bind(at)
-                    .execute(&self.pool)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::StoreError::NotFound("user"));
-                }
-                Ok(())
             }
         }
 
@@ -249,7 +262,7 @@ macro_rules! impl_shared_store {
                 new_next: &$crate::StoredKey,
                 now: i64,
             ) -> $crate::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 // The first statement writes, so SQLite takes its write lock
                 // here and PostgreSQL locks the rows: concurrent rotations
                 // serialise instead of interleaving.
@@ -283,7 +296,7 @@ macro_rules! impl_shared_store {
             async fn init_kek_check(&self, check: &[u8]) -> $crate::StoreResult<Vec<u8>> {
                 sqlx::query("INSERT INTO meta (name, value) VALUES ('kek_check', $1) ON CONFLICT (name) DO NOTHING")
                     .bind(check)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 self.kek_check()
                     .await?
@@ -326,7 +339,7 @@ macro_rules! impl_shared_store {
                 .bind($crate::rows::to_json_list(&c.amr))
                 .bind(c.created_at)
                 .bind(c.expires_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "authorization code"))?;
                 Ok(())
@@ -355,7 +368,7 @@ macro_rules! impl_shared_store {
                 issued: &$crate::CodeIssuance,
                 now: i64,
             ) -> $crate::StoreResult<$crate::Redemption> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 // Writing first takes SQLite's write lock and PostgreSQL's
                 // row lock, so two redemptions of one code serialise here.
                 let consumed = sqlx::query(
@@ -385,7 +398,7 @@ macro_rules! impl_shared_store {
             }
 
             async fn revoke_code_issuance(&self, tenant_id: &str, code_digest: &str, now: i64) -> $crate::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 revoke_issuance_in(&mut tx, tenant_id, code_digest, now).await?;
                 tx.commit().await?;
                 Ok(())
@@ -421,18 +434,20 @@ macro_rules! impl_shared_store {
                       + Sync),
             ) -> $crate::StoreResult<$crate::PresentOutcome> {
                 use holdfast_core::refresh::rotation::{Decision, RejectReason};
-                let mut tx = self.pool.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
-                // Lock the family (PostgreSQL: the session row; SQLite: the
-                // database, by BEGIN IMMEDIATE), then read the token with a
-                // snapshot taken after the lock.
-                let locked: Option<(String,)> = sqlx::query_as(<$store as $crate::shared::Backend>::LOCK_FAMILY)
-                    .bind(p.tenant_id)
-                    .bind(p.token_digest)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if locked.is_none() {
+                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                // Lock the family (PostgreSQL: the session row, FOR UPDATE;
+                // SQLite: the whole database, by BEGIN IMMEDIATE) and read
+                // it, then read the token with a snapshot taken after the lock.
+                let Some(session) = sqlx::query_as::<_, $crate::rows::SessionRow>(
+                    <$store as $crate::shared::Backend>::LOCK_FAMILY,
+                )
+                .bind(p.tenant_id)
+                .bind(p.token_digest)
+                .fetch_optional(&mut *tx)
+                .await?
+                else {
                     return Ok($crate::PresentOutcome::Unknown);
-                }
+                };
                 let Some(token) = sqlx::query_as::<_, $crate::rows::RefreshTokenRow>(
                     "SELECT token_digest, session_id, generation, state, parent_digest, created_at, rotated_at,
                         child_sealed, retries
@@ -446,18 +461,39 @@ macro_rules! impl_shared_store {
                     return Ok($crate::PresentOutcome::Unknown);
                 };
                 let token: $crate::RefreshTokenRecord = token.into();
-                let Some(session) = sqlx::query_as::<_, $crate::rows::SessionRow>(
-                    "SELECT * FROM sessions WHERE tenant_id = $1 AND id = $2",
-                )
-                .bind(p.tenant_id)
-                .bind(&token.session_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                else {
-                    return Ok($crate::PresentOutcome::Unknown);
-                };
                 let session: $crate::SessionRecord = session.try_into()?;
                 let decision = decide(&token, &session);
+                let mut event = p.audit.clone();
+                event.kind = $crate::audit_kind(decision).to_owned();
+                event.user_id = Some(session.user_id.clone());
+                event.session_id = Some(session.id.clone());
+                if let (Decision::Rotate, Some(rotate)) = (decision, <$store as $crate::shared::Backend>::ROTATE_IN_ONE) {
+                    // One round trip for the whole rotation (PostgreSQL).
+                    let (rotated,): (i64,) = sqlx::query_as(rotate)
+                        .bind(&token.token_digest)
+                        .bind(p.now)
+                        .bind(p.child_sealed)
+                        .bind(&token.parent_digest)
+                        .bind(p.child_digest)
+                        .bind(&token.session_id)
+                        .bind(p.tenant_id)
+                        .bind(token.generation + 1)
+                        .bind(&event.id)
+                        .bind(&event.kind)
+                        .bind(&event.user_id)
+                        .bind(&event.client_id)
+                        .bind(&event.reason)
+                        .bind(&event.ip)
+                        .bind(&event.user_agent)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if rotated != 1 {
+                        // Cannot happen under the family lock; refuse rather than fork.
+                        return Err($crate::StoreError::Conflict("refresh token rotation"));
+                    }
+                    tx.commit().await?;
+                    return Ok($crate::PresentOutcome::Decided { decision, token, session });
+                }
                 match decision {
                     Decision::Rotate => {
                         let rotated = sqlx::query(
@@ -511,10 +547,6 @@ macro_rules! impl_shared_store {
                     }
                     Decision::Reject(_) => {}
                 }
-                let mut event = p.audit.clone();
-                event.kind = $crate::audit_kind(decision).to_owned();
-                event.user_id = Some(session.user_id.clone());
-                event.session_id = Some(session.id.clone());
                 insert_event(&mut tx, &event).await?;
                 tx.commit().await?;
                 Ok($crate::PresentOutcome::Decided { decision, token, session })
@@ -541,7 +573,7 @@ macro_rules! impl_shared_store {
                 reason: &str,
                 now: i64,
             ) -> $crate::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 revoke_session_in(&mut tx, tenant_id, session_id, reason, now).await?;
                 tx.commit().await?;
                 Ok(())
@@ -551,13 +583,16 @@ macro_rules! impl_shared_store {
                 &self,
                 tenant_id: &str,
                 user_id: &str,
+                now: i64,
             ) -> $crate::StoreResult<Vec<$crate::SessionRecord>> {
                 sqlx::query_as::<_, $crate::rows::SessionRow>(
-                    "SELECT * FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL
+                    "SELECT * FROM sessions
+                     WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3
                      ORDER BY last_used_at DESC, id",
                 )
                 .bind(tenant_id)
                 .bind(user_id)
+                .bind(now)
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
@@ -573,7 +608,7 @@ macro_rules! impl_shared_store {
                 reason: &str,
                 now: i64,
             ) -> $crate::StoreResult<u64> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 let ids: Vec<(String,)> = sqlx::query_as(
                     "SELECT id FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
                 )
@@ -594,7 +629,7 @@ macro_rules! impl_shared_store {
             }
 
             async fn revoke_access_token(&self, tenant_id: &str, jti: &str, expires_at: i64) -> $crate::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 revoke_jti_in(&mut tx, tenant_id, jti, expires_at).await?;
                 tx.commit().await?;
                 Ok(())
@@ -614,7 +649,7 @@ macro_rules! impl_shared_store {
         #[async_trait::async_trait]
         impl $crate::AuditStore for $store {
             async fn record_event(&self, event: &$crate::AuditEvent) -> $crate::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 insert_event(&mut tx, event).await?;
                 tx.commit().await?;
                 Ok(())
@@ -649,7 +684,7 @@ macro_rules! impl_shared_store {
                 .bind($crate::rows::to_json_list(&b.amr))
                 .bind(b.created_at)
                 .bind(b.expires_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "browser session"))?;
                 Ok(())
@@ -675,7 +710,7 @@ macro_rules! impl_shared_store {
                 sqlx::query("DELETE FROM browser_sessions WHERE tenant_id = $1 AND id_digest = $2")
                     .bind(tenant_id)
                     .bind(id_digest)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
@@ -880,6 +915,10 @@ pub(crate) trait Backend {
     /// Begins a transaction that will write.
     const BEGIN_WRITE: &'static str;
     /// Locks the family (session) of the refresh token `$2` in tenant `$1`
-    /// and returns its id.
+    /// and returns the session row.
     const LOCK_FAMILY: &'static str;
+    /// The whole rotation (token rotated, grandparent spent, child
+    /// inserted, session touched, audit event) as one statement returning
+    /// how many tokens it rotated, where the back end can do that.
+    const ROTATE_IN_ONE: Option<&'static str>;
 }

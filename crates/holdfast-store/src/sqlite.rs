@@ -1,7 +1,17 @@
 //! The embedded SQLite store: one file, WAL journal, created on first use.
 //!
-//! SQLite serialises writers; a busy timeout makes concurrent writers wait
-//! for each other instead of failing.
+//! SQLite has one writer at a time. Holdfast gives it one writer connection
+//! (writers queue in process instead of sleeping in SQLite's busy handler)
+//! and a few reader connections (WAL lets them read beside the writer); the
+//! busy timeout covers other processes, such as the CLI, writing at the same
+//! moment.
+//!
+//! Durability: WAL with `synchronous = NORMAL` unless the URL sets
+//! `synchronous=`. A committed transaction survives a crash or kill of the
+//! Holdfast process (it is in the WAL file before the commit returns); on
+//! power loss or an OS crash the transactions since the last WAL sync may be
+//! lost, but the database is never corrupted. `?synchronous=full` fsyncs
+//! every commit.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,24 +25,33 @@ use crate::{Store, StoreResult};
 /// The SQLite implementation of the store traits.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers (WAL lets them run beside the writer).
     pool: Pool<Sqlite>,
+    /// The one writer connection.
+    writer: Pool<Sqlite>,
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and migrates it.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let mut options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        if !url.contains("synchronous=") {
+            options = options.synchronous(SqliteSynchronous::Normal);
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(4)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 }
 
@@ -41,8 +60,11 @@ impl Backend for SqliteStore {
     // Take the write lock up front: a deferred transaction that reads and
     // then writes can fail with SQLITE_BUSY instead of waiting.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-    const LOCK_FAMILY: &'static str =
-        "SELECT session_id FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2";
+    // BEGIN IMMEDIATE already holds the database's write lock.
+    const LOCK_FAMILY: &'static str = "SELECT * FROM sessions WHERE tenant_id = $1 AND id = \
+         (SELECT session_id FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2)";
+    // SQLite has no data-modifying CTEs; its statements are in-process calls.
+    const ROTATE_IN_ONE: Option<&'static str> = None;
 }
 
 impl_shared_store!(SqliteStore);

@@ -52,10 +52,24 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (claims, current) = user_token(&state, &ctx, &headers).await?;
-    let sessions = state
+    let now = state.now();
+    let mut sessions = Vec::new();
+    for session in state
         .store
-        .list_sessions(&ctx.tenant.id, &claims.sub)
-        .await?;
+        .list_sessions(&ctx.tenant.id, &claims.sub, now)
+        .await?
+    {
+        // Idle expiry is the client's policy: an idle-expired session is dead.
+        let idle = state
+            .store
+            .client_by_client_id(&ctx.tenant.id, &session.client_id)
+            .await?
+            .map(|c| c.client.refresh.idle_lifetime_secs)
+            .unwrap_or(0);
+        if session.last_used_at + idle > now {
+            sessions.push(session);
+        }
+    }
     let items: Vec<_> = sessions
         .iter()
         .map(|s| {

@@ -39,11 +39,18 @@ where
             .get("tenant")
             .and_then(|raw| TenantSlug::parse(raw).ok())
             .ok_or_else(|| ApiError::not_found("unknown tenant"))?;
-        let tenant = state
-            .store
-            .tenant_by_slug(&slug)
-            .await?
-            .ok_or_else(|| ApiError::not_found("unknown tenant"))?;
+        let tenant = match state.tenants.get(&slug.to_string()) {
+            Some(tenant) => tenant,
+            None => {
+                let tenant = state
+                    .store
+                    .tenant_by_slug(&slug)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("unknown tenant"))?;
+                state.tenants.insert(slug.to_string(), tenant.clone());
+                tenant
+            }
+        };
         let issuer = issuer_url(&state.public_url, &tenant.slug);
         Ok(Self { tenant, issuer })
     }

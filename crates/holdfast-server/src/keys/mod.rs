@@ -16,6 +16,8 @@ use holdfast_core::tenant::Tenant;
 use holdfast_crypto::aead::Kek;
 use holdfast_crypto::jws::{JwsAlg, SigningKey};
 use holdfast_store::{Store, StoreError, StoredKey};
+
+use crate::cache::TtlCache;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use serde_json::{Value, json};
 
@@ -43,6 +45,7 @@ pub struct KeyService {
     store: Arc<dyn Store>,
     kek: Arc<Kek>,
     cache: Arc<Mutex<HashMap<String, Arc<SigningKey>>>>,
+    current: TtlCache<String, Arc<SigningKey>>,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -65,6 +68,7 @@ impl KeyService {
             store,
             kek,
             cache: Arc::default(),
+            current: TtlCache::new(std::time::Duration::from_secs(5), 10_000),
         }
     }
 
@@ -99,14 +103,22 @@ impl KeyService {
         ])
     }
 
-    /// The tenant's current signing key, decrypted.
+    /// The tenant's current signing key, decrypted. Which key is current
+    /// is re-read from the store at most every few seconds: after a rotation
+    /// by another process this node may sign with the previous key briefly,
+    /// which is harmless, since that key stays published.
     pub async fn current(&self, tenant: &Tenant) -> Result<Arc<SigningKey>, KeyError> {
+        if let Some(key) = self.current.get(&tenant.id) {
+            return Ok(key);
+        }
         let keys = self.store.keys(&tenant.id).await?;
         let stored = keys
             .into_iter()
             .find(|k| k.state == KeyState::Current)
             .ok_or(KeyError::NoCurrentKey)?;
-        self.unseal(&stored)
+        let key = self.unseal(&stored)?;
+        self.current.insert(tenant.id.clone(), key.clone());
+        Ok(key)
     }
 
     fn unseal(&self, stored: &StoredKey) -> Result<Arc<SigningKey>, KeyError> {
@@ -157,6 +169,7 @@ impl KeyService {
     pub async fn rotate(&self, tenant: &Tenant, now: i64) -> Result<StoredKey, KeyError> {
         let new_next = self.generate(tenant.signing_alg, KeyState::Next, now)?;
         self.store.rotate_keys(&tenant.id, &new_next, now).await?;
+        self.current.remove(&tenant.id);
         Ok(new_next)
     }
 }

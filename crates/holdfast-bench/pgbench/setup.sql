@@ -1,0 +1,11 @@
+-- A table shaped like refresh_tokens, for pgbench's reference figure.
+DROP TABLE IF EXISTS bench_tokens;
+CREATE TABLE bench_tokens (
+    token_digest TEXT PRIMARY KEY,
+    session_id   TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    rotated_at   BIGINT
+);
+INSERT INTO bench_tokens (token_digest, session_id, state, created_at)
+SELECT 'seed-' || g, 'session-' || g, 'active', 0 FROM generate_series(1, 100000) AS g;

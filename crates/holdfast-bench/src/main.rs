@@ -1,0 +1,403 @@
+//! `holdfast-bench refresh`: refresh-token rotations per second against a
+//! real `holdfast serve` process.
+//!
+//! What it does, in order:
+//! 1. prepares a database (SQLite file in a temp dir, or a fresh PostgreSQL
+//!    database) with one tenant, one public client and one user, through
+//!    the `holdfast` CLI, as an operator would;
+//! 2. starts `holdfast serve` on it (optionally pinned to CPUs with
+//!    `taskset`), waits for `/healthz`;
+//! 3. mints `--sessions` sessions through the first-party login API;
+//! 4. for `--duration`, runs `--concurrency` workers over keep-alive HTTP
+//!    connections; each request presents a session's current refresh token
+//!    (always fresh and valid) and keeps the child it gets back;
+//! 5. prints rotations/s, p50/p95/p99 latency, the error count and the
+//!    server's peak RSS (`VmHWM` from `/proc/<pid>/status`).
+//!
+//! Example (see the README for the figures):
+//! `cargo run --release -p holdfast-bench -- refresh --store postgres --concurrency 32 --duration 20`
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+#[derive(Debug, Parser)]
+#[command(about = "Holdfast load benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Refresh-token rotations per second.
+    Refresh(RefreshArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Store {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, clap::Args)]
+struct RefreshArgs {
+    /// Which store the server runs on.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    store: Store,
+    /// PostgreSQL server to create the benchmark database on.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres_url: String,
+    /// Sessions (token families) to rotate.
+    #[arg(long, default_value_t = 2000)]
+    sessions: usize,
+    /// Concurrent requests in flight.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds of measurement.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// The `holdfast` binary [default: next to this one].
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Pin the server to these CPUs with taskset (e.g. "0").
+    #[arg(long)]
+    server_cpus: Option<String>,
+    /// Port for the server.
+    #[arg(long, default_value_t = 18_444)]
+    port: u16,
+}
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const PASSWORD: &str = "benchmark-password";
+
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        BenchCommand::Refresh(args) => refresh(args).await,
+    }
+}
+
+async fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
+    let bin = match &args.server_bin {
+        Some(bin) => bin.clone(),
+        None => std::env::current_exe()?.with_file_name("holdfast"),
+    };
+    if !bin.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release -p holdfast-server)",
+            bin.display()
+        );
+    }
+    let dir =
+        std::env::temp_dir().join(format!("holdfast-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let database_url = match args.store {
+        Store::Sqlite => format!("sqlite://{}", dir.join("holdfast.db").display()),
+        Store::Postgres => create_pg_database(&args.postgres_url)?,
+    };
+    let cli = |extra: &[&str], stdin: Option<&str>| -> anyhow::Result<()> {
+        let mut cmd = Command::new(&bin);
+        cmd.args(["--database-url", &database_url, "--data-dir"])
+            .arg(&dir)
+            .args(extra);
+        cmd.env("HOLDFAST_ARGON2_MEMORY_KIB", "1024")
+            .env("HOLDFAST_ARGON2_ITERATIONS", "1");
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn()?;
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            use std::io::Write;
+            pipe.write_all(text.as_bytes())?;
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("holdfast {extra:?} failed");
+        }
+        Ok(())
+    };
+    cli(&["tenant", "create", "bench"], None)?;
+    cli(
+        &[
+            "client",
+            "create",
+            "--tenant",
+            "bench",
+            "--client-id",
+            "app",
+            "--public",
+            "--scope",
+            "openid",
+        ],
+        None,
+    )?;
+    cli(
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "bench",
+            "--username",
+            "load",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    )?;
+
+    let listen = format!("127.0.0.1:{}", args.port);
+    let mut command = match &args.server_cpus {
+        Some(cpus) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", cpus]).arg(&bin);
+            c
+        }
+        None => Command::new(&bin),
+    };
+    command
+        .args(["--database-url", &database_url, "--data-dir"])
+        .arg(&dir)
+        .args(["serve", "--listen", &listen])
+        .env("HOLDFAST_ARGON2_MEMORY_KIB", "1024")
+        .env("HOLDFAST_ARGON2_ITERATIONS", "1")
+        .env("HOLDFAST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    let server = ServerProcess(command.spawn().context("start holdfast serve")?);
+    let pid = server.0.id();
+    let base = format!("http://{listen}/t/bench");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .build()?;
+    wait_healthy(&http, &format!("http://{listen}/healthz")).await?;
+
+    eprintln!("minting {} sessions on {:?}...", args.sessions, args.store);
+    let tokens = mint_sessions(&http, &base, args.sessions, args.concurrency).await?;
+    let tokens: Arc<Vec<Mutex<String>>> = Arc::new(tokens.into_iter().map(Mutex::new).collect());
+
+    eprintln!(
+        "rotating for {} s at concurrency {}...",
+        args.duration, args.concurrency
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (http, base, tokens, stop, errors, next) = (
+            http.clone(),
+            base.clone(),
+            tokens.clone(),
+            stop.clone(),
+            errors.clone(),
+            next.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(100_000);
+            while !stop.load(Ordering::Relaxed) {
+                // Each worker takes sessions round-robin and holds the
+                // session's lock for the whole request, so every request
+                // presents the newest token of its family.
+                let i = (next.fetch_add(1, Ordering::Relaxed) as usize) % tokens.len();
+                let mut slot = tokens[i].lock().await;
+                let t0 = Instant::now();
+                let result = http
+                    .post(format!("{base}/token"))
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", slot.as_str()),
+                        ("client_id", "app"),
+                    ])
+                    .send()
+                    .await;
+                let elapsed = t0.elapsed();
+                match result {
+                    Ok(r) if r.status().is_success() => match r.json::<Value>().await {
+                        Ok(body) => match body["refresh_token"].as_str() {
+                            Some(child) => {
+                                *slot = child.to_owned();
+                                latencies.push(elapsed);
+                            }
+                            None => {
+                                errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                        },
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    },
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(args.duration)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let idx = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies[idx].as_secs_f64() * 1000.0
+    };
+    let rss = peak_rss_kib(pid)
+        .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+        .unwrap_or_else(|| "n/a".into());
+    println!("store:        {:?}", args.store);
+    println!("concurrency:  {}", args.concurrency);
+    println!("sessions:     {}", args.sessions);
+    println!("rotations:    {}", latencies.len());
+    println!("rotations/s:  {:.0}", latencies.len() as f64 / elapsed);
+    println!("latency p50:  {:.2} ms", pct(0.50));
+    println!("latency p95:  {:.2} ms", pct(0.95));
+    println!("latency p99:  {:.2} ms", pct(0.99));
+    println!("errors:       {}", errors.load(Ordering::Relaxed));
+    println!("server peak RSS: {rss}");
+    drop(server);
+    if args.store == Store::Postgres {
+        drop_pg_database(&args.postgres_url, &database_url);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+async fn wait_healthy(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if http
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("server did not become healthy")
+}
+
+async fn mint_sessions(
+    http: &reqwest::Client,
+    base: &str,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<Vec<String>> {
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.min(n).max(1) {
+        let (http, base, next) = (http.clone(), base.to_owned(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            while (next.fetch_add(1, Ordering::Relaxed) as usize) < n {
+                let challenge: Value = http
+                    .post(format!("{base}/authorize-challenge"))
+                    .form(&[
+                        ("client_id", "app"),
+                        ("username", "load"),
+                        ("password", PASSWORD),
+                        ("code_challenge", CHALLENGE),
+                        ("code_challenge_method", "S256"),
+                        ("scope", "openid"),
+                    ])
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let code = challenge["authorization_code"]
+                    .as_str()
+                    .context("no code")?
+                    .to_owned();
+                let tokens: Value = http
+                    .post(format!("{base}/token"))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", code.as_str()),
+                        ("client_id", "app"),
+                        ("code_verifier", VERIFIER),
+                    ])
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                out.push(
+                    tokens["refresh_token"]
+                        .as_str()
+                        .context("no refresh token")?
+                        .to_owned(),
+                );
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    Ok(all)
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn create_pg_database(server: &str) -> anyhow::Result<String> {
+    let name = format!("holdfast_bench_{}", uuid::Uuid::new_v4().simple());
+    let status = Command::new("psql")
+        .args([server, "-qc", &format!("CREATE DATABASE {name}")])
+        .status()?;
+    if !status.success() {
+        bail!(
+            "could not create the benchmark database (is psql installed and {server} reachable?)"
+        );
+    }
+    let (base, _) = server
+        .rsplit_once('/')
+        .context("postgres URL without a database")?;
+    Ok(format!("{base}/{name}"))
+}
+
+fn drop_pg_database(server: &str, url: &str) {
+    if let Some((_, name)) = url.rsplit_once('/') {
+        let _ = Command::new("psql")
+            .args([
+                server,
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            ])
+            .status();
+    }
+}

@@ -1,0 +1,482 @@
+//! Refresh-token rotation through the real HTTP server, on both back ends:
+//! DESIGN.md §4 ("confirmed rotation") on top of
+//! [RFC 6749 §6](https://www.rfc-editor.org/rfc/rfc6749#section-6) and the
+//! reuse detection of [RFC 9700 §4.14.2](https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2).
+//!
+//! - A lost response is harmless: the parent, retried inside the grace
+//!   window, returns the *same* child (§4 step 4), up to the retry limit.
+//! - Reuse of a spent parent, or of a rotated parent past its window, or
+//!   any second use in strict mode, revokes the whole family (§4 step 5).
+//! - Families expire when idle (sliding) and at their absolute lifetime
+//!   (§4 step 2).
+//! - A token is bound to its client and tenant (RFC 6749 §6: "ensure that
+//!   the refresh token was issued to the authenticated client").
+//! - Concurrent presentations of one token yield exactly one child (§4:
+//!   "a thousand concurrent presentations of one RT yield exactly one child").
+#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md §11 is about src/)
+
+mod lifecycle;
+
+use holdfast_core::client::{ClientKind, NewClient, RotationMode};
+use holdfast_testkit::TestServer;
+use lifecycle::{
+    WEB, events_of_kind, fixture, fixture_with, is_active, refresh, sid_of, sign_in,
+    userinfo_status,
+};
+use reqwest::StatusCode;
+
+const DAY: i64 = 24 * 3600;
+
+holdfast_testkit::on_both_backends!(
+    design_s4_step4_lost_response_retry_returns_the_same_child_and_later_reuse_revokes_the_family,
+    design_s4_step5_rotated_token_past_the_grace_window_is_reuse,
+    design_s4_strict_rotation_treats_any_second_use_as_reuse,
+    design_s4_step4_retry_limit_refuses_but_spares_the_family,
+    design_s4_step2_idle_lifetime_slides_and_then_expires,
+    design_s4_step2_absolute_lifetime_ends_even_a_busy_family,
+    rfc6749_s6_refresh_token_of_other_client_is_refused,
+    design_s4_concurrent_presentations_yield_exactly_one_child,
+    rfc6749_s6_refresh_token_of_other_tenant_is_refused,
+);
+
+/// DESIGN.md §4 steps 3–6: RT0 → C; RT0 again inside the window → the same
+/// C with a new access token; C → C2 (RT0 is now spent); RT0 again → reuse:
+/// the family is revoked (C2 refused, its access tokens dead at
+/// introspection and userinfo) and `refresh_token_reuse` is recorded.
+async fn design_s4_step4_lost_response_retry_returns_the_same_child_and_later_reuse_revokes_the_family(
+    server: TestServer,
+) {
+    let f = fixture(&server, "acme").await;
+    let http = server.http();
+    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+    let sid = sid_of(&rt0.access_token);
+
+    let c = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .tokens();
+    assert!(c.refresh_token.starts_with("hfrt_"), "{}", c.refresh_token);
+    assert_ne!(c.refresh_token, rt0.refresh_token, "rotation makes a child");
+
+    // The response carrying C was "lost"; the client retries RT0 within 60 s.
+    server.clock.advance(59);
+    let retry = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .tokens();
+    assert_eq!(
+        retry.refresh_token, c.refresh_token,
+        "a grace retry returns the identical child"
+    );
+    assert_ne!(
+        retry.access_token, c.access_token,
+        "a grace retry mints a new access token"
+    );
+    assert_eq!(sid_of(&retry.access_token), sid, "same family");
+    assert!(is_active(&http, &f, &retry.access_token).await);
+    assert_eq!(
+        events_of_kind(&server, &f.tenant, "refresh_retry")
+            .await
+            .len(),
+        1
+    );
+
+    // The child is used: RT0 becomes spent.
+    let c2 = refresh(&http, &f.issuer, WEB, &c.refresh_token)
+        .await
+        .tokens();
+    assert_ne!(c2.refresh_token, c.refresh_token);
+    assert_ne!(c2.refresh_token, rt0.refresh_token);
+    assert!(is_active(&http, &f, &c2.access_token).await);
+    assert!(
+        events_of_kind(&server, &f.tenant, "refresh_token_reuse")
+            .await
+            .is_empty()
+    );
+
+    // RT0 once more, still inside its original window: reuse.
+    let reuse = refresh(&http, &f.issuer, WEB, &rt0.refresh_token).await;
+    reuse.assert_invalid_grant();
+
+    // The whole family is gone.
+    refresh(&http, &f.issuer, WEB, &c2.refresh_token)
+        .await
+        .assert_invalid_grant();
+    refresh(&http, &f.issuer, WEB, &c.refresh_token)
+        .await
+        .assert_invalid_grant();
+    for at in [&c2.access_token, &retry.access_token, &rt0.access_token] {
+        assert!(
+            !is_active(&http, &f, at).await,
+            "access tokens of a revoked family are inactive"
+        );
+    }
+    assert_eq!(
+        userinfo_status(&http, &f.issuer, &c2.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let session = server
+        .state
+        .store
+        .session(&f.tenant.id, &sid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(session.revoked_at.is_some());
+    assert_eq!(
+        session.revoked_reason.as_deref(),
+        Some("refresh_token_reuse")
+    );
+    let events = events_of_kind(&server, &f.tenant, "refresh_token_reuse").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].session_id.as_deref(), Some(sid.as_str()));
+    assert_eq!(events[0].user_id.as_deref(), Some(f.alice.id.as_str()));
+    assert_eq!(events[0].client_id.as_deref(), Some(WEB));
+
+    // Presenting RT0 again now finds a revoked family: refused, not a
+    // second reuse event.
+    refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .assert_invalid_grant();
+    assert_eq!(
+        events_of_kind(&server, &f.tenant, "refresh_token_reuse")
+            .await
+            .len(),
+        1
+    );
+}
+
+/// DESIGN.md §4 step 5: "`x` is `rotated` past its window → reuse", even
+/// though its child was never used. The window is 60 s and half-open.
+async fn design_s4_step5_rotated_token_past_the_grace_window_is_reuse(server: TestServer) {
+    let f = fixture(&server, "acme").await;
+    let http = server.http();
+    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+    let c = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .tokens();
+
+    server.clock.advance(61);
+    refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .assert_invalid_grant();
+
+    let refused = refresh(&http, &f.issuer, WEB, &c.refresh_token).await;
+    refused.assert_invalid_grant();
+    assert!(
+        refused.description().contains("revoked"),
+        "{}",
+        refused.body
+    );
+    assert!(!is_active(&http, &f, &c.access_token).await);
+    let events = events_of_kind(&server, &f.tenant, "refresh_token_reuse").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].session_id.as_deref(),
+        Some(sid_of(&c.access_token).as_str())
+    );
+}
+
+/// DESIGN.md §4 (`rotation = strict`): no grace window, so presenting a
+/// rotated token again at once is reuse and revokes the family.
+async fn design_s4_strict_rotation_treats_any_second_use_as_reuse(server: TestServer) {
+    let f = fixture_with(&server, "acme", |c| {
+        c.refresh.rotation = RotationMode::Strict
+    })
+    .await;
+    let http = server.http();
+    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+    let c = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .tokens();
+    assert_ne!(c.refresh_token, rt0.refresh_token);
+
+    refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .assert_invalid_grant();
+    refresh(&http, &f.issuer, WEB, &c.refresh_token)
+        .await
+        .assert_invalid_grant();
+    assert!(!is_active(&http, &f, &c.access_token).await);
+    assert_eq!(
+        events_of_kind(&server, &f.tenant, "refresh_token_reuse")
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        events_of_kind(&server, &f.tenant, "refresh_retry")
+            .await
+            .is_empty()
+    );
+}
+
+/// DESIGN.md §4 step 4: "Past the retry limit (default 5) the answer is
+/// `invalid_grant` with an audit event, and the family survives."
+async fn design_s4_step4_retry_limit_refuses_but_spares_the_family(server: TestServer) {
+    let f = fixture(&server, "acme").await;
+    let http = server.http();
+    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+    let c = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .tokens();
+
+    for attempt in 1..=5 {
+        let retry = refresh(&http, &f.issuer, WEB, &rt0.refresh_token).await;
+        assert_eq!(
+            retry.status,
+            StatusCode::OK,
+            "retry {attempt}: {}",
+            retry.body
+        );
+        assert_eq!(retry.tokens().refresh_token, c.refresh_token);
+    }
+    let sixth = refresh(&http, &f.issuer, WEB, &rt0.refresh_token).await;
+    sixth.assert_invalid_grant();
+    assert!(sixth.body.get("refresh_token").is_none());
+
+    let limit = events_of_kind(&server, &f.tenant, "refresh_retry_limit").await;
+    assert_eq!(limit.len(), 1, "{limit:?}");
+    assert_eq!(
+        limit[0].session_id.as_deref(),
+        Some(sid_of(&c.access_token).as_str())
+    );
+    assert_eq!(
+        events_of_kind(&server, &f.tenant, "refresh_retry")
+            .await
+            .len(),
+        5
+    );
+    assert!(
+        events_of_kind(&server, &f.tenant, "refresh_token_reuse")
+            .await
+            .is_empty()
+    );
+
+    // The family survives: the child still works, its access token too.
+    assert!(is_active(&http, &f, &c.access_token).await);
+    let c2 = refresh(&http, &f.issuer, WEB, &c.refresh_token)
+        .await
+        .tokens();
+    assert_ne!(c2.refresh_token, c.refresh_token);
+}
+
+/// DESIGN.md §4 step 2, idle lifetime (default 14 days, sliding): a
+/// refresh just before it ends starts it again; 14 days without one ends
+/// the family.
+async fn design_s4_step2_idle_lifetime_slides_and_then_expires(server: TestServer) {
+    let f = fixture(&server, "acme").await;
+    let http = server.http();
+    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+
+    server.clock.advance(14 * DAY - 1);
+    let c = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .tokens();
+    // Already 28 days after sign-in, but only 14 days minus 1 s idle.
+    server.clock.advance(14 * DAY - 1);
+    let c2 = refresh(&http, &f.issuer, WEB, &c.refresh_token)
+        .await
+        .tokens();
+
+    server.clock.advance(14 * DAY);
+    assert!(!is_active(&http, &f, &c2.refresh_token).await);
+    let expired = refresh(&http, &f.issuer, WEB, &c2.refresh_token).await;
+    expired.assert_invalid_grant();
+    assert!(expired.description().contains("idle"), "{}", expired.body);
+    assert_eq!(
+        events_of_kind(&server, &f.tenant, "refresh_refused")
+            .await
+            .len(),
+        1
+    );
+    // Expiry is not reuse.
+    assert!(
+        events_of_kind(&server, &f.tenant, "refresh_token_reuse")
+            .await
+            .is_empty()
+    );
+}
+
+/// DESIGN.md §4 step 2, absolute lifetime: with idle 100 s and absolute
+/// 200 s, refreshing every 90 s keeps the family from idling, but it ends
+/// 200 s after sign-in all the same.
+async fn design_s4_step2_absolute_lifetime_ends_even_a_busy_family(server: TestServer) {
+    let f = fixture_with(&server, "acme", |c| {
+        c.refresh.idle_lifetime_secs = 100;
+        c.refresh.absolute_lifetime_secs = 200;
+    })
+    .await;
+    let http = server.http();
+    let mut current = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+    for elapsed in [90, 180] {
+        server.clock.advance(90);
+        let reply = refresh(&http, &f.issuer, WEB, &current.refresh_token).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "refresh {elapsed} s after sign-in: {}",
+            reply.body
+        );
+        current = reply.tokens();
+    }
+    server.clock.advance(90); // 270 s: idle only 90 s, but past 200 s absolute
+    let expired = refresh(&http, &f.issuer, WEB, &current.refresh_token).await;
+    expired.assert_invalid_grant();
+    assert!(
+        expired.description().contains("maximum lifetime"),
+        "{}",
+        expired.body
+    );
+}
+
+/// RFC 6749 §6: the server MUST "ensure that the refresh token was issued
+/// to the authenticated client". Another client's presentation is refused
+/// and leaves the family alone, also while a grace retry would be allowed
+/// (DESIGN.md §4 step 4: "The retry must come with the same client
+/// authentication").
+async fn rfc6749_s6_refresh_token_of_other_client_is_refused(server: TestServer) {
+    let f = fixture(&server, "acme").await;
+    server
+        .client(&f.tenant, NewClient::new("mobile", ClientKind::Public))
+        .await;
+    let http = server.http();
+    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+
+    let stolen = refresh(&http, &f.issuer, "mobile", &rt0.refresh_token).await;
+    stolen.assert_invalid_grant();
+    assert!(stolen.body.get("access_token").is_none());
+
+    // The owner still rotates RT0 as if nothing happened.
+    let c = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .tokens();
+    // Inside the grace window the other client does not get the child.
+    let replay = refresh(&http, &f.issuer, "mobile", &rt0.refresh_token).await;
+    replay.assert_invalid_grant();
+    assert!(replay.body.get("refresh_token").is_none());
+    // The owner's retry still does.
+    let retry = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .tokens();
+    assert_eq!(retry.refresh_token, c.refresh_token);
+    refresh(&http, &f.issuer, WEB, &c.refresh_token)
+        .await
+        .tokens();
+
+    let events = server
+        .state
+        .store
+        .events(&f.tenant.id, 0, 10_000)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.client_id.as_deref() != Some("mobile")),
+        "another client's attempts touch nothing: {events:?}"
+    );
+    let session = server
+        .state
+        .store
+        .session(&f.tenant.id, &sid_of(&c.access_token))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.revoked_at, None);
+}
+
+/// DESIGN.md §4: "a thousand concurrent presentations of one RT yield
+/// exactly one child". 200 at once: every answer is 200 or `invalid_grant`
+/// (never 5xx), the 200s (one rotation plus the 5 grace retries) all carry
+/// the same child, one `refresh` event is recorded, and the family lives.
+async fn design_s4_concurrent_presentations_yield_exactly_one_child(server: TestServer) {
+    let f = fixture(&server, "acme").await;
+    let http = server.http();
+    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+    let sid = sid_of(&rt0.access_token);
+
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let http = http.clone();
+            let issuer = f.issuer.clone();
+            let token = rt0.refresh_token.clone();
+            tokio::spawn(async move { refresh(&http, &issuer, WEB, &token).await })
+        })
+        .collect();
+    let mut children = Vec::new();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        assert!(
+            !reply.status.is_server_error(),
+            "a concurrent presentation failed on the server: {} {}",
+            reply.status,
+            reply.body
+        );
+        if reply.status == StatusCode::OK {
+            children.push(reply.tokens().refresh_token);
+        } else {
+            reply.assert_invalid_grant();
+        }
+    }
+    let limit = usize::try_from(f.web.refresh.retry_limit).unwrap();
+    assert_eq!(
+        children.len(),
+        1 + limit,
+        "one rotation and {limit} grace retries succeed"
+    );
+    assert!(
+        children.iter().all(|c| *c == children[0]),
+        "every success returns the one child: {children:?}"
+    );
+    assert_ne!(children[0], rt0.refresh_token);
+
+    let rotations: Vec<_> = events_of_kind(&server, &f.tenant, "refresh")
+        .await
+        .into_iter()
+        .filter(|e| e.session_id.as_deref() == Some(sid.as_str()))
+        .collect();
+    assert_eq!(rotations.len(), 1, "{rotations:?}");
+    assert!(
+        events_of_kind(&server, &f.tenant, "refresh_token_reuse")
+            .await
+            .is_empty()
+    );
+    let session = server
+        .state
+        .store
+        .session(&f.tenant.id, &sid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.revoked_at, None, "the family is not revoked");
+    refresh(&http, &f.issuer, WEB, &children[0]).await.tokens();
+}
+
+/// RFC 6749 §6 and DESIGN.md §4 step 1: a token is looked up in the
+/// tenant whose token endpoint receives it; tenant A's token at tenant B
+/// (which has a client of the same `client_id`) is unknown there.
+async fn rfc6749_s6_refresh_token_of_other_tenant_is_refused(server: TestServer) {
+    let a = fixture(&server, "acme").await;
+    let b = fixture(&server, "globex").await;
+    let http = server.http();
+    let rt0 = sign_in(&http, &a.issuer, WEB, "alice", None).await;
+
+    let elsewhere = refresh(&http, &b.issuer, WEB, &rt0.refresh_token).await;
+    elsewhere.assert_invalid_grant();
+    assert!(elsewhere.body.get("access_token").is_none());
+    assert!(
+        server
+            .state
+            .store
+            .events(&b.tenant.id, 0, 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| !e.kind.starts_with("refresh")),
+        "nothing is recorded against tenant B"
+    );
+    // Tenant A's family is untouched.
+    let c = refresh(&http, &a.issuer, WEB, &rt0.refresh_token)
+        .await
+        .tokens();
+    assert!(is_active(&http, &a, &c.access_token).await);
+}
