@@ -47,6 +47,8 @@ pub struct AuthorizeParams {
     pub resource: Option<String>,
     /// `login_hint` (OIDC).
     pub login_hint: Option<String>,
+    /// `dpop_jkt` (RFC 9449 §10): pre-binds the code to a DPoP key.
+    pub dpop_jkt: Option<String>,
     /// The first parameter that appeared more than once, if any.
     pub duplicate: Option<String>,
 }
@@ -71,6 +73,7 @@ impl AuthorizeParams {
                 "max_age" => &mut p.max_age,
                 "resource" => &mut p.resource,
                 "login_hint" => &mut p.login_hint,
+                "dpop_jkt" => &mut p.dpop_jkt,
                 _ => continue,
             };
             if slot.is_some() {
@@ -84,7 +87,7 @@ impl AuthorizeParams {
 
     /// The parameters as pairs, for carrying them through the login form.
     pub fn to_pairs(&self) -> Vec<(&'static str, &str)> {
-        let fields: [(&'static str, &Option<String>); 12] = [
+        let fields: [(&'static str, &Option<String>); 13] = [
             ("client_id", &self.client_id),
             ("redirect_uri", &self.redirect_uri),
             ("response_type", &self.response_type),
@@ -97,6 +100,7 @@ impl AuthorizeParams {
             ("max_age", &self.max_age),
             ("resource", &self.resource),
             ("login_hint", &self.login_hint),
+            ("dpop_jkt", &self.dpop_jkt),
         ];
         fields
             .into_iter()
@@ -140,6 +144,8 @@ pub struct AuthorizationRequest {
     pub resource: Option<String>,
     /// Username to pre-fill.
     pub login_hint: Option<String>,
+    /// The DPoP key thumbprint the code is pre-bound to (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why an authorization request failed, and where the error goes.
@@ -280,6 +286,7 @@ pub fn validate(
         max_age,
         resource,
         login_hint: params.login_hint.clone(),
+        dpop_jkt: params.dpop_jkt.clone(),
     })
 }
 
@@ -374,6 +381,7 @@ mod tests {
             dpop_required: false,
             refresh_token_in_cookie: false,
             allowed_origins: Vec::new(),
+            dpop_nonce_required: false,
             created_at: 0,
         }
     }

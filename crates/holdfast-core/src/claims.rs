@@ -47,6 +47,16 @@ pub struct AccessTokenClaims {
     /// Authentication methods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
+    /// Proof-of-possession confirmation (RFC 9449 §6.1: `cnf.jkt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a DPoP-bound token (RFC 7800 §3.1, RFC 9449 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the DPoP public key.
+    pub jkt: String,
 }
 
 /// ID-token claims (OIDC Core §2).

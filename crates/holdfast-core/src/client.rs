@@ -192,6 +192,8 @@ pub struct Client {
     /// Browser origins allowed to call the token endpoint (CORS, and the
     /// CSRF check of cookie mode).
     pub allowed_origins: Vec<String>,
+    /// Whether DPoP proofs must carry a server nonce (RFC 9449 §8).
+    pub dpop_nonce_required: bool,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }
@@ -232,6 +234,8 @@ pub struct NewClient {
     pub refresh_token_in_cookie: bool,
     /// Allowed browser origins; empty means the origins of the redirect URIs.
     pub allowed_origins: Vec<String>,
+    /// DPoP nonces required; `None` means "on for public clients".
+    pub dpop_nonce_required: Option<bool>,
 }
 
 impl NewClient {
@@ -248,6 +252,7 @@ impl NewClient {
             dpop_required: false,
             refresh_token_in_cookie: false,
             allowed_origins: Vec::new(),
+            dpop_nonce_required: None,
         }
     }
 
@@ -284,6 +289,9 @@ impl NewClient {
         validate_refresh_policy(&self.refresh, self.kind, self.dpop_required)?;
         for origin in &self.allowed_origins {
             validate_origin(origin)?;
+        }
+        if self.dpop_nonce_required.is_none() {
+            self.dpop_nonce_required = Some(self.kind == ClientKind::Public);
         }
         if self.allowed_origins.is_empty() {
             self.allowed_origins = self
@@ -501,6 +509,7 @@ mod tests {
             dpop_required: c.dpop_required,
             refresh_token_in_cookie: false,
             allowed_origins: c.allowed_origins,
+            dpop_nonce_required: false,
             created_at: 0,
         };
         assert!(client.redirect_uri_is_registered("https://app.example.com/cb"));

@@ -63,6 +63,8 @@ pub struct ServerMetadata {
     pub request_parameter_supported: bool,
     /// OIDC Discovery.
     pub request_uri_parameter_supported: bool,
+    /// RFC 9449 §5.1: algorithms accepted in DPoP proofs.
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
     /// RFC 9207 §3: the `iss` authorization response parameter is sent.
     pub authorization_response_iss_parameter_supported: bool,
 }
@@ -122,6 +124,7 @@ impl ServerMetadata {
             claims_parameter_supported: false,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
+            dpop_signing_alg_values_supported: vec!["ES256", "EdDSA", "RS256", "PS256"],
             authorization_response_iss_parameter_supported: true,
         }
     }

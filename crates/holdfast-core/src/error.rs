@@ -28,6 +28,10 @@ pub enum OAuthErrorCode {
     UnsupportedResponseType,
     /// RFC 8707 §2: the requested resource is invalid or not allowed.
     InvalidTarget,
+    /// RFC 9449 §5: the DPoP proof is invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry the server's nonce.
+    UseDpopNonce,
     /// RFC 6750 §3.1: the token lacks a required scope.
     InsufficientScope,
     /// RFC 6750 §3.1: the access token is expired, revoked or malformed.
@@ -57,6 +61,8 @@ impl OAuthErrorCode {
             Self::AccessDenied => "access_denied",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidToken => "invalid_token",
             Self::LoginRequired => "login_required",

@@ -19,6 +19,7 @@ const VERSION: u8 = 1;
 /// The key-encryption key: 32 bytes. `Debug` is redacted.
 pub struct Kek {
     key: LessSafeKey,
+    raw: Zeroizing<[u8; 32]>,
 }
 
 impl fmt::Debug for Kek {
@@ -45,8 +46,11 @@ impl Kek {
             return Err(CryptoError::KekFormat);
         }
         let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| CryptoError::KekFormat)?;
+        let mut raw = Zeroizing::new([0u8; 32]);
+        raw.copy_from_slice(bytes);
         Ok(Self {
             key: LessSafeKey::new(unbound),
+            raw,
         })
     }
 
@@ -98,6 +102,19 @@ impl Kek {
             .len();
         in_out.truncate(plain_len);
         Ok(in_out)
+    }
+}
+
+impl Kek {
+    /// A 32-byte subkey for `label` (HMAC-SHA-256 of the label under the
+    /// KEK), so that secrets every node must share, such as DPoP nonce keys,
+    /// need no storage of their own.
+    pub fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.raw.as_ref());
+        let tag = aws_lc_rs::hmac::sign(&key, label);
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 }
 

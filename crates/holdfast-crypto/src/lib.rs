@@ -11,6 +11,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod aead;
+pub mod dpop;
 pub mod jws;
 pub mod secret;
 

@@ -347,6 +347,9 @@ fn resolve(cli: &Cli) -> anyhow::Result<Resolved> {
                 .unwrap_or(pw_default.parallelism),
         },
         max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+        dpop_iat_window_secs: file
+            .dpop_iat_window_secs
+            .unwrap_or(defaults.dpop_iat_window_secs),
     };
     let log_format = args.log_format.or(file.log_format).unwrap_or_default();
     Ok(Resolved {

@@ -17,6 +17,7 @@
 //! | Argon2id passes | `--argon2-iterations` / `HOLDFAST_ARGON2_ITERATIONS` | `password.iterations` | 2 | OWASP minimum |
 //! | Argon2id lanes | `--argon2-parallelism` / `HOLDFAST_ARGON2_PARALLELISM` | `password.parallelism` | 1 | OWASP minimum |
 //! | max body | — | `max_body_bytes` | 65536 | no OAuth request needs more |
+//! | DPoP iat window | — | `dpop_iat_window_secs` | 60 | clock skew allowance for proofs; replays are remembered this long |
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -76,6 +77,8 @@ pub struct ServerConfig {
     pub password: PasswordParams,
     /// Request-body limit in bytes.
     pub max_body_bytes: usize,
+    /// How far a DPoP proof's `iat` may be from now, seconds.
+    pub dpop_iat_window_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +90,7 @@ impl Default for ServerConfig {
             public_url: None,
             password: PasswordParams::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            dpop_iat_window_secs: 60,
         }
     }
 }
@@ -124,6 +128,8 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// Request-body limit.
     pub max_body_bytes: Option<usize>,
+    /// DPoP `iat` window, seconds.
+    pub dpop_iat_window_secs: Option<u64>,
     /// Password hashing.
     pub password: Option<FilePasswordParams>,
 }

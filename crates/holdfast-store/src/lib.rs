@@ -221,6 +221,8 @@ pub struct SessionRecord {
     pub user_agent: Option<String>,
     /// The IP address at sign-in.
     pub ip: Option<String>,
+    /// The DPoP key thumbprint the family is bound to (RFC 9449 §5), if any.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A refresh token as stored (digest only).
@@ -340,6 +342,7 @@ pub fn audit_kind(decision: Decision) -> &'static str {
         Decision::ReplayChild => "refresh_retry",
         Decision::Reuse => "refresh_token_reuse",
         Decision::Reject(RejectReason::RetryLimitExceeded) => "refresh_retry_limit",
+        Decision::Reject(RejectReason::DpopKeyMismatch) => "refresh_dpop_key_mismatch",
         Decision::Reject(_) => "refresh_refused",
     }
 }
@@ -383,6 +386,8 @@ pub struct AuthCodeRecord {
     pub access_jti: Option<String>,
     /// That access token's expiry.
     pub access_exp: Option<i64>,
+    /// The DPoP key the authorization request pre-bound (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 /// What redeeming a code issues, recorded on the code so a replay can
@@ -492,6 +497,17 @@ pub trait GrantStore: Send + Sync {
         reason: &str,
         now: i64,
     ) -> StoreResult<u64>;
+    /// Records a DPoP proof's `jti` for key `jkt` until `expires_at`;
+    /// `false` if it was recorded before (a replay). Expired records are
+    /// cleared along the way.
+    async fn record_dpop_proof(
+        &self,
+        tenant_id: &str,
+        jkt: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// Records an access token as revoked until it expires.
     async fn revoke_access_token(
         &self,

@@ -53,6 +53,7 @@ pub(crate) struct ClientRow {
     pub created_at: i64,
     pub refresh_token_in_cookie: bool,
     pub allowed_origins: String,
+    pub dpop_nonce_required: bool,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -83,6 +84,7 @@ impl TryFrom<ClientRow> for ClientRecord {
                 dpop_required: r.dpop_required,
                 refresh_token_in_cookie: r.refresh_token_in_cookie,
                 allowed_origins: json_list(&r.allowed_origins)?,
+                dpop_nonce_required: r.dpop_nonce_required,
                 created_at: r.created_at,
             },
             secret_digest: r.secret_digest,
@@ -178,6 +180,7 @@ pub(crate) struct SessionRow {
     pub device_id: Option<String>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    pub dpop_jkt: Option<String>,
 }
 
 impl TryFrom<SessionRow> for SessionRecord {
@@ -201,6 +204,7 @@ impl TryFrom<SessionRow> for SessionRecord {
             device_id: r.device_id,
             user_agent: r.user_agent,
             ip: r.ip,
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }
@@ -254,6 +258,7 @@ pub(crate) struct AuthCodeRow {
     pub session_id: Option<String>,
     pub access_jti: Option<String>,
     pub access_exp: Option<i64>,
+    pub dpop_jkt: Option<String>,
 }
 
 impl TryFrom<AuthCodeRow> for AuthCodeRecord {
@@ -278,6 +283,7 @@ impl TryFrom<AuthCodeRow> for AuthCodeRecord {
             session_id: r.session_id,
             access_jti: r.access_jti,
             access_exp: r.access_exp,
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }

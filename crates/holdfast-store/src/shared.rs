@@ -75,8 +75,8 @@ macro_rules! impl_shared_store {
                     "INSERT INTO clients (id, tenant_id, client_id, kind, secret_digest, redirect_uris,
                         grant_types, scopes, access_token_ttl_secs, rotation, grace_window_secs,
                         retry_limit, idle_lifetime_secs, absolute_lifetime_secs, dpop_required, created_at,
-                        refresh_token_in_cookie, allowed_origins)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                        refresh_token_in_cookie, allowed_origins, dpop_nonce_required)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                 )
                 .bind(id)
                 .bind(tenant_id)
@@ -96,6 +96,7 @@ macro_rules! impl_shared_store {
                 .bind(now)
                 .bind(c.refresh_token_in_cookie)
                 .bind($crate::rows::to_json_list(&c.allowed_origins))
+                .bind(c.dpop_nonce_required.unwrap_or(false))
                 .execute(&self.writer)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "client"))?;
@@ -112,6 +113,7 @@ macro_rules! impl_shared_store {
                     dpop_required: c.dpop_required,
                     refresh_token_in_cookie: c.refresh_token_in_cookie,
                     allowed_origins: c.allowed_origins.clone(),
+                    dpop_nonce_required: c.dpop_nonce_required.unwrap_or(false),
                     created_at: now,
                 })
             }
@@ -322,8 +324,8 @@ macro_rules! impl_shared_store {
             async fn insert_auth_code(&self, c: &$crate::AuthCodeRecord) -> $crate::StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO auth_codes (code_digest, tenant_id, client_id, user_id, redirect_uri, scope,
-                        nonce, code_challenge, resource, auth_time, acr, amr, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                        nonce, code_challenge, resource, auth_time, acr, amr, created_at, expires_at, dpop_jkt)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(&c.code_digest)
                 .bind(&c.tenant_id)
@@ -339,6 +341,7 @@ macro_rules! impl_shared_store {
                 .bind($crate::rows::to_json_list(&c.amr))
                 .bind(c.created_at)
                 .bind(c.expires_at)
+                .bind(&c.dpop_jkt)
                 .execute(&self.writer)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "authorization code"))?;
@@ -628,6 +631,35 @@ macro_rules! impl_shared_store {
                 Ok(count)
             }
 
+            async fn record_dpop_proof(
+                &self,
+                tenant_id: &str,
+                jkt: &str,
+                jti: &str,
+                expires_at: i64,
+                now: i64,
+            ) -> $crate::StoreResult<bool> {
+                let inserted = sqlx::query(
+                    "INSERT INTO dpop_proofs (tenant_id, jkt, jti, expires_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (tenant_id, jkt, jti) DO NOTHING",
+                )
+                .bind(tenant_id)
+                .bind(jkt)
+                .bind(jti)
+                .bind(expires_at)
+                .execute(&self.writer)
+                .await?;
+                // Clean up now and then (about one insert in 64), so the
+                // table holds roughly one iat window of proofs.
+                if jti.bytes().fold(0u8, |a, b| a.wrapping_add(b)) % 64 == 0 {
+                    sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")
+                        .bind(now)
+                        .execute(&self.writer)
+                        .await?;
+                }
+                Ok(inserted.rows_affected() == 1)
+            }
+
             async fn revoke_access_token(&self, tenant_id: &str, jti: &str, expires_at: i64) -> $crate::StoreResult<()> {
                 let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 revoke_jti_in(&mut tx, tenant_id, jti, expires_at).await?;
@@ -759,8 +791,8 @@ macro_rules! impl_shared_store {
         ) -> $crate::StoreResult<()> {
             sqlx::query(
                 "INSERT INTO sessions (id, tenant_id, user_id, client_id, scope, resource, auth_time, acr, amr,
-                    created_at, last_used_at, expires_at, device_id, user_agent, ip)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    created_at, last_used_at, expires_at, device_id, user_agent, ip, dpop_jkt)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(&s.id)
             .bind(&s.tenant_id)
@@ -777,6 +809,7 @@ macro_rules! impl_shared_store {
             .bind(&s.device_id)
             .bind(&s.user_agent)
             .bind(&s.ip)
+            .bind(&s.dpop_jkt)
             .execute(&mut **tx)
             .await
             .map_err(|e| $crate::conflict_or(e, "session"))?;

@@ -340,6 +340,7 @@ fn code(tenant_id: &str, digest: &str) -> AuthCodeRecord {
         session_id: None,
         access_jti: None,
         access_exp: None,
+        dpop_jkt: None,
     }
 }
 
@@ -365,6 +366,7 @@ fn issuance(tenant_id: &str, sid: &str, rt: Option<&str>) -> CodeIssuance {
             device_id: Some("device-1".into()),
             user_agent: Some("test-agent".into()),
             ip: Some("127.0.0.1".into()),
+            dpop_jkt: None,
         },
         refresh_token_digest: rt.map(str::to_owned),
     }
@@ -641,6 +643,38 @@ async fn revoking_a_session_revokes_its_refresh_tokens(store: Arc<dyn Store>) {
     assert!(store.session(&other.id, "s1").await.unwrap().is_none());
 }
 
+async fn rfc9449_s11_1_a_dpop_proof_jti_is_accepted_once_per_key(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    assert!(
+        store
+            .record_dpop_proof(&t.id, "jkt-a", "jti-1", 100, 10)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_dpop_proof(&t.id, "jkt-a", "jti-1", 100, 11)
+            .await
+            .unwrap(),
+        "replay"
+    );
+    assert!(
+        store
+            .record_dpop_proof(&t.id, "jkt-b", "jti-1", 100, 11)
+            .await
+            .unwrap(),
+        "another key"
+    );
+    let other = with_tenant(&*store, "t2", "beta").await;
+    assert!(
+        store
+            .record_dpop_proof(&other.id, "jkt-a", "jti-1", 100, 11)
+            .await
+            .unwrap(),
+        "another tenant"
+    );
+}
+
 async fn browser_sessions_are_stored_found_and_deleted(store: Arc<dyn Store>) {
     let t = with_tenant(&*store, "t1", "acme").await;
     let b = BrowserSessionRecord {
@@ -703,4 +737,5 @@ all_backends!(
     design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_family,
     revoking_a_session_revokes_its_refresh_tokens,
     browser_sessions_are_stored_found_and_deleted,
+    rfc9449_s11_1_a_dpop_proof_jti_is_accepted_once_per_key,
 );

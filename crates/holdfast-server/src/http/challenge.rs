@@ -93,6 +93,7 @@ pub async fn challenge(
         nonce: form.get("nonce").map(str::to_owned),
         challenge,
         resource,
+        dpop_jkt: form.get("dpop_jkt").map(str::to_owned),
     };
     let now = state.now();
     let code = issue_code(

@@ -22,6 +22,8 @@ pub struct ApiError {
     pub description: Cow<'static, str>,
     /// `WWW-Authenticate` challenge, when the status is 401.
     pub www_authenticate: Option<String>,
+    /// Extra response headers (e.g. `DPoP-Nonce`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 #[derive(Serialize)]
@@ -40,6 +42,8 @@ pub fn status_for(code: OAuthErrorCode) -> StatusCode {
         | OAuthErrorCode::UnsupportedGrantType
         | OAuthErrorCode::InvalidScope
         | OAuthErrorCode::InvalidTarget
+        | OAuthErrorCode::InvalidDpopProof
+        | OAuthErrorCode::UseDpopNonce
         | OAuthErrorCode::AccessDenied
         | OAuthErrorCode::UnsupportedResponseType
         | OAuthErrorCode::LoginRequired => StatusCode::BAD_REQUEST,
@@ -59,6 +63,7 @@ impl ApiError {
             code,
             description: description.into(),
             www_authenticate: None,
+            headers: Vec::new(),
         }
     }
 
@@ -89,6 +94,12 @@ impl ApiError {
         }
     }
 
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
     /// Adds a `WWW-Authenticate` challenge.
     pub fn with_challenge(mut self, challenge: impl Into<String>) -> Self {
         self.www_authenticate = Some(challenge.into());
@@ -112,6 +123,11 @@ impl IntoResponse for ApiError {
             .and_then(|c| HeaderValue::from_str(&c).ok())
         {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
         }
         response
     }
@@ -155,6 +171,13 @@ impl From<crate::service::token::TokenError> for ApiError {
             ),
             E::InvalidScope(d) => Self::new(OAuthErrorCode::InvalidScope, d),
             E::InvalidTarget(d) => Self::new(OAuthErrorCode::InvalidTarget, d),
+            E::InvalidDpopProof(d) => Self::new(OAuthErrorCode::InvalidDpopProof, d),
+            // RFC 9449 §8: the new nonce rides in the DPoP-Nonce header,
+            // which the token endpoint adds to every response.
+            E::UseDpopNonce => Self::new(
+                OAuthErrorCode::UseDpopNonce,
+                "the DPoP proof must carry the server's nonce",
+            ),
             E::Internal(e) => e.into(),
         }
     }

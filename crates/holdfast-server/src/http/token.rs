@@ -23,8 +23,10 @@ use crate::http::error::ApiError;
 use crate::http::form::FormParams;
 use crate::http::tenant::TenantContext;
 use crate::service::client_auth::ClientCredentials;
+use crate::service::dpop::current_nonce;
 use crate::service::token::{TokenRequest, exchange};
 use crate::state::AppState;
+use holdfast_core::OAuthErrorCode;
 
 /// `POST {issuer}/token`.
 pub async fn token(
@@ -46,12 +48,27 @@ pub async fn token(
     {
         params.insert("refresh_token".to_owned(), value);
     }
+    let dpop = headers
+        .get_all("dpop")
+        .iter()
+        .map(|v| v.to_str().map(str::to_owned))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            with_nonce(
+                ApiError::new(OAuthErrorCode::InvalidDpopProof, "malformed DPoP header"),
+                &state,
+                &ctx,
+            )
+        })?;
     let request = TokenRequest {
         params,
         credentials,
         context,
+        dpop,
     };
-    let mut response = exchange(&state, &ctx.tenant, &ctx.issuer, request).await?;
+    let mut response = exchange(&state, &ctx.tenant, &ctx.issuer, request)
+        .await
+        .map_err(|e| with_nonce(ApiError::from(e), &state, &ctx))?;
     let cookie = match (
         response.refresh_token_in_cookie,
         response.refresh_token.take(),
@@ -84,7 +101,16 @@ pub async fn token(
     if let Some(value) = cookie.and_then(|c| HeaderValue::from_str(&c.to_string()).ok()) {
         http.headers_mut().append(header::SET_COOKIE, value);
     }
+    if let Ok(nonce) = HeaderValue::from_str(&current_nonce(&state, &ctx.tenant)) {
+        http.headers_mut().insert("dpop-nonce", nonce);
+    }
     Ok(http)
+}
+
+/// RFC 9449 §8: the token endpoint offers a fresh nonce on every response,
+/// errors included (`use_dpop_nonce` needs it).
+fn with_nonce(error: ApiError, state: &AppState, ctx: &TenantContext) -> ApiError {
+    error.with_header("dpop-nonce", current_nonce(state, &ctx.tenant))
 }
 
 /// The refresh cookie of a client: one per client, so two cookie-mode

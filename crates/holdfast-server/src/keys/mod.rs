@@ -157,6 +157,11 @@ impl KeyService {
         Ok(json!({ "keys": published }))
     }
 
+    /// A subkey of the KEK for `label` (shared by every node with the KEK).
+    pub fn derive(&self, label: &[u8]) -> zeroize::Zeroizing<[u8; 32]> {
+        self.kek.derive(label)
+    }
+
     /// The public keys a token of this tenant may be signed with.
     pub async fn published_keys(&self, tenant: &Tenant, now: i64) -> Result<Vec<Jwk>, KeyError> {
         let set = self.jwks(tenant, now).await?;

@@ -158,6 +158,8 @@ pub struct CodeGrant {
     pub challenge: CodeChallenge,
     /// Resource indicator.
     pub resource: Option<String>,
+    /// DPoP key the code is pre-bound to (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 impl From<&AuthorizationRequest> for CodeGrant {
@@ -169,6 +171,7 @@ impl From<&AuthorizationRequest> for CodeGrant {
             nonce: r.nonce.clone(),
             challenge: r.challenge.clone(),
             resource: r.resource.clone(),
+            dpop_jkt: r.dpop_jkt.clone(),
         }
     }
 }
@@ -205,6 +208,7 @@ pub async fn issue_code(
             session_id: None,
             access_jti: None,
             access_exp: None,
+            dpop_jkt: grant.dpop_jkt,
         })
         .await?;
     Ok(code)

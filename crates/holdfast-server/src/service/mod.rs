@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod client_auth;
+pub mod dpop;
 pub mod login;
 pub mod password;
 pub mod revocation;

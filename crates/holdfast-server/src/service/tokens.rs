@@ -2,7 +2,9 @@
 //! and ID tokens ([OIDC Core §2](https://openid.net/specs/openid-connect-core-1_0.html#IDToken)),
 //! and checking access tokens presented back to Holdfast (userinfo).
 
-use holdfast_core::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, IdTokenClaims, at_hash};
+use holdfast_core::claims::{
+    ACCESS_TOKEN_TYP, AccessTokenClaims, Confirmation, IdTokenClaims, at_hash,
+};
 use holdfast_core::client::Client;
 use holdfast_core::scope::Scope;
 use holdfast_core::tenant::Tenant;
@@ -31,6 +33,8 @@ pub struct AccessGrant {
     pub amr: Option<Vec<String>>,
     /// Resource indicator (RFC 8707), else the tenant's default audience.
     pub resource: Option<String>,
+    /// The DPoP key the token is bound to (`cnf.jkt`, RFC 9449 §6).
+    pub jkt: Option<String>,
 }
 
 /// A signed access token.
@@ -73,6 +77,7 @@ pub async fn mint_access_token(
         auth_time: grant.auth_time,
         acr: grant.acr.clone(),
         amr: grant.amr.clone(),
+        cnf: grant.jkt.clone().map(|jkt| Confirmation { jkt }),
     };
     let key = state.keys.current(tenant).await?;
     let token = key.sign(ACCESS_TOKEN_TYP, &claims)?;

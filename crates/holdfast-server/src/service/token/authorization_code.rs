@@ -9,13 +9,15 @@
 //! same transaction that consumes it, so a replay revokes that session and
 //! access token.
 
-use holdfast_core::client::{Client, GrantType};
+use holdfast_core::client::{Client, ClientKind, GrantType};
 use holdfast_core::pkce::CodeChallenge;
 use holdfast_core::scope::Scope;
 use holdfast_core::tenant::Tenant;
 use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, generate_token, sha256_b64};
 use holdfast_store::{CodeIssuance, Redemption, SessionRecord};
 use url::Url;
+
+use holdfast_crypto::dpop::DpopProof;
 
 use super::{TokenError, TokenRequest, TokenResponse, response};
 use crate::service::tokens::{
@@ -30,6 +32,7 @@ pub async fn exchange(
     issuer: &Url,
     client: &Client,
     request: &TokenRequest,
+    proof: Option<&DpopProof>,
 ) -> Result<TokenResponse, TokenError> {
     let code = request
         .param("code")
@@ -85,6 +88,15 @@ pub async fn exchange(
             "resource differs from the authorization request",
         ));
     }
+    // RFC 9449 §10: a code pre-bound with dpop_jkt is redeemed only with a
+    // proof by that key.
+    if let Some(bound) = &record.dpop_jkt
+        && proof.is_none_or(|p| &p.jkt != bound)
+    {
+        return Err(TokenError::InvalidDpopProof(
+            "the authorization code is bound to another DPoP key",
+        ));
+    }
     let user = state
         .store
         .user_by_id(&tenant.id, &record.user_id)
@@ -109,6 +121,7 @@ pub async fn exchange(
         acr: Some(record.acr.clone()),
         amr: Some(record.amr.clone()),
         resource: record.resource.clone(),
+        jkt: proof.map(|p| p.jkt.clone()),
     };
     let access = mint_access_token(state, tenant, issuer, client, &grant, jti.clone()).await?;
     let issuance = CodeIssuance {
@@ -129,6 +142,12 @@ pub async fn exchange(
             expires_at: now + client.refresh.absolute_lifetime_secs,
             revoked_at: None,
             revoked_reason: None,
+            // RFC 9449 §5: a public client's refresh tokens are bound to the
+            // key of the proof that obtained them; a confidential client's
+            // are not (it authenticates instead).
+            dpop_jkt: proof
+                .filter(|_| client.kind == ClientKind::Public)
+                .map(|p| p.jkt.clone()),
             device_id: Some(device_id(request)),
             user_agent: request.context.user_agent.clone(),
             ip: request.context.ip.clone(),
@@ -175,7 +194,7 @@ pub async fn exchange(
     };
     Ok(response(
         client,
-        access.token,
+        access,
         scope.to_string(),
         refresh_token.map(|t| t.expose().to_owned()),
         id_token,

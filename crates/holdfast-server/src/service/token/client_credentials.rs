@@ -12,6 +12,8 @@ use holdfast_core::scope::Scope;
 use holdfast_core::tenant::Tenant;
 use url::Url;
 
+use holdfast_crypto::dpop::DpopProof;
+
 use super::{TokenError, TokenRequest, TokenResponse, response};
 use crate::service::tokens::{AccessGrant, mint_access_token, new_jti};
 use crate::state::AppState;
@@ -25,6 +27,7 @@ pub async fn exchange(
     issuer: &Url,
     client: &Client,
     request: &TokenRequest,
+    proof: Option<&DpopProof>,
 ) -> Result<TokenResponse, TokenError> {
     if client.kind != ClientKind::Confidential {
         return Err(TokenError::UnauthorizedClient(
@@ -65,13 +68,8 @@ pub async fn exchange(
         acr: None,
         amr: None,
         resource,
+        jkt: proof.map(|p| p.jkt.clone()),
     };
     let access = mint_access_token(state, tenant, issuer, client, &grant, new_jti()?).await?;
-    Ok(response(
-        client,
-        access.token,
-        scope.to_string(),
-        None,
-        None,
-    ))
+    Ok(response(client, access, scope.to_string(), None, None))
 }

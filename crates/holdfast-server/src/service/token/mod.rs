@@ -50,6 +50,12 @@ pub enum TokenError {
     /// RFC 6749 §5.2 `invalid_scope`.
     #[error("invalid_scope: {0}")]
     InvalidScope(&'static str),
+    /// RFC 9449 §5 `invalid_dpop_proof`.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(&'static str),
+    /// RFC 9449 §8 `use_dpop_nonce`.
+    #[error("use_dpop_nonce")]
+    UseDpopNonce,
     /// RFC 8707 §2 `invalid_target`.
     #[error("invalid_target: {0}")]
     InvalidTarget(&'static str),
@@ -75,7 +81,7 @@ impl From<holdfast_crypto::CryptoError> for TokenError {
 pub struct TokenResponse {
     /// The access token (a JWT, RFC 9068).
     pub access_token: String,
-    /// `Bearer`.
+    /// `Bearer`, or `DPoP` for a DPoP-bound access token (RFC 9449 §5).
     pub token_type: &'static str,
     /// Access-token lifetime in seconds.
     pub expires_in: i64,
@@ -116,6 +122,8 @@ pub struct TokenRequest {
     pub credentials: ClientCredentials,
     /// Caller context.
     pub context: RequestContext,
+    /// The values of the request's `DPoP` headers (RFC 9449 §4.1).
+    pub dpop: Vec<String>,
 }
 
 impl TokenRequest {
@@ -151,6 +159,10 @@ pub async fn exchange(
         ));
     }
     let grant = grant_type(&request)?;
+    let proof =
+        crate::service::dpop::check_token_request(state, tenant, issuer, &client, &request.dpop)
+            .await?;
+    let proof = proof.as_ref();
     // RFC 6749 §5.2 unauthorized_client: "The authenticated client is not
     // authorized to use this authorization grant type."
     if !client.allows_grant(grant) {
@@ -160,13 +172,13 @@ pub async fn exchange(
     }
     match grant {
         GrantType::AuthorizationCode => {
-            authorization_code::exchange(state, tenant, issuer, &client, &request).await
+            authorization_code::exchange(state, tenant, issuer, &client, &request, proof).await
         }
         GrantType::ClientCredentials => {
-            client_credentials::exchange(state, tenant, issuer, &client, &request).await
+            client_credentials::exchange(state, tenant, issuer, &client, &request, proof).await
         }
         GrantType::RefreshToken => {
-            refresh_token::exchange(state, tenant, issuer, &client, &request).await
+            refresh_token::exchange(state, tenant, issuer, &client, &request, proof).await
         }
     }
 }
@@ -181,14 +193,18 @@ fn grant_type(request: &TokenRequest) -> Result<GrantType, TokenError> {
 /// The response for a minted access token.
 pub(crate) fn response(
     client: &Client,
-    access_token: String,
+    access: crate::service::tokens::MintedAccessToken,
     scope: String,
     refresh_token: Option<String>,
     id_token: Option<String>,
 ) -> TokenResponse {
     TokenResponse {
-        access_token,
-        token_type: "Bearer",
+        token_type: if access.claims.cnf.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
+        access_token: access.token,
         expires_in: client.access_token_ttl_secs,
         scope,
         refresh_token,

@@ -20,6 +20,8 @@ use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, generate_token, sha256_b64};
 use holdfast_store::{AuditEvent, PresentOutcome, RefreshPresentation};
 use url::Url;
 
+use holdfast_crypto::dpop::DpopProof;
+
 use super::{TokenError, TokenRequest, TokenResponse, response};
 use crate::service::tokens::{
     AccessGrant, IdTokenInput, mint_access_token, mint_id_token, new_jti,
@@ -33,6 +35,7 @@ pub async fn exchange(
     issuer: &Url,
     client: &Client,
     request: &TokenRequest,
+    proof: Option<&DpopProof>,
 ) -> Result<TokenResponse, TokenError> {
     let presented = request
         .param("refresh_token")
@@ -65,11 +68,19 @@ pub async fn exchange(
     };
     let policy = client.refresh;
     let client_id = client.client_id.clone();
+    let proof_jkt = proof.map(|p| p.jkt.clone());
     let decide_for_client =
         move |token: &holdfast_store::RefreshTokenRecord,
               session: &holdfast_store::SessionRecord| {
             if session.client_id != client_id {
                 return Decision::Reject(RejectReason::WrongClient);
+            }
+            // RFC 9449 §5: a bound family refreshes (and replays its grace
+            // child) only with a proof by its key.
+            if let Some(bound) = &session.dpop_jkt
+                && proof_jkt.as_deref() != Some(bound.as_str())
+            {
+                return Decision::Reject(RejectReason::DpopKeyMismatch);
             }
             let family = FamilyView {
                 revoked: session.revoked_at.is_some(),
@@ -142,6 +153,7 @@ pub async fn exchange(
         acr: Some(session.acr.clone()),
         amr: Some(session.amr.clone()),
         resource: session.resource.clone(),
+        jkt: proof.map(|p| p.jkt.clone()),
     };
     let access = mint_access_token(state, tenant, issuer, client, &grant, new_jti()?).await?;
     let id_token = if scope.contains("openid") {
@@ -169,7 +181,7 @@ pub async fn exchange(
     };
     Ok(response(
         client,
-        access.token,
+        access,
         scope.to_string(),
         refresh_token,
         id_token,
@@ -183,5 +195,8 @@ fn reject_message(reason: RejectReason) -> &'static str {
         RejectReason::FamilyAbsoluteExpired => "the session reached its maximum lifetime",
         RejectReason::RetryLimitExceeded => "too many retries of a rotated refresh token",
         RejectReason::WrongClient => "refresh token was issued to another client",
+        RejectReason::DpopKeyMismatch => {
+            "the refresh token is bound to a DPoP key and needs a proof by it"
+        }
     }
 }
