@@ -24,6 +24,7 @@ holdfast_testkit::on_both_backends!(
     rfc9449_s10_a_code_pre_bound_with_dpop_jkt_needs_that_key,
     rfc9449_dpop_required_client_cannot_get_unbound_tokens,
     rfc9449_confidential_client_gets_bound_access_token_and_unbound_refresh,
+    rfc9449_s7_holdfast_apis_need_the_dpop_scheme_and_a_proof_with_ath,
 );
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -480,4 +481,66 @@ async fn rfc9449_confidential_client_gets_bound_access_token_and_unbound_refresh
         claims_of(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
         key.jkt()
     );
+}
+
+async fn rfc9449_s7_holdfast_apis_need_the_dpop_scheme_and_a_proof_with_ath(server: TestServer) {
+    let (fx, _) = fixture(&server, spa()).await;
+    let key = DpopKey::generate(DpopAlg::ES256).unwrap();
+    let body = bound_login(&server, &fx, &key).await;
+    let at = body["access_token"].as_str().unwrap().to_owned();
+    let url = format!("{}/userinfo", fx.issuer);
+    let now = server.state.now();
+    let call = |scheme: &'static str, proofs: Vec<String>| {
+        let (server, url, at) = (&server, url.clone(), at.clone());
+        async move {
+            let mut r = server
+                .http()
+                .get(&url)
+                .header("Authorization", format!("{scheme} {at}"));
+            for p in proofs {
+                r = r.header("DPoP", p);
+            }
+            let r = r.send().await.unwrap();
+            let challenge = r
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (r.status(), challenge, r.text().await.unwrap())
+        }
+    };
+    // §7.2: a bound token presented as Bearer is refused, with a DPoP challenge.
+    let (status, challenge, _) = call("Bearer", vec![]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.unwrap().starts_with("DPoP "));
+    // DPoP scheme without a proof, and a proof without ath.
+    assert_eq!(call("DPoP", vec![]).await.0, StatusCode::UNAUTHORIZED);
+    let no_ath = key.proof(&ProofClaims::new("GET", &url, now)).unwrap();
+    assert_eq!(call("DPoP", vec![no_ath]).await.0, StatusCode::UNAUTHORIZED);
+    // A proof by another key.
+    let other = DpopKey::generate(DpopAlg::ES256).unwrap();
+    let stolen = other
+        .proof(&ProofClaims::new("GET", &url, now).access_token(&at))
+        .unwrap();
+    assert_eq!(call("DPoP", vec![stolen]).await.0, StatusCode::UNAUTHORIZED);
+    // The right proof works once; its replay is refused.
+    let good = key
+        .proof(&ProofClaims::new("GET", &url, now).access_token(&at))
+        .unwrap();
+    let (status, _, text) = call("DPoP", vec![good.clone()]).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(call("DPoP", vec![good]).await.0, StatusCode::UNAUTHORIZED);
+    // The sessions API takes the same scheme.
+    let sessions_url = format!("{}/sessions", fx.issuer);
+    let proof = key
+        .proof(&ProofClaims::new("GET", &sessions_url, now).access_token(&at))
+        .unwrap();
+    let r = server
+        .http()
+        .get(&sessions_url)
+        .header("Authorization", format!("DPoP {at}"))
+        .header("DPoP", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }

@@ -24,6 +24,9 @@ pub struct ApiError {
     pub www_authenticate: Option<String>,
     /// Extra response headers (e.g. `DPoP-Nonce`).
     pub headers: Vec<(&'static str, String)>,
+    /// A status other than the code's usual one (RFC 9449 §7.1: a resource
+    /// answers `invalid_dpop_proof` with 401, the token endpoint with 400).
+    pub status: Option<StatusCode>,
 }
 
 #[derive(Serialize)]
@@ -64,6 +67,7 @@ impl ApiError {
             description: description.into(),
             www_authenticate: None,
             headers: Vec::new(),
+            status: None,
         }
     }
 
@@ -94,6 +98,12 @@ impl ApiError {
         }
     }
 
+    /// Answers with `status` instead of the code's usual one.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
     /// Adds a response header.
     pub fn with_header(mut self, name: &'static str, value: String) -> Self {
         self.headers.push((name, value));
@@ -109,7 +119,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = status_for(self.code);
+        let status = self.status.unwrap_or_else(|| status_for(self.code));
         let body = Body {
             error: self.code.as_str(),
             error_description: &self.description,

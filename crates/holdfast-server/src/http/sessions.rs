@@ -15,43 +15,34 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use holdfast_core::OAuthErrorCode;
 use holdfast_core::claims::AccessTokenClaims;
 use serde_json::json;
 
-use crate::http::bearer::authenticate_bearer;
+use crate::http::bearer::AccessToken;
 use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::http::tenant::TenantContext;
 use crate::service::revocation::record;
 use crate::state::AppState;
 
-async fn user_token(
-    state: &AppState,
-    ctx: &TenantContext,
-    headers: &HeaderMap,
-) -> Result<(AccessTokenClaims, String), ApiError> {
-    let claims = authenticate_bearer(state, ctx, headers).await?;
+fn user_token(token: AccessToken) -> Result<(AccessTokenClaims, String, TenantContext), ApiError> {
     // Client-credentials tokens have no user and no session.
-    let sid = claims.sid.clone().ok_or_else(|| {
+    let sid = token.claims.sid.clone().ok_or_else(|| {
         ApiError::new(
             OAuthErrorCode::InsufficientScope,
             "this endpoint needs a user's access token",
         )
         .with_challenge("Bearer realm=\"holdfast\", error=\"insufficient_scope\"")
     })?;
-    Ok((claims, sid))
+    Ok((token.claims, sid, token.ctx))
 }
 
 /// `GET {issuer}/sessions`.
-pub async fn list(
-    State(state): State<AppState>,
-    ctx: TenantContext,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let (claims, current) = user_token(&state, &ctx, &headers).await?;
+pub async fn list(State(state): State<AppState>, token: AccessToken) -> Result<Response, ApiError> {
+    let (claims, current, ctx) = user_token(token)?;
     let now = state.now();
     let mut sessions = Vec::new();
     for session in state
@@ -92,12 +83,11 @@ pub async fn list(
 /// `DELETE {issuer}/sessions/{sid}`.
 pub async fn revoke_one(
     State(state): State<AppState>,
-    ctx: TenantContext,
     Caller(context): Caller,
     Path((_, sid)): Path<(String, String)>,
-    headers: HeaderMap,
+    token: AccessToken,
 ) -> Result<Response, ApiError> {
-    let (claims, _) = user_token(&state, &ctx, &headers).await?;
+    let (claims, _, ctx) = user_token(token)?;
     let session = state.store.session(&ctx.tenant.id, &sid).await?;
     // Someone else's session looks exactly like a missing one.
     let Some(session) = session.filter(|s| s.user_id == claims.sub && s.revoked_at.is_none())
@@ -130,11 +120,10 @@ pub async fn revoke_one(
 /// `POST {issuer}/sessions/revoke-others`.
 pub async fn revoke_others(
     State(state): State<AppState>,
-    ctx: TenantContext,
     Caller(context): Caller,
-    headers: HeaderMap,
+    token: AccessToken,
 ) -> Result<Response, ApiError> {
-    let (claims, current) = user_token(&state, &ctx, &headers).await?;
+    let (claims, current, ctx) = user_token(token)?;
     let count = state
         .store
         .revoke_user_sessions(
@@ -162,11 +151,10 @@ pub async fn revoke_others(
 /// `POST {issuer}/logout`.
 pub async fn logout(
     State(state): State<AppState>,
-    ctx: TenantContext,
     Caller(context): Caller,
-    headers: HeaderMap,
+    token: AccessToken,
 ) -> Result<Response, ApiError> {
-    let (claims, current) = user_token(&state, &ctx, &headers).await?;
+    let (claims, current, ctx) = user_token(token)?;
     state
         .store
         .revoke_session(&ctx.tenant.id, &current, "signed_out", state.now())

@@ -8,22 +8,18 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use holdfast_core::OAuthErrorCode;
 use serde_json::{Value, json};
 
-use crate::http::bearer::{authenticate_bearer, user_gone};
+use crate::http::bearer::{AccessToken, user_gone};
 use crate::http::error::ApiError;
-use crate::http::tenant::TenantContext;
 use crate::state::AppState;
 
 /// `GET` or `POST {issuer}/userinfo`.
 pub async fn userinfo(
     State(state): State<AppState>,
-    ctx: TenantContext,
-    headers: HeaderMap,
+    AccessToken { claims, ctx }: AccessToken,
 ) -> Result<Json<Value>, ApiError> {
-    let claims = authenticate_bearer(&state, &ctx, &headers).await?;
     let scopes: Vec<&str> = claims.scope.split(' ').collect();
     if !scopes.contains(&"openid") {
         return Err(ApiError::new(
