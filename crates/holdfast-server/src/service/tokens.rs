@@ -105,6 +105,22 @@ pub struct IdTokenInput<'a> {
     pub access_token: &'a str,
 }
 
+/// An ID token when `openid` was granted (OIDC Core §3.1.3.3), else none.
+pub async fn id_token_if_openid(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &Url,
+    client: &Client,
+    input: IdTokenInput<'_>,
+) -> Result<Option<String>, KeyError> {
+    if !input.scope.contains("openid") {
+        return Ok(None);
+    }
+    mint_id_token(state, tenant, issuer, client, input)
+        .await
+        .map(Some)
+}
+
 /// Signs an ID token for `client`.
 pub async fn mint_id_token(
     state: &AppState,

@@ -21,7 +21,7 @@ use holdfast_crypto::dpop::DpopProof;
 
 use super::{TokenError, TokenRequest, TokenResponse, response};
 use crate::service::tokens::{
-    AccessGrant, IdTokenInput, mint_access_token, mint_id_token, new_jti,
+    AccessGrant, IdTokenInput, id_token_if_openid, mint_access_token, new_jti,
 };
 use crate::state::AppState;
 
@@ -169,29 +169,23 @@ pub async fn exchange(
         }
         Redemption::Unknown => return Err(TokenError::InvalidGrant("unknown authorization code")),
     }
-    let id_token = if scope.contains("openid") {
-        Some(
-            mint_id_token(
-                state,
-                tenant,
-                issuer,
-                client,
-                IdTokenInput {
-                    user: &user,
-                    scope: &scope,
-                    nonce: record.nonce.clone(),
-                    auth_time: record.auth_time,
-                    acr: record.acr.clone(),
-                    amr: record.amr.clone(),
-                    session_id: Some(session_id),
-                    access_token: &access.token,
-                },
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
+    let id_token = id_token_if_openid(
+        state,
+        tenant,
+        issuer,
+        client,
+        IdTokenInput {
+            user: &user,
+            scope: &scope,
+            nonce: record.nonce.clone(),
+            auth_time: record.auth_time,
+            acr: record.acr.clone(),
+            amr: record.amr.clone(),
+            session_id: Some(session_id),
+            access_token: &access.token,
+        },
+    )
+    .await?;
     Ok(response(
         client,
         access,

@@ -14,7 +14,7 @@ use url::Url;
 
 use holdfast_crypto::dpop::DpopProof;
 
-use super::{TokenError, TokenRequest, TokenResponse, response};
+use super::{TokenError, TokenRequest, TokenResponse, requested_scope, response};
 use crate::service::tokens::{AccessGrant, mint_access_token, new_jti};
 use crate::state::AppState;
 
@@ -41,17 +41,11 @@ pub async fn exchange(
             .filter(|s| !USER_SCOPES.contains(&s.as_str()))
             .cloned(),
     );
-    let scope = match request.param("scope") {
-        None => allowed.clone(),
-        Some(raw) => {
-            Scope::parse(raw).map_err(|_| TokenError::InvalidScope("scope is malformed"))?
-        }
-    };
-    if !scope.is_subset_of(&allowed) {
-        return Err(TokenError::InvalidScope(
-            "scope exceeds what the client may request without a user",
-        ));
-    }
+    let scope = requested_scope(
+        request,
+        &allowed,
+        "scope exceeds what the client may request without a user",
+    )?;
     let resource = request
         .param("resource")
         .map(|r| {

@@ -190,6 +190,25 @@ fn grant_type(request: &TokenRequest) -> Result<GrantType, TokenError> {
     raw.parse().map_err(|_| TokenError::UnsupportedGrantType)
 }
 
+/// RFC 6749 §3.3: the requested `scope`, or all of `allowed` when the
+/// request names none; asking for more than `allowed` is `invalid_scope`.
+pub(crate) fn requested_scope(
+    request: &TokenRequest,
+    allowed: &holdfast_core::scope::Scope,
+    too_wide: &'static str,
+) -> Result<holdfast_core::scope::Scope, TokenError> {
+    let scope = match request.param("scope") {
+        None => allowed.clone(),
+        Some(raw) => holdfast_core::scope::Scope::parse(raw)
+            .map_err(|_| TokenError::InvalidScope("scope is malformed"))?,
+    };
+    if scope.is_subset_of(allowed) {
+        Ok(scope)
+    } else {
+        Err(TokenError::InvalidScope(too_wide))
+    }
+}
+
 /// The response for a minted access token.
 pub(crate) fn response(
     client: &Client,

@@ -22,9 +22,9 @@ use url::Url;
 
 use holdfast_crypto::dpop::DpopProof;
 
-use super::{TokenError, TokenRequest, TokenResponse, response};
+use super::{TokenError, TokenRequest, TokenResponse, requested_scope, response};
 use crate::service::tokens::{
-    AccessGrant, IdTokenInput, mint_access_token, mint_id_token, new_jti,
+    AccessGrant, IdTokenInput, id_token_if_openid, mint_access_token, new_jti,
 };
 use crate::state::AppState;
 
@@ -128,17 +128,11 @@ pub async fn exchange(
     };
     let granted = Scope::parse(&session.scope)
         .map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?;
-    let scope = match request.param("scope") {
-        None => granted.clone(),
-        Some(raw) => {
-            Scope::parse(raw).map_err(|_| TokenError::InvalidScope("scope is malformed"))?
-        }
-    };
-    if !scope.is_subset_of(&granted) {
-        return Err(TokenError::InvalidScope(
-            "scope exceeds what was originally granted",
-        ));
-    }
+    let scope = requested_scope(
+        request,
+        &granted,
+        "scope exceeds what was originally granted",
+    )?;
     let user = state
         .store
         .user_by_id(&tenant.id, &session.user_id)
@@ -156,29 +150,23 @@ pub async fn exchange(
         jkt: proof.map(|p| p.jkt.clone()),
     };
     let access = mint_access_token(state, tenant, issuer, client, &grant, new_jti()?).await?;
-    let id_token = if scope.contains("openid") {
-        Some(
-            mint_id_token(
-                state,
-                tenant,
-                issuer,
-                client,
-                IdTokenInput {
-                    user: &user,
-                    scope: &scope,
-                    nonce: None,
-                    auth_time: session.auth_time,
-                    acr: session.acr.clone(),
-                    amr: session.amr.clone(),
-                    session_id: Some(session.id.clone()),
-                    access_token: &access.token,
-                },
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
+    let id_token = id_token_if_openid(
+        state,
+        tenant,
+        issuer,
+        client,
+        IdTokenInput {
+            user: &user,
+            scope: &scope,
+            nonce: None,
+            auth_time: session.auth_time,
+            acr: session.acr.clone(),
+            amr: session.amr.clone(),
+            session_id: Some(session.id.clone()),
+            access_token: &access.token,
+        },
+    )
+    .await?;
     Ok(response(
         client,
         access,
