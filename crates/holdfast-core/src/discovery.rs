@@ -124,7 +124,7 @@ impl ServerMetadata {
             claims_parameter_supported: false,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
-            dpop_signing_alg_values_supported: vec!["ES256", "EdDSA", "RS256", "PS256"],
+            dpop_signing_alg_values_supported: vec!["ES256", "EdDSA", "Ed25519", "RS256", "PS256"],
             authorization_response_iss_parameter_supported: true,
         }
     }

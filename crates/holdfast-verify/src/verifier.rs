@@ -1,0 +1,895 @@
+//! The [`Verifier`]: configuration, access-token validation
+//! ([RFC 9068 §4](https://www.rfc-editor.org/rfc/rfc9068#section-4)) and
+//! request checking with DPoP ([RFC 9449 §7](https://www.rfc-editor.org/rfc/rfc9449#section-7)).
+
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use holdfast_crypto::dpop::{DpopPolicy, DpopProof, ProofContext, verify_proof};
+use holdfast_crypto::secret::SecretString;
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue, Method, Request, Uri};
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use url::Url;
+
+use crate::claims::{AccessTokenClaims, RawClaims};
+use crate::clock::{Clock, SystemClock};
+use crate::dpop::{DpopNonces, ReplayCache, ReplayError};
+use crate::error::{AuthError, ChallengeConfig, Rejection, Scheme};
+use crate::jwks::{Discovery, KeyCache};
+use crate::revocation::{Introspection, RevocationCheck, RevocationStatus};
+use crate::step_up::StepUp;
+
+/// Longest access token looked at. Holdfast's are well under 2 KiB.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// A configuration mistake found by [`VerifierBuilder::build`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The issuer is not an absolute http(s) URL.
+    #[error("issuer must be an absolute http(s) URL: {0}")]
+    Issuer(String),
+    /// No audience was configured: every token would be accepted for every API.
+    #[error("at least one audience is required")]
+    NoAudience,
+    /// The realm contains characters that cannot appear in a challenge.
+    #[error("realm must be printable ASCII without '\"' or '\\'")]
+    Realm,
+    /// The public base URL is not an absolute http(s) URL without query.
+    #[error("public base URL must be an absolute http(s) URL without query or fragment")]
+    PublicBaseUrl,
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(String),
+}
+
+enum RevocationConfig {
+    Custom(Arc<dyn RevocationCheck>),
+    Introspect {
+        client_id: String,
+        client_secret: SecretString,
+        cache_ttl: Duration,
+    },
+}
+
+/// Builds a [`Verifier`]. Every option has a default fit for production
+/// except the two that cannot have one: the issuer and the audience.
+pub struct VerifierBuilder {
+    issuer: String,
+    audiences: Vec<String>,
+    leeway: Duration,
+    refetch_interval: Duration,
+    jwks_max_age: Duration,
+    realm: Option<String>,
+    dpop: DpopPolicy,
+    public_base_url: Option<Url>,
+    replay_capacity: usize,
+    nonces: Option<Arc<dyn DpopNonces>>,
+    revocation: Option<RevocationConfig>,
+    revocation_fail_open: bool,
+    clock: Arc<dyn Clock>,
+    http_timeout: Duration,
+    http: Option<reqwest::Client>,
+}
+
+impl fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifierBuilder")
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifierBuilder {
+    /// Tokens must come from `issuer` (exactly as in their `iss` claim and
+    /// in discovery, e.g. `https://auth.example.com/t/acme`).
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audiences: Vec::new(),
+            leeway: Duration::from_secs(30),
+            refetch_interval: Duration::from_secs(30),
+            jwks_max_age: Duration::from_secs(600),
+            realm: None,
+            dpop: DpopPolicy::default(),
+            public_base_url: None,
+            replay_capacity: 200_000,
+            nonces: None,
+            revocation: None,
+            revocation_fail_open: false,
+            clock: Arc::new(SystemClock),
+            http_timeout: Duration::from_secs(5),
+            http: None,
+        }
+    }
+
+    /// Accepts tokens whose `aud` contains `audience` (repeatable; at least
+    /// one is required). Holdfast's default audience is the issuer URL;
+    /// set a tenant's own with `holdfast tenant create --audience`.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf`, `iat`. Default 30 s.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Minimum time between two JWKS fetches caused by unknown `kid`s.
+    /// Default 30 s: a new signing key is picked up within that, and a flood
+    /// of tokens with random `kid`s costs one fetch per interval.
+    pub fn refetch_interval(mut self, interval: Duration) -> Self {
+        self.refetch_interval = interval;
+        self
+    }
+
+    /// Age after which the JWKS is refreshed even if every `kid` is known,
+    /// so removed keys stop verifying. Default 10 minutes.
+    pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
+        self.jwks_max_age = max_age;
+        self
+    }
+
+    /// The `realm` in challenges (RFC 6750 §3). Default: none.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// DPoP proof policy: accepted algorithms, `iat` window, `jti` length.
+    /// Default: [`DpopPolicy::default`] (ES256, EdDSA/Ed25519, RS256, PS256; ±60 s).
+    pub fn dpop_policy(mut self, policy: DpopPolicy) -> Self {
+        self.dpop = policy;
+        self
+    }
+
+    /// The URL clients use to reach this server, e.g.
+    /// `https://api.example.com`: DPoP proofs' `htu` is compared with this
+    /// plus the request path. **Set it in production.** Without it the URL
+    /// is rebuilt from the request (absolute URI, else `http://` + `Host`),
+    /// which is only right when nothing rewrites the request on the way.
+    pub fn public_base_url(mut self, url: Url) -> Self {
+        self.public_base_url = Some(url);
+        self
+    }
+
+    /// Most DPoP `jti`s remembered at once (default 200 000, ~13 MB; at
+    /// 2 × 60 s that sustains ~1 600 DPoP requests a second). When full of
+    /// unexpired entries, proofs are refused with 503.
+    pub fn replay_cache_capacity(mut self, capacity: usize) -> Self {
+        self.replay_capacity = capacity;
+        self
+    }
+
+    /// Requires DPoP proofs to carry a nonce from `nonces` (RFC 9449 §9).
+    /// Default: no nonce required.
+    pub fn dpop_nonces(mut self, nonces: Arc<dyn DpopNonces>) -> Self {
+        self.nonces = Some(nonces);
+        self
+    }
+
+    /// Checks revocation with `check` after a token passed everything else.
+    pub fn revocation_check(mut self, check: Arc<dyn RevocationCheck>) -> Self {
+        self.revocation = Some(RevocationConfig::Custom(check));
+        self
+    }
+
+    /// Checks revocation through the issuer's introspection endpoint (from
+    /// discovery) as the confidential client `client_id`, caching answers
+    /// for `cache_ttl` (e.g. 10 s). Costs one call per token per `cache_ttl`.
+    pub fn introspection(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+        cache_ttl: Duration,
+    ) -> Self {
+        self.revocation = Some(RevocationConfig::Introspect {
+            client_id: client_id.into(),
+            client_secret,
+            cache_ttl,
+        });
+        self
+    }
+
+    /// When the revocation check cannot answer: accept the token (`true`)
+    /// or refuse with 503 (`false`, the default).
+    pub fn revocation_fail_open(mut self, fail_open: bool) -> Self {
+        self.revocation_fail_open = fail_open;
+        self
+    }
+
+    /// The clock. Default: the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Timeout for discovery, JWKS and introspection calls. Default 5 s.
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = timeout;
+        self
+    }
+
+    /// Uses this HTTP client (e.g. with custom root certificates) instead
+    /// of building one; `http_timeout` is then the client's business.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Checks the configuration and builds the verifier. No network IO:
+    /// keys are fetched on first use, or by [`Verifier::warm_up`].
+    pub fn build(self) -> Result<Verifier, ConfigError> {
+        let issuer_url =
+            Url::parse(&self.issuer).map_err(|_| ConfigError::Issuer(self.issuer.clone()))?;
+        if !matches!(issuer_url.scheme(), "http" | "https") || issuer_url.host().is_none() {
+            return Err(ConfigError::Issuer(self.issuer));
+        }
+        if self.audiences.is_empty() {
+            return Err(ConfigError::NoAudience);
+        }
+        if let Some(realm) = &self.realm
+            && crate::error::quoted_string_body(realm) != *realm
+        {
+            return Err(ConfigError::Realm);
+        }
+        if let Some(base) = &self.public_base_url
+            && (!matches!(base.scheme(), "http" | "https")
+                || base.host().is_none()
+                || base.query().is_some()
+                || base.fragment().is_some())
+        {
+            return Err(ConfigError::PublicBaseUrl);
+        }
+        let http = match self.http {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .timeout(self.http_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| ConfigError::Http(e.to_string()))?,
+        };
+        let discovery = Arc::new(Discovery::new(self.issuer.clone(), http));
+        let keys = KeyCache::new(
+            Arc::clone(&discovery),
+            Arc::clone(&self.clock),
+            self.refetch_interval,
+            self.jwks_max_age,
+        );
+        let revocation: Option<Arc<dyn RevocationCheck>> = match self.revocation {
+            None => None,
+            Some(RevocationConfig::Custom(check)) => Some(check),
+            Some(RevocationConfig::Introspect {
+                client_id,
+                client_secret,
+                cache_ttl,
+            }) => Some(Arc::new(
+                Introspection::discovered(
+                    Arc::clone(&discovery),
+                    &client_id,
+                    &client_secret,
+                    Arc::clone(&self.clock),
+                )
+                .cache_ttl(cache_ttl),
+            )),
+        };
+        let challenge = Arc::new(ChallengeConfig {
+            realm: self.realm,
+            dpop_algs: self.dpop.algs_header_value(),
+        });
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                issuer: self.issuer,
+                audiences: self.audiences,
+                leeway: secs(self.leeway),
+                replay: ReplayCache::new(self.dpop.iat_window, self.replay_capacity),
+                dpop: self.dpop,
+                public_base_url: self.public_base_url,
+                nonces: self.nonces,
+                revocation,
+                revocation_fail_open: self.revocation_fail_open,
+                clock: self.clock,
+                keys,
+                challenge,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    issuer: String,
+    audiences: Vec<String>,
+    leeway: i64,
+    dpop: DpopPolicy,
+    public_base_url: Option<Url>,
+    replay: ReplayCache,
+    nonces: Option<Arc<dyn DpopNonces>>,
+    revocation: Option<Arc<dyn RevocationCheck>>,
+    revocation_fail_open: bool,
+    clock: Arc<dyn Clock>,
+    keys: KeyCache,
+    challenge: Arc<ChallengeConfig>,
+}
+
+/// Verifies Holdfast access tokens for one issuer and audience set. Cheap to
+/// clone (one `Arc`); share one per issuer across the application so the
+/// key cache and the DPoP replay cache are shared too.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.inner.issuer)
+            .field("audiences", &self.inner.audiences)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request's verified access token: what handlers get.
+#[derive(Clone)]
+pub struct VerifiedClaims {
+    claims: AccessTokenClaims,
+    payload: Arc<str>,
+    scheme: Scheme,
+    dpop: Option<DpopProof>,
+    verifier: Verifier,
+}
+
+impl fmt::Debug for VerifiedClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedClaims")
+            .field("claims", &self.claims)
+            .field("scheme", &self.scheme)
+            .field("dpop_jkt", &self.dpop.as_ref().map(|p| &p.jkt))
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifiedClaims {
+    /// The token's claims.
+    pub fn claims(&self) -> &AccessTokenClaims {
+        &self.claims
+    }
+
+    /// The subject (user id, or client id for client credentials).
+    pub fn sub(&self) -> &str {
+        &self.claims.sub
+    }
+
+    /// The scheme the token came with.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The checked DPoP proof, for DPoP-bound tokens.
+    pub fn dpop_proof(&self) -> Option<&DpopProof> {
+        self.dpop.as_ref()
+    }
+
+    /// Deserializes the whole payload into your own type, for claims that
+    /// [`AccessTokenClaims`] does not name.
+    pub fn custom<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.payload)
+    }
+
+    /// Whether `scope` was granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.claims.has_scope(scope)
+    }
+
+    /// Requires every scope in `scopes`; otherwise a 403 `insufficient_scope`
+    /// rejection naming them (RFC 6750 §3.1).
+    pub fn require_scopes<S: AsRef<str>>(&self, scopes: &[S]) -> Result<(), Rejection> {
+        if scopes.iter().all(|s| self.claims.has_scope(s.as_ref())) {
+            return Ok(());
+        }
+        Err(self.reject(AuthError::InsufficientScope {
+            required: scopes.iter().map(|s| s.as_ref().to_owned()).collect(),
+        }))
+    }
+
+    /// Requires the step-up rule (RFC 9470); otherwise a 401
+    /// `insufficient_user_authentication` challenge in this token's scheme.
+    pub fn require_step_up(&self, rule: &StepUp) -> Result<(), Rejection> {
+        rule.check(&self.claims, self.verifier.inner.clock.now())
+            .map_err(|e| self.reject(e))
+    }
+
+    fn reject(&self, error: AuthError) -> Rejection {
+        self.verifier.rejection(error, Some(self.scheme))
+    }
+
+    /// The `DPoP-Nonce` to send with a response to a DPoP request, when the
+    /// server uses nonces (RFC 9449 §9: a fresh nonce may come with any
+    /// response).
+    pub fn next_dpop_nonce(&self) -> Option<String> {
+        if self.scheme != Scheme::DPoP {
+            return None;
+        }
+        let inner = &self.verifier.inner;
+        inner.nonces.as_ref().map(|n| n.current(inner.clock.now()))
+    }
+}
+
+#[derive(Deserialize)]
+struct JoseHeader {
+    alg: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
+    // `jku`, `x5u`, `x5c`, `jwk` are deliberately not read: keys come only
+    // from the issuer's JWKS (RFC 8725 §3.10 warns against following them).
+}
+
+/// RFC 9068 §4: "Resource servers MUST verify that the typ header value is
+/// at+jwt or application/at+jwt and reject tokens carrying any other value."
+/// Media types compare case-insensitively (RFC 2045 §5.1).
+fn is_access_token_typ(typ: Option<&str>) -> bool {
+    typ.is_some_and(|t| {
+        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+    })
+}
+
+/// The asymmetric algorithms a JWKS key can carry. `none` and HMAC are not
+/// among them: RFC 8725 §3.1, and an HMAC "key" from a JWKS would be public.
+fn asymmetric_alg(name: &str) -> Option<Algorithm> {
+    let alg = Algorithm::from_str(name).ok()?;
+    match alg {
+        Algorithm::ES256
+        | Algorithm::ES384
+        | Algorithm::EdDSA
+        | Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => Some(alg),
+        _ => None,
+    }
+}
+
+/// `Authorization: <scheme> <token68>` (RFC 9110 §11.4, RFC 6750 §2.1).
+fn parse_authorization(headers: &HeaderMap) -> Result<(Scheme, &str), AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthError::MissingToken)?;
+    if values.next().is_some() {
+        return Err(AuthError::MultipleAuthorization);
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::MalformedAuthorization)?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::DPoP
+    } else {
+        return Err(AuthError::UnsupportedScheme);
+    };
+    let token = rest.trim_matches(' ');
+    // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    let body = token.trim_end_matches('=');
+    if body.is_empty()
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+    {
+        return Err(AuthError::MalformedAuthorization);
+    }
+    Ok((scheme, token))
+}
+
+impl Verifier {
+    /// Starts a configuration for tokens from `issuer`.
+    pub fn builder(issuer: impl Into<String>) -> VerifierBuilder {
+        VerifierBuilder::new(issuer)
+    }
+
+    /// The configured issuer.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// Fetches discovery and the JWKS now (if not already fetched), so the
+    /// first request does not wait and a misconfigured issuer shows at
+    /// start-up.
+    pub async fn warm_up(&self) -> Result<(), AuthError> {
+        self.inner.keys.warm_up().await
+    }
+
+    /// How many JWKS fetches have been attempted (for metrics and tests).
+    pub fn jwks_fetch_count(&self) -> u64 {
+        self.inner.keys.fetch_count()
+    }
+
+    /// A tower layer that verifies requests with this verifier.
+    pub fn layer(&self) -> crate::layer::RequireAuthLayer {
+        crate::layer::RequireAuthLayer::new(self.clone())
+    }
+
+    pub(crate) fn rejection(&self, error: AuthError, scheme: Option<Scheme>) -> Rejection {
+        let nonce = match (&self.inner.nonces, &error) {
+            (Some(n), _) if scheme == Some(Scheme::DPoP) || error.answer().status == 401 => {
+                Some(n.current(self.inner.clock.now()))
+            }
+            _ => None,
+        };
+        Rejection::new(error, scheme, Arc::clone(&self.inner.challenge)).with_nonce(nonce)
+    }
+
+    /// A rejection for a route whose layer is missing (used by the extractor).
+    pub(crate) fn not_configured() -> Rejection {
+        Rejection::new(
+            AuthError::NotConfigured,
+            None,
+            Arc::new(ChallengeConfig {
+                realm: None,
+                dpop_algs: DpopPolicy::default().algs_header_value(),
+            }),
+        )
+    }
+
+    /// Validates an access token per RFC 9068 §4 and returns its claims and
+    /// payload. Does not look at `cnf`: callers enforce the binding.
+    async fn validate(&self, token: &str) -> Result<(AccessTokenClaims, Arc<str>), AuthError> {
+        let inner = &*self.inner;
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(AuthError::Malformed);
+        }
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(AuthError::Malformed)?;
+        let (header_b64, payload_b64) =
+            signing_input.split_once('.').ok_or(AuthError::Malformed)?;
+        if payload_b64.contains('.') {
+            return Err(AuthError::Malformed);
+        }
+        let header_bytes = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| AuthError::Malformed)?;
+        let header: JoseHeader =
+            serde_json::from_slice(&header_bytes).map_err(|_| AuthError::Malformed)?;
+        // RFC 7515 §4.1.11: a `crit` extension we do not understand makes
+        // the JWS invalid.
+        if header.crit.is_some() {
+            return Err(AuthError::CriticalHeader);
+        }
+        // RFC 9068 §4: "verify that the typ header value is at+jwt or
+        // application/at+jwt".
+        if !is_access_token_typ(header.typ.as_deref()) {
+            return Err(AuthError::WrongType);
+        }
+        // RFC 8725 §3.1 / RFC 9068 §4: `none` and HMAC are never accepted;
+        // checked before the key lookup so such tokens cannot cause a fetch.
+        let alg = header
+            .alg
+            .as_deref()
+            .and_then(asymmetric_alg)
+            .ok_or(AuthError::UnsupportedAlg)?;
+        let kid = header.kid.as_deref().ok_or(AuthError::UnknownKey)?;
+        let key = inner.keys.get(kid).await?;
+        // The algorithm comes from the key; the token's `alg` must agree
+        // (RFC 8725 §3.1, §2.1 "algorithm confusion").
+        if key.alg != alg {
+            return Err(AuthError::AlgMismatch);
+        }
+        // RFC 9068 §4: "validate the signature of all incoming JWT access
+        // tokens according to [RFC7515] using the algorithm specified in the
+        // JWT 'alg' Header Parameter".
+        match jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &key.key, key.alg) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => return Err(AuthError::BadSignature),
+        }
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .map_err(|_| AuthError::Malformed)?;
+        let raw: RawClaims = serde_json::from_slice(&payload).map_err(|_| AuthError::Malformed)?;
+        let claims = raw.into_claims().map_err(AuthError::MissingClaim)?;
+        // RFC 9068 §4: "The issuer identifier for the authorization server
+        // ... MUST exactly match the value of the iss claim."
+        if claims.iss != inner.issuer {
+            return Err(AuthError::WrongIssuer);
+        }
+        // RFC 9068 §4: "validate that the aud claim contains a resource
+        // indicator value corresponding to an identifier the resource
+        // server expects for itself."
+        if !inner.audiences.iter().any(|a| claims.aud.contains(a)) {
+            return Err(AuthError::WrongAudience);
+        }
+        // RFC 9068 §4: "The current time MUST be before the time represented
+        // by the exp claim." Leeway for clock skew.
+        let now = inner.clock.now();
+        if now >= claims.exp.saturating_add(inner.leeway) {
+            return Err(AuthError::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(inner.leeway))
+        {
+            return Err(AuthError::NotYetValid);
+        }
+        if claims.iat > now.saturating_add(inner.leeway) {
+            return Err(AuthError::IssuedInFuture);
+        }
+        // Valid JSON is valid UTF-8 (RFC 8259 §8.1), so this cannot fail
+        // after the parse above; map it anyway rather than unwrap.
+        let payload = String::from_utf8(payload).map_err(|_| AuthError::Malformed)?;
+        Ok((claims, Arc::from(payload)))
+    }
+
+    /// Verifies a token presented as a bearer token outside HTTP (a queue
+    /// message, a WebSocket frame): RFC 9068 §4 checks, revocation if
+    /// configured, and DPoP-bound tokens are refused (their proof cannot be
+    /// checked here).
+    pub async fn verify_bearer(&self, token: &str) -> Result<AccessTokenClaims, AuthError> {
+        let (claims, _) = self.validate(token).await?;
+        if claims.bound_jkt().is_some() {
+            return Err(AuthError::DpopBoundTokenAsBearer);
+        }
+        self.check_revocation(token, &claims).await?;
+        Ok(claims)
+    }
+
+    /// Verifies an HTTP request's credentials: the `Authorization` header,
+    /// the access token and, for DPoP-bound tokens, the `DPoP` proof for
+    /// this method and URL. With axum, prefer the layer; this is for other
+    /// frameworks. `uri` is the request target as received.
+    pub async fn verify_request(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<VerifiedClaims, Rejection> {
+        let (scheme, token) = parse_authorization(headers).map_err(|e| self.rejection(e, None))?;
+        self.verify_credentials(scheme, token, method, uri, headers)
+            .await
+            .map_err(|e| {
+                tracing::debug!(error = %e, ?scheme, "holdfast-verify: request refused");
+                self.rejection(e, Some(scheme))
+            })
+    }
+
+    /// [`Verifier::verify_request`] for an `http::Request`, using axum's
+    /// `OriginalUri` when the route is nested.
+    pub fn verify_http<'a, B>(
+        &'a self,
+        request: &'a Request<B>,
+    ) -> impl Future<Output = Result<VerifiedClaims, Rejection>> + Send + 'a {
+        // Only the parts are borrowed across the await, so bodies that are
+        // not `Sync` (axum's) are fine.
+        #[cfg(feature = "axum")]
+        let uri = request
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map(|o| &o.0)
+            .unwrap_or(request.uri());
+        #[cfg(not(feature = "axum"))]
+        let uri = request.uri();
+        self.verify_request(request.method(), uri, request.headers())
+    }
+
+    async fn verify_credentials(
+        &self,
+        scheme: Scheme,
+        token: &str,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<VerifiedClaims, AuthError> {
+        let (claims, payload) = self.validate(token).await?;
+        let dpop = match (scheme, claims.bound_jkt()) {
+            // RFC 9449 §7.2: a DPoP-bound token must not be accepted as a
+            // bearer token, whatever else comes with it.
+            (Scheme::Bearer, Some(_)) => return Err(AuthError::DpopBoundTokenAsBearer),
+            // An unbound token with Bearer is a bearer token; a stray DPoP
+            // header does not change that (there is nothing to bind it to).
+            (Scheme::Bearer, None) => None,
+            // RFC 9449 §7.1: the DPoP scheme is for DPoP-bound tokens.
+            (Scheme::DPoP, None) => return Err(AuthError::UnboundTokenAsDpop),
+            (Scheme::DPoP, Some(jkt)) => Some(self.check_proof(token, jkt, method, uri, headers)?),
+        };
+        self.check_revocation(token, &claims).await?;
+        Ok(VerifiedClaims {
+            claims,
+            payload,
+            scheme,
+            dpop,
+            verifier: self.clone(),
+        })
+    }
+
+    fn check_proof(
+        &self,
+        token: &str,
+        jkt: &str,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<DpopProof, AuthError> {
+        let inner = &*self.inner;
+        // RFC 9449 §4.3 step 1: "there is not more than one DPoP HTTP
+        // request header field".
+        let mut proofs = headers.get_all("dpop").iter();
+        let proof = proofs.next().ok_or(AuthError::MissingDpopProof)?;
+        if proofs.next().is_some() {
+            return Err(AuthError::MultipleDpopProofs);
+        }
+        let proof = proof
+            .to_str()
+            .map_err(|_| AuthError::DpopProof(holdfast_crypto::dpop::DpopError::Malformed))?;
+        let url = self.request_url(uri, headers).ok_or(AuthError::DpopProof(
+            holdfast_crypto::dpop::DpopError::UriMismatch,
+        ))?;
+        let now = inner.clock.now();
+        let nonce_rule = inner
+            .nonces
+            .as_ref()
+            .map(|n| move |nonce: &str| n.accepts(nonce, now));
+        let ctx = ProofContext {
+            method: method.as_str(),
+            uri: &url,
+            now,
+            access_token: Some(token),
+            bound_jkt: Some(jkt),
+            nonce: nonce_rule
+                .as_ref()
+                .map(|f| f as &(dyn Fn(&str) -> bool + Send + Sync)),
+        };
+        let proof = verify_proof(proof, &ctx, &inner.dpop).map_err(AuthError::DpopProof)?;
+        // RFC 9449 §11.1: the jti is recorded only once every other check
+        // passed, so invalid proofs cannot fill the cache.
+        inner
+            .replay
+            .check_and_insert(&proof.jkt, &proof.jti, now)
+            .map_err(|e| match e {
+                ReplayError::Replayed => AuthError::DpopReplay,
+                ReplayError::Full => AuthError::ReplayCacheFull,
+            })?;
+        Ok(proof)
+    }
+
+    /// The absolute URL the client addressed, for `htu`.
+    fn request_url(&self, uri: &Uri, headers: &HeaderMap) -> Option<Url> {
+        if let Some(base) = &self.inner.public_base_url {
+            let mut url = base.clone();
+            let path = format!("{}{}", base.path().trim_end_matches('/'), uri.path());
+            url.set_path(&path);
+            return Some(url);
+        }
+        if uri.scheme().is_some() && uri.authority().is_some() {
+            return Url::parse(&uri.to_string()).ok();
+        }
+        let host = headers.get(http::header::HOST)?.to_str().ok()?;
+        Url::parse(&format!("http://{host}{}", uri.path())).ok()
+    }
+
+    async fn check_revocation(
+        &self,
+        token: &str,
+        claims: &AccessTokenClaims,
+    ) -> Result<(), AuthError> {
+        let Some(check) = &self.inner.revocation else {
+            return Ok(());
+        };
+        match check.check(token, claims).await {
+            Ok(RevocationStatus::Active) => Ok(()),
+            Ok(RevocationStatus::Revoked) => Err(AuthError::Revoked),
+            Err(e) if self.inner.revocation_fail_open => {
+                tracing::warn!(error = %e, "holdfast-verify: revocation check failed; failing open");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "holdfast-verify: revocation check failed");
+                Err(AuthError::RevocationUnavailable)
+            }
+        }
+    }
+}
+
+/// The value of a `DPoP-Nonce` header, if the string is a valid header value.
+pub(crate) fn nonce_header(nonce: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(nonce).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn rfc6750_s2_1_authorization_header_is_parsed_strictly() {
+        assert_eq!(
+            parse_authorization(&headers(&["Bearer abc.def.ghi"])),
+            Ok((Scheme::Bearer, "abc.def.ghi"))
+        );
+        assert_eq!(
+            parse_authorization(&headers(&["dpop abc"])),
+            Ok((Scheme::DPoP, "abc"))
+        );
+        assert_eq!(
+            parse_authorization(&headers(&[])),
+            Err(AuthError::MissingToken)
+        );
+        assert_eq!(
+            parse_authorization(&headers(&["Basic dXNlcjpwdw=="])),
+            Err(AuthError::UnsupportedScheme)
+        );
+        for bad in ["Bearer", "Bearer ", "Bearer a b", "Bearer a\"b"] {
+            assert_eq!(
+                parse_authorization(&headers(&[bad])),
+                Err(AuthError::MalformedAuthorization),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_authorization(&headers(&["Bearer a", "Bearer b"])),
+            Err(AuthError::MultipleAuthorization)
+        );
+    }
+
+    #[test]
+    fn rfc9068_s4_typ_must_be_at_jwt() {
+        for ok in [
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "Application/AT+JWT",
+        ] {
+            assert!(is_access_token_typ(Some(ok)), "{ok}");
+        }
+        for bad in ["JWT", "jwt", "dpop+jwt", "application/jwt", ""] {
+            assert!(!is_access_token_typ(Some(bad)), "{bad}");
+        }
+        assert!(!is_access_token_typ(None));
+    }
+
+    #[test]
+    fn rfc8725_s3_1_none_and_hmac_are_not_asymmetric() {
+        for bad in ["none", "HS256", "HS384", "HS512", "foo", ""] {
+            assert_eq!(asymmetric_alg(bad), None, "{bad}");
+        }
+        assert_eq!(asymmetric_alg("ES256"), Some(Algorithm::ES256));
+        assert_eq!(asymmetric_alg("EdDSA"), Some(Algorithm::EdDSA));
+    }
+
+    #[test]
+    fn configuration_mistakes_are_refused() {
+        assert!(matches!(
+            Verifier::builder("not a url").audience("a").build(),
+            Err(ConfigError::Issuer(_))
+        ));
+        assert!(matches!(
+            Verifier::builder("https://a.example").build(),
+            Err(ConfigError::NoAudience)
+        ));
+        assert!(matches!(
+            Verifier::builder("https://a.example")
+                .audience("a")
+                .realm("x\"y")
+                .build(),
+            Err(ConfigError::Realm)
+        ));
+    }
+}
