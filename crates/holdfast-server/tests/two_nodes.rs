@@ -6,6 +6,9 @@
 //! presentations split across both nodes yield exactly one child ("All of
 //! this is one atomic step in the store").
 //!
+//! The same holds for DPoP (RFC 9449 §8, §11.1): a nonce minted by one node
+//! is accepted by the other, and a proof used on one is a replay on the other.
+//!
 //! PostgreSQL only (SQLite is one process's embedded store). Skipped, loudly,
 //! when PostgreSQL is unreachable outside CI (see
 //! `holdfast_store::testing::TestDatabase::create`).
@@ -17,6 +20,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use holdfast_crypto::dpop::DpopAlg;
+use holdfast_crypto::dpop::testing::{DpopKey, ProofClaims};
 use holdfast_store::testing::{Backend, TestDatabase};
 use lifecycle::{PASSWORD, Reply, WEB, refresh, sid_of, sign_in};
 use reqwest::StatusCode;
@@ -304,5 +309,100 @@ async fn design_s3_s4_two_nodes_on_one_postgres_share_one_rotation_state() {
         .await
         .tokens();
     assert_eq!(sid_of(&next.access_token), sid_of(&fresh.access_token));
+
+    // RFC 9449 §8 and §11.1 across nodes: a nonce minted by A is accepted by
+    // B (stateless, keyed from the shared KEK), and a proof used on A is
+    // refused as a replay on B (jtis live in the shared store).
+    let key = DpopKey::generate(DpopAlg::ES256).unwrap();
+    let token_url = format!("{public_url}/t/{SLUG}/token");
+    let proof = |nonce: Option<&str>| {
+        let mut claims = ProofClaims::new("POST", &token_url, unix_now());
+        if let Some(n) = nonce {
+            claims = claims.nonce(n);
+        }
+        key.proof(&claims).unwrap()
+    };
+    let first = http
+        .post(format!("{}/token", a.issuer()))
+        .header("DPoP", proof(None))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+            ("client_id", WEB),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let nonce = first.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let redeem = |node: String, code: String, proof: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .post(format!("{node}/token"))
+                .header("DPoP", proof)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("client_id", WEB),
+                    ("code_verifier", VERIFIER),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let used = proof(Some(&nonce));
+    let (status, body) = redeem(
+        a.issuer(),
+        challenge_code(&http, &a.issuer()).await,
+        used.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let (status, body) = redeem(b.issuer(), challenge_code(&http, &b.issuer()).await, used).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "replay on the other node: {body}"
+    );
+    assert_eq!(body["error"], "invalid_dpop_proof");
+    let (status, body) = redeem(
+        b.issuer(),
+        challenge_code(&http, &b.issuer()).await,
+        proof(Some(&nonce)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "A's nonce on B: {body}");
     drop((a, b));
+}
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A fresh authorization code from the first-party login API.
+async fn challenge_code(http: &reqwest::Client, issuer: &str) -> String {
+    let r = http
+        .post(format!("{issuer}/authorize-challenge"))
+        .form(&[
+            ("client_id", WEB),
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("scope", "openid"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    body["authorization_code"].as_str().unwrap().to_owned()
 }
