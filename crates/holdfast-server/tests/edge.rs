@@ -312,6 +312,12 @@ async fn edge_body_over_64_kib_with_content_length_is_413_json(server: TestServe
             StatusCode::PAYLOAD_TOO_LARGE,
             "request_too_large",
         );
+        // The unread body makes the connection unusable; the client is told.
+        assert_eq!(
+            headers.get("connection").map(|v| v.to_str().unwrap()),
+            Some("close"),
+            "{path}"
+        );
         // ...and as a bare declaration: refused before a byte of body is read.
         let raw = raw_request(
             &server,

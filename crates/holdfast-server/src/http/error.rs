@@ -134,6 +134,11 @@ impl IntoResponse for ApiError {
         {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
+        // The unread rest of an oversized body makes the connection unusable:
+        // say so, so clients do not reuse it (RFC 9112 §9.6).
+        if self.code == OAuthErrorCode::RequestTooLarge {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         for (name, value) in self.headers {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(name, value);
