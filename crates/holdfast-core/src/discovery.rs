@@ -33,6 +33,10 @@ pub struct ServerMetadata {
     pub introspection_endpoint: String,
     /// OIDC RP-Initiated Logout §2.1.
     pub end_session_endpoint: String,
+    /// Holdfast extension: the user's sessions API (list, revoke one, revoke others).
+    pub holdfast_sessions_endpoint: String,
+    /// Holdfast extension: sign out the current session with its access token.
+    pub holdfast_logout_endpoint: String,
     /// OAuth 2.0 for First-Party Applications §4.1.
     pub authorization_challenge_endpoint: String,
     /// RFC 8414 §2 REQUIRED.
@@ -84,6 +88,8 @@ impl ServerMetadata {
             revocation_endpoint: at("revoke"),
             introspection_endpoint: at("introspect"),
             end_session_endpoint: at("end-session"),
+            holdfast_sessions_endpoint: at("sessions"),
+            holdfast_logout_endpoint: at("logout"),
             authorization_challenge_endpoint: at("authorize-challenge"),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],

@@ -1,0 +1,1037 @@
+/**
+ * The Holdfast browser client: sign-in (hosted page with PKCE, or the
+ * first-party challenge endpoint), DPoP-bound tokens, `authFetch`, refresh
+ * that is single-flight across tabs and safe against lost responses, the
+ * user's sessions, and sign-out.
+ *
+ * Specifications: OAuth 2.1 / [RFC 6749](https://www.rfc-editor.org/rfc/rfc6749),
+ * PKCE [RFC 7636](https://www.rfc-editor.org/rfc/rfc7636) (S256 only),
+ * DPoP [RFC 9449](https://www.rfc-editor.org/rfc/rfc9449) (§4 proofs, §7
+ * resource access with `ath`, §8 and §9 nonces, §10 `dpop_jkt`),
+ * [RFC 9207](https://www.rfc-editor.org/rfc/rfc9207) (`iss` in the
+ * authorization response), revocation [RFC 7009](https://www.rfc-editor.org/rfc/rfc7009),
+ * step-up [RFC 9470](https://www.rfc-editor.org/rfc/rfc9470), OAuth 2.0 for
+ * First-Party Applications (authorization challenge endpoint), and the
+ * OAuth 2.0 for Browser-Based Applications BCP as the threat model.
+ *
+ * Where things live:
+ * - the DPoP private key: IndexedDB, as a non-extractable `CryptoKey`;
+ * - the refresh token: IndexedDB (cookieless mode), or an `HttpOnly` cookie
+ *   the SDK never sees (cookie mode);
+ * - the access token: memory only, per tab, shared between tabs of the
+ *   origin over a `BroadcastChannel` (never written to storage).
+ *
+ * Refresh (DESIGN.md §4, "confirmed rotation"): every refresh runs under a
+ * cross-tab lock and reads the refresh token from IndexedDB inside it, so
+ * two tabs never present the same token at once; a tab that waited finds the
+ * newer version another tab wrote and takes that tab's access token instead
+ * of rotating again. A refresh whose response is lost (network error,
+ * timeout, 5xx) is retried with the SAME refresh token a few times within
+ * the server's grace window, which answers a retry with the same child; the
+ * session is dropped only when the server says `invalid_grant`.
+ *
+ * Not supported: confidential clients, implicit or hybrid flows,
+ * `response_mode` other than `query`, PAR, `private_key_jwt`, DPoP
+ * algorithms other than ES256, verifying ID token signatures (the ID token
+ * comes straight from the token endpoint over TLS, which OIDC Core §3.1.3.7
+ * accepts in place of a signature check; its `iss`, `aud` and `nonce` are
+ * checked).
+ *
+ * @module
+ */
+
+import { decodeJwtPayload, randomString, sha256 } from "./base64url.js";
+import { createProof, generateDpopKey, type DpopKeyPair } from "./dpop.js";
+import { HoldfastError, LoginRequiredError, StepUpRequiredError, TransientError } from "./errors.js";
+import { CrossTabLock, type LockMechanism } from "./lock.js";
+import { defaultStorage, type Storage, type StoredSession } from "./storage.js";
+import { relevantChallenge } from "./www-authenticate.js";
+
+/** The endpoints the client uses. */
+export interface Endpoints {
+  authorization: string;
+  token: string;
+  revocation: string;
+  userinfo: string;
+  authorizationChallenge: string;
+  /** `GET` lists, `DELETE …/{sid}` revokes one, `POST …/revoke-others`. */
+  sessions: string;
+  /** `POST`: signs out the session of the access token. */
+  logout: string;
+}
+
+/** How a refresh whose response did not arrive is retried. */
+export interface RetryPolicy {
+  /**
+   * Pauses before each retry, in milliseconds; its length is the number of
+   * retries. Default `[250, 1000, 3000]`. Keep the total (with
+   * `requestTimeoutMs` per attempt) well inside the server's grace window
+   * (default 60 s) and the retry count at or below its retry limit
+   * (default 5).
+   */
+  delaysMs?: number[];
+}
+
+/** Options of {@link HoldfastClient}. */
+export interface HoldfastClientOptions {
+  /** The tenant's issuer, `{holdfast public URL}/t/{slug}`. */
+  issuer: string;
+  /** The public client's `client_id`. */
+  clientId: string;
+  /** Redirect URI for hosted sign-in [default: `{location.origin}/callback`]. */
+  redirectUri?: string;
+  /** Scope to ask for [default: `openid`]. */
+  scope?: string;
+  /**
+   * Where refresh tokens live: `indexeddb` (cookieless, the default; the
+   * token is bound to the DPoP key) or `cookie` (the server keeps it in an
+   * `HttpOnly` cookie; for clients registered with cookie delivery, when the
+   * app and Holdfast are same-site).
+   */
+  refreshTokenStorage?: "indexeddb" | "cookie";
+  /** RFC 8707 resource indicator to request, if the API wants its own audience. */
+  resource?: string;
+  /** Overrides for endpoints (default: discovery, and `{issuer}/sessions`, `{issuer}/logout`). */
+  endpoints?: Partial<Endpoints>;
+  /** Retries of refreshes that got no answer. */
+  refreshRetry?: RetryPolicy;
+  /** Give up on one token-endpoint request after this long [default: 10000 ms]. */
+  requestTimeoutMs?: number;
+  /**
+   * How long a newly opened tab waits for another tab to share its access
+   * token before refreshing itself [default: 200 ms]. A tab that saw
+   * another tab refresh waits up to 1 s for that tab's answer.
+   */
+  peerWaitMs?: number;
+  /** Storage (default: IndexedDB). */
+  storage?: Storage;
+  /** `fetch` to use (default: the global one). */
+  fetch?: typeof fetch;
+}
+
+/** What {@link HoldfastClient.getSession} tells. */
+export interface SessionInfo {
+  /** Session id (`sid`): one per sign-in on one device. */
+  sid: string | undefined;
+  /** `DPoP` (bound to this browser's key) or `Bearer`. */
+  tokenType: string;
+  /** Granted scope. */
+  scope: string | undefined;
+  /** When the current access token expires (ms since the epoch). */
+  accessTokenExpiresAt: number;
+  /** Where the refresh token is. */
+  refreshTokenStorage: "indexeddb" | "cookie" | "none";
+}
+
+/** A session (device) of the user, as the server lists it. */
+export interface DeviceSession {
+  sid: string;
+  client_id: string;
+  device_id: string | null;
+  user_agent: string | null;
+  ip: string | null;
+  created_at: number;
+  last_used_at: number;
+  auth_time: number;
+  /** This browser's session. */
+  current: boolean;
+  [extra: string]: unknown;
+}
+
+/** Claims of the last ID token (unverified signature, see module docs). */
+export type IdTokenClaims = Record<string, unknown> & { sub: string; iss: string };
+
+/** Options of the sign-in methods. */
+export interface SignInOptions {
+  /** Scope [default: the client's `scope` option]. */
+  scope?: string;
+  /** Make a fresh DPoP key first (the old one is deleted). */
+  newKey?: boolean;
+}
+
+/** Options of {@link HoldfastClient.signInWithRedirect}. */
+export interface RedirectSignInOptions extends SignInOptions {
+  redirectUri?: string;
+  /** `login` forces the password form even with a single sign-on session. */
+  prompt?: "login" | "none" | "consent";
+  /** OIDC `max_age` in seconds: e.g. a step-up challenge's `maxAge`. */
+  maxAge?: number;
+  loginHint?: string;
+  acrValues?: string;
+  /** Any structured-cloneable value, handed back by `handleRedirectCallback`. */
+  appState?: unknown;
+}
+
+/** Why the client signed out (`signedout` event `detail.reason`). */
+export type SignOutReason = "signed_out" | "session_ended" | "key_missing" | "other_tab";
+
+interface TokenSet {
+  accessToken: string;
+  tokenType: string;
+  /** ms since the epoch, local clock. */
+  expiresAt: number;
+  receivedAt: number;
+  scope: string | undefined;
+  /** The {@link StoredSession.version} these tokens belong to. */
+  version: string;
+  sid: string | undefined;
+  idTokenClaims: IdTokenClaims | undefined;
+}
+
+type ChannelMessage =
+  | { type: "tokens"; tokens: TokenSet; signedIn?: boolean }
+  | { type: "want"; version: string }
+  | { type: "signedout"; reason: SignOutReason };
+
+interface TokenResponse {
+  access_token: string;
+  token_type?: string;
+  expires_in?: number;
+  refresh_token?: string;
+  scope?: string;
+  id_token?: string;
+}
+
+const DEFAULT_RETRY_DELAYS_MS = [250, 1000, 3000];
+const PENDING_MAX_AGE_MS = 30 * 60 * 1000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A token is used until a quarter of its life (at most 30 s) remains, so a
+ * request never leaves with a token about to expire in flight.
+ */
+function isFresh(t: TokenSet, now = Date.now()): boolean {
+  const margin = Math.min(30_000, (t.expiresAt - t.receivedAt) / 4);
+  return t.expiresAt - now > margin;
+}
+
+function newVersion(): string {
+  return `${Date.now().toString(36)}.${randomString(9)}`;
+}
+
+async function readJson(res: Response): Promise<Record<string, unknown> | undefined> {
+  const text = await res.text();
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === "object" ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+/**
+ * A browser client of one Holdfast tenant. Create one per `(issuer,
+ * clientId)` per page; every tab of the origin that creates one with the
+ * same pair shares the key and the session.
+ *
+ * Events (`addEventListener`): `signedin`, `signedout` (`detail.reason`:
+ * {@link SignOutReason}), `tokens` (new access token, also from another tab).
+ */
+export class HoldfastClient extends EventTarget {
+  /** The issuer, without a trailing slash. */
+  readonly issuer: string;
+  /** The client id. */
+  readonly clientId: string;
+  readonly #options: HoldfastClientOptions;
+  readonly #namespace: string;
+  readonly #storage: Storage;
+  readonly #lock: CrossTabLock;
+  readonly #channel: BroadcastChannel | undefined;
+  readonly #fetch: typeof fetch;
+  #endpoints: Promise<Endpoints> | undefined;
+  #tokens: TokenSet | undefined;
+  #refreshing: Promise<TokenSet> | undefined;
+  #nonces = new Map<string, string>();
+  #clockSkewSeconds = 0;
+  /** Discovery's `authorization_response_iss_parameter_supported` (RFC 9207 §3). */
+  #issInResponse = false;
+  #peerWaiters = new Set<(t: TokenSet) => void>();
+
+  constructor(options: HoldfastClientOptions) {
+    super();
+    if (!options.issuer || !options.clientId) throw new TypeError("issuer and clientId are required");
+    this.#options = options;
+    this.issuer = options.issuer.replace(/\/+$/, "");
+    this.clientId = options.clientId;
+    this.#namespace = `${this.issuer} ${this.clientId}`;
+    this.#storage = options.storage ?? defaultStorage();
+    this.#lock = new CrossTabLock(`holdfast:${this.#namespace}`);
+    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#channel = typeof BroadcastChannel === "undefined" ? undefined : new BroadcastChannel(`holdfast:${this.#namespace}`);
+    if (this.#channel) this.#channel.onmessage = (e: MessageEvent<ChannelMessage>) => this.#onMessage(e.data);
+  }
+
+  /** How refreshes are serialised across tabs here. */
+  get lockMechanism(): LockMechanism {
+    return this.#lock.mechanism;
+  }
+
+  /** Stops listening to other tabs. The client is unusable afterwards. */
+  close(): void {
+    this.#channel?.close();
+  }
+
+  // ---------------------------------------------------------------- state
+
+  /** Whether a session exists (in memory, or stored for this browser). */
+  async isSignedIn(): Promise<boolean> {
+    if (this.#tokens) return true;
+    return (await this.#storage.get("sessions", this.#namespace)) !== undefined;
+  }
+
+  /** The current session, if this tab holds tokens. */
+  getSession(): SessionInfo | undefined {
+    const t = this.#tokens;
+    if (!t) return undefined;
+    return {
+      sid: t.sid,
+      tokenType: t.tokenType,
+      scope: t.scope,
+      accessTokenExpiresAt: t.expiresAt,
+      refreshTokenStorage: this.#options.refreshTokenStorage === "cookie" ? "cookie" : "indexeddb",
+    };
+  }
+
+  /** Claims of the latest ID token (scope `openid`), if any. */
+  getUser(): IdTokenClaims | undefined {
+    return this.#tokens?.idTokenClaims;
+  }
+
+  /**
+   * This browser's DPoP key: its thumbprint (`jkt`, what tokens are bound
+   * to) and whether the private key is extractable (always `false` for keys
+   * this SDK made). `undefined` if there is none yet.
+   */
+  async getKeyInfo(): Promise<{ jkt: string; extractable: boolean; createdAt: number } | undefined> {
+    const key = await this.#storage.get("keys", this.#namespace);
+    return key && { jkt: key.jkt, extractable: key.privateKey.extractable, createdAt: key.createdAt };
+  }
+
+  // ------------------------------------------------------------ discovery
+
+  /** The endpoints, from discovery (fetched once) and the options. */
+  endpoints(): Promise<Endpoints> {
+    this.#endpoints ??= this.#discover().catch((e: unknown) => {
+      this.#endpoints = undefined;
+      throw e;
+    });
+    return this.#endpoints;
+  }
+
+  async #discover(): Promise<Endpoints> {
+    const url = `${this.issuer}/.well-known/openid-configuration`;
+    let res: Response;
+    try {
+      res = await this.#fetch(url, { headers: { Accept: "application/json" }, credentials: "omit" });
+    } catch (e) {
+      throw new TransientError("network_error", `cannot fetch ${url}`, { cause: e });
+    }
+    if (!res.ok) {
+      const Err = res.status >= 500 ? TransientError : HoldfastError;
+      throw new Err("discovery_failed", `discovery answered ${res.status}`, { status: res.status });
+    }
+    const doc = (await readJson(res)) ?? {};
+    // OIDC Discovery §4.3: the issuer in the document MUST be identical to
+    // the one the client was configured with.
+    if (doc.issuer !== this.issuer) {
+      throw new HoldfastError("invalid_issuer", `discovery names issuer ${String(doc.issuer)}, expected ${this.issuer}`);
+    }
+    this.#issInResponse = doc.authorization_response_iss_parameter_supported === true;
+    const o = this.#options.endpoints ?? {};
+    const need = (name: string): string => {
+      const v = str(doc[name]);
+      if (!v) throw new HoldfastError("discovery_failed", `discovery lacks ${name}`);
+      return v;
+    };
+    return {
+      authorization: o.authorization ?? need("authorization_endpoint"),
+      token: o.token ?? need("token_endpoint"),
+      revocation: o.revocation ?? str(doc.revocation_endpoint) ?? `${this.issuer}/revoke`,
+      userinfo: o.userinfo ?? str(doc.userinfo_endpoint) ?? `${this.issuer}/userinfo`,
+      authorizationChallenge:
+        o.authorizationChallenge ?? str(doc.authorization_challenge_endpoint) ?? `${this.issuer}/authorize-challenge`,
+      sessions: o.sessions ?? str(doc.holdfast_sessions_endpoint) ?? `${this.issuer}/sessions`,
+      logout: o.logout ?? str(doc.holdfast_logout_endpoint) ?? `${this.issuer}/logout`,
+    };
+  }
+
+  // ------------------------------------------------------------------ key
+
+  async #ensureKey(fresh = false): Promise<DpopKeyPair> {
+    if (fresh) await this.#storage.delete("keys", this.#namespace);
+    const existing = await this.#storage.get("keys", this.#namespace);
+    if (existing) return existing;
+    const made = await generateDpopKey();
+    // Another tab may have stored one meanwhile: theirs wins, so every tab
+    // of the origin signs with the same key.
+    if (await this.#storage.add("keys", this.#namespace, made)) return made;
+    const winner = await this.#storage.get("keys", this.#namespace);
+    if (!winner) throw new HoldfastError("storage_error", "the DPoP key could not be stored");
+    return winner;
+  }
+
+  async #deviceId(): Promise<string> {
+    const existing = await this.#storage.get("devices", this.#namespace);
+    if (existing) return existing;
+    const made = crypto.randomUUID();
+    if (await this.#storage.add("devices", this.#namespace, made)) return made;
+    return (await this.#storage.get("devices", this.#namespace)) ?? made;
+  }
+
+  // -------------------------------------------------------------- sign-in
+
+  /**
+   * Builds the authorization request (PKCE S256, `state`, `nonce`, and
+   * `dpop_jkt` binding the code to this browser's key, RFC 9449 §10) and
+   * remembers what the callback needs.
+   */
+  async createAuthorizationUrl(options: RedirectSignInOptions = {}): Promise<string> {
+    const [endpoints, key] = await Promise.all([this.endpoints(), this.#ensureKey(options.newKey)]);
+    const redirectUri = options.redirectUri ?? this.#options.redirectUri ?? `${location.origin}/callback`;
+    const codeVerifier = randomString(32);
+    const state = randomString(16);
+    const nonce = randomString(16);
+    const url = new URL(endpoints.authorization);
+    const params: Record<string, string | undefined> = {
+      response_type: "code",
+      client_id: this.clientId,
+      redirect_uri: redirectUri,
+      scope: options.scope ?? this.#options.scope ?? "openid",
+      state,
+      nonce,
+      code_challenge: await sha256(codeVerifier),
+      code_challenge_method: "S256",
+      dpop_jkt: key.jkt,
+      prompt: options.prompt,
+      max_age: options.maxAge === undefined ? undefined : String(options.maxAge),
+      login_hint: options.loginHint,
+      acr_values: options.acrValues,
+      resource: this.#options.resource,
+    };
+    for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
+    await this.#storage.put("pending", state, {
+      namespace: this.#namespace,
+      codeVerifier,
+      nonce,
+      redirectUri,
+      createdAt: Date.now(),
+      appState: options.appState,
+    });
+    return url.href;
+  }
+
+  /** Sends the browser to the hosted sign-in page. Never resolves. */
+  async signInWithRedirect(options: RedirectSignInOptions = {}): Promise<never> {
+    location.assign(await this.createAuthorizationUrl(options));
+    return new Promise<never>(() => {});
+  }
+
+  /** Whether `url` (default: the current one) is an authorization response. */
+  isRedirectCallback(url: string = location.href): boolean {
+    const p = new URL(url).searchParams;
+    return p.has("state") && (p.has("code") || p.has("error"));
+  }
+
+  /**
+   * Completes a hosted sign-in: checks `state` and `iss`, redeems the code
+   * with the PKCE verifier and a DPoP proof, and stores the session. The
+   * caller should then replace the URL (`history.replaceState`) to drop the
+   * code from it.
+   */
+  async handleRedirectCallback(url: string = location.href): Promise<{ appState: unknown }> {
+    const p = new URL(url).searchParams;
+    const state = p.get("state");
+    if (!state) throw new HoldfastError("invalid_request", "the callback URL has no state");
+    const pending = await this.#storage.take("pending", state);
+    if (!pending || pending.namespace !== this.#namespace || Date.now() - pending.createdAt > PENDING_MAX_AGE_MS) {
+      throw new HoldfastError("invalid_state", "unknown, expired or already used sign-in state");
+    }
+    // RFC 9207 §2.4: "clients MUST ... compare the iss parameter to the
+    // issuer identifier" — a mix-up attack otherwise goes unnoticed.
+    const iss = p.get("iss");
+    await this.endpoints();
+    if (iss === null && this.#issInResponse) {
+      throw new HoldfastError("invalid_issuer", "the authorization response lacks iss, which this server always sends");
+    }
+    if (iss !== null && iss !== this.issuer) {
+      throw new HoldfastError("invalid_issuer", `the response comes from ${iss}, not ${this.issuer}`);
+    }
+    const error = p.get("error");
+    if (error) {
+      const description = p.get("error_description") ?? undefined;
+      throw new HoldfastError(error, description ?? error, { description });
+    }
+    const code = p.get("code");
+    if (!code) throw new HoldfastError("invalid_request", "the callback URL has no code");
+    const key = await this.#storage.get("keys", this.#namespace);
+    if (!key) throw new HoldfastError("key_missing", "the DPoP key of this sign-in is gone; sign in again");
+    const body = await this.#tokenRequest(
+      {
+        grant_type: "authorization_code",
+        code,
+        code_verifier: pending.codeVerifier,
+        redirect_uri: pending.redirectUri,
+        client_id: this.clientId,
+        device_id: await this.#deviceId(),
+      },
+      key,
+    );
+    await this.#completeSignIn(body, pending.nonce);
+    return { appState: pending.appState };
+  }
+
+  /**
+   * First-party sign-in: posts the credentials to the authorization
+   * challenge endpoint (with PKCE and `dpop_jkt`), then redeems the code with
+   * a DPoP proof. Wrong credentials throw a {@link HoldfastError} with code
+   * `invalid_grant`.
+   */
+  async signInWithPassword(username: string, password: string, options: SignInOptions = {}): Promise<void> {
+    const [endpoints, key] = await Promise.all([this.endpoints(), this.#ensureKey(options.newKey)]);
+    const codeVerifier = randomString(32);
+    const nonce = randomString(16);
+    const form: Record<string, string> = {
+      client_id: this.clientId,
+      username,
+      password,
+      code_challenge: await sha256(codeVerifier),
+      code_challenge_method: "S256",
+      scope: options.scope ?? this.#options.scope ?? "openid",
+      dpop_jkt: key.jkt,
+      nonce,
+    };
+    if (this.#options.resource) form.resource = this.#options.resource;
+    const res = await this.#post(endpoints.authorizationChallenge, form, "omit");
+    const body = await readJson(res).catch(() => undefined);
+    if (!res.ok || !body || typeof body.authorization_code !== "string") {
+      throw this.#errorFrom(res, body, "authorization challenge");
+    }
+    const tokens = await this.#tokenRequest(
+      {
+        grant_type: "authorization_code",
+        code: body.authorization_code,
+        code_verifier: codeVerifier,
+        client_id: this.clientId,
+        device_id: await this.#deviceId(),
+      },
+      key,
+    );
+    await this.#completeSignIn(tokens, nonce);
+  }
+
+  async #completeSignIn(body: TokenResponse, nonce: string | undefined): Promise<void> {
+    let claims: IdTokenClaims | undefined;
+    try {
+      claims = body.id_token ? this.#checkIdToken(body.id_token, nonce) : undefined;
+    } catch (e) {
+      // Refuse the sign-in, and leave no live session behind on the server.
+      if (body.refresh_token) void this.#revokeRefreshToken(body.refresh_token).catch(() => undefined);
+      throw e;
+    }
+    const mode: StoredSession["mode"] = body.refresh_token ? "indexeddb" : "cookie";
+    const record: StoredSession = { mode, version: newVersion(), updatedAt: Date.now() };
+    if (body.refresh_token) record.refreshToken = body.refresh_token;
+    const tokens = this.#tokenSet(body, record.version, claims);
+    if (tokens.sid) record.sid = tokens.sid;
+    const previous = await this.#lock.run(async () => {
+      const old = await this.#storage.get("sessions", this.#namespace);
+      if (mode === "cookie" && this.#options.refreshTokenStorage !== "cookie") {
+        // No refresh token anywhere: the session lasts as long as the access token.
+        await this.#storage.delete("sessions", this.#namespace);
+      } else {
+        await this.#storage.put("sessions", this.#namespace, record);
+      }
+      this.#tokens = tokens;
+      return old;
+    });
+    this.#broadcast({ type: "tokens", tokens, signedIn: true });
+    this.#emit("signedin", { user: claims });
+    // Signing in again replaces this browser's previous session: end it on
+    // the server too rather than leave it orphaned (best effort).
+    if (previous?.refreshToken && previous.sid !== tokens.sid) {
+      void this.#revokeRefreshToken(previous.refreshToken).catch(() => undefined);
+    }
+  }
+
+  #checkIdToken(idToken: string, nonce: string | undefined): IdTokenClaims {
+    const claims = decodeJwtPayload(idToken);
+    if (!claims || typeof claims.sub !== "string") throw new HoldfastError("invalid_id_token", "malformed ID token");
+    // OIDC Core §3.1.3.7 steps 2, 3 and 11.
+    if (claims.iss !== this.issuer) throw new HoldfastError("invalid_id_token", "ID token from another issuer");
+    const aud = claims.aud;
+    if (!(aud === this.clientId || (Array.isArray(aud) && aud.includes(this.clientId)))) {
+      throw new HoldfastError("invalid_id_token", "ID token for another client");
+    }
+    if (nonce !== undefined && claims.nonce !== nonce) throw new HoldfastError("invalid_id_token", "ID token nonce mismatch");
+    return claims as IdTokenClaims;
+  }
+
+  /**
+   * The claims of an ID token from a refresh, if it is well-formed and
+   * (OIDC Core §12.2) about the same user; otherwise the previous claims
+   * stay. Never fails the refresh: the new refresh token is already stored.
+   */
+  #refreshedIdToken(idToken: string | undefined): IdTokenClaims | undefined {
+    if (!idToken) return undefined;
+    try {
+      const claims = this.#checkIdToken(idToken, undefined);
+      const previous = this.#tokens?.idTokenClaims?.sub;
+      if (previous !== undefined && claims.sub !== previous) throw new Error("the refreshed ID token is about another user");
+      return claims;
+    } catch (e) {
+      console.warn("holdfast: ignoring the refreshed ID token", e);
+      return undefined;
+    }
+  }
+
+  #tokenSet(body: TokenResponse, version: string, idTokenClaims?: IdTokenClaims): TokenSet {
+    const receivedAt = Date.now();
+    const at = decodeJwtPayload(body.access_token);
+    // Learn the server's clock from the token's iat, so proofs' iat stays
+    // inside the server's window on a machine whose clock is off.
+    if (at && typeof at.iat === "number") {
+      const skew = at.iat - Math.floor(receivedAt / 1000);
+      this.#clockSkewSeconds = Math.abs(skew) > 5 ? skew : 0;
+    }
+    let lifetime = typeof body.expires_in === "number" ? body.expires_in : undefined;
+    if (lifetime === undefined && at && typeof at.exp === "number" && typeof at.iat === "number") lifetime = at.exp - at.iat;
+    return {
+      accessToken: body.access_token,
+      tokenType: body.token_type?.toLowerCase() === "dpop" ? "DPoP" : "Bearer",
+      expiresAt: receivedAt + (lifetime ?? 60) * 1000,
+      receivedAt,
+      scope: body.scope,
+      version,
+      sid: str(at?.sid),
+      idTokenClaims: idTokenClaims ?? this.#tokens?.idTokenClaims,
+    };
+  }
+
+  // ------------------------------------------------------------- refresh
+
+  /**
+   * A valid access token, refreshing first if needed. Throws
+   * {@link LoginRequiredError} when there is no session and
+   * {@link TransientError} when the server could not be reached (the
+   * session is kept; try again later).
+   */
+  async getAccessToken(): Promise<string> {
+    return (await this.#currentTokens()).accessToken;
+  }
+
+  /**
+   * Refreshes now (single-flight: joins a refresh already running in this
+   * tab, and takes the result of one another tab finished meanwhile).
+   */
+  async refresh(): Promise<void> {
+    await this.#refreshSingleFlight(this.#tokens?.version);
+  }
+
+  async #currentTokens(): Promise<TokenSet> {
+    const t = this.#tokens;
+    if (t && isFresh(t)) return t;
+    return this.#refreshSingleFlight(t?.version);
+  }
+
+  #refreshSingleFlight(startVersion: string | undefined): Promise<TokenSet> {
+    this.#refreshing ??= this.#lock.run(() => this.#refreshLocked(startVersion)).finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  /** The refresh proper. Runs only while holding the cross-tab lock. */
+  async #refreshLocked(startVersion: string | undefined): Promise<TokenSet> {
+    const stored = await this.#storage.get("sessions", this.#namespace);
+    if (!stored) {
+      // Signed out (perhaps in another tab), or a session without a
+      // refresh token whose access token has run out.
+      this.#tokens = undefined;
+      throw new LoginRequiredError("not signed in");
+    }
+    if (stored.version !== startVersion) {
+      // Another tab refreshed (or signed in) after we decided to: use its
+      // result rather than rotate again. If we held tokens, that tab was
+      // alive a moment ago and answers fast; a tab just opened may have no
+      // peers at all, so it waits less.
+      const mine = this.#tokens;
+      if (mine && mine.version === stored.version && isFresh(mine)) return mine;
+      const wait = startVersion === undefined ? (this.#options.peerWaitMs ?? 200) : Math.max(1000, this.#options.peerWaitMs ?? 0);
+      const shared = await this.#askPeers(stored.version, wait);
+      if (shared) return shared;
+    }
+    const key = await this.#storage.get("keys", this.#namespace);
+    if (!key) {
+      // The refresh token is bound to a key that no longer exists: useless.
+      await this.#endLocalSession("key_missing");
+      throw new LoginRequiredError("the DPoP key is gone; sign in again");
+    }
+    const params: Record<string, string> = { grant_type: "refresh_token", client_id: this.clientId };
+    if (stored.mode === "indexeddb" && stored.refreshToken) params.refresh_token = stored.refreshToken;
+    let body: TokenResponse;
+    try {
+      body = await this.#withRetries(() => this.#tokenRequest(params, key));
+    } catch (e) {
+      if (e instanceof HoldfastError && e.code === "invalid_grant") {
+        // The server ended the session (revoked, expired, reuse detected),
+        // or this token can no longer be used (bound to another key, past
+        // its retry limit): nothing to retry. Revoke it too (best effort),
+        // so that no family is left alive without a holder.
+        if (stored.refreshToken) void this.#revokeRefreshToken(stored.refreshToken).catch(() => undefined);
+        await this.#endLocalSession("session_ended");
+        throw new LoginRequiredError("the session has ended", { cause: e, status: e.status, description: e.description });
+      }
+      throw e;
+    }
+    const next: StoredSession = { mode: stored.mode, version: newVersion(), updatedAt: Date.now() };
+    const rt = body.refresh_token ?? stored.refreshToken;
+    if (stored.mode === "indexeddb" && rt) next.refreshToken = rt;
+    const sid = str(decodeJwtPayload(body.access_token)?.sid) ?? stored.sid;
+    if (sid) next.sid = sid;
+    // Persist the child before anything else: it is the only valid token now.
+    await this.#storage.put("sessions", this.#namespace, next);
+    const tokens = this.#tokenSet(body, next.version, this.#refreshedIdToken(body.id_token));
+    this.#tokens = tokens;
+    this.#broadcast({ type: "tokens", tokens });
+    this.#emit("tokens", { expiresAt: tokens.expiresAt });
+    return tokens;
+  }
+
+  /**
+   * Repeats `attempt` after transient failures, with the same parameters
+   * (so the same refresh token): the server's grace window answers a retry
+   * of a rotated token with the same child (DESIGN.md §4).
+   */
+  async #withRetries<T>(attempt: () => Promise<T>): Promise<T> {
+    const delays = this.#options.refreshRetry?.delaysMs ?? DEFAULT_RETRY_DELAYS_MS;
+    for (let i = 0; ; i++) {
+      try {
+        return await attempt();
+      } catch (e) {
+        const delay = delays[i];
+        if (!(e instanceof TransientError) || delay === undefined) throw e;
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** Asks other tabs for the access token of `version`. */
+  #askPeers(version: string, waitMs: number): Promise<TokenSet | undefined> {
+    if (!this.#channel) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const waiter = (t: TokenSet) => {
+        if (t.version !== version || !isFresh(t)) return;
+        this.#peerWaiters.delete(waiter);
+        clearTimeout(timer);
+        resolve(t);
+      };
+      const timer = setTimeout(() => {
+        this.#peerWaiters.delete(waiter);
+        resolve(undefined);
+      }, waitMs);
+      this.#peerWaiters.add(waiter);
+      this.#broadcast({ type: "want", version });
+    });
+  }
+
+  #onMessage(msg: ChannelMessage): void {
+    switch (msg?.type) {
+      case "tokens": {
+        const mine = this.#tokens;
+        if (!mine || msg.tokens.receivedAt >= mine.receivedAt) {
+          this.#tokens = msg.tokens;
+          // A sign-in in another tab (perhaps as someone else) is this tab's too.
+          if (msg.signedIn) this.#emit("signedin", { user: msg.tokens.idTokenClaims });
+          this.#emit("tokens", { expiresAt: msg.tokens.expiresAt });
+        }
+        for (const waiter of [...this.#peerWaiters]) waiter(msg.tokens);
+        break;
+      }
+      case "want": {
+        const mine = this.#tokens;
+        if (mine && mine.version === msg.version && isFresh(mine)) this.#broadcast({ type: "tokens", tokens: mine });
+        break;
+      }
+      case "signedout": {
+        const had = this.#tokens !== undefined;
+        this.#tokens = undefined;
+        if (had) this.#emit("signedout", { reason: "other_tab" satisfies SignOutReason, cause: msg.reason });
+        break;
+      }
+    }
+  }
+
+  #broadcast(msg: ChannelMessage): void {
+    try {
+      this.#channel?.postMessage(msg);
+    } catch {
+      // A closed channel: other tabs will refresh on their own.
+    }
+  }
+
+  #emit(type: string, detail: unknown): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  // ------------------------------------------------------ token endpoint
+
+  /**
+   * One token request with a fresh proof; repeated once with the server's
+   * nonce on `use_dpop_nonce` (RFC 9449 §8). Network failures, timeouts,
+   * unreadable bodies, 5xx and 429 become {@link TransientError}.
+   */
+  async #tokenRequest(params: Record<string, string>, key: DpopKeyPair): Promise<TokenResponse> {
+    const endpoint = (await this.endpoints()).token;
+    const credentials: RequestCredentials = this.#options.refreshTokenStorage === "cookie" ? "include" : "omit";
+    for (let attempt = 0; ; attempt++) {
+      const proof = await createProof(key, {
+        method: "POST",
+        url: endpoint,
+        nonce: this.#nonces.get(this.#nonceKey(endpoint)),
+        clockSkewSeconds: this.#clockSkewSeconds,
+      });
+      const res = await this.#post(endpoint, params, credentials, { DPoP: proof });
+      let body: Record<string, unknown> | undefined;
+      try {
+        body = await this.#withTimeout(readJson(res));
+      } catch (e) {
+        // The server answered but the body did not arrive: as good as lost.
+        throw new TransientError("network_error", "the token response was cut off", { cause: e });
+      }
+      if (res.ok && body && typeof body.access_token === "string") return body as unknown as TokenResponse;
+      if (body?.error === "use_dpop_nonce" && attempt === 0 && res.headers.has("DPoP-Nonce")) continue;
+      throw this.#errorFrom(res, body, "token endpoint");
+    }
+  }
+
+  /** POSTs a form; network failure or timeout is a {@link TransientError}. */
+  async #post(url: string, form: Record<string, string>, credentials: RequestCredentials, headers: Record<string, string> = {}): Promise<Response> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.#options.requestTimeoutMs ?? 10_000);
+    try {
+      const res = await this.#fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json", ...headers },
+        body: new URLSearchParams(form),
+        credentials,
+        cache: "no-store",
+        signal: controller.signal,
+      });
+      this.#rememberNonce(url, res);
+      return res;
+    } catch (e) {
+      throw new TransientError("network_error", `no response from ${url}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #withTimeout<T>(p: Promise<T>): Promise<T> {
+    const ms = this.#options.requestTimeoutMs ?? 10_000;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("timed out reading the response")), ms);
+      p.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  #errorFrom(res: Response, body: Record<string, unknown> | undefined, what: string): HoldfastError {
+    const code = str(body?.error);
+    const description = str(body?.error_description);
+    const message = `${what}: ${code ?? `HTTP ${res.status}`}${description ? `: ${description}` : ""}`;
+    if (res.status >= 500 || res.status === 429 || (res.ok && !code)) {
+      return new TransientError(code ?? "server_error", message, { status: res.status, description });
+    }
+    return new HoldfastError(code ?? "invalid_response", message, { status: res.status, description });
+  }
+
+  /** Nonces are per server: the tenant for Holdfast's endpoints, else the origin. */
+  #nonceKey(url: string): string {
+    return url.startsWith(`${this.issuer}/`) ? this.issuer : new URL(url).origin;
+  }
+
+  #rememberNonce(url: string, res: Response): void {
+    const nonce = res.headers.get("DPoP-Nonce");
+    if (nonce) this.#nonces.set(this.#nonceKey(url), nonce);
+  }
+
+  // ----------------------------------------------------------- resources
+
+  /**
+   * `Authorization` and `DPoP` headers for one request with the current
+   * access token, for apps that make requests `authFetch` cannot (e.g. a
+   * `WebSocket` URL handshake through a proxy). Each call makes a new proof.
+   */
+  async authHeaders(method: string, url: string): Promise<Record<string, string>> {
+    return this.#headersFor(await this.#currentTokens(), method, new URL(url, location.href).href);
+  }
+
+  async #headersFor(tokens: TokenSet, method: string, url: string): Promise<Record<string, string>> {
+    if (tokens.tokenType !== "DPoP") return { Authorization: `Bearer ${tokens.accessToken}` };
+    const key = await this.#storage.get("keys", this.#namespace);
+    if (!key) throw new LoginRequiredError("the DPoP key is gone; sign in again");
+    const proof = await createProof(key, {
+      method,
+      url,
+      nonce: this.#nonces.get(this.#nonceKey(url)),
+      accessToken: tokens.accessToken,
+      clockSkewSeconds: this.#clockSkewSeconds,
+    });
+    return { Authorization: `DPoP ${tokens.accessToken}`, DPoP: proof };
+  }
+
+  /** Sends `base` with `tokens`, once more if the server asks for a nonce. */
+  async #send(base: Request, tokens: TokenSet): Promise<{ res: Response; error: string | undefined; params: Record<string, string> }> {
+    for (let attempt = 0; ; attempt++) {
+      const req = base.clone();
+      const headers = new Headers(req.headers);
+      for (const [k, v] of Object.entries(await this.#headersFor(tokens, req.method, req.url))) headers.set(k, v);
+      const res = await this.#fetch(new Request(req, { headers }));
+      this.#rememberNonce(req.url, res);
+      if (res.ok) return { res, error: undefined, params: {} };
+      const challenge = relevantChallenge(res.headers.get("WWW-Authenticate"));
+      const params = challenge?.params ?? {};
+      let error = params.error;
+      if (!error && res.status === 400 && (res.headers.get("Content-Type") ?? "").includes("json")) {
+        error = str((await readJson(res.clone()).catch(() => undefined))?.error);
+      }
+      // RFC 9449 §9: a resource server's nonce challenge; one retry.
+      if (error === "use_dpop_nonce" && attempt === 0 && res.headers.has("DPoP-Nonce")) continue;
+      return { res, error, params };
+    }
+  }
+
+  /**
+   * `fetch` with the user's access token: adds `Authorization: DPoP …` and a
+   * fresh `DPoP` proof bound to the token (`ath`) and to this request's
+   * method and URL; retries once with the server's nonce on
+   * `use_dpop_nonce`; on `401 invalid_token` (an expired or revoked token)
+   * refreshes once and retries. A step-up challenge
+   * (`insufficient_user_authentication`) throws {@link StepUpRequiredError}.
+   * Other responses, errors included, are returned as they are.
+   *
+   * A request body that is a stream can be sent only once; pass a string,
+   * `Blob`, `FormData` or `URLSearchParams` for bodies that may be retried.
+   */
+  async authFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const base = new Request(input, init);
+    let tokens = await this.#currentTokens();
+    let refreshed = false;
+    for (;;) {
+      const { res, error, params } = await this.#send(base, tokens);
+      if (error === "insufficient_user_authentication") throw new StepUpRequiredError(res, params);
+      if (res.status === 401 && error === "invalid_token" && !refreshed) {
+        refreshed = true;
+        tokens = await this.#refreshSingleFlight(tokens.version);
+        continue;
+      }
+      return res;
+    }
+  }
+
+  /** The UserInfo response (OIDC Core §5.3) for the signed-in user. */
+  async userinfo(): Promise<Record<string, unknown>> {
+    const res = await this.authFetch((await this.endpoints()).userinfo);
+    const body = await readJson(res);
+    if (!res.ok || !body) throw this.#errorFrom(res, body, "userinfo");
+    return body;
+  }
+
+  // ------------------------------------------------------------ sessions
+
+  /** The user's live sessions (devices); `current` marks this browser's. */
+  async listSessions(): Promise<DeviceSession[]> {
+    const res = await this.authFetch((await this.endpoints()).sessions, { cache: "no-store" });
+    const body = await readJson(res);
+    if (!res.ok || !body || !Array.isArray(body.sessions)) throw this.#errorFrom(res, body, "sessions");
+    return body.sessions as DeviceSession[];
+  }
+
+  /** Signs out one session of the user (this browser's too: then like {@link signOut}). */
+  async revokeSession(sid: string): Promise<void> {
+    if (sid === this.#tokens?.sid) {
+      await this.signOut();
+      return;
+    }
+    const url = `${(await this.endpoints()).sessions}/${encodeURIComponent(sid)}`;
+    const res = await this.authFetch(url, { method: "DELETE" });
+    if (!res.ok) throw this.#errorFrom(res, await readJson(res), "revoke session");
+  }
+
+  /** Signs out every other session of the user; resolves to how many. */
+  async revokeOtherSessions(): Promise<number> {
+    const res = await this.authFetch(`${(await this.endpoints()).sessions}/revoke-others`, { method: "POST" });
+    const body = await readJson(res);
+    if (!res.ok) throw this.#errorFrom(res, body, "revoke other sessions");
+    return typeof body?.revoked === "number" ? body.revoked : 0;
+  }
+
+  // ------------------------------------------------------------ sign-out
+
+  /**
+   * Signs out: ends the session on the server (`POST {issuer}/logout` with
+   * the access token, or RFC 7009 revocation of the refresh token), then
+   * deletes the tokens and the DPoP key here and tells the other tabs.
+   * Local state is cleared even if the server cannot be reached;
+   * `remote` says whether the server confirmed.
+   */
+  async signOut(): Promise<{ remote: boolean }> {
+    return this.#lock.run(async () => {
+      let remote = false;
+      try {
+        remote = await this.#endRemoteSession();
+      } catch {
+        // Offline or the server is down: still sign out here.
+      }
+      await this.#endLocalSession("signed_out");
+      return { remote };
+    });
+  }
+
+  /** Runs under the lock. */
+  async #endRemoteSession(): Promise<boolean> {
+    const stored = await this.#storage.get("sessions", this.#namespace);
+    let tokens = this.#tokens && this.#tokens.expiresAt - Date.now() > 2_000 ? this.#tokens : undefined;
+    if (!tokens && stored?.mode === "indexeddb" && stored.refreshToken) {
+      return this.#revokeRefreshToken(stored.refreshToken);
+    }
+    if (!tokens && stored) tokens = await this.#refreshLocked(this.#tokens?.version ?? "");
+    if (!tokens) return false;
+    const { res } = await this.#send(new Request((await this.endpoints()).logout, { method: "POST" }), tokens);
+    // 401: the session was already gone.
+    return res.ok || res.status === 401;
+  }
+
+  async #revokeRefreshToken(token: string): Promise<boolean> {
+    const res = await this.#post(
+      (await this.endpoints()).revocation,
+      { token, token_type_hint: "refresh_token", client_id: this.clientId },
+      "omit",
+    );
+    return res.ok;
+  }
+
+  async #endLocalSession(reason: SignOutReason): Promise<void> {
+    const had = this.#tokens !== undefined || (await this.#storage.get("sessions", this.#namespace)) !== undefined;
+    await this.#storage.delete("sessions", this.#namespace);
+    await this.#storage.delete("keys", this.#namespace);
+    this.#tokens = undefined;
+    this.#broadcast({ type: "signedout", reason });
+    if (had) this.#emit("signedout", { reason });
+  }
+}

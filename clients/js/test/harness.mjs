@@ -1,0 +1,204 @@
+// The world the browser tests run in: a fresh Holdfast (its own data
+// directory and port), the example resource server, the demo SPA's server,
+// and a headless Debian Chromium driven by playwright-core. Everything
+// listens on free ports on 127.0.0.1 chosen at start, so runs never collide.
+//
+// Environment:
+//   HOLDFAST_BIN       the holdfast binary  [target/release/holdfast]
+//   RS_BIN             the example API      [target/release/holdfast-example-resource-server]
+//   CHROMIUM_PATH      the browser          [/usr/bin/chromium]
+//   HOLDFAST_TEST_KEEP keep the data directory after the run
+
+import { spawn, execFile } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+import { chromium } from "playwright-core";
+
+const execFileP = promisify(execFile);
+
+export const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, "../../..");
+export const artifacts = path.join(here, "artifacts");
+mkdirSync(path.join(artifacts, "logs"), { recursive: true });
+
+const HOLDFAST_BIN = process.env.HOLDFAST_BIN ?? path.join(repoRoot, "target/release/holdfast");
+const RS_BIN = process.env.RS_BIN ?? path.join(repoRoot, "target/release/holdfast-example-resource-server");
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+/** The password every test user gets. */
+export const PASSWORD = "correct horse battery staple";
+/** Step-up age the API is started with (seconds), for /api/sensitive. */
+export const STEP_UP_MAX_AGE = 2;
+
+// Flags the machine's closed network needs (see the machine notes): no
+// background connections to Google services, no QUIC.
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+  "--disable-dev-shm-usage",
+];
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(what, probe, timeoutMs = 30_000, proc) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    if (proc && proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode} before it was ready (see its log in ${artifacts}/logs)`);
+    try {
+      if (await probe()) return;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`${what} not ready after ${timeoutMs} ms${last ? `: ${last.message}` : ""}`);
+}
+
+/** The test environment. Start with {@link World.start}, end with `stop()`. */
+export class World {
+  processes = [];
+  users = 0;
+
+  static async start() {
+    const w = new World();
+    try {
+      await w.#start();
+    } catch (e) {
+      await w.stop();
+      throw e;
+    }
+    return w;
+  }
+
+  async #start() {
+    await mkdir(path.join(artifacts, "logs"), { recursive: true });
+    this.dataDir = await mkdtemp(path.join(os.tmpdir(), "holdfast-browser-"));
+    const [hf, rs, spa] = [await freePort(), await freePort(), await freePort()];
+    this.base = `http://127.0.0.1:${hf}`;
+    this.issuer = `${this.base}/t/demo`;
+    this.apiDirect = `http://127.0.0.1:${rs}`;
+    this.spa = `http://127.0.0.1:${spa}`;
+    this.listen = `127.0.0.1:${hf}`;
+
+    await this.cli(["tenant", "create", "demo", "--name", "Holdfast demo"]);
+    const client = (id, ...extra) =>
+      this.cli(["client", "create", "--tenant", "demo", "--client-id", id, "--public",
+        "--redirect-uri", `${this.spa}/callback`, "--allowed-origin", this.spa, ...extra]);
+    // The demo's client; one whose access tokens live 3 s (expiry tests);
+    // one in cookie mode (refresh token in an HttpOnly cookie).
+    await client("spa");
+    await client("spa-short", "--access-token-ttl", "3");
+    await client("spa-cookie", "--refresh-token-cookie");
+
+    this.#spawn("holdfast", HOLDFAST_BIN, [...this.#globals(), "serve"]);
+    await waitFor("holdfast", async () => (await fetch(`${this.base}/healthz`)).ok, 30_000, this.processes.at(-1));
+
+    this.#spawn("api", RS_BIN, [
+      "--issuer", this.issuer,
+      "--audience", this.issuer,
+      "--listen", `127.0.0.1:${rs}`,
+      // Proofs name the URL the browser called: the API behind the SPA's proxy.
+      "--public-url", this.spa,
+      "--step-up-max-age", String(STEP_UP_MAX_AGE),
+    ], { RS_LOG: "info,holdfast_verify=debug" });
+    await waitFor("example API", async () => (await fetch(`${this.apiDirect}/api/hello`)).status === 401, 30_000, this.processes.at(-1));
+
+    this.#spawn("spa", process.execPath, [
+      path.join(repoRoot, "examples/spa/serve.mjs"),
+      "--issuer", this.issuer,
+      "--client-id", "spa",
+      "--listen", `127.0.0.1:${spa}`,
+      "--api", this.apiDirect,
+    ]);
+    await waitFor("demo SPA", async () => (await fetch(`${this.spa}/config.json`)).ok, 15_000, this.processes.at(-1));
+
+    this.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  }
+
+  #globals() {
+    return ["--data-dir", this.dataDir, "--listen", this.listen, "--argon2-memory-kib", "1024", "--argon2-iterations", "1"];
+  }
+
+  #spawn(name, bin, args, env = {}) {
+    const log = createWriteStream(path.join(artifacts, "logs", `${name}.log`));
+    const proc = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    proc.stdout.pipe(log);
+    proc.stderr.pipe(log);
+    proc.on("error", (e) => log.write(`spawn error: ${e.message}\n`));
+    this.processes.push(proc);
+    return proc;
+  }
+
+  /** Runs the admin CLI against this world's data directory. */
+  async cli(args, input) {
+    const child = execFileP(HOLDFAST_BIN, [...this.#globals(), ...args], { maxBuffer: 16 * 1024 * 1024 });
+    if (input !== undefined) {
+      child.child.stdin.end(input);
+    }
+    const { stdout } = await child;
+    return stdout;
+  }
+
+  /** A new user with {@link PASSWORD}; returns its username. */
+  async newUser(prefix = "user") {
+    const username = `${prefix}${++this.users}`;
+    await this.cli(["user", "create", "--tenant", "demo", "--username", username, "--password-stdin"], `${PASSWORD}\n`);
+    return username;
+  }
+
+  /** Audit events of the tenant (optionally only of `sessionId`). */
+  async events(sessionId) {
+    const all = JSON.parse(await this.cli(["--json", "events", "--tenant", "demo", "--limit", "100000"]));
+    return sessionId ? all.filter((e) => e.session_id === sessionId) : all;
+  }
+
+  /** How many events of each kind (for `sessionId`, or all). */
+  async eventCounts(sessionId) {
+    const counts = {};
+    for (const e of await this.events(sessionId)) counts[e.kind] = (counts[e.kind] ?? 0) + 1;
+    return counts;
+  }
+
+  /** A new browser context (one "device"): its own storage, cookies and IndexedDB. */
+  async newContext(options = {}) {
+    const context = await this.browser.newContext({ viewport: { width: 1100, height: 900 }, ...options });
+    context.setDefaultTimeout(20_000);
+    return context;
+  }
+
+  async stop() {
+    await this.browser?.close().catch(() => {});
+    for (const p of this.processes) {
+      if (p.exitCode === null) p.kill("SIGTERM");
+    }
+    await Promise.all(
+      this.processes.map((p) => (p.exitCode !== null ? null : new Promise((r) => { p.once("exit", r); setTimeout(r, 3000); }))),
+    );
+    if (this.dataDir && !process.env.HOLDFAST_TEST_KEEP) await rm(this.dataDir, { recursive: true, force: true });
+  }
+}
