@@ -31,6 +31,7 @@ holdfast_testkit::on_both_backends!(
     design_s4_step4_lost_response_retry_returns_the_same_child_and_later_reuse_revokes_the_family,
     design_s4_step5_rotated_token_past_the_grace_window_is_reuse,
     design_s4_strict_rotation_treats_any_second_use_as_reuse,
+    rfc6749_s6_a_refused_wider_scope_does_not_spend_the_refresh_token,
     design_s4_step4_retry_limit_refuses_but_spares_the_family,
     design_s4_step2_idle_lifetime_slides_and_then_expires,
     design_s4_step2_absolute_lifetime_ends_even_a_busy_family,
@@ -479,4 +480,34 @@ async fn rfc6749_s6_refresh_token_of_other_tenant_is_refused(server: TestServer)
         .await
         .tokens();
     assert!(is_active(&http, &a, &c.access_token).await);
+}
+
+/// RFC 6749 §6: the requested scope "MUST NOT include any scope not
+/// originally granted". Asking for more is `invalid_scope` and must cost
+/// nothing: even in strict mode the same token then still refreshes.
+async fn rfc6749_s6_a_refused_wider_scope_does_not_spend_the_refresh_token(server: TestServer) {
+    let f = fixture_with(&server, "acme", |c| {
+        c.refresh.rotation = RotationMode::Strict
+    })
+    .await;
+    let http = server.http();
+    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+    let wider = http
+        .post(format!("{}/token", f.issuer))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt0.refresh_token.as_str()),
+            ("client_id", WEB),
+            ("scope", "openid profile email"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wider.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = wider.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_scope");
+    let ok = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .tokens();
+    assert_ne!(ok.refresh_token, rt0.refresh_token);
 }

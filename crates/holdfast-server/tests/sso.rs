@@ -34,6 +34,7 @@ holdfast_testkit::on_both_backends!(
     rfc9700_s4_16_login_page_refuses_framing_and_sends_no_referrer,
     rfc6749_s10_12_login_with_a_wrong_csrf_token_is_not_accepted,
     login_failure_message_is_the_same_for_wrong_password_and_unknown_user,
+    design_s1_revoking_a_user_ends_single_sign_on_and_unredeemed_codes,
 );
 
 /// Redeems `code` for `client_id` and returns the ID token's claims.
@@ -292,4 +293,47 @@ async fn login_failure_message_is_the_same_for_wrong_password_and_unknown_user(s
         assert!(answer.set_cookie("holdfast_session").is_none());
         assert!(browser.cookie("holdfast_session").is_none());
     }
+}
+
+/// DESIGN.md §1 ("Password reset or a breach must revoke everything"): after
+/// a user's "not before" stamp, the SSO cookie no longer signs them in and a
+/// code from an authentication before the stamp cannot be redeemed.
+async fn design_s1_revoking_a_user_ends_single_sign_on_and_unredeemed_codes(server: TestServer) {
+    let fx = flow::fixture(&server, "acme").await;
+    let (mut browser, code, pkce) = flow::browser_code(&fx).await;
+    server.clock.advance(5);
+    server
+        .state
+        .store
+        .set_user_not_before(&fx.tenant.id, &fx.user_id, server.clock.now())
+        .await
+        .unwrap();
+    // The unredeemed code dies with the stamp.
+    let redeemed = token(
+        &server.http(),
+        &fx.issuer,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &fx.client.client_id),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &pkce.verifier),
+        ],
+    )
+    .await;
+    assert_eq!(redeemed.oauth_error(), "invalid_grant");
+    // The SSO cookie no longer yields a code: the form is shown.
+    let again = flow::pkce();
+    let url = flow::authorize_url(
+        &fx.issuer,
+        &flow::code_request(&fx.client.client_id, &again, "s2"),
+    );
+    let page = browser.get(&url).await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "expected the login form, got {:?}",
+        page.location()
+    );
+    assert!(page.login_form().is_some());
 }

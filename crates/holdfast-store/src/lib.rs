@@ -156,7 +156,8 @@ pub trait UserStore: Send + Sync {
     /// The user with this id, if any.
     async fn user_by_id(&self, tenant_id: &str, id: &str) -> StoreResult<Option<UserRecord>>;
     /// Sets the user's "not before" stamp and, in the same transaction,
-    /// revokes the sessions begun before it. `NotFound("user")` if absent.
+    /// revokes the sessions and ends the browser (SSO) sessions begun before
+    /// it. `NotFound("user")` if absent.
     async fn set_user_not_before(&self, tenant_id: &str, id: &str, at: i64) -> StoreResult<()>;
 }
 

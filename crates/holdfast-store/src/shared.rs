@@ -224,6 +224,13 @@ macro_rules! impl_shared_store {
                 for (sid,) in older {
                     revoke_session_in(&mut tx, tenant_id, &sid, "not_before", at).await?;
                 }
+                // And single sign-on at the authorization server ends too.
+                sqlx::query("DELETE FROM browser_sessions WHERE tenant_id = $1 AND user_id = $2 AND auth_time < $3")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(())
             }

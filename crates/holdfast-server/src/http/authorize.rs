@@ -101,8 +101,9 @@ async fn authorize(
                 .user_by_id(&ctx.tenant.id, &session.user_id)
                 .await;
             match user_exists {
-                Ok(Some(_)) => {}
-                Ok(None) => return login_form(state, ctx, &request, params, "", None),
+                // A "not before" stamp ends single sign-on from before it.
+                Ok(Some(user)) if user.not_before.is_none_or(|nb| session.auth_time >= nb) => {}
+                Ok(_) => return login_form(state, ctx, &request, params, "", None),
                 Err(err) => {
                     return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err));
                 }

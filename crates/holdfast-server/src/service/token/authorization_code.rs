@@ -45,9 +45,17 @@ pub async fn exchange(
         .await?
         .ok_or(TokenError::InvalidGrant("unknown authorization code"))?;
 
+    // RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
+    // authenticated confidential client, or ... to the public client".
+    if record.client_id != client.client_id {
+        return Err(TokenError::InvalidGrant(
+            "authorization code was issued to another client",
+        ));
+    }
     if record.consumed_at.is_some() {
-        // The redemption below sees the code consumed and revokes what the
-        // first redemption issued.
+        // RFC 6749 §4.1.2: a second use is refused and what the first
+        // issued is revoked (only for the client the code belongs to, so
+        // another client cannot revoke someone else's tokens this way).
         state
             .store
             .revoke_code_issuance(&tenant.id, &digest, now)
@@ -55,13 +63,6 @@ pub async fn exchange(
         tracing::warn!(tenant = %tenant.slug, client_id = %client.client_id, "authorization code replayed; its tokens are revoked");
         return Err(TokenError::InvalidGrant(
             "authorization code has already been used",
-        ));
-    }
-    // RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
-    // authenticated confidential client, or ... to the public client".
-    if record.client_id != client.client_id {
-        return Err(TokenError::InvalidGrant(
-            "authorization code was issued to another client",
         ));
     }
     if record.expires_at <= now {
@@ -101,8 +102,15 @@ pub async fn exchange(
         .store
         .user_by_id(&tenant.id, &record.user_id)
         .await?
-        .ok_or(TokenError::InvalidGrant("the user no longer exists"))?
-        .user;
+        .ok_or(TokenError::InvalidGrant("the user no longer exists"))?;
+    // A "not before" stamp (revoke-all, password reset) kills codes from
+    // authentications before it.
+    if user.not_before.is_some_and(|nb| record.auth_time < nb) {
+        return Err(TokenError::InvalidGrant(
+            "the authentication predates the user's revocation",
+        ));
+    }
+    let user = user.user;
 
     let scope = Scope::parse(&record.scope)
         .map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?;

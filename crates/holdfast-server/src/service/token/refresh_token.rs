@@ -44,6 +44,20 @@ pub async fn exchange(
         ))?;
     let digest = sha256_b64(presented.as_bytes());
     let now = state.now();
+    // A narrower scope may be asked for (RFC 6749 §6); check it before the
+    // rotation commits, so a refused request never costs the family its
+    // child (under strict rotation that would turn the retry into reuse).
+    if request.param("scope").is_some()
+        && let Some((_, session)) = state.store.refresh_token(&tenant.id, &digest).await?
+    {
+        let granted = Scope::parse(&session.scope)
+            .map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?;
+        requested_scope(
+            request,
+            &granted,
+            "scope exceeds what was originally granted",
+        )?;
+    }
     let child = generate_token(REFRESH_TOKEN_PREFIX)?;
     let child_digest = sha256_b64(child.expose().as_bytes());
     let child_sealed = seal_under_token(presented, digest.as_bytes(), child.expose().as_bytes())?;
