@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::CryptoError;
-use crate::secret::random_bytes;
+use crate::secret::{hmac_sha256, random_bytes};
 
 const VERSION: u8 = 1;
 
@@ -110,11 +110,7 @@ impl Kek {
     /// KEK), so that secrets every node must share, such as DPoP nonce keys,
     /// need no storage of their own.
     pub fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
-        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.raw.as_ref());
-        let tag = aws_lc_rs::hmac::sign(&key, label);
-        let mut out = Zeroizing::new([0u8; 32]);
-        out.copy_from_slice(tag.as_ref());
-        out
+        hmac_sha256(self.raw.as_ref(), label)
     }
 }
 
@@ -156,9 +152,7 @@ pub fn open_under_token(
 }
 
 fn token_key(token: &str) -> Result<Kek, CryptoError> {
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, token.as_bytes());
-    let tag = aws_lc_rs::hmac::sign(&key, b"holdfast:refresh-token-child:v1");
-    Kek::from_bytes(tag.as_ref())
+    Kek::from_bytes(hmac_sha256(token.as_bytes(), b"holdfast:refresh-token-child:v1").as_ref())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::CryptoError;
 
@@ -71,6 +71,18 @@ pub fn random_id() -> Result<String, CryptoError> {
 /// client secrets.
 pub fn sha256_b64(value: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(value))
+}
+
+/// HMAC-SHA-256 of `message` under `key` (RFC 2104): the one keyed hash
+/// behind derived subkeys, sealed-child keys and DPoP nonces.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> Zeroizing<[u8; 32]> {
+    let tag = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key),
+        message,
+    );
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(tag.as_ref());
+    out
 }
 
 /// Compares two byte strings in time that depends only on their lengths.

@@ -52,6 +52,8 @@ pub struct AppState {
     pub tenants: TtlCache<String, holdfast_core::tenant::Tenant>,
     /// Clients by (tenant id, client_id) (hits only, a few seconds).
     pub clients: TtlCache<(String, String), holdfast_store::ClientRecord>,
+    /// Browser origins allowed by some client, by (tenant id, origin) (hits only).
+    pub origins: TtlCache<(String, String), ()>,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
             clock,
             tenants: TtlCache::new(CACHE_TTL, 10_000),
             clients: TtlCache::new(CACHE_TTL, 10_000),
+            origins: TtlCache::new(CACHE_TTL, 10_000),
         }
     }
 

@@ -227,7 +227,7 @@ pub struct SessionRecord {
 }
 
 /// A refresh token as stored (digest only).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RefreshTokenRecord {
     /// SHA-256 digest, base64url.
     pub token_digest: String,
@@ -265,7 +265,7 @@ impl RefreshTokenRecord {
 }
 
 /// A security-relevant event (DESIGN.md §8).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEvent {
     /// Unique id (UUIDv7: sortable by time).
     pub id: String,

@@ -5,8 +5,8 @@ use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::User;
 
 use crate::{
-    AuthCodeRecord, BrowserSessionRecord, ClientRecord, RefreshTokenRecord, SessionRecord,
-    StoreError, StoredKey, UserRecord,
+    AuthCodeRecord, BrowserSessionRecord, ClientRecord, SessionRecord, StoreError, StoredKey,
+    UserRecord,
 };
 
 #[derive(sqlx::FromRow)]
@@ -210,35 +210,6 @@ impl TryFrom<SessionRow> for SessionRecord {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct RefreshTokenRow {
-    pub token_digest: String,
-    pub session_id: String,
-    pub generation: i64,
-    pub state: String,
-    pub parent_digest: Option<String>,
-    pub created_at: i64,
-    pub rotated_at: Option<i64>,
-    pub child_sealed: Option<Vec<u8>>,
-    pub retries: i64,
-}
-
-impl From<RefreshTokenRow> for RefreshTokenRecord {
-    fn from(r: RefreshTokenRow) -> Self {
-        RefreshTokenRecord {
-            token_digest: r.token_digest,
-            session_id: r.session_id,
-            generation: r.generation,
-            state: r.state,
-            parent_digest: r.parent_digest,
-            created_at: r.created_at,
-            rotated_at: r.rotated_at,
-            child_sealed: r.child_sealed,
-            retries: r.retries,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
 pub(crate) struct AuthCodeRow {
     pub code_digest: String,
     pub tenant_id: String,
@@ -311,36 +282,5 @@ impl TryFrom<BrowserSessionRow> for BrowserSessionRecord {
             created_at: r.created_at,
             expires_at: r.expires_at,
         })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct AuditRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub at: i64,
-    pub kind: String,
-    pub user_id: Option<String>,
-    pub client_id: Option<String>,
-    pub session_id: Option<String>,
-    pub reason: Option<String>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl From<AuditRow> for crate::AuditEvent {
-    fn from(r: AuditRow) -> Self {
-        crate::AuditEvent {
-            id: r.id,
-            tenant_id: r.tenant_id,
-            at: r.at,
-            kind: r.kind,
-            user_id: r.user_id,
-            client_id: r.client_id,
-            session_id: r.session_id,
-            reason: r.reason,
-            ip: r.ip,
-            user_agent: r.user_agent,
-        }
     }
 }

@@ -419,7 +419,7 @@ macro_rules! impl_shared_store {
                 tenant_id: &str,
                 token_digest: &str,
             ) -> $crate::StoreResult<Option<($crate::RefreshTokenRecord, $crate::SessionRecord)>> {
-                let Some(token) = sqlx::query_as::<_, $crate::rows::RefreshTokenRow>(
+                let Some(token) = sqlx::query_as::<_, $crate::RefreshTokenRecord>(
                     "SELECT token_digest, session_id, generation, state, parent_digest, created_at, rotated_at,
                         child_sealed, retries
                      FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2",
@@ -431,7 +431,6 @@ macro_rules! impl_shared_store {
                 else {
                     return Ok(None);
                 };
-                let token: $crate::RefreshTokenRecord = token.into();
                 let session = $crate::GrantStore::session(self, tenant_id, &token.session_id).await?;
                 Ok(session.map(|s| (token, s)))
             }
@@ -458,7 +457,7 @@ macro_rules! impl_shared_store {
                 else {
                     return Ok($crate::PresentOutcome::Unknown);
                 };
-                let Some(token) = sqlx::query_as::<_, $crate::rows::RefreshTokenRow>(
+                let Some(token) = sqlx::query_as::<_, $crate::RefreshTokenRecord>(
                     "SELECT token_digest, session_id, generation, state, parent_digest, created_at, rotated_at,
                         child_sealed, retries
                      FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2",
@@ -470,7 +469,6 @@ macro_rules! impl_shared_store {
                 else {
                     return Ok($crate::PresentOutcome::Unknown);
                 };
-                let token: $crate::RefreshTokenRecord = token.into();
                 let session: $crate::SessionRecord = session.try_into()?;
                 let decision = decide(&token, &session);
                 let mut event = p.audit.clone();
@@ -550,8 +548,9 @@ macro_rules! impl_shared_store {
                     Decision::Reuse => {
                         revoke_session_in(&mut tx, p.tenant_id, &token.session_id, "refresh_token_reuse", p.now).await?;
                     }
-                    Decision::Reject(RejectReason::WrongClient) => {
-                        // Not this client's token: nothing to record against the family.
+                    Decision::Reject(RejectReason::WrongClient | RejectReason::ScopeNotGranted) => {
+                        // Not this client's token, or a malformed request:
+                        // nothing to record against the family.
                         tx.rollback().await?;
                         return Ok($crate::PresentOutcome::Decided { decision, token, session });
                     }
@@ -695,17 +694,14 @@ macro_rules! impl_shared_store {
             }
 
             async fn events(&self, tenant_id: &str, since: i64, limit: i64) -> $crate::StoreResult<Vec<$crate::AuditEvent>> {
-                Ok(sqlx::query_as::<_, $crate::rows::AuditRow>(
+                Ok(sqlx::query_as::<_, $crate::AuditEvent>(
                     "SELECT * FROM audit_events WHERE tenant_id = $1 AND at >= $2 ORDER BY at, id LIMIT $3",
                 )
                 .bind(tenant_id)
                 .bind(since)
                 .bind(limit)
                 .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(Into::into)
-                .collect())
+                .await?)
             }
         }
 

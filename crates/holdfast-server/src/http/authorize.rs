@@ -259,9 +259,7 @@ async fn validated(
     params: &AuthorizeParams,
 ) -> Result<AuthorizationRequest, Response> {
     let client = match params.client_id.as_deref() {
-        Some(id) => state
-            .store
-            .client_by_client_id(&ctx.tenant.id, id)
+        Some(id) => crate::service::lookup::client(state, &ctx.tenant.id, id)
             .await
             .map_err(|err| error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err)))?
             .map(|r| r.client),
@@ -318,7 +316,7 @@ fn login_form(
     let mut response = pages::page(
         StatusCode::OK,
         html,
-        Some(&origin_of(&request.redirect_uri)),
+        Some(&csp_source(&request.redirect_uri)),
     );
     append_cookie(
         &mut response,
@@ -413,14 +411,13 @@ fn redirect(ctx: &TenantContext, redirect_uri: &str, pairs: &[(&str, &str)]) -> 
     response
 }
 
-fn origin_of(uri: &str) -> String {
-    match Url::parse(uri) {
-        Ok(url) => match url.origin() {
-            origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
-            url::Origin::Opaque(_) => format!("{}:", url.scheme()),
-        },
-        Err(_) => "'none'".to_owned(),
-    }
+/// The CSP source for a redirect URI: its origin, or for a native app's
+/// private-use scheme (RFC 8252 §7.1), the scheme.
+fn csp_source(uri: &str) -> String {
+    holdfast_core::client::origin_of(uri).unwrap_or_else(|| match uri.split_once(':') {
+        Some((scheme, _)) => format!("{scheme}:"),
+        None => "'none'".to_owned(),
+    })
 }
 
 fn tenant_cookie(

@@ -16,6 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use holdfast_core::tenant::TenantSlug;
 
+use crate::service::lookup;
 use crate::state::AppState;
 
 const API_ENDPOINTS: &[&str] = &[
@@ -104,15 +105,12 @@ async fn origin_allowed(state: &AppState, slug: &TenantSlug, origin: &HeaderValu
     let Ok(origin) = origin.to_str() else {
         return false;
     };
-    let Ok(Some(tenant)) = state.store.tenant_by_slug(slug).await else {
+    let Ok(Some(tenant)) = lookup::tenant(state, slug).await else {
         return false;
     };
-    let Ok(clients) = state.store.list_clients(&tenant.id).await else {
-        return false;
-    };
-    clients
-        .iter()
-        .any(|c| c.allowed_origins.iter().any(|o| o == origin))
+    lookup::origin_allowed(state, &tenant.id, origin)
+        .await
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::http::caller::Caller;
 use crate::http::form::FormPairs;
 use crate::http::tenant::TenantContext;
 use crate::pages::{self, ErrorPage, STYLESHEET_PATH};
-use crate::service::revocation::record;
+use crate::service::audit::record;
 use crate::state::AppState;
 
 /// `GET {issuer}/end-session`.
@@ -110,9 +110,7 @@ async fn end_session(
             }
         }
         if let Some(uri) = param("post_logout_redirect_uri") {
-            let client = state
-                .store
-                .client_by_client_id(&ctx.tenant.id, &claims.aud)
+            let client = crate::service::lookup::client(state, &ctx.tenant.id, &claims.aud)
                 .await
                 .ok()
                 .flatten();

@@ -25,7 +25,7 @@ use crate::http::bearer::AccessToken;
 use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::http::tenant::TenantContext;
-use crate::service::revocation::record;
+use crate::service::audit::record;
 use crate::state::AppState;
 
 fn user_token(token: AccessToken) -> Result<(AccessTokenClaims, String, TenantContext), ApiError> {
@@ -51,9 +51,7 @@ pub async fn list(State(state): State<AppState>, token: AccessToken) -> Result<R
         .await?
     {
         // Idle expiry is the client's policy: an idle-expired session is dead.
-        let idle = state
-            .store
-            .client_by_client_id(&ctx.tenant.id, &session.client_id)
+        let idle = crate::service::lookup::client(&state, &ctx.tenant.id, &session.client_id)
             .await?
             .map(|c| c.client.refresh.idle_lifetime_secs)
             .unwrap_or(0);

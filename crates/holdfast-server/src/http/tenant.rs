@@ -1,7 +1,7 @@
 //! Resolving the `{tenant}` path segment to a tenant.
 //!
-//! Each request reads the tenant from the store (no cache), so a tenant the
-//! CLI creates is served at once. An unknown or malformed slug is a 404 with
+//! Tenants are read through `service::lookup` (cached hits only), so a
+//! tenant the CLI creates is served at once. An unknown or malformed slug is a 404 with
 //! a JSON body.
 
 use std::collections::HashMap;
@@ -12,6 +12,7 @@ use holdfast_core::tenant::{Tenant, TenantSlug, issuer_url};
 use url::Url;
 
 use crate::http::error::ApiError;
+use crate::service::lookup;
 use crate::state::AppState;
 
 /// The tenant named in the path, with its issuer URL.
@@ -39,18 +40,9 @@ where
             .get("tenant")
             .and_then(|raw| TenantSlug::parse(raw).ok())
             .ok_or_else(|| ApiError::not_found("unknown tenant"))?;
-        let tenant = match state.tenants.get(&slug.to_string()) {
-            Some(tenant) => tenant,
-            None => {
-                let tenant = state
-                    .store
-                    .tenant_by_slug(&slug)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("unknown tenant"))?;
-                state.tenants.insert(slug.to_string(), tenant.clone());
-                tenant
-            }
-        };
+        let tenant = lookup::tenant(&state, &slug)
+            .await?
+            .ok_or_else(|| ApiError::not_found("unknown tenant"))?;
         let issuer = issuer_url(&state.public_url, &tenant.slug);
         Ok(Self { tenant, issuer })
     }

@@ -18,7 +18,7 @@ use holdfast_crypto::jws::{JwsAlg, SigningKey};
 use holdfast_store::{Store, StoreError, StoredKey};
 
 use crate::cache::TtlCache;
-use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::jwk::Jwk;
 use serde_json::{Value, json};
 
 /// How long a retired key stays in the JWKS: as long as the longest-lived
@@ -143,18 +143,7 @@ impl KeyService {
     /// The JWK Set to publish: next, current, and retired keys whose tokens
     /// may still be valid (RFC 7517 §5).
     pub async fn jwks(&self, tenant: &Tenant, now: i64) -> Result<Value, KeyError> {
-        let keys = self.store.keys(&tenant.id).await?;
-        let published: Vec<Value> = keys
-            .iter()
-            .filter(|k| match k.state {
-                KeyState::Next | KeyState::Current => true,
-                KeyState::Retired => k
-                    .retired_at
-                    .is_some_and(|at| retired_key_is_published(at, RETIRED_KEY_PUBLISH_SECS, now)),
-            })
-            .filter_map(|k| serde_json::from_str::<Value>(&k.public_jwk).ok())
-            .collect();
-        Ok(json!({ "keys": published }))
+        Ok(json!({ "keys": self.published_keys(tenant, now).await? }))
     }
 
     /// A subkey of the KEK for `label` (shared by every node with the KEK).
@@ -162,12 +151,20 @@ impl KeyService {
         self.kek.derive(label)
     }
 
-    /// The public keys a token of this tenant may be signed with.
+    /// The public keys a token of this tenant may be signed with: next,
+    /// current, and retired keys whose tokens may still be valid.
     pub async fn published_keys(&self, tenant: &Tenant, now: i64) -> Result<Vec<Jwk>, KeyError> {
-        let set = self.jwks(tenant, now).await?;
-        Ok(serde_json::from_value::<JwkSet>(set)
-            .map(|s| s.keys)
-            .unwrap_or_default())
+        let keys = self.store.keys(&tenant.id).await?;
+        Ok(keys
+            .iter()
+            .filter(|k| match k.state {
+                KeyState::Next | KeyState::Current => true,
+                KeyState::Retired => k
+                    .retired_at
+                    .is_some_and(|at| retired_key_is_published(at, RETIRED_KEY_PUBLISH_SECS, now)),
+            })
+            .filter_map(|k| serde_json::from_str::<Jwk>(&k.public_jwk).ok())
+            .collect())
     }
 
     /// Promotes next → current, retires current, creates a new next.

@@ -192,20 +192,11 @@ pub async fn audit(
     session_id: Option<&str>,
     reason: &str,
 ) -> Result<(), AdminError> {
-    state
-        .store
-        .record_event(&holdfast_store::AuditEvent {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: tenant.id.clone(),
-            at: state.now(),
-            kind: kind.to_owned(),
-            user_id: user_id.map(str::to_owned),
-            client_id: None,
-            session_id: session_id.map(str::to_owned),
-            reason: Some(reason.to_owned()),
-            ip: None,
-            user_agent: Some("holdfast-cli".to_owned()),
-        })
+    let cli = crate::service::token::RequestContext {
+        user_agent: Some("holdfast-cli".to_owned()),
+        ..Default::default()
+    };
+    crate::service::audit::record(state, tenant, kind, None, user_id, session_id, reason, &cli)
         .await?;
     Ok(())
 }

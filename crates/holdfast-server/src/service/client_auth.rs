@@ -126,20 +126,9 @@ pub async fn authenticate(
         ClientCredentials::None { client_id } => (client_id, None),
         ClientCredentials::Missing => return Err(fail("client authentication is required")),
     };
-    let key = (tenant.id.clone(), client_id.clone());
-    let record = match state.clients.get(&key) {
-        Some(record) => record,
-        None => {
-            let record = state
-                .store
-                .client_by_client_id(&tenant.id, client_id)
-                .await
-                .map_err(|e| TokenError::Internal(e.into()))?
-                .ok_or_else(|| fail("unknown client or bad credentials"))?;
-            state.clients.insert(key, record.clone());
-            record
-        }
-    };
+    let record = crate::service::lookup::client(state, &tenant.id, client_id)
+        .await?
+        .ok_or_else(|| fail("unknown client or bad credentials"))?;
     match (record.client.kind, secret, record.secret_digest.as_deref()) {
         (ClientKind::Confidential, Some(secret), Some(digest))
             if verify_secret_digest(secret.expose(), digest) =>

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use holdfast_core::client::Client;
 use holdfast_core::tenant::Tenant;
 use holdfast_crypto::dpop::{DpopError, DpopPolicy, DpopProof, ProofContext, verify_proof};
-use holdfast_crypto::secret::constant_time_eq;
+use holdfast_crypto::secret::{constant_time_eq, hmac_sha256};
 use url::Url;
 
 use crate::service::token::TokenError;
@@ -30,11 +30,8 @@ fn nonce_for_slot(state: &AppState, tenant: &Tenant, slot: i64) -> String {
     let key = state
         .keys
         .derive(format!("holdfast:dpop-nonce:v1:{}", tenant.id).as_bytes());
-    let mac = aws_lc_rs::hmac::sign(
-        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.as_ref()),
-        &slot.to_be_bytes(),
-    );
-    format!("{slot}.{}", URL_SAFE_NO_PAD.encode(&mac.as_ref()[..18]))
+    let mac = hmac_sha256(key.as_ref(), &slot.to_be_bytes());
+    format!("{slot}.{}", URL_SAFE_NO_PAD.encode(&mac[..18]))
 }
 
 /// The nonce to offer now (`DPoP-Nonce` header).

@@ -14,6 +14,7 @@ use holdfast_core::user::{User, normalize_username};
 use holdfast_crypto::secret::{SecretString, generate_token, sha256_b64};
 use holdfast_store::{AuditEvent, AuthCodeRecord, BrowserSessionRecord, StoreError};
 
+use crate::service::audit;
 use crate::service::password::PasswordError;
 use crate::service::token::RequestContext;
 use crate::state::AppState;
@@ -66,16 +67,10 @@ pub async fn authenticate_user(
     };
     let ok = state.passwords.verify(password, hash).await?;
     let event = |kind: &str, user_id: Option<&str>, reason: &str| AuditEvent {
-        id: uuid::Uuid::now_v7().to_string(),
-        tenant_id: tenant.id.clone(),
-        at: state.now(),
-        kind: kind.to_owned(),
         user_id: user_id.map(str::to_owned),
         client_id: Some(client_id.to_owned()),
-        session_id: None,
         reason: Some(reason.to_owned()),
-        ip: context.ip.clone(),
-        user_agent: context.user_agent.clone(),
+        ..audit::event(state, tenant, kind, context)
     };
     match (ok, user) {
         (true, Some(user)) => {

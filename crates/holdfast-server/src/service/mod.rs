@@ -3,9 +3,11 @@
 //! errors that the HTTP edge maps in one place.
 
 pub mod admin;
+pub mod audit;
 pub mod client_auth;
 pub mod dpop;
 pub mod login;
+pub mod lookup;
 pub mod password;
 pub mod revocation;
 pub mod token;

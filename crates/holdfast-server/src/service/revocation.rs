@@ -19,10 +19,10 @@ use holdfast_core::client::Client;
 use holdfast_core::tenant::Tenant;
 use holdfast_crypto::jws::verify_compact;
 use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, sha256_b64};
-use holdfast_store::AuditEvent;
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::service::audit::record;
 use crate::service::token::{RequestContext, TokenError};
 use crate::service::tokens::{AccessTokenError, verify_access_token};
 use crate::state::AppState;
@@ -113,10 +113,7 @@ pub async fn introspect(
         else {
             return Ok(inactive);
         };
-        let client = state
-            .store
-            .client_by_client_id(&tenant.id, &session.client_id)
-            .await?;
+        let client = crate::service::lookup::client(state, &tenant.id, &session.client_id).await?;
         let idle = client
             .map(|c| c.client.refresh.idle_lifetime_secs)
             .unwrap_or(0);
@@ -152,33 +149,4 @@ pub async fn introspect(
         Err(AccessTokenError::Key(e)) => Err(TokenError::Internal(e)),
         Err(_) => Ok(inactive),
     }
-}
-
-/// Writes an audit event.
-#[allow(clippy::too_many_arguments)]
-pub async fn record(
-    state: &AppState,
-    tenant: &Tenant,
-    kind: &str,
-    client: Option<&Client>,
-    user_id: Option<&str>,
-    session_id: Option<&str>,
-    reason: &str,
-    context: &RequestContext,
-) -> Result<(), holdfast_store::StoreError> {
-    state
-        .store
-        .record_event(&AuditEvent {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: tenant.id.clone(),
-            at: state.now(),
-            kind: kind.to_owned(),
-            user_id: user_id.map(str::to_owned),
-            client_id: client.map(|c| c.client_id.clone()),
-            session_id: session_id.map(str::to_owned),
-            reason: Some(reason.to_owned()),
-            ip: context.ip.clone(),
-            user_agent: context.user_agent.clone(),
-        })
-        .await
 }

@@ -22,7 +22,8 @@ use url::Url;
 
 use holdfast_crypto::dpop::DpopProof;
 
-use super::{TokenError, TokenRequest, TokenResponse, requested_scope, response};
+use super::{TokenError, TokenRequest, TokenResponse, response};
+use crate::service::audit;
 use crate::service::tokens::{
     AccessGrant, IdTokenInput, id_token_if_openid, mint_access_token, new_jti,
 };
@@ -44,20 +45,14 @@ pub async fn exchange(
         ))?;
     let digest = sha256_b64(presented.as_bytes());
     let now = state.now();
-    // A narrower scope may be asked for (RFC 6749 §6); check it before the
-    // rotation commits, so a refused request never costs the family its
-    // child (under strict rotation that would turn the retry into reuse).
-    if request.param("scope").is_some()
-        && let Some((_, session)) = state.store.refresh_token(&tenant.id, &digest).await?
-    {
-        let granted = Scope::parse(&session.scope)
-            .map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?;
-        requested_scope(
-            request,
-            &granted,
-            "scope exceeds what was originally granted",
-        )?;
-    }
+    // A narrower scope may be asked for (RFC 6749 §6). Its syntax is checked
+    // here; whether it was granted is part of the locked decision below, so
+    // a refused request changes nothing (under strict rotation a committed
+    // rotation followed by an error would turn the client's retry into reuse).
+    let asked = request
+        .param("scope")
+        .map(|raw| Scope::parse(raw).map_err(|_| TokenError::InvalidScope("scope is malformed")))
+        .transpose()?;
     let child = generate_token(REFRESH_TOKEN_PREFIX)?;
     let child_digest = sha256_b64(child.expose().as_bytes());
     let child_sealed = seal_under_token(presented, digest.as_bytes(), child.expose().as_bytes())?;
@@ -67,22 +62,16 @@ pub async fn exchange(
         child_digest: &child_digest,
         child_sealed: &child_sealed,
         now,
+        // The store sets the kind from its decision, and the user and session.
         audit: AuditEvent {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: tenant.id.clone(),
-            at: now,
-            kind: String::new(),
-            user_id: None,
             client_id: Some(client.client_id.clone()),
-            session_id: None,
-            reason: None,
-            ip: request.context.ip.clone(),
-            user_agent: request.context.user_agent.clone(),
+            ..audit::event(state, tenant, "", &request.context)
         },
     };
     let policy = client.refresh;
     let client_id = client.client_id.clone();
     let proof_jkt = proof.map(|p| p.jkt.clone());
+    let asked_in_decision = asked.clone();
     let decide_for_client =
         move |token: &holdfast_store::RefreshTokenRecord,
               session: &holdfast_store::SessionRecord| {
@@ -95,6 +84,11 @@ pub async fn exchange(
                 && proof_jkt.as_deref() != Some(bound.as_str())
             {
                 return Decision::Reject(RejectReason::DpopKeyMismatch);
+            }
+            if let Some(asked) = &asked_in_decision
+                && !Scope::parse(&session.scope).is_ok_and(|granted| asked.is_subset_of(&granted))
+            {
+                return Decision::Reject(RejectReason::ScopeNotGranted);
             }
             let family = FamilyView {
                 revoked: session.revoked_at.is_some(),
@@ -138,15 +132,19 @@ pub async fn exchange(
                 "refresh token has already been used",
             ));
         }
+        Decision::Reject(RejectReason::ScopeNotGranted) => {
+            return Err(TokenError::InvalidScope(
+                "scope exceeds what was originally granted",
+            ));
+        }
         Decision::Reject(reason) => return Err(TokenError::InvalidGrant(reject_message(reason))),
     };
-    let granted = Scope::parse(&session.scope)
-        .map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?;
-    let scope = requested_scope(
-        request,
-        &granted,
-        "scope exceeds what was originally granted",
-    )?;
+    // The decision checked that any requested scope was granted.
+    let scope = match asked {
+        Some(asked) => asked,
+        None => Scope::parse(&session.scope)
+            .map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?,
+    };
     let user = state
         .store
         .user_by_id(&tenant.id, &session.user_id)
@@ -197,6 +195,7 @@ fn reject_message(reason: RejectReason) -> &'static str {
         RejectReason::FamilyAbsoluteExpired => "the session reached its maximum lifetime",
         RejectReason::RetryLimitExceeded => "too many retries of a rotated refresh token",
         RejectReason::WrongClient => "refresh token was issued to another client",
+        RejectReason::ScopeNotGranted => "scope exceeds what was originally granted",
         RejectReason::DpopKeyMismatch => {
             "the refresh token is bound to a DPoP key and needs a proof by it"
         }
