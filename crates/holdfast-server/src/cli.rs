@@ -634,13 +634,15 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
             let tenant = admin::tenant(state, tenant).await?;
             let user = admin::user(state, &tenant, user).await?;
             let now = state.now();
-            state
-                .store
-                .set_user_not_before(&tenant.id, &user.id, now)
-                .await?;
+            // Revoke (and count) the live sessions first: the stamp would
+            // otherwise revoke them itself and the count would say 0.
             let count = state
                 .store
                 .revoke_user_sessions(&tenant.id, &user.id, None, "revoked_by_admin", now)
+                .await?;
+            state
+                .store
+                .set_user_not_before(&tenant.id, &user.id, now)
                 .await?;
             admin::audit(
                 state,
