@@ -12,6 +12,8 @@ use std::fmt;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
@@ -43,8 +45,16 @@ pub struct SigningKey {
     kid: String,
     alg: JwsAlg,
     pkcs8: Zeroizing<Vec<u8>>,
-    encoding: EncodingKey,
+    /// Parsed once: `jsonwebtoken::encode` parses (and, for P-256, checks
+    /// by a point multiplication) the PKCS#8 document on every call, which
+    /// doubled the cost of each signature.
+    pair: KeyPair,
     public_jwk: Jwk,
+}
+
+enum KeyPair {
+    Es256(EcdsaKeyPair),
+    EdDsa(Ed25519KeyPair),
 }
 
 impl fmt::Debug for SigningKey {
@@ -72,16 +82,16 @@ impl SigningKey {
     /// Loads a key from its PKCS#8 DER form (as stored, after decryption).
     pub fn from_pkcs8(alg: JwsAlg, pkcs8: &[u8]) -> Result<Self, CryptoError> {
         // Check the DER really is a key of this algorithm before trusting it.
-        match alg {
-            JwsAlg::ES256 => {
+        let pair = match alg {
+            JwsAlg::ES256 => KeyPair::Es256(
                 EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
-                    .map_err(|_| CryptoError::Key("not a P-256 PKCS#8 key".into()))?;
-            }
-            JwsAlg::EdDSA => {
+                    .map_err(|_| CryptoError::Key("not a P-256 PKCS#8 key".into()))?,
+            ),
+            JwsAlg::EdDSA => KeyPair::EdDsa(
                 Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
-                    .map_err(|_| CryptoError::Key("not an Ed25519 PKCS#8 key".into()))?;
-            }
-        }
+                    .map_err(|_| CryptoError::Key("not an Ed25519 PKCS#8 key".into()))?,
+            ),
+        };
         let encoding = match alg {
             JwsAlg::ES256 => EncodingKey::from_ec_der(pkcs8),
             JwsAlg::EdDSA => EncodingKey::from_ed_der(pkcs8),
@@ -97,7 +107,7 @@ impl SigningKey {
             kid,
             alg,
             pkcs8: Zeroizing::new(pkcs8.to_vec()),
-            encoding,
+            pair,
             public_jwk,
         })
     }
@@ -122,13 +132,30 @@ impl SigningKey {
         &self.public_jwk
     }
 
-    /// Signs `claims` as a compact JWS with header `typ` and this key's `kid`.
+    /// Signs `claims` as a compact JWS (RFC 7515 §7.1) with header `typ` and
+    /// this key's `kid`: `BASE64URL(header) . BASE64URL(claims) .
+    /// BASE64URL(signature)`, the ECDSA signature in the fixed-width `R || S`
+    /// form of RFC 7518 §3.4.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, CryptoError> {
         let mut header = Header::new(self.alg.jsonwebtoken());
         header.typ = Some(typ.to_owned());
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
-            .map_err(|e| CryptoError::Sign(e.to_string()))
+        let header = serde_json::to_vec(&header).map_err(|e| CryptoError::Sign(e.to_string()))?;
+        let claims = serde_json::to_vec(claims).map_err(|e| CryptoError::Sign(e.to_string()))?;
+        let mut jws = URL_SAFE_NO_PAD.encode(header);
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims, &mut jws);
+        let signature = match &self.pair {
+            KeyPair::Es256(pair) => pair
+                .sign(&SystemRandom::new(), jws.as_bytes())
+                .map_err(|_| CryptoError::Sign("ES256 signing failed".into()))?
+                .as_ref()
+                .to_vec(),
+            KeyPair::EdDsa(pair) => pair.sign(jws.as_bytes()).as_ref().to_vec(),
+        };
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut jws);
+        Ok(jws)
     }
 }
 
