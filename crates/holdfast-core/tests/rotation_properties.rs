@@ -6,7 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use holdfast_core::client::{RefreshPolicy, RotationMode};
-use holdfast_core::refresh::rotation::{Decision, FamilyView, TokenState, decide};
+use holdfast_core::refresh::rotation::{
+    Decision, Family as FamilyFacts, FamilyView, Presentation, TokenState, decide,
+};
+use holdfast_core::scope::Scope;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -133,6 +136,81 @@ proptest! {
                 let child = family.tokens.iter().position(|t| t.parent == Some(index));
                 prop_assert!(child.is_some_and(|c| family.tokens[c].state == TokenState::Active));
             }
+        }
+    }
+}
+
+fn token_state() -> impl Strategy<Value = TokenState> {
+    prop_oneof![
+        Just(TokenState::Active),
+        (0i64..2_000_000, 0i64..7).prop_map(|(rotated_at, retries)| TokenState::Rotated {
+            rotated_at,
+            retries
+        }),
+        Just(TokenState::Spent),
+        Just(TokenState::Revoked),
+    ]
+}
+
+/// An instant near a lifetime boundary (one second either side and on it)
+/// or anywhere.
+fn near(boundary: i64) -> impl Strategy<Value = i64> {
+    prop_oneof![(-2i64..=2).prop_map(move |d| boundary + d), 0i64..2_000_000]
+}
+
+fn jkt() -> impl Strategy<Value = Option<&'static str>> {
+    prop_oneof![Just(None), Just(Some("key-1")), Just(Some("key-2"))]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+    /// The guard a store checks in its one-statement rotation says
+    /// `Rotate` exactly when the full decision does; where there is no
+    /// guard, the store takes the locked path, so it only must not hide a
+    /// `Rotate` it could not state.
+    #[test]
+    fn rotate_guard_admits_exactly_what_decide_rotates(
+        mode in mode(),
+        idle in 1i64..1_000_000,
+        extra in 0i64..1_000_000,
+        state in token_state(),
+        revoked in any::<bool>(),
+        family_client in prop_oneof![Just("app"), Just("other")],
+        presenter in prop_oneof![Just("app"), Just("other")],
+        bound in jkt(),
+        proof in jkt(),
+        asked in prop_oneof![Just(None), Just(Some("openid")), Just(Some("admin"))],
+        seed in (near(0), near(0)),
+    ) {
+        let now = 1_500_000;
+        let policy = RefreshPolicy {
+            rotation: mode,
+            idle_lifetime_secs: idle,
+            absolute_lifetime_secs: idle + extra,
+            ..RefreshPolicy::default()
+        };
+        // Put the family's instants on (or near) the expiry boundaries.
+        let created_at = now - policy.absolute_lifetime_secs + seed.0;
+        let last_used_at = now - policy.idle_lifetime_secs + seed.1;
+        let asked = asked.map(|a| Scope::parse(a).unwrap());
+        let presentation = Presentation {
+            client_id: presenter,
+            proof_jkt: proof,
+            asked_scope: asked.as_ref(),
+            policy,
+            now,
+        };
+        let family = FamilyFacts {
+            client_id: family_client,
+            dpop_jkt: bound,
+            scope: "openid email",
+            view: FamilyView { revoked, created_at, last_used_at },
+        };
+        let rotates = presentation.decide(state, &family) == Decision::Rotate;
+        match presentation.rotate_guard() {
+            Some(guard) => prop_assert_eq!(guard.admits(state, &family), rotates),
+            None => prop_assert!(!rotates || presentation.asked_scope.is_some()),
         }
     }
 }

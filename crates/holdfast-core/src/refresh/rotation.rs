@@ -18,8 +18,18 @@
 //! applies that decision atomically under a row lock, so a thousand
 //! concurrent presentations of one token see one `Rotate` and the rest see
 //! `ReplayChild` (inside the grace window) or `Reuse`.
+//!
+//! [`Presentation::decide`] adds what the token endpoint checks of the
+//! presenter (RFC 6749 §6: the client the family was issued to, a scope
+//! within the granted one; RFC 9449 §5: the family's DPoP key).
+//! [`Presentation::rotate_guard`] states, as plain values, exactly when that
+//! decision is `Rotate`, so a store can apply the common case in one
+//! statement that checks the guard on the rows it changes, and fall back to
+//! the locked read-decide-apply whenever the guard does not hold. The two
+//! are tested to agree on every input (`tests/rotation_properties.rs`).
 
 use crate::client::{RefreshPolicy, RotationMode};
+use crate::scope::Scope;
 
 /// Where a refresh token is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,6 +158,109 @@ pub fn decide(state: TokenState, family: FamilyView, policy: &RefreshPolicy, now
         // Step 5: spent, or rotated past its window (or strict mode) -> reuse.
         (TokenState::Rotated { .. } | TokenState::Spent, _) => Decision::Reuse,
         (TokenState::Revoked, _) => Decision::Reject(RejectReason::FamilyRevoked),
+    }
+}
+
+/// One presentation of a refresh token at the token endpoint: who presents
+/// it, with which DPoP key, asking for which scope, under which policy, when.
+#[derive(Debug, Clone, Copy)]
+pub struct Presentation<'a> {
+    /// The authenticated (or, for a public client, identified) client.
+    pub client_id: &'a str,
+    /// Thumbprint of the key of a valid DPoP proof sent with the request.
+    pub proof_jkt: Option<&'a str>,
+    /// A narrower scope asked for (RFC 6749 §6), if any.
+    pub asked_scope: Option<&'a Scope>,
+    /// The client's refresh policy.
+    pub policy: RefreshPolicy,
+    /// Now (Unix seconds).
+    pub now: i64,
+}
+
+/// What a presentation checks of the family besides its timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Family<'a> {
+    /// The client the family was issued to.
+    pub client_id: &'a str,
+    /// The DPoP key the family is bound to, if any.
+    pub dpop_jkt: Option<&'a str>,
+    /// The scope granted at sign-in (space-separated).
+    pub scope: &'a str,
+    /// Revocation and lifetimes.
+    pub view: FamilyView,
+}
+
+impl<'a> Presentation<'a> {
+    /// What this presentation of a token in `state` must do.
+    pub fn decide(&self, state: TokenState, family: &Family<'_>) -> Decision {
+        // RFC 6749 §6: "ensure that the refresh token was issued to the
+        // authenticated client".
+        if family.client_id != self.client_id {
+            return Decision::Reject(RejectReason::WrongClient);
+        }
+        // RFC 9449 §5: a bound family refreshes (and replays its grace
+        // child) only with a proof by its key.
+        if let Some(bound) = family.dpop_jkt
+            && self.proof_jkt != Some(bound)
+        {
+            return Decision::Reject(RejectReason::DpopKeyMismatch);
+        }
+        // RFC 6749 §6: the scope "MUST NOT include any scope not originally
+        // granted".
+        if let Some(asked) = self.asked_scope
+            && !Scope::parse(family.scope).is_ok_and(|granted| asked.is_subset_of(&granted))
+        {
+            return Decision::Reject(RejectReason::ScopeNotGranted);
+        }
+        decide(state, family.view, &self.policy, self.now)
+    }
+
+    /// The exact conditions under which [`Presentation::decide`] is
+    /// `Rotate`, or `None` when they cannot be stated as a guard (rotation
+    /// is off, or a narrower scope is asked for, which needs parsing).
+    pub fn rotate_guard(&self) -> Option<RotateGuard<'a>> {
+        if self.policy.rotation == RotationMode::None || self.asked_scope.is_some() {
+            return None;
+        }
+        Some(RotateGuard {
+            client_id: self.client_id,
+            proof_jkt: self.proof_jkt,
+            created_after: self.now.saturating_sub(self.policy.absolute_lifetime_secs),
+            last_used_after: self.now.saturating_sub(self.policy.idle_lifetime_secs),
+        })
+    }
+}
+
+/// When a presentation rotates, as values a store compares with the rows it
+/// updates: the token is `active`; the family is unrevoked, issued to
+/// `client_id`, unbound or bound to `proof_jkt`, created after
+/// `created_after` and last used after `last_used_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotateGuard<'a> {
+    /// The family's client must be this one.
+    pub client_id: &'a str,
+    /// A bound family's key must be this one.
+    pub proof_jkt: Option<&'a str>,
+    /// The family must have been created strictly after this instant
+    /// (inside its absolute lifetime).
+    pub created_after: i64,
+    /// The family must have been used strictly after this instant (inside
+    /// its idle lifetime).
+    pub last_used_after: i64,
+}
+
+impl RotateGuard<'_> {
+    /// Whether a token in `state` of `family` passes the guard: the same
+    /// test a store's one-statement rotation makes.
+    pub fn admits(&self, state: TokenState, family: &Family<'_>) -> bool {
+        state == TokenState::Active
+            && !family.view.revoked
+            && family.client_id == self.client_id
+            && family
+                .dpop_jkt
+                .is_none_or(|bound| self.proof_jkt == Some(bound))
+            && family.view.created_at > self.created_after
+            && family.view.last_used_at > self.last_used_after
     }
 }
 
