@@ -19,7 +19,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use holdfast_core::client::{Client, NewClient};
 use holdfast_core::keys::{KeyState, SigningAlg};
-use holdfast_core::refresh::rotation::{Decision, RejectReason, TokenState};
+use holdfast_core::refresh::rotation::{
+    Decision, Family, FamilyView, RejectReason, RotateGuard, TokenState,
+};
 use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::{User, Username};
 
@@ -249,6 +251,22 @@ pub struct RefreshTokenRecord {
     pub retries: i64,
 }
 
+impl SessionRecord {
+    /// The family as a presentation checks it.
+    pub fn family(&self) -> Family<'_> {
+        Family {
+            client_id: &self.client_id,
+            dpop_jkt: self.dpop_jkt.as_deref(),
+            scope: &self.scope,
+            view: FamilyView {
+                revoked: self.revoked_at.is_some(),
+                created_at: self.created_at,
+                last_used_at: self.last_used_at,
+            },
+        }
+    }
+}
+
 impl RefreshTokenRecord {
     /// The state as the rotation state machine sees it.
     pub fn token_state(&self) -> TokenState {
@@ -315,6 +333,11 @@ pub struct RefreshPresentation<'a> {
     /// The audit event to record; the store sets `kind` from the decision
     /// and fills in the user and session.
     pub audit: AuditEvent,
+    /// When the decision is `Rotate`
+    /// ([`Presentation::rotate_guard`](holdfast_core::refresh::rotation::Presentation::rotate_guard)):
+    /// a back end that can check it in the statement that rotates does the
+    /// common case in one round trip.
+    pub rotate_if: Option<RotateGuard<'a>>,
 }
 
 /// What a presentation came to.
@@ -333,6 +356,8 @@ pub enum PresentOutcome {
         token: RefreshTokenRecord,
         /// Its family.
         session: SessionRecord,
+        /// The family's user, read in the same statement as the token.
+        user: User,
     },
 }
 
@@ -452,12 +477,18 @@ pub trait GrantStore: Send + Sync {
         tenant_id: &str,
         token_digest: &str,
     ) -> StoreResult<Option<(RefreshTokenRecord, SessionRecord)>>;
-    /// Presents a refresh token, in one transaction with the family locked:
-    /// reads the token and its session, asks `decide`, applies the decision
-    /// (rotate: token `rotated` with the sealed child, its parent `spent`,
-    /// child inserted, session touched; replay: retry counted; reuse:
-    /// family revoked) and records the audit event, then commits. A thousand
-    /// concurrent presentations of one token yield one `Rotate`.
+    /// Presents a refresh token: reads the token, its session and its user,
+    /// asks `decide`, applies the decision (rotate: token `rotated` with the
+    /// sealed child, its parent `spent`, child inserted, session touched;
+    /// replay: retry counted; reuse: family revoked) and records the audit
+    /// event, atomically. A thousand concurrent presentations of one token
+    /// yield one `Rotate`.
+    ///
+    /// With `presentation.rotate_if`, a back end may first try the common
+    /// case in one statement that rotates only if the guard holds on the
+    /// rows it changes (PostgreSQL). When it rotates nothing, the token is
+    /// read and decided with the family locked, as without a guard. So
+    /// `rotate_if` must admit exactly what `decide` rotates.
     async fn present_refresh_token(
         &self,
         presentation: &RefreshPresentation<'_>,

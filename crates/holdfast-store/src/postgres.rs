@@ -23,6 +23,9 @@ impl PostgresStore {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // A broken connection fails one query (a 503) and is dropped;
+            // pinging before every use would add a round trip to each one.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
@@ -36,27 +39,63 @@ impl PostgresStore {
 impl Backend for PostgresStore {
     type Db = Postgres;
     const BEGIN_WRITE: &'static str = "BEGIN";
-    // The session row is the family lock: every presentation of any token of
-    // the family waits here, then reads the token with a fresh snapshot.
-    const LOCK_FAMILY: &'static str = "SELECT * FROM sessions WHERE tenant_id = $1 AND id = \
-         (SELECT session_id FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2) FOR UPDATE";
-    const ROTATE_IN_ONE: Option<&'static str> = Some(
-        "WITH parent AS (
-             UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2, child_sealed = $3
-             WHERE token_digest = $1 AND state = 'active' RETURNING token_digest
+    // The session row is the family lock: every locked presentation of any
+    // token of the family waits here (as does the one-statement rotation
+    // below, which updates that row first), then reads the token with a
+    // fresh snapshot (READ COMMITTED takes one per statement).
+    const LOCK_FAMILY: Option<&'static str> = Some(
+        "SELECT 1 FROM sessions WHERE tenant_id = $1 AND id = \
+         (SELECT session_id FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2) FOR UPDATE",
+    );
+    // Safe without the lock because every condition is checked on the
+    // newest row version: an UPDATE that finds its row changed by a
+    // transaction that committed meanwhile re-evaluates its WHERE on the new
+    // version (READ COMMITTED). So of two rotations racing on one token, the
+    // second finds it no longer `active` and rotates nothing; a rotation
+    // racing a revocation either finds the family revoked (both write the
+    // session row first, so they queue on it) or commits its child before
+    // the revocation's token update reads the family. The final SELECT reads
+    // the statement's snapshot: the rows as they were before.
+    //
+    // $1 tenant, $2 token digest, $3 now, $4 sealed child, $5 child digest,
+    // $6 client, $7 proof key, $8 created after, $9 last used after,
+    // $10..$15 the audit event (id, kind, client, reason, ip, user agent).
+    const ROTATE_IF_GUARD_HOLDS: Option<&'static str> = Some(concat!(
+        "WITH family AS (
+             UPDATE sessions SET last_used_at = $3
+             WHERE tenant_id = $1
+               AND id = (SELECT session_id FROM refresh_tokens
+                         WHERE tenant_id = $1 AND token_digest = $2 AND state = 'active')
+               AND revoked_at IS NULL
+               AND client_id = $6
+               AND (dpop_jkt IS NULL OR dpop_jkt = $7)
+               AND created_at > $8
+               AND last_used_at > $9
+             RETURNING id, user_id
+         ), parent AS (
+             UPDATE refresh_tokens SET state = 'rotated', rotated_at = $3, child_sealed = $4
+             WHERE tenant_id = $1 AND token_digest = $2 AND state = 'active'
+               AND session_id = (SELECT id FROM family)
+             RETURNING token_digest, session_id, generation, parent_digest
          ), grandparent AS (
              UPDATE refresh_tokens SET state = 'spent', child_sealed = NULL
-             WHERE token_digest = $4 AND state = 'rotated'
+             WHERE token_digest = (SELECT parent_digest FROM parent) AND state = 'rotated'
          ), child AS (
              INSERT INTO refresh_tokens (token_digest, session_id, tenant_id, generation, state, parent_digest, created_at)
-             SELECT $5, $6, $7, $8, 'active', token_digest, $2 FROM parent
-         ), touched AS (
-             UPDATE sessions SET last_used_at = $2 WHERE id = $6
+             SELECT $5, session_id, $1, generation + 1, 'active', token_digest, $3 FROM parent
+         ), event AS (
+             INSERT INTO audit_events (id, tenant_id, at, kind, user_id, client_id, session_id, reason, ip, user_agent)
+             SELECT $10, $1, $3, $11, f.user_id, $12, f.id, $13, $14, $15
+             FROM family f JOIN parent p ON p.session_id = f.id
          )
-         INSERT INTO audit_events (id, tenant_id, at, kind, user_id, client_id, session_id, reason, ip, user_agent)
-         VALUES ($9, $7, $2, $10, $11, $12, $6, $13, $14, $15)
-         RETURNING (SELECT count(*) FROM parent)",
-    );
+         ",
+        crate::rows::family_columns!(),
+        "
+         FROM parent p
+         JOIN refresh_tokens t ON t.token_digest = p.token_digest
+         JOIN sessions s ON s.id = t.session_id AND s.tenant_id = t.tenant_id
+         JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id"
+    ));
 }
 
 impl_shared_store!(PostgresStore);

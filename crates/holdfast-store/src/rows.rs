@@ -5,8 +5,8 @@ use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::User;
 
 use crate::{
-    AuthCodeRecord, BrowserSessionRecord, ClientRecord, SessionRecord, StoreError, StoredKey,
-    UserRecord,
+    AuthCodeRecord, BrowserSessionRecord, ClientRecord, RefreshTokenRecord, SessionRecord,
+    StoreError, StoredKey, UserRecord,
 };
 
 #[derive(sqlx::FromRow)]
@@ -206,6 +206,74 @@ impl TryFrom<SessionRow> for SessionRecord {
             ip: r.ip,
             dpop_jkt: r.dpop_jkt,
         })
+    }
+}
+
+/// A refresh token read together with its family (session) and user, in one
+/// statement: what a presentation needs to decide and to mint tokens.
+/// Token and user columns that clash with the session's are aliased
+/// (`token_created_at`, `user_created_at`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct FamilyRow {
+    #[sqlx(flatten)]
+    pub session: SessionRow,
+    pub token_digest: String,
+    pub generation: i64,
+    pub state: String,
+    pub parent_digest: Option<String>,
+    pub token_created_at: i64,
+    pub rotated_at: Option<i64>,
+    pub child_sealed: Option<Vec<u8>>,
+    pub retries: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub user_created_at: i64,
+}
+
+/// The select list of a [`FamilyRow`], over `refresh_tokens t`, `sessions s`
+/// and `users u`.
+macro_rules! family_columns {
+    () => {
+        "SELECT s.*, t.token_digest, t.generation, t.state, t.parent_digest,
+            t.created_at AS token_created_at, t.rotated_at, t.child_sealed, t.retries,
+            u.username, u.email, u.created_at AS user_created_at"
+    };
+}
+pub(crate) use family_columns;
+
+/// The [`FamilyRow`] of the token digest `$2` in tenant `$1`.
+pub(crate) const READ_FAMILY: &str = concat!(
+    family_columns!(),
+    "
+     FROM refresh_tokens t
+     JOIN sessions s ON s.id = t.session_id AND s.tenant_id = t.tenant_id
+     JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id
+     WHERE t.tenant_id = $1 AND t.token_digest = $2"
+);
+
+impl FamilyRow {
+    /// Splits the row into the token, its session and its user.
+    pub(crate) fn split(self) -> Result<(RefreshTokenRecord, SessionRecord, User), StoreError> {
+        let session: SessionRecord = self.session.try_into()?;
+        let token = RefreshTokenRecord {
+            token_digest: self.token_digest,
+            session_id: session.id.clone(),
+            generation: self.generation,
+            state: self.state,
+            parent_digest: self.parent_digest,
+            created_at: self.token_created_at,
+            rotated_at: self.rotated_at,
+            child_sealed: self.child_sealed,
+            retries: self.retries,
+        };
+        let user = User {
+            id: session.user_id.clone(),
+            tenant_id: session.tenant_id.clone(),
+            username: self.username,
+            email: self.email,
+            created_at: self.user_created_at,
+        };
+        Ok((token, session, user))
     }
 }
 

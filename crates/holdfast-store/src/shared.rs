@@ -443,65 +443,55 @@ macro_rules! impl_shared_store {
                       + Sync),
             ) -> $crate::StoreResult<$crate::PresentOutcome> {
                 use holdfast_core::refresh::rotation::{Decision, RejectReason};
-                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
-                // Lock the family (PostgreSQL: the session row, FOR UPDATE;
-                // SQLite: the whole database, by BEGIN IMMEDIATE) and read
-                // it, then read the token with a snapshot taken after the lock.
-                let Some(session) = sqlx::query_as::<_, $crate::rows::SessionRow>(
-                    <$store as $crate::shared::Backend>::LOCK_FAMILY,
-                )
-                .bind(p.tenant_id)
-                .bind(p.token_digest)
-                .fetch_optional(&mut *tx)
-                .await?
-                else {
-                    return Ok($crate::PresentOutcome::Unknown);
-                };
-                let Some(token) = sqlx::query_as::<_, $crate::RefreshTokenRecord>(
-                    "SELECT token_digest, session_id, generation, state, parent_digest, created_at, rotated_at,
-                        child_sealed, retries
-                     FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2",
-                )
-                .bind(p.tenant_id)
-                .bind(p.token_digest)
-                .fetch_optional(&mut *tx)
-                .await?
-                else {
-                    return Ok($crate::PresentOutcome::Unknown);
-                };
-                let session: $crate::SessionRecord = session.try_into()?;
-                let decision = decide(&token, &session);
-                let mut event = p.audit.clone();
-                event.kind = $crate::audit_kind(decision).to_owned();
-                event.user_id = Some(session.user_id.clone());
-                event.session_id = Some(session.id.clone());
-                if let (Decision::Rotate, Some(rotate)) = (decision, <$store as $crate::shared::Backend>::ROTATE_IN_ONE) {
-                    // One round trip for the whole rotation (PostgreSQL).
-                    let (rotated,): (i64,) = sqlx::query_as(rotate)
-                        .bind(&token.token_digest)
+                if let (Some(guard), Some(rotate)) =
+                    (&p.rotate_if, <$store as $crate::shared::Backend>::ROTATE_IF_GUARD_HOLDS)
+                {
+                    // The common case in one round trip: rotate if the guard
+                    // holds, returning the rows as they were. Rotating nothing
+                    // means the decision is something else (a grace retry,
+                    // reuse, a rejection) or another presentation won a race:
+                    // decide below, under the family lock.
+                    let event = presentation_event(p, Decision::Rotate, None);
+                    let row = sqlx::query_as::<_, $crate::rows::FamilyRow>(rotate)
+                        .bind(p.tenant_id)
+                        .bind(p.token_digest)
                         .bind(p.now)
                         .bind(p.child_sealed)
-                        .bind(&token.parent_digest)
                         .bind(p.child_digest)
-                        .bind(&token.session_id)
-                        .bind(p.tenant_id)
-                        .bind(token.generation + 1)
+                        .bind(guard.client_id)
+                        .bind(guard.proof_jkt)
+                        .bind(guard.created_after)
+                        .bind(guard.last_used_after)
                         .bind(&event.id)
                         .bind(&event.kind)
-                        .bind(&event.user_id)
                         .bind(&event.client_id)
                         .bind(&event.reason)
                         .bind(&event.ip)
                         .bind(&event.user_agent)
-                        .fetch_one(&mut *tx)
+                        .fetch_optional(&self.writer)
                         .await?;
-                    if rotated != 1 {
-                        // Cannot happen under the family lock; refuse rather than fork.
-                        return Err($crate::StoreError::Conflict("refresh token rotation"));
+                    if let Some(row) = row {
+                        let (token, session, user) = row.split()?;
+                        return Ok($crate::PresentOutcome::Decided { decision: Decision::Rotate, token, session, user });
                     }
-                    tx.commit().await?;
-                    return Ok($crate::PresentOutcome::Decided { decision, token, session });
                 }
+                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                // Lock the family (PostgreSQL: the session row, FOR UPDATE;
+                // SQLite: the whole database, by BEGIN IMMEDIATE), then read
+                // the token with a snapshot taken after the lock.
+                if let Some(lock) = <$store as $crate::shared::Backend>::LOCK_FAMILY {
+                    sqlx::query(lock).bind(p.tenant_id).bind(p.token_digest).execute(&mut *tx).await?;
+                }
+                let Some(row) = sqlx::query_as::<_, $crate::rows::FamilyRow>($crate::rows::READ_FAMILY)
+                    .bind(p.tenant_id)
+                    .bind(p.token_digest)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok($crate::PresentOutcome::Unknown);
+                };
+                let (token, session, user) = row.split()?;
+                let decision = decide(&token, &session);
                 match decision {
                     Decision::Rotate => {
                         let rotated = sqlx::query(
@@ -552,13 +542,13 @@ macro_rules! impl_shared_store {
                         // Not this client's token, or a malformed request:
                         // nothing to record against the family.
                         tx.rollback().await?;
-                        return Ok($crate::PresentOutcome::Decided { decision, token, session });
+                        return Ok($crate::PresentOutcome::Decided { decision, token, session, user });
                     }
                     Decision::Reject(_) => {}
                 }
-                insert_event(&mut tx, &event).await?;
+                insert_event(&mut tx, &presentation_event(p, decision, Some(&session))).await?;
                 tx.commit().await?;
-                Ok($crate::PresentOutcome::Decided { decision, token, session })
+                Ok($crate::PresentOutcome::Decided { decision, token, session, user })
             }
 
             async fn session(
@@ -748,6 +738,21 @@ macro_rules! impl_shared_store {
                     .execute(&self.writer)
                     .await?;
                 Ok(())
+            }
+        }
+
+        /// The presentation's audit event, completed from the decision and
+        /// the family (where the statement that records it does not).
+        fn presentation_event(
+            p: &$crate::RefreshPresentation<'_>,
+            decision: holdfast_core::refresh::rotation::Decision,
+            session: Option<&$crate::SessionRecord>,
+        ) -> $crate::AuditEvent {
+            $crate::AuditEvent {
+                kind: $crate::audit_kind(decision).to_owned(),
+                user_id: session.map(|s| s.user_id.clone()),
+                session_id: session.map(|s| s.id.clone()),
+                ..p.audit.clone()
             }
         }
 
@@ -951,10 +956,15 @@ pub(crate) trait Backend {
     /// Begins a transaction that will write.
     const BEGIN_WRITE: &'static str;
     /// Locks the family (session) of the refresh token `$2` in tenant `$1`
-    /// and returns the session row.
-    const LOCK_FAMILY: &'static str;
-    /// The whole rotation (token rotated, grandparent spent, child
-    /// inserted, session touched, audit event) as one statement returning
-    /// how many tokens it rotated, where the back end can do that.
-    const ROTATE_IN_ONE: Option<&'static str>;
+    /// inside a write transaction, where `BEGIN_WRITE` does not already lock
+    /// it.
+    const LOCK_FAMILY: Option<&'static str>;
+    /// The whole rotation (session touched, token `rotated` with its sealed
+    /// child, grandparent `spent`, child inserted, audit event) as one
+    /// statement that applies only if a
+    /// [`RotateGuard`](holdfast_core::refresh::rotation::RotateGuard) holds
+    /// on the rows it changes, returning the [`FamilyRow`](crate::rows::FamilyRow)
+    /// as it was before (no row: nothing changed), where the back end can
+    /// say that in one statement.
+    const ROTATE_IF_GUARD_HOLDS: Option<&'static str>;
 }

@@ -4,10 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use holdfast_core::client::{ClientKind, GrantType, NewClient, RefreshPolicy, RotationMode};
 use holdfast_core::keys::{KeyState, SigningAlg};
-use holdfast_core::refresh::rotation::{Decision, FamilyView, RejectReason, decide};
+use holdfast_core::refresh::rotation::{Decision, Presentation, RejectReason};
 use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::Username;
 use holdfast_store::testing::{Backend, TestDatabase};
@@ -54,6 +55,21 @@ async fn with_tenant(store: &dyn Store, id: &str, slug: &str) -> Tenant {
     ];
     store.create_tenant(&t, &keys).await.unwrap();
     t
+}
+
+/// The user `u1` the sessions of [`issuance`] belong to.
+async fn with_user_u1(store: &dyn Store, tenant_id: &str) {
+    store
+        .create_user(
+            "u1",
+            tenant_id,
+            &Username::parse("alice").unwrap(),
+            Some("alice@example.com"),
+            "h",
+            10,
+        )
+        .await
+        .unwrap();
 }
 
 async fn tenants_are_created_found_and_listed(store: Arc<dyn Store>) {
@@ -448,44 +464,87 @@ async fn concurrent_redemptions_of_one_code_issue_exactly_once(store: Arc<dyn St
     assert_eq!(redeemed, 1);
 }
 
-fn presentation<'a>(
+/// Client `web` presenting under the default policy at `now`, as the token
+/// endpoint does.
+fn web_at(now: i64) -> Presentation<'static> {
+    Presentation {
+        client_id: "web",
+        proof_jkt: None,
+        asked_scope: None,
+        policy: RefreshPolicy::default(),
+        now,
+    }
+}
+
+static EVENT_IDS: AtomicU64 = AtomicU64::new(0);
+
+/// A presentation of `digest` by `presenter`, with the rotation guard the
+/// token endpoint sends (PostgreSQL rotates in one statement when it holds).
+fn presentation_by<'a>(
+    presenter: &Presentation<'a>,
     tenant_id: &'a str,
     digest: &'a str,
     child: &'a str,
-    now: i64,
 ) -> RefreshPresentation<'a> {
     RefreshPresentation {
         tenant_id,
         token_digest: digest,
         child_digest: child,
         child_sealed: b"sealed-child",
-        now,
+        now: presenter.now,
         audit: AuditEvent {
-            id: format!("ev-{child}-{now}"),
+            id: format!("ev-{}", EVENT_IDS.fetch_add(1, Ordering::Relaxed)),
             tenant_id: tenant_id.to_owned(),
-            at: now,
+            at: presenter.now,
             kind: String::new(),
             user_id: None,
-            client_id: Some("web".into()),
+            client_id: Some(presenter.client_id.into()),
             session_id: None,
             reason: None,
             ip: Some("127.0.0.1".into()),
             user_agent: Some("test".into()),
         },
+        rotate_if: presenter.rotate_guard(),
     }
 }
 
+fn presentation<'a>(
+    tenant_id: &'a str,
+    digest: &'a str,
+    child: &'a str,
+    now: i64,
+) -> RefreshPresentation<'a> {
+    presentation_by(&web_at(now), tenant_id, digest, child)
+}
+
 fn confirmed(token: &RefreshTokenRecord, session: &SessionRecord, now: i64) -> Decision {
-    let family = FamilyView {
-        revoked: session.revoked_at.is_some(),
-        created_at: session.created_at,
-        last_used_at: session.last_used_at,
-    };
-    decide(token.token_state(), family, &RefreshPolicy::default(), now)
+    web_at(now).decide(token.token_state(), &session.family())
+}
+
+/// Presents `digest` as `presenter`; the decision taken.
+async fn present_as(
+    store: &dyn Store,
+    presenter: Presentation<'_>,
+    tenant_id: &str,
+    digest: &str,
+    child: &str,
+) -> Decision {
+    let p = presentation_by(&presenter, tenant_id, digest, child);
+    match store
+        .present_refresh_token(&p, &|tok, ses| {
+            presenter.decide(tok.token_state(), &ses.family())
+        })
+        .await
+        .unwrap()
+    {
+        PresentOutcome::Decided { decision, .. } => decision,
+        PresentOutcome::Unknown => panic!("unknown token {digest}"),
+    }
 }
 
 async fn design_s4_concurrent_presentations_of_one_token_yield_one_child(store: Arc<dyn Store>) {
     let t = with_tenant(&*store, "t1", "acme").await;
+    with_user_u1(&*store, &t.id).await;
     store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
     store
         .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20)
@@ -548,6 +607,7 @@ async fn design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_famil
     store: Arc<dyn Store>,
 ) {
     let t = with_tenant(&*store, "t1", "acme").await;
+    with_user_u1(&*store, &t.id).await;
     store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
     store
         .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20)
@@ -609,6 +669,249 @@ async fn design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_famil
             .await
             .unwrap(),
         PresentOutcome::Unknown
+    );
+}
+
+async fn a_presentation_returns_the_familys_user_read_with_the_token(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    with_user_u1(&*store, &t.id).await;
+    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
+    store
+        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20)
+        .await
+        .unwrap();
+    let p = presentation(&t.id, "rt0", "rt1", 30);
+    let PresentOutcome::Decided {
+        decision,
+        token,
+        session,
+        user,
+    } = store
+        .present_refresh_token(&p, &|tok, ses| confirmed(tok, ses, 30))
+        .await
+        .unwrap()
+    else {
+        panic!("token vanished");
+    };
+    assert_eq!(decision, Decision::Rotate);
+    assert_eq!(token.state, "active", "the records are as they were before");
+    assert_eq!(session.id, "s1");
+    assert_eq!(user.id, "u1");
+    assert_eq!(user.username, "alice");
+    assert_eq!(user.email.as_deref(), Some("alice@example.com"));
+    let (child, session) = store.refresh_token(&t.id, "rt1").await.unwrap().unwrap();
+    assert_eq!((child.state.as_str(), child.generation), ("active", 1));
+    assert_eq!(session.last_used_at, 30, "a rotation touches the session");
+    let events = store.events(&t.id, 0, 10).await.unwrap();
+    let refresh = events.iter().find(|e| e.kind == "refresh").unwrap();
+    assert_eq!(refresh.user_id.as_deref(), Some("u1"));
+    assert_eq!(refresh.session_id.as_deref(), Some("s1"));
+    assert_eq!(refresh.client_id.as_deref(), Some("web"));
+    assert_eq!(refresh.at, 30);
+    // Another tenant cannot present it.
+    let other = with_tenant(&*store, "t2", "beta").await;
+    let p = presentation(&other.id, "rt1", "rt2", 31);
+    assert_eq!(
+        store
+            .present_refresh_token(&p, &|tok, ses| confirmed(tok, ses, 31))
+            .await
+            .unwrap(),
+        PresentOutcome::Unknown
+    );
+}
+
+/// The property the optimistic rotation (PostgreSQL) must keep: whatever
+/// order rotations and a revocation of their family commit in, no token of
+/// the revoked family is left `active`.
+async fn design_s4_rotations_racing_a_revocation_leave_no_live_token(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    with_user_u1(&*store, &t.id).await;
+    for round in 0..8 {
+        let sid = format!("s{round}");
+        let code_digest = format!("d{round}");
+        let root = format!("r{round}-0");
+        store
+            .insert_auth_code(&code(&t.id, &code_digest))
+            .await
+            .unwrap();
+        store
+            .redeem_auth_code(&t.id, &code_digest, &issuance(&t.id, &sid, Some(&root)), 20)
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        // A chain of rotations (each presents the newest child) ...
+        {
+            let store = store.clone();
+            let tenant_id = t.id.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut current = root;
+                for step in 1..6 {
+                    let child = format!("r{round}-{step}");
+                    let p = presentation(&tenant_id, &current, &child, 30 + step);
+                    match store
+                        .present_refresh_token(&p, &|tok, ses| confirmed(tok, ses, 30 + step))
+                        .await
+                        .unwrap()
+                    {
+                        PresentOutcome::Decided {
+                            decision: Decision::Rotate,
+                            ..
+                        } => current = child,
+                        _ => break,
+                    }
+                }
+            }));
+        }
+        // ... while the family is revoked.
+        {
+            let store = store.clone();
+            let tenant_id = t.id.clone();
+            let sid = sid.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                store
+                    .revoke_session(&tenant_id, &sid, "logout", 33)
+                    .await
+                    .unwrap();
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let mut step = 0;
+        while let Some((token, session)) = store
+            .refresh_token(&t.id, &format!("r{round}-{step}"))
+            .await
+            .unwrap()
+        {
+            assert!(session.revoked_at.is_some());
+            assert_eq!(token.state, "revoked", "round {round}, token {step}");
+            step += 1;
+        }
+        assert!(step >= 1, "the root exists");
+    }
+}
+
+/// Every presentation the one-statement rotation must not apply gets the
+/// locked path's precise answer, and changes nothing it should not.
+async fn design_s4_presentations_outside_the_rotate_guard_change_nothing(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    with_user_u1(&*store, &t.id).await;
+    let mut bound = issuance(&t.id, "s1", Some("rt0"));
+    bound.session.dpop_jkt = Some("key-1".into());
+    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
+    store
+        .redeem_auth_code(&t.id, "d1", &bound, 20)
+        .await
+        .unwrap();
+    let unchanged = |store: Arc<dyn Store>, tenant_id: String| async move {
+        let (token, session) = store
+            .refresh_token(&tenant_id, "rt0")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(token.state, "active");
+        assert_eq!(session.last_used_at, 20, "the session was not touched");
+        assert!(
+            store
+                .refresh_token(&tenant_id, "child")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    };
+    let policy = RefreshPolicy::default();
+    let keyed = |client_id, proof_jkt, now| Presentation {
+        client_id,
+        proof_jkt,
+        asked_scope: None,
+        policy,
+        now,
+    };
+    // RFC 6749 §6: another client's token.
+    assert_eq!(
+        present_as(
+            &*store,
+            keyed("other", Some("key-1"), 30),
+            &t.id,
+            "rt0",
+            "child"
+        )
+        .await,
+        Decision::Reject(RejectReason::WrongClient)
+    );
+    unchanged(store.clone(), t.id.clone()).await;
+    // RFC 9449 §5: a bound family without a proof by its key.
+    for proof in [None, Some("key-2")] {
+        assert_eq!(
+            present_as(&*store, keyed("web", proof, 30), &t.id, "rt0", "child").await,
+            Decision::Reject(RejectReason::DpopKeyMismatch)
+        );
+        unchanged(store.clone(), t.id.clone()).await;
+    }
+    // Idle for exactly the idle lifetime: expired (the boundary is exclusive).
+    let idle_end = 20 + policy.idle_lifetime_secs;
+    assert_eq!(
+        present_as(
+            &*store,
+            keyed("web", Some("key-1"), idle_end),
+            &t.id,
+            "rt0",
+            "child"
+        )
+        .await,
+        Decision::Reject(RejectReason::FamilyIdleExpired)
+    );
+    unchanged(store.clone(), t.id.clone()).await;
+    // One second earlier it rotates, with the right key.
+    assert_eq!(
+        present_as(
+            &*store,
+            keyed("web", Some("key-1"), idle_end - 1),
+            &t.id,
+            "rt0",
+            "child"
+        )
+        .await,
+        Decision::Rotate
+    );
+    let (child, session) = store.refresh_token(&t.id, "child").await.unwrap().unwrap();
+    assert_eq!(child.state, "active");
+    assert_eq!(session.last_used_at, idle_end - 1);
+    // A revoked family refuses its newest token.
+    store
+        .revoke_session(&t.id, "s1", "logout", idle_end)
+        .await
+        .unwrap();
+    assert_eq!(
+        present_as(
+            &*store,
+            keyed("web", Some("key-1"), idle_end),
+            &t.id,
+            "child",
+            "grandchild"
+        )
+        .await,
+        Decision::Reject(RejectReason::FamilyRevoked)
+    );
+    assert!(
+        store
+            .refresh_token(&t.id, "grandchild")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let kinds: Vec<String> = store
+        .events(&t.id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "refresh").count(),
+        1,
+        "{kinds:?}"
     );
 }
 
@@ -735,6 +1038,9 @@ all_backends!(
     concurrent_redemptions_of_one_code_issue_exactly_once,
     design_s4_concurrent_presentations_of_one_token_yield_one_child,
     design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_family,
+    a_presentation_returns_the_familys_user_read_with_the_token,
+    design_s4_rotations_racing_a_revocation_leave_no_live_token,
+    design_s4_presentations_outside_the_rotate_guard_change_nothing,
     revoking_a_session_revokes_its_refresh_tokens,
     browser_sessions_are_stored_found_and_deleted,
     rfc9449_s11_1_a_dpop_proof_jti_is_accepted_once_per_key,

@@ -9,10 +9,11 @@
 //! The steps: digest the presented token; prepare a child and seal it under
 //! a key derived from the presented token (so a grace retry can return the
 //! same child without the server ever storing it in clear); let the store
-//! lock the family and apply the pure decision; then mint the access token.
+//! apply the pure decision atomically (reading the token, its family and
+//! its user together); then mint the access token.
 
 use holdfast_core::client::Client;
-use holdfast_core::refresh::rotation::{Decision, FamilyView, RejectReason, decide};
+use holdfast_core::refresh::rotation::{Decision, Presentation, RejectReason};
 use holdfast_core::scope::Scope;
 use holdfast_core::tenant::Tenant;
 use holdfast_crypto::aead::{open_under_token, seal_under_token};
@@ -56,6 +57,14 @@ pub async fn exchange(
     let child = generate_token(REFRESH_TOKEN_PREFIX)?;
     let child_digest = sha256_b64(child.expose().as_bytes());
     let child_sealed = seal_under_token(presented, digest.as_bytes(), child.expose().as_bytes())?;
+    let proof_jkt = proof.map(|p| p.jkt.as_str());
+    let presenter = Presentation {
+        client_id: &client.client_id,
+        proof_jkt,
+        asked_scope: asked.as_ref(),
+        policy: client.refresh,
+        now,
+    };
     let presentation = RefreshPresentation {
         tenant_id: &tenant.id,
         token_digest: &digest,
@@ -67,37 +76,13 @@ pub async fn exchange(
             client_id: Some(client.client_id.clone()),
             ..audit::event(state, tenant, "", &request.context)
         },
+        rotate_if: presenter.rotate_guard(),
     };
-    let policy = client.refresh;
-    let client_id = client.client_id.clone();
-    let proof_jkt = proof.map(|p| p.jkt.clone());
-    let asked_in_decision = asked.clone();
-    let decide_for_client =
-        move |token: &holdfast_store::RefreshTokenRecord,
-              session: &holdfast_store::SessionRecord| {
-            if session.client_id != client_id {
-                return Decision::Reject(RejectReason::WrongClient);
-            }
-            // RFC 9449 §5: a bound family refreshes (and replays its grace
-            // child) only with a proof by its key.
-            if let Some(bound) = &session.dpop_jkt
-                && proof_jkt.as_deref() != Some(bound.as_str())
-            {
-                return Decision::Reject(RejectReason::DpopKeyMismatch);
-            }
-            if let Some(asked) = &asked_in_decision
-                && !Scope::parse(&session.scope).is_ok_and(|granted| asked.is_subset_of(&granted))
-            {
-                return Decision::Reject(RejectReason::ScopeNotGranted);
-            }
-            let family = FamilyView {
-                revoked: session.revoked_at.is_some(),
-                created_at: session.created_at,
-                last_used_at: session.last_used_at,
-            };
-            decide(token.token_state(), family, &policy, now)
-        };
-    let (decision, token, session) = match state
+    let decide_for_client = |token: &holdfast_store::RefreshTokenRecord,
+                             session: &holdfast_store::SessionRecord| {
+        presenter.decide(token.token_state(), &session.family())
+    };
+    let (decision, token, session, user) = match state
         .store
         .present_refresh_token(&presentation, &decide_for_client)
         .await?
@@ -107,7 +92,8 @@ pub async fn exchange(
             decision,
             token,
             session,
-        } => (decision, token, session),
+            user,
+        } => (decision, token, session, user),
     };
     let refresh_token = match decision {
         Decision::Rotate => Some(child.expose().to_owned()),
@@ -145,12 +131,6 @@ pub async fn exchange(
         None => Scope::parse(&session.scope)
             .map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?,
     };
-    let user = state
-        .store
-        .user_by_id(&tenant.id, &session.user_id)
-        .await?
-        .ok_or(TokenError::InvalidGrant("the user no longer exists"))?
-        .user;
     let grant = AccessGrant {
         subject: user.id.clone(),
         scope: scope.clone(),
