@@ -384,14 +384,22 @@ fn create_pg_database(server: &str) -> anyhow::Result<String> {
             "could not create the benchmark database (is psql installed and {server} reachable?)"
         );
     }
-    let (base, _) = server
+    // Keep the server URL's parameters (e.g. `?sslmode=disable`).
+    let (location, params) = server.split_once('?').unwrap_or((server, ""));
+    let (base, _) = location
         .rsplit_once('/')
         .context("postgres URL without a database")?;
-    Ok(format!("{base}/{name}"))
+    let params = if params.is_empty() {
+        String::new()
+    } else {
+        format!("?{params}")
+    };
+    Ok(format!("{base}/{name}{params}"))
 }
 
 fn drop_pg_database(server: &str, url: &str) {
-    if let Some((_, name)) = url.rsplit_once('/') {
+    let location = url.split_once('?').map_or(url, |(location, _)| location);
+    if let Some((_, name)) = location.rsplit_once('/') {
         let _ = Command::new("psql")
             .args([
                 server,
