@@ -237,7 +237,8 @@ pub struct RefreshTokenRecord {
     pub session_id: String,
     /// Position in the family, from 0.
     pub generation: i64,
-    /// `active`, `rotated`, `spent` or `revoked`.
+    /// `active`, `rotated`, `spent` or `revoked`. `spent` is derived when
+    /// read: a `rotated` token whose child has been rotated in turn.
     pub state: String,
     /// Digest of the token it replaced.
     pub parent_digest: Option<String>,
@@ -479,7 +480,8 @@ pub trait GrantStore: Send + Sync {
     ) -> StoreResult<Option<(RefreshTokenRecord, SessionRecord)>>;
     /// Presents a refresh token: reads the token, its session and its user,
     /// asks `decide`, applies the decision (rotate: token `rotated` with the
-    /// sealed child, its parent `spent`, child inserted, session touched;
+    /// sealed child, child inserted, session touched and its newest
+    /// generation advanced, which makes the token's parent `spent`;
     /// replay: retry counted; reuse: family revoked) and records the audit
     /// event, atomically. A thousand concurrent presentations of one token
     /// yield one `Rotate`.

@@ -50,8 +50,10 @@ impl Backend for PostgresStore {
     // Safe without the lock because every condition is checked on the
     // newest row version: an UPDATE that finds its row changed by a
     // transaction that committed meanwhile re-evaluates its WHERE on the new
-    // version (READ COMMITTED). So of two rotations racing on one token, the
-    // second finds it no longer `active` and rotates nothing; a rotation
+    // version (READ COMMITTED). Every rotation advances the session's newest
+    // generation under the session row's lock, so of two rotations racing
+    // on one token the second finds the family moved on (`generation`) and
+    // changes nothing, and the token is not `active` either. A rotation
     // racing a revocation either finds the family revoked (both write the
     // session row first, so they queue on it) or commits its child before
     // the revocation's token update reads the family. The final SELECT reads
@@ -62,24 +64,22 @@ impl Backend for PostgresStore {
     // $10..$15 the audit event (id, kind, client, reason, ip, user agent).
     const ROTATE_IF_GUARD_HOLDS: Option<&'static str> = Some(concat!(
         "WITH family AS (
-             UPDATE sessions SET last_used_at = $3
-             WHERE tenant_id = $1
-               AND id = (SELECT session_id FROM refresh_tokens
-                         WHERE tenant_id = $1 AND token_digest = $2 AND state = 'active')
-               AND revoked_at IS NULL
-               AND client_id = $6
-               AND (dpop_jkt IS NULL OR dpop_jkt = $7)
-               AND created_at > $8
-               AND last_used_at > $9
-             RETURNING id, user_id
+             UPDATE sessions s SET last_used_at = $3, generation = t.generation + 1
+             FROM refresh_tokens t
+             WHERE t.tenant_id = $1 AND t.token_digest = $2 AND t.state = 'active'
+               AND s.tenant_id = $1 AND s.id = t.session_id
+               AND s.generation = t.generation
+               AND s.revoked_at IS NULL
+               AND s.client_id = $6
+               AND (s.dpop_jkt IS NULL OR s.dpop_jkt = $7)
+               AND s.created_at > $8
+               AND s.last_used_at > $9
+             RETURNING s.id, s.user_id
          ), parent AS (
              UPDATE refresh_tokens SET state = 'rotated', rotated_at = $3, child_sealed = $4
              WHERE tenant_id = $1 AND token_digest = $2 AND state = 'active'
                AND session_id = (SELECT id FROM family)
-             RETURNING token_digest, session_id, generation, parent_digest
-         ), grandparent AS (
-             UPDATE refresh_tokens SET state = 'spent', child_sealed = NULL
-             WHERE token_digest = (SELECT parent_digest FROM parent) AND state = 'rotated'
+             RETURNING token_digest, session_id, generation
          ), child AS (
              INSERT INTO refresh_tokens (token_digest, session_id, tenant_id, generation, state, parent_digest, created_at)
              SELECT $5, session_id, $1, generation + 1, 'active', token_digest, $3 FROM parent

@@ -181,6 +181,17 @@ pub(crate) struct SessionRow {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
     pub dpop_jkt: Option<String>,
+    /// Generation of the family's newest refresh token.
+    pub generation: i64,
+}
+
+/// A `rotated` token whose child has been rotated in turn (two or more
+/// generations below the family's newest) is `spent`: derived here, never
+/// written.
+pub(crate) fn derive_spent(token: &mut RefreshTokenRecord, newest_generation: i64) {
+    if token.state == "rotated" && token.generation.saturating_add(1) < newest_generation {
+        "spent".clone_into(&mut token.state);
+    }
 }
 
 impl TryFrom<SessionRow> for SessionRecord {
@@ -212,13 +223,13 @@ impl TryFrom<SessionRow> for SessionRecord {
 /// A refresh token read together with its family (session) and user, in one
 /// statement: what a presentation needs to decide and to mint tokens.
 /// Token and user columns that clash with the session's are aliased
-/// (`token_created_at`, `user_created_at`).
+/// (`token_generation`, `token_created_at`, `user_created_at`).
 #[derive(sqlx::FromRow)]
 pub(crate) struct FamilyRow {
     #[sqlx(flatten)]
     pub session: SessionRow,
     pub token_digest: String,
-    pub generation: i64,
+    pub token_generation: i64,
     pub state: String,
     pub parent_digest: Option<String>,
     pub token_created_at: i64,
@@ -234,7 +245,7 @@ pub(crate) struct FamilyRow {
 /// and `users u`.
 macro_rules! family_columns {
     () => {
-        "SELECT s.*, t.token_digest, t.generation, t.state, t.parent_digest,
+        "SELECT s.*, t.token_digest, t.generation AS token_generation, t.state, t.parent_digest,
             t.created_at AS token_created_at, t.rotated_at, t.child_sealed, t.retries,
             u.username, u.email, u.created_at AS user_created_at"
     };
@@ -254,11 +265,12 @@ pub(crate) const READ_FAMILY: &str = concat!(
 impl FamilyRow {
     /// Splits the row into the token, its session and its user.
     pub(crate) fn split(self) -> Result<(RefreshTokenRecord, SessionRecord, User), StoreError> {
+        let newest_generation = self.session.generation;
         let session: SessionRecord = self.session.try_into()?;
-        let token = RefreshTokenRecord {
+        let mut token = RefreshTokenRecord {
             token_digest: self.token_digest,
             session_id: session.id.clone(),
-            generation: self.generation,
+            generation: self.token_generation,
             state: self.state,
             parent_digest: self.parent_digest,
             created_at: self.token_created_at,
@@ -266,6 +278,7 @@ impl FamilyRow {
             child_sealed: self.child_sealed,
             retries: self.retries,
         };
+        derive_spent(&mut token, newest_generation);
         let user = User {
             id: session.user_id.clone(),
             tenant_id: session.tenant_id.clone(),

@@ -419,7 +419,7 @@ macro_rules! impl_shared_store {
                 tenant_id: &str,
                 token_digest: &str,
             ) -> $crate::StoreResult<Option<($crate::RefreshTokenRecord, $crate::SessionRecord)>> {
-                let Some(token) = sqlx::query_as::<_, $crate::RefreshTokenRecord>(
+                let Some(mut token) = sqlx::query_as::<_, $crate::RefreshTokenRecord>(
                     "SELECT token_digest, session_id, generation, state, parent_digest, created_at, rotated_at,
                         child_sealed, retries
                      FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2",
@@ -431,8 +431,18 @@ macro_rules! impl_shared_store {
                 else {
                     return Ok(None);
                 };
-                let session = $crate::GrantStore::session(self, tenant_id, &token.session_id).await?;
-                Ok(session.map(|s| (token, s)))
+                let Some(session) = sqlx::query_as::<_, $crate::rows::SessionRow>(
+                    "SELECT * FROM sessions WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant_id)
+                .bind(&token.session_id)
+                .fetch_optional(&self.pool)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                $crate::rows::derive_spent(&mut token, session.generation);
+                Ok(Some((token, session.try_into()?)))
             }
 
             async fn present_refresh_token(
@@ -507,15 +517,6 @@ macro_rules! impl_shared_store {
                             // Cannot happen under the family lock; refuse rather than fork.
                             return Err($crate::StoreError::Conflict("refresh token rotation"));
                         }
-                        if let Some(parent) = &token.parent_digest {
-                            sqlx::query(
-                                "UPDATE refresh_tokens SET state = 'spent', child_sealed = NULL
-                                 WHERE token_digest = $1 AND state = 'rotated'",
-                            )
-                            .bind(parent)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
                         insert_refresh_token(
                             &mut tx,
                             p.tenant_id,
@@ -526,7 +527,14 @@ macro_rules! impl_shared_store {
                             p.now,
                         )
                         .await?;
-                        touch_session(&mut tx, &token.session_id, p.now).await?;
+                        // The child is now the newest: its grandparent, if
+                        // still `rotated`, is from now on derived `spent`.
+                        sqlx::query("UPDATE sessions SET last_used_at = $2, generation = $3 WHERE id = $1")
+                            .bind(&token.session_id)
+                            .bind(p.now)
+                            .bind(token.generation + 1)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                     Decision::KeepToken => touch_session(&mut tx, &token.session_id, p.now).await?,
                     Decision::ReplayChild => {
@@ -959,8 +967,9 @@ pub(crate) trait Backend {
     /// inside a write transaction, where `BEGIN_WRITE` does not already lock
     /// it.
     const LOCK_FAMILY: Option<&'static str>;
-    /// The whole rotation (session touched, token `rotated` with its sealed
-    /// child, grandparent `spent`, child inserted, audit event) as one
+    /// The whole rotation (session touched and its newest generation
+    /// advanced, token `rotated` with its sealed child, child inserted,
+    /// audit event) as one
     /// statement that applies only if a
     /// [`RotateGuard`](holdfast_core::refresh::rotation::RotateGuard) holds
     /// on the rows it changes, returning the [`FamilyRow`](crate::rows::FamilyRow)

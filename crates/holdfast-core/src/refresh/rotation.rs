@@ -98,9 +98,9 @@ pub enum RejectReason {
 /// What must happen for one presentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// Mint a child, mark the presented token `rotated`, and mark its
-    /// parent (if still `rotated`) `spent`: the child of that parent has now
-    /// been used.
+    /// Mint a child and mark the presented token `rotated`; its parent, if
+    /// still `rotated`, is now `spent` (the child of that parent has been
+    /// used). Stores may derive `spent` rather than write it.
     Rotate,
     /// Inside the grace window: return the same child again (decrypted with
     /// a key derived from the presented token) with a fresh access token.
