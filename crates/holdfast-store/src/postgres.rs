@@ -96,6 +96,9 @@ impl Backend for PostgresStore {
          JOIN sessions s ON s.id = t.session_id AND s.tenant_id = t.tenant_id
          JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id"
     ));
+    // A prepared statement holds one command; under the lock the writes go
+    // one by one (the rare path: retries, races, narrowed scopes).
+    const ROTATE_LOCKED: Option<&'static str> = None;
 }
 
 impl_shared_store!(PostgresStore);

@@ -504,6 +504,33 @@ macro_rules! impl_shared_store {
                 let decision = decide(&token, &session);
                 match decision {
                     Decision::Rotate => {
+                        if let Some(rotate) = <$store as $crate::shared::Backend>::ROTATE_LOCKED {
+                            let event = presentation_event(p, decision, Some(&session));
+                            let written = sqlx::query(rotate)
+                                .bind(&token.token_digest)
+                                .bind(p.now)
+                                .bind(p.child_sealed)
+                                .bind(p.child_digest)
+                                .bind(&token.session_id)
+                                .bind(p.tenant_id)
+                                .bind(token.generation + 1)
+                                .bind(&event.id)
+                                .bind(&event.kind)
+                                .bind(&event.user_id)
+                                .bind(&event.client_id)
+                                .bind(&event.reason)
+                                .bind(&event.ip)
+                                .bind(&event.user_agent)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(|e| $crate::conflict_or(e, "refresh token"))?;
+                            if written.rows_affected() != 4 {
+                                // Cannot happen under the family lock; refuse rather than fork.
+                                return Err($crate::StoreError::Conflict("refresh token rotation"));
+                            }
+                            tx.commit().await?;
+                            return Ok($crate::PresentOutcome::Decided { decision, token, session, user });
+                        }
                         let rotated = sqlx::query(
                             "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2, child_sealed = $3
                              WHERE token_digest = $1 AND state = 'active'",
@@ -976,4 +1003,8 @@ pub(crate) trait Backend {
     /// as it was before (no row: nothing changed), where the back end can
     /// say that in one statement.
     const ROTATE_IF_GUARD_HOLDS: Option<&'static str>;
+    /// A locked rotation's four writes (token `rotated`, child inserted,
+    /// session advanced, audit event) in one call, where the back end runs
+    /// several statements per call; it must report 4 rows written.
+    const ROTATE_LOCKED: Option<&'static str>;
 }
