@@ -33,9 +33,22 @@ impl Clock for SystemClock {
     }
 }
 
-/// Shared, cheaply clonable state of one Holdfast node.
+/// Shared state of one Holdfast node. Handlers and middleware clone it per
+/// request, so a clone is one reference-count increment (the fields are in
+/// [`Node`], reached through `Deref`).
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Node>);
+
+impl std::ops::Deref for AppState {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        &self.0
+    }
+}
+
+/// What an [`AppState`] holds.
+#[derive(Debug)]
+pub struct Node {
     /// The store (SQLite or PostgreSQL).
     pub store: Arc<dyn Store>,
     /// Signing keys.
@@ -66,7 +79,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let passwords = PasswordHasher::new(config.password);
-        Self {
+        Self(Arc::new(Node {
             keys: KeyService::new(store.clone(), kek),
             store,
             passwords,
@@ -76,7 +89,7 @@ impl AppState {
             tenants: TtlCache::new(CACHE_TTL, 10_000),
             clients: TtlCache::new(CACHE_TTL, 10_000),
             origins: TtlCache::new(CACHE_TTL, 10_000),
-        }
+        }))
     }
 
     /// Unix seconds now.
