@@ -246,7 +246,9 @@ pub struct RefreshTokenRecord {
     pub created_at: i64,
     /// When it was used to obtain its child.
     pub rotated_at: Option<i64>,
-    /// Its child, sealed under a key derived from this token (set on rotation).
+    /// Its child, sealed under a key derived from this token: the family's
+    /// one seal, seen only on the newest token's parent (for its grace
+    /// retries); each rotation replaces it.
     pub child_sealed: Option<Vec<u8>>,
     /// Grace retries served so far.
     pub retries: i64,

@@ -47,27 +47,32 @@ impl Backend for PostgresStore {
         "SELECT 1 FROM sessions WHERE tenant_id = $1 AND id = \
          (SELECT session_id FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2) FOR UPDATE",
     );
-    // Safe without the lock because every condition is checked on the
-    // newest row version: an UPDATE that finds its row changed by a
-    // transaction that committed meanwhile re-evaluates its WHERE on the new
-    // version (READ COMMITTED). Every rotation advances the session's newest
-    // generation under the session row's lock, so of two rotations racing
-    // on one token the second finds the family moved on (`generation`) and
-    // changes nothing, and the token is not `active` either. A rotation
-    // racing a revocation either finds the family revoked (both write the
-    // session row first, so they queue on it) or commits its child before
-    // the revocation's token update reads the family. The final SELECT reads
-    // the statement's snapshot: the rows as they were before.
+    // Safe without the lock. An UPDATE that finds its row changed by a
+    // transaction that committed meanwhile re-evaluates its WHERE on the
+    // row's newest version (READ COMMITTED); the other rows of its FROM
+    // keep the statement's snapshot. So the session's conditions, among
+    // them `generation = t.generation`, hold on its newest version: every
+    // rotation advances the generation under the session row's lock, and so
+    // of two rotations racing on one token the second changes nothing. The
+    // token's UPDATE re-checks `state = 'active'` on the token's newest
+    // version. A rotation racing a revocation either finds the family
+    // revoked (both write the session row first, so they queue on it) or
+    // commits its child before the revocation's token update reads the
+    // family. The invariant all this rests on: every writer of a family's
+    // tokens writes its session row first (rotation, revocation), and the
+    // newest token of an unrevoked family is `active`. The final SELECT
+    // reads the statement's snapshot: the rows as they were before.
     //
     // $1 tenant, $2 token digest, $3 now, $4 sealed child, $5 child digest,
     // $6 client, $7 proof key, $8 created after, $9 last used after,
     // $10..$15 the audit event (id, kind, client, reason, ip, user agent).
     const ROTATE_IF_GUARD_HOLDS: Option<&'static str> = Some(concat!(
         "WITH family AS (
-             UPDATE sessions s SET last_used_at = $3, generation = t.generation + 1
-             FROM refresh_tokens t
+             UPDATE sessions s SET last_used_at = $3, generation = t.generation + 1, child_sealed = $4
+             FROM refresh_tokens t, users u
              WHERE t.tenant_id = $1 AND t.token_digest = $2 AND t.state = 'active'
                AND s.tenant_id = $1 AND s.id = t.session_id
+               AND u.tenant_id = $1 AND u.id = s.user_id
                AND s.generation = t.generation
                AND s.revoked_at IS NULL
                AND s.client_id = $6
@@ -76,7 +81,7 @@ impl Backend for PostgresStore {
                AND s.last_used_at > $9
              RETURNING s.id, s.user_id
          ), parent AS (
-             UPDATE refresh_tokens SET state = 'rotated', rotated_at = $3, child_sealed = $4
+             UPDATE refresh_tokens SET state = 'rotated', rotated_at = $3
              WHERE tenant_id = $1 AND token_digest = $2 AND state = 'active'
                AND session_id = (SELECT id FROM family)
              RETURNING token_digest, session_id, generation

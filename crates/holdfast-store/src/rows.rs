@@ -183,15 +183,25 @@ pub(crate) struct SessionRow {
     pub dpop_jkt: Option<String>,
     /// Generation of the family's newest refresh token.
     pub generation: i64,
+    /// The newest token, sealed under a key derived from its parent.
+    pub child_sealed: Option<Vec<u8>>,
 }
 
-/// A `rotated` token whose child has been rotated in turn (two or more
-/// generations below the family's newest) is `spent`: derived here, never
-/// written.
-pub(crate) fn derive_spent(token: &mut RefreshTokenRecord, newest_generation: i64) {
-    if token.state == "rotated" && token.generation.saturating_add(1) < newest_generation {
+/// A token as its family sees it: a `rotated` token whose child has been
+/// rotated in turn (two or more generations below the family's newest) is
+/// `spent`, derived here and never written; and only the newest token's
+/// parent (`rotated`, one generation below) has a sealed child, the
+/// family's one seal.
+pub(crate) fn as_seen_in_family(token: &mut RefreshTokenRecord, family: &SessionRow) {
+    let below_newest = family.generation.saturating_sub(token.generation);
+    if token.state == "rotated" && below_newest > 1 {
         "spent".clone_into(&mut token.state);
     }
+    token.child_sealed = if token.state == "rotated" && below_newest == 1 {
+        family.child_sealed.clone()
+    } else {
+        None
+    };
 }
 
 impl TryFrom<SessionRow> for SessionRecord {
@@ -234,7 +244,6 @@ pub(crate) struct FamilyRow {
     pub parent_digest: Option<String>,
     pub token_created_at: i64,
     pub rotated_at: Option<i64>,
-    pub child_sealed: Option<Vec<u8>>,
     pub retries: i64,
     pub username: String,
     pub email: Option<String>,
@@ -246,7 +255,7 @@ pub(crate) struct FamilyRow {
 macro_rules! family_columns {
     () => {
         "SELECT s.*, t.token_digest, t.generation AS token_generation, t.state, t.parent_digest,
-            t.created_at AS token_created_at, t.rotated_at, t.child_sealed, t.retries,
+            t.created_at AS token_created_at, t.rotated_at, t.retries,
             u.username, u.email, u.created_at AS user_created_at"
     };
 }
@@ -265,20 +274,19 @@ pub(crate) const READ_FAMILY: &str = concat!(
 impl FamilyRow {
     /// Splits the row into the token, its session and its user.
     pub(crate) fn split(self) -> Result<(RefreshTokenRecord, SessionRecord, User), StoreError> {
-        let newest_generation = self.session.generation;
-        let session: SessionRecord = self.session.try_into()?;
         let mut token = RefreshTokenRecord {
             token_digest: self.token_digest,
-            session_id: session.id.clone(),
+            session_id: self.session.id.clone(),
             generation: self.token_generation,
             state: self.state,
             parent_digest: self.parent_digest,
             created_at: self.token_created_at,
             rotated_at: self.rotated_at,
-            child_sealed: self.child_sealed,
+            child_sealed: None,
             retries: self.retries,
         };
-        derive_spent(&mut token, newest_generation);
+        as_seen_in_family(&mut token, &self.session);
+        let session: SessionRecord = self.session.try_into()?;
         let user = User {
             id: session.user_id.clone(),
             tenant_id: session.tenant_id.clone(),

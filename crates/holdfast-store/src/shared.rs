@@ -441,7 +441,7 @@ macro_rules! impl_shared_store {
                 else {
                     return Ok(None);
                 };
-                $crate::rows::derive_spent(&mut token, session.generation);
+                $crate::rows::as_seen_in_family(&mut token, &session);
                 Ok(Some((token, session.try_into()?)))
             }
 
@@ -532,12 +532,11 @@ macro_rules! impl_shared_store {
                             return Ok($crate::PresentOutcome::Decided { decision, token, session, user });
                         }
                         let rotated = sqlx::query(
-                            "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2, child_sealed = $3
+                            "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2
                              WHERE token_digest = $1 AND state = 'active'",
                         )
                         .bind(&token.token_digest)
                         .bind(p.now)
-                        .bind(p.child_sealed)
                         .execute(&mut *tx)
                         .await?;
                         if rotated.rows_affected() != 1 {
@@ -555,13 +554,17 @@ macro_rules! impl_shared_store {
                         )
                         .await?;
                         // The child is now the newest: its grandparent, if
-                        // still `rotated`, is from now on derived `spent`.
-                        sqlx::query("UPDATE sessions SET last_used_at = $2, generation = $3 WHERE id = $1")
-                            .bind(&token.session_id)
-                            .bind(p.now)
-                            .bind(token.generation + 1)
-                            .execute(&mut *tx)
-                            .await?;
+                        // still `rotated`, is from now on derived `spent`,
+                        // and the family's one seal is the child's.
+                        sqlx::query(
+                            "UPDATE sessions SET last_used_at = $2, generation = $3, child_sealed = $4 WHERE id = $1",
+                        )
+                        .bind(&token.session_id)
+                        .bind(p.now)
+                        .bind(token.generation + 1)
+                        .bind(p.child_sealed)
+                        .execute(&mut *tx)
+                        .await?;
                     }
                     Decision::KeepToken => touch_session(&mut tx, &token.session_id, p.now).await?,
                     Decision::ReplayChild => {
@@ -892,7 +895,7 @@ macro_rules! impl_shared_store {
             now: i64,
         ) -> $crate::StoreResult<()> {
             sqlx::query(
-                "UPDATE sessions SET revoked_at = $3, revoked_reason = $4
+                "UPDATE sessions SET revoked_at = $3, revoked_reason = $4, child_sealed = NULL
                  WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
             )
             .bind(tenant_id)
@@ -994,9 +997,9 @@ pub(crate) trait Backend {
     /// inside a write transaction, where `BEGIN_WRITE` does not already lock
     /// it.
     const LOCK_FAMILY: Option<&'static str>;
-    /// The whole rotation (session touched and its newest generation
-    /// advanced, token `rotated` with its sealed child, child inserted,
-    /// audit event) as one
+    /// The whole rotation (session touched, its newest generation advanced
+    /// and its seal replaced by the child's, token `rotated`, child
+    /// inserted, audit event) as one
     /// statement that applies only if a
     /// [`RotateGuard`](holdfast_core::refresh::rotation::RotateGuard) holds
     /// on the rows it changes, returning the [`FamilyRow`](crate::rows::FamilyRow)
@@ -1004,7 +1007,7 @@ pub(crate) trait Backend {
     /// say that in one statement.
     const ROTATE_IF_GUARD_HOLDS: Option<&'static str>;
     /// A locked rotation's four writes (token `rotated`, child inserted,
-    /// session advanced, audit event) in one call, where the back end runs
+    /// session advanced with the family's new seal, audit event) in one call, where the back end runs
     /// several statements per call; it must report 4 rows written.
     const ROTATE_LOCKED: Option<&'static str>;
 }

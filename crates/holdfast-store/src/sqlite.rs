@@ -70,11 +70,11 @@ impl Backend for SqliteStore {
     // rotation's seven hand-offs. `$n` parameters bind by number in every
     // statement.
     const ROTATE_LOCKED: Option<&'static str> = Some(
-        "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2, child_sealed = $3
+        "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2
              WHERE token_digest = $1 AND state = 'active';
          INSERT INTO refresh_tokens (token_digest, session_id, tenant_id, generation, state, parent_digest, created_at)
              VALUES ($4, $5, $6, $7, 'active', $1, $2);
-         UPDATE sessions SET last_used_at = $2, generation = $7 WHERE id = $5;
+         UPDATE sessions SET last_used_at = $2, generation = $7, child_sealed = $3 WHERE id = $5;
          INSERT INTO audit_events (id, tenant_id, at, kind, user_id, client_id, session_id, reason, ip, user_agent)
              VALUES ($8, $6, $2, $9, $10, $11, $5, $12, $13, $14);",
     );

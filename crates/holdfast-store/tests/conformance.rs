@@ -640,7 +640,24 @@ async fn design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_famil
             .state,
         "spent"
     );
+    // The family keeps one seal: the newest token's, under its parent's key.
+    let seal_of = |digest: &'static str| {
+        let store = store.clone();
+        let tenant_id = t.id.clone();
+        async move {
+            let (token, _) = store
+                .refresh_token(&tenant_id, digest)
+                .await
+                .unwrap()
+                .unwrap();
+            token.child_sealed
+        }
+    };
+    assert_eq!(seal_of("rt0").await, None, "a spent token keeps no seal");
+    assert_eq!(seal_of("rt1").await.as_deref(), Some(&b"sealed-child"[..]));
+    assert_eq!(seal_of("rt2").await, None);
     assert_eq!(present("rt0", "x", 32).await, Decision::Reuse);
+    assert_eq!(seal_of("rt1").await, None, "revocation drops the seal");
     let (rt2, session) = store.refresh_token(&t.id, "rt2").await.unwrap().unwrap();
     assert_eq!(rt2.state, "revoked");
     assert_eq!(
