@@ -72,6 +72,21 @@ async fn with_user_u1(store: &dyn Store, tenant_id: &str) {
         .unwrap();
 }
 
+/// Tenant `t1` with user `u1` signed in at 20: session `s1` (bound to the
+/// DPoP key `dpop_jkt`, if given) whose refresh token is `rt0`.
+async fn with_family(store: &dyn Store, dpop_jkt: Option<&str>) -> Tenant {
+    let t = with_tenant(store, "t1", "acme").await;
+    with_user_u1(store, &t.id).await;
+    let mut signed_in = issuance(&t.id, "s1", Some("rt0"));
+    signed_in.session.dpop_jkt = dpop_jkt.map(str::to_owned);
+    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
+    store
+        .redeem_auth_code(&t.id, "d1", &signed_in, 20)
+        .await
+        .unwrap();
+    t
+}
+
 async fn tenants_are_created_found_and_listed(store: Arc<dyn Store>) {
     let t = with_tenant(&*store, "t1", "acme").await;
     with_tenant(&*store, "t2", "beta").await;
@@ -543,13 +558,7 @@ async fn present_as(
 }
 
 async fn design_s4_concurrent_presentations_of_one_token_yield_one_child(store: Arc<dyn Store>) {
-    let t = with_tenant(&*store, "t1", "acme").await;
-    with_user_u1(&*store, &t.id).await;
-    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
-    store
-        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20)
-        .await
-        .unwrap();
+    let t = with_family(&*store, None).await;
     let mut tasks = Vec::new();
     for i in 0..24 {
         let store = store.clone();
@@ -606,13 +615,7 @@ async fn design_s4_concurrent_presentations_of_one_token_yield_one_child(store: 
 async fn design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_family(
     store: Arc<dyn Store>,
 ) {
-    let t = with_tenant(&*store, "t1", "acme").await;
-    with_user_u1(&*store, &t.id).await;
-    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
-    store
-        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20)
-        .await
-        .unwrap();
+    let t = with_family(&*store, None).await;
     let present = |digest: &'static str, child: &'static str, now: i64| {
         let store = store.clone();
         let tenant_id = t.id.clone();
@@ -668,35 +671,16 @@ async fn design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_famil
         present("rt2", "y", 33).await,
         Decision::Reject(RejectReason::FamilyRevoked)
     );
-    let kinds: Vec<String> = store
-        .events(&t.id, 0, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = event_kinds(&*store, &t.id).await;
     assert!(
         kinds.contains(&"refresh_token_reuse".to_owned()),
         "{kinds:?}"
     );
-    let unknown = presentation(&t.id, "nope", "z", 34);
-    assert_eq!(
-        store
-            .present_refresh_token(&unknown, &|tok, ses| confirmed(tok, ses, 34))
-            .await
-            .unwrap(),
-        PresentOutcome::Unknown
-    );
+    assert_unknown(&*store, &t.id, "nope", 34).await;
 }
 
 async fn a_presentation_returns_the_familys_user_read_with_the_token(store: Arc<dyn Store>) {
-    let t = with_tenant(&*store, "t1", "acme").await;
-    with_user_u1(&*store, &t.id).await;
-    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
-    store
-        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20)
-        .await
-        .unwrap();
+    let t = with_family(&*store, None).await;
     let p = presentation(&t.id, "rt0", "rt1", 30);
     let PresentOutcome::Decided {
         decision,
@@ -727,13 +711,36 @@ async fn a_presentation_returns_the_familys_user_read_with_the_token(store: Arc<
     assert_eq!(refresh.at, 30);
     // Another tenant cannot present it.
     let other = with_tenant(&*store, "t2", "beta").await;
-    let p = presentation(&other.id, "rt1", "rt2", 31);
+    assert_unknown(&*store, &other.id, "rt1", 31).await;
+}
+
+/// The kinds of a tenant's audit events, oldest first.
+async fn event_kinds(store: &dyn Store, tenant_id: &str) -> Vec<String> {
+    store
+        .events(tenant_id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+/// Presenting `digest` in `tenant_id` finds no token and changes nothing.
+async fn assert_unknown(store: &dyn Store, tenant_id: &str, digest: &str, now: i64) {
+    let p = presentation(tenant_id, digest, "never-minted", now);
     assert_eq!(
         store
-            .present_refresh_token(&p, &|tok, ses| confirmed(tok, ses, 31))
+            .present_refresh_token(&p, &|tok, ses| confirmed(tok, ses, now))
             .await
             .unwrap(),
         PresentOutcome::Unknown
+    );
+    assert!(
+        store
+            .refresh_token(tenant_id, "never-minted")
+            .await
+            .unwrap()
+            .is_none()
     );
 }
 
@@ -812,15 +819,7 @@ async fn design_s4_rotations_racing_a_revocation_leave_no_live_token(store: Arc<
 /// Every presentation the one-statement rotation must not apply gets the
 /// locked path's precise answer, and changes nothing it should not.
 async fn design_s4_presentations_outside_the_rotate_guard_change_nothing(store: Arc<dyn Store>) {
-    let t = with_tenant(&*store, "t1", "acme").await;
-    with_user_u1(&*store, &t.id).await;
-    let mut bound = issuance(&t.id, "s1", Some("rt0"));
-    bound.session.dpop_jkt = Some("key-1".into());
-    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
-    store
-        .redeem_auth_code(&t.id, "d1", &bound, 20)
-        .await
-        .unwrap();
+    let t = with_family(&*store, Some("key-1")).await;
     let unchanged = |store: Arc<dyn Store>, tenant_id: String| async move {
         let (token, session) = store
             .refresh_token(&tenant_id, "rt0")
@@ -845,23 +844,25 @@ async fn design_s4_presentations_outside_the_rotate_guard_change_nothing(store: 
         policy,
         now,
     };
-    // RFC 6749 §6: another client's token.
-    assert_eq!(
+    let present_rt0 = |client_id, proof_jkt, now| {
         present_as(
             &*store,
-            keyed("other", Some("key-1"), 30),
+            keyed(client_id, proof_jkt, now),
             &t.id,
             "rt0",
-            "child"
+            "child",
         )
-        .await,
+    };
+    // RFC 6749 §6: another client's token.
+    assert_eq!(
+        present_rt0("other", Some("key-1"), 30).await,
         Decision::Reject(RejectReason::WrongClient)
     );
     unchanged(store.clone(), t.id.clone()).await;
     // RFC 9449 §5: a bound family without a proof by its key.
     for proof in [None, Some("key-2")] {
         assert_eq!(
-            present_as(&*store, keyed("web", proof, 30), &t.id, "rt0", "child").await,
+            present_rt0("web", proof, 30).await,
             Decision::Reject(RejectReason::DpopKeyMismatch)
         );
         unchanged(store.clone(), t.id.clone()).await;
@@ -869,27 +870,13 @@ async fn design_s4_presentations_outside_the_rotate_guard_change_nothing(store: 
     // Idle for exactly the idle lifetime: expired (the boundary is exclusive).
     let idle_end = 20 + policy.idle_lifetime_secs;
     assert_eq!(
-        present_as(
-            &*store,
-            keyed("web", Some("key-1"), idle_end),
-            &t.id,
-            "rt0",
-            "child"
-        )
-        .await,
+        present_rt0("web", Some("key-1"), idle_end).await,
         Decision::Reject(RejectReason::FamilyIdleExpired)
     );
     unchanged(store.clone(), t.id.clone()).await;
     // One second earlier it rotates, with the right key.
     assert_eq!(
-        present_as(
-            &*store,
-            keyed("web", Some("key-1"), idle_end - 1),
-            &t.id,
-            "rt0",
-            "child"
-        )
-        .await,
+        present_rt0("web", Some("key-1"), idle_end - 1).await,
         Decision::Rotate
     );
     let (child, session) = store.refresh_token(&t.id, "child").await.unwrap().unwrap();
@@ -918,13 +905,7 @@ async fn design_s4_presentations_outside_the_rotate_guard_change_nothing(store: 
             .unwrap()
             .is_none()
     );
-    let kinds: Vec<String> = store
-        .events(&t.id, 0, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = event_kinds(&*store, &t.id).await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "refresh").count(),
         1,
