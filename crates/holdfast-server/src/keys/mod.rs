@@ -3,9 +3,12 @@
 //!
 //! Private keys are PKCS#8 DER sealed with AES-256-GCM under the KEK, with
 //! the `kid` as associated data. Decrypted keys are cached by `kid` (a kid
-//! names immutable key material, so the cache can never be stale); *which*
-//! key is current is read from the store on every use, so a rotation made by
-//! the CLI is seen by a running server at once.
+//! names immutable key material, so the cache can never be stale). A
+//! tenant's key list (which key is next, current, retired) is re-read from
+//! the store at most every few seconds: signing and every access-token
+//! check use it. A rotation by this node is seen at once; one by another
+//! process within seconds, which is harmless because a key is published as
+//! `next` one whole rotation before it signs anything.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,7 +48,14 @@ pub struct KeyService {
     store: Arc<dyn Store>,
     kek: Arc<Kek>,
     cache: Arc<Mutex<HashMap<String, Arc<SigningKey>>>>,
-    current: TtlCache<String, Arc<SigningKey>>,
+    /// Each tenant's keys with their parsed public JWKs, by tenant id.
+    listed: TtlCache<String, Arc<[ListedKey]>>,
+}
+
+/// A stored key with its public JWK parsed once.
+struct ListedKey {
+    stored: StoredKey,
+    jwk: Option<Jwk>,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -68,7 +78,7 @@ impl KeyService {
             store,
             kek,
             cache: Arc::default(),
-            current: TtlCache::new(std::time::Duration::from_secs(5), 10_000),
+            listed: TtlCache::new(std::time::Duration::from_secs(5), 10_000),
         }
     }
 
@@ -103,22 +113,38 @@ impl KeyService {
         ])
     }
 
-    /// The tenant's current signing key, decrypted. Which key is current
-    /// is re-read from the store at most every few seconds: after a rotation
-    /// by another process this node may sign with the previous key briefly,
-    /// which is harmless, since that key stays published.
+    /// The tenant's current signing key, decrypted.
     pub async fn current(&self, tenant: &Tenant) -> Result<Arc<SigningKey>, KeyError> {
-        if let Some(key) = self.current.get(&tenant.id) {
-            return Ok(key);
-        }
-        let keys = self.store.keys(&tenant.id).await?;
-        let stored = keys
-            .into_iter()
-            .find(|k| k.state == KeyState::Current)
+        let keys = self.listed(tenant).await?;
+        let current = keys
+            .iter()
+            .find(|k| k.stored.state == KeyState::Current)
             .ok_or(KeyError::NoCurrentKey)?;
-        let key = self.unseal(&stored)?;
-        self.current.insert(tenant.id.clone(), key.clone());
-        Ok(key)
+        self.unseal(&current.stored)
+    }
+
+    /// The tenant's keys, from the store at most every few seconds.
+    async fn listed(&self, tenant: &Tenant) -> Result<Arc<[ListedKey]>, KeyError> {
+        match self.listed.get(&tenant.id) {
+            Some(keys) => Ok(keys),
+            None => self.relist(tenant).await,
+        }
+    }
+
+    /// The tenant's keys read from the store now, refreshing the cache.
+    async fn relist(&self, tenant: &Tenant) -> Result<Arc<[ListedKey]>, KeyError> {
+        let keys: Arc<[ListedKey]> = self
+            .store
+            .keys(&tenant.id)
+            .await?
+            .into_iter()
+            .map(|stored| ListedKey {
+                jwk: serde_json::from_str(&stored.public_jwk).ok(),
+                stored,
+            })
+            .collect();
+        self.listed.insert(tenant.id.clone(), keys.clone());
+        Ok(keys)
     }
 
     fn unseal(&self, stored: &StoredKey) -> Result<Arc<SigningKey>, KeyError> {
@@ -142,8 +168,13 @@ impl KeyService {
 
     /// The JWK Set to publish: next, current, and retired keys whose tokens
     /// may still be valid (RFC 7517 §5).
+    ///
+    /// Read from the store on every request (and refreshing what signing
+    /// and verification use), so a rotation made by the CLI is published at
+    /// once.
     pub async fn jwks(&self, tenant: &Tenant, now: i64) -> Result<Value, KeyError> {
-        Ok(json!({ "keys": self.published_keys(tenant, now).await? }))
+        let keys = self.relist(tenant).await?;
+        Ok(json!({ "keys": published(&keys, now) }))
     }
 
     /// A subkey of the KEK for `label` (shared by every node with the KEK).
@@ -154,24 +185,29 @@ impl KeyService {
     /// The public keys a token of this tenant may be signed with: next,
     /// current, and retired keys whose tokens may still be valid.
     pub async fn published_keys(&self, tenant: &Tenant, now: i64) -> Result<Vec<Jwk>, KeyError> {
-        let keys = self.store.keys(&tenant.id).await?;
-        Ok(keys
-            .iter()
-            .filter(|k| match k.state {
-                KeyState::Next | KeyState::Current => true,
-                KeyState::Retired => k
-                    .retired_at
-                    .is_some_and(|at| retired_key_is_published(at, RETIRED_KEY_PUBLISH_SECS, now)),
-            })
-            .filter_map(|k| serde_json::from_str::<Jwk>(&k.public_jwk).ok())
-            .collect())
+        Ok(published(&self.listed(tenant).await?, now))
     }
 
     /// Promotes next → current, retires current, creates a new next.
     pub async fn rotate(&self, tenant: &Tenant, now: i64) -> Result<StoredKey, KeyError> {
         let new_next = self.generate(tenant.signing_alg, KeyState::Next, now)?;
         self.store.rotate_keys(&tenant.id, &new_next, now).await?;
-        self.current.remove(&tenant.id);
+        self.listed.remove(&tenant.id);
         Ok(new_next)
     }
+}
+
+/// The public keys a token may be signed with at `now`: next, current, and
+/// retired keys whose tokens may still be valid (RFC 7517 §5).
+fn published(keys: &[ListedKey], now: i64) -> Vec<Jwk> {
+    keys.iter()
+        .filter(|k| match k.stored.state {
+            KeyState::Next | KeyState::Current => true,
+            KeyState::Retired => k
+                .stored
+                .retired_at
+                .is_some_and(|at| retired_key_is_published(at, RETIRED_KEY_PUBLISH_SECS, now)),
+        })
+        .filter_map(|k| k.jwk.clone())
+        .collect()
 }
