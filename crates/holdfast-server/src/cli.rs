@@ -483,6 +483,16 @@ fn print(json_mode: bool, value: serde_json::Value, human: String) {
     }
 }
 
+/// Like [`print`], for a listing: `empty` when there is nothing to list.
+fn print_list(json_mode: bool, value: serde_json::Value, human: String, empty: &str) {
+    let human = if human.is_empty() {
+        empty.to_owned()
+    } else {
+        human
+    };
+    print(json_mode, value, human);
+}
+
 async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> anyhow::Result<()> {
     match command {
         Command::Serve => unreachable!("serve is handled by run"),
@@ -535,15 +545,7 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                 .map(|t| format!("{}\t{}\t{}", t.slug, t.signing_alg, t.display_name))
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(
-                json_mode,
-                json!(items),
-                if human.is_empty() {
-                    "no tenants".into()
-                } else {
-                    human
-                },
-            );
+            print_list(json_mode, json!(items), human, "no tenants");
         }
         Command::Client(ClientCommand::Create(args)) => {
             let tenant = admin::tenant(state, &args.tenant).await?;
@@ -601,15 +603,7 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                 .map(|c| format!("{}\t{}", c.client_id, c.kind.as_str()))
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(
-                json_mode,
-                json!(items),
-                if human.is_empty() {
-                    "no clients".into()
-                } else {
-                    human
-                },
-            );
+            print_list(json_mode, json!(items), human, "no clients");
         }
         Command::User(UserCommand::Create {
             tenant,
@@ -690,15 +684,7 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(
-                json_mode,
-                json!(items),
-                if human.is_empty() {
-                    "no live sessions".into()
-                } else {
-                    human
-                },
-            );
+            print_list(json_mode, json!(items), human, "no live sessions");
         }
         Command::Session(SessionCommand::Revoke { tenant, session }) => {
             let tenant = admin::tenant(state, tenant).await?;
@@ -763,15 +749,7 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(
-                json_mode,
-                json!(items),
-                if human.is_empty() {
-                    "no events".into()
-                } else {
-                    human
-                },
-            );
+            print_list(json_mode, json!(items), human, "no events");
         }
         Command::Keys(KeysCommand::Rotate { tenant }) => {
             let tenant = admin::tenant(state, tenant).await?;
