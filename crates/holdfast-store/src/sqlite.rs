@@ -42,13 +42,17 @@ impl SqliteStore {
         if !url.contains("synchronous=") {
             options = options.synchronous(SqliteSynchronous::Normal);
         }
+        // A connection to a local file cannot go stale: no ping (a round
+        // trip to the connection's worker thread) before each use.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self { pool, writer })
