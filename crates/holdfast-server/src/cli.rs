@@ -627,26 +627,27 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
         Command::User(UserCommand::RevokeAll { tenant, user }) => {
             let tenant = admin::tenant(state, tenant).await?;
             let user = admin::user(state, &tenant, user).await?;
-            let now = state.now();
-            // Revoke (and count) the live sessions first: the stamp would
-            // otherwise revoke them itself and the count would say 0.
-            let count = state
-                .store
-                .revoke_user_sessions(&tenant.id, &user.id, None, "revoked_by_admin", now)
-                .await?;
-            state
-                .store
-                .set_user_not_before(&tenant.id, &user.id, now)
-                .await?;
-            admin::audit(
+            let event = admin::audit_event(
                 state,
                 &tenant,
                 "revocation",
                 Some(&user.id),
                 None,
                 "revoked_by_admin",
-            )
-            .await?;
+            );
+            let now = event.at;
+            // Revoke (and count) the live sessions first, with the event:
+            // the stamp would otherwise revoke them itself and the count
+            // would say 0. Should stamping then fail, the command fails, the
+            // revocation it recorded stands and running it again is safe.
+            let count = state
+                .store
+                .revoke_user_sessions(&tenant.id, &user.id, None, "revoked_by_admin", now, &event)
+                .await?;
+            state
+                .store
+                .set_user_not_before(&tenant.id, &user.id, now)
+                .await?;
             print(
                 json_mode,
                 json!({"tenant": tenant.slug, "user_id": user.id, "sessions_revoked": count, "not_before": now}),
@@ -695,19 +696,18 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                 .ok_or_else(|| {
                     anyhow::anyhow!("no session '{session}' in tenant '{}'", tenant.slug)
                 })?;
-            state
-                .store
-                .revoke_session(&tenant.id, &found.id, "revoked_by_admin", state.now())
-                .await?;
-            admin::audit(
+            let event = admin::audit_event(
                 state,
                 &tenant,
                 "revocation",
                 Some(&found.user_id),
                 Some(&found.id),
                 "revoked_by_admin",
-            )
-            .await?;
+            );
+            state
+                .store
+                .revoke_session(&tenant.id, &found.id, "revoked_by_admin", event.at, &event)
+                .await?;
             print(
                 json_mode,
                 json!({"tenant": tenant.slug, "sid": found.id, "revoked": true}),

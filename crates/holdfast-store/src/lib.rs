@@ -507,13 +507,15 @@ pub trait GrantStore: Send + Sync {
         session_id: &str,
     ) -> StoreResult<Option<SessionRecord>>;
     /// Revokes a session and all its refresh tokens (idempotent; the first
-    /// reason wins).
+    /// reason wins), recording `audit` in the same transaction: either both
+    /// happen or neither.
     async fn revoke_session(
         &self,
         tenant_id: &str,
         session_id: &str,
         reason: &str,
         now: i64,
+        audit: &AuditEvent,
     ) -> StoreResult<()>;
     /// The user's sessions that are neither revoked nor past their absolute
     /// lifetime at `now`, most recently used first. (Idle expiry depends on
@@ -524,7 +526,8 @@ pub trait GrantStore: Send + Sync {
         user_id: &str,
         now: i64,
     ) -> StoreResult<Vec<SessionRecord>>;
-    /// Revokes every live session of the user except `except`; returns how many.
+    /// Revokes every live session of the user except `except`, recording
+    /// `audit` in the same transaction; returns how many.
     async fn revoke_user_sessions(
         &self,
         tenant_id: &str,
@@ -532,6 +535,7 @@ pub trait GrantStore: Send + Sync {
         except: Option<&str>,
         reason: &str,
         now: i64,
+        audit: &AuditEvent,
     ) -> StoreResult<u64>;
     /// Records a DPoP proof's `jti` for key `jkt` until `expires_at`;
     /// `false` if it was recorded before (a replay). Expired records are
@@ -544,12 +548,14 @@ pub trait GrantStore: Send + Sync {
         expires_at: i64,
         now: i64,
     ) -> StoreResult<bool>;
-    /// Records an access token as revoked until it expires.
+    /// Records an access token as revoked until it expires, and `audit` in
+    /// the same transaction.
     async fn revoke_access_token(
         &self,
         tenant_id: &str,
         jti: &str,
         expires_at: i64,
+        audit: &AuditEvent,
     ) -> StoreResult<()>;
     /// Whether an access token was revoked.
     async fn access_token_revoked(&self, tenant_id: &str, jti: &str) -> StoreResult<bool>;

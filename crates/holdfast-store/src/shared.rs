@@ -609,9 +609,11 @@ macro_rules! impl_shared_store {
                 session_id: &str,
                 reason: &str,
                 now: i64,
+                audit: &$crate::AuditEvent,
             ) -> $crate::StoreResult<()> {
                 let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 revoke_session_in(&mut tx, tenant_id, session_id, reason, now).await?;
+                insert_event(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -644,6 +646,7 @@ macro_rules! impl_shared_store {
                 except: Option<&str>,
                 reason: &str,
                 now: i64,
+                audit: &$crate::AuditEvent,
             ) -> $crate::StoreResult<u64> {
                 let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 let ids: Vec<(String,)> = sqlx::query_as(
@@ -661,6 +664,7 @@ macro_rules! impl_shared_store {
                     revoke_session_in(&mut tx, tenant_id, &id, reason, now).await?;
                     count += 1;
                 }
+                insert_event(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(count)
             }
@@ -694,9 +698,16 @@ macro_rules! impl_shared_store {
                 Ok(inserted.rows_affected() == 1)
             }
 
-            async fn revoke_access_token(&self, tenant_id: &str, jti: &str, expires_at: i64) -> $crate::StoreResult<()> {
+            async fn revoke_access_token(
+                &self,
+                tenant_id: &str,
+                jti: &str,
+                expires_at: i64,
+                audit: &$crate::AuditEvent,
+            ) -> $crate::StoreResult<()> {
                 let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 revoke_jti_in(&mut tx, tenant_id, jti, expires_at).await?;
+                insert_event(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -508,18 +508,26 @@ fn presentation_by<'a>(
         child_sealed: b"sealed-child",
         now: presenter.now,
         audit: AuditEvent {
-            id: format!("ev-{}", EVENT_IDS.fetch_add(1, Ordering::Relaxed)),
-            tenant_id: tenant_id.to_owned(),
-            at: presenter.now,
-            kind: String::new(),
-            user_id: None,
             client_id: Some(presenter.client_id.into()),
-            session_id: None,
-            reason: None,
-            ip: Some("127.0.0.1".into()),
-            user_agent: Some("test".into()),
+            ..audit_event(tenant_id, "", presenter.now)
         },
         rotate_if: presenter.rotate_guard(),
+    }
+}
+
+/// An audit event of `kind` with a fresh id.
+fn audit_event(tenant_id: &str, kind: &str, at: i64) -> AuditEvent {
+    AuditEvent {
+        id: format!("ev-{}", EVENT_IDS.fetch_add(1, Ordering::Relaxed)),
+        tenant_id: tenant_id.to_owned(),
+        at,
+        kind: kind.to_owned(),
+        user_id: None,
+        client_id: None,
+        session_id: None,
+        reason: None,
+        ip: Some("127.0.0.1".into()),
+        user_agent: Some("test".into()),
     }
 }
 
@@ -794,7 +802,13 @@ async fn design_s4_rotations_racing_a_revocation_leave_no_live_token(store: Arc<
             tasks.push(tokio::spawn(async move {
                 tokio::task::yield_now().await;
                 store
-                    .revoke_session(&tenant_id, &sid, "logout", 33)
+                    .revoke_session(
+                        &tenant_id,
+                        &sid,
+                        "logout",
+                        33,
+                        &audit_event(&tenant_id, "revocation", 33),
+                    )
                     .await
                     .unwrap();
             }));
@@ -884,7 +898,13 @@ async fn design_s4_presentations_outside_the_rotate_guard_change_nothing(store: 
     assert_eq!(session.last_used_at, idle_end - 1);
     // A revoked family refuses its newest token.
     store
-        .revoke_session(&t.id, "s1", "logout", idle_end)
+        .revoke_session(
+            &t.id,
+            "s1",
+            "logout",
+            idle_end,
+            &audit_event(&t.id, "revocation", idle_end),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -921,11 +941,23 @@ async fn revoking_a_session_revokes_its_refresh_tokens(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .revoke_session(&t.id, "s1", "logout", 50)
+        .revoke_session(
+            &t.id,
+            "s1",
+            "logout",
+            50,
+            &audit_event(&t.id, "revocation", 50),
+        )
         .await
         .unwrap();
     store
-        .revoke_session(&t.id, "s1", "second reason loses", 60)
+        .revoke_session(
+            &t.id,
+            "s1",
+            "second reason loses",
+            60,
+            &audit_event(&t.id, "revocation", 60),
+        )
         .await
         .unwrap();
     let (rt, session) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
@@ -993,6 +1025,72 @@ async fn browser_sessions_are_stored_found_and_deleted(store: Arc<dyn Store>) {
     assert!(store.browser_session(&t.id, "b1").await.unwrap().is_none());
 }
 
+/// Each revocation writes its audit event in its own transaction: both
+/// land, or (here: the event's id is taken) neither does.
+async fn a_revocation_and_its_audit_event_commit_together(store: Arc<dyn Store>) {
+    let t = with_family(&*store, None).await;
+    let taken = audit_event(&t.id, "login_succeeded", 10);
+    store.record_event(&taken).await.unwrap();
+    let clashing = AuditEvent {
+        kind: "revocation".into(),
+        ..taken.clone()
+    };
+
+    // A session, alone and among the user's.
+    assert!(
+        store
+            .revoke_session(&t.id, "s1", "logout", 30, &clashing)
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .revoke_user_sessions(&t.id, "u1", None, "logout", 30, &clashing)
+            .await
+            .is_err()
+    );
+    let (token, session) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
+    assert_eq!(
+        session.revoked_at, None,
+        "the failed revocations left it live"
+    );
+    assert_eq!(token.state, "active");
+    // An access token's jti.
+    assert!(
+        store
+            .revoke_access_token(&t.id, "jti-x", 900, &clashing)
+            .await
+            .is_err()
+    );
+    assert!(!store.access_token_revoked(&t.id, "jti-x").await.unwrap());
+    assert_eq!(event_kinds(&*store, &t.id).await, ["login_succeeded"]);
+
+    let by_user = audit_event(&t.id, "revocation", 40);
+    assert_eq!(
+        store
+            .revoke_user_sessions(&t.id, "u1", None, "logout", 40, &by_user)
+            .await
+            .unwrap(),
+        1
+    );
+    let by_client = audit_event(&t.id, "revocation", 41);
+    store
+        .revoke_access_token(&t.id, "jti-x", 900, &by_client)
+        .await
+        .unwrap();
+    assert!(store.access_token_revoked(&t.id, "jti-x").await.unwrap());
+    let (_, session) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
+    assert_eq!(session.revoked_at, Some(40));
+    let ids: Vec<String> = store
+        .events(&t.id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, [taken.id, by_user.id, by_client.id]);
+}
+
 macro_rules! conformance {
     ($backend_mod:ident, $backend:expr, [$($test:ident),* $(,)?]) => {
         mod $backend_mod {
@@ -1040,6 +1138,7 @@ all_backends!(
     design_s4_rotations_racing_a_revocation_leave_no_live_token,
     design_s4_presentations_outside_the_rotate_guard_change_nothing,
     revoking_a_session_revokes_its_refresh_tokens,
+    a_revocation_and_its_audit_event_commit_together,
     browser_sessions_are_stored_found_and_deleted,
     rfc9449_s11_1_a_dpop_proof_jti_is_accepted_once_per_key,
 );

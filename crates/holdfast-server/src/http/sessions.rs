@@ -25,7 +25,7 @@ use crate::http::bearer::AccessToken;
 use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::http::tenant::TenantContext;
-use crate::service::audit::record;
+use crate::service::audit;
 use crate::state::AppState;
 
 fn user_token(token: AccessToken) -> Result<(AccessTokenClaims, String, TenantContext), ApiError> {
@@ -92,16 +92,7 @@ pub async fn revoke_one(
     else {
         return Err(ApiError::not_found("no such session"));
     };
-    state
-        .store
-        .revoke_session(
-            &ctx.tenant.id,
-            &session.id,
-            "signed_out_by_user",
-            state.now(),
-        )
-        .await?;
-    record(
+    let event = audit::about(
         &state,
         &ctx.tenant,
         "revocation",
@@ -110,8 +101,17 @@ pub async fn revoke_one(
         Some(&session.id),
         "signed_out_by_user",
         &context,
-    )
-    .await?;
+    );
+    state
+        .store
+        .revoke_session(
+            &ctx.tenant.id,
+            &session.id,
+            "signed_out_by_user",
+            event.at,
+            &event,
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -122,17 +122,7 @@ pub async fn revoke_others(
     token: AccessToken,
 ) -> Result<Response, ApiError> {
     let (claims, current, ctx) = user_token(token)?;
-    let count = state
-        .store
-        .revoke_user_sessions(
-            &ctx.tenant.id,
-            &claims.sub,
-            Some(&current),
-            "signed_out_other_devices",
-            state.now(),
-        )
-        .await?;
-    record(
+    let event = audit::about(
         &state,
         &ctx.tenant,
         "revocation",
@@ -141,8 +131,18 @@ pub async fn revoke_others(
         Some(&current),
         "signed_out_other_devices",
         &context,
-    )
-    .await?;
+    );
+    let count = state
+        .store
+        .revoke_user_sessions(
+            &ctx.tenant.id,
+            &claims.sub,
+            Some(&current),
+            "signed_out_other_devices",
+            event.at,
+            &event,
+        )
+        .await?;
     Ok(Json(json!({ "revoked": count })).into_response())
 }
 
@@ -153,11 +153,7 @@ pub async fn logout(
     token: AccessToken,
 ) -> Result<Response, ApiError> {
     let (claims, current, ctx) = user_token(token)?;
-    state
-        .store
-        .revoke_session(&ctx.tenant.id, &current, "signed_out", state.now())
-        .await?;
-    record(
+    let event = audit::about(
         &state,
         &ctx.tenant,
         "revocation",
@@ -166,7 +162,10 @@ pub async fn logout(
         Some(&current),
         "signed_out",
         &context,
-    )
-    .await?;
+    );
+    state
+        .store
+        .revoke_session(&ctx.tenant.id, &current, "signed_out", event.at, &event)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

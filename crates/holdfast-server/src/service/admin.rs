@@ -183,20 +183,18 @@ pub async fn user(state: &AppState, tenant: &Tenant, username: &str) -> Result<U
         })
 }
 
-/// Records an administrative audit event.
-pub async fn audit(
+/// An administrative audit event, for the store method that acts on it.
+pub fn audit_event(
     state: &AppState,
     tenant: &Tenant,
     kind: &str,
     user_id: Option<&str>,
     session_id: Option<&str>,
     reason: &str,
-) -> Result<(), AdminError> {
+) -> holdfast_store::AuditEvent {
     let cli = crate::service::token::RequestContext {
         user_agent: Some("holdfast-cli".to_owned()),
         ..Default::default()
     };
-    crate::service::audit::record(state, tenant, kind, None, user_id, session_id, reason, &cli)
-        .await?;
-    Ok(())
+    crate::service::audit::about(state, tenant, kind, None, user_id, session_id, reason, &cli)
 }

@@ -30,9 +30,11 @@ pub fn event(
     }
 }
 
-/// Writes an event about a user, session or client, with a reason.
+/// An event about a user, session or client, with a reason. Revocations
+/// hand it to the store method that revokes, which writes both in one
+/// transaction.
 #[allow(clippy::too_many_arguments)]
-pub async fn record(
+pub fn about(
     state: &AppState,
     tenant: &Tenant,
     kind: &str,
@@ -41,13 +43,12 @@ pub async fn record(
     session_id: Option<&str>,
     reason: &str,
     context: &RequestContext,
-) -> Result<(), holdfast_store::StoreError> {
-    let event = AuditEvent {
+) -> AuditEvent {
+    AuditEvent {
         client_id: client.map(|c| c.client_id.clone()),
         user_id: user_id.map(str::to_owned),
         session_id: session_id.map(str::to_owned),
         reason: Some(reason.to_owned()),
         ..event(state, tenant, kind, context)
-    };
-    state.store.record_event(&event).await
+    }
 }

@@ -22,7 +22,7 @@ use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, sha256_b64};
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::service::audit::record;
+use crate::service::audit;
 use crate::service::token::{RequestContext, TokenError};
 use crate::service::tokens::{AccessTokenError, verify_access_token};
 use crate::state::AppState;
@@ -47,11 +47,7 @@ pub async fn revoke(
         if session.client_id != client.client_id {
             return Ok(());
         }
-        state
-            .store
-            .revoke_session(&tenant.id, &session.id, "revoked_by_client", now)
-            .await?;
-        record(
+        let event = audit::about(
             state,
             tenant,
             "revocation",
@@ -60,8 +56,11 @@ pub async fn revoke(
             Some(&session.id),
             "refresh_token",
             context,
-        )
-        .await?;
+        );
+        state
+            .store
+            .revoke_session(&tenant.id, &session.id, "revoked_by_client", now, &event)
+            .await?;
         return Ok(());
     }
     // An access token: check our signature (not expiry: revoking an expired
@@ -76,12 +75,8 @@ pub async fn revoke(
     if claims.client_id != client.client_id || claims.exp <= now {
         return Ok(());
     }
-    state
-        .store
-        .revoke_access_token(&tenant.id, &claims.jti, claims.exp)
-        .await?;
     let user = claims.sid.as_ref().map(|_| claims.sub.as_str());
-    record(
+    let event = audit::about(
         state,
         tenant,
         "revocation",
@@ -90,8 +85,11 @@ pub async fn revoke(
         claims.sid.as_deref(),
         "access_token",
         context,
-    )
-    .await?;
+    );
+    state
+        .store
+        .revoke_access_token(&tenant.id, &claims.jti, claims.exp, &event)
+        .await?;
     Ok(())
 }
 
