@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Pool, Postgres};
 
@@ -12,8 +13,6 @@ use crate::{Store, StoreResult};
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: Pool<Postgres>,
-    /// The same pool: PostgreSQL has no single-writer rule.
-    writer: Pool<Postgres>,
 }
 
 impl PostgresStore {
@@ -29,10 +28,13 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self {
-            writer: pool.clone(),
-            pool,
-        })
+        Ok(Self { pool })
+    }
+
+    /// A connection to write with: any of the pool's, as PostgreSQL has no
+    /// single-writer rule.
+    async fn write_conn(&self) -> StoreResult<PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
     }
 }
 

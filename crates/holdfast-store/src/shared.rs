@@ -1,10 +1,10 @@
 //! The SQL both back ends share, written once.
 //!
 //! [`impl_shared_store!`] implements the capability traits for a store type
-//! that has a `pool: sqlx::Pool<DB>` field for reads and a `writer` pool for
-//! writes (the same pool on PostgreSQL; one connection on SQLite, which has
-//! one writer anyway, so writers queue in process instead of sleeping in
-//! SQLite's busy handler). Every statement here is portable
+//! that has a `pool: sqlx::Pool<DB>` field for reads and a `write_conn()`
+//! method for writes (a pooled connection on PostgreSQL; on SQLite, which
+//! has one writer anyway, its one write connection, so writers queue in
+//! process instead of sleeping in SQLite's busy handler). Every statement here is portable
 //! between SQLite and PostgreSQL (`$n` parameters, `ON CONFLICT`, partial
 //! indexes); anything that is not lives in the back end's own module.
 
@@ -17,7 +17,8 @@ macro_rules! impl_shared_store {
                 tenant: &holdfast_core::tenant::Tenant,
                 keys: &[$crate::StoredKey],
             ) -> $crate::StoreResult<()> {
-                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                let mut writer = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *writer, <$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 sqlx::query(
                     "INSERT INTO tenants (id, slug, display_name, signing_alg, default_audience, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -97,7 +98,7 @@ macro_rules! impl_shared_store {
                 .bind(c.refresh_token_in_cookie)
                 .bind($crate::rows::to_json_list(&c.allowed_origins))
                 .bind(c.dpop_nonce_required.unwrap_or(false))
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "client"))?;
                 Ok(holdfast_core::client::Client {
@@ -172,7 +173,7 @@ macro_rules! impl_shared_store {
                 .bind(email)
                 .bind(password_hash)
                 .bind(now)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "user"))?;
                 Ok(holdfast_core::user::User {
@@ -200,7 +201,8 @@ macro_rules! impl_shared_store {
             }
 
             async fn set_user_not_before(&self, tenant_id: &str, id: &str, at: i64) -> $crate::StoreResult<()> {
-                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                let mut writer = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *writer, <$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 let done = sqlx::query("UPDATE users SET not_before = $3 WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant_id)
                     .bind(id)
@@ -271,7 +273,8 @@ macro_rules! impl_shared_store {
                 new_next: &$crate::StoredKey,
                 now: i64,
             ) -> $crate::StoreResult<()> {
-                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                let mut writer = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *writer, <$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 // The first statement writes, so SQLite takes its write lock
                 // here and PostgreSQL locks the rows: concurrent rotations
                 // serialise instead of interleaving.
@@ -305,7 +308,7 @@ macro_rules! impl_shared_store {
             async fn init_kek_check(&self, check: &[u8]) -> $crate::StoreResult<Vec<u8>> {
                 sqlx::query("INSERT INTO meta (name, value) VALUES ('kek_check', $1) ON CONFLICT (name) DO NOTHING")
                     .bind(check)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 self.kek_check()
                     .await?
@@ -349,7 +352,7 @@ macro_rules! impl_shared_store {
                 .bind(c.created_at)
                 .bind(c.expires_at)
                 .bind(&c.dpop_jkt)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "authorization code"))?;
                 Ok(())
@@ -378,7 +381,8 @@ macro_rules! impl_shared_store {
                 issued: &$crate::CodeIssuance,
                 now: i64,
             ) -> $crate::StoreResult<$crate::Redemption> {
-                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                let mut writer = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *writer, <$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 // Writing first takes SQLite's write lock and PostgreSQL's
                 // row lock, so two redemptions of one code serialise here.
                 let consumed = sqlx::query(
@@ -408,7 +412,8 @@ macro_rules! impl_shared_store {
             }
 
             async fn revoke_code_issuance(&self, tenant_id: &str, code_digest: &str, now: i64) -> $crate::StoreResult<()> {
-                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                let mut writer = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *writer, <$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 revoke_issuance_in(&mut tx, tenant_id, code_digest, now).await?;
                 tx.commit().await?;
                 Ok(())
@@ -478,14 +483,15 @@ macro_rules! impl_shared_store {
                         .bind(&event.reason)
                         .bind(&event.ip)
                         .bind(&event.user_agent)
-                        .fetch_optional(&self.writer)
+                        .fetch_optional(&mut *self.write_conn().await?)
                         .await?;
                     if let Some(row) = row {
                         let (token, session, user) = row.split()?;
                         return Ok($crate::PresentOutcome::Decided { decision: Decision::Rotate, token, session, user });
                     }
                 }
-                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                let mut writer = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *writer, <$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 // Lock the family (PostgreSQL: the session row, FOR UPDATE;
                 // SQLite: the whole database, by BEGIN IMMEDIATE), then read
                 // the token with a snapshot taken after the lock.
@@ -611,7 +617,8 @@ macro_rules! impl_shared_store {
                 now: i64,
                 audit: &$crate::AuditEvent,
             ) -> $crate::StoreResult<()> {
-                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                let mut writer = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *writer, <$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 revoke_session_in(&mut tx, tenant_id, session_id, reason, now).await?;
                 insert_event(&mut tx, audit).await?;
                 tx.commit().await?;
@@ -648,7 +655,8 @@ macro_rules! impl_shared_store {
                 now: i64,
                 audit: &$crate::AuditEvent,
             ) -> $crate::StoreResult<u64> {
-                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                let mut writer = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *writer, <$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 let ids: Vec<(String,)> = sqlx::query_as(
                     "SELECT id FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
                 )
@@ -685,14 +693,14 @@ macro_rules! impl_shared_store {
                 .bind(jkt)
                 .bind(jti)
                 .bind(expires_at)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 // Clean up now and then (about one insert in 64), so the
                 // table holds roughly one iat window of proofs.
                 if jti.bytes().fold(0u8, |a, b| a.wrapping_add(b)) % 64 == 0 {
                     sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")
                         .bind(now)
-                        .execute(&self.writer)
+                        .execute(&mut *self.write_conn().await?)
                         .await?;
                 }
                 Ok(inserted.rows_affected() == 1)
@@ -705,7 +713,8 @@ macro_rules! impl_shared_store {
                 expires_at: i64,
                 audit: &$crate::AuditEvent,
             ) -> $crate::StoreResult<()> {
-                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                let mut writer = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *writer, <$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 revoke_jti_in(&mut tx, tenant_id, jti, expires_at).await?;
                 insert_event(&mut tx, audit).await?;
                 tx.commit().await?;
@@ -726,7 +735,8 @@ macro_rules! impl_shared_store {
         #[async_trait::async_trait]
         impl $crate::AuditStore for $store {
             async fn record_event(&self, event: &$crate::AuditEvent) -> $crate::StoreResult<()> {
-                let mut tx = self.writer.begin_with(<$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                let mut writer = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *writer, <$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
                 insert_event(&mut tx, event).await?;
                 tx.commit().await?;
                 Ok(())
@@ -758,7 +768,7 @@ macro_rules! impl_shared_store {
                 .bind($crate::rows::to_json_list(&b.amr))
                 .bind(b.created_at)
                 .bind(b.expires_at)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "browser session"))?;
                 Ok(())
@@ -784,7 +794,7 @@ macro_rules! impl_shared_store {
                 sqlx::query("DELETE FROM browser_sessions WHERE tenant_id = $1 AND id_digest = $2")
                     .bind(tenant_id)
                     .bind(id_digest)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }

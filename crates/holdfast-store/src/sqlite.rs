@@ -6,6 +6,13 @@
 //! busy timeout covers other processes, such as the CLI, writing at the same
 //! moment.
 //!
+//! The writer connection is held behind a fair async mutex rather than in
+//! a one-connection sqlx pool: the pool pings every connection handed back
+//! to it, and on SQLite that ping is a round trip to the connection's
+//! worker thread during which the next writer waits. A write cancelled
+//! half-way leaves nothing open: dropping a sqlx transaction queues its
+//! `ROLLBACK` on the connection before the next writer's first command.
+//!
 //! Durability: WAL with `synchronous = NORMAL` unless the URL sets
 //! `synchronous=`. A committed transaction survives a crash or kill of the
 //! Holdfast process (it is in the WAL file before the commit returns); on
@@ -14,10 +21,14 @@
 //! every commit.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Sqlite};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Pool, Sqlite};
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::shared::{Backend, impl_shared_store};
 use crate::{Store, StoreResult};
@@ -28,7 +39,7 @@ pub struct SqliteStore {
     /// Readers (WAL lets them run beside the writer).
     pool: Pool<Sqlite>,
     /// The one writer connection.
-    writer: Pool<Sqlite>,
+    writer: Arc<Mutex<SqliteConnection>>,
 }
 
 impl SqliteStore {
@@ -42,20 +53,24 @@ impl SqliteStore {
         if !url.contains("synchronous=") {
             options = options.synchronous(SqliteSynchronous::Normal);
         }
+        let mut writer = options.connect().await?;
+        sqlx::migrate!("migrations/sqlite").run(&mut writer).await?;
         // A connection to a local file cannot go stale: no ping (a round
         // trip to the connection's worker thread) before each use.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer: Arc::new(Mutex::new(writer)),
+        })
+    }
+
+    /// The writer connection, once the writers before have finished.
+    async fn write_conn(&self) -> StoreResult<MutexGuard<'_, SqliteConnection>> {
+        Ok(self.writer.lock().await)
     }
 }
 

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
+use std::time::Duration;
 
 use holdfast_core::client::{ClientKind, GrantType, NewClient, RefreshPolicy, RotationMode};
 use holdfast_core::keys::{KeyState, SigningAlg};
@@ -1025,6 +1027,64 @@ async fn browser_sessions_are_stored_found_and_deleted(store: Arc<dyn Store>) {
     assert!(store.browser_session(&t.id, "b1").await.unwrap().is_none());
 }
 
+/// A presentation dropped part-way (a client that hangs up mid-request)
+/// rotates whole or not at all, and leaves the store writable: on SQLite
+/// the one writer connection must not be left inside a transaction.
+async fn a_presentation_cancelled_part_way_rotates_whole_or_not_at_all(store: Arc<dyn Store>) {
+    let t = with_family(&*store, None).await;
+    let mut newest = "rt0".to_owned();
+    let mut cancelled = 0;
+    for i in 0..30u64 {
+        let child = format!("c{i}");
+        let now = 21 + i as i64;
+        // Polled `i + 1` times, yielding in between, then dropped.
+        let outcome = {
+            let mut presented =
+                std::pin::pin!(present_as(&*store, web_at(now), &t.id, &newest, &child));
+            let mut outcome = None;
+            for _ in 0..=i {
+                if let Poll::Ready(decision) =
+                    std::future::poll_fn(|cx| Poll::Ready(presented.as_mut().poll(cx))).await
+                {
+                    outcome = Some(decision);
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            outcome
+        };
+        match outcome {
+            Some(decision) => {
+                assert_eq!(decision, Decision::Rotate);
+                newest = child;
+            }
+            None => {
+                cancelled += 1;
+                // Work already handed to the database may still finish.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let (parent, _) = store.refresh_token(&t.id, &newest).await.unwrap().unwrap();
+                match store.refresh_token(&t.id, &child).await.unwrap() {
+                    Some((token, _)) => {
+                        assert_eq!(
+                            (parent.state.as_str(), token.state.as_str()),
+                            ("rotated", "active")
+                        );
+                        newest = child;
+                    }
+                    None => assert_eq!(parent.state, "active", "no child, so no rotation"),
+                }
+            }
+        }
+    }
+    assert!(cancelled > 0, "some presentations were cut off");
+    assert_eq!(
+        present_as(&*store, web_at(100), &t.id, &newest, "last").await,
+        Decision::Rotate
+    );
+    let (_, session) = store.refresh_token(&t.id, "last").await.unwrap().unwrap();
+    assert_eq!(session.revoked_at, None);
+}
+
 /// Each revocation writes its audit event in its own transaction: both
 /// land, or (here: the event's id is taken) neither does.
 async fn a_revocation_and_its_audit_event_commit_together(store: Arc<dyn Store>) {
@@ -1139,6 +1199,7 @@ all_backends!(
     design_s4_presentations_outside_the_rotate_guard_change_nothing,
     revoking_a_session_revokes_its_refresh_tokens,
     a_revocation_and_its_audit_event_commit_together,
+    a_presentation_cancelled_part_way_rotates_whole_or_not_at_all,
     browser_sessions_are_stored_found_and_deleted,
     rfc9449_s11_1_a_dpop_proof_jti_is_accepted_once_per_key,
 );
