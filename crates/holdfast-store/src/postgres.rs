@@ -2,12 +2,13 @@
 
 use std::str::FromStr;
 
+use holdfast_core::refresh::rotation::Decision;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Pool, Postgres};
 
 use crate::shared::{Backend, impl_shared_store};
-use crate::{Store, StoreResult};
+use crate::{PresentOutcome, Store, StoreResult};
 
 /// The PostgreSQL implementation of the store traits.
 #[derive(Debug, Clone)]
@@ -36,76 +37,67 @@ impl PostgresStore {
     async fn write_conn(&self) -> StoreResult<PoolConnection<Postgres>> {
         Ok(self.pool.acquire().await?)
     }
+
+    /// The common presentation in one round trip: rotate if the guard holds,
+    /// returning the rows as they were. Rotating nothing means the decision
+    /// is something else (a grace retry, reuse, a rejection) or another
+    /// presentation won a race: `None`, and the caller decides under the
+    /// family lock.
+    async fn try_rotate(
+        &self,
+        p: &crate::RefreshPresentation<'_>,
+        _decide: &(
+             dyn for<'r> Fn(&'r crate::RefreshTokenRecord, &'r crate::SessionRecord) -> Decision
+                 + Send
+                 + Sync
+         ),
+    ) -> StoreResult<Option<PresentOutcome>> {
+        let Some(guard) = &p.rotate_if else {
+            return Ok(None);
+        };
+        let event = presentation_event(p, Decision::Rotate, None);
+        let row = sqlx::query_as::<_, crate::rows::FamilyRow>(ROTATE_IF_GUARD_HOLDS)
+            .bind(p.tenant_id)
+            .bind(p.token_digest)
+            .bind(p.now)
+            .bind(p.child_sealed)
+            .bind(p.child_digest)
+            .bind(guard.client_id)
+            .bind(guard.proof_jkt)
+            .bind(guard.created_after)
+            .bind(guard.last_used_after)
+            .bind(&event.id)
+            .bind(&event.kind)
+            .bind(&event.client_id)
+            .bind(&event.reason)
+            .bind(&event.ip)
+            .bind(&event.user_agent)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (token, session, user) = row.split()?;
+        Ok(Some(PresentOutcome::Decided {
+            decision: Decision::Rotate,
+            token,
+            session,
+            user,
+        }))
+    }
 }
 
 impl Backend for PostgresStore {
     type Db = Postgres;
     const BEGIN_WRITE: &'static str = "BEGIN";
     // The session row is the family lock: every locked presentation of any
-    // token of the family waits here (as does the one-statement rotation
-    // below, which updates that row first), then reads the token with a
+    // token of the family waits here (as does the one-statement rotation,
+    // `ROTATE_IF_GUARD_HOLDS`, which updates that row first), then reads the token with a
     // fresh snapshot (READ COMMITTED takes one per statement).
     const LOCK_FAMILY: Option<&'static str> = Some(
         "SELECT 1 FROM sessions WHERE tenant_id = $1 AND id = \
          (SELECT session_id FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2) FOR UPDATE",
     );
-    // Safe without the lock. An UPDATE that finds its row changed by a
-    // transaction that committed meanwhile re-evaluates its WHERE on the
-    // row's newest version (READ COMMITTED); the other rows of its FROM
-    // keep the statement's snapshot. So the session's conditions, among
-    // them `generation = t.generation`, hold on its newest version: every
-    // rotation advances the generation under the session row's lock, and so
-    // of two rotations racing on one token the second changes nothing. The
-    // token's UPDATE re-checks `state = 'active'` on the token's newest
-    // version. A rotation racing a revocation either finds the family
-    // revoked (both write the session row first, so they queue on it) or
-    // commits its child before the revocation's token update reads the
-    // family. The invariant all this rests on: every writer of a family's
-    // tokens writes its session row first (rotation, revocation), and the
-    // newest token of an unrevoked family is `active`. The final SELECT
-    // reads the statement's snapshot: the rows as they were before.
-    //
-    // $1 tenant, $2 token digest, $3 now, $4 sealed child, $5 child digest,
-    // $6 client, $7 proof key, $8 created after, $9 last used after,
-    // $10..$15 the audit event (id, kind, client, reason, ip, user agent).
-    const ROTATE_IF_GUARD_HOLDS: Option<&'static str> = Some(concat!(
-        "WITH family AS (
-             UPDATE sessions s SET last_used_at = $3, generation = t.generation + 1, child_sealed = $4
-             FROM refresh_tokens t, users u
-             WHERE t.tenant_id = $1 AND t.token_digest = $2 AND t.state = 'active'
-               AND s.tenant_id = $1 AND s.id = t.session_id
-               AND u.tenant_id = $1 AND u.id = s.user_id
-               AND s.generation = t.generation
-               AND s.revoked_at IS NULL
-               AND s.client_id = $6
-               AND (s.dpop_jkt IS NULL OR s.dpop_jkt = $7)
-               AND s.created_at > $8
-               AND s.last_used_at > $9
-             RETURNING s.id, s.user_id
-         ), parent AS (
-             UPDATE refresh_tokens SET state = 'rotated', rotated_at = $3
-             WHERE tenant_id = $1 AND token_digest = $2 AND state = 'active'
-               AND session_id = (SELECT id FROM family)
-             RETURNING token_digest, session_id, generation
-         ), child AS (
-             INSERT INTO refresh_tokens (token_digest, session_id, tenant_id, generation, state, parent_digest, created_at)
-             SELECT $5, session_id, $1, generation + 1, 'active', token_digest, $3 FROM parent
-         ), event AS (
-             INSERT INTO audit_events (id, tenant_id, at, kind, user_id, client_id, session_id, reason, ip, user_agent)
-             SELECT $10, $1, $3, $11, f.user_id, $12, f.id, $13, $14, $15
-             FROM family f JOIN parent p ON p.session_id = f.id
-         )
-         ",
-        crate::rows::family_columns!(),
-        "
-         FROM parent p
-         JOIN refresh_tokens t ON t.token_digest = p.token_digest
-         JOIN sessions s ON s.id = t.session_id AND s.tenant_id = t.tenant_id
-         JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id"
-    ));
-    // A prepared statement holds one command; under the lock the writes go
-    // one by one (the rare path: retries, races, narrowed scopes).
-    const ROTATE_LOCKED: Option<&'static str> = None;
 }
 
 impl_shared_store!(PostgresStore);
@@ -115,3 +107,64 @@ impl Store for PostgresStore {
         "postgres"
     }
 }
+
+/// The whole common rotation (session touched, its newest generation
+/// advanced and its seal replaced by the child's, token `rotated`, child
+/// inserted, audit event) as one statement that applies only if the
+/// presentation's `RotateGuard` holds on the rows it changes, returning the
+/// `FamilyRow` as it was before (no row: nothing changed).
+///
+/// Safe without the lock. An UPDATE that finds its row changed by a
+/// transaction that committed meanwhile re-evaluates its WHERE on the
+/// row's newest version (READ COMMITTED); the other rows of its FROM
+/// keep the statement's snapshot. So the session's conditions, among
+/// them `generation = t.generation`, hold on its newest version: every
+/// rotation advances the generation under the session row's lock, and so
+/// of two rotations racing on one token the second changes nothing. The
+/// token's UPDATE re-checks `state = 'active'` on the token's newest
+/// version. A rotation racing a revocation either finds the family
+/// revoked (both write the session row first, so they queue on it) or
+/// commits its child before the revocation's token update reads the
+/// family. The invariant all this rests on: every writer of a family's
+/// tokens writes its session row first (rotation, revocation), and the
+/// newest token of an unrevoked family is `active`. The final SELECT
+/// reads the statement's snapshot: the rows as they were before.
+///
+/// $1 tenant, $2 token digest, $3 now, $4 sealed child, $5 child digest,
+/// $6 client, $7 proof key, $8 created after, $9 last used after,
+/// $10..$15 the audit event (id, kind, client, reason, ip, user agent).
+const ROTATE_IF_GUARD_HOLDS: &str = concat!(
+    "WITH family AS (
+         UPDATE sessions s SET last_used_at = $3, generation = t.generation + 1, child_sealed = $4
+         FROM refresh_tokens t, users u
+         WHERE t.tenant_id = $1 AND t.token_digest = $2 AND t.state = 'active'
+           AND s.tenant_id = $1 AND s.id = t.session_id
+           AND u.tenant_id = $1 AND u.id = s.user_id
+           AND s.generation = t.generation
+           AND s.revoked_at IS NULL
+           AND s.client_id = $6
+           AND (s.dpop_jkt IS NULL OR s.dpop_jkt = $7)
+           AND s.created_at > $8
+           AND s.last_used_at > $9
+         RETURNING s.id, s.user_id
+     ), parent AS (
+         UPDATE refresh_tokens SET state = 'rotated', rotated_at = $3
+         WHERE tenant_id = $1 AND token_digest = $2 AND state = 'active'
+           AND session_id = (SELECT id FROM family)
+         RETURNING token_digest, session_id, generation
+     ), child AS (
+         INSERT INTO refresh_tokens (token_digest, session_id, tenant_id, generation, state, parent_digest, created_at)
+         SELECT $5, session_id, $1, generation + 1, 'active', token_digest, $3 FROM parent
+     ), event AS (
+         INSERT INTO audit_events (id, tenant_id, at, kind, user_id, client_id, session_id, reason, ip, user_agent)
+         SELECT $10, $1, $3, $11, f.user_id, $12, f.id, $13, $14, $15
+         FROM family f JOIN parent p ON p.session_id = f.id
+     )
+     ",
+    crate::rows::family_columns!(),
+    "
+     FROM parent p
+     JOIN refresh_tokens t ON t.token_digest = p.token_digest
+     JOIN sessions s ON s.id = t.session_id AND s.tenant_id = t.tenant_id
+     JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id"
+);

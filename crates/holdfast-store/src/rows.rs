@@ -261,15 +261,24 @@ macro_rules! family_columns {
 }
 pub(crate) use family_columns;
 
-/// The [`FamilyRow`] of the token digest `$2` in tenant `$1`.
-pub(crate) const READ_FAMILY: &str = concat!(
-    family_columns!(),
-    "
+/// The SELECT of the [`FamilyRow`] of the token digest `$2` in tenant `$1`,
+/// as a literal (for `concat!`).
+macro_rules! read_family {
+    () => {
+        concat!(
+            $crate::rows::family_columns!(),
+            "
      FROM refresh_tokens t
      JOIN sessions s ON s.id = t.session_id AND s.tenant_id = t.tenant_id
      JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id
      WHERE t.tenant_id = $1 AND t.token_digest = $2"
-);
+        )
+    };
+}
+pub(crate) use read_family;
+
+/// The [`FamilyRow`] of the token digest `$2` in tenant `$1`.
+pub(crate) const READ_FAMILY: &str = read_family!();
 
 impl FamilyRow {
     /// Splits the row into the token, its session and its user.

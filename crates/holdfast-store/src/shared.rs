@@ -1,10 +1,12 @@
 //! The SQL both back ends share, written once.
 //!
 //! [`impl_shared_store!`] implements the capability traits for a store type
-//! that has a `pool: sqlx::Pool<DB>` field for reads and a `write_conn()`
+//! that has a `pool: sqlx::Pool<DB>` field for reads, a `write_conn()`
 //! method for writes (a pooled connection on PostgreSQL; on SQLite, which
 //! has one writer anyway, its one write connection, so writers queue in
-//! process instead of sleeping in SQLite's busy handler). Every statement here is portable
+//! process instead of sleeping in SQLite's busy handler), and a
+//! `try_rotate()` method: the back end's fastest way to apply the common
+//! presentation of a refresh token, a plain rotation. Every statement here is portable
 //! between SQLite and PostgreSQL (`$n` parameters, `ON CONFLICT`, partial
 //! indexes); anything that is not lives in the back end's own module.
 
@@ -458,37 +460,13 @@ macro_rules! impl_shared_store {
                       + Sync),
             ) -> $crate::StoreResult<$crate::PresentOutcome> {
                 use holdfast_core::refresh::rotation::{Decision, RejectReason};
-                if let (Some(guard), Some(rotate)) =
-                    (&p.rotate_if, <$store as $crate::shared::Backend>::ROTATE_IF_GUARD_HOLDS)
-                {
-                    // The common case in one round trip: rotate if the guard
-                    // holds, returning the rows as they were. Rotating nothing
-                    // means the decision is something else (a grace retry,
-                    // reuse, a rejection) or another presentation won a race:
-                    // decide below, under the family lock.
-                    let event = presentation_event(p, Decision::Rotate, None);
-                    let row = sqlx::query_as::<_, $crate::rows::FamilyRow>(rotate)
-                        .bind(p.tenant_id)
-                        .bind(p.token_digest)
-                        .bind(p.now)
-                        .bind(p.child_sealed)
-                        .bind(p.child_digest)
-                        .bind(guard.client_id)
-                        .bind(guard.proof_jkt)
-                        .bind(guard.created_after)
-                        .bind(guard.last_used_after)
-                        .bind(&event.id)
-                        .bind(&event.kind)
-                        .bind(&event.client_id)
-                        .bind(&event.reason)
-                        .bind(&event.ip)
-                        .bind(&event.user_agent)
-                        .fetch_optional(&mut *self.write_conn().await?)
-                        .await?;
-                    if let Some(row) = row {
-                        let (token, session, user) = row.split()?;
-                        return Ok($crate::PresentOutcome::Decided { decision: Decision::Rotate, token, session, user });
-                    }
+                // The common case first, each back end's fastest way
+                // (PostgreSQL: one guarded statement; SQLite: decide and
+                // rotate in two calls to its writer). `None`: it is not a
+                // plain rotation, or a race was lost; decide again here,
+                // under the family lock.
+                if let Some(outcome) = self.try_rotate(p, decide).await? {
+                    return Ok(outcome);
                 }
                 let mut writer = self.write_conn().await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *writer, <$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
@@ -510,33 +488,6 @@ macro_rules! impl_shared_store {
                 let decision = decide(&token, &session);
                 match decision {
                     Decision::Rotate => {
-                        if let Some(rotate) = <$store as $crate::shared::Backend>::ROTATE_LOCKED {
-                            let event = presentation_event(p, decision, Some(&session));
-                            let written = sqlx::query(rotate)
-                                .bind(&token.token_digest)
-                                .bind(p.now)
-                                .bind(p.child_sealed)
-                                .bind(p.child_digest)
-                                .bind(&token.session_id)
-                                .bind(p.tenant_id)
-                                .bind(token.generation + 1)
-                                .bind(&event.id)
-                                .bind(&event.kind)
-                                .bind(&event.user_id)
-                                .bind(&event.client_id)
-                                .bind(&event.reason)
-                                .bind(&event.ip)
-                                .bind(&event.user_agent)
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(|e| $crate::conflict_or(e, "refresh token"))?;
-                            if written.rows_affected() != 4 {
-                                // Cannot happen under the family lock; refuse rather than fork.
-                                return Err($crate::StoreError::Conflict("refresh token rotation"));
-                            }
-                            tx.commit().await?;
-                            return Ok($crate::PresentOutcome::Decided { decision, token, session, user });
-                        }
                         let rotated = sqlx::query(
                             "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2
                              WHERE token_digest = $1 AND state = 'active'",
@@ -1018,17 +969,4 @@ pub(crate) trait Backend {
     /// inside a write transaction, where `BEGIN_WRITE` does not already lock
     /// it.
     const LOCK_FAMILY: Option<&'static str>;
-    /// The whole rotation (session touched, its newest generation advanced
-    /// and its seal replaced by the child's, token `rotated`, child
-    /// inserted, audit event) as one
-    /// statement that applies only if a
-    /// [`RotateGuard`](holdfast_core::refresh::rotation::RotateGuard) holds
-    /// on the rows it changes, returning the [`FamilyRow`](crate::rows::FamilyRow)
-    /// as it was before (no row: nothing changed), where the back end can
-    /// say that in one statement.
-    const ROTATE_IF_GUARD_HOLDS: Option<&'static str>;
-    /// A locked rotation's four writes (token `rotated`, child inserted,
-    /// session advanced with the family's new seal, audit event) in one call, where the back end runs
-    /// several statements per call; it must report 4 rows written.
-    const ROTATE_LOCKED: Option<&'static str>;
 }

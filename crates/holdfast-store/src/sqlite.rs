@@ -6,12 +6,23 @@
 //! busy timeout covers other processes, such as the CLI, writing at the same
 //! moment.
 //!
-//! The writer connection is held behind a fair async mutex rather than in
-//! a one-connection sqlx pool: the pool pings every connection handed back
-//! to it, and on SQLite that ping is a round trip to the connection's
-//! worker thread during which the next writer waits. A write cancelled
-//! half-way leaves nothing open: dropping a sqlx transaction queues its
-//! `ROLLBACK` on the connection before the next writer's first command.
+//! Every statement is a round trip to the connection's worker thread
+//! (sqlx-sqlite), and with one writer those hand-offs are what all writes
+//! queue behind. So:
+//!
+//! - the writer connection is held behind a fair async mutex rather than
+//!   in a one-connection sqlx pool, which pings every connection handed
+//!   back to it;
+//! - the common presentation of a refresh token takes two calls: `BEGIN
+//!   IMMEDIATE` with the family's read, then (when the pure decision is a
+//!   plain rotation) the four writes with `COMMIT`. Anything else rolls
+//!   back and goes to the shared locked path.
+//!
+//! A write cancelled half-way leaves nothing open. Dropping a sqlx
+//! transaction queues its `ROLLBACK` on the connection before the next
+//! writer's first command; a hand-run transaction marks the writer *in
+//! doubt* until its `COMMIT` or `ROLLBACK` returns, and the next writer
+//! rolls back whatever it left (nothing, if its `COMMIT` ran).
 //!
 //! Durability: WAL with `synchronous = NORMAL` unless the URL sets
 //! `synchronous=`. A committed transaction survives a crash or kill of the
@@ -24,14 +35,15 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use holdfast_core::refresh::rotation::Decision;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Pool, Sqlite};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use crate::shared::{Backend, impl_shared_store};
-use crate::{Store, StoreResult};
+use crate::{PresentOutcome, Store, StoreResult};
 
 /// The SQLite implementation of the store traits.
 #[derive(Debug, Clone)]
@@ -39,8 +51,29 @@ pub struct SqliteStore {
     /// Readers (WAL lets them run beside the writer).
     pool: Pool<Sqlite>,
     /// The one writer connection.
-    writer: Arc<Mutex<SqliteConnection>>,
+    writer: Arc<Mutex<Writer>>,
 }
+
+#[derive(Debug)]
+struct Writer {
+    conn: SqliteConnection,
+    /// A hand-run transaction may have been left open (its caller was
+    /// dropped or failed before its `COMMIT` or `ROLLBACK` returned).
+    in_doubt: bool,
+}
+
+/// The rotation's four writes, then `COMMIT`, in one call: token `rotated`,
+/// child inserted, session advanced with the family's new seal, audit event.
+/// `$n` parameters bind by number in every statement.
+const ROTATE_AND_COMMIT: &str = "
+    UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2
+        WHERE token_digest = $1 AND state = 'active';
+    INSERT INTO refresh_tokens (token_digest, session_id, tenant_id, generation, state, parent_digest, created_at)
+        VALUES ($4, $5, $6, $7, 'active', $1, $2);
+    UPDATE sessions SET last_used_at = $2, generation = $7, child_sealed = $3 WHERE id = $5;
+    INSERT INTO audit_events (id, tenant_id, at, kind, user_id, client_id, session_id, reason, ip, user_agent)
+        VALUES ($8, $6, $2, $9, $10, $11, $5, $12, $13, $14);
+    COMMIT;";
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and migrates it.
@@ -64,13 +97,101 @@ impl SqliteStore {
             .await?;
         Ok(Self {
             pool,
-            writer: Arc::new(Mutex::new(writer)),
+            writer: Arc::new(Mutex::new(Writer {
+                conn: writer,
+                in_doubt: false,
+            })),
         })
     }
 
-    /// The writer connection, once the writers before have finished.
-    async fn write_conn(&self) -> StoreResult<MutexGuard<'_, SqliteConnection>> {
-        Ok(self.writer.lock().await)
+    /// The writer, once the writers before have finished, with nothing
+    /// left open by them.
+    async fn writer(&self) -> StoreResult<MutexGuard<'_, Writer>> {
+        let mut writer = self.writer.lock().await;
+        if writer.in_doubt {
+            match sqlx::raw_sql("ROLLBACK").execute(&mut writer.conn).await {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_database_error()
+                        .is_some_and(|d| d.message().contains("no transaction is active")) => {}
+                // Still in doubt: the next writer tries again.
+                Err(e) => return Err(e.into()),
+            }
+            writer.in_doubt = false;
+        }
+        Ok(writer)
+    }
+
+    /// The writer connection, for the shared SQL.
+    async fn write_conn(&self) -> StoreResult<MappedMutexGuard<'_, SqliteConnection>> {
+        Ok(MutexGuard::map(self.writer().await?, |w| &mut w.conn))
+    }
+
+    /// The common presentation in two calls to the writer: `BEGIN
+    /// IMMEDIATE` (the database's write lock, so the family cannot change)
+    /// with the family's read; then, if `decide` says rotate, the writes
+    /// with `COMMIT`. `None` for any other decision, rolled back: the
+    /// caller decides again under its own lock.
+    async fn try_rotate(
+        &self,
+        p: &crate::RefreshPresentation<'_>,
+        decide: &(
+             dyn for<'r> Fn(&'r crate::RefreshTokenRecord, &'r crate::SessionRecord) -> Decision
+                 + Send
+                 + Sync
+         ),
+    ) -> StoreResult<Option<PresentOutcome>> {
+        const BEGIN_AND_READ_FAMILY: &str =
+            concat!("BEGIN IMMEDIATE;\n", crate::rows::read_family!());
+        let mut writer = self.writer().await?;
+        writer.in_doubt = true;
+        let rows = sqlx::query_as::<_, crate::rows::FamilyRow>(BEGIN_AND_READ_FAMILY)
+            .bind(p.tenant_id)
+            .bind(p.token_digest)
+            .fetch_all(&mut writer.conn)
+            .await?;
+        let family = match rows.into_iter().next() {
+            Some(row) => Some(row.split()?),
+            None => None,
+        };
+        let decided =
+            family.map(|(token, session, user)| (decide(&token, &session), token, session, user));
+        let Some((Decision::Rotate, token, session, user)) = decided else {
+            sqlx::raw_sql("ROLLBACK").execute(&mut writer.conn).await?;
+            writer.in_doubt = false;
+            return Ok(None);
+        };
+        let event = presentation_event(p, Decision::Rotate, Some(&session));
+        // Under the database's write lock, with the token just read as the
+        // family's newest and `active`, each write finds its row; one that
+        // fails stops the call before `COMMIT`, and the writer stays in
+        // doubt so the next one rolls it back. (`rows_affected` cannot check
+        // this here: SQLite reports the last change again for `COMMIT`.)
+        sqlx::query(ROTATE_AND_COMMIT)
+            .bind(&token.token_digest)
+            .bind(p.now)
+            .bind(p.child_sealed)
+            .bind(p.child_digest)
+            .bind(&token.session_id)
+            .bind(p.tenant_id)
+            .bind(token.generation + 1)
+            .bind(&event.id)
+            .bind(&event.kind)
+            .bind(&event.user_id)
+            .bind(&event.client_id)
+            .bind(&event.reason)
+            .bind(&event.ip)
+            .bind(&event.user_agent)
+            .execute(&mut writer.conn)
+            .await
+            .map_err(|e| crate::conflict_or(e, "refresh token"))?;
+        writer.in_doubt = false;
+        Ok(Some(PresentOutcome::Decided {
+            decision: Decision::Rotate,
+            token,
+            session,
+            user,
+        }))
     }
 }
 
@@ -81,22 +202,6 @@ impl Backend for SqliteStore {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     // BEGIN IMMEDIATE already holds the database's write lock.
     const LOCK_FAMILY: Option<&'static str> = None;
-    // SQLite has no data-modifying CTEs; its statements are in-process
-    // calls, so the locked path costs no round trips.
-    const ROTATE_IF_GUARD_HOLDS: Option<&'static str> = None;
-    // Each call hands the statement to the connection's worker thread and
-    // back (sqlx-sqlite); four statements in one call save three of the
-    // rotation's seven hand-offs. `$n` parameters bind by number in every
-    // statement.
-    const ROTATE_LOCKED: Option<&'static str> = Some(
-        "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2
-             WHERE token_digest = $1 AND state = 'active';
-         INSERT INTO refresh_tokens (token_digest, session_id, tenant_id, generation, state, parent_digest, created_at)
-             VALUES ($4, $5, $6, $7, 'active', $1, $2);
-         UPDATE sessions SET last_used_at = $2, generation = $7, child_sealed = $3 WHERE id = $5;
-         INSERT INTO audit_events (id, tenant_id, at, kind, user_id, client_id, session_id, reason, ip, user_agent)
-             VALUES ($8, $6, $2, $9, $10, $11, $5, $12, $13, $14);",
-    );
 }
 
 impl_shared_store!(SqliteStore);
