@@ -320,6 +320,11 @@ pub trait AuditStore: Send + Sync {
     -> StoreResult<Vec<AuditEvent>>;
 }
 
+/// The pure decision a store applies to a presented token and its family
+/// (the token endpoint's `Presentation::decide`).
+pub type Decide<'a> =
+    dyn for<'r> Fn(&'r RefreshTokenRecord, &'r SessionRecord) -> Decision + Send + Sync + 'a;
+
 /// One presentation of a refresh token at the token endpoint.
 #[derive(Debug, Clone)]
 pub struct RefreshPresentation<'a> {
@@ -496,9 +501,7 @@ pub trait GrantStore: Send + Sync {
     async fn present_refresh_token(
         &self,
         presentation: &RefreshPresentation<'_>,
-        decide: &(
-             dyn for<'r> Fn(&'r RefreshTokenRecord, &'r SessionRecord) -> Decision + Send + Sync
-         ),
+        decide: &Decide<'_>,
     ) -> StoreResult<PresentOutcome>;
     /// A session by id.
     async fn session(

@@ -46,11 +46,7 @@ impl PostgresStore {
     async fn try_rotate(
         &self,
         p: &crate::RefreshPresentation<'_>,
-        _decide: &(
-             dyn for<'r> Fn(&'r crate::RefreshTokenRecord, &'r crate::SessionRecord) -> Decision
-                 + Send
-                 + Sync
-         ),
+        _decide: &crate::Decide<'_>,
     ) -> StoreResult<Option<PresentOutcome>> {
         let Some(guard) = &p.rotate_if else {
             return Ok(None);

@@ -455,9 +455,7 @@ macro_rules! impl_shared_store {
             async fn present_refresh_token(
                 &self,
                 p: &$crate::RefreshPresentation<'_>,
-                decide: &(dyn for<'r> Fn(&'r $crate::RefreshTokenRecord, &'r $crate::SessionRecord) -> holdfast_core::refresh::rotation::Decision
-                      + Send
-                      + Sync),
+                decide: &$crate::Decide<'_>,
             ) -> $crate::StoreResult<$crate::PresentOutcome> {
                 use holdfast_core::refresh::rotation::{Decision, RejectReason};
                 // The common case first, each back end's fastest way

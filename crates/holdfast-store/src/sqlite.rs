@@ -135,11 +135,7 @@ impl SqliteStore {
     async fn try_rotate(
         &self,
         p: &crate::RefreshPresentation<'_>,
-        decide: &(
-             dyn for<'r> Fn(&'r crate::RefreshTokenRecord, &'r crate::SessionRecord) -> Decision
-                 + Send
-                 + Sync
-         ),
+        decide: &crate::Decide<'_>,
     ) -> StoreResult<Option<PresentOutcome>> {
         const BEGIN_AND_READ_FAMILY: &str =
             concat!("BEGIN IMMEDIATE;\n", crate::rows::read_family!());

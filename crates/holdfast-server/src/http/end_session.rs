@@ -24,7 +24,7 @@ use crate::http::caller::Caller;
 use crate::http::form::FormPairs;
 use crate::http::tenant::TenantContext;
 use crate::pages::{self, ErrorPage, STYLESHEET_PATH};
-use crate::service::audit;
+use crate::service::revocation::sign_out;
 use crate::state::AppState;
 
 /// `GET {issuer}/end-session`.
@@ -89,20 +89,15 @@ async fn end_session(
                 .flatten()
                 .filter(|s| s.user_id == claims.sub);
             if let Some(session) = owned {
-                let event = audit::about(
+                let _ = sign_out(
                     state,
                     &ctx.tenant,
-                    "revocation",
-                    None,
-                    Some(&claims.sub),
-                    Some(&session.id),
+                    &claims.sub,
+                    &session.id,
                     "signed_out",
                     &context,
-                );
-                let _ = state
-                    .store
-                    .revoke_session(&ctx.tenant.id, &session.id, "signed_out", event.at, &event)
-                    .await;
+                )
+                .await;
             }
         }
         if let Some(uri) = param("post_logout_redirect_uri") {

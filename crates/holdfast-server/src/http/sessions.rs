@@ -26,6 +26,7 @@ use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::http::tenant::TenantContext;
 use crate::service::audit;
+use crate::service::revocation::sign_out;
 use crate::state::AppState;
 
 fn user_token(token: AccessToken) -> Result<(AccessTokenClaims, String, TenantContext), ApiError> {
@@ -92,26 +93,15 @@ pub async fn revoke_one(
     else {
         return Err(ApiError::not_found("no such session"));
     };
-    let event = audit::about(
+    sign_out(
         &state,
         &ctx.tenant,
-        "revocation",
-        None,
-        Some(&claims.sub),
-        Some(&session.id),
+        &claims.sub,
+        &session.id,
         "signed_out_by_user",
         &context,
-    );
-    state
-        .store
-        .revoke_session(
-            &ctx.tenant.id,
-            &session.id,
-            "signed_out_by_user",
-            event.at,
-            &event,
-        )
-        .await?;
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -122,13 +112,11 @@ pub async fn revoke_others(
     token: AccessToken,
 ) -> Result<Response, ApiError> {
     let (claims, current, ctx) = user_token(token)?;
-    let event = audit::about(
+    let event = audit::revocation_by_user(
         &state,
         &ctx.tenant,
-        "revocation",
-        None,
-        Some(&claims.sub),
-        Some(&current),
+        &claims.sub,
+        &current,
         "signed_out_other_devices",
         &context,
     );
@@ -153,19 +141,14 @@ pub async fn logout(
     token: AccessToken,
 ) -> Result<Response, ApiError> {
     let (claims, current, ctx) = user_token(token)?;
-    let event = audit::about(
+    sign_out(
         &state,
         &ctx.tenant,
-        "revocation",
-        None,
-        Some(&claims.sub),
-        Some(&current),
+        &claims.sub,
+        &current,
         "signed_out",
         &context,
-    );
-    state
-        .store
-        .revoke_session(&ctx.tenant.id, &current, "signed_out", event.at, &event)
-        .await?;
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

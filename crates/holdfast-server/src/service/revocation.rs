@@ -27,6 +27,23 @@ use crate::service::token::{RequestContext, TokenError};
 use crate::service::tokens::{AccessTokenError, verify_access_token};
 use crate::state::AppState;
 
+/// Signs `user_id` out of their session `session_id`: revokes it and
+/// records why, in one transaction.
+pub async fn sign_out(
+    state: &AppState,
+    tenant: &Tenant,
+    user_id: &str,
+    session_id: &str,
+    reason: &str,
+    context: &RequestContext,
+) -> Result<(), holdfast_store::StoreError> {
+    let event = audit::revocation_by_user(state, tenant, user_id, session_id, reason, context);
+    state
+        .store
+        .revoke_session(&tenant.id, session_id, reason, event.at, &event)
+        .await
+}
+
 /// Revokes `token` if it is one of `client`'s.
 pub async fn revoke(
     state: &AppState,
