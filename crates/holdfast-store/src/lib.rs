@@ -560,8 +560,29 @@ pub trait GrantStore: Send + Sync {
         expires_at: i64,
         audit: &AuditEvent,
     ) -> StoreResult<()>;
-    /// Whether an access token was revoked.
-    async fn access_token_revoked(&self, tenant_id: &str, jti: &str) -> StoreResult<bool>;
+    /// What the store knows against an access token, read in one query:
+    /// whether its `jti` was revoked and, for a token of a user's session
+    /// (`session`: its `sid` and the user's id), whether both still stand.
+    async fn access_token_standing(
+        &self,
+        tenant_id: &str,
+        jti: &str,
+        session: Option<(&str, &str)>,
+    ) -> StoreResult<AccessTokenStanding>;
+}
+
+/// What [`GrantStore::access_token_standing`] found. Without a session to
+/// ask about, the session and user facts are vacuously `true` / `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccessTokenStanding {
+    /// The token's `jti` was revoked (RFC 7009).
+    pub jti_revoked: bool,
+    /// The session exists and is not revoked.
+    pub session_live: bool,
+    /// The user exists.
+    pub user_exists: bool,
+    /// The user's "not before" stamp: tokens issued before it are dead.
+    pub user_not_before: Option<i64>,
 }
 
 /// A browser session at the authorization server (single sign-on).

@@ -670,14 +670,28 @@ macro_rules! impl_shared_store {
                 Ok(())
             }
 
-            async fn access_token_revoked(&self, tenant_id: &str, jti: &str) -> $crate::StoreResult<bool> {
-                let row: Option<(String,)> =
-                    sqlx::query_as("SELECT jti FROM revoked_access_tokens WHERE tenant_id = $1 AND jti = $2")
-                        .bind(tenant_id)
-                        .bind(jti)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                Ok(row.is_some())
+            async fn access_token_standing(
+                &self,
+                tenant_id: &str,
+                jti: &str,
+                session: Option<(&str, &str)>,
+            ) -> $crate::StoreResult<$crate::AccessTokenStanding> {
+                let (sid, user_id) = session.unzip();
+                Ok(sqlx::query_as::<_, $crate::AccessTokenStanding>(
+                    "SELECT
+                        EXISTS (SELECT 1 FROM revoked_access_tokens WHERE tenant_id = $1 AND jti = $2) AS jti_revoked,
+                        ($3 IS NULL OR EXISTS (
+                            SELECT 1 FROM sessions WHERE tenant_id = $1 AND id = $3 AND revoked_at IS NULL
+                        )) AS session_live,
+                        ($4 IS NULL OR EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $4)) AS user_exists,
+                        (SELECT not_before FROM users WHERE tenant_id = $1 AND id = $4) AS user_not_before",
+                )
+                .bind(tenant_id)
+                .bind(jti)
+                .bind(sid)
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?)
             }
         }
 

@@ -15,8 +15,9 @@ use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::Username;
 use holdfast_store::testing::{Backend, TestDatabase};
 use holdfast_store::{
-    AuditEvent, AuthCodeRecord, BrowserSessionRecord, CodeIssuance, PresentOutcome, Redemption,
-    RefreshPresentation, RefreshTokenRecord, SessionRecord, Store, StoreError, StoredKey, connect,
+    AccessTokenStanding, AuditEvent, AuthCodeRecord, BrowserSessionRecord, CodeIssuance,
+    PresentOutcome, Redemption, RefreshPresentation, RefreshTokenRecord, SessionRecord, Store,
+    StoreError, StoredKey, connect,
 };
 
 async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn Store>)> {
@@ -443,7 +444,7 @@ async fn rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued(
             .state,
         "revoked"
     );
-    assert!(store.access_token_revoked(&t.id, "jti-s1").await.unwrap());
+    assert!(jti_revoked(&*store, &t.id, "jti-s1").await);
     assert_eq!(
         store
             .redeem_auth_code(&t.id, "nope", &issuance(&t.id, "s3", None), 30)
@@ -1085,6 +1086,70 @@ async fn a_presentation_cancelled_part_way_rotates_whole_or_not_at_all(store: Ar
     assert_eq!(session.revoked_at, None);
 }
 
+async fn jti_revoked(store: &dyn Store, tenant_id: &str, jti: &str) -> bool {
+    store
+        .access_token_standing(tenant_id, jti, None)
+        .await
+        .unwrap()
+        .jti_revoked
+}
+
+/// RFC 7009 / RFC 7662: what can kill an access token, read in one query.
+async fn rfc7662_an_access_tokens_standing_covers_jti_session_and_user(store: Arc<dyn Store>) {
+    let t = with_family(&*store, None).await;
+    let standing = |jti: &'static str, session: Option<(&'static str, &'static str)>| {
+        let store = store.clone();
+        let tenant_id = t.id.clone();
+        async move {
+            store
+                .access_token_standing(&tenant_id, jti, session)
+                .await
+                .unwrap()
+        }
+    };
+    let live = AccessTokenStanding {
+        jti_revoked: false,
+        session_live: true,
+        user_exists: true,
+        user_not_before: None,
+    };
+    assert_eq!(standing("jti-a", None).await, live);
+    assert_eq!(standing("jti-a", Some(("s1", "u1"))).await, live);
+    assert_eq!(
+        standing("jti-a", Some(("s-gone", "u-gone"))).await,
+        AccessTokenStanding {
+            session_live: false,
+            user_exists: false,
+            ..live
+        }
+    );
+    // Another tenant's session and user are not this tenant's.
+    let other = with_tenant(&*store, "t2", "beta").await;
+    let across = store
+        .access_token_standing(&other.id, "jti-a", Some(("s1", "u1")))
+        .await
+        .unwrap();
+    assert_eq!((across.session_live, across.user_exists), (false, false));
+
+    store
+        .revoke_access_token(&t.id, "jti-a", 900, &audit_event(&t.id, "revocation", 30))
+        .await
+        .unwrap();
+    assert!(standing("jti-a", Some(("s1", "u1"))).await.jti_revoked);
+    assert!(!standing("jti-b", Some(("s1", "u1"))).await.jti_revoked);
+
+    store.set_user_not_before(&t.id, "u1", 50).await.unwrap();
+    assert_eq!(
+        standing("jti-b", Some(("s1", "u1"))).await,
+        AccessTokenStanding {
+            // The stamp also revoked the session begun before it.
+            session_live: false,
+            user_not_before: Some(50),
+            ..live
+        }
+    );
+}
+
 /// Each revocation writes its audit event in its own transaction: both
 /// land, or (here: the event's id is taken) neither does.
 async fn a_revocation_and_its_audit_event_commit_together(store: Arc<dyn Store>) {
@@ -1122,7 +1187,7 @@ async fn a_revocation_and_its_audit_event_commit_together(store: Arc<dyn Store>)
             .await
             .is_err()
     );
-    assert!(!store.access_token_revoked(&t.id, "jti-x").await.unwrap());
+    assert!(!jti_revoked(&*store, &t.id, "jti-x").await);
     assert_eq!(event_kinds(&*store, &t.id).await, ["login_succeeded"]);
 
     let by_user = audit_event(&t.id, "revocation", 40);
@@ -1138,7 +1203,7 @@ async fn a_revocation_and_its_audit_event_commit_together(store: Arc<dyn Store>)
         .revoke_access_token(&t.id, "jti-x", 900, &by_client)
         .await
         .unwrap();
-    assert!(store.access_token_revoked(&t.id, "jti-x").await.unwrap());
+    assert!(jti_revoked(&*store, &t.id, "jti-x").await);
     let (_, session) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
     assert_eq!(session.revoked_at, Some(40));
     let ids: Vec<String> = store
@@ -1199,6 +1264,7 @@ all_backends!(
     design_s4_presentations_outside_the_rotate_guard_change_nothing,
     revoking_a_session_revokes_its_refresh_tokens,
     a_revocation_and_its_audit_event_commit_together,
+    rfc7662_an_access_tokens_standing_covers_jti_session_and_user,
     a_presentation_cancelled_part_way_rotates_whole_or_not_at_all,
     browser_sessions_are_stored_found_and_deleted,
     rfc9449_s11_1_a_dpop_proof_jti_is_accepted_once_per_key,

@@ -202,35 +202,23 @@ pub async fn verify_access_token(
     if claims.exp <= now {
         return Err(AccessTokenError::Expired);
     }
-    let store_err = |e| AccessTokenError::Key(KeyError::Store(e));
-    if state
+    // Its jti revoked, its session revoked, its user gone, or a user "not
+    // before" stamp after it was issued: each kills the token. One query.
+    let standing = state
         .store
-        .access_token_revoked(&tenant.id, &claims.jti)
+        .access_token_standing(
+            &tenant.id,
+            &claims.jti,
+            claims.sid.as_deref().map(|sid| (sid, claims.sub.as_str())),
+        )
         .await
-        .map_err(store_err)?
+        .map_err(|e| AccessTokenError::Key(KeyError::Store(e)))?;
+    if standing.jti_revoked
+        || !standing.session_live
+        || !standing.user_exists
+        || standing.user_not_before.is_some_and(|nb| claims.iat < nb)
     {
         return Err(AccessTokenError::Revoked);
-    }
-    // A user "not before" stamp kills every token issued before it.
-    if claims.sid.is_some() {
-        let user = state
-            .store
-            .user_by_id(&tenant.id, &claims.sub)
-            .await
-            .map_err(store_err)?;
-        if user.is_none_or(|u| u.not_before.is_some_and(|nb| claims.iat < nb)) {
-            return Err(AccessTokenError::Revoked);
-        }
-    }
-    if let Some(sid) = &claims.sid {
-        let session = state
-            .store
-            .session(&tenant.id, sid)
-            .await
-            .map_err(store_err)?;
-        if session.is_none_or(|s| s.revoked_at.is_some()) {
-            return Err(AccessTokenError::Revoked);
-        }
     }
     Ok(claims)
 }
