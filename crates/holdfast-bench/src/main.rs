@@ -11,8 +11,11 @@
 //! 4. for `--duration`, runs `--concurrency` workers over keep-alive HTTP
 //!    connections; each request presents a session's current refresh token
 //!    (always fresh and valid) and keeps the child it gets back;
-//! 5. prints rotations/s, p50/p95/p99 latency, the error count and the
-//!    server's peak RSS (`VmHWM` from `/proc/<pid>/status`).
+//! 5. prints rotations/s, p50/p95/p99 latency, the error count, the
+//!    server's peak RSS (`VmHWM` from `/proc/<pid>/status`) and the server's
+//!    CPU time per rotation over the run (its threads' `schedstat`): a
+//!    figure that moves far less than throughput on a shared machine, and
+//!    leaves out the database server.
 //!
 //! Example (see the README for the figures):
 //! `cargo run --release -p holdfast-bench -- refresh --store postgres --concurrency 32 --duration 20`
@@ -200,6 +203,7 @@ async fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
     let errors = Arc::new(AtomicU64::new(0));
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
+    let cpu_before = server_cpu_ns(pid);
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
         let (http, base, tokens, stop, errors, next) = (
@@ -259,6 +263,9 @@ async fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
         latencies.extend(worker.await?);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_used = server_cpu_ns(pid)
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     latencies.sort();
     let pct = |p: f64| -> f64 {
         if latencies.is_empty() {
@@ -280,6 +287,13 @@ async fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
     println!("latency p99:  {:.2} ms", pct(0.99));
     println!("errors:       {}", errors.load(Ordering::Relaxed));
     println!("server peak RSS: {rss}");
+    match cpu_used {
+        Some(ns) if !latencies.is_empty() => println!(
+            "server CPU/rotation: {:.3} ms",
+            ns as f64 / 1e6 / latencies.len() as f64
+        ),
+        _ => println!("server CPU/rotation: n/a"),
+    }
     drop(server);
     if args.store == Store::Postgres {
         drop_pg_database(&args.postgres_url, &database_url);
@@ -361,6 +375,17 @@ async fn mint_sessions(
         all.extend(task.await??);
     }
     Ok(all)
+}
+
+/// CPU time of all the process's threads, in nanoseconds (the first field
+/// of each `/proc/<pid>/task/<tid>/schedstat`).
+fn server_cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
