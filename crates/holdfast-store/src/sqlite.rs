@@ -33,7 +33,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use holdfast_core::refresh::rotation::Decision;
 use sqlx::sqlite::{
@@ -52,15 +52,24 @@ pub struct SqliteStore {
     pool: Pool<Sqlite>,
     /// The one writer connection.
     writer: Arc<Mutex<Writer>>,
+    /// To open the writer again.
+    options: SqliteConnectOptions,
 }
 
 #[derive(Debug)]
 struct Writer {
     conn: SqliteConnection,
+    opened_at: Instant,
     /// A hand-run transaction may have been left open (its caller was
     /// dropped or failed before its `COMMIT` or `ROLLBACK` returned).
     in_doubt: bool,
 }
+
+/// How long the writer connection serves before it is opened again: sqlx's
+/// pool default, so a connection left in a state sqlx cannot recover from
+/// (its transaction count out of step after SQLite rolled back on its own,
+/// say on a full disk) is replaced within this time at worst.
+const WRITER_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 /// The rotation's four writes, then `COMMIT`, in one call: token `rotated`,
 /// child inserted, session advanced with the family's new seal, audit event.
@@ -87,20 +96,23 @@ impl SqliteStore {
             options = options.synchronous(SqliteSynchronous::Normal);
         }
         let mut writer = options.connect().await?;
+        let opened_at = Instant::now();
         sqlx::migrate!("migrations/sqlite").run(&mut writer).await?;
         // A connection to a local file cannot go stale: no ping (a round
         // trip to the connection's worker thread) before each use.
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         Ok(Self {
             pool,
             writer: Arc::new(Mutex::new(Writer {
                 conn: writer,
+                opened_at,
                 in_doubt: false,
             })),
+            options,
         })
     }
 
@@ -108,17 +120,26 @@ impl SqliteStore {
     /// left open by them.
     async fn writer(&self) -> StoreResult<MutexGuard<'_, Writer>> {
         let mut writer = self.writer.lock().await;
-        if writer.in_doubt {
+        let mut reopen = writer.opened_at.elapsed() > WRITER_LIFETIME;
+        if writer.in_doubt && !reopen {
             match sqlx::raw_sql("ROLLBACK").execute(&mut writer.conn).await {
                 Ok(_) => {}
                 Err(e)
                     if e.as_database_error()
                         .is_some_and(|d| d.message().contains("no transaction is active")) => {}
-                // Still in doubt: the next writer tries again.
-                Err(e) => return Err(e.into()),
+                // The connection cannot say (its worker is gone, say): a
+                // new one. Closing the old one rolls back what it held.
+                Err(e) => {
+                    tracing::warn!(error = %e, "SQLite writer could not roll back; opening it again");
+                    reopen = true;
+                }
             }
-            writer.in_doubt = false;
         }
+        if reopen {
+            writer.conn = self.options.connect().await?;
+            writer.opened_at = Instant::now();
+        }
+        writer.in_doubt = false;
         Ok(writer)
     }
 
@@ -141,6 +162,10 @@ impl SqliteStore {
             concat!("BEGIN IMMEDIATE;\n", crate::rows::read_family!());
         let mut writer = self.writer().await?;
         writer.in_doubt = true;
+        // Should this future be dropped part-way, roll back now rather than
+        // when the next writer comes: the open transaction holds the
+        // database's write lock, which other processes (the CLI) wait on.
+        let mut settle = SettleIfDropped(Some(self.clone()));
         let rows = sqlx::query_as::<_, crate::rows::FamilyRow>(BEGIN_AND_READ_FAMILY)
             .bind(p.tenant_id)
             .bind(p.token_digest)
@@ -155,7 +180,10 @@ impl SqliteStore {
         let Some((Decision::Rotate, token, session, user)) = decided else {
             sqlx::raw_sql("ROLLBACK").execute(&mut writer.conn).await?;
             writer.in_doubt = false;
-            return Ok(None);
+            settle.0 = None;
+            // An unknown token is settled here; anything else (a grace
+            // retry, reuse, a rejection) writes under the shared locked path.
+            return Ok(decided.is_none().then_some(PresentOutcome::Unknown));
         };
         let event = presentation_event(p, Decision::Rotate, Some(&session));
         // Under the database's write lock, with the token just read as the
@@ -182,12 +210,30 @@ impl SqliteStore {
             .await
             .map_err(|e| crate::conflict_or(e, "refresh token"))?;
         writer.in_doubt = false;
+        settle.0 = None;
         Ok(Some(PresentOutcome::Decided {
             decision: Decision::Rotate,
             token,
             session,
             user,
         }))
+    }
+}
+
+/// Armed while a hand-run transaction is open: dropped armed (its future
+/// cancelled, or an error returned), it has a task take the writer, which
+/// rolls back what was left open.
+struct SettleIfDropped(Option<SqliteStore>);
+
+impl Drop for SettleIfDropped {
+    fn drop(&mut self) {
+        if let (Some(store), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move {
+                if let Err(e) = store.writer().await {
+                    tracing::warn!(error = %e, "SQLite writer: rolling back a dropped rotation failed");
+                }
+            });
+        }
     }
 }
 
