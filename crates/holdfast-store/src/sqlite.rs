@@ -53,7 +53,7 @@ pub struct SqliteStore {
     /// The one writer connection.
     writer: Arc<Mutex<Writer>>,
     /// To open the writer again.
-    options: SqliteConnectOptions,
+    options: Arc<SqliteConnectOptions>,
 }
 
 #[derive(Debug)]
@@ -112,7 +112,7 @@ impl SqliteStore {
                 opened_at,
                 in_doubt: false,
             })),
-            options,
+            options: Arc::new(options),
         })
     }
 
