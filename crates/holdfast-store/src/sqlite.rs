@@ -20,9 +20,10 @@
 //!
 //! A write cancelled half-way leaves nothing open. Dropping a sqlx
 //! transaction queues its `ROLLBACK` on the connection before the next
-//! writer's first command; a hand-run transaction marks the writer *in
-//! doubt* until its `COMMIT` or `ROLLBACK` returns, and the next writer
-//! rolls back whatever it left (nothing, if its `COMMIT` ran).
+//! writer's first command; a hand-run transaction dropped before its
+//! `COMMIT` or `ROLLBACK` returned marks the writer *in doubt*, and the next
+//! writer (a task spawned at once) rolls back whatever it left (nothing, if
+//! its `COMMIT` ran).
 //!
 //! Durability: WAL with `synchronous = NORMAL` unless the URL sets
 //! `synchronous=`. A committed transaction survives a crash or kill of the
@@ -160,16 +161,15 @@ impl SqliteStore {
     ) -> StoreResult<Option<PresentOutcome>> {
         const BEGIN_AND_READ_FAMILY: &str =
             concat!("BEGIN IMMEDIATE;\n", crate::rows::read_family!());
-        let mut writer = self.writer().await?;
-        writer.in_doubt = true;
-        // Should this future be dropped part-way, roll back now rather than
-        // when the next writer comes: the open transaction holds the
-        // database's write lock, which other processes (the CLI) wait on.
-        let mut settle = SettleIfDropped(Some(self.clone()));
+        let mut run = HandRun {
+            writer: self.writer().await?,
+            store: self,
+            open: true,
+        };
         let rows = sqlx::query_as::<_, crate::rows::FamilyRow>(BEGIN_AND_READ_FAMILY)
             .bind(p.tenant_id)
             .bind(p.token_digest)
-            .fetch_all(&mut writer.conn)
+            .fetch_all(run.conn())
             .await?;
         let family = match rows.into_iter().next() {
             Some(row) => Some(row.split()?),
@@ -178,9 +178,8 @@ impl SqliteStore {
         let decided =
             family.map(|(token, session, user)| (decide(&token, &session), token, session, user));
         let Some((Decision::Rotate, token, session, user)) = decided else {
-            sqlx::raw_sql("ROLLBACK").execute(&mut writer.conn).await?;
-            writer.in_doubt = false;
-            settle.0 = None;
+            sqlx::raw_sql("ROLLBACK").execute(run.conn()).await?;
+            run.settled();
             // An unknown token is settled here; anything else (a grace
             // retry, reuse, a rejection) writes under the shared locked path.
             return Ok(decided.is_none().then_some(PresentOutcome::Unknown));
@@ -188,9 +187,9 @@ impl SqliteStore {
         let event = presentation_event(p, Decision::Rotate, Some(&session));
         // Under the database's write lock, with the token just read as the
         // family's newest and `active`, each write finds its row; one that
-        // fails stops the call before `COMMIT`, and the writer stays in
-        // doubt so the next one rolls it back. (`rows_affected` cannot check
-        // this here: SQLite reports the last change again for `COMMIT`.)
+        // fails stops the call before `COMMIT`, and the dropped run has it
+        // rolled back. (`rows_affected` cannot check this here: SQLite
+        // reports the last change again for `COMMIT`.)
         sqlx::query(ROTATE_AND_COMMIT)
             .bind(&token.token_digest)
             .bind(p.now)
@@ -206,11 +205,10 @@ impl SqliteStore {
             .bind(&event.reason)
             .bind(&event.ip)
             .bind(&event.user_agent)
-            .execute(&mut writer.conn)
+            .execute(run.conn())
             .await
             .map_err(|e| crate::conflict_or(e, "refresh token"))?;
-        writer.in_doubt = false;
-        settle.0 = None;
+        run.settled();
         Ok(Some(PresentOutcome::Decided {
             decision: Decision::Rotate,
             token,
@@ -220,14 +218,38 @@ impl SqliteStore {
     }
 }
 
-/// Armed while a hand-run transaction is open: dropped armed (its future
-/// cancelled, or an error returned), it has a task take the writer, which
-/// rolls back what was left open.
-struct SettleIfDropped(Option<SqliteStore>);
+/// The writer while a hand-run transaction may be open, until
+/// [`settled`](Self::settled) says its `COMMIT` or `ROLLBACK` returned.
+/// Dropped before that (its future cancelled, or an error returned), it
+/// marks the writer in doubt and has a task take the writer at once, which
+/// rolls back what was left open: the open transaction holds the database's
+/// write lock, which other processes (the CLI) would otherwise wait on
+/// until the next in-process writer came.
+struct HandRun<'a> {
+    writer: MutexGuard<'a, Writer>,
+    store: &'a SqliteStore,
+    open: bool,
+}
 
-impl Drop for SettleIfDropped {
+impl HandRun<'_> {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.writer.conn
+    }
+
+    fn settled(mut self) {
+        self.open = false;
+    }
+}
+
+impl Drop for HandRun<'_> {
     fn drop(&mut self) {
-        if let (Some(store), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+        if !self.open {
+            return;
+        }
+        self.writer.in_doubt = true;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let store = self.store.clone();
+            // It takes the writer once this run's guard is released.
             runtime.spawn(async move {
                 if let Err(e) = store.writer().await {
                     tracing::warn!(error = %e, "SQLite writer: rolling back a dropped rotation failed");
