@@ -112,11 +112,13 @@ pub async fn revoke_others(
     token: AccessToken,
 ) -> Result<Response, ApiError> {
     let (claims, current, ctx) = user_token(token)?;
-    let event = audit::revocation_by_user(
+    let event = audit::about(
         &state,
         &ctx.tenant,
-        &claims.sub,
-        &current,
+        "revocation",
+        None,
+        Some(&claims.sub),
+        Some(&current),
         "signed_out_other_devices",
         &context,
     );

@@ -30,28 +30,6 @@ pub fn event(
     }
 }
 
-/// A user's revocation of their own session `session_id` (signing out),
-/// with a reason.
-pub fn revocation_by_user(
-    state: &AppState,
-    tenant: &Tenant,
-    user_id: &str,
-    session_id: &str,
-    reason: &str,
-    context: &RequestContext,
-) -> AuditEvent {
-    about(
-        state,
-        tenant,
-        "revocation",
-        None,
-        Some(user_id),
-        Some(session_id),
-        reason,
-        context,
-    )
-}
-
 /// An event about a user, session or client, with a reason. Revocations
 /// hand it to the store method that revokes, which writes both in one
 /// transaction.

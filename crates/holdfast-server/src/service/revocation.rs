@@ -37,7 +37,16 @@ pub async fn sign_out(
     reason: &str,
     context: &RequestContext,
 ) -> Result<(), holdfast_store::StoreError> {
-    let event = audit::revocation_by_user(state, tenant, user_id, session_id, reason, context);
+    let event = audit::about(
+        state,
+        tenant,
+        "revocation",
+        None,
+        Some(user_id),
+        Some(session_id),
+        reason,
+        context,
+    );
     state
         .store
         .revoke_session(&tenant.id, session_id, reason, event.at, &event)
