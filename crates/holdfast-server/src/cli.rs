@@ -22,6 +22,7 @@ use crate::config::{FileConfig, LogFormat, PasswordParams, ServerConfig, Storage
 use crate::kek::{KEK_ENV, load_kek};
 use crate::service::admin::{self, NewTenant};
 use crate::state::{AppState, SystemClock};
+use holdfast_core::throttle::ThrottlePolicy;
 
 /// Holdfast: a self-hosted OAuth 2.1 / OpenID Connect authorization server.
 #[derive(Debug, Parser)]
@@ -176,6 +177,77 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List,
+    /// Show or change a tenant's login-throttling limits (OWASP ASVS
+    /// 2.2.1). Flags left out keep their value; without flags, prints the
+    /// limits in force.
+    Throttle(TenantThrottleArgs),
+}
+
+/// `holdfast tenant throttle SLUG [...]`: each flag overrides one limit of
+/// `holdfast_core::throttle::ThrottlePolicy`.
+#[derive(Debug, Args)]
+pub struct TenantThrottleArgs {
+    /// Tenant slug.
+    pub slug: String,
+    /// Failures per account and address in one window.
+    #[arg(long)]
+    pub pair_max_failures: Option<i64>,
+    /// Length of that window, seconds.
+    #[arg(long)]
+    pub pair_window_secs: Option<i64>,
+    /// Failures per account before each further attempt waits a doubling delay.
+    #[arg(long)]
+    pub account_delay_after: Option<i64>,
+    /// Longest such delay, seconds.
+    #[arg(long)]
+    pub account_max_delay_secs: Option<i64>,
+    /// Failures per account in one window (at most 100 an hour).
+    #[arg(long)]
+    pub account_max_failures: Option<i64>,
+    /// Length of the account window, seconds.
+    #[arg(long)]
+    pub account_window_secs: Option<i64>,
+    /// Failures per address across accounts in one window.
+    #[arg(long)]
+    pub address_max_failures: Option<i64>,
+    /// Length of the address window, seconds.
+    #[arg(long)]
+    pub address_window_secs: Option<i64>,
+    /// How long an address that signed in stays exempt from the account limit, seconds.
+    #[arg(long)]
+    pub known_address_secs: Option<i64>,
+    /// Drop the tenant's own limits: the server's configured ones apply.
+    #[arg(long, conflicts_with_all = [
+        "pair_max_failures", "pair_window_secs", "account_delay_after",
+        "account_max_delay_secs", "account_max_failures", "account_window_secs",
+        "address_max_failures", "address_window_secs", "known_address_secs",
+    ])]
+    pub reset: bool,
+}
+
+impl TenantThrottleArgs {
+    /// `base` with the given flags applied; `None` when no flag was given.
+    fn apply(&self, base: ThrottlePolicy) -> Option<ThrottlePolicy> {
+        let mut p = base;
+        let mut changed = false;
+        for (flag, field) in [
+            (self.pair_max_failures, &mut p.pair_max_failures),
+            (self.pair_window_secs, &mut p.pair_window_secs),
+            (self.account_delay_after, &mut p.account_delay_after),
+            (self.account_max_delay_secs, &mut p.account_max_delay_secs),
+            (self.account_max_failures, &mut p.account_max_failures),
+            (self.account_window_secs, &mut p.account_window_secs),
+            (self.address_max_failures, &mut p.address_max_failures),
+            (self.address_window_secs, &mut p.address_window_secs),
+            (self.known_address_secs, &mut p.known_address_secs),
+        ] {
+            if let Some(value) = flag {
+                *field = value;
+                changed = true;
+            }
+        }
+        changed.then_some(p)
+    }
 }
 
 /// `holdfast client ...`
@@ -350,7 +422,16 @@ fn resolve(cli: &Cli) -> anyhow::Result<Resolved> {
         dpop_iat_window_secs: file
             .dpop_iat_window_secs
             .unwrap_or(defaults.dpop_iat_window_secs),
+        password_pool: crate::service::password::PoolLimits {
+            workers: pw_file.workers.or(defaults.password_pool.workers),
+            queue: pw_file.queue.unwrap_or(defaults.password_pool.queue),
+        },
+        throttle: file.throttle.unwrap_or(defaults.throttle),
     };
+    server
+        .throttle
+        .validate()
+        .context("configuration [throttle]")?;
     let log_format = args.log_format.or(file.log_format).unwrap_or_default();
     Ok(Resolved {
         location,
@@ -546,6 +627,41 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                 .collect::<Vec<_>>()
                 .join("\n");
             print_list(json_mode, json!(items), human, "no tenants");
+        }
+        Command::Tenant(TenantCommand::Throttle(args)) => {
+            let tenant = admin::tenant(state, &args.slug).await?;
+            let own = state.store.tenant_throttle_policy(&tenant.id).await?;
+            let policy = if args.reset {
+                state
+                    .store
+                    .set_tenant_throttle_policy(&tenant.id, None)
+                    .await?;
+                state.config.throttle
+            } else {
+                match args.apply(own.unwrap_or(state.config.throttle)) {
+                    Some(policy) => {
+                        policy.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+                        state
+                            .store
+                            .set_tenant_throttle_policy(&tenant.id, Some(&policy))
+                            .await?;
+                        policy
+                    }
+                    None => own.unwrap_or(state.config.throttle),
+                }
+            };
+            let value = serde_json::to_value(policy)?;
+            let human = value
+                .as_object()
+                .map(|fields| {
+                    fields
+                        .iter()
+                        .map(|(k, v)| format!("{k:<24} {v}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default();
+            print(json_mode, value, human);
         }
         Command::Client(ClientCommand::Create(args)) => {
             let tenant = admin::tenant(state, &args.tenant).await?;

@@ -18,12 +18,18 @@
 //! | Argon2id lanes | `--argon2-parallelism` / `HOLDFAST_ARGON2_PARALLELISM` | `password.parallelism` | 1 | OWASP minimum |
 //! | max body | — | `max_body_bytes` | 65536 | no OAuth request needs more |
 //! | DPoP iat window | — | `dpop_iat_window_secs` | 60 | clock skew allowance for proofs; replays are remembered this long |
+//! | hashing workers | — | `password.workers` | half the cores, at least 1 | the other half keeps serving refreshes during a login flood |
+//! | hashing queue | — | `password.queue` | 16 | logins beyond it get 503 + `Retry-After` at once instead of waiting |
+//! | login throttling | — | `[throttle]` (fields of `holdfast_core::throttle::ThrottlePolicy`) | 10 failures per account and address per 15 min; per account a doubling delay after 10 and at most 100 an hour (addresses that signed in before exempt); 100 per address per 15 min | OWASP ASVS 2.2.1 without letting strangers lock a user out; per tenant with `holdfast tenant throttle` |
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use holdfast_core::throttle::ThrottlePolicy;
 use serde::Deserialize;
 use url::Url;
+
+use crate::service::password::PoolLimits;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -79,6 +85,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How far a DPoP proof's `iat` may be from now, seconds.
     pub dpop_iat_window_secs: u64,
+    /// The password-hashing pool.
+    pub password_pool: PoolLimits,
+    /// Login throttling for tenants that set no limits of their own.
+    pub throttle: ThrottlePolicy,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +101,8 @@ impl Default for ServerConfig {
             password: PasswordParams::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             dpop_iat_window_secs: 60,
+            password_pool: PoolLimits::default(),
+            throttle: ThrottlePolicy::default(),
         }
     }
 }
@@ -132,6 +144,8 @@ pub struct FileConfig {
     pub dpop_iat_window_secs: Option<u64>,
     /// Password hashing.
     pub password: Option<FilePasswordParams>,
+    /// Login throttling defaults; any field left out keeps its default.
+    pub throttle: Option<ThrottlePolicy>,
 }
 
 /// `[password]` table of the TOML file.
@@ -144,6 +158,10 @@ pub struct FilePasswordParams {
     pub iterations: Option<u32>,
     /// Lanes.
     pub parallelism: Option<u32>,
+    /// Hashes at once.
+    pub workers: Option<usize>,
+    /// Hashes that may wait.
+    pub queue: Option<usize>,
 }
 
 impl FileConfig {

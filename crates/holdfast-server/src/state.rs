@@ -67,6 +67,8 @@ pub struct Node {
     pub clients: TtlCache<(String, String), holdfast_store::ClientRecord>,
     /// Browser origins allowed by some client, by (tenant id, origin) (hits only).
     pub origins: TtlCache<(String, String), ()>,
+    /// The login-throttling limits in force, by tenant id (a few seconds).
+    pub throttle_policies: TtlCache<String, holdfast_core::throttle::ThrottlePolicy>,
 }
 
 impl AppState {
@@ -78,7 +80,7 @@ impl AppState {
         config: ServerConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let passwords = PasswordHasher::new(config.password);
+        let passwords = PasswordHasher::with_limits(config.password, config.password_pool);
         Self(Arc::new(Node {
             keys: KeyService::new(store.clone(), kek),
             store,
@@ -89,6 +91,7 @@ impl AppState {
             tenants: TtlCache::new(CACHE_TTL, 10_000),
             clients: TtlCache::new(CACHE_TTL, 10_000),
             origins: TtlCache::new(CACHE_TTL, 10_000),
+            throttle_policies: TtlCache::new(CACHE_TTL, 10_000),
         }))
     }
 

@@ -97,6 +97,7 @@ impl Backend for PostgresStore {
 }
 
 impl_shared_store!(PostgresStore);
+crate::throttle::impl_throttle_store!(PostgresStore);
 
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {

@@ -269,6 +269,7 @@ impl Backend for SqliteStore {
 }
 
 impl_shared_store!(SqliteStore);
+crate::throttle::impl_throttle_store!(SqliteStore);
 
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {

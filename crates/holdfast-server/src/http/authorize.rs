@@ -186,6 +186,22 @@ pub async fn login(
                 Some("Incorrect username or password."),
             );
         }
+        Err(LoginError::Throttled(t)) => {
+            // RFC 6585 §4: 429 with Retry-After; the same words whether or
+            // not the account exists.
+            let minutes = (t.retry_after_secs + 59) / 60;
+            let message = format!(
+                "Too many failed sign-in attempts. Please try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            let mut response =
+                login_form(&state, &ctx, &request, &params, username, Some(&message));
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            if let Ok(value) = HeaderValue::from_str(&t.retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
         Err(err) => {
             return error_page(
                 &state,

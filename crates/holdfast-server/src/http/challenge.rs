@@ -37,7 +37,13 @@ pub async fn challenge(
     headers: HeaderMap,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    let client = authenticate(&state, &ctx.tenant, &credentials(&headers, &form)?).await?;
+    let client = authenticate(
+        &state,
+        &ctx.tenant,
+        &credentials(&headers, &form)?,
+        &context,
+    )
+    .await?;
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(ApiError::new(
             OAuthErrorCode::UnauthorizedClient,

@@ -193,7 +193,37 @@ impl From<crate::service::token::TokenError> for ApiError {
                 OAuthErrorCode::UseDpopNonce,
                 "the DPoP proof must carry the server's nonce",
             ),
+            E::Throttled(t) => t.into(),
             E::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::service::throttle::Throttled> for ApiError {
+    /// RFC 6585 §4: 429 with `Retry-After` (RFC 9110 §10.2.3). The body is
+    /// the same for every account, known or not.
+    fn from(t: crate::service::throttle::Throttled) -> Self {
+        Self::new(
+            OAuthErrorCode::TemporarilyUnavailable,
+            "too many failed attempts; try again later",
+        )
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_header("retry-after", t.retry_after_secs.to_string())
+    }
+}
+
+impl From<crate::service::password::PasswordError> for ApiError {
+    fn from(err: crate::service::password::PasswordError) -> Self {
+        use crate::service::password::PasswordError as E;
+        match err {
+            // The hashing queue is full: answer at once rather than wait,
+            // so a login flood cannot hold connections (or refreshes) up.
+            E::Busy => Self::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "the server is busy; try again shortly",
+            )
+            .with_header("retry-after", "1".to_owned()),
+            other => Self::internal(other, true),
         }
     }
 }
@@ -207,8 +237,9 @@ impl From<crate::service::login::LoginError> for ApiError {
             E::BadCredentials => {
                 Self::new(OAuthErrorCode::InvalidGrant, "invalid username or password")
             }
+            E::Throttled(t) => t.into(),
             E::Store(e) => e.into(),
-            E::Password(e) => Self::internal(e, true),
+            E::Password(e) => e.into(),
             E::Crypto(e) => Self::internal(e, false),
         }
     }

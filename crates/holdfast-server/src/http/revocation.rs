@@ -30,7 +30,13 @@ pub async fn revocation(
     headers: HeaderMap,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    let client = authenticate(&state, &ctx.tenant, &credentials(&headers, &form)?).await?;
+    let client = authenticate(
+        &state,
+        &ctx.tenant,
+        &credentials(&headers, &form)?,
+        &context,
+    )
+    .await?;
     // RFC 7009 §2.1: "token REQUIRED".
     let token = form
         .get("token")
@@ -44,10 +50,17 @@ pub async fn revocation(
 pub async fn introspection(
     State(state): State<AppState>,
     ctx: TenantContext,
+    Caller(context): Caller,
     headers: HeaderMap,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    let client = authenticate(&state, &ctx.tenant, &credentials(&headers, &form)?).await?;
+    let client = authenticate(
+        &state,
+        &ctx.tenant,
+        &credentials(&headers, &form)?,
+        &context,
+    )
+    .await?;
     if client.kind != ClientKind::Confidential {
         return Err(TokenError::InvalidClient {
             description: "introspection needs a confidential client",

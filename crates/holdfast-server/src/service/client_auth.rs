@@ -14,7 +14,8 @@ use holdfast_core::client::{Client, ClientKind};
 use holdfast_core::tenant::Tenant;
 use holdfast_crypto::secret::{SecretString, verify_secret_digest};
 
-use crate::service::token::TokenError;
+use crate::service::throttle;
+use crate::service::token::{RequestContext, TokenError};
 use crate::state::AppState;
 
 /// How the client presented itself.
@@ -112,11 +113,14 @@ fn parse_basic(header: &str) -> Result<(String, SecretString), TokenError> {
 }
 
 /// Authenticates the client of `tenant`. Every failure is `invalid_client`
-/// (401), with a `WWW-Authenticate: Basic` challenge when Basic was tried.
+/// (401), with a `WWW-Authenticate: Basic` challenge when Basic was tried;
+/// a secret from a (client, address) that guessed wrong too often is
+/// refused unchecked (429, [`TokenError::Throttled`]).
 pub async fn authenticate(
     state: &AppState,
     tenant: &Tenant,
     creds: &ClientCredentials,
+    context: &RequestContext,
 ) -> Result<Client, TokenError> {
     let basic = creds.used_basic();
     let fail = |description| TokenError::InvalidClient { description, basic };
@@ -126,21 +130,37 @@ pub async fn authenticate(
         ClientCredentials::None { client_id } => (client_id, None),
         ClientCredentials::Missing => return Err(fail("client authentication is required")),
     };
-    let record = crate::service::lookup::client(state, &tenant.id, client_id)
-        .await?
-        .ok_or_else(|| fail("unknown client or bad credentials"))?;
-    match (record.client.kind, secret, record.secret_digest.as_deref()) {
-        (ClientKind::Confidential, Some(secret), Some(digest))
-            if verify_secret_digest(secret.expose(), digest) =>
-        {
-            Ok(record.client)
+    // A secret is a guess worth counting, whoever it names (DESIGN.md §8):
+    // a throttled (client, address) is refused before any comparison.
+    let attempt = match secret {
+        Some(_) => Some(throttle::before_client_secret(state, tenant, client_id, context).await?),
+        None => None,
+    };
+    let record = crate::service::lookup::client(state, &tenant.id, client_id).await?;
+    let verdict = match &record {
+        None => Err(fail("unknown client or bad credentials")),
+        Some(record) => match (record.client.kind, secret, record.secret_digest.as_deref()) {
+            (ClientKind::Confidential, Some(secret), Some(digest))
+                if verify_secret_digest(secret.expose(), digest) =>
+            {
+                Ok(())
+            }
+            (ClientKind::Confidential, None, _) => {
+                Err(fail("this client must authenticate with its secret"))
+            }
+            (ClientKind::Confidential, _, _) => Err(fail("unknown client or bad credentials")),
+            (ClientKind::Public, None, _) => Ok(()),
+            (ClientKind::Public, Some(_), _) => Err(fail("public clients have no secret")),
+        },
+    };
+    match (verdict, record, attempt) {
+        (Ok(()), Some(record), _) => Ok(record.client),
+        (Err(e), _, Some(attempt)) => {
+            throttle::client_secret_failed(state, tenant, client_id, attempt, context).await?;
+            Err(e)
         }
-        (ClientKind::Confidential, None, _) => {
-            Err(fail("this client must authenticate with its secret"))
-        }
-        (ClientKind::Confidential, _, _) => Err(fail("unknown client or bad credentials")),
-        (ClientKind::Public, None, _) => Ok(record.client),
-        (ClientKind::Public, Some(_), _) => Err(fail("public clients have no secret")),
+        (Err(e), _, None) => Err(e),
+        (Ok(()), None, _) => Err(fail("unknown client or bad credentials")),
     }
 }
 

@@ -16,6 +16,7 @@ use holdfast_store::{AuditEvent, AuthCodeRecord, BrowserSessionRecord, StoreErro
 
 use crate::service::audit;
 use crate::service::password::PasswordError;
+use crate::service::throttle::{self, ThrottleError};
 use crate::service::token::RequestContext;
 use crate::state::AppState;
 
@@ -36,7 +37,11 @@ pub enum LoginError {
     /// Wrong username or password (deliberately one variant).
     #[error("invalid username or password")]
     BadCredentials,
-    /// Hashing pool unavailable.
+    /// Too many failed attempts for this account or from this address:
+    /// refused before the password was checked (DESIGN.md §8).
+    #[error(transparent)]
+    Throttled(#[from] crate::service::throttle::Throttled),
+    /// Hashing pool unavailable or its queue full.
     #[error(transparent)]
     Password(#[from] PasswordError),
     /// Store failure.
@@ -48,7 +53,9 @@ pub enum LoginError {
 }
 
 /// Checks a username and password; the same work and the same error whether
-/// or not the user exists.
+/// or not the user exists. The attempt is counted before the password is
+/// checked, and refused unchecked once a limit is reached
+/// ([`crate::service::throttle`]).
 pub async fn authenticate_user(
     state: &AppState,
     tenant: &Tenant,
@@ -57,9 +64,16 @@ pub async fn authenticate_user(
     password: SecretString,
     context: &RequestContext,
 ) -> Result<User, LoginError> {
+    let normalized = normalize_username(username);
+    let reservation = throttle::before_password(state, tenant, client_id, &normalized, context)
+        .await
+        .map_err(|e| match e {
+            ThrottleError::Throttled(t) => LoginError::Throttled(t),
+            ThrottleError::Store(e) => LoginError::Store(e),
+        })?;
     let record = state
         .store
-        .user_by_username(&tenant.id, &normalize_username(username))
+        .user_by_username(&tenant.id, &normalized)
         .await?;
     let (user, hash) = match record {
         Some(r) => (Some(r.user), Some(r.password_hash)),
@@ -75,6 +89,7 @@ pub async fn authenticate_user(
     match (ok, user) {
         (true, Some(user)) => {
             tracing::info!(tenant = %tenant.slug, user_id = %user.id, "login succeeded");
+            throttle::password_succeeded(state, tenant, reservation).await?;
             state
                 .store
                 .record_event(&event("login_succeeded", Some(&user.id), "password"))
@@ -83,6 +98,9 @@ pub async fn authenticate_user(
         }
         (_, user) => {
             tracing::info!(tenant = %tenant.slug, "login failed");
+            metrics::counter!("holdfast_login_failures_total").increment(1);
+            // The reservation stands: this failure is counted.
+            drop(reservation);
             let reason = if user.is_some() {
                 "wrong_password"
             } else {

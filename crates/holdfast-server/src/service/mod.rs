@@ -10,5 +10,6 @@ pub mod login;
 pub mod lookup;
 pub mod password;
 pub mod revocation;
+pub mod throttle;
 pub mod token;
 pub mod tokens;

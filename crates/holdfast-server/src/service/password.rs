@@ -1,9 +1,12 @@
 //! Password hashing: Argon2id (RFC 9106) in PHC string format, on a bounded
-//! pool.
+//! pool with a bounded queue.
 //!
 //! Hashing is deliberately slow, so it runs on tokio's blocking threads
-//! behind a semaphore sized to the number of cores: a login flood queues
-//! here instead of starving the reactor (and with it every refresh).
+//! behind a semaphore (by default half the cores, at least one: the other
+//! half keeps serving refreshes), and at most `queue` more hashes may wait
+//! for it. A login beyond that is refused at once ([`PasswordError::Busy`],
+//! a 503 with `Retry-After`) instead of queueing without bound: a login
+//! flood cannot starve the reactor, and with it every refresh.
 //! Verifying against an unknown user hashes against a dummy PHC string with
 //! the same parameters, so both paths cost the same time.
 
@@ -32,6 +35,9 @@ pub enum PasswordError {
     /// The parameters are invalid.
     #[error("invalid Argon2 parameters: {0}")]
     Params(String),
+    /// The hashing queue is full: try again shortly.
+    #[error("password hashing queue is full")]
+    Busy,
     /// The pool is gone (shutting down).
     #[error("password hashing pool unavailable")]
     Pool,
@@ -41,19 +47,57 @@ pub enum PasswordError {
 #[derive(Clone, Debug)]
 pub struct PasswordHasher {
     params: PasswordParams,
+    /// One per hash that may run at once.
     permits: Arc<Semaphore>,
+    /// One per hash that may run or wait: taken without waiting, so a full
+    /// queue refuses at once.
+    places: Arc<Semaphore>,
     dummy_hash: Arc<std::sync::OnceLock<String>>,
 }
 
+/// How many hashes run at once and how many may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// Hashes at once; `None`: half the cores, at least one.
+    pub workers: Option<usize>,
+    /// Hashes that may wait for a worker.
+    pub queue: usize,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        Self {
+            workers: None,
+            queue: 16,
+        }
+    }
+}
+
+impl PoolLimits {
+    /// The number of workers in force.
+    pub fn workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2);
+            (cores / 2).max(1)
+        })
+    }
+}
+
 impl PasswordHasher {
-    /// A hasher with `params`, allowing as many concurrent hashes as cores.
+    /// A hasher with `params` on a pool of the default size.
     pub fn new(params: PasswordParams) -> Self {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
+        Self::with_limits(params, PoolLimits::default())
+    }
+
+    /// A hasher with `params` on a pool of `limits`.
+    pub fn with_limits(params: PasswordParams, limits: PoolLimits) -> Self {
+        let workers = limits.workers().max(1);
         Self {
             params,
-            permits: Arc::new(Semaphore::new(cores)),
+            permits: Arc::new(Semaphore::new(workers)),
+            places: Arc::new(Semaphore::new(workers + limits.queue)),
             dummy_hash: Arc::default(),
         }
     }
@@ -133,6 +177,10 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
+        let _place = self.places.try_acquire().map_err(|e| match e {
+            tokio::sync::TryAcquireError::NoPermits => PasswordError::Busy,
+            tokio::sync::TryAcquireError::Closed => PasswordError::Pool,
+        })?;
         let _permit = self
             .permits
             .acquire()
@@ -198,6 +246,51 @@ mod tests {
             fast().hash(SecretString::new("short")).await,
             Err(PasswordError::Policy)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_instead_of_waiting() {
+        let h = PasswordHasher::with_limits(
+            PasswordParams {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+            PoolLimits {
+                workers: Some(1),
+                queue: 1,
+            },
+        );
+        // Hold the one worker and the one queue place.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.on_pool(move || {
+                    let _ = hold.recv();
+                })
+                .await
+            })
+        };
+        while h.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let waiting = {
+            let h = h.clone();
+            tokio::spawn(async move { h.on_pool(|| ()).await })
+        };
+        while h.places.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            h.verify(SecretString::new("whatever"), None).await,
+            Err(PasswordError::Busy)
+        ));
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        waiting.await.unwrap().unwrap();
+        // With the queue drained, hashing works again.
+        assert!(h.hash(SecretString::new("correct horse")).await.is_ok());
     }
 
     #[test]

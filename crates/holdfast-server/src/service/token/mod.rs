@@ -56,6 +56,10 @@ pub enum TokenError {
     /// RFC 9449 §8 `use_dpop_nonce`.
     #[error("use_dpop_nonce")]
     UseDpopNonce,
+    /// Too many failed attempts from this caller (DESIGN.md §8): 429 with
+    /// `Retry-After`.
+    #[error(transparent)]
+    Throttled(#[from] crate::service::throttle::Throttled),
     /// RFC 8707 §2 `invalid_target`.
     #[error("invalid_target: {0}")]
     InvalidTarget(&'static str),
@@ -67,6 +71,15 @@ pub enum TokenError {
 impl From<holdfast_store::StoreError> for TokenError {
     fn from(e: holdfast_store::StoreError) -> Self {
         TokenError::Internal(KeyError::Store(e))
+    }
+}
+
+impl From<crate::service::throttle::ThrottleError> for TokenError {
+    fn from(e: crate::service::throttle::ThrottleError) -> Self {
+        match e {
+            crate::service::throttle::ThrottleError::Throttled(t) => TokenError::Throttled(t),
+            crate::service::throttle::ThrottleError::Store(e) => e.into(),
+        }
     }
 }
 
@@ -144,7 +157,7 @@ pub async fn exchange(
     issuer: &Url,
     request: TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
-    let client = authenticate(state, tenant, &request.credentials).await?;
+    let client = authenticate(state, tenant, &request.credentials, &request.context).await?;
     // Cookie mode: the browser attaches the refresh cookie to any request,
     // so only the client's own origins may make one (CSRF defence).
     if client.refresh_token_in_cookie

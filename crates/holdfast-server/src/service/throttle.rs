@@ -1,0 +1,199 @@
+//! Throttling secret guessing (DESIGN.md §8, OWASP ASVS 4.0.3 §2.2.1): the
+//! server's side of `holdfast_core::throttle`. It names the counters an
+//! attempt is counted under, picks the policy in force (the tenant's own,
+//! else the server's), and counts.
+//!
+//! - **Passwords** (hosted login, first-party challenge) are counted
+//!   *before* Argon2 runs: [`before_password`] reserves the attempt
+//!   atomically in the store (a cheap unlocked read first, so a flood that
+//!   is refused anyway writes nothing), and [`password_succeeded`] takes the
+//!   reservation back. Unknown usernames are counted exactly like known
+//!   ones, so a refusal says nothing about whether an account exists.
+//! - **Client secrets** (token, introspection and revocation endpoints):
+//!   [`before_client_secret`] refuses a throttled (client, address) before
+//!   the secret is compared, and [`client_secret_failed`] counts a wrong
+//!   one. There is no per-client counter: it would let anyone stall a real
+//!   client. Secrets are 256-bit random values, so what is stopped here is
+//!   noise and scanning, not a guess that could succeed.
+//!
+//! Addresses are the TCP peer's: Holdfast reads no `X-Forwarded-For`, so
+//! behind a reverse proxy every attempt shares the proxy's address (raise
+//! `throttle.address_max_failures`, or run one proxy address per client).
+
+use holdfast_core::tenant::Tenant;
+use holdfast_core::throttle::{ThrottlePolicy, Verdict, check};
+use holdfast_crypto::secret::sha256_b64;
+use holdfast_store::{StoreError, ThrottleKeys};
+
+use crate::service::audit;
+use crate::service::token::RequestContext;
+use crate::state::AppState;
+
+/// An attempt was refused: answer 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many failed attempts; retry after {retry_after_secs} s")]
+pub struct Throttled {
+    /// Seconds until the next attempt may be allowed.
+    pub retry_after_secs: i64,
+}
+
+/// Why a throttle check did not allow the attempt.
+#[derive(Debug, thiserror::Error)]
+pub enum ThrottleError {
+    /// Refused by a limit.
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A password attempt counted before its check, to report the outcome to.
+#[derive(Debug)]
+#[must_use = "report a successful login with password_succeeded"]
+pub struct Reservation {
+    keys: ThrottleKeys,
+}
+
+/// A client-secret attempt that may go on, to report a failure to.
+#[derive(Debug)]
+pub struct ClientAttempt {
+    keys: ThrottleKeys,
+}
+
+fn address(context: &RequestContext) -> &str {
+    context.ip.as_deref().unwrap_or("unknown")
+}
+
+/// The counters of a password attempt. Digests, so the table holds no
+/// usernames or addresses; `\n` cannot occur in either part.
+fn password_keys(username_normalized: &str, context: &RequestContext) -> ThrottleKeys {
+    let ip = address(context);
+    ThrottleKeys {
+        pair: sha256_b64(format!("pwd-pair\n{username_normalized}\n{ip}").as_bytes()),
+        account: Some(sha256_b64(
+            format!("pwd-account\n{username_normalized}").as_bytes(),
+        )),
+        address: sha256_b64(format!("address\n{ip}").as_bytes()),
+    }
+}
+
+/// The counters of a client-secret attempt (the address counter is shared
+/// with passwords: an address that guesses is one address).
+fn client_keys(client_id: &str, context: &RequestContext) -> ThrottleKeys {
+    let ip = address(context);
+    ThrottleKeys {
+        pair: sha256_b64(format!("client-pair\n{client_id}\n{ip}").as_bytes()),
+        account: None,
+        address: sha256_b64(format!("address\n{ip}").as_bytes()),
+    }
+}
+
+/// The limits in force for `tenant`: its own, else the server's (cached a
+/// few seconds, like tenants and clients).
+pub async fn policy(state: &AppState, tenant: &Tenant) -> Result<ThrottlePolicy, StoreError> {
+    if let Some(policy) = state.throttle_policies.get(&tenant.id) {
+        return Ok(policy);
+    }
+    let policy = state
+        .store
+        .tenant_throttle_policy(&tenant.id)
+        .await?
+        .unwrap_or(state.config.throttle);
+    state.throttle_policies.insert(tenant.id.clone(), policy);
+    Ok(policy)
+}
+
+fn refused(kind: &'static str, verdict: Verdict) -> Result<(), Throttled> {
+    match verdict {
+        Verdict::Allow => Ok(()),
+        Verdict::Throttled {
+            retry_after_secs, ..
+        } => {
+            metrics::counter!("holdfast_throttled_attempts_total", "secret" => kind).increment(1);
+            Err(Throttled { retry_after_secs })
+        }
+    }
+}
+
+/// Counts a password attempt for `username_normalized` before the
+/// password is checked; refuses it if a limit is reached.
+pub async fn before_password(
+    state: &AppState,
+    tenant: &Tenant,
+    client_id: &str,
+    username_normalized: &str,
+    context: &RequestContext,
+) -> Result<Reservation, ThrottleError> {
+    let keys = password_keys(username_normalized, context);
+    let policy = policy(state, tenant).await?;
+    let now = state.now();
+    // The cheap look: already refused, and not the first refusal of the
+    // window (whose audit event the reservation records), costs no write.
+    let seen = state.store.throttle_counters(&tenant.id, &keys).await?;
+    if let v @ Verdict::Throttled {
+        first_in_window: false,
+        ..
+    } = check(&policy, &seen, now)
+    {
+        refused("password", v)?;
+    }
+    let audit = holdfast_store::AuditEvent {
+        client_id: Some(client_id.to_owned()),
+        ..audit::event(state, tenant, "login_throttled", context)
+    };
+    let verdict = state
+        .store
+        .reserve_attempt(&tenant.id, &keys, &policy, now, &audit)
+        .await?;
+    refused("password", verdict)?;
+    Ok(Reservation { keys })
+}
+
+/// Reports that a reserved password attempt succeeded: the address's
+/// counter for the account is cleared.
+pub async fn password_succeeded(
+    state: &AppState,
+    tenant: &Tenant,
+    reservation: Reservation,
+) -> Result<(), StoreError> {
+    state
+        .store
+        .attempt_succeeded(&tenant.id, &reservation.keys, state.now())
+        .await
+}
+
+/// Refuses a client-secret attempt from a throttled (client, address)
+/// before the secret is compared.
+pub async fn before_client_secret(
+    state: &AppState,
+    tenant: &Tenant,
+    client_id: &str,
+    context: &RequestContext,
+) -> Result<ClientAttempt, ThrottleError> {
+    let keys = client_keys(client_id, context);
+    let policy = policy(state, tenant).await?;
+    let seen = state.store.throttle_counters(&tenant.id, &keys).await?;
+    refused("client_secret", check(&policy, &seen, state.now()))?;
+    Ok(ClientAttempt { keys })
+}
+
+/// Counts a wrong client secret; `Throttled` if this attempt reached a limit.
+pub async fn client_secret_failed(
+    state: &AppState,
+    tenant: &Tenant,
+    client_id: &str,
+    attempt: ClientAttempt,
+    context: &RequestContext,
+) -> Result<(), ThrottleError> {
+    let policy = policy(state, tenant).await?;
+    let audit = holdfast_store::AuditEvent {
+        client_id: Some(client_id.to_owned()),
+        ..audit::event(state, tenant, "client_auth_throttled", context)
+    };
+    let verdict = state
+        .store
+        .reserve_attempt(&tenant.id, &attempt.keys, &policy, state.now(), &audit)
+        .await?;
+    Ok(refused("client_secret", verdict)?)
+}
