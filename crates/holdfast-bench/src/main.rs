@@ -17,8 +17,19 @@
 //!    figure that moves far less than throughput on a shared machine, and
 //!    leaves out the database server.
 //!
-//! Example (see the README for the figures):
+//! `holdfast-bench login-flood` runs the same refresh load twice: alone, then
+//! alongside wrong-password logins at a fixed offered rate (`--rate`, open
+//! loop: requests go out on schedule whether or not earlier ones were
+//! answered) to the first-party challenge endpoint, each for a different
+//! username. It prints the refresh p99 and errors of both phases and what
+//! the flood got back (400 checked and wrong, 429 throttled, 503 hashing
+//! queue full). The server hashes with the real (OWASP minimum) Argon2
+//! parameters in this mode. `--throttle off` raises the per-address limit
+//! so the flood reaches Argon2 instead of being refused by the throttle.
+//!
+//! Examples (see the README for the figures):
 //! `cargo run --release -p holdfast-bench -- refresh --store postgres --concurrency 32 --duration 20`
+//! `cargo run --release -p holdfast-bench -- login-flood --store sqlite --rate 1000 --duration 15`
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -42,6 +53,30 @@ struct Cli {
 enum BenchCommand {
     /// Refresh-token rotations per second.
     Refresh(RefreshArgs),
+    /// Refresh latency with and without a flood of wrong-password logins.
+    LoginFlood(FloodArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Throttle {
+    /// The server's default limits: the flood from one address is refused
+    /// by the throttle after 100 failures.
+    Default,
+    /// The per-address limit raised out of the way: every flood attempt
+    /// (each for another username) reaches the hashing queue.
+    Off,
+}
+
+#[derive(Debug, clap::Args)]
+struct FloodArgs {
+    #[command(flatten)]
+    refresh: RefreshArgs,
+    /// Offered rate of wrong-password logins, per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    /// Login throttling during the flood.
+    #[arg(long, value_enum, default_value = "off")]
+    throttle: Throttle,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -94,212 +129,402 @@ impl Drop for ServerProcess {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        BenchCommand::Refresh(args) => refresh(args).await,
+        BenchCommand::Refresh(args) => {
+            let bench = Bench::start(&args, None).await?;
+            let stats = bench.rotate(&args, None).await?;
+            println!("store:        {:?}", args.store);
+            println!("concurrency:  {}", args.concurrency);
+            println!("sessions:     {}", args.sessions);
+            stats.print("");
+            println!("server peak RSS: {}", bench.peak_rss());
+            bench.finish(&args);
+            Ok(())
+        }
+        BenchCommand::LoginFlood(args) => login_flood(args).await,
     }
 }
 
-async fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
-    let bin = match &args.server_bin {
-        Some(bin) => bin.clone(),
-        None => std::env::current_exe()?.with_file_name("holdfast"),
-    };
-    if !bin.exists() {
-        bail!(
-            "{} not found: build it first (cargo build --release -p holdfast-server)",
-            bin.display()
+async fn login_flood(args: FloodArgs) -> anyhow::Result<()> {
+    let bench = Bench::start(&args.refresh, Some(args.throttle)).await?;
+    eprintln!("phase 1: refresh alone");
+    let alone = bench.rotate(&args.refresh, None).await?;
+    eprintln!(
+        "phase 2: refresh during {} wrong-password logins/s",
+        args.rate
+    );
+    let during = bench.rotate(&args.refresh, Some(args.rate)).await?;
+    println!("store:        {:?}", args.refresh.store);
+    println!("concurrency:  {}", args.refresh.concurrency);
+    println!(
+        "flood:        {} logins/s offered, throttle {:?}",
+        args.rate, args.throttle
+    );
+    alone.print("alone   ");
+    during.print("flooded ");
+    if let Some(f) = &during.flood {
+        println!(
+            "flood sent {} ({:.0}/s): 400 wrong {}, 429 throttled {}, 503 busy {}, other {}, not sent (1024 in flight) {}",
+            f.sent,
+            f.sent as f64 / during.elapsed,
+            f.wrong,
+            f.throttled,
+            f.busy,
+            f.other,
+            f.dropped
         );
     }
-    let dir =
-        std::env::temp_dir().join(format!("holdfast-bench-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let database_url = match args.store {
-        Store::Sqlite => format!("sqlite://{}", dir.join("holdfast.db").display()),
-        Store::Postgres => create_pg_database(&args.postgres_url)?,
-    };
-    let cli = |extra: &[&str], stdin: Option<&str>| -> anyhow::Result<()> {
-        let mut cmd = Command::new(&bin);
-        cmd.args(["--database-url", &database_url, "--data-dir"])
-            .arg(&dir)
-            .args(extra);
-        cmd.env("HOLDFAST_ARGON2_MEMORY_KIB", "1024")
-            .env("HOLDFAST_ARGON2_ITERATIONS", "1");
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        let mut child = cmd.spawn()?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            use std::io::Write;
-            pipe.write_all(text.as_bytes())?;
-        }
-        let status = child.wait()?;
-        if !status.success() {
-            bail!("holdfast {extra:?} failed");
-        }
-        Ok(())
-    };
-    cli(&["tenant", "create", "bench"], None)?;
-    cli(
-        &[
-            "client",
-            "create",
-            "--tenant",
-            "bench",
-            "--client-id",
-            "app",
-            "--public",
-            "--scope",
-            "openid",
-        ],
-        None,
-    )?;
-    cli(
-        &[
-            "user",
-            "create",
-            "--tenant",
-            "bench",
-            "--username",
-            "load",
-            "--password-stdin",
-        ],
-        Some(PASSWORD),
-    )?;
+    if alone.p99 > 0.0 {
+        println!("p99 ratio (flooded / alone): {:.2}", during.p99 / alone.p99);
+    }
+    println!("server peak RSS: {}", bench.peak_rss());
+    bench.finish(&args.refresh);
+    Ok(())
+}
 
-    let listen = format!("127.0.0.1:{}", args.port);
-    let mut command = match &args.server_cpus {
-        Some(cpus) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", cpus]).arg(&bin);
-            c
-        }
-        None => Command::new(&bin),
-    };
-    command
-        .args(["--database-url", &database_url, "--data-dir"])
-        .arg(&dir)
-        .args(["serve", "--listen", &listen])
-        .env("HOLDFAST_ARGON2_MEMORY_KIB", "1024")
-        .env("HOLDFAST_ARGON2_ITERATIONS", "1")
-        .env("HOLDFAST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    let server = ServerProcess(command.spawn().context("start holdfast serve")?);
-    let pid = server.0.id();
-    let base = format!("http://{listen}/t/bench");
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency * 2)
-        .build()?;
-    wait_healthy(&http, &format!("http://{listen}/healthz")).await?;
+/// What one phase of rotations measured.
+struct Stats {
+    rotations: usize,
+    elapsed: f64,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    errors: u64,
+    cpu_ns: Option<u64>,
+    flood: Option<FloodCounts>,
+}
 
-    eprintln!("minting {} sessions on {:?}...", args.sessions, args.store);
-    let tokens = mint_sessions(&http, &base, args.sessions, args.concurrency).await?;
-    let tokens: Arc<Vec<Mutex<String>>> = Arc::new(tokens.into_iter().map(Mutex::new).collect());
-
-    eprintln!(
-        "rotating for {} s at concurrency {}...",
-        args.duration, args.concurrency
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(AtomicU64::new(0));
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let cpu_before = server_cpu_ns(pid);
-    let mut workers = Vec::new();
-    for _ in 0..args.concurrency {
-        let (http, base, tokens, stop, errors, next) = (
-            http.clone(),
-            base.clone(),
-            tokens.clone(),
-            stop.clone(),
-            errors.clone(),
-            next.clone(),
+impl Stats {
+    fn print(&self, tag: &str) {
+        println!("{tag}rotations:    {}", self.rotations);
+        println!(
+            "{tag}rotations/s:  {:.0}",
+            self.rotations as f64 / self.elapsed
         );
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(100_000);
-            while !stop.load(Ordering::Relaxed) {
-                // Each worker takes sessions round-robin and holds the
-                // session's lock for the whole request, so every request
-                // presents the newest token of its family.
-                let i = (next.fetch_add(1, Ordering::Relaxed) as usize) % tokens.len();
-                let mut slot = tokens[i].lock().await;
-                let t0 = Instant::now();
-                let result = http
-                    .post(format!("{base}/token"))
-                    .form(&[
-                        ("grant_type", "refresh_token"),
-                        ("refresh_token", slot.as_str()),
-                        ("client_id", "app"),
-                    ])
-                    .send()
-                    .await;
-                let elapsed = t0.elapsed();
-                match result {
-                    Ok(r) if r.status().is_success() => match r.json::<Value>().await {
-                        Ok(body) => match body["refresh_token"].as_str() {
-                            Some(child) => {
-                                *slot = child.to_owned();
-                                latencies.push(elapsed);
-                            }
-                            None => {
+        println!("{tag}latency p50:  {:.2} ms", self.p50);
+        println!("{tag}latency p95:  {:.2} ms", self.p95);
+        println!("{tag}latency p99:  {:.2} ms", self.p99);
+        println!("{tag}errors:       {}", self.errors);
+        match self.cpu_ns {
+            Some(ns) if self.rotations > 0 => println!(
+                "{tag}server CPU/rotation: {:.3} ms",
+                ns as f64 / 1e6 / self.rotations as f64
+            ),
+            _ => println!("{tag}server CPU/rotation: n/a"),
+        }
+    }
+}
+
+/// What the flood's requests got back.
+#[derive(Debug, Default)]
+struct FloodCounts {
+    sent: u64,
+    wrong: u64,
+    throttled: u64,
+    busy: u64,
+    other: u64,
+    dropped: u64,
+}
+
+/// A prepared database, a running server and minted sessions.
+struct Bench {
+    server: ServerProcess,
+    dir: PathBuf,
+    database_url: String,
+    http: reqwest::Client,
+    base: String,
+    tokens: Arc<Vec<Mutex<String>>>,
+}
+
+impl Bench {
+    fn peak_rss(&self) -> String {
+        peak_rss_kib(self.server.0.id())
+            .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+            .unwrap_or_else(|| "n/a".into())
+    }
+
+    fn finish(self, args: &RefreshArgs) {
+        drop(self.server);
+        if args.store == Store::Postgres {
+            drop_pg_database(&args.postgres_url, &self.database_url);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Prepares the database, starts the server and mints the sessions.
+    /// With `flood`, the server hashes with the real Argon2 parameters.
+    async fn start(args: &RefreshArgs, flood: Option<Throttle>) -> anyhow::Result<Self> {
+        let bin = match &args.server_bin {
+            Some(bin) => bin.clone(),
+            None => std::env::current_exe()?.with_file_name("holdfast"),
+        };
+        if !bin.exists() {
+            bail!(
+                "{} not found: build it first (cargo build --release -p holdfast-server)",
+                bin.display()
+            );
+        }
+        let dir =
+            std::env::temp_dir().join(format!("holdfast-bench-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let database_url = match args.store {
+            Store::Sqlite => format!("sqlite://{}", dir.join("holdfast.db").display()),
+            Store::Postgres => create_pg_database(&args.postgres_url)?,
+        };
+        let cli = |extra: &[&str], stdin: Option<&str>| -> anyhow::Result<()> {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["--database-url", &database_url, "--data-dir"])
+                .arg(&dir)
+                .args(extra);
+            if flood.is_none() {
+                cmd.env("HOLDFAST_ARGON2_MEMORY_KIB", "1024")
+                    .env("HOLDFAST_ARGON2_ITERATIONS", "1");
+            }
+            cmd.stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit());
+            let mut child = cmd.spawn()?;
+            if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+                use std::io::Write;
+                pipe.write_all(text.as_bytes())?;
+            }
+            let status = child.wait()?;
+            if !status.success() {
+                bail!("holdfast {extra:?} failed");
+            }
+            Ok(())
+        };
+        cli(&["tenant", "create", "bench"], None)?;
+        cli(
+            &[
+                "client",
+                "create",
+                "--tenant",
+                "bench",
+                "--client-id",
+                "app",
+                "--public",
+                "--scope",
+                "openid",
+            ],
+            None,
+        )?;
+        cli(
+            &[
+                "user",
+                "create",
+                "--tenant",
+                "bench",
+                "--username",
+                "load",
+                "--password-stdin",
+            ],
+            Some(PASSWORD),
+        )?;
+
+        let listen = format!("127.0.0.1:{}", args.port);
+        let mut command = match &args.server_cpus {
+            Some(cpus) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", cpus]).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        command
+            .args(["--database-url", &database_url, "--data-dir"])
+            .arg(&dir)
+            .args(["serve", "--listen", &listen])
+            .env("HOLDFAST_LOG", "warn");
+        if flood.is_none() {
+            command
+                .env("HOLDFAST_ARGON2_MEMORY_KIB", "1024")
+                .env("HOLDFAST_ARGON2_ITERATIONS", "1");
+        }
+        if flood == Some(Throttle::Off) {
+            let config = dir.join("bench.toml");
+            std::fs::write(&config, "[throttle]\naddress_max_failures = 1000000000\n")?;
+            command.arg("--config").arg(&config);
+        }
+        command.stdout(Stdio::null()).stderr(Stdio::inherit());
+        let server = ServerProcess(command.spawn().context("start holdfast serve")?);
+        let base = format!("http://{listen}/t/bench");
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(args.concurrency * 2)
+            .build()?;
+        wait_healthy(&http, &format!("http://{listen}/healthz")).await?;
+
+        eprintln!("minting {} sessions on {:?}...", args.sessions, args.store);
+        let tokens = mint_sessions(&http, &base, args.sessions, args.concurrency).await?;
+        let tokens: Arc<Vec<Mutex<String>>> =
+            Arc::new(tokens.into_iter().map(Mutex::new).collect());
+        Ok(Self {
+            server,
+            dir,
+            database_url,
+            http,
+            base,
+            tokens,
+        })
+    }
+
+    /// Rotates for `--duration` at `--concurrency`; with `flood`, sends
+    /// that many wrong-password logins per second alongside.
+    async fn rotate(&self, args: &RefreshArgs, flood: Option<u32>) -> anyhow::Result<Stats> {
+        eprintln!(
+            "rotating for {} s at concurrency {}...",
+            args.duration, args.concurrency
+        );
+        let pid = self.server.0.id();
+        let stop = Arc::new(AtomicBool::new(false));
+        let errors = Arc::new(AtomicU64::new(0));
+        let next = Arc::new(AtomicU64::new(0));
+        let flooding =
+            flood.map(|rate| tokio::spawn(run_flood(self.base.clone(), rate, stop.clone())));
+        let started = Instant::now();
+        let cpu_before = server_cpu_ns(pid);
+        let mut workers = Vec::new();
+        for _ in 0..args.concurrency {
+            let (http, base, tokens, stop, errors, next) = (
+                self.http.clone(),
+                self.base.clone(),
+                self.tokens.clone(),
+                stop.clone(),
+                errors.clone(),
+                next.clone(),
+            );
+            workers.push(tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(100_000);
+                while !stop.load(Ordering::Relaxed) {
+                    // Each worker takes sessions round-robin and holds the
+                    // session's lock for the whole request, so every request
+                    // presents the newest token of its family.
+                    let i = (next.fetch_add(1, Ordering::Relaxed) as usize) % tokens.len();
+                    let mut slot = tokens[i].lock().await;
+                    let t0 = Instant::now();
+                    let result = http
+                        .post(format!("{base}/token"))
+                        .form(&[
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", slot.as_str()),
+                            ("client_id", "app"),
+                        ])
+                        .send()
+                        .await;
+                    let elapsed = t0.elapsed();
+                    match result {
+                        Ok(r) if r.status().is_success() => match r.json::<Value>().await {
+                            Ok(body) => match body["refresh_token"].as_str() {
+                                Some(child) => {
+                                    *slot = child.to_owned();
+                                    latencies.push(elapsed);
+                                }
+                                None => {
+                                    errors.fetch_add(1, Ordering::Relaxed);
+                                }
+                            },
+                            Err(_) => {
                                 errors.fetch_add(1, Ordering::Relaxed);
                             }
                         },
-                        Err(_) => {
+                        _ => {
                             errors.fetch_add(1, Ordering::Relaxed);
                         }
-                    },
-                    _ => {
-                        errors.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-            }
-            latencies
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs(args.duration)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await?);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu_used = server_cpu_ns(pid)
-        .zip(cpu_before)
-        .map(|(after, before)| after.saturating_sub(before));
-    latencies.sort();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
+                latencies
+            }));
         }
-        let idx = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies[idx].as_secs_f64() * 1000.0
+        tokio::time::sleep(Duration::from_secs(args.duration)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut latencies = Vec::new();
+        for worker in workers {
+            latencies.extend(worker.await?);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let cpu_ns = server_cpu_ns(pid)
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before));
+        let flood = match flooding {
+            Some(task) => Some(task.await?),
+            None => None,
+        };
+        latencies.sort();
+        let pct = |p: f64| -> f64 {
+            if latencies.is_empty() {
+                return 0.0;
+            }
+            let idx = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+            latencies[idx].as_secs_f64() * 1000.0
+        };
+        Ok(Stats {
+            rotations: latencies.len(),
+            elapsed,
+            p50: pct(0.50),
+            p95: pct(0.95),
+            p99: pct(0.99),
+            errors: errors.load(Ordering::Relaxed),
+            cpu_ns,
+            flood,
+        })
+    }
+}
+
+/// Wrong-password logins at `rate` per second until `stop`, each for a
+/// different username, over a connection pool of their own (so they do
+/// not take the refresh load's connections). Open loop: a request goes out
+/// on schedule whether or not the earlier ones were answered, up to 1024
+/// in flight.
+async fn run_flood(base: String, rate: u32, stop: Arc<AtomicBool>) -> FloodCounts {
+    let Ok(http) = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()
+    else {
+        return FloodCounts::default();
     };
-    let rss = peak_rss_kib(pid)
-        .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
-        .unwrap_or_else(|| "n/a".into());
-    println!("store:        {:?}", args.store);
-    println!("concurrency:  {}", args.concurrency);
-    println!("sessions:     {}", args.sessions);
-    println!("rotations:    {}", latencies.len());
-    println!("rotations/s:  {:.0}", latencies.len() as f64 / elapsed);
-    println!("latency p50:  {:.2} ms", pct(0.50));
-    println!("latency p95:  {:.2} ms", pct(0.95));
-    println!("latency p99:  {:.2} ms", pct(0.99));
-    println!("errors:       {}", errors.load(Ordering::Relaxed));
-    println!("server peak RSS: {rss}");
-    match cpu_used {
-        Some(ns) if !latencies.is_empty() => println!(
-            "server CPU/rotation: {:.3} ms",
-            ns as f64 / 1e6 / latencies.len() as f64
-        ),
-        _ => println!("server CPU/rotation: n/a"),
+    let counts = Arc::new(std::sync::Mutex::new(FloodCounts::default()));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(1024));
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut n: u64 = 0;
+    let mut tasks = tokio::task::JoinSet::new();
+    while !stop.load(Ordering::Relaxed) {
+        ticker.tick().await;
+        n += 1;
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            if let Ok(mut c) = counts.lock() {
+                c.dropped += 1;
+            }
+            continue;
+        };
+        let (http, base, counts) = (http.clone(), base.clone(), counts.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            let status = http
+                .post(format!("{base}/authorize-challenge"))
+                .form(&[
+                    ("client_id", "app"),
+                    ("username", format!("flood-{n}").as_str()),
+                    ("password", "not-the-password"),
+                    ("code_challenge", CHALLENGE),
+                    ("code_challenge_method", "S256"),
+                ])
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            if let Ok(mut c) = counts.lock() {
+                c.sent += 1;
+                match status {
+                    Ok(400) => c.wrong += 1,
+                    Ok(429) => c.throttled += 1,
+                    Ok(503) => c.busy += 1,
+                    _ => c.other += 1,
+                }
+            }
+        });
+        while tasks.try_join_next().is_some() {}
     }
-    drop(server);
-    if args.store == Store::Postgres {
-        drop_pg_database(&args.postgres_url, &database_url);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    while tasks.join_next().await.is_some() {}
+    std::mem::take(&mut *counts.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 async fn wait_healthy(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {

@@ -64,6 +64,9 @@ pub async fn authenticate_user(
     password: SecretString,
     context: &RequestContext,
 ) -> Result<User, LoginError> {
+    // A place in the hashing queue first: a full queue refuses at once,
+    // before the attempt is counted or anything is written.
+    let admission = state.passwords.admit()?;
     let normalized = normalize_username(username);
     let reservation = throttle::before_password(state, tenant, client_id, &normalized, context)
         .await
@@ -79,7 +82,7 @@ pub async fn authenticate_user(
         Some(r) => (Some(r.user), Some(r.password_hash)),
         None => (None, None),
     };
-    let ok = state.passwords.verify(password, hash).await?;
+    let ok = admission.verify(password, hash).await?;
     let event = |kind: &str, user_id: Option<&str>, reason: &str| AuditEvent {
         user_id: user_id.map(str::to_owned),
         client_id: Some(client_id.to_owned()),

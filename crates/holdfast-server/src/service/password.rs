@@ -137,29 +137,26 @@ impl PasswordHasher {
         password: SecretString,
         phc: Option<String>,
     ) -> Result<bool, PasswordError> {
-        if password.expose().chars().count() > MAX_PASSWORD_LEN {
-            return Ok(false);
-        }
-        let exists = phc.is_some();
-        let target = match phc {
-            Some(phc) => phc,
-            None => self.dummy().await?,
-        };
-        let params = self.params;
-        let ok = self
-            .on_pool(move || {
-                let Ok(parsed) = PasswordHash::new(&target) else {
-                    return false;
-                };
-                Self::argon2(params)
-                    .map(|a| {
-                        a.verify_password(password.expose().as_bytes(), &parsed)
-                            .is_ok()
-                    })
-                    .unwrap_or(false)
-            })
-            .await?;
-        Ok(ok && exists)
+        self.admit()?.verify(password, phc).await
+    }
+
+    /// Takes a place in the hashing queue without waiting:
+    /// [`PasswordError::Busy`] when it is full. A login takes its place
+    /// before anything else, so a refused login costs nothing more (no
+    /// store write, no hash).
+    pub fn admit(&self) -> Result<Admission, PasswordError> {
+        let place = self
+            .places
+            .clone()
+            .try_acquire_owned()
+            .map_err(|e| match e {
+                tokio::sync::TryAcquireError::NoPermits => PasswordError::Busy,
+                tokio::sync::TryAcquireError::Closed => PasswordError::Pool,
+            })?;
+        Ok(Admission {
+            _place: place,
+            hasher: self.clone(),
+        })
     }
 
     async fn dummy(&self) -> Result<String, PasswordError> {
@@ -168,7 +165,7 @@ impl PasswordHasher {
         }
         let params = self.params;
         let hash = self
-            .on_pool(move || hash_blocking(params, "holdfast-dummy-password"))
+            .on_worker(move || hash_blocking(params, "holdfast-dummy-password"))
             .await??;
         Ok(self.dummy_hash.get_or_init(|| hash).clone())
     }
@@ -177,10 +174,15 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _place = self.places.try_acquire().map_err(|e| match e {
-            tokio::sync::TryAcquireError::NoPermits => PasswordError::Busy,
-            tokio::sync::TryAcquireError::Closed => PasswordError::Pool,
-        })?;
+        let _admission = self.admit()?;
+        self.on_worker(work).await
+    }
+
+    /// Runs `work` once a worker is free (the caller holds a queue place).
+    async fn on_worker<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
         let _permit = self
             .permits
             .acquire()
@@ -189,6 +191,49 @@ impl PasswordHasher {
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|_| PasswordError::Pool)
+    }
+}
+
+/// A place in the hashing queue ([`PasswordHasher::admit`]); dropping it
+/// gives the place back.
+#[derive(Debug)]
+pub struct Admission {
+    _place: tokio::sync::OwnedSemaphorePermit,
+    hasher: PasswordHasher,
+}
+
+impl Admission {
+    /// Verifies `password` against `phc` (against a dummy hash when `None`,
+    /// which always fails but costs the same), in the place taken.
+    pub async fn verify(
+        self,
+        password: SecretString,
+        phc: Option<String>,
+    ) -> Result<bool, PasswordError> {
+        if password.expose().chars().count() > MAX_PASSWORD_LEN {
+            return Ok(false);
+        }
+        let exists = phc.is_some();
+        let target = match phc {
+            Some(phc) => phc,
+            None => self.hasher.dummy().await?,
+        };
+        let params = self.hasher.params;
+        let ok = self
+            .hasher
+            .on_worker(move || {
+                let Ok(parsed) = PasswordHash::new(&target) else {
+                    return false;
+                };
+                PasswordHasher::argon2(params)
+                    .map(|a| {
+                        a.verify_password(password.expose().as_bytes(), &parsed)
+                            .is_ok()
+                    })
+                    .unwrap_or(false)
+            })
+            .await?;
+        Ok(ok && exists)
     }
 }
 
