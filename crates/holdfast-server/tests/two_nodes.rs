@@ -381,6 +381,93 @@ async fn design_s3_s4_two_nodes_on_one_postgres_share_one_rotation_state() {
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
+/// DESIGN.md §8 ("per-account and per-address throttling kept in the
+/// store, shared by all nodes"): wrong passwords sent alternately to two
+/// nodes count against one limit, so the eleventh is refused (429) on
+/// either node, and the right password is not checked while it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn design_s8_two_nodes_count_failed_logins_together() {
+    let Some(db) = TestDatabase::create(Backend::Postgres).await else {
+        eprintln!("\n!!!!!!!! SKIPPED two_nodes throttling: PostgreSQL is unreachable. !!!!!!!!\n");
+        return;
+    };
+    admin(&db, &["tenant", "create", SLUG], None).await;
+    admin(
+        &db,
+        &[
+            "client",
+            "create",
+            "--tenant",
+            SLUG,
+            "--client-id",
+            WEB,
+            "--public",
+        ],
+        None,
+    )
+    .await;
+    admin(
+        &db,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            SLUG,
+            "--username",
+            "alice",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    let (port_a, port_b) = two_free_ports();
+    let public_url = format!("http://127.0.0.1:{port_a}");
+    let mut a = Node::start("a", &db, port_a, &public_url);
+    let mut b = Node::start("b", &db, port_b, &public_url);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    a.wait_healthy(&http).await;
+    b.wait_healthy(&http).await;
+    let attempt = |issuer: String, password: &'static str| {
+        let http = http.clone();
+        async move {
+            http.post(format!("{issuer}/authorize-challenge"))
+                .form(&[
+                    ("client_id", WEB),
+                    ("username", "alice"),
+                    ("password", password),
+                    ("code_challenge", CHALLENGE),
+                    ("code_challenge_method", "S256"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for i in 0..10 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(
+            attempt(node.issuer(), "wrong password").await,
+            StatusCode::BAD_REQUEST,
+            "attempt {i}"
+        );
+    }
+    for node in [&a, &b] {
+        assert_eq!(
+            attempt(node.issuer(), "wrong password").await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            attempt(node.issuer(), PASSWORD).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the right password is not checked while the limit holds"
+        );
+    }
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
