@@ -119,7 +119,8 @@ pub enum Decision {
     ReplayChild,
     /// Rotation is off for this client: keep the token, mint an access token.
     KeepToken,
-    /// Reuse of a spent token: revoke the whole family, record
+    /// Reuse of a spent token, or of a rotated one past its window or
+    /// without proof of the holder: revoke the whole family, record
     /// `refresh_token_reuse`, answer `invalid_grant`.
     Reuse,
     /// Answer `invalid_grant`; nothing changes (except, for
@@ -177,7 +178,10 @@ pub fn decide(
         // Step 4: rotated, child unused, window open -> same child again,
         // up to the retry limit (then invalid_grant; the family survives).
         // "Grace needs proof of the holder": without one (and without the
-        // client's explicit opt-in) this is step 5, reuse.
+        // client's explicit opt-in) this is step 5, reuse. RFC 9700 §4.14.2:
+        // "The authorization server cannot determine which party submitted
+        // the invalid refresh token, but it will revoke the active refresh
+        // token" -- only a proof lets it tell the holder's retry apart.
         (
             TokenState::Rotated {
                 rotated_at,
