@@ -142,6 +142,13 @@ pub struct RefreshPolicy {
     pub idle_lifetime_secs: i64,
     /// Absolute lifetime of a family, seconds.
     pub absolute_lifetime_secs: i64,
+    /// A public client's explicit opt-in to grace retries for families that
+    /// are not DPoP-bound (DESIGN.md §4 step 4, "Grace needs proof of the
+    /// holder"). The risk it accepts: whoever presents a stolen refresh
+    /// token inside the grace window after its owner used it receives the
+    /// live child, and reuse detection (RFC 9700 §4.14.2) never fires.
+    /// Off by default: such a family rotates strictly.
+    pub unbound_grace_accept_risk: bool,
 }
 
 impl Default for RefreshPolicy {
@@ -152,6 +159,7 @@ impl Default for RefreshPolicy {
             retry_limit: 5,
             idle_lifetime_secs: 14 * 24 * 3600,
             absolute_lifetime_secs: 90 * 24 * 3600,
+            unbound_grace_accept_risk: false,
         }
     }
 }
@@ -371,17 +379,39 @@ pub fn validate_scope_token(raw: &str) -> Result<(), ValidationError> {
 }
 
 /// DESIGN.md §4: "A client may choose `rotation = none` only when its RTs
-/// are DPoP-bound or it is confidential." Lifetimes must be positive and the
-/// idle lifetime may not exceed the absolute one.
+/// are DPoP-bound or it is confidential." The unbound-grace opt-in is only
+/// for what it changes: a public client without `dpop_required` under
+/// confirmed rotation (elsewhere every retrier proves it holds the family,
+/// or there is no grace window). Lifetimes must be positive and the idle
+/// lifetime may not exceed the absolute one.
 pub fn validate_refresh_policy(
     policy: &RefreshPolicy,
     kind: ClientKind,
     dpop_required: bool,
 ) -> Result<(), ValidationError> {
+    // Only a DPoP-required public client's refresh tokens are bound by rule:
+    // one that merely may send proofs can hold unbound families too.
     if policy.rotation == RotationMode::None && kind == ClientKind::Public && !dpop_required {
         return Err(ValidationError::RefreshPolicy(
             "rotation 'none' needs a confidential or DPoP-required client",
         ));
+    }
+    if policy.unbound_grace_accept_risk {
+        if kind == ClientKind::Confidential {
+            return Err(ValidationError::RefreshPolicy(
+                "unbound grace is for public clients: a confidential client proves its retries by authenticating",
+            ));
+        }
+        if dpop_required {
+            return Err(ValidationError::RefreshPolicy(
+                "unbound grace is pointless with DPoP required: every family is bound to its key",
+            ));
+        }
+        if policy.rotation != RotationMode::Confirmed {
+            return Err(ValidationError::RefreshPolicy(
+                "unbound grace needs rotation 'confirmed', the only mode with a grace window",
+            ));
+        }
     }
     if policy.grace_window_secs < 0 || policy.grace_window_secs > 3600 {
         return Err(ValidationError::Lifetime("grace window"));
@@ -436,6 +466,25 @@ mod tests {
         assert!(validate_refresh_policy(&none, ClientKind::Public, false).is_err());
         assert!(validate_refresh_policy(&none, ClientKind::Public, true).is_ok());
         assert!(validate_refresh_policy(&none, ClientKind::Confidential, false).is_ok());
+    }
+
+    #[test]
+    fn design_s4_unbound_grace_opt_in_only_where_it_changes_something() {
+        let opted = RefreshPolicy {
+            unbound_grace_accept_risk: true,
+            ..Default::default()
+        };
+        assert!(validate_refresh_policy(&opted, ClientKind::Public, false).is_ok());
+        assert!(validate_refresh_policy(&opted, ClientKind::Public, true).is_err());
+        assert!(validate_refresh_policy(&opted, ClientKind::Confidential, false).is_err());
+        for rotation in [RotationMode::Strict, RotationMode::None] {
+            let p = RefreshPolicy { rotation, ..opted };
+            assert!(validate_refresh_policy(&p, ClientKind::Public, false).is_err());
+        }
+        assert!(
+            !RefreshPolicy::default().unbound_grace_accept_risk,
+            "off by default"
+        );
     }
 
     #[test]

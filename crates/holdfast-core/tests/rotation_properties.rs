@@ -2,12 +2,17 @@
 //! whatever sequence of presentations arrives, applying the decisions the
 //! way the store does never yields two children of one token, never leaves
 //! a live token in a revoked family, and keeps at most one active token.
+//! A rotated token presented without proof of the holder (an unbound
+//! public family, no opt-in) is always reuse; with one, grace is kept. The
+//! store's one-statement rotation guard admits exactly what `decide`
+//! rotates, whatever the holder proves.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use holdfast_core::client::{RefreshPolicy, RotationMode};
 use holdfast_core::refresh::rotation::{
-    Decision, Family as FamilyFacts, FamilyView, Presentation, TokenState, decide,
+    Decision, Family as FamilyFacts, FamilyView, HolderProof, Presentation, RejectReason,
+    TokenState, decide,
 };
 use holdfast_core::scope::Scope;
 use proptest::prelude::*;
@@ -42,13 +47,19 @@ impl Family {
     }
 
     /// Applies a decision as the store does.
-    fn present(&mut self, index: usize, policy: &RefreshPolicy, now: i64) -> Decision {
+    fn present(
+        &mut self,
+        index: usize,
+        policy: &RefreshPolicy,
+        holder: HolderProof,
+        now: i64,
+    ) -> Decision {
         let view = FamilyView {
             revoked: self.revoked,
             created_at: self.created_at,
             last_used_at: self.last_used_at,
         };
-        let decision = decide(self.tokens[index].state, view, policy, now);
+        let decision = decide(self.tokens[index].state, view, policy, holder, now);
         match decision {
             Decision::Rotate => {
                 self.tokens[index].state = TokenState::Rotated {
@@ -101,6 +112,14 @@ fn mode() -> impl Strategy<Value = RotationMode> {
     ]
 }
 
+fn holder() -> impl Strategy<Value = HolderProof> {
+    prop_oneof![
+        Just(HolderProof::DpopKey),
+        Just(HolderProof::ClientAuthentication),
+        Just(HolderProof::Unproven)
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -109,16 +128,32 @@ proptest! {
         mode in mode(),
         grace in 0i64..120,
         retry_limit in 0i64..6,
-        steps in prop::collection::vec((0usize..64, 0i64..90), 1..60),
+        opt_in in any::<bool>(),
+        steps in prop::collection::vec((0usize..64, 0i64..90, holder()), 1..60),
     ) {
-        let policy = RefreshPolicy { rotation: mode, grace_window_secs: grace, retry_limit, ..RefreshPolicy::default() };
+        let policy = RefreshPolicy {
+            rotation: mode,
+            grace_window_secs: grace,
+            retry_limit,
+            unbound_grace_accept_risk: opt_in,
+            ..RefreshPolicy::default()
+        };
         let mut now = 1_000_000;
         let mut family = Family::new(now);
         let mut revoked_seen = false;
-        for (pick, dt) in steps {
+        for (pick, dt, holder) in steps {
             now += dt;
             let index = pick % family.tokens.len();
-            let decision = family.present(index, &policy, now);
+            let before = family.tokens[index].state;
+            let decision = family.present(index, &policy, holder, now);
+            // Grace needs proof of the holder: a copier never gets the child.
+            if holder == HolderProof::Unproven && !opt_in {
+                prop_assert_ne!(decision, Decision::ReplayChild);
+                if matches!(before, TokenState::Rotated { .. }) && !revoked_seen {
+                    // (No run here is long enough for the family to expire.)
+                    prop_assert_eq!(decision, Decision::Reuse);
+                }
+            }
             if revoked_seen {
                 prop_assert!(matches!(decision, Decision::Reject(_)), "a revoked family answered {decision:?}");
             }
@@ -182,12 +217,15 @@ proptest! {
         proof in jkt(),
         asked in prop_oneof![Just(None), Just(Some("openid")), Just(Some("admin"))],
         seed in (near(0), near(0)),
+        client_authenticated in any::<bool>(),
+        opt_in in any::<bool>(),
     ) {
         let now = 1_500_000;
         let policy = RefreshPolicy {
             rotation: mode,
             idle_lifetime_secs: idle,
             absolute_lifetime_secs: idle + extra,
+            unbound_grace_accept_risk: opt_in,
             ..RefreshPolicy::default()
         };
         // Put the family's instants on (or near) the expiry boundaries.
@@ -196,6 +234,7 @@ proptest! {
         let asked = asked.map(|a| Scope::parse(a).unwrap());
         let presentation = Presentation {
             client_id: presenter,
+            client_authenticated,
             proof_jkt: proof,
             asked_scope: asked.as_ref(),
             policy,
@@ -212,5 +251,66 @@ proptest! {
             Some(guard) => prop_assert_eq!(guard.admits(state, &family), rotates),
             None => prop_assert!(!rotates || presentation.asked_scope.is_some()),
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+    /// DESIGN.md §4 step 4, "Grace needs proof of the holder", at the token
+    /// endpoint's level: a rotated token of a live, unbound family of a
+    /// public client without the opt-in is reuse, whatever key the presenter
+    /// brings, however soon after the rotation and whatever the retry
+    /// count. Whoever proves it holds the family (its DPoP key, or client
+    /// authentication) keeps the grace retry, as does an opted-in client.
+    #[test]
+    fn a_rotated_token_gets_its_child_again_only_with_proof_of_the_holder(
+        rotated_ago in 0i64..200,
+        grace in 1i64..120,
+        retries in 0i64..7,
+        retry_limit in 0i64..6,
+        bound in jkt(),
+        proof in jkt(),
+        client_authenticated in any::<bool>(),
+        opt_in in any::<bool>(),
+    ) {
+        let now = 1_500_000;
+        let policy = RefreshPolicy {
+            grace_window_secs: grace,
+            retry_limit,
+            unbound_grace_accept_risk: opt_in,
+            ..RefreshPolicy::default()
+        };
+        let presentation = Presentation {
+            client_id: "app",
+            client_authenticated,
+            proof_jkt: proof,
+            asked_scope: None,
+            policy,
+            now,
+        };
+        let family = FamilyFacts {
+            client_id: "app",
+            dpop_jkt: bound,
+            scope: "openid",
+            view: FamilyView { revoked: false, created_at: now - 1_000, last_used_at: now - rotated_ago },
+        };
+        let state = TokenState::Rotated { rotated_at: now - rotated_ago, retries };
+        let decision = presentation.decide(state, &family);
+        let key_mismatch = bound.is_some() && proof != bound;
+        let proven = bound.is_some() || client_authenticated;
+        let in_window = rotated_ago < grace;
+        let expected = if key_mismatch {
+            Decision::Reject(RejectReason::DpopKeyMismatch)
+        } else if in_window && (proven || opt_in) {
+            if retries >= retry_limit {
+                Decision::Reject(RejectReason::RetryLimitExceeded)
+            } else {
+                Decision::ReplayChild
+            }
+        } else {
+            Decision::Reuse
+        };
+        prop_assert_eq!(decision, expected);
     }
 }

@@ -303,6 +303,15 @@ pub struct ClientCreateArgs {
     /// Grace retries allowed per refresh token.
     #[arg(long, default_value_t = 5)]
     pub retry_limit: i64,
+    /// RISKY, public clients only: give grace retries to refresh tokens that
+    /// are not DPoP-bound. Without this, such a token rotates strictly (a
+    /// second use revokes the session), because nothing tells its owner's
+    /// retry from a thief's: with it, whoever replays a stolen token within
+    /// the grace window after its owner used it receives the live child and
+    /// takes over the session, and reuse detection never fires. Prefer
+    /// DPoP-bound tokens (the JS SDK always binds), which keep grace safely.
+    #[arg(long)]
+    pub unbound_grace_accept_risk: bool,
     /// Idle (sliding) lifetime of a session, seconds [default: 14 days].
     #[arg(long, default_value_t = 14 * 24 * 3600)]
     pub idle_lifetime: i64,
@@ -678,6 +687,7 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
             new.refresh.rotation = args.rotation;
             new.refresh.grace_window_secs = args.grace_window;
             new.refresh.retry_limit = args.retry_limit;
+            new.refresh.unbound_grace_accept_risk = args.unbound_grace_accept_risk;
             new.refresh.idle_lifetime_secs = args.idle_lifetime;
             new.refresh.absolute_lifetime_secs = args.absolute_lifetime;
             new.dpop_required = args.dpop_required;
@@ -689,6 +699,7 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                 "tenant": tenant.slug, "client_id": client.client_id, "kind": client.kind.as_str(),
                 "redirect_uris": client.redirect_uris, "grant_types": grants, "scopes": client.scopes,
                 "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required, "refresh_token_cookie": client.refresh_token_in_cookie, "allowed_origins": client.allowed_origins,
+                "rotation": client.refresh.rotation.as_str(), "unbound_grace_accept_risk": client.refresh.unbound_grace_accept_risk,
             });
             let mut human = format!(
                 "created {} client '{}' in tenant '{}'\n  grant types: {}\n  scopes:      {}",
@@ -698,6 +709,12 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                 grants.join(" "),
                 client.scopes.join(" ")
             );
+            if client.refresh.unbound_grace_accept_risk {
+                human.push_str(
+                    "\n  warning:     unbound refresh tokens get grace retries: a thief replaying one \
+                     inside the window takes over the session (--unbound-grace-accept-risk)",
+                );
+            }
             if let Some(secret) = &secret {
                 value["client_secret"] = json!(secret.expose());
                 human.push_str(&format!(

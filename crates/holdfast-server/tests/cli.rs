@@ -29,6 +29,8 @@ cli_on_both_backends!(
     cli_confidential_client_gets_a_256_bit_hfcs_secret_shown_once,
     cli_public_client_has_no_secret,
     cli_client_for_unknown_tenant_fails_clearly,
+    design_s4_cli_unbound_grace_is_an_explicit_opt_in_stated_as_a_risk,
+    design_s4_cli_rotation_none_needs_a_confidential_or_dpop_required_client,
     cli_user_password_is_read_from_stdin_and_stored_as_argon2id,
     cli_duplicate_username_differing_only_in_case_fails_and_changes_nothing,
     cli_password_in_argv_is_refused_by_the_parser,
@@ -293,6 +295,136 @@ async fn cli_client_for_unknown_tenant_fails_clearly(h: Holdfast) {
         "{}",
         run.stderr
     );
+}
+
+/// `holdfast client create [args] --json` for client `id` in
+/// tenant `acme`.
+async fn client_in_acme(h: &Holdfast, id: &str, args: &[&str]) -> support::Run {
+    let mut all = vec![
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--client-id",
+        id,
+        "--json",
+    ];
+    all.extend_from_slice(args);
+    h.run(&all).await
+}
+
+/// DESIGN.md §4 step 4, "Grace needs proof of the holder": grace for a
+/// public client's unbound refresh tokens is off unless the client is
+/// created with `--unbound-grace-accept-risk`, whose help states the risk.
+/// The setting is stored with the client, and refused (creating nothing)
+/// where it would change nothing: a confidential client, DPoP required, or
+/// a rotation mode without a grace window.
+async fn design_s4_cli_unbound_grace_is_an_explicit_opt_in_stated_as_a_risk(h: Holdfast) {
+    create_acme(&h).await;
+    let help = h.run(&["client", "create", "--help"]).await;
+    help.assert_success();
+    let flag_help = help
+        .stdout
+        .split("--unbound-grace-accept-risk")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        flag_help.contains("RISKY") && flag_help.contains("takes over the session"),
+        "{}",
+        help.stdout
+    );
+
+    let plain = client_in_acme(&h, "spa", &["--public"]).await.json();
+    assert_eq!(plain["unbound_grace_accept_risk"], false, "{plain}");
+    let opted = client_in_acme(&h, "legacy", &["--public", "--unbound-grace-accept-risk"]).await;
+    assert_eq!(
+        opted.json()["unbound_grace_accept_risk"],
+        true,
+        "{}",
+        opted.stdout
+    );
+    let human = h
+        .run(&[
+            "client",
+            "create",
+            "--tenant",
+            "acme",
+            "--client-id",
+            "legacy-2",
+            "--public",
+            "--unbound-grace-accept-risk",
+        ])
+        .await;
+    human.assert_success();
+    assert!(human.stdout.contains("warning"), "{}", human.stdout);
+
+    let store = h.store().await;
+    let tenant = store
+        .tenant_by_slug(&TenantSlug::parse("acme").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    for (id, expected) in [("spa", false), ("legacy", true)] {
+        let stored = store
+            .client_by_client_id(&tenant.id, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored.client.refresh.unbound_grace_accept_risk, expected,
+            "{id}"
+        );
+    }
+
+    let before = h.json(&["client", "list", "--tenant", "acme"]).await;
+    for (args, says) in [
+        (vec!["--confidential"], "public clients"),
+        (vec!["--public", "--dpop-required"], "DPoP required"),
+        (vec!["--public", "--rotation", "strict"], "confirmed"),
+    ] {
+        let mut all = args.clone();
+        all.push("--unbound-grace-accept-risk");
+        let refused = client_in_acme(&h, "nope", &all).await;
+        refused.assert_failure();
+        assert!(
+            refused.stderr.contains(says),
+            "{args:?}: {}",
+            refused.stderr
+        );
+    }
+    assert_eq!(
+        h.json(&["client", "list", "--tenant", "acme"]).await,
+        before
+    );
+}
+
+/// DESIGN.md §4: "A client may choose `rotation = none` only when its RTs
+/// are DPoP-bound or it is confidential."
+async fn design_s4_cli_rotation_none_needs_a_confidential_or_dpop_required_client(h: Holdfast) {
+    create_acme(&h).await;
+    let refused = client_in_acme(&h, "spa", &["--public", "--rotation", "none"]).await;
+    refused.assert_failure();
+    assert!(
+        refused
+            .stderr
+            .contains("rotation 'none' needs a confidential or DPoP-required client"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        h.json(&["client", "list", "--tenant", "acme"]).await,
+        serde_json::json!([])
+    );
+    client_in_acme(
+        &h,
+        "bound",
+        &["--public", "--dpop-required", "--rotation", "none"],
+    )
+    .await
+    .assert_success();
+    client_in_acme(&h, "server", &["--confidential", "--rotation", "none"])
+        .await
+        .assert_success();
 }
 
 async fn cli_user_password_is_read_from_stdin_and_stored_as_argon2id(h: Holdfast) {

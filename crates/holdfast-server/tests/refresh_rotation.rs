@@ -5,6 +5,12 @@
 //!
 //! - A lost response is harmless: the parent, retried inside the grace
 //!   window, returns the *same* child (§4 step 4), up to the retry limit.
+//! - Grace needs proof of the holder (§4 step 4): the retry is given to a
+//!   confidential client (it authenticates) and to a DPoP-bound family
+//!   (with a proof by its key). An unbound family of a public client
+//!   rotates strictly, so a thief replaying a stolen token right after its
+//!   owner used it revokes the family instead of taking it over; only a
+//!   client registered with the explicit opt-in keeps grace for it.
 //! - Reuse of a spent parent, or of a rotated parent past its window, or
 //!   any second use in strict mode, revokes the whole family (§4 step 5).
 //! - Families expire when idle (sliding) and at their absolute lifetime
@@ -13,15 +19,20 @@
 //!   the refresh token was issued to the authenticated client").
 //! - Concurrent presentations of one token yield exactly one child (§4:
 //!   "a thousand concurrent presentations of one RT yield exactly one child").
+//!
+//! The grace tests use the confidential client [`APP`] (or a DPoP key, or
+//! the opt-in) so that a retry proves it comes from the holder.
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md §11 is about src/)
 
 mod lifecycle;
 
-use holdfast_core::client::{ClientKind, NewClient, RotationMode};
+use holdfast_core::client::{Client, ClientKind, GrantType, NewClient, RotationMode};
+use holdfast_crypto::dpop::DpopAlg;
+use holdfast_crypto::dpop::testing::{DpopKey, ProofClaims};
 use holdfast_testkit::TestServer;
 use lifecycle::{
-    WEB, events_of_kind, fixture, fixture_with, is_active, refresh, sid_of, sign_in,
-    userinfo_status,
+    CHALLENGE, Fixture, PASSWORD, Reply, Tokens, VERIFIER, WEB, events_of_kind, fixture,
+    fixture_with, is_active, refresh, sid_of, sign_in, userinfo_status,
 };
 use reqwest::StatusCode;
 
@@ -29,6 +40,9 @@ const DAY: i64 = 24 * 3600;
 
 holdfast_testkit::on_both_backends!(
     design_s4_step4_lost_response_retry_returns_the_same_child_and_later_reuse_revokes_the_family,
+    design_s4_step4_grace_theft_of_an_unbound_public_token_is_reuse_and_revokes_the_family,
+    design_s4_step4_a_dpop_bound_public_family_retries_with_its_key_and_gets_the_same_child,
+    design_s4_step4_a_public_client_that_accepts_the_risk_keeps_grace_for_unbound_tokens,
     design_s4_step5_rotated_token_past_the_grace_window_is_reuse,
     design_s4_strict_rotation_treats_any_second_use_as_reuse,
     rfc6749_s6_a_refused_wider_scope_does_not_spend_the_refresh_token,
@@ -40,19 +54,216 @@ holdfast_testkit::on_both_backends!(
     rfc6749_s6_refresh_token_of_other_tenant_is_refused,
 );
 
+/// The confidential client registered beside the fixture's: it may sign
+/// in and refresh, and proves it holds its families by authenticating.
+const APP: &str = "app";
+
+/// [`APP`] and its secret.
+struct App {
+    client: Client,
+    secret: String,
+}
+
+/// Registers [`APP`] in the fixture's tenant, with `configure` applied.
+async fn app_with(server: &TestServer, f: &Fixture, configure: impl FnOnce(&mut NewClient)) -> App {
+    let mut new = NewClient::new(APP, ClientKind::Confidential);
+    new.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+    configure(&mut new);
+    let (client, secret) = server.client(&f.tenant, new).await;
+    App {
+        client,
+        secret: secret.unwrap().expose().to_owned(),
+    }
+}
+
+/// [`APP`] with the default refresh policy.
+async fn app(server: &TestServer, f: &Fixture) -> App {
+    app_with(server, f, |_| {}).await
+}
+
+async fn reply_of(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    Reply {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+impl App {
+    /// Signs `alice` in through the authorization challenge and redeems the
+    /// code, authenticating with HTTP Basic both times.
+    async fn sign_in(&self, http: &reqwest::Client, issuer: &str) -> Tokens {
+        let challenge = http
+            .post(format!("{issuer}/authorize-challenge"))
+            .basic_auth(APP, Some(&self.secret))
+            .form(&[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+                ("scope", "openid profile"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let challenge = reply_of(challenge).await;
+        assert_eq!(challenge.status, StatusCode::OK, "{}", challenge.body);
+        let code = challenge.body["authorization_code"].as_str().unwrap();
+        let redeemed = http
+            .post(format!("{issuer}/token"))
+            .basic_auth(APP, Some(&self.secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+            .await
+            .unwrap();
+        reply_of(redeemed).await.tokens()
+    }
+
+    /// RFC 6749 §6: presents `refresh_token`, authenticating with HTTP Basic.
+    async fn refresh(&self, http: &reqwest::Client, issuer: &str, refresh_token: &str) -> Reply {
+        let response = http
+            .post(format!("{issuer}/token"))
+            .basic_auth(APP, Some(&self.secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ])
+            .send()
+            .await
+            .unwrap();
+        reply_of(response).await
+    }
+}
+
+/// Posts `form` to the token endpoint as a DPoP client holding `key` does:
+/// a fresh proof, and once more with the server's nonce when it asks for
+/// one (RFC 9449 §8).
+async fn dpop_token(
+    server: &TestServer,
+    issuer: &str,
+    key: &DpopKey,
+    form: &[(&str, &str)],
+) -> Reply {
+    let http = server.http();
+    let endpoint = format!("{issuer}/token");
+    let mut nonce: Option<String> = None;
+    loop {
+        let mut claims = ProofClaims::new("POST", &endpoint, server.state.now());
+        if let Some(n) = &nonce {
+            claims = claims.nonce(n);
+        }
+        let response = http
+            .post(&endpoint)
+            .header("DPoP", key.proof(&claims).unwrap())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let offered = response
+            .headers()
+            .get("dpop-nonce")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let reply = reply_of(response).await;
+        if nonce.is_none() && reply.body["error"] == "use_dpop_nonce" {
+            nonce = Some(offered.expect("use_dpop_nonce comes with a DPoP-Nonce header"));
+            continue;
+        }
+        return reply;
+    }
+}
+
+/// Signs `alice` in as the public client [`WEB`], redeeming the code with
+/// a proof by `key`: the family is bound to it (RFC 9449 §5).
+async fn dpop_sign_in(server: &TestServer, f: &Fixture, key: &DpopKey) -> Tokens {
+    let challenge = server
+        .http()
+        .post(format!("{}/authorize-challenge", f.issuer))
+        .form(&[
+            ("client_id", WEB),
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("scope", "openid profile"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let challenge = reply_of(challenge).await;
+    assert_eq!(challenge.status, StatusCode::OK, "{}", challenge.body);
+    let code = challenge.body["authorization_code"].as_str().unwrap();
+    let reply = dpop_token(
+        server,
+        &f.issuer,
+        key,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("client_id", WEB),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(reply.body["token_type"], "DPoP", "{}", reply.body);
+    reply.tokens()
+}
+
+/// Presents `refresh_token` as [`WEB`] with a proof by `key`.
+async fn dpop_refresh(
+    server: &TestServer,
+    f: &Fixture,
+    key: &DpopKey,
+    refresh_token: &str,
+) -> Reply {
+    dpop_token(
+        server,
+        &f.issuer,
+        key,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", WEB),
+        ],
+    )
+    .await
+}
+
+/// The session (family) of an access token, as stored.
+async fn session_of(
+    server: &TestServer,
+    f: &Fixture,
+    access_token: &str,
+) -> holdfast_store::SessionRecord {
+    server
+        .state
+        .store
+        .session(&f.tenant.id, &sid_of(access_token))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// DESIGN.md §4 steps 3–6: RT0 → C; RT0 again inside the window → the same
 /// C with a new access token; C → C2 (RT0 is now spent); RT0 again → reuse:
 /// the family is revoked (C2 refused, its access tokens dead at
 /// introspection and userinfo) and `refresh_token_reuse` is recorded.
+/// The client is confidential: its retry proves it holds the family.
 async fn design_s4_step4_lost_response_retry_returns_the_same_child_and_later_reuse_revokes_the_family(
     server: TestServer,
 ) {
     let f = fixture(&server, "acme").await;
+    let app = app(&server, &f).await;
     let http = server.http();
-    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+    let rt0 = app.sign_in(&http, &f.issuer).await;
     let sid = sid_of(&rt0.access_token);
 
-    let c = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+    let c = app
+        .refresh(&http, &f.issuer, &rt0.refresh_token)
         .await
         .tokens();
     assert!(c.refresh_token.starts_with("hfrt_"), "{}", c.refresh_token);
@@ -60,7 +271,8 @@ async fn design_s4_step4_lost_response_retry_returns_the_same_child_and_later_re
 
     // The response carrying C was "lost"; the client retries RT0 within 60 s.
     server.clock.advance(59);
-    let retry = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+    let retry = app
+        .refresh(&http, &f.issuer, &rt0.refresh_token)
         .await
         .tokens();
     assert_eq!(
@@ -81,7 +293,8 @@ async fn design_s4_step4_lost_response_retry_returns_the_same_child_and_later_re
     );
 
     // The child is used: RT0 becomes spent.
-    let c2 = refresh(&http, &f.issuer, WEB, &c.refresh_token)
+    let c2 = app
+        .refresh(&http, &f.issuer, &c.refresh_token)
         .await
         .tokens();
     assert_ne!(c2.refresh_token, c.refresh_token);
@@ -94,14 +307,14 @@ async fn design_s4_step4_lost_response_retry_returns_the_same_child_and_later_re
     );
 
     // RT0 once more, still inside its original window: reuse.
-    let reuse = refresh(&http, &f.issuer, WEB, &rt0.refresh_token).await;
+    let reuse = app.refresh(&http, &f.issuer, &rt0.refresh_token).await;
     reuse.assert_invalid_grant();
 
     // The whole family is gone.
-    refresh(&http, &f.issuer, WEB, &c2.refresh_token)
+    app.refresh(&http, &f.issuer, &c2.refresh_token)
         .await
         .assert_invalid_grant();
-    refresh(&http, &f.issuer, WEB, &c.refresh_token)
+    app.refresh(&http, &f.issuer, &c.refresh_token)
         .await
         .assert_invalid_grant();
     for at in [&c2.access_token, &retry.access_token, &rt0.access_token] {
@@ -130,11 +343,11 @@ async fn design_s4_step4_lost_response_retry_returns_the_same_child_and_later_re
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].session_id.as_deref(), Some(sid.as_str()));
     assert_eq!(events[0].user_id.as_deref(), Some(f.alice.id.as_str()));
-    assert_eq!(events[0].client_id.as_deref(), Some(WEB));
+    assert_eq!(events[0].client_id.as_deref(), Some(APP));
 
     // Presenting RT0 again now finds a revoked family: refused, not a
     // second reuse event.
-    refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+    app.refresh(&http, &f.issuer, &rt0.refresh_token)
         .await
         .assert_invalid_grant();
     assert_eq!(
@@ -145,22 +358,207 @@ async fn design_s4_step4_lost_response_retry_returns_the_same_child_and_later_re
     );
 }
 
-/// DESIGN.md §4 step 5: "`x` is `rotated` past its window → reuse", even
-/// though its child was never used. The window is 60 s and half-open.
-async fn design_s4_step5_rotated_token_past_the_grace_window_is_reuse(server: TestServer) {
+/// DESIGN.md §4 step 4, "Grace needs proof of the holder", and RFC 9700
+/// §4.14.2 (the grace-theft probe): the owner of an unbound public family
+/// refreshes RT x and gets child c; a thief presents x inside the grace
+/// window. Nothing tells the thief from a retrying owner, so this is reuse:
+/// `invalid_grant`, the family is revoked (c stops working too) and
+/// `refresh_token_reuse` is recorded. A thief bringing a DPoP key of its
+/// own fares no better: a key proves nothing for a family bound to none.
+async fn design_s4_step4_grace_theft_of_an_unbound_public_token_is_reuse_and_revokes_the_family(
+    server: TestServer,
+) {
     let f = fixture(&server, "acme").await;
+    let http = server.http();
+    let thief_key = DpopKey::generate(DpopAlg::ES256).unwrap();
+    for with_key in [false, true] {
+        let x = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+        let sid = sid_of(&x.access_token);
+        let c = refresh(&http, &f.issuer, WEB, &x.refresh_token)
+            .await
+            .tokens();
+
+        server.clock.advance(1);
+        let stolen = if with_key {
+            dpop_refresh(&server, &f, &thief_key, &x.refresh_token).await
+        } else {
+            refresh(&http, &f.issuer, WEB, &x.refresh_token).await
+        };
+        stolen.assert_invalid_grant();
+        assert!(
+            stolen.body.get("refresh_token").is_none() && stolen.body.get("access_token").is_none(),
+            "the thief gets nothing: {}",
+            stolen.body
+        );
+
+        // The owner's child dies with the family.
+        let owner = refresh(&http, &f.issuer, WEB, &c.refresh_token).await;
+        owner.assert_invalid_grant();
+        assert!(owner.description().contains("revoked"), "{}", owner.body);
+        assert!(!is_active(&http, &f, &c.access_token).await);
+        assert_eq!(
+            userinfo_status(&http, &f.issuer, &c.access_token).await,
+            StatusCode::UNAUTHORIZED
+        );
+        let session = session_of(&server, &f, &c.access_token).await;
+        assert!(session.revoked_at.is_some());
+        assert_eq!(
+            session.revoked_reason.as_deref(),
+            Some("refresh_token_reuse")
+        );
+        let reuse: Vec<_> = events_of_kind(&server, &f.tenant, "refresh_token_reuse")
+            .await
+            .into_iter()
+            .filter(|e| e.session_id.as_deref() == Some(sid.as_str()))
+            .collect();
+        assert_eq!(reuse.len(), 1, "{reuse:?}");
+        assert_eq!(reuse[0].client_id.as_deref(), Some(WEB));
+        assert_eq!(reuse[0].user_id.as_deref(), Some(f.alice.id.as_str()));
+    }
+    assert!(
+        events_of_kind(&server, &f.tenant, "refresh_retry")
+            .await
+            .is_empty(),
+        "no grace retry was given"
+    );
+}
+
+/// DESIGN.md §4 step 4 for a DPoP-bound public family (what the JS SDK
+/// holds): the retry with a proof by the bound key returns the identical
+/// child; the token without a proof by that key gets nothing and harms no
+/// one (RFC 9449 §5: not reuse, the family survives); reuse after the child
+/// was used is still detected.
+async fn design_s4_step4_a_dpop_bound_public_family_retries_with_its_key_and_gets_the_same_child(
+    server: TestServer,
+) {
+    let f = fixture(&server, "acme").await;
+    let http = server.http();
+    let key = DpopKey::generate(DpopAlg::ES256).unwrap();
+    let rt0 = dpop_sign_in(&server, &f, &key).await;
+    let c = dpop_refresh(&server, &f, &key, &rt0.refresh_token)
+        .await
+        .tokens();
+    assert_ne!(c.refresh_token, rt0.refresh_token);
+
+    server.clock.advance(59);
+    let retry = dpop_refresh(&server, &f, &key, &rt0.refresh_token).await;
+    assert_eq!(retry.body["token_type"], "DPoP", "{}", retry.body);
+    let retry = retry.tokens();
+    assert_eq!(
+        retry.refresh_token, c.refresh_token,
+        "a grace retry with the bound key returns the identical child"
+    );
+    assert_ne!(retry.access_token, c.access_token);
+    assert_eq!(
+        events_of_kind(&server, &f.tenant, "refresh_retry")
+            .await
+            .len(),
+        1
+    );
+
+    // The parent without the key, or with another one: refused, not reuse.
+    let other = DpopKey::generate(DpopAlg::ES256).unwrap();
+    for stolen in [
+        refresh(&http, &f.issuer, WEB, &rt0.refresh_token).await,
+        dpop_refresh(&server, &f, &other, &rt0.refresh_token).await,
+    ] {
+        stolen.assert_invalid_grant();
+        assert!(
+            stolen.body.get("refresh_token").is_none(),
+            "{}",
+            stolen.body
+        );
+    }
+    assert_eq!(
+        session_of(&server, &f, &c.access_token).await.revoked_at,
+        None
+    );
+    assert!(
+        events_of_kind(&server, &f.tenant, "refresh_token_reuse")
+            .await
+            .is_empty()
+    );
+
+    // The child works; then the parent, even with the key, is reuse.
+    let c2 = dpop_refresh(&server, &f, &key, &c.refresh_token)
+        .await
+        .tokens();
+    dpop_refresh(&server, &f, &key, &rt0.refresh_token)
+        .await
+        .assert_invalid_grant();
+    dpop_refresh(&server, &f, &key, &c2.refresh_token)
+        .await
+        .assert_invalid_grant();
+    assert_eq!(
+        session_of(&server, &f, &c2.access_token)
+            .await
+            .revoked_reason
+            .as_deref(),
+        Some("refresh_token_reuse")
+    );
+}
+
+/// DESIGN.md §4 step 4: a public client registered with
+/// `unbound_grace_accept_risk` keeps the grace retry for unbound families,
+/// as before the rule: the retry inside the window returns the identical
+/// child, and the child goes on working. (The risk it accepted: the same
+/// retry by a thief would have been answered alike.)
+async fn design_s4_step4_a_public_client_that_accepts_the_risk_keeps_grace_for_unbound_tokens(
+    server: TestServer,
+) {
+    let f = fixture_with(&server, "acme", |c| {
+        c.refresh.unbound_grace_accept_risk = true
+    })
+    .await;
+    assert!(f.web.refresh.unbound_grace_accept_risk);
     let http = server.http();
     let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
     let c = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
         .await
         .tokens();
+    server.clock.advance(59);
+    let retry = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+        .await
+        .tokens();
+    assert_eq!(retry.refresh_token, c.refresh_token);
+    assert_ne!(retry.access_token, c.access_token);
+    assert_eq!(
+        events_of_kind(&server, &f.tenant, "refresh_retry")
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        events_of_kind(&server, &f.tenant, "refresh_token_reuse")
+            .await
+            .is_empty()
+    );
+    let c2 = refresh(&http, &f.issuer, WEB, &c.refresh_token)
+        .await
+        .tokens();
+    assert_ne!(c2.refresh_token, c.refresh_token);
+    assert!(is_active(&http, &f, &c2.access_token).await);
+}
+
+/// DESIGN.md §4 step 5: "`x` is `rotated` past its window → reuse", even
+/// though its child was never used. The window is 60 s and half-open; the
+/// client is confidential, so inside it the retry would have been grace.
+async fn design_s4_step5_rotated_token_past_the_grace_window_is_reuse(server: TestServer) {
+    let f = fixture(&server, "acme").await;
+    let app = app(&server, &f).await;
+    let http = server.http();
+    let rt0 = app.sign_in(&http, &f.issuer).await;
+    let c = app
+        .refresh(&http, &f.issuer, &rt0.refresh_token)
+        .await
+        .tokens();
 
     server.clock.advance(61);
-    refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+    app.refresh(&http, &f.issuer, &rt0.refresh_token)
         .await
         .assert_invalid_grant();
 
-    let refused = refresh(&http, &f.issuer, WEB, &c.refresh_token).await;
+    let refused = app.refresh(&http, &f.issuer, &c.refresh_token).await;
     refused.assert_invalid_grant();
     assert!(
         refused.description().contains("revoked"),
@@ -177,23 +575,23 @@ async fn design_s4_step5_rotated_token_past_the_grace_window_is_reuse(server: Te
 }
 
 /// DESIGN.md §4 (`rotation = strict`): no grace window, so presenting a
-/// rotated token again at once is reuse and revokes the family.
+/// rotated token again at once is reuse and revokes the family, even for
+/// a confidential client that proves it is the holder.
 async fn design_s4_strict_rotation_treats_any_second_use_as_reuse(server: TestServer) {
-    let f = fixture_with(&server, "acme", |c| {
-        c.refresh.rotation = RotationMode::Strict
-    })
-    .await;
+    let f = fixture(&server, "acme").await;
+    let app = app_with(&server, &f, |c| c.refresh.rotation = RotationMode::Strict).await;
     let http = server.http();
-    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
-    let c = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+    let rt0 = app.sign_in(&http, &f.issuer).await;
+    let c = app
+        .refresh(&http, &f.issuer, &rt0.refresh_token)
         .await
         .tokens();
     assert_ne!(c.refresh_token, rt0.refresh_token);
 
-    refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+    app.refresh(&http, &f.issuer, &rt0.refresh_token)
         .await
         .assert_invalid_grant();
-    refresh(&http, &f.issuer, WEB, &c.refresh_token)
+    app.refresh(&http, &f.issuer, &c.refresh_token)
         .await
         .assert_invalid_grant();
     assert!(!is_active(&http, &f, &c.access_token).await);
@@ -211,17 +609,20 @@ async fn design_s4_strict_rotation_treats_any_second_use_as_reuse(server: TestSe
 }
 
 /// DESIGN.md §4 step 4: "Past the retry limit (default 5) the answer is
-/// `invalid_grant` with an audit event, and the family survives."
+/// `invalid_grant` with an audit event, and the family survives." (A
+/// confidential client, whose retries are grace.)
 async fn design_s4_step4_retry_limit_refuses_but_spares_the_family(server: TestServer) {
     let f = fixture(&server, "acme").await;
+    let app = app(&server, &f).await;
     let http = server.http();
-    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
-    let c = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+    let rt0 = app.sign_in(&http, &f.issuer).await;
+    let c = app
+        .refresh(&http, &f.issuer, &rt0.refresh_token)
         .await
         .tokens();
 
     for attempt in 1..=5 {
-        let retry = refresh(&http, &f.issuer, WEB, &rt0.refresh_token).await;
+        let retry = app.refresh(&http, &f.issuer, &rt0.refresh_token).await;
         assert_eq!(
             retry.status,
             StatusCode::OK,
@@ -230,7 +631,7 @@ async fn design_s4_step4_retry_limit_refuses_but_spares_the_family(server: TestS
         );
         assert_eq!(retry.tokens().refresh_token, c.refresh_token);
     }
-    let sixth = refresh(&http, &f.issuer, WEB, &rt0.refresh_token).await;
+    let sixth = app.refresh(&http, &f.issuer, &rt0.refresh_token).await;
     sixth.assert_invalid_grant();
     assert!(sixth.body.get("refresh_token").is_none());
 
@@ -254,7 +655,8 @@ async fn design_s4_step4_retry_limit_refuses_but_spares_the_family(server: TestS
 
     // The family survives: the child still works, its access token too.
     assert!(is_active(&http, &f, &c.access_token).await);
-    let c2 = refresh(&http, &f.issuer, WEB, &c.refresh_token)
+    let c2 = app
+        .refresh(&http, &f.issuer, &c.refresh_token)
         .await
         .tokens();
     assert_ne!(c2.refresh_token, c.refresh_token);
@@ -333,21 +735,23 @@ async fn design_s4_step2_absolute_lifetime_ends_even_a_busy_family(server: TestS
 /// to the authenticated client". Another client's presentation is refused
 /// and leaves the family alone, also while a grace retry would be allowed
 /// (DESIGN.md §4 step 4: "The retry must come with the same client
-/// authentication").
+/// authentication"). The owner is confidential, so its own retry is grace.
 async fn rfc6749_s6_refresh_token_of_other_client_is_refused(server: TestServer) {
     let f = fixture(&server, "acme").await;
+    let app = app(&server, &f).await;
     server
         .client(&f.tenant, NewClient::new("mobile", ClientKind::Public))
         .await;
     let http = server.http();
-    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+    let rt0 = app.sign_in(&http, &f.issuer).await;
 
     let stolen = refresh(&http, &f.issuer, "mobile", &rt0.refresh_token).await;
     stolen.assert_invalid_grant();
     assert!(stolen.body.get("access_token").is_none());
 
     // The owner still rotates RT0 as if nothing happened.
-    let c = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+    let c = app
+        .refresh(&http, &f.issuer, &rt0.refresh_token)
         .await
         .tokens();
     // Inside the grace window the other client does not get the child.
@@ -355,11 +759,12 @@ async fn rfc6749_s6_refresh_token_of_other_client_is_refused(server: TestServer)
     replay.assert_invalid_grant();
     assert!(replay.body.get("refresh_token").is_none());
     // The owner's retry still does.
-    let retry = refresh(&http, &f.issuer, WEB, &rt0.refresh_token)
+    let retry = app
+        .refresh(&http, &f.issuer, &rt0.refresh_token)
         .await
         .tokens();
     assert_eq!(retry.refresh_token, c.refresh_token);
-    refresh(&http, &f.issuer, WEB, &c.refresh_token)
+    app.refresh(&http, &f.issuer, &c.refresh_token)
         .await
         .tokens();
 
@@ -388,11 +793,13 @@ async fn rfc6749_s6_refresh_token_of_other_client_is_refused(server: TestServer)
 /// DESIGN.md §4: "a thousand concurrent presentations of one RT yield
 /// exactly one child". 200 at once: every answer is 200 or `invalid_grant`
 /// (never 5xx), the 200s (one rotation plus the 5 grace retries) all carry
-/// the same child, one `refresh` event is recorded, and the family lives.
+/// the same child, one `refresh` event is recorded, and the family lives. The
+/// client is confidential: every presentation proves the holder.
 async fn design_s4_concurrent_presentations_yield_exactly_one_child(server: TestServer) {
     let f = fixture(&server, "acme").await;
+    let app = std::sync::Arc::new(app(&server, &f).await);
     let http = server.http();
-    let rt0 = sign_in(&http, &f.issuer, WEB, "alice", None).await;
+    let rt0 = app.sign_in(&http, &f.issuer).await;
     let sid = sid_of(&rt0.access_token);
 
     let tasks: Vec<_> = (0..200)
@@ -400,7 +807,8 @@ async fn design_s4_concurrent_presentations_yield_exactly_one_child(server: Test
             let http = http.clone();
             let issuer = f.issuer.clone();
             let token = rt0.refresh_token.clone();
-            tokio::spawn(async move { refresh(&http, &issuer, WEB, &token).await })
+            let app = app.clone();
+            tokio::spawn(async move { app.refresh(&http, &issuer, &token).await })
         })
         .collect();
     let mut children = Vec::new();
@@ -418,7 +826,7 @@ async fn design_s4_concurrent_presentations_yield_exactly_one_child(server: Test
             reply.assert_invalid_grant();
         }
     }
-    let limit = usize::try_from(f.web.refresh.retry_limit).unwrap();
+    let limit = usize::try_from(app.client.refresh.retry_limit).unwrap();
     assert_eq!(
         children.len(),
         1 + limit,
@@ -449,7 +857,7 @@ async fn design_s4_concurrent_presentations_yield_exactly_one_child(server: Test
         .unwrap()
         .unwrap();
     assert_eq!(session.revoked_at, None, "the family is not revoked");
-    refresh(&http, &f.issuer, WEB, &children[0]).await.tokens();
+    app.refresh(&http, &f.issuer, &children[0]).await.tokens();
 }
 
 /// RFC 6749 §6 and DESIGN.md §4 step 1: a token is looked up in the

@@ -189,7 +189,9 @@ async fn design_s3_s4_two_nodes_on_one_postgres_share_one_rotation_state() {
         return;
     };
     // Set up through the CLI before any node starts, so the KEK file
-    // exists once and both nodes read the same one.
+    // exists once and both nodes read the same one. The public client's
+    // tokens here are unbound: it opts in to their grace retries (DESIGN.md
+    // §4 step 4), which this test needs to see across nodes.
     admin(&db, &["tenant", "create", SLUG], None).await;
     admin(
         &db,
@@ -201,6 +203,7 @@ async fn design_s3_s4_two_nodes_on_one_postgres_share_one_rotation_state() {
             "--client-id",
             WEB,
             "--public",
+            "--unbound-grace-accept-risk",
         ],
         None,
     )

@@ -54,6 +54,7 @@ pub(crate) struct ClientRow {
     pub refresh_token_in_cookie: bool,
     pub allowed_origins: String,
     pub dpop_nonce_required: bool,
+    pub unbound_grace_accept_risk: bool,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -80,6 +81,7 @@ impl TryFrom<ClientRow> for ClientRecord {
                     retry_limit: r.retry_limit,
                     idle_lifetime_secs: r.idle_lifetime_secs,
                     absolute_lifetime_secs: r.absolute_lifetime_secs,
+                    unbound_grace_accept_risk: r.unbound_grace_accept_risk,
                 },
                 dpop_required: r.dpop_required,
                 refresh_token_in_cookie: r.refresh_token_in_cookie,

@@ -78,8 +78,8 @@ macro_rules! impl_shared_store {
                     "INSERT INTO clients (id, tenant_id, client_id, kind, secret_digest, redirect_uris,
                         grant_types, scopes, access_token_ttl_secs, rotation, grace_window_secs,
                         retry_limit, idle_lifetime_secs, absolute_lifetime_secs, dpop_required, created_at,
-                        refresh_token_in_cookie, allowed_origins, dpop_nonce_required)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                        refresh_token_in_cookie, allowed_origins, dpop_nonce_required, unbound_grace_accept_risk)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
                 )
                 .bind(id)
                 .bind(tenant_id)
@@ -100,6 +100,7 @@ macro_rules! impl_shared_store {
                 .bind(c.refresh_token_in_cookie)
                 .bind($crate::rows::to_json_list(&c.allowed_origins))
                 .bind(c.dpop_nonce_required.unwrap_or(false))
+                .bind(c.refresh.unbound_grace_accept_risk)
                 .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "client"))?;

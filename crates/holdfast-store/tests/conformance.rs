@@ -175,7 +175,22 @@ async fn clients_round_trip_with_their_policy(store: Arc<dyn Store>) {
     assert_eq!(found.secret_digest.as_deref(), Some("digest"));
     assert_eq!(found.client.refresh.rotation, RotationMode::Strict);
     assert!(found.client.dpop_required);
-    assert_eq!(store.list_clients(&t.id).await.unwrap(), vec![created]);
+    assert!(!found.client.refresh.unbound_grace_accept_risk);
+    // A public client's opt-in to grace for unbound families is kept.
+    let mut spa = NewClient::new("spa", ClientKind::Public);
+    spa.refresh.unbound_grace_accept_risk = true;
+    let spa = store
+        .create_client("c2", &t.id, &spa.validate().unwrap(), None, 500)
+        .await
+        .unwrap();
+    let found_spa = store
+        .client_by_client_id(&t.id, "spa")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found_spa.client.refresh.unbound_grace_accept_risk);
+    assert_eq!(found_spa.client, spa);
+    assert_eq!(store.list_clients(&t.id).await.unwrap(), vec![spa, created]);
 }
 
 async fn client_ids_are_unique_per_tenant_only(store: Arc<dyn Store>) {
@@ -483,10 +498,12 @@ async fn concurrent_redemptions_of_one_code_issue_exactly_once(store: Arc<dyn St
 }
 
 /// Client `web` presenting under the default policy at `now`, as the token
-/// endpoint does.
+/// endpoint does, authenticated as a confidential client: it proves it
+/// holds the family, so grace retries are its to have (DESIGN.md §4 step 4).
 fn web_at(now: i64) -> Presentation<'static> {
     Presentation {
         client_id: "web",
+        client_authenticated: true,
         proof_jkt: None,
         asked_scope: None,
         policy: RefreshPolicy::default(),
@@ -856,6 +873,7 @@ async fn design_s4_presentations_outside_the_rotate_guard_change_nothing(store: 
     let policy = RefreshPolicy::default();
     let keyed = |client_id, proof_jkt, now| Presentation {
         client_id,
+        client_authenticated: false,
         proof_jkt,
         asked_scope: None,
         policy,

@@ -19,6 +19,18 @@
 //! concurrent presentations of one token see one `Rotate` and the rest see
 //! `ReplayChild` (inside the grace window) or `Reuse`.
 //!
+//! **Grace needs proof of the holder** (DESIGN.md §4 step 4;
+//! `docs/decisions/0001-grace-needs-proof-of-holder.md`). The grace retry
+//! hands out the family's *live* child, so it goes only to a presenter that
+//! proves it holds the family ([`HolderProof`]): a proof by the family's
+//! DPoP key, or a confidential client's authentication. An unbound family
+//! of a public client rotates strictly: a rotated token presented again is
+//! reuse, which revokes the family. Otherwise a thief replaying a stolen
+//! token right after its owner would take the session over and the reuse
+//! detection of RFC 9700 §4.14.2 would never fire. A public client may opt
+//! in to grace for unbound families
+//! ([`RefreshPolicy::unbound_grace_accept_risk`]), accepting exactly that.
+//!
 //! [`Presentation::decide`] adds what the token endpoint checks of the
 //! presenter (RFC 6749 §6: the client the family was issued to, a scope
 //! within the granted one; RFC 9449 §5: the family's DPoP key).
@@ -107,7 +119,8 @@ pub enum Decision {
     ReplayChild,
     /// Rotation is off for this client: keep the token, mint an access token.
     KeepToken,
-    /// Reuse of a spent token: revoke the whole family, record
+    /// Reuse of a spent token, or of a rotated one past its window or
+    /// without proof of the holder: revoke the whole family, record
     /// `refresh_token_reuse`, answer `invalid_grant`.
     Reuse,
     /// Answer `invalid_grant`; nothing changes (except, for
@@ -115,9 +128,31 @@ pub enum Decision {
     Reject(RejectReason),
 }
 
+/// What proves that the presenter of a token is the family's holder, not
+/// someone who copied the token (DESIGN.md §4 step 4: "The identical-child
+/// retry is given only to a retrier that proves it holds the family").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HolderProof {
+    /// The family is bound to a DPoP key and the request carries a proof by
+    /// that key (RFC 9449 §5).
+    DpopKey,
+    /// The client is confidential and authenticated (RFC 6749 §2.3).
+    ClientAuthentication,
+    /// Nothing: an unbound family of a public client. Whoever holds a copy
+    /// of the token presents it exactly as its owner does.
+    Unproven,
+}
+
 /// Decides what a presentation of a token in `state`, in a family in
-/// `family`, under `policy`, at `now`, must do. Pure: no clock, no IO.
-pub fn decide(state: TokenState, family: FamilyView, policy: &RefreshPolicy, now: i64) -> Decision {
+/// `family`, under `policy`, by a presenter proving `holder`, at `now`,
+/// must do. Pure: no clock, no IO.
+pub fn decide(
+    state: TokenState,
+    family: FamilyView,
+    policy: &RefreshPolicy,
+    holder: HolderProof,
+    now: i64,
+) -> Decision {
     // DESIGN.md §4 step 2: family revoked or expired -> invalid_grant.
     if family.revoked || state == TokenState::Revoked {
         return Decision::Reject(RejectReason::FamilyRevoked);
@@ -142,20 +177,28 @@ pub fn decide(state: TokenState, family: FamilyView, policy: &RefreshPolicy, now
         (TokenState::Active, _) => Decision::Rotate,
         // Step 4: rotated, child unused, window open -> same child again,
         // up to the retry limit (then invalid_grant; the family survives).
+        // "Grace needs proof of the holder": without one (and without the
+        // client's explicit opt-in) this is step 5, reuse. RFC 9700 §4.14.2:
+        // "The authorization server cannot determine which party submitted
+        // the invalid refresh token, but it will revoke the active refresh
+        // token" -- only a proof lets it tell the holder's retry apart.
         (
             TokenState::Rotated {
                 rotated_at,
                 retries,
             },
             RotationMode::Confirmed,
-        ) if now < rotated_at.saturating_add(policy.grace_window_secs) => {
+        ) if now < rotated_at.saturating_add(policy.grace_window_secs)
+            && (holder != HolderProof::Unproven || policy.unbound_grace_accept_risk) =>
+        {
             if retries >= policy.retry_limit {
                 Decision::Reject(RejectReason::RetryLimitExceeded)
             } else {
                 Decision::ReplayChild
             }
         }
-        // Step 5: spent, or rotated past its window (or strict mode) -> reuse.
+        // Step 5: spent, or rotated past its window (or strict mode, or
+        // presented without proof of the holder) -> reuse.
         (TokenState::Rotated { .. } | TokenState::Spent, _) => Decision::Reuse,
         (TokenState::Revoked, _) => Decision::Reject(RejectReason::FamilyRevoked),
     }
@@ -167,6 +210,9 @@ pub fn decide(state: TokenState, family: FamilyView, policy: &RefreshPolicy, now
 pub struct Presentation<'a> {
     /// The authenticated (or, for a public client, identified) client.
     pub client_id: &'a str,
+    /// Whether that client authenticated (a confidential client, RFC 6749
+    /// §2.3); a public client is only identified by its `client_id`.
+    pub client_authenticated: bool,
     /// Thumbprint of the key of a valid DPoP proof sent with the request.
     pub proof_jkt: Option<&'a str>,
     /// A narrower scope asked for (RFC 6749 §6), if any.
@@ -212,12 +258,24 @@ impl<'a> Presentation<'a> {
         {
             return Decision::Reject(RejectReason::ScopeNotGranted);
         }
-        decide(state, family.view, &self.policy, self.now)
+        // A bound family got here only with a proof by its key (above). A
+        // proof by some key for an unbound family proves nothing: anyone
+        // can make a key.
+        let holder = if family.dpop_jkt.is_some() {
+            HolderProof::DpopKey
+        } else if self.client_authenticated {
+            HolderProof::ClientAuthentication
+        } else {
+            HolderProof::Unproven
+        };
+        decide(state, family.view, &self.policy, holder, self.now)
     }
 
     /// The exact conditions under which [`Presentation::decide`] is
     /// `Rotate`, or `None` when they cannot be stated as a guard (rotation
     /// is off, or a narrower scope is asked for, which needs parsing).
+    /// Proof of the holder is not among them: only an `active` token
+    /// rotates, and the proof decides only what a `rotated` one gets.
     pub fn rotate_guard(&self) -> Option<RotateGuard<'a>> {
         if self.policy.rotation == RotationMode::None || self.asked_scope.is_some() {
             return None;
@@ -287,10 +345,21 @@ mod tests {
 
     const T0: i64 = 1_000_000;
 
+    /// A presentation by a retrier that proves it holds the family.
+    fn proven(state: TokenState, family: FamilyView, policy: &RefreshPolicy, now: i64) -> Decision {
+        decide(
+            state,
+            family,
+            policy,
+            HolderProof::ClientAuthentication,
+            now,
+        )
+    }
+
     #[test]
     fn design_s4_step3_active_token_rotates() {
         assert_eq!(
-            decide(
+            proven(
                 TokenState::Active,
                 family(T0, T0),
                 &policy(RotationMode::Confirmed),
@@ -299,7 +368,7 @@ mod tests {
             Decision::Rotate
         );
         assert_eq!(
-            decide(
+            proven(
                 TokenState::Active,
                 family(T0, T0),
                 &policy(RotationMode::Strict),
@@ -308,7 +377,7 @@ mod tests {
             Decision::Rotate
         );
         assert_eq!(
-            decide(
+            proven(
                 TokenState::Active,
                 family(T0, T0),
                 &policy(RotationMode::None),
@@ -326,14 +395,14 @@ mod tests {
             retries: 0,
         };
         let f = family(T0 - 10, T0);
-        assert_eq!(decide(rotated, f, &p, T0), Decision::ReplayChild);
-        assert_eq!(decide(rotated, f, &p, T0 + 59), Decision::ReplayChild);
+        assert_eq!(proven(rotated, f, &p, T0), Decision::ReplayChild);
+        assert_eq!(proven(rotated, f, &p, T0 + 59), Decision::ReplayChild);
         assert_eq!(
-            decide(rotated, f, &p, T0 + 60),
+            proven(rotated, f, &p, T0 + 60),
             Decision::Reuse,
             "the window is half-open"
         );
-        assert_eq!(decide(rotated, f, &p, T0 + 3600), Decision::Reuse);
+        assert_eq!(proven(rotated, f, &p, T0 + 3600), Decision::Reuse);
     }
 
     #[test]
@@ -341,7 +410,7 @@ mod tests {
         let p = policy(RotationMode::Confirmed); // limit 5
         let f = family(T0, T0);
         assert_eq!(
-            decide(
+            proven(
                 TokenState::Rotated {
                     rotated_at: T0,
                     retries: 4
@@ -353,7 +422,7 @@ mod tests {
             Decision::ReplayChild
         );
         assert_eq!(
-            decide(
+            proven(
                 TokenState::Rotated {
                     rotated_at: T0,
                     retries: 5
@@ -374,7 +443,7 @@ mod tests {
             RotationMode::None,
         ] {
             assert_eq!(
-                decide(TokenState::Spent, family(T0, T0), &policy(mode), T0 + 1),
+                proven(TokenState::Spent, family(T0, T0), &policy(mode), T0 + 1),
                 Decision::Reuse
             );
         }
@@ -387,7 +456,7 @@ mod tests {
             retries: 0,
         };
         assert_eq!(
-            decide(rotated, family(T0, T0), &policy(RotationMode::Strict), T0),
+            proven(rotated, family(T0, T0), &policy(RotationMode::Strict), T0),
             Decision::Reuse
         );
     }
@@ -410,32 +479,146 @@ mod tests {
             TokenState::Revoked,
         ] {
             assert_eq!(
-                decide(state, revoked, &p, T0 + 1),
+                proven(state, revoked, &p, T0 + 1),
                 Decision::Reject(RejectReason::FamilyRevoked)
             );
         }
         // Idle: 14 days after the last use, half-open.
         assert_eq!(
-            decide(TokenState::Active, family(T0, T0), &p, T0 + 14 * DAY - 1),
+            proven(TokenState::Active, family(T0, T0), &p, T0 + 14 * DAY - 1),
             Decision::Rotate
         );
         assert_eq!(
-            decide(TokenState::Active, family(T0, T0), &p, T0 + 14 * DAY),
+            proven(TokenState::Active, family(T0, T0), &p, T0 + 14 * DAY),
             Decision::Reject(RejectReason::FamilyIdleExpired)
         );
         // Absolute: 90 days after creation, however recently used.
         let busy = family(T0, T0 + 90 * DAY - 5);
         assert_eq!(
-            decide(TokenState::Active, busy, &p, T0 + 90 * DAY - 1),
+            proven(TokenState::Active, busy, &p, T0 + 90 * DAY - 1),
             Decision::Rotate
         );
         assert_eq!(
-            decide(TokenState::Active, busy, &p, T0 + 90 * DAY),
+            proven(TokenState::Active, busy, &p, T0 + 90 * DAY),
             Decision::Reject(RejectReason::FamilyAbsoluteExpired)
         );
     }
 
-    /// Every (state, mode, clock) combination against a reference table.
+    /// DESIGN.md §4 step 4, "Grace needs proof of the holder": inside the
+    /// window, a rotated token of an unbound public family is reuse (the
+    /// grace-theft replay revokes the family, RFC 9700 §4.14.2); a DPoP key
+    /// or client authentication keeps the identical-child retry, and so does
+    /// the client's explicit opt-in.
+    #[test]
+    fn design_s4_step4_grace_needs_proof_of_the_holder() {
+        let f = family(T0 - 10, T0);
+        let opted_in = RefreshPolicy {
+            unbound_grace_accept_risk: true,
+            ..policy(RotationMode::Confirmed)
+        };
+        for retries in [0, 4, 5] {
+            let rotated = TokenState::Rotated {
+                rotated_at: T0,
+                retries,
+            };
+            for now in [T0, T0 + 1, T0 + 59] {
+                assert_eq!(
+                    decide(
+                        rotated,
+                        f,
+                        &policy(RotationMode::Confirmed),
+                        HolderProof::Unproven,
+                        now
+                    ),
+                    Decision::Reuse,
+                    "retries={retries} now={now}"
+                );
+                let grace = if retries >= 5 {
+                    Decision::Reject(RejectReason::RetryLimitExceeded)
+                } else {
+                    Decision::ReplayChild
+                };
+                for holder in [HolderProof::DpopKey, HolderProof::ClientAuthentication] {
+                    assert_eq!(
+                        decide(rotated, f, &policy(RotationMode::Confirmed), holder, now),
+                        grace
+                    );
+                }
+                assert_eq!(
+                    decide(rotated, f, &opted_in, HolderProof::Unproven, now),
+                    grace
+                );
+            }
+        }
+        // The newest token still rotates, and a spent one is reuse, either way.
+        let confirmed = policy(RotationMode::Confirmed);
+        assert_eq!(
+            decide(TokenState::Active, f, &confirmed, HolderProof::Unproven, T0),
+            Decision::Rotate
+        );
+        assert_eq!(
+            decide(TokenState::Spent, f, &opted_in, HolderProof::Unproven, T0),
+            Decision::Reuse
+        );
+    }
+
+    /// How [`Presentation::decide`] tells a holder from a copier: a proof by
+    /// the bound key, client authentication, or neither (a proof by some
+    /// other key for an unbound family proves nothing).
+    #[test]
+    fn design_s4_step4_the_presentation_names_its_proof_of_the_holder() {
+        let rotated = TokenState::Rotated {
+            rotated_at: T0,
+            retries: 0,
+        };
+        let facts = |dpop_jkt| Family {
+            client_id: "app",
+            dpop_jkt,
+            scope: "openid",
+            view: family(T0 - 10, T0),
+        };
+        let by = |client_authenticated, proof_jkt, opt_in| Presentation {
+            client_id: "app",
+            client_authenticated,
+            proof_jkt,
+            asked_scope: None,
+            policy: RefreshPolicy {
+                unbound_grace_accept_risk: opt_in,
+                ..RefreshPolicy::default()
+            },
+            now: T0 + 1,
+        };
+        let unbound = facts(None);
+        let bound = facts(Some("key-1"));
+        // A thief with a copy of an unbound public family's token, with or
+        // without a key of its own.
+        for thief_key in [None, Some("key-2")] {
+            assert_eq!(
+                by(false, thief_key, false).decide(rotated, &unbound),
+                Decision::Reuse
+            );
+        }
+        assert_eq!(
+            by(false, Some("key-1"), false).decide(rotated, &bound),
+            Decision::ReplayChild
+        );
+        assert_eq!(
+            by(false, Some("key-2"), false).decide(rotated, &bound),
+            Decision::Reject(RejectReason::DpopKeyMismatch),
+            "no key, no child, and no harm to the family"
+        );
+        assert_eq!(
+            by(true, None, false).decide(rotated, &unbound),
+            Decision::ReplayChild
+        );
+        assert_eq!(
+            by(false, None, true).decide(rotated, &unbound),
+            Decision::ReplayChild
+        );
+    }
+
+    /// Every (state, mode, holder proof, opt-in, clock) combination against
+    /// a reference table.
     #[test]
     fn exhaustive_table_over_states_modes_and_clock_edges() {
         let modes = [
@@ -444,8 +627,21 @@ mod tests {
             RotationMode::None,
         ];
         let offsets = [0, 1, 59, 60, 61, 14 * DAY - 1, 14 * DAY];
-        for mode in modes {
-            let p = policy(mode);
+        let holders = [
+            HolderProof::DpopKey,
+            HolderProof::ClientAuthentication,
+            HolderProof::Unproven,
+        ];
+        for (mode, holder, opt_in) in modes
+            .into_iter()
+            .flat_map(|m| holders.map(|h| (m, h)))
+            .flat_map(|(m, h)| [(m, h, false), (m, h, true)])
+        {
+            let p = RefreshPolicy {
+                unbound_grace_accept_risk: opt_in,
+                ..policy(mode)
+            };
+            let grace = holder != HolderProof::Unproven || opt_in;
             for retries in [0, 4, 5, 6] {
                 for &dt in &offsets {
                     for revoked in [false, true] {
@@ -464,7 +660,7 @@ mod tests {
                             TokenState::Spent,
                             TokenState::Revoked,
                         ] {
-                            let got = decide(state, f, &p, now);
+                            let got = decide(state, f, &p, holder, now);
                             let expected = if revoked || state == TokenState::Revoked {
                                 Decision::Reject(RejectReason::FamilyRevoked)
                             } else if dt >= 14 * DAY {
@@ -476,7 +672,7 @@ mod tests {
                                     }
                                     TokenState::Active => Decision::Rotate,
                                     TokenState::Rotated { .. }
-                                        if mode == RotationMode::Confirmed && dt < 60 =>
+                                        if mode == RotationMode::Confirmed && dt < 60 && grace =>
                                     {
                                         if retries >= 5 {
                                             Decision::Reject(RejectReason::RetryLimitExceeded)
@@ -489,7 +685,7 @@ mod tests {
                             };
                             assert_eq!(
                                 got, expected,
-                                "{state:?} {mode:?} dt={dt} revoked={revoked}"
+                                "{state:?} {mode:?} {holder:?} opt_in={opt_in} dt={dt} revoked={revoked}"
                             );
                         }
                     }

@@ -5,6 +5,9 @@
 //! that the refresh token was issued to the authenticated client"; the
 //! requested scope "MUST NOT include any scope not originally granted".
 //! RFC 9700 §4.14.2: a refresh token used twice revokes the active one.
+//! The grace retry of DESIGN.md §4 step 4 is an exception to that only for
+//! a presenter that proves it holds the family (its DPoP key, or client
+//! authentication), or for a public client that opted in to the risk.
 //!
 //! The steps: digest the presented token; prepare a child and seal it under
 //! a key derived from the presented token (so a grace retry can return the
@@ -12,7 +15,7 @@
 //! apply the pure decision atomically (reading the token, its family and
 //! its user together); then mint the access token.
 
-use holdfast_core::client::Client;
+use holdfast_core::client::{Client, ClientKind};
 use holdfast_core::refresh::rotation::{Decision, Presentation, RejectReason};
 use holdfast_core::scope::Scope;
 use holdfast_core::tenant::Tenant;
@@ -60,6 +63,10 @@ pub async fn exchange(
     let proof_jkt = proof.map(|p| p.jkt.as_str());
     let presenter = Presentation {
         client_id: &client.client_id,
+        // `authenticate` returns a confidential client only once its secret
+        // verified: its grace retries prove it holds the family (DESIGN.md
+        // §4 step 4). A public client is only identified.
+        client_authenticated: client.kind == ClientKind::Confidential,
         proof_jkt,
         asked_scope: asked.as_ref(),
         policy: client.refresh,
