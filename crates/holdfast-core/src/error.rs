@@ -103,6 +103,9 @@ pub enum ValidationError {
     /// An origin is not `scheme://host[:port]`.
     #[error("origin {0:?} must be scheme://host[:port] with no path")]
     Origin(String),
+    /// A resource indicator is not an absolute URI without fragment (RFC 8707 §2).
+    #[error("resource {0:?} must be an absolute URI without fragment (RFC 8707 §2)")]
+    Resource(String),
     /// A scope token contains characters RFC 6749 §3.3 does not allow.
     #[error("scope {0:?} is not a valid scope token (RFC 6749 §3.3)")]
     Scope(String),

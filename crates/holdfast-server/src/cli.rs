@@ -248,6 +248,11 @@ pub struct ClientCreateArgs {
     /// [default: the origins of the redirect URIs].
     #[arg(long = "allowed-origin")]
     pub allowed_origins: Vec<String>,
+    /// A resource (RFC 8707 audience URI) the client may get tokens for,
+    /// matched exactly (repeatable) [default: the tenant's default audience
+    /// only, which is always allowed].
+    #[arg(long = "resource")]
+    pub resources: Vec<String>,
 }
 
 /// `holdfast user ...`
@@ -567,12 +572,14 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
             new.dpop_required = args.dpop_required;
             new.refresh_token_in_cookie = args.refresh_token_cookie;
             new.allowed_origins = args.allowed_origins.clone();
+            new.resources = args.resources.clone();
             let (client, secret) = admin::create_client(state, &tenant, new).await?;
             let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
             let mut value = json!({
                 "tenant": tenant.slug, "client_id": client.client_id, "kind": client.kind.as_str(),
                 "redirect_uris": client.redirect_uris, "grant_types": grants, "scopes": client.scopes,
                 "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required, "refresh_token_cookie": client.refresh_token_in_cookie, "allowed_origins": client.allowed_origins,
+                "resources": client.resources,
             });
             let mut human = format!(
                 "created {} client '{}' in tenant '{}'\n  grant types: {}\n  scopes:      {}",

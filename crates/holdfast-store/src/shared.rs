@@ -78,8 +78,8 @@ macro_rules! impl_shared_store {
                     "INSERT INTO clients (id, tenant_id, client_id, kind, secret_digest, redirect_uris,
                         grant_types, scopes, access_token_ttl_secs, rotation, grace_window_secs,
                         retry_limit, idle_lifetime_secs, absolute_lifetime_secs, dpop_required, created_at,
-                        refresh_token_in_cookie, allowed_origins, dpop_nonce_required)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                        refresh_token_in_cookie, allowed_origins, dpop_nonce_required, resources)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
                 )
                 .bind(id)
                 .bind(tenant_id)
@@ -100,6 +100,7 @@ macro_rules! impl_shared_store {
                 .bind(c.refresh_token_in_cookie)
                 .bind($crate::rows::to_json_list(&c.allowed_origins))
                 .bind(c.dpop_nonce_required.unwrap_or(false))
+                .bind($crate::rows::to_json_list(&c.resources))
                 .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "client"))?;
@@ -117,6 +118,7 @@ macro_rules! impl_shared_store {
                     refresh_token_in_cookie: c.refresh_token_in_cookie,
                     allowed_origins: c.allowed_origins.clone(),
                     dpop_nonce_required: c.dpop_nonce_required.unwrap_or(false),
+                    resources: c.resources.clone(),
                     created_at: now,
                 })
             }
@@ -531,7 +533,11 @@ macro_rules! impl_shared_store {
                     Decision::Reuse => {
                         revoke_session_in(&mut tx, p.tenant_id, &token.session_id, "refresh_token_reuse", p.now).await?;
                     }
-                    Decision::Reject(RejectReason::WrongClient | RejectReason::ScopeNotGranted) => {
+                    Decision::Reject(
+                        RejectReason::WrongClient
+                        | RejectReason::ScopeNotGranted
+                        | RejectReason::ResourceNotGranted,
+                    ) => {
                         // Not this client's token, or a malformed request:
                         // nothing to record against the family.
                         tx.rollback().await?;
