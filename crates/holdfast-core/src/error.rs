@@ -92,6 +92,10 @@ pub enum ValidationError {
     /// A username is empty, too long or contains control characters.
     #[error("username must be 1-256 characters without control characters")]
     Username,
+    /// A username contains an invisible or formatting character (such as a
+    /// zero-width space or a bidi control), so it could pass for another.
+    #[error("username must not contain invisible or formatting characters")]
+    UsernameInvisible,
     /// An email address is not of the shape `local@domain`.
     #[error("email address is malformed")]
     Email,

@@ -155,6 +155,63 @@ macro_rules! impl_shared_store {
             }
         }
 
+        impl $store {
+            /// Fills in the UTS #39 skeleton of every username stored without
+            /// one (of `tenant_id`, or of all tenants), computed by
+            /// `holdfast_core::user::username_skeleton` from the stored
+            /// comparison key, since SQL cannot compute it.
+            ///
+            /// Why here: migration 0012 added the column to existing rows as
+            /// NULL. `connect` calls this once after migrating, so every row
+            /// written before has its skeleton from then on; `create_user`
+            /// calls it for the tenant before each insert, which catches
+            /// rows an older binary still wrote (a rolling upgrade) and
+            /// costs one indexed read when there are none. Each update is
+            /// its own statement: when two old rows already look alike, the
+            /// second keeps NULL (its skeleton is taken, by a row that now
+            /// blocks every further lookalike anyway) instead of failing.
+            pub(crate) async fn fill_username_skeletons(
+                &self,
+                tenant_id: Option<&str>,
+            ) -> $crate::StoreResult<()> {
+                let missing: Vec<(String, String, String)> = match tenant_id {
+                    Some(tenant_id) => sqlx::query_as(
+                        "SELECT id, tenant_id, username_normalized FROM users
+                         WHERE tenant_id = $1 AND username_skeleton IS NULL",
+                    )
+                    .bind(tenant_id)
+                    .fetch_all(&self.pool)
+                    .await?,
+                    None => sqlx::query_as(
+                        "SELECT id, tenant_id, username_normalized FROM users WHERE username_skeleton IS NULL",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?,
+                };
+                for (id, tenant_id, normalized) in missing {
+                    let skeleton = holdfast_core::user::username_skeleton(&normalized);
+                    let done = sqlx::query(
+                        "UPDATE users SET username_skeleton = $3
+                         WHERE tenant_id = $1 AND id = $2 AND username_skeleton IS NULL",
+                    )
+                    .bind(&tenant_id)
+                    .bind(&id)
+                    .bind(&skeleton)
+                    .execute(&mut *self.write_conn().await?)
+                    .await;
+                    match done {
+                        Ok(_) => {}
+                        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                            tracing::warn!(tenant_id = %tenant_id, user_id = %id,
+                                "a stored username looks the same as another in its tenant; it keeps working, and no new lookalike of either can be created");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::UserStore for $store {
             async fn create_user(
@@ -166,9 +223,14 @@ macro_rules! impl_shared_store {
                 password_hash: &str,
                 now: i64,
             ) -> $crate::StoreResult<holdfast_core::user::User> {
+                // Rows an older Holdfast wrote (during a rolling upgrade on
+                // one PostgreSQL) have no skeleton yet: give them theirs
+                // first, so the unique index compares against every user.
+                self.fill_username_skeletons(Some(tenant_id)).await?;
                 sqlx::query(
-                    "INSERT INTO users (id, tenant_id, username, username_normalized, email, password_hash, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO users (id, tenant_id, username, username_normalized, email, password_hash, created_at,
+                        username_skeleton)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(id)
                 .bind(tenant_id)
@@ -177,6 +239,7 @@ macro_rules! impl_shared_store {
                 .bind(email)
                 .bind(password_hash)
                 .bind(now)
+                .bind(username.skeleton())
                 .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "user"))?;

@@ -106,7 +106,7 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        Ok(Self {
+        let store = Self {
             pool,
             writer: Arc::new(Mutex::new(Writer {
                 conn: writer,
@@ -114,7 +114,9 @@ impl SqliteStore {
                 in_doubt: false,
             })),
             options: Arc::new(options),
-        })
+        };
+        store.fill_username_skeletons(None).await?;
+        Ok(store)
     }
 
     /// The writer, once the writers before have finished, with nothing
