@@ -400,13 +400,18 @@ async fn open_state(resolved: &Resolved, public_url: Url) -> anyhow::Result<AppS
         .flatten()
         .filter(|d| !d.as_os_str().is_empty() && !d.exists())
     {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        // Created 0700 from the start (every missing level), so there is no
+        // moment when another user could list or open it.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
         }
+        builder
+            .create(&dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
     }
     let store = holdfast_store::connect(url)
         .await
