@@ -166,10 +166,12 @@ pub enum AuthorizeError {
     },
 }
 
-/// Validates `params` for `client` (`None` when the `client_id` is unknown).
+/// Validates `params` for `client` (`None` when the `client_id` is unknown);
+/// `default_audience` is the tenant's, always a permitted `resource`.
 pub fn validate(
     params: &AuthorizeParams,
     client: Option<&Client>,
+    default_audience: &str,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let page = |msg: &str| AuthorizeError::Page(msg.to_owned());
     if matches!(
@@ -262,18 +264,11 @@ pub fn validate(
             )
         })?),
     };
-    let resource = params
-        .resource
-        .as_deref()
-        .map(|r| {
-            validate_resource(r).ok_or_else(|| {
-                fail(
-                    OAuthErrorCode::InvalidTarget,
-                    "resource must be an absolute URI without fragment",
-                )
-            })
-        })
-        .transpose()?;
+    // RFC 8707 §2: a resource the client may not have is invalid_target,
+    // sent back to the (valid) redirect URI (RFC 6749 §4.1.2.1).
+    let resource = client
+        .permitted_resource(params.resource.as_deref(), default_audience)
+        .map_err(|e| fail(OAuthErrorCode::InvalidTarget, e.description()))?;
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -382,8 +377,18 @@ mod tests {
             refresh_token_in_cookie: false,
             allowed_origins: Vec::new(),
             dpop_nonce_required: false,
+            resources: vec!["https://api.example.com/orders".into()],
             created_at: 0,
         }
+    }
+
+    const DEFAULT_AUDIENCE: &str = "https://id.example.com/t/acme";
+
+    fn validate(
+        p: &AuthorizeParams,
+        c: Option<&Client>,
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
+        super::validate(p, c, DEFAULT_AUDIENCE)
     }
 
     fn params() -> AuthorizeParams {
@@ -473,6 +478,25 @@ mod tests {
             login: false,
         };
         assert_eq!(login_decision(None, &r, 200), LoginDecision::LoginRequired);
+    }
+
+    #[test]
+    fn rfc8707_s2_resource_outside_the_allow_list_is_redirected_as_invalid_target() {
+        let mut p = params();
+        p.resource = Some("https://api.example.com/orders".into());
+        let r = validate(&p, Some(&client())).unwrap();
+        assert_eq!(
+            r.resource.as_deref(),
+            Some("https://api.example.com/orders")
+        );
+        p.resource = Some("https://bank.example/api".into());
+        match validate(&p, Some(&client())) {
+            Err(AuthorizeError::Redirect { code, state, .. }) => {
+                assert_eq!(code, OAuthErrorCode::InvalidTarget);
+                assert_eq!(state.as_deref(), Some("s1"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

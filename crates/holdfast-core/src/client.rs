@@ -6,6 +6,12 @@
 //! exactly (OAuth 2.1 §2.3.1, RFC 9700 §4.1.3). The refresh policy fields
 //! (DESIGN.md §4) are fixed here and enforced by the refresh grant.
 //!
+//! Audiences ([RFC 8707 §2](https://www.rfc-editor.org/rfc/rfc8707#section-2)):
+//! each client lists the resources it may get tokens for. The tenant's
+//! default audience is always allowed (it is what a request without
+//! `resource` gets); any other `resource` must be on the client's list,
+//! compared as exact strings, or the request fails with `invalid_target`.
+//!
 //! Not supported: dynamic client registration (RFC 7591), pattern or
 //! wildcard redirect URIs (forbidden by RFC 9700), `client_secret_jwt` and
 //! `private_key_jwt` authentication.
@@ -15,6 +21,7 @@ use std::str::FromStr;
 
 use url::Url;
 
+use crate::authorize::validate_resource;
 use crate::error::ValidationError;
 
 /// Whether a client can keep a secret (RFC 6749 §2.1).
@@ -202,6 +209,9 @@ pub struct Client {
     pub allowed_origins: Vec<String>,
     /// Whether DPoP proofs must carry a server nonce (RFC 9449 §8).
     pub dpop_nonce_required: bool,
+    /// Resources (RFC 8707) the client may name besides the tenant's
+    /// default audience; empty means the default audience only.
+    pub resources: Vec<String>,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }
@@ -216,6 +226,48 @@ impl Client {
     /// Whether the client may use `grant`.
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// The resource a request names (RFC 8707 §2), checked against this
+    /// client's allow-list: `Ok(None)` when it names none (the token gets
+    /// the tenant's `default_audience`), `Ok(Some(resource))` when allowed.
+    pub fn permitted_resource(
+        &self,
+        requested: Option<&str>,
+        default_audience: &str,
+    ) -> Result<Option<String>, ResourceError> {
+        let Some(raw) = requested else {
+            return Ok(None);
+        };
+        let resource = validate_resource(raw).ok_or(ResourceError::Malformed)?;
+        // RFC 8707 §2: invalid_target when "The requested resource is
+        // invalid, missing, unknown, or malformed"; a resource this client
+        // was not given counts as unknown to it. Matched as exact strings.
+        if resource == default_audience || self.resources.contains(&resource) {
+            Ok(Some(resource))
+        } else {
+            Err(ResourceError::NotAllowed)
+        }
+    }
+}
+
+/// Why a `resource` parameter was refused (both are RFC 8707 §2
+/// `invalid_target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceError {
+    /// Not an absolute URI, or it has a fragment.
+    Malformed,
+    /// Not on the client's allow-list.
+    NotAllowed,
+}
+
+impl ResourceError {
+    /// The client-facing `error_description`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Malformed => "resource must be an absolute URI without fragment",
+            Self::NotAllowed => "the client may not request tokens for this resource",
+        }
     }
 }
 
@@ -244,6 +296,9 @@ pub struct NewClient {
     pub allowed_origins: Vec<String>,
     /// DPoP nonces required; `None` means "on for public clients".
     pub dpop_nonce_required: Option<bool>,
+    /// Resources the client may name besides the tenant's default
+    /// audience (RFC 8707); empty means the default audience only.
+    pub resources: Vec<String>,
 }
 
 impl NewClient {
@@ -261,6 +316,7 @@ impl NewClient {
             refresh_token_in_cookie: false,
             allowed_origins: Vec::new(),
             dpop_nonce_required: None,
+            resources: Vec::new(),
         }
     }
 
@@ -273,6 +329,12 @@ impl NewClient {
         for scope in &self.scopes {
             validate_scope_token(scope)?;
         }
+        for resource in &self.resources {
+            validate_resource(resource)
+                .ok_or_else(|| ValidationError::Resource(resource.clone()))?;
+        }
+        self.resources.sort();
+        self.resources.dedup();
         if self.grant_types.is_empty() {
             self.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
         }
@@ -540,6 +602,74 @@ mod tests {
         }
     }
 
+    fn client_with_resources(resources: &[&str]) -> Client {
+        let mut n = NewClient::new("svc", ClientKind::Confidential);
+        n.resources = resources.iter().map(|r| (*r).to_owned()).collect();
+        let n = n.validate().unwrap();
+        Client {
+            id: "1".into(),
+            tenant_id: "t".into(),
+            client_id: n.client_id,
+            kind: n.kind,
+            redirect_uris: n.redirect_uris,
+            grant_types: n.grant_types,
+            scopes: n.scopes,
+            access_token_ttl_secs: n.access_token_ttl_secs,
+            refresh: n.refresh,
+            dpop_required: false,
+            refresh_token_in_cookie: false,
+            allowed_origins: n.allowed_origins,
+            dpop_nonce_required: false,
+            resources: n.resources,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn rfc8707_s2_only_listed_resources_and_the_default_audience_are_permitted() {
+        const DEFAULT: &str = "https://id.example/t/acme";
+        let c = client_with_resources(&["https://api.example/orders"]);
+        assert_eq!(c.permitted_resource(None, DEFAULT), Ok(None));
+        assert_eq!(
+            c.permitted_resource(Some("https://api.example/orders"), DEFAULT),
+            Ok(Some("https://api.example/orders".to_owned()))
+        );
+        assert_eq!(
+            c.permitted_resource(Some(DEFAULT), DEFAULT),
+            Ok(Some(DEFAULT.to_owned()))
+        );
+        for other in [
+            "https://bank.example/api",
+            "https://api.example/orders/",
+            "HTTPS://api.example/orders",
+        ] {
+            assert_eq!(
+                c.permitted_resource(Some(other), DEFAULT),
+                Err(ResourceError::NotAllowed),
+                "{other}"
+            );
+        }
+        assert_eq!(
+            c.permitted_resource(Some("https://api.example/x#f"), DEFAULT),
+            Err(ResourceError::Malformed)
+        );
+        // Without a list, only the default audience.
+        let plain = client_with_resources(&[]);
+        assert_eq!(
+            plain.permitted_resource(Some("https://api.example/orders"), DEFAULT),
+            Err(ResourceError::NotAllowed)
+        );
+    }
+
+    #[test]
+    fn rfc8707_s2_registered_resources_must_be_absolute_without_fragment() {
+        for bad in ["/relative", "https://api.example/#f", "urn"] {
+            let mut n = NewClient::new("svc", ClientKind::Confidential);
+            n.resources = vec![bad.to_owned()];
+            assert!(n.validate().is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn redirect_uris_match_exactly() {
         let mut c = NewClient::new("web", ClientKind::Public);
@@ -559,6 +689,7 @@ mod tests {
             refresh_token_in_cookie: false,
             allowed_origins: c.allowed_origins,
             dpop_nonce_required: false,
+            resources: c.resources,
             created_at: 0,
         };
         assert!(client.redirect_uri_is_registered("https://app.example.com/cb"));

@@ -92,6 +92,10 @@ pub enum ValidationError {
     /// A username is empty, too long or contains control characters.
     #[error("username must be 1-256 characters without control characters")]
     Username,
+    /// A username contains an invisible or formatting character (such as a
+    /// zero-width space or a bidi control), so it could pass for another.
+    #[error("username must not contain invisible or formatting characters")]
+    UsernameInvisible,
     /// An email address is not of the shape `local@domain`.
     #[error("email address is malformed")]
     Email,
@@ -103,6 +107,9 @@ pub enum ValidationError {
     /// An origin is not `scheme://host[:port]`.
     #[error("origin {0:?} must be scheme://host[:port] with no path")]
     Origin(String),
+    /// A resource indicator is not an absolute URI without fragment (RFC 8707 §2).
+    #[error("resource {0:?} must be an absolute URI without fragment (RFC 8707 §2)")]
+    Resource(String),
     /// A scope token contains characters RFC 6749 §3.3 does not allow.
     #[error("scope {0:?} is not a valid scope token (RFC 6749 §3.3)")]
     Scope(String),

@@ -329,6 +329,11 @@ pub struct ClientCreateArgs {
     /// [default: the origins of the redirect URIs].
     #[arg(long = "allowed-origin")]
     pub allowed_origins: Vec<String>,
+    /// A resource (RFC 8707 audience URI) the client may get tokens for,
+    /// matched exactly (repeatable) [default: the tenant's default audience
+    /// only, which is always allowed].
+    #[arg(long = "resource")]
+    pub resources: Vec<String>,
 }
 
 /// `holdfast user ...`
@@ -485,13 +490,18 @@ async fn open_state(resolved: &Resolved, public_url: Url) -> anyhow::Result<AppS
         .flatten()
         .filter(|d| !d.as_os_str().is_empty() && !d.exists())
     {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        // Created 0700 from the start (every missing level), so there is no
+        // moment when another user could list or open it.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
         }
+        builder
+            .create(&dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
     }
     let store = holdfast_store::connect(url)
         .await
@@ -693,6 +703,7 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
             new.dpop_required = args.dpop_required;
             new.refresh_token_in_cookie = args.refresh_token_cookie;
             new.allowed_origins = args.allowed_origins.clone();
+            new.resources = args.resources.clone();
             let (client, secret) = admin::create_client(state, &tenant, new).await?;
             let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
             let mut value = json!({
@@ -700,6 +711,7 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                 "redirect_uris": client.redirect_uris, "grant_types": grants, "scopes": client.scopes,
                 "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required, "refresh_token_cookie": client.refresh_token_in_cookie, "allowed_origins": client.allowed_origins,
                 "rotation": client.refresh.rotation.as_str(), "unbound_grace_accept_risk": client.refresh.unbound_grace_accept_risk,
+                "resources": client.resources,
             });
             let mut human = format!(
                 "created {} client '{}' in tenant '{}'\n  grant types: {}\n  scopes:      {}",

@@ -220,8 +220,21 @@ async fn rfc9068_s2_access_token_is_an_at_jwt_with_the_required_claims(server: T
 }
 
 async fn rfc8707_s2_resource_parameter_becomes_the_access_token_audience(server: TestServer) {
-    let fx = flow::fixture(&server, "acme").await;
     let resource = "https://api.example.com/orders";
+    // The client may have this resource (issue 11 §2: an allow-list per client).
+    let tenant = server.tenant("acme").await;
+    let mut web =
+        holdfast_core::client::NewClient::new("web", holdfast_core::client::ClientKind::Public);
+    web.redirect_uris = vec![flow::REDIRECT_URI.to_owned()];
+    web.resources = vec![resource.to_owned()];
+    let (client, _) = server.client(&tenant, web).await;
+    let user = server.user(&tenant, USERNAME, PASSWORD).await;
+    let fx = flow::Fixture {
+        issuer: server.issuer("acme"),
+        tenant,
+        client,
+        user_id: user.id,
+    };
     let pkce = flow::pkce();
     let params = with(code_request("web", &pkce, "st"), "resource", resource);
     let mut browser = Browser::new();

@@ -141,7 +141,10 @@ pub trait ClientStore: Send + Sync {
 /// End users.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Creates a user. `Conflict("user")` if the normalised username is taken.
+    /// Creates a user. `Conflict("user")` if the normalised username is
+    /// taken, or its confusable skeleton (UTS #39) is another user's in the
+    /// tenant; both are unique indexes, so two creations at once cannot
+    /// both succeed.
     async fn create_user(
         &self,
         id: &str,

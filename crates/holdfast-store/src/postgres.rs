@@ -29,7 +29,9 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.fill_username_skeletons(None).await?;
+        Ok(store)
     }
 
     /// A connection to write with: any of the pool's, as PostgreSQL has no

@@ -55,6 +55,7 @@ pub(crate) struct ClientRow {
     pub allowed_origins: String,
     pub dpop_nonce_required: bool,
     pub unbound_grace_accept_risk: bool,
+    pub resources: String,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -87,6 +88,7 @@ impl TryFrom<ClientRow> for ClientRecord {
                 refresh_token_in_cookie: r.refresh_token_in_cookie,
                 allowed_origins: json_list(&r.allowed_origins)?,
                 dpop_nonce_required: r.dpop_nonce_required,
+                resources: json_list(&r.resources)?,
                 created_at: r.created_at,
             },
             secret_digest: r.secret_digest,

@@ -78,8 +78,8 @@ macro_rules! impl_shared_store {
                     "INSERT INTO clients (id, tenant_id, client_id, kind, secret_digest, redirect_uris,
                         grant_types, scopes, access_token_ttl_secs, rotation, grace_window_secs,
                         retry_limit, idle_lifetime_secs, absolute_lifetime_secs, dpop_required, created_at,
-                        refresh_token_in_cookie, allowed_origins, dpop_nonce_required, unbound_grace_accept_risk)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                        refresh_token_in_cookie, allowed_origins, dpop_nonce_required, unbound_grace_accept_risk, resources)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
                 )
                 .bind(id)
                 .bind(tenant_id)
@@ -101,6 +101,7 @@ macro_rules! impl_shared_store {
                 .bind($crate::rows::to_json_list(&c.allowed_origins))
                 .bind(c.dpop_nonce_required.unwrap_or(false))
                 .bind(c.refresh.unbound_grace_accept_risk)
+                .bind($crate::rows::to_json_list(&c.resources))
                 .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "client"))?;
@@ -118,6 +119,7 @@ macro_rules! impl_shared_store {
                     refresh_token_in_cookie: c.refresh_token_in_cookie,
                     allowed_origins: c.allowed_origins.clone(),
                     dpop_nonce_required: c.dpop_nonce_required.unwrap_or(false),
+                    resources: c.resources.clone(),
                     created_at: now,
                 })
             }
@@ -154,6 +156,63 @@ macro_rules! impl_shared_store {
             }
         }
 
+        impl $store {
+            /// Fills in the UTS #39 skeleton of every username stored without
+            /// one (of `tenant_id`, or of all tenants), computed by
+            /// `holdfast_core::user::username_skeleton` from the stored
+            /// comparison key, since SQL cannot compute it.
+            ///
+            /// Why here: migration 0012 added the column to existing rows as
+            /// NULL. `connect` calls this once after migrating, so every row
+            /// written before has its skeleton from then on; `create_user`
+            /// calls it for the tenant before each insert, which catches
+            /// rows an older binary still wrote (a rolling upgrade) and
+            /// costs one indexed read when there are none. Each update is
+            /// its own statement: when two old rows already look alike, the
+            /// second keeps NULL (its skeleton is taken, by a row that now
+            /// blocks every further lookalike anyway) instead of failing.
+            pub(crate) async fn fill_username_skeletons(
+                &self,
+                tenant_id: Option<&str>,
+            ) -> $crate::StoreResult<()> {
+                let missing: Vec<(String, String, String)> = match tenant_id {
+                    Some(tenant_id) => sqlx::query_as(
+                        "SELECT id, tenant_id, username_normalized FROM users
+                         WHERE tenant_id = $1 AND username_skeleton IS NULL",
+                    )
+                    .bind(tenant_id)
+                    .fetch_all(&self.pool)
+                    .await?,
+                    None => sqlx::query_as(
+                        "SELECT id, tenant_id, username_normalized FROM users WHERE username_skeleton IS NULL",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?,
+                };
+                for (id, tenant_id, normalized) in missing {
+                    let skeleton = holdfast_core::user::username_skeleton(&normalized);
+                    let done = sqlx::query(
+                        "UPDATE users SET username_skeleton = $3
+                         WHERE tenant_id = $1 AND id = $2 AND username_skeleton IS NULL",
+                    )
+                    .bind(&tenant_id)
+                    .bind(&id)
+                    .bind(&skeleton)
+                    .execute(&mut *self.write_conn().await?)
+                    .await;
+                    match done {
+                        Ok(_) => {}
+                        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                            tracing::warn!(tenant_id = %tenant_id, user_id = %id,
+                                "a stored username looks the same as another in its tenant; it keeps working, and no new lookalike of either can be created");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::UserStore for $store {
             async fn create_user(
@@ -165,9 +224,14 @@ macro_rules! impl_shared_store {
                 password_hash: &str,
                 now: i64,
             ) -> $crate::StoreResult<holdfast_core::user::User> {
+                // Rows an older Holdfast wrote (during a rolling upgrade on
+                // one PostgreSQL) have no skeleton yet: give them theirs
+                // first, so the unique index compares against every user.
+                self.fill_username_skeletons(Some(tenant_id)).await?;
                 sqlx::query(
-                    "INSERT INTO users (id, tenant_id, username, username_normalized, email, password_hash, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO users (id, tenant_id, username, username_normalized, email, password_hash, created_at,
+                        username_skeleton)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(id)
                 .bind(tenant_id)
@@ -176,6 +240,7 @@ macro_rules! impl_shared_store {
                 .bind(email)
                 .bind(password_hash)
                 .bind(now)
+                .bind(username.skeleton())
                 .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "user"))?;
@@ -532,7 +597,11 @@ macro_rules! impl_shared_store {
                     Decision::Reuse => {
                         revoke_session_in(&mut tx, p.tenant_id, &token.session_id, "refresh_token_reuse", p.now).await?;
                     }
-                    Decision::Reject(RejectReason::WrongClient | RejectReason::ScopeNotGranted) => {
+                    Decision::Reject(
+                        RejectReason::WrongClient
+                        | RejectReason::ScopeNotGranted
+                        | RejectReason::ResourceNotGranted,
+                    ) => {
                         // Not this client's token, or a malformed request:
                         // nothing to record against the family.
                         tx.rollback().await?;

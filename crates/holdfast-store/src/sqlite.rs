@@ -31,7 +31,14 @@
 //! power loss or an OS crash the transactions since the last WAL sync may be
 //! lost, but the database is never corrupted. `?synchronous=full` fsyncs
 //! every commit.
+//!
+//! Files at rest: the database file is created private to its owner (0600)
+//! before SQLite opens it, and SQLite's unix VFS gives the `-wal` and `-shm`
+//! files the database file's permissions (`findCreateFileMode` and
+//! `unixOpenSharedMemory` in `os_unix.c`; `holdfast-server`'s CLI tests
+//! check it). A database file that exists already keeps its permissions.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,6 +92,33 @@ const ROTATE_AND_COMMIT: &str = "
         VALUES ($8, $6, $2, $9, $10, $11, $5, $12, $13, $14);
     COMMIT;";
 
+/// Creates an empty database file at `path` readable and writable by its
+/// owner only (0600), unless a file is there already. SQLite would create it
+/// with the process umask (0644 under the usual 022): the file holds
+/// password hashes, sealed keys and session data. A missing directory is
+/// left for SQLite to report.
+fn create_private_file(path: &Path) -> StoreResult<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(sqlx::Error::Io(e).into()),
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and migrates it.
     pub async fn connect(url: &str) -> StoreResult<Self> {
@@ -96,6 +130,9 @@ impl SqliteStore {
         if !url.contains("synchronous=") {
             options = options.synchronous(SqliteSynchronous::Normal);
         }
+        if !url.contains(":memory:") && !url.contains("mode=memory") {
+            create_private_file(options.get_filename())?;
+        }
         let mut writer = options.connect().await?;
         let opened_at = Instant::now();
         sqlx::migrate!("migrations/sqlite").run(&mut writer).await?;
@@ -106,7 +143,7 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        Ok(Self {
+        let store = Self {
             pool,
             writer: Arc::new(Mutex::new(Writer {
                 conn: writer,
@@ -114,7 +151,9 @@ impl SqliteStore {
                 in_doubt: false,
             })),
             options: Arc::new(options),
-        })
+        };
+        store.fill_username_skeletons(None).await?;
+        Ok(store)
     }
 
     /// The writer, once the writers before have finished, with nothing

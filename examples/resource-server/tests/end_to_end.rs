@@ -19,6 +19,8 @@ use holdfast_verify::clock::ManualClock;
 use serde_json::Value;
 
 const PASSWORD: &str = "correct horse battery staple";
+/// The API that `other-app` may get tokens for.
+const OTHER_API: &str = "https://other.example/api";
 
 struct Rig {
     /// Kept alive for the test's duration (the server stops when dropped).
@@ -39,18 +41,25 @@ fn unix_now() -> i64 {
 
 async fn rig() -> Option<Rig> {
     let holdfast = TestServer::start(Backend::Sqlite).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rs = format!("http://{}", listener.local_addr().unwrap());
     let tenant = holdfast.tenant("acme").await;
+    // RFC 8707 §2: each client lists the APIs it may get tokens for.
     let mut confidential = NewClient::new("backend", ClientKind::Confidential);
     confidential.scopes = vec!["openid".into(), "read".into(), "admin".into()];
+    confidential.resources = vec![rs.clone()];
     let (_, secret) = holdfast.client(&tenant, confidential).await;
     let mut public = NewClient::new("demo-cli", ClientKind::Public);
     public.scopes = vec!["openid".into(), "read".into()];
+    public.resources = vec![rs.clone()];
     holdfast.client(&tenant, public).await;
+    // A client of the same tenant for another API only.
+    let mut other = NewClient::new("other-app", ClientKind::Public);
+    other.scopes = vec!["openid".into(), "read".into()];
+    other.resources = vec![OTHER_API.into()];
+    holdfast.client(&tenant, other).await;
     holdfast.user(&tenant, "alice", PASSWORD).await;
     let issuer = holdfast.issuer("acme");
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let rs = format!("http://{}", listener.local_addr().unwrap());
     let clock = Arc::new(ManualClock::new(unix_now()));
     let verifier = Verifier::builder(issuer.clone())
         .audience(rs.clone())
@@ -226,6 +235,72 @@ async fn example_api_accepts_holdfast_bearer_tokens_and_challenges_the_rest() {
 /// endpoint (retrying once with the server's nonce), gets a DPoP-bound
 /// token, and calls the API with `Authorization: DPoP` and a fresh proof;
 /// the same token as `Bearer` and a replayed proof are refused.
+/// `authorize-challenge` as the public client `other-app`, for `resource`.
+async fn other_app_challenge(rig: &Rig, resource: &str, challenge: &str) -> reqwest::Response {
+    rig.http
+        .post(format!("{}/authorize-challenge", rig.issuer))
+        .form(&[
+            ("client_id", "other-app"),
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("scope", "openid read"),
+            ("resource", resource),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// RFC 8707 §2: a client not allowed this API cannot get a token for it
+/// (`invalid_target`), and the token it can get, for its own API, is
+/// refused here because its `aud` is not this API (RFC 9068 §4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc8707_s2_example_api_refuses_tokens_of_a_client_for_another_api() {
+    let Some(rig) = rig().await else { return };
+    let verifier = random_id().unwrap() + &random_id().unwrap();
+    let challenge = sha256_b64(verifier.as_bytes());
+    let refused = other_app_challenge(&rig, &rig.rs, &challenge).await;
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_target", "{body}");
+
+    let code: Value = other_app_challenge(&rig, OTHER_API, &challenge)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let code = code["authorization_code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let token: Value = rig
+        .http
+        .post(format!("{}/token", rig.issuer))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", "other-app"),
+            ("code_verifier", &verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = token["access_token"].as_str().expect("access_token");
+    let (status, challenges, _) = rig
+        .get("/api/hello", Some(format!("Bearer {at}")), None)
+        .await;
+    assert_eq!(status, 401);
+    assert!(
+        challenges[0].contains("error=\"invalid_token\""),
+        "{challenges:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_api_accepts_holdfast_dpop_bound_tokens_with_a_proof() {
     let Some(rig) = rig().await else { return };

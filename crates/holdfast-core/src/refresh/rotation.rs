@@ -101,6 +101,9 @@ pub enum RejectReason {
     /// Decided by the caller: the request asks for a scope the family was
     /// never granted (RFC 6749 §6). Nothing changes.
     ScopeNotGranted,
+    /// Decided by the caller: the request names a resource (RFC 8707 §2.2)
+    /// other than the one the family was granted. Nothing changes.
+    ResourceNotGranted,
     /// Decided by the caller: the family is bound to a DPoP key and the
     /// request carried no proof by that key (RFC 9449 §5). Not reuse: a
     /// thief without the key gets nothing, and the family survives.

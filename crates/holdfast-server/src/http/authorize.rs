@@ -281,7 +281,8 @@ async fn validated(
             .map(|r| r.client),
         None => None,
     };
-    validate(params, client.as_ref()).map_err(|err| match err {
+    let default_audience = ctx.tenant.audience(&ctx.issuer);
+    validate(params, client.as_ref(), &default_audience).map_err(|err| match err {
         AuthorizeError::Page(message) => error_page(state, ctx, StatusCode::BAD_REQUEST, &message),
         AuthorizeError::Redirect {
             redirect_uri,

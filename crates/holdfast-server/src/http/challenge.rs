@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use holdfast_core::OAuthErrorCode;
-use holdfast_core::authorize::{pkce_message, validate_resource};
+use holdfast_core::authorize::pkce_message;
 use holdfast_core::client::GrantType;
 use holdfast_core::pkce::CodeChallenge;
 use holdfast_core::scope::Scope;
@@ -67,17 +67,11 @@ pub async fn challenge(
             "scope exceeds what the client may request",
         ));
     }
-    let resource = form
-        .get("resource")
-        .map(|r| {
-            validate_resource(r).ok_or_else(|| {
-                ApiError::new(
-                    OAuthErrorCode::InvalidTarget,
-                    "resource must be an absolute URI without fragment",
-                )
-            })
-        })
-        .transpose()?;
+    // RFC 8707 §2: only a resource the client may have; checked before the
+    // password, so a refused request costs no hashing.
+    let resource = client
+        .permitted_resource(form.get("resource"), &ctx.tenant.audience(&ctx.issuer))
+        .map_err(|e| ApiError::new(OAuthErrorCode::InvalidTarget, e.description()))?;
     let (Some(username), Some(password)) = (form.get("username"), form.get("password")) else {
         return Err(ApiError::invalid_request(
             "username and password are required",

@@ -157,9 +157,31 @@ pub async fn create_user(
         .await
     {
         Ok(user) => Ok(user),
-        Err(StoreError::Conflict(_)) => Err(taken(tenant, &username)),
+        // Either index refused it: the same name (a race with the check
+        // above) or one that looks the same (UTS #39 skeleton).
+        Err(StoreError::Conflict(_)) => {
+            let same = state
+                .store
+                .user_by_username(&tenant.id, username.normalized())
+                .await?
+                .is_some();
+            Err(if same {
+                taken(tenant, &username)
+            } else {
+                looks_taken(tenant)
+            })
+        }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Says only that a lookalike exists, not which user it is: an operator
+/// can list users, but the message may travel further (a sign-up page).
+fn looks_taken(tenant: &Tenant) -> AdminError {
+    AdminError::Conflict(format!(
+        "tenant '{}': a username that looks the same as an existing one exists; choose another",
+        tenant.slug
+    ))
 }
 
 fn taken(tenant: &Tenant, username: &Username) -> AdminError {

@@ -24,7 +24,7 @@ use url::Url;
 
 use crate::service::audit;
 use crate::service::token::{RequestContext, TokenError};
-use crate::service::tokens::{AccessTokenError, verify_access_token};
+use crate::service::tokens::{AccessTokenError, verify_issued_access_token};
 use crate::state::AppState;
 
 /// Signs `user_id` out of their session `session_id`: revokes it and
@@ -163,11 +163,19 @@ pub async fn introspect(
             "exp": session.expires_at.min(session.last_used_at + idle),
         }));
     }
-    match verify_access_token(state, tenant, issuer, token).await {
+    // RFC 7662 §2.2: active for a valid token of any audience of this
+    // tenant; the introspecting resource server checks `aud` itself.
+    match verify_issued_access_token(state, tenant, issuer, token).await {
         Ok(claims) => {
+            // RFC 9449 §6.2: a DPoP-bound token's type is DPoP.
+            let token_type = if claims.cnf.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            };
             let mut body = serde_json::to_value(&claims).unwrap_or_else(|_| json!({}));
             body["active"] = json!(true);
-            body["token_type"] = json!("Bearer");
+            body["token_type"] = json!(token_type);
             Ok(body)
         }
         Err(AccessTokenError::Key(e)) => Err(TokenError::Internal(e)),

@@ -174,10 +174,32 @@ pub enum AccessTokenError {
     Key(#[from] KeyError),
 }
 
-/// Verifies an access token issued by `tenant`: signature with a published
-/// key (algorithm from the key), `typ: at+jwt` (RFC 9068 §4), `iss`, `exp`
-/// against the server clock, and that neither it nor its session is revoked.
+/// Verifies an access token presented to Holdfast's own endpoints
+/// (userinfo, sessions): [`verify_issued_access_token`], and its audience
+/// is Holdfast's.
 pub async fn verify_access_token(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &Url,
+    token: &str,
+) -> Result<AccessTokenClaims, AccessTokenError> {
+    let claims = verify_issued_access_token(state, tenant, issuer, token).await?;
+    // RFC 9068 §4 / RFC 8707: Holdfast's own endpoints are a resource too.
+    // A token minted for another resource (`resource=https://api...`) must
+    // not be replayable here; tokens for the tenant's default audience or the
+    // issuer are ours.
+    if claims.aud != tenant.audience(issuer) && claims.aud != issuer.as_str() {
+        return Err(AccessTokenError::Invalid);
+    }
+    Ok(claims)
+}
+
+/// Verifies an access token issued by `tenant`, for any audience: signature
+/// with a published key (algorithm from the key), `typ: at+jwt` (RFC 9068
+/// §4), `iss`, `exp` against the server clock, and that neither it nor its
+/// session is revoked. For introspection, which answers for every resource
+/// server of the tenant (RFC 7662 §2.2).
+pub async fn verify_issued_access_token(
     state: &AppState,
     tenant: &Tenant,
     issuer: &Url,
@@ -190,13 +212,6 @@ pub async fn verify_access_token(
     let claims: AccessTokenClaims =
         serde_json::from_value(payload).map_err(|_| AccessTokenError::Invalid)?;
     if claims.iss != issuer.as_str() {
-        return Err(AccessTokenError::Invalid);
-    }
-    // RFC 9068 §4 / RFC 8707: Holdfast's own endpoints are a resource too.
-    // A token minted for another resource (`resource=https://api...`) must
-    // not be replayable here; tokens for the tenant's default audience or the
-    // issuer are ours.
-    if claims.aud != tenant.audience(issuer) && claims.aud != issuer.as_str() {
         return Err(AccessTokenError::Invalid);
     }
     if claims.exp <= now {

@@ -82,8 +82,13 @@ pub async fn exchange(
     CodeChallenge::from_stored(record.code_challenge.clone())
         .verify(request.param("code_verifier"))
         .map_err(|e| TokenError::InvalidGrant(holdfast_core::authorize::pkce_message(e)))?;
-    if let Some(resource) = request.param("resource")
-        && record.resource.as_deref() != Some(resource)
+    // RFC 8707 §2: a resource named here must be one the client may have
+    // and the one the code was granted for (Holdfast grants one per code).
+    let default_audience = tenant.audience(issuer);
+    if let Some(resource) = client
+        .permitted_resource(request.param("resource"), &default_audience)
+        .map_err(|e| TokenError::InvalidTarget(e.description()))?
+        && resource != record.resource.as_deref().unwrap_or(&default_audience)
     {
         return Err(TokenError::InvalidTarget(
             "resource differs from the authorization request",

@@ -6,7 +6,6 @@
 //! (RFC 9068 §2.2). OpenID scopes make no sense without a user and are
 //! refused.
 
-use holdfast_core::authorize::validate_resource;
 use holdfast_core::client::{Client, ClientKind};
 use holdfast_core::scope::Scope;
 use holdfast_core::tenant::Tenant;
@@ -46,14 +45,10 @@ pub async fn exchange(
         &allowed,
         "scope exceeds what the client may request without a user",
     )?;
-    let resource = request
-        .param("resource")
-        .map(|r| {
-            validate_resource(r).ok_or(TokenError::InvalidTarget(
-                "resource must be an absolute URI without fragment",
-            ))
-        })
-        .transpose()?;
+    // RFC 8707 §2: only a resource on the client's allow-list.
+    let resource = client
+        .permitted_resource(request.param("resource"), &tenant.audience(issuer))
+        .map_err(|e| TokenError::InvalidTarget(e.description()))?;
     let grant = AccessGrant {
         subject: client.client_id.clone(),
         scope: scope.clone(),

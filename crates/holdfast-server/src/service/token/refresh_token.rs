@@ -57,6 +57,13 @@ pub async fn exchange(
         .param("scope")
         .map(|raw| Scope::parse(raw).map_err(|_| TokenError::InvalidScope("scope is malformed")))
         .transpose()?;
+    // RFC 8707 §2.2: a refresh may name a resource to narrow the token's
+    // audience, but only to one the client may have (checked here) and the
+    // family was granted (checked in the locked decision below).
+    let default_audience = tenant.audience(issuer);
+    let asked_resource = client
+        .permitted_resource(request.param("resource"), &default_audience)
+        .map_err(|e| TokenError::InvalidTarget(e.description()))?;
     let child = generate_token(REFRESH_TOKEN_PREFIX)?;
     let child_digest = sha256_b64(child.expose().as_bytes());
     let child_sealed = seal_under_token(presented, digest.as_bytes(), child.expose().as_bytes())?;
@@ -83,11 +90,25 @@ pub async fn exchange(
             client_id: Some(client.client_id.clone()),
             ..audit::event(state, tenant, "", &request.context)
         },
-        rotate_if: presenter.rotate_guard(),
+        // The guard cannot compare resources: a named one takes the locked path.
+        rotate_if: presenter
+            .rotate_guard()
+            .filter(|_| asked_resource.is_none()),
     };
     let decide_for_client = |token: &holdfast_store::RefreshTokenRecord,
                              session: &holdfast_store::SessionRecord| {
-        presenter.decide(token.token_state(), &session.family())
+        let decision = presenter.decide(token.token_state(), &session.family());
+        let granted = session.resource.as_deref().unwrap_or(&default_audience);
+        match decision {
+            // Reuse and every other refusal stand: a wrong resource must not
+            // hide a replayed token from reuse detection.
+            Decision::Rotate | Decision::KeepToken | Decision::ReplayChild
+                if asked_resource.as_deref().is_some_and(|r| r != granted) =>
+            {
+                Decision::Reject(RejectReason::ResourceNotGranted)
+            }
+            other => other,
+        }
     };
     let (decision, token, session, user) = match state
         .store
@@ -128,6 +149,11 @@ pub async fn exchange(
         Decision::Reject(RejectReason::ScopeNotGranted) => {
             return Err(TokenError::InvalidScope(
                 "scope exceeds what was originally granted",
+            ));
+        }
+        Decision::Reject(RejectReason::ResourceNotGranted) => {
+            return Err(TokenError::InvalidTarget(
+                "resource differs from the one originally granted",
             ));
         }
         Decision::Reject(reason) => return Err(TokenError::InvalidGrant(reject_message(reason))),
@@ -183,6 +209,7 @@ fn reject_message(reason: RejectReason) -> &'static str {
         RejectReason::RetryLimitExceeded => "too many retries of a rotated refresh token",
         RejectReason::WrongClient => "refresh token was issued to another client",
         RejectReason::ScopeNotGranted => "scope exceeds what was originally granted",
+        RejectReason::ResourceNotGranted => "resource differs from the one originally granted",
         RejectReason::DpopKeyMismatch => {
             "the refresh token is bound to a DPoP key and needs a proof by it"
         }
