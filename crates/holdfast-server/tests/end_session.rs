@@ -27,6 +27,7 @@ holdfast_testkit::on_both_backends!(
     rp_initiated_logout_s6_hint_of_another_browser_asks_to_confirm_and_revokes_nothing,
     rp_initiated_logout_s2_hint_and_matching_cookie_sign_out_without_a_prompt,
     rp_initiated_logout_s2_expired_hint_from_the_same_browser_still_signs_out,
+    rp_initiated_logout_s2_hint_of_a_client_signed_in_by_single_sign_on_signs_out_without_a_prompt,
     rp_initiated_logout_s3_unregistered_post_logout_redirect_uri_is_not_followed,
     rp_initiated_logout_s2_client_id_other_than_the_hints_audience_is_refused,
     rp_initiated_logout_s6_confirmation_with_a_bad_csrf_token_is_refused,
@@ -221,6 +222,56 @@ async fn rp_initiated_logout_s2_expired_hint_from_the_same_browser_still_signs_o
     assert!(page.body.contains("signed out"), "{}", page.body);
     assert!(!family_live(&server, &fx, &user.sid).await);
     assert!(!sso_alive(&fx, &mut user.browser).await);
+}
+
+async fn rp_initiated_logout_s2_hint_of_a_client_signed_in_by_single_sign_on_signs_out_without_a_prompt(
+    server: TestServer,
+) {
+    let fx = flow::fixture(&server, "acme").await;
+    flow::public_client(&server, &fx.tenant, "other").await;
+    let mut user = sign_in(&server, &fx).await;
+    // A second client signed in from the SSO session, without the form.
+    let pkce = flow::pkce();
+    let page = user
+        .browser
+        .get(&authorize_url(
+            &fx.issuer,
+            &code_request("other", &pkce, "st-o"),
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let code = query(&page.location().unwrap(), "code").unwrap();
+    let tokens = flow::token(
+        &server.http(),
+        &fx.issuer,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", "other"),
+            ("code_verifier", &pkce.verifier),
+        ],
+    )
+    .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
+    let hint = tokens.str("id_token").unwrap().to_owned();
+    let sid = flow::jwt_part(&hint, 1)["sid"].as_str().unwrap().to_owned();
+    let page = user
+        .browser
+        .get(&end_session_url(
+            &fx,
+            &[
+                ("id_token_hint", &hint),
+                ("client_id", "other"),
+                ("post_logout_redirect_uri", REDIRECT_URI),
+            ],
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(!family_live(&server, &fx, &sid).await);
+    assert!(!sso_alive(&fx, &mut user.browser).await);
+    // The first client's own session is its own business (the RP revokes it).
+    assert!(family_live(&server, &fx, &user.sid).await);
 }
 
 async fn rp_initiated_logout_s3_unregistered_post_logout_redirect_uri_is_not_followed(
