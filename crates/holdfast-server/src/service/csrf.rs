@@ -145,8 +145,11 @@ fn mac(
     message.extend_from_slice(binding.value().as_bytes());
     message.push(0);
     message.extend_from_slice(&issued_at.to_be_bytes());
-    // Length-prefixed, so no two requests encode alike.
+    // Length-prefixed, so no two requests encode alike. Line breaks are
+    // normalised: a browser submits a hidden field's LF as CRLF (HTML,
+    // "converting an entry list to a list of name-value pairs").
     for (name, value) in request {
+        let value = value.replace("\r\n", "\n").replace('\r', "\n");
         message.extend_from_slice(&(name.len() as u64).to_be_bytes());
         message.extend_from_slice(name.as_bytes());
         message.extend_from_slice(&(value.len() as u64).to_be_bytes());
