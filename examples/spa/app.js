@@ -163,7 +163,9 @@ $("revoke-others").addEventListener("click", () =>
 );
 $("sign-out").addEventListener("click", () =>
   action(async () => {
-    await client.signOut();
+    // Ends the hosted single sign-on session too: the browser goes through
+    // Holdfast's end-session endpoint and comes back with state=signed-out.
+    await client.signOut({ state: "signed-out" });
     showSignedOut();
     status("Signed out.", "ok");
   }),
@@ -189,6 +191,12 @@ await action(async () => {
     await showSignedIn();
   } else if (await client.isSignedIn()) {
     await showSignedIn();
+  } else if (new URLSearchParams(location.search).get("state") === "signed-out") {
+    // Back from Holdfast's end-session endpoint.
+    history.replaceState(null, "", "/");
+    showSignedOut();
+    status("Signed out.", "ok");
+    document.body.dataset.returned = "signed-out";
   } else {
     showSignedOut();
     status("Not signed in.");

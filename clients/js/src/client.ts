@@ -2,7 +2,8 @@
  * The Holdfast browser client: sign-in (hosted page with PKCE, or the
  * first-party challenge endpoint), DPoP-bound tokens, `authFetch`, refresh
  * that is single-flight across tabs and safe against lost responses, the
- * user's sessions, and sign-out.
+ * user's sessions, and sign-out (of the app's session and, by RP-initiated
+ * logout, of the hosted single sign-on session).
  *
  * Specifications: OAuth 2.1 / [RFC 6749](https://www.rfc-editor.org/rfc/rfc6749),
  * PKCE [RFC 7636](https://www.rfc-editor.org/rfc/rfc7636) (S256 only),
@@ -10,7 +11,9 @@
  * resource access with `ath`, §8 and §9 nonces, §10 `dpop_jkt`),
  * [RFC 9207](https://www.rfc-editor.org/rfc/rfc9207) (`iss` in the
  * authorization response), revocation [RFC 7009](https://www.rfc-editor.org/rfc/rfc7009),
- * step-up [RFC 9470](https://www.rfc-editor.org/rfc/rfc9470), OAuth 2.0 for
+ * step-up [RFC 9470](https://www.rfc-editor.org/rfc/rfc9470),
+ * [OpenID Connect RP-Initiated Logout 1.0](https://openid.net/specs/openid-connect-rpinitiated-1_0.html),
+ * OAuth 2.0 for
  * First-Party Applications (authorization challenge endpoint), and the
  * OAuth 2.0 for Browser-Based Applications BCP as the threat model.
  *
@@ -58,6 +61,8 @@ export interface Endpoints {
   sessions: string;
   /** `POST`: signs out the session of the access token. */
   logout: string;
+  /** RP-initiated logout (`end_session_endpoint`), if the server has one. */
+  endSession?: string;
 }
 
 /** How a refresh whose response did not arrive is retried. */
@@ -162,6 +167,25 @@ export interface RedirectSignInOptions extends SignInOptions {
   appState?: unknown;
 }
 
+/** Options of {@link HoldfastClient.signOut}. */
+export interface SignOutOptions {
+  /**
+   * Keep the hosted single sign-on session: end only this app's session,
+   * stay on the page, and let the next hosted sign-in (of this or another
+   * app of the tenant) skip the password. Default `false`: the browser is
+   * also signed out of Holdfast itself (RP-initiated logout).
+   */
+  keepSso?: boolean;
+  /**
+   * Where Holdfast sends the browser after ending single sign-on; it must
+   * be one of the client's registered redirect URIs [default: the
+   * `redirectUri` option, or `{location.origin}/callback`].
+   */
+  postLogoutRedirectUri?: string;
+  /** Handed back as the `state` query parameter of that redirect. */
+  state?: string;
+}
+
 /** Why the client signed out (`signedout` event `detail.reason`). */
 export type SignOutReason = "signed_out" | "session_ended" | "key_missing" | "other_tab";
 
@@ -176,6 +200,8 @@ interface TokenSet {
   version: string;
   sid: string | undefined;
   idTokenClaims: IdTokenClaims | undefined;
+  /** The ID token those claims come from (for `id_token_hint`). */
+  idToken: string | undefined;
 }
 
 type ChannelMessage =
@@ -359,6 +385,7 @@ export class HoldfastClient extends EventTarget {
         o.authorizationChallenge ?? str(doc.authorization_challenge_endpoint) ?? `${this.issuer}/authorize-challenge`,
       sessions: o.sessions ?? str(doc.holdfast_sessions_endpoint) ?? `${this.issuer}/sessions`,
       logout: o.logout ?? str(doc.holdfast_logout_endpoint) ?? `${this.issuer}/logout`,
+      endSession: o.endSession ?? str(doc.end_session_endpoint),
     };
   }
 
@@ -538,7 +565,8 @@ export class HoldfastClient extends EventTarget {
     const mode: StoredSession["mode"] = body.refresh_token ? "indexeddb" : "cookie";
     const record: StoredSession = { mode, version: newVersion(), updatedAt: Date.now() };
     if (body.refresh_token) record.refreshToken = body.refresh_token;
-    const tokens = this.#tokenSet(body, record.version, claims);
+    if (claims && body.id_token) record.idToken = body.id_token;
+    const tokens = this.#tokenSet(body, record.version, claims, claims && body.id_token);
     if (tokens.sid) record.sid = tokens.sid;
     const previous = await this.#lock.run(async () => {
       const old = await this.#storage.get("sessions", this.#namespace);
@@ -591,7 +619,7 @@ export class HoldfastClient extends EventTarget {
     }
   }
 
-  #tokenSet(body: TokenResponse, version: string, idTokenClaims?: IdTokenClaims): TokenSet {
+  #tokenSet(body: TokenResponse, version: string, idTokenClaims?: IdTokenClaims, idToken?: string): TokenSet {
     const receivedAt = Date.now();
     const at = decodeJwtPayload(body.access_token);
     // Learn the server's clock from the token's iat, so proofs' iat stays
@@ -611,6 +639,7 @@ export class HoldfastClient extends EventTarget {
       version,
       sid: str(at?.sid),
       idTokenClaims: idTokenClaims ?? this.#tokens?.idTokenClaims,
+      idToken: idTokenClaims ? idToken : this.#tokens?.idToken,
     };
   }
 
@@ -695,9 +724,12 @@ export class HoldfastClient extends EventTarget {
     if (stored.mode === "indexeddb" && rt) next.refreshToken = rt;
     const sid = str(decodeJwtPayload(body.access_token)?.sid) ?? stored.sid;
     if (sid) next.sid = sid;
+    const refreshedClaims = this.#refreshedIdToken(body.id_token);
+    const idToken = (refreshedClaims && body.id_token) || stored.idToken;
+    if (idToken) next.idToken = idToken;
     // Persist the child before anything else: it is the only valid token now.
     await this.#storage.put("sessions", this.#namespace, next);
-    const tokens = this.#tokenSet(body, next.version, this.#refreshedIdToken(body.id_token));
+    const tokens = this.#tokenSet(body, next.version, refreshedClaims, refreshedClaims && body.id_token);
     this.#tokens = tokens;
     this.#broadcast({ type: "tokens", tokens });
     this.#emit("tokens", { expiresAt: tokens.expiresAt });
@@ -962,10 +994,13 @@ export class HoldfastClient extends EventTarget {
     return body.sessions as DeviceSession[];
   }
 
-  /** Signs out one session of the user (this browser's too: then like {@link signOut}). */
-  async revokeSession(sid: string): Promise<void> {
+  /**
+   * Signs out one session of the user (this browser's too: then like
+   * {@link signOut}, with its options).
+   */
+  async revokeSession(sid: string, options: SignOutOptions = {}): Promise<void> {
     if (sid === this.#tokens?.sid) {
-      await this.signOut();
+      await this.signOut(options);
       return;
     }
     const url = `${(await this.endpoints()).sessions}/${encodeURIComponent(sid)}`;
@@ -987,11 +1022,26 @@ export class HoldfastClient extends EventTarget {
    * Signs out: ends the session on the server (`POST {issuer}/logout` with
    * the access token, or RFC 7009 revocation of the refresh token), then
    * deletes the tokens and the DPoP key here and tells the other tabs.
-   * Local state is cleared even if the server cannot be reached;
-   * `remote` says whether the server confirmed.
+   * Local state is cleared even if the server cannot be reached.
+   *
+   * Then, unless `keepSso`, it ends the hosted single sign-on session too,
+   * so the next sign-in asks for the password again (on a shared computer,
+   * anything else is a trap): the browser goes to the server's
+   * `end_session_endpoint` (RP-initiated logout) with the ID token as
+   * `id_token_hint` and comes back to `postLogoutRedirectUri`. Holdfast
+   * signs out without asking when that hint comes from the browser holding
+   * its session; otherwise (no ID token, or a sign-in not made in this
+   * browser's hosted session) it asks the user to confirm. The promise then
+   * never settles: the page is going away.
+   *
+   * With `keepSso` (or when the server has no end-session endpoint) it
+   * resolves; `remote` says whether the server confirmed ending the app's
+   * session.
    */
-  async signOut(): Promise<{ remote: boolean }> {
-    return this.#lock.run(async () => {
+  async signOut(options: SignOutOptions = {}): Promise<{ remote: boolean }> {
+    const { remote, idToken } = await this.#lock.run(async () => {
+      const stored = await this.#storage.get("sessions", this.#namespace);
+      const idToken = this.#tokens?.idToken ?? stored?.idToken;
       let remote = false;
       try {
         remote = await this.#endRemoteSession();
@@ -999,8 +1049,29 @@ export class HoldfastClient extends EventTarget {
         // Offline or the server is down: still sign out here.
       }
       await this.#endLocalSession("signed_out");
-      return { remote };
+      return { remote, idToken };
     });
+    if (options.keepSso) return { remote };
+    let endSession: string | undefined;
+    try {
+      endSession = (await this.endpoints()).endSession;
+    } catch {
+      // Discovery failed (offline): the hosted session cannot be reached either.
+    }
+    if (!endSession) return { remote };
+    const url = new URL(endSession);
+    const params: Record<string, string | undefined> = {
+      // RP-Initiated Logout 1.0 §2: the hint identifies the session; with
+      // client_id the server can check post_logout_redirect_uri without it.
+      id_token_hint: idToken,
+      client_id: this.clientId,
+      post_logout_redirect_uri:
+        options.postLogoutRedirectUri ?? this.#options.redirectUri ?? `${location.origin}/callback`,
+      state: options.state,
+    };
+    for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
+    location.assign(url.href);
+    return new Promise<never>(() => {});
   }
 
   /** Runs under the lock. */

@@ -14,6 +14,7 @@ export {
   type RetryPolicy,
   type SessionInfo,
   type SignInOptions,
+  type SignOutOptions,
   type SignOutReason,
 } from "./client.js";
 export { HoldfastError, LoginRequiredError, StepUpRequiredError, TransientError } from "./errors.js";

@@ -40,6 +40,11 @@ export interface StoredSession {
   version: string;
   /** The session id (`sid`) of the family. */
   sid?: string;
+  /**
+   * The latest ID token (scope `openid`), sent as `id_token_hint` when
+   * signing out of the hosted single sign-on session.
+   */
+  idToken?: string;
   /** When this version was written (ms). */
   updatedAt: number;
 }

@@ -99,6 +99,36 @@ async function idbGet(page, store, key) {
 
 const ns = (clientId = "spa") => `${world.issuer} ${clientId}`;
 
+/** Waits until a sign-out's round trip through the end-session endpoint is back on the demo. */
+async function backFromSignOut(page) {
+  await page.waitForSelector("body[data-ready=true][data-returned=signed-out]");
+}
+
+/** Signs in through the hosted page of the demo (`#sign-in-hosted`). */
+async function hostedSignIn(page, username) {
+  await page.click("#sign-in-hosted");
+  await page.waitForURL((u) => u.href.startsWith(`${world.issuer}/authorize`));
+  await page.fill("input[name=username]", username);
+  await page.fill("input[name=password]", PASSWORD);
+  await page.click("button[type=submit]");
+  await page.waitForURL((u) => u.href.startsWith(world.spa));
+  await page.waitForSelector("body[data-ready=true]");
+  await page.waitForSelector("#signed-in:not([hidden])");
+}
+
+/** Where `#sign-in-hosted` lands: `"password form"` or `"signed in"` (single sign-on). */
+async function hostedSignInOutcome(page) {
+  await page.click("#sign-in-hosted");
+  // The hosted page's form (the demo has a password field of its own).
+  const found = await page.waitForSelector("form[action$='/login'] input[name=password], #signed-in:not([hidden])");
+  return (await found.evaluate((e) => e.id)) === "signed-in" ? "signed in" : "password form";
+}
+
+/** The SSO cookie of the tenant, if the context holds one. */
+async function ssoCookie(context) {
+  return (await context.cookies(`${world.issuer}/authorize`)).find((c) => c.name.includes("holdfast_session"));
+}
+
 /** Counts of audit event kinds for `sid`, with zeroes for the ones we check. */
 async function counts(sid) {
   return { refresh: 0, refresh_retry: 0, refresh_token_reuse: 0, refresh_dpop_key_mismatch: 0, ...(await world.eventCounts(sid)) };
@@ -538,6 +568,8 @@ describe("browser SDK and demo SPA in Chromium", () => {
     const rt = (await idbGet(page, "sessions", ns())).refreshToken;
 
     await page.click("#sign-out");
+    // The SDK also ends the hosted session (RP-initiated logout) and comes back.
+    await backFromSignOut(page);
     await page.waitForSelector("#signed-out:not([hidden])");
     await other.waitForSelector("#signed-out:not([hidden])");
     assert.equal(await idbGet(page, "sessions", ns()), undefined);
@@ -552,6 +584,80 @@ describe("browser SDK and demo SPA in Chromium", () => {
     // Signing in again makes a new key.
     await signInHere(page, username);
     assert.equal((await callApiFromDemo(page)).status, 200);
+    await context.close();
+  });
+
+  test("sign out ends the hosted single sign-on too: signing in again asks for the password", { timeout: TIMEOUT }, async () => {
+    const username = await world.newUser("sso-out");
+    const context = await world.newContext();
+    const page = await openDemo(context, "sso-out");
+    await hostedSignIn(page, username);
+    const sid = await sidOf(page);
+    assert.ok(await ssoCookie(context), "the hosted sign-in left an SSO cookie");
+
+    const endSession = [];
+    page.on("response", (r) => {
+      if (r.url().startsWith(`${world.issuer}/end-session`)) endSession.push({ url: new URL(r.url()), status: r.status() });
+    });
+    await page.click("#sign-out");
+    await backFromSignOut(page);
+    await page.waitForSelector("#signed-out:not([hidden])");
+    // RP-initiated logout with the ID token from this browser: no prompt.
+    assert.equal(endSession.length, 1, JSON.stringify(endSession));
+    assert.equal(endSession[0].status, 303, "signed out without a confirmation page");
+    assert.ok(endSession[0].url.searchParams.get("id_token_hint"), "sent id_token_hint");
+    assert.equal(endSession[0].url.searchParams.get("post_logout_redirect_uri"), `${world.spa}/callback`);
+    assert.equal(endSession[0].url.searchParams.get("state"), "signed-out");
+    assert.equal(await ssoCookie(context), undefined, "the SSO cookie is gone");
+    const live = JSON.parse(await world.cli(["--json", "session", "list", "--tenant", "demo", "--user", username]));
+    assert.equal(live.some((s) => s.sid === sid), false, "the app's session ended");
+
+    // The next sign-in must not skip the password (a shared computer).
+    assert.equal(await hostedSignInOutcome(page), "password form");
+    await page.fill("input[name=username]", username);
+    await page.fill("input[name=password]", PASSWORD);
+    await page.click("button[type=submit]");
+    await page.waitForURL((u) => u.href.startsWith(world.spa));
+    await page.waitForSelector("#signed-in:not([hidden])");
+    await context.close();
+  });
+
+  test("signOut({ keepSso: true }) ends only the app's session: the next hosted sign-in skips the password", { timeout: TIMEOUT }, async () => {
+    const username = await world.newUser("sso-keep");
+    const context = await world.newContext();
+    const page = await openDemo(context, "sso-keep");
+    await hostedSignIn(page, username);
+    const sid = await sidOf(page);
+    const result = await page.evaluate(() => window.holdfast.signOut({ keepSso: true }));
+    assert.deepEqual(result, { remote: true });
+    await page.waitForSelector("#signed-out:not([hidden])");
+    assert.ok(await ssoCookie(context), "the SSO cookie stays");
+    const live = JSON.parse(await world.cli(["--json", "session", "list", "--tenant", "demo", "--user", username]));
+    assert.equal(live.some((s) => s.sid === sid), false, "the app's session ended");
+    assert.equal(await hostedSignInOutcome(page), "signed in");
+    assert.notEqual(await sidOf(page), sid, "a new session from single sign-on");
+    await context.close();
+  });
+
+  test("end-session without an ID token asks to confirm; confirming signs out of the hosted session", { timeout: TIMEOUT }, async () => {
+    const username = await world.newUser("confirm");
+    const context = await world.newContext();
+    const page = await openDemo(context, "confirm");
+    await hostedSignIn(page, username);
+    // Someone else's link (or a bare visit) to the end-session endpoint.
+    await page.goto(`${world.issuer}/end-session`);
+    await page.waitForSelector("form[action$='/end-session/confirm'] button[type=submit]");
+    assert.ok(await ssoCookie(context), "nothing ended before the user confirms");
+    // The real browser's form post passes the Origin / Sec-Fetch-Site checks.
+    await page.click("button[type=submit]");
+    await page.waitForSelector("text=You are signed out.");
+    assert.equal(await ssoCookie(context), undefined);
+    // The app's own session was not ended (no ID token named it): end it here only.
+    await page.goto(world.spa);
+    await page.waitForSelector("body[data-ready=true]");
+    await page.evaluate(() => window.holdfast.signOut({ keepSso: true }));
+    await page.waitForSelector("#signed-out:not([hidden])");
+    assert.equal(await hostedSignInOutcome(page), "password form");
     await context.close();
   });
 
@@ -643,7 +749,7 @@ describe("browser SDK and demo SPA in Chromium", () => {
     assert.equal(status, 200);
     const sid = await page.evaluate(() => window.cookieClient.getSession().sid);
     assert.equal((await counts(sid)).refresh, 1);
-    await page.evaluate(() => window.cookieClient.signOut());
+    await page.evaluate(() => window.cookieClient.signOut({ keepSso: true }));
     assert.equal(await idbGet(page, "sessions", ns("spa-cookie")), undefined);
     await context.close();
   });

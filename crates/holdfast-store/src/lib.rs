@@ -231,6 +231,10 @@ pub struct SessionRecord {
     pub ip: Option<String>,
     /// The DPoP key thumbprint the family is bound to (RFC 9449 §5), if any.
     pub dpop_jkt: Option<String>,
+    /// Digest of the browser (SSO) session the family's code was issued
+    /// under ([`BrowserSessionRecord::id_digest`]); `None` for a sign-in
+    /// that had none (first-party challenge).
+    pub browser_session: Option<String>,
 }
 
 /// A refresh token as stored (digest only).
@@ -427,6 +431,9 @@ pub struct AuthCodeRecord {
     pub access_exp: Option<i64>,
     /// The DPoP key the authorization request pre-bound (RFC 9449 §10).
     pub dpop_jkt: Option<String>,
+    /// Digest of the browser (SSO) session the code was issued under, if
+    /// any; the session made by redeeming the code inherits it.
+    pub browser_session: Option<String>,
 }
 
 /// What redeeming a code issues, recorded on the code so a replay can

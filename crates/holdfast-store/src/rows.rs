@@ -185,6 +185,7 @@ pub(crate) struct SessionRow {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
     pub dpop_jkt: Option<String>,
+    pub browser_session: Option<String>,
     /// Generation of the family's newest refresh token.
     pub generation: i64,
     /// The newest token, sealed under a key derived from its parent.
@@ -230,6 +231,7 @@ impl TryFrom<SessionRow> for SessionRecord {
             user_agent: r.user_agent,
             ip: r.ip,
             dpop_jkt: r.dpop_jkt,
+            browser_session: r.browser_session,
         })
     }
 }
@@ -332,6 +334,7 @@ pub(crate) struct AuthCodeRow {
     pub access_jti: Option<String>,
     pub access_exp: Option<i64>,
     pub dpop_jkt: Option<String>,
+    pub browser_session: Option<String>,
 }
 
 impl TryFrom<AuthCodeRow> for AuthCodeRecord {
@@ -357,6 +360,7 @@ impl TryFrom<AuthCodeRow> for AuthCodeRecord {
             access_jti: r.access_jti,
             access_exp: r.access_exp,
             dpop_jkt: r.dpop_jkt,
+            browser_session: r.browser_session,
         })
     }
 }

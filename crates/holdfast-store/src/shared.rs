@@ -402,8 +402,9 @@ macro_rules! impl_shared_store {
             async fn insert_auth_code(&self, c: &$crate::AuthCodeRecord) -> $crate::StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO auth_codes (code_digest, tenant_id, client_id, user_id, redirect_uri, scope,
-                        nonce, code_challenge, resource, auth_time, acr, amr, created_at, expires_at, dpop_jkt)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                        nonce, code_challenge, resource, auth_time, acr, amr, created_at, expires_at, dpop_jkt,
+                        browser_session)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(&c.code_digest)
                 .bind(&c.tenant_id)
@@ -420,6 +421,7 @@ macro_rules! impl_shared_store {
                 .bind(c.created_at)
                 .bind(c.expires_at)
                 .bind(&c.dpop_jkt)
+                .bind(&c.browser_session)
                 .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "authorization code"))?;
@@ -891,8 +893,8 @@ macro_rules! impl_shared_store {
         ) -> $crate::StoreResult<()> {
             sqlx::query(
                 "INSERT INTO sessions (id, tenant_id, user_id, client_id, scope, resource, auth_time, acr, amr,
-                    created_at, last_used_at, expires_at, device_id, user_agent, ip, dpop_jkt)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                    created_at, last_used_at, expires_at, device_id, user_agent, ip, dpop_jkt, browser_session)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             )
             .bind(&s.id)
             .bind(&s.tenant_id)
@@ -910,6 +912,7 @@ macro_rules! impl_shared_store {
             .bind(&s.user_agent)
             .bind(&s.ip)
             .bind(&s.dpop_jkt)
+            .bind(&s.browser_session)
             .execute(&mut **tx)
             .await
             .map_err(|e| $crate::conflict_or(e, "session"))?;

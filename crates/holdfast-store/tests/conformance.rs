@@ -390,6 +390,7 @@ fn code(tenant_id: &str, digest: &str) -> AuthCodeRecord {
         access_jti: None,
         access_exp: None,
         dpop_jkt: None,
+        browser_session: None,
     }
 }
 
@@ -416,9 +417,38 @@ fn issuance(tenant_id: &str, sid: &str, rt: Option<&str>) -> CodeIssuance {
             user_agent: Some("test-agent".into()),
             ip: Some("127.0.0.1".into()),
             dpop_jkt: None,
+            browser_session: None,
         },
         refresh_token_digest: rt.map(str::to_owned),
     }
+}
+
+/// The browser session a code was issued under is stored with it and
+/// recorded on the family its redemption makes (RP-initiated logout tells
+/// from it whether an ID token hint is of the browser asking).
+async fn a_codes_browser_session_is_kept_on_the_code_and_its_family(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    let mut c = code(&t.id, "d1");
+    c.browser_session = Some("bs-digest".into());
+    store.insert_auth_code(&c).await.unwrap();
+    let stored = store.auth_code(&t.id, "d1").await.unwrap().unwrap();
+    assert_eq!(stored.browser_session.as_deref(), Some("bs-digest"));
+    let mut issued = issuance(&t.id, "s1", Some("rt1"));
+    issued.session.browser_session = stored.browser_session.clone();
+    store
+        .redeem_auth_code(&t.id, "d1", &issued, 20)
+        .await
+        .unwrap();
+    let family = store.session(&t.id, "s1").await.unwrap().unwrap();
+    assert_eq!(family.browser_session.as_deref(), Some("bs-digest"));
+    // A code without one (first-party challenge) makes a family without.
+    store.insert_auth_code(&code(&t.id, "d2")).await.unwrap();
+    store
+        .redeem_auth_code(&t.id, "d2", &issuance(&t.id, "s2", None), 20)
+        .await
+        .unwrap();
+    let family = store.session(&t.id, "s2").await.unwrap().unwrap();
+    assert_eq!(family.browser_session, None);
 }
 
 async fn rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued(
@@ -1274,6 +1304,7 @@ all_backends!(
     concurrent_rotations_leave_exactly_one_current_and_one_next,
     kek_check_is_set_once,
     rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued,
+    a_codes_browser_session_is_kept_on_the_code_and_its_family,
     concurrent_redemptions_of_one_code_issue_exactly_once,
     design_s4_concurrent_presentations_of_one_token_yield_one_child,
     design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_family,

@@ -6,14 +6,16 @@
 //! `GET`/`POST {issuer}/authorize` validates the request (see
 //! `holdfast_core::authorize`), then either answers from the browser session
 //! (single sign-on), or shows the login form, or (for `prompt=none`) returns
-//! `login_required`. `POST {issuer}/login` is the form's target: it checks a
-//! CSRF token (double-submit cookie), re-validates the carried request,
-//! checks the password, starts the browser session and redirects with a code.
+//! `login_required`. `POST {issuer}/login` is the form's target: it refuses
+//! a cross-site post (`Sec-Fetch-Site`, `Origin`), checks the CSRF token
+//! (an HMAC over the carried request and the browser's binding cookie,
+//! `service::csrf`), re-validates the carried request, checks the password,
+//! starts the browser session and redirects with a code.
 //!
-//! Cookies are scoped to the tenant's path: the SSO cookie is
-//! `HttpOnly; SameSite=Lax` (it must ride on the top-level navigation from
-//! the client back to `/authorize`), the CSRF cookie `HttpOnly;
-//! SameSite=Strict`; both are `Secure` when the public URL is https.
+//! The SSO cookie is `HttpOnly; SameSite=Lax` (it must ride on the
+//! top-level navigation from the client back to `/authorize`), the CSRF
+//! binding cookie `HttpOnly; SameSite=Strict`; on https both are `__Host-`
+//! cookies, else scoped to the tenant's path (`http::browser`).
 //!
 //! Not supported: consent screens (first-party model: the tenant owns its
 //! clients), `response_mode=form_post`, account selection.
@@ -21,28 +23,27 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cookie::{Cookie, SameSite};
+use cookie::SameSite;
 use holdfast_core::OAuthErrorCode;
 use holdfast_core::authorize::{
     AuthorizationRequest, AuthorizeError, AuthorizeParams, LoginDecision, login_decision, validate,
 };
-use holdfast_crypto::secret::{SecretString, constant_time_eq, random_id};
+use holdfast_crypto::secret::{SecretString, sha256_b64};
 use url::Url;
 
+use crate::http::browser::{self, append_cookie, session_cookie_name};
 use crate::http::caller::Caller;
 use crate::http::form::FormPairs;
 use crate::http::tenant::TenantContext;
 use crate::pages::{self, ErrorPage, LoginPage, STYLESHEET_PATH};
+use crate::service::csrf::{self, FormPurpose};
 use crate::service::login::{
     AMR_PASSWORD, BROWSER_SESSION_TTL_SECS, CodeGrant, LoginError, authenticate_user,
     browser_session, issue_code, start_browser_session,
 };
 use crate::state::AppState;
 
-/// The SSO cookie.
-pub const SESSION_COOKIE: &str = "holdfast_session";
-/// The CSRF cookie of the login form.
-pub const CSRF_COOKIE: &str = "holdfast_csrf";
+pub use crate::http::browser::{CSRF_COOKIE, SESSION_COOKIE, cookie_value};
 
 /// `GET {issuer}/authorize`.
 pub async fn authorize_get(
@@ -80,7 +81,7 @@ async fn authorize(
         Ok(request) => request,
         Err(response) => return response,
     };
-    let session = match cookie_value(headers, SESSION_COOKIE) {
+    let session = match cookie_value(headers, &session_cookie_name(state, ctx)) {
         Some(value) => match browser_session(state, &ctx.tenant, &value).await {
             Ok(session) => session,
             Err(err) => {
@@ -94,7 +95,7 @@ async fn authorize(
         LoginDecision::UseSession => {
             // The decision only says UseSession when a session exists.
             let Some(session) = session else {
-                return login_form(state, ctx, &request, params, "", None);
+                return login_form(state, ctx, headers, &request, params, "", None);
             };
             let user_exists = state
                 .store
@@ -103,7 +104,7 @@ async fn authorize(
             match user_exists {
                 // A "not before" stamp ends single sign-on from before it.
                 Ok(Some(user)) if user.not_before.is_none_or(|nb| session.auth_time >= nb) => {}
-                Ok(_) => return login_form(state, ctx, &request, params, "", None),
+                Ok(_) => return login_form(state, ctx, headers, &request, params, "", None),
                 Err(err) => {
                     return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err));
                 }
@@ -115,6 +116,7 @@ async fn authorize(
                 &session.user_id,
                 session.auth_time,
                 session.amr,
+                Some(&session.id_digest),
             )
             .await;
             match issued {
@@ -131,7 +133,7 @@ async fn authorize(
         ),
         LoginDecision::ShowForm => {
             let hint = request.login_hint.clone().unwrap_or_default();
-            login_form(state, ctx, &request, params, &hint, None)
+            login_form(state, ctx, headers, &request, params, &hint, None)
         }
     }
 }
@@ -144,25 +146,46 @@ pub async fn login(
     headers: HeaderMap,
     form: FormPairs,
 ) -> Response {
+    // Login CSRF (RFC 6749 §10.12): only the hosted page itself may post
+    // here, never another site's form.
+    if let Some(reason) = browser::cross_site(&state, &headers) {
+        tracing::info!(tenant = %ctx.tenant.slug, reason, "cross-site login post refused");
+        return error_page(
+            &state,
+            &ctx,
+            StatusCode::FORBIDDEN,
+            "This sign-in did not come from the sign-in page. Go back to the application and sign in again.",
+        );
+    }
     let params = AuthorizeParams::from_pairs(form.iter());
     let request = match validated(&state, &ctx, &params).await {
         Ok(request) => request,
         Err(response) => return response,
     };
     let username = form.get("username").unwrap_or_default();
-    let csrf_ok = match (cookie_value(&headers, CSRF_COOKIE), form.get("csrf_token")) {
-        (Some(cookie), Some(field)) => constant_time_eq(cookie.as_bytes(), field.as_bytes()),
-        _ => false,
-    };
-    if !csrf_ok {
-        return login_form(
+    // The token must be this browser's, for this request: a planted cookie
+    // with a forged, empty or someone else's token is refused.
+    if !csrf::verify(
+        &state,
+        &ctx.tenant,
+        FormPurpose::Login,
+        browser::binding(&state, &headers).as_ref(),
+        &params.to_pairs(),
+        form.get("csrf_token").unwrap_or_default(),
+    ) {
+        let mut response = login_form(
             &state,
             &ctx,
+            &headers,
             &request,
             &params,
             username,
             Some("Your sign-in form expired. Please try again."),
         );
+        if response.status() == StatusCode::OK {
+            *response.status_mut() = StatusCode::FORBIDDEN;
+        }
+        return response;
     }
     let password = SecretString::new(form.get("password").unwrap_or_default());
     let user = match authenticate_user(
@@ -180,6 +203,7 @@ pub async fn login(
             return login_form(
                 &state,
                 &ctx,
+                &headers,
                 &request,
                 &params,
                 username,
@@ -194,8 +218,15 @@ pub async fn login(
                 "Too many failed sign-in attempts. Please try again in {minutes} minute{}.",
                 if minutes == 1 { "" } else { "s" }
             );
-            let mut response =
-                login_form(&state, &ctx, &request, &params, username, Some(&message));
+            let mut response = login_form(
+                &state,
+                &ctx,
+                &headers,
+                &request,
+                &params,
+                username,
+                Some(&message),
+            );
             *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             if let Ok(value) = HeaderValue::from_str(&t.retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -223,6 +254,7 @@ pub async fn login(
             );
         }
     };
+    let browser_session = sha256_b64(session_value.expose().as_bytes());
     let code = match issue_code(
         &state,
         &ctx.tenant,
@@ -230,6 +262,7 @@ pub async fn login(
         &user.id,
         now,
         vec![AMR_PASSWORD.to_owned()],
+        Some(&browser_session),
     )
     .await
     {
@@ -245,26 +278,19 @@ pub async fn login(
     };
     let mut response = redirect_with_code(&ctx, &request, &code);
     let session_value = session_value.expose().to_owned();
-    let session_cookie = tenant_cookie(
+    let session_cookie = browser::cookie(
         &state,
         &ctx,
-        SESSION_COOKIE,
+        session_cookie_name(&state, &ctx),
         session_value,
         SameSite::Lax,
         Some(BROWSER_SESSION_TTL_SECS),
     );
     append_cookie(&mut response, session_cookie);
-    // The CSRF token has served its purpose.
+    // The binding has served its purpose: a new sign-in gets a new one.
     append_cookie(
         &mut response,
-        tenant_cookie(
-            &state,
-            &ctx,
-            CSRF_COOKIE,
-            String::new(),
-            SameSite::Strict,
-            Some(0),
-        ),
+        browser::expired(&state, &ctx, browser::csrf_cookie_name(&state).into()),
     );
     response
 }
@@ -302,12 +328,13 @@ async fn validated(
 fn login_form(
     state: &AppState,
     ctx: &TenantContext,
+    headers: &HeaderMap,
     request: &AuthorizationRequest,
     params: &AuthorizeParams,
     username: &str,
     error: Option<&str>,
 ) -> Response {
-    let Ok(csrf) = random_id() else {
+    let Ok((binding, new_cookie)) = browser::binding_or_new(state, ctx, headers) else {
         return error_page(
             state,
             ctx,
@@ -315,6 +342,13 @@ fn login_form(
             "The server is temporarily unavailable.",
         );
     };
+    let csrf = csrf::token(
+        state,
+        &ctx.tenant,
+        FormPurpose::Login,
+        &binding,
+        &params.to_pairs(),
+    );
     let action = format!("{}/login", ctx.issuer);
     let css = css_url(state);
     let html = pages::render(
@@ -335,14 +369,14 @@ fn login_form(
         html,
         Some(&csp_source(&request.redirect_uri)),
     );
-    append_cookie(
-        &mut response,
-        tenant_cookie(state, ctx, CSRF_COOKIE, csrf, SameSite::Strict, None),
-    );
+    if let Some(cookie) = new_cookie {
+        append_cookie(&mut response, cookie);
+    }
     response
 }
 
-fn error_page(
+/// The hosted error page of tenant `ctx`.
+pub(crate) fn error_page(
     state: &AppState,
     ctx: &TenantContext,
     status: StatusCode,
@@ -430,55 +464,9 @@ fn redirect(ctx: &TenantContext, redirect_uri: &str, pairs: &[(&str, &str)]) -> 
 
 /// The CSP source for a redirect URI: its origin, or for a native app's
 /// private-use scheme (RFC 8252 §7.1), the scheme.
-fn csp_source(uri: &str) -> String {
+pub(crate) fn csp_source(uri: &str) -> String {
     holdfast_core::client::origin_of(uri).unwrap_or_else(|| match uri.split_once(':') {
         Some((scheme, _)) => format!("{scheme}:"),
         None => "'none'".to_owned(),
     })
-}
-
-fn tenant_cookie(
-    state: &AppState,
-    ctx: &TenantContext,
-    name: &'static str,
-    value: String,
-    same_site: SameSite,
-    max_age_secs: Option<i64>,
-) -> Cookie<'static> {
-    let mut builder = Cookie::build((name, value))
-        .path(ctx.issuer.path().to_owned())
-        .http_only(true)
-        .secure(state.public_url.scheme() == "https")
-        .same_site(same_site);
-    if let Some(secs) = max_age_secs {
-        builder = builder.max_age(cookie::time::Duration::seconds(secs));
-    }
-    builder.build()
-}
-
-fn append_cookie(response: &mut Response, cookie: Cookie<'static>) {
-    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-}
-
-/// A cookie that deletes `name` on the tenant's path.
-pub fn expired_cookie(ctx: &TenantContext, name: &'static str) -> Cookie<'static> {
-    Cookie::build((name, ""))
-        .path(ctx.issuer.path().to_owned())
-        .http_only(true)
-        .max_age(cookie::time::Duration::ZERO)
-        .build()
-}
-
-/// The value of cookie `name`, if the request carries it.
-pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| Cookie::split_parse(v.to_owned()))
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
 }

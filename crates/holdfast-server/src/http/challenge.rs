@@ -103,6 +103,8 @@ pub async fn challenge(
         &user.id,
         now,
         vec![AMR_PASSWORD.to_owned()],
+        // No browser session: this sign-in gives no single sign-on.
+        None,
     )
     .await?;
     Ok((

@@ -16,12 +16,14 @@
 //! | `POST /t/{tenant}/revoke` | RFC 7009 §2 |
 //! | `POST /t/{tenant}/introspect` | RFC 7662 §2 |
 //! | `GET, POST /t/{tenant}/end-session` | OIDC RP-Initiated Logout §2 |
+//! | `POST /t/{tenant}/end-session/confirm` | its confirmation form (§6) |
 //! | `GET /t/{tenant}/sessions`, `DELETE …/sessions/{sid}`, `POST …/sessions/revoke-others`, `POST …/logout` | the user's sessions |
 //! | `GET /assets/holdfast.css` | the hosted pages' stylesheet |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | operations |
 
 pub mod authorize;
 pub mod bearer;
+pub mod browser;
 pub mod caller;
 pub mod challenge;
 pub mod cors;
@@ -96,6 +98,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/t/{tenant}/end-session",
             get(end_session::end_session_get).post(end_session::end_session_post),
+        )
+        .route(
+            "/t/{tenant}/end-session/confirm",
+            post(end_session::confirm),
         )
         .route(crate::pages::STYLESHEET_PATH, get(stylesheet))
         .fallback(not_found)

@@ -3,7 +3,10 @@
 //! Templates are minijinja with auto-escaping (on for `.html`). Every page
 //! carries a strict Content-Security-Policy (no scripts at all), refuses
 //! framing (`frame-ancestors 'none'`, `X-Frame-Options: DENY`, against
-//! clickjacking: RFC 9700 §4.16) and sends no referrer.
+//! clickjacking: RFC 9700 §4.16) and sends no referrer to other origins
+//! (`Referrer-Policy: same-origin`: with `no-referrer` a browser sends
+//! `Origin: null` on the page's own form posts, which the cross-site check
+//! of `http::browser` must refuse).
 
 use std::sync::OnceLock;
 
@@ -27,6 +30,7 @@ fn env() -> &'static Environment<'static> {
             ("login.html", include_str!("templates/login.html")),
             ("error.html", include_str!("templates/error.html")),
             ("signed_out.html", include_str!("templates/signed_out.html")),
+            ("logout.html", include_str!("templates/logout.html")),
         ] {
             if let Err(err) = env.add_template(name, source) {
                 tracing::error!(template = name, error = %err, "template does not compile");
@@ -60,6 +64,23 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
     /// Error message to show.
     pub error: Option<&'a str>,
+    /// Stylesheet URL.
+    pub css_url: &'a str,
+}
+
+/// The values the logout confirmation page shows.
+#[derive(Debug, Serialize)]
+pub struct LogoutPage<'a> {
+    /// Tenant display name.
+    pub tenant_name: &'a str,
+    /// The client that asked, if the request names one.
+    pub client_id: Option<&'a str>,
+    /// Form action URL.
+    pub action: &'a str,
+    /// CSRF token (bound to the browser's binding cookie).
+    pub csrf_token: &'a str,
+    /// The logout request, carried through the form.
+    pub params: Vec<(&'a str, &'a str)>,
     /// Stylesheet URL.
     pub css_url: &'a str,
 }
@@ -115,7 +136,7 @@ pub fn page(
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
@@ -165,5 +186,19 @@ mod tests {
         )
         .unwrap();
         assert!(out.contains("signed out"));
+        let confirm = render(
+            "logout.html",
+            LogoutPage {
+                tenant_name: "Acme",
+                client_id: Some("web"),
+                action: "/t/acme/end-session/confirm",
+                csrf_token: "tok",
+                params: vec![("state", "\"><script>")],
+                css_url: STYLESHEET_PATH,
+            },
+        )
+        .unwrap();
+        assert!(confirm.contains(r#"name="csrf_token""#));
+        assert!(!confirm.contains("<script>"));
     }
 }

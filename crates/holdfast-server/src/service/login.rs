@@ -192,7 +192,11 @@ impl From<&AuthorizationRequest> for CodeGrant {
     }
 }
 
-/// Issues a single-use authorization code for `user`.
+/// Issues a single-use authorization code for `user`. `browser_session` is
+/// the digest of the SSO session the code is issued under, if any: the
+/// token family the code makes belongs to that browser session (so
+/// RP-initiated logout can tell whether an ID token hint comes from the
+/// browser holding it).
 pub async fn issue_code(
     state: &AppState,
     tenant: &Tenant,
@@ -200,6 +204,7 @@ pub async fn issue_code(
     user_id: &str,
     auth_time: i64,
     amr: Vec<String>,
+    browser_session: Option<&str>,
 ) -> Result<SecretString, LoginError> {
     let code = generate_token(CODE_PREFIX)?;
     let now = state.now();
@@ -225,6 +230,7 @@ pub async fn issue_code(
             access_jti: None,
             access_exp: None,
             dpop_jkt: grant.dpop_jkt,
+            browser_session: browser_session.map(str::to_owned),
         })
         .await?;
     Ok(code)

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod audit;
 pub mod client_auth;
+pub mod csrf;
 pub mod dpop;
 pub mod login;
 pub mod lookup;

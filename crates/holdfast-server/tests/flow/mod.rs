@@ -281,10 +281,47 @@ impl Browser {
 
     /// Submits `form` with the credentials.
     pub async fn submit(&mut self, form: &LoginForm, username: &str, password: &str) -> Page {
+        self.submit_with(form, username, password, &[]).await
+    }
+
+    /// Submits `form` with the credentials and extra request headers (what
+    /// a browser adds: `Origin`, `Sec-Fetch-Site`).
+    pub async fn submit_with(
+        &mut self,
+        form: &LoginForm,
+        username: &str,
+        password: &str,
+        headers: &[(&str, &str)],
+    ) -> Page {
         let mut fields = form.hidden.clone();
         fields.push(("username".to_owned(), username.to_owned()));
         fields.push(("password".to_owned(), password.to_owned()));
-        self.post_form(&form.action, &fields).await
+        self.post_form_with(&form.action, &fields, headers).await
+    }
+
+    /// `POST url` with a form body and extra request headers.
+    pub async fn post_form_with(
+        &mut self,
+        url: &str,
+        pairs: &[(String, String)],
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let mut request = self.http.post(url).form(pairs);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(url, request).await
+    }
+
+    /// Puts a cookie in the jar as if someone else had set it (an attacker
+    /// planting one from a sibling domain).
+    pub fn plant(&mut self, name: &str, value: &str, path: &str) {
+        self.jar.retain(|c| !(c.name == name && c.path == path));
+        self.jar.push(StoredCookie {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            path: path.to_owned(),
+        });
     }
 }
 

@@ -164,6 +164,7 @@ pub async fn exchange(
             device_id: Some(device_id(request)),
             user_agent: request.context.user_agent.clone(),
             ip: request.context.ip.clone(),
+            browser_session: record.browser_session.clone(),
         },
         refresh_token_digest: refresh_token
             .as_ref()
