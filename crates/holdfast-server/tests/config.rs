@@ -426,3 +426,49 @@ async fn config_toml_with_a_malformed_value_or_missing_file_fails_clearly() {
         run.stderr
     );
 }
+
+/// Store outages answer fast: a PostgreSQL URL on a closed port fails
+/// `serve` and an administrative command within a few seconds, naming the
+/// real cause ("connection refused"), not a pool that "timed out" after
+/// 30 s of retries.
+#[tokio::test]
+async fn store_postgres_on_a_closed_port_fails_start_up_fast_saying_connection_refused() {
+    let s = Scratch::new();
+    // A port that was free a moment ago and that nothing listens on now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    for args in [
+        &["serve", "--listen", "127.0.0.1:0"][..],
+        &["tenant", "list"][..],
+    ] {
+        let mut cmd = bare_command();
+        cmd.arg("--data-dir")
+            .arg(s.data())
+            .arg("--database-url")
+            .arg(&url)
+            .args(args);
+        let started = std::time::Instant::now();
+        let run = run_command(cmd, None).await;
+        let took = started.elapsed();
+        run.assert_failure();
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{args:?} took {took:?} to fail: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.to_lowercase().contains("connection refused"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("timed out"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}

@@ -34,6 +34,14 @@ pub mod testing;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+/// How long a request waits for a pooled connection before the store gives
+/// up and the request is answered 503 `temporarily_unavailable`. While
+/// PostgreSQL restarts, the pool keeps trying to connect; without a bound a
+/// request would hang for sqlx's default of 30 s. Two seconds outlasts any
+/// queue for a connection under load (milliseconds) and still answers a
+/// client quickly during an outage. SQLite's reader pool uses it too.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
