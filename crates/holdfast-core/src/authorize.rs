@@ -382,6 +382,7 @@ mod tests {
             refresh_token_in_cookie: false,
             allowed_origins: Vec::new(),
             dpop_nonce_required: false,
+            id_token_signed_response_alg: None,
             created_at: 0,
         }
     }

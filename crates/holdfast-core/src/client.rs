@@ -16,6 +16,7 @@ use std::str::FromStr;
 use url::Url;
 
 use crate::error::ValidationError;
+use crate::keys::SigningAlg;
 
 /// Whether a client can keep a secret (RFC 6749 §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,6 +195,10 @@ pub struct Client {
     pub allowed_origins: Vec<String>,
     /// Whether DPoP proofs must carry a server nonce (RFC 9449 §8).
     pub dpop_nonce_required: bool,
+    /// The `alg` its ID tokens are signed with (OIDC Dynamic Client
+    /// Registration 1.0 §2 `id_token_signed_response_alg`); `None` means
+    /// the tenant's algorithm.
+    pub id_token_signed_response_alg: Option<SigningAlg>,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }
@@ -208,6 +213,12 @@ impl Client {
     /// Whether the client may use `grant`.
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// The algorithm this client's ID tokens are signed with, in a tenant
+    /// whose algorithm is `tenant_alg`. Access tokens always use the tenant's.
+    pub fn id_token_alg(&self, tenant_alg: SigningAlg) -> SigningAlg {
+        self.id_token_signed_response_alg.unwrap_or(tenant_alg)
     }
 }
 
@@ -236,6 +247,9 @@ pub struct NewClient {
     pub allowed_origins: Vec<String>,
     /// DPoP nonces required; `None` means "on for public clients".
     pub dpop_nonce_required: Option<bool>,
+    /// ID token algorithm; `None` means the tenant's. Checked against the
+    /// tenant by [`NewClient::check_id_token_alg`].
+    pub id_token_signed_response_alg: Option<SigningAlg>,
 }
 
 impl NewClient {
@@ -253,6 +267,22 @@ impl NewClient {
             refresh_token_in_cookie: false,
             allowed_origins: Vec::new(),
             dpop_nonce_required: None,
+            id_token_signed_response_alg: None,
+        }
+    }
+
+    /// OIDC Dynamic Client Registration 1.0 §2: the client's
+    /// `id_token_signed_response_alg` must be one the tenant signs ID tokens
+    /// with ([`SigningAlg::id_token_algs`]): its own or RS256.
+    pub fn check_id_token_alg(&self, tenant_alg: SigningAlg) -> Result<(), ValidationError> {
+        match self.id_token_signed_response_alg {
+            Some(alg) if !tenant_alg.id_token_algs().contains(&alg) => {
+                Err(ValidationError::IdTokenAlg {
+                    asked: alg,
+                    tenant: tenant_alg,
+                })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -510,6 +540,7 @@ mod tests {
             refresh_token_in_cookie: false,
             allowed_origins: c.allowed_origins,
             dpop_nonce_required: false,
+            id_token_signed_response_alg: None,
             created_at: 0,
         };
         assert!(client.redirect_uri_is_registered("https://app.example.com/cb"));

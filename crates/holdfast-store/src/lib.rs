@@ -176,11 +176,18 @@ pub trait UserStore: Send + Sync {
 pub trait KeyStore: Send + Sync {
     /// Every key of the tenant (next, current, retired), newest first.
     async fn keys(&self, tenant_id: &str) -> StoreResult<Vec<StoredKey>>;
-    /// Rotation in one transaction: `current` → `retired` (at `now`),
-    /// `next` → `current`, and `new_next` inserted as `next`.
-    /// `NotFound("next key")` if the tenant has no `next` key.
+    /// Rotation of the keys of `new_next.alg`, in one transaction:
+    /// `current` → `retired` (at `now`), `next` → `current`, and `new_next`
+    /// inserted as `next`. Keys of other algorithms are untouched.
+    /// `NotFound("next key")` if the tenant has no `next` key of that
+    /// algorithm.
     async fn rotate_keys(&self, tenant_id: &str, new_next: &StoredKey, now: i64)
     -> StoreResult<()>;
+    /// Adds `keys` (a `current` and a `next` of one algorithm) to the
+    /// tenant, in one transaction, skipping each one whose (algorithm,
+    /// state) place is taken already: when several nodes add a pair at
+    /// once, the first committed stays and the others change nothing.
+    async fn add_keys(&self, tenant_id: &str, keys: &[StoredKey]) -> StoreResult<()>;
 }
 
 /// Server-wide metadata.

@@ -54,6 +54,7 @@ pub(crate) struct ClientRow {
     pub refresh_token_in_cookie: bool,
     pub allowed_origins: String,
     pub dpop_nonce_required: bool,
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -85,6 +86,10 @@ impl TryFrom<ClientRow> for ClientRecord {
                 refresh_token_in_cookie: r.refresh_token_in_cookie,
                 allowed_origins: json_list(&r.allowed_origins)?,
                 dpop_nonce_required: r.dpop_nonce_required,
+                id_token_signed_response_alg: r
+                    .id_token_signed_response_alg
+                    .map(|a| a.parse().map_err(corrupt))
+                    .transpose()?,
                 created_at: r.created_at,
             },
             secret_digest: r.secret_digest,
