@@ -373,6 +373,10 @@ fn init_logging(format: LogFormat, default_level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr's reader is gone) is
+        // lost, not reported with `eprintln!`, which panics on the same
+        // closed pipe and would turn every logged request into a 500.
+        .log_internal_errors(false)
         .with_ansi(ansi);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
