@@ -153,9 +153,9 @@ impl KeyService {
     }
 
     /// The tenant's current key of `alg`, decrypted. A tenant that holds no
-    /// key of `alg` yet (only possible if its first client asking for it was
-    /// registered by an older release) gets a pair now, generated on a
-    /// blocking thread.
+    /// key of `alg` yet gets a pair now, generated on a blocking thread: a
+    /// safety net only, as registering a client for `alg` makes the pair
+    /// before the client exists.
     pub async fn current_for(
         &self,
         tenant: &Tenant,
