@@ -378,6 +378,7 @@ mod tests {
             allowed_origins: Vec::new(),
             dpop_nonce_required: false,
             resources: vec!["https://api.example.com/orders".into()],
+            id_token_signed_response_alg: None,
             created_at: 0,
         }
     }

@@ -100,11 +100,12 @@ pub struct IdTokenClaims {
 }
 
 /// OIDC Core §3.1.3.6: base64url of the left half of the hash of the access
-/// token, with the hash of the ID token's `alg` (SHA-256 for ES256; SHA-512
-/// for EdDSA with Ed25519, as OpenID's errata and common libraries do).
+/// token, with the hash of the ID token's `alg` (SHA-256 for ES256 and
+/// RS256; SHA-512 for EdDSA with Ed25519, as OpenID's errata and common
+/// libraries do).
 pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
     match alg {
-        SigningAlg::ES256 => {
+        SigningAlg::ES256 | SigningAlg::RS256 => {
             let digest = Sha256::digest(access_token.as_bytes());
             URL_SAFE_NO_PAD.encode(&digest[..16])
         }

@@ -23,6 +23,7 @@ use url::Url;
 
 use crate::authorize::validate_resource;
 use crate::error::ValidationError;
+use crate::keys::SigningAlg;
 
 /// Whether a client can keep a secret (RFC 6749 §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -212,6 +213,10 @@ pub struct Client {
     /// Resources (RFC 8707) the client may name besides the tenant's
     /// default audience; empty means the default audience only.
     pub resources: Vec<String>,
+    /// The `alg` its ID tokens are signed with (OIDC Dynamic Client
+    /// Registration 1.0 §2 `id_token_signed_response_alg`); `None` means
+    /// the tenant's algorithm.
+    pub id_token_signed_response_alg: Option<SigningAlg>,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }
@@ -226,6 +231,12 @@ impl Client {
     /// Whether the client may use `grant`.
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// The algorithm this client's ID tokens are signed with, in a tenant
+    /// whose algorithm is `tenant_alg`. Access tokens always use the tenant's.
+    pub fn id_token_alg(&self, tenant_alg: SigningAlg) -> SigningAlg {
+        self.id_token_signed_response_alg.unwrap_or(tenant_alg)
     }
 
     /// The resource a request names (RFC 8707 §2), checked against this
@@ -299,6 +310,9 @@ pub struct NewClient {
     /// Resources the client may name besides the tenant's default
     /// audience (RFC 8707); empty means the default audience only.
     pub resources: Vec<String>,
+    /// ID token algorithm; `None` means the tenant's. Checked against the
+    /// tenant by [`NewClient::check_id_token_alg`].
+    pub id_token_signed_response_alg: Option<SigningAlg>,
 }
 
 impl NewClient {
@@ -317,6 +331,22 @@ impl NewClient {
             allowed_origins: Vec::new(),
             dpop_nonce_required: None,
             resources: Vec::new(),
+            id_token_signed_response_alg: None,
+        }
+    }
+
+    /// OIDC Dynamic Client Registration 1.0 §2: the client's
+    /// `id_token_signed_response_alg` must be one the tenant signs ID tokens
+    /// with ([`SigningAlg::id_token_algs`]): its own or RS256.
+    pub fn check_id_token_alg(&self, tenant_alg: SigningAlg) -> Result<(), ValidationError> {
+        match self.id_token_signed_response_alg {
+            Some(alg) if !tenant_alg.id_token_algs().contains(&alg) => {
+                Err(ValidationError::IdTokenAlg {
+                    asked: alg,
+                    tenant: tenant_alg,
+                })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -621,6 +651,7 @@ mod tests {
             allowed_origins: n.allowed_origins,
             dpop_nonce_required: false,
             resources: n.resources,
+            id_token_signed_response_alg: None,
             created_at: 0,
         }
     }
@@ -690,6 +721,7 @@ mod tests {
             allowed_origins: c.allowed_origins,
             dpop_nonce_required: false,
             resources: c.resources,
+            id_token_signed_response_alg: None,
             created_at: 0,
         };
         assert!(client.redirect_uri_is_registered("https://app.example.com/cb"));

@@ -74,8 +74,9 @@ pub struct ServerMetadata {
 }
 
 impl ServerMetadata {
-    /// Builds the metadata for the tenant whose issuer is `issuer`. The
-    /// signing algorithm is the tenant's, so a client knows what to expect.
+    /// Builds the metadata for the tenant whose issuer is `issuer`. ID
+    /// tokens come signed with the tenant's algorithm or, for a client that
+    /// registered `id_token_signed_response_alg=RS256`, with RS256.
     pub fn for_issuer(issuer: &Url, signing_alg: SigningAlg) -> Self {
         let base = issuer.as_str().trim_end_matches('/').to_owned();
         let at = |path: &str| format!("{base}/{path}");
@@ -111,7 +112,11 @@ impl ServerMetadata {
             ],
             code_challenge_methods_supported: vec!["S256"],
             subject_types_supported: vec!["public"],
-            id_token_signing_alg_values_supported: vec![signing_alg.as_str()],
+            id_token_signing_alg_values_supported: signing_alg
+                .id_token_algs()
+                .into_iter()
+                .map(SigningAlg::as_str)
+                .collect(),
             claims_supported: vec![
                 "iss",
                 "sub",
@@ -154,6 +159,9 @@ mod tests {
             assert!(url.starts_with("https://auth.example.com/t/acme/"), "{url}");
         }
         assert_eq!(m.code_challenge_methods_supported, vec!["S256"]);
-        assert_eq!(m.id_token_signing_alg_values_supported, vec!["EdDSA"]);
+        assert_eq!(
+            m.id_token_signing_alg_values_supported,
+            vec!["EdDSA", "RS256"]
+        );
     }
 }

@@ -117,8 +117,19 @@ pub enum ValidationError {
     #[error("unknown grant type {0:?}")]
     GrantType(String),
     /// A signing algorithm is not one Holdfast supports.
-    #[error("unsupported signing algorithm {0:?} (use ES256 or EdDSA)")]
+    #[error("unsupported signing algorithm {0:?} (use ES256, EdDSA or RS256)")]
     SigningAlg(String),
+    /// A client asked for ID tokens signed with an algorithm its tenant does
+    /// not sign ID tokens with.
+    #[error(
+        "id_token_signed_response_alg {asked} is not available in a tenant of {tenant} (use {tenant} or RS256)"
+    )]
+    IdTokenAlg {
+        /// What the client asked for.
+        asked: crate::keys::SigningAlg,
+        /// The tenant's algorithm.
+        tenant: crate::keys::SigningAlg,
+    },
     /// A refresh-policy combination is not allowed.
     #[error("refresh policy: {0}")]
     RefreshPolicy(&'static str),

@@ -1,8 +1,12 @@
 //! Signing keys: algorithms and life cycle.
 //!
-//! Each tenant has at most one `next`, one `current` and any number of
-//! `retired` keys. Rotation promotes `next` → `current`, demotes the old
-//! `current` to `retired` and creates a new `next`. The JWKS (RFC 7517 §5)
+//! A tenant holds keys of its own algorithm (which signs access tokens) and,
+//! once a client asks for ID tokens signed with it, RS256 (OIDC Discovery
+//! 1.0 §3: "The algorithm RS256 MUST be included" among the ID token
+//! algorithms). Per algorithm, a tenant has at most one `next`, one
+//! `current` and any number of `retired` keys. Rotation promotes `next` →
+//! `current`, demotes the old `current` to `retired` and creates a new
+//! `next`, for each algorithm the tenant holds. The JWKS (RFC 7517 §5)
 //! publishes `next` (so verifiers learn it before it signs anything),
 //! `current`, and every `retired` key until the last token it could have
 //! signed has expired, so rotation never breaks a verifier.
@@ -22,6 +26,9 @@ pub enum SigningAlg {
     ES256,
     /// Ed25519.
     EdDSA,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 and a 2048-bit key (RFC 7518 §3.3):
+    /// what every OpenID Connect relying party can verify.
+    RS256,
 }
 
 impl SigningAlg {
@@ -30,7 +37,20 @@ impl SigningAlg {
         match self {
             Self::ES256 => "ES256",
             Self::EdDSA => "EdDSA",
+            Self::RS256 => "RS256",
         }
+    }
+
+    /// The algorithms a tenant of algorithm `self` can sign ID tokens with,
+    /// its own first: its own and RS256 (OIDC Discovery 1.0 §3:
+    /// `id_token_signing_alg_values_supported` "The algorithm RS256 MUST be
+    /// included").
+    pub fn id_token_algs(self) -> Vec<SigningAlg> {
+        let mut algs = vec![self];
+        if self != Self::RS256 {
+            algs.push(Self::RS256);
+        }
+        algs
     }
 }
 
@@ -40,6 +60,7 @@ impl FromStr for SigningAlg {
         match s {
             "ES256" => Ok(Self::ES256),
             "EdDSA" => Ok(Self::EdDSA),
+            "RS256" => Ok(Self::RS256),
             other => Err(ValidationError::SigningAlg(other.to_owned())),
         }
     }
@@ -97,11 +118,24 @@ mod tests {
 
     #[test]
     fn algs_round_trip_and_unknown_is_refused() {
-        for alg in [SigningAlg::ES256, SigningAlg::EdDSA] {
+        for alg in [SigningAlg::ES256, SigningAlg::EdDSA, SigningAlg::RS256] {
             assert_eq!(alg.as_str().parse::<SigningAlg>().unwrap(), alg);
         }
         assert!("HS256".parse::<SigningAlg>().is_err());
         assert!("none".parse::<SigningAlg>().is_err());
+    }
+
+    #[test]
+    fn oidc_discovery_s3_rs256_is_always_an_id_token_alg() {
+        assert_eq!(
+            SigningAlg::ES256.id_token_algs(),
+            [SigningAlg::ES256, SigningAlg::RS256]
+        );
+        assert_eq!(
+            SigningAlg::EdDSA.id_token_algs(),
+            [SigningAlg::EdDSA, SigningAlg::RS256]
+        );
+        assert_eq!(SigningAlg::RS256.id_token_algs(), [SigningAlg::RS256]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use holdfast_core::client::{ClientKind, GrantType, NewClient, RotationMode};
 use holdfast_core::keys::SigningAlg;
 use holdfast_core::tenant::issuer_url;
 use holdfast_crypto::secret::SecretString;
-use serde_json::json;
+use serde_json::{Value, json};
 use url::Url;
 
 use crate::config::{FileConfig, LogFormat, PasswordParams, ServerConfig, StorageLocation};
@@ -168,7 +168,8 @@ pub enum TenantCommand {
         /// Display name shown on login pages.
         #[arg(long)]
         name: Option<String>,
-        /// Signing algorithm.
+        /// Signing algorithm of access tokens and, by default, ID tokens:
+        /// ES256, EdDSA or RS256 (slower, larger tokens).
         #[arg(long, default_value = "ES256", value_parser = parse_alg)]
         signing_alg: SigningAlg,
         /// Default access-token audience [default: the issuer].
@@ -334,6 +335,11 @@ pub struct ClientCreateArgs {
     /// only, which is always allowed].
     #[arg(long = "resource")]
     pub resources: Vec<String>,
+    /// The algorithm its ID tokens are signed with: the tenant's or RS256
+    /// (OIDC `id_token_signed_response_alg`) [default: the tenant's].
+    /// Access tokens always use the tenant's algorithm.
+    #[arg(long, value_parser = parse_alg)]
+    pub id_token_signed_response_alg: Option<SigningAlg>,
 }
 
 /// `holdfast user ...`
@@ -462,6 +468,10 @@ fn init_logging(format: LogFormat, default_level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr's reader is gone) is
+        // lost, not reported with `eprintln!`, which panics on the same
+        // closed pipe and would turn every logged request into a 500.
+        .log_internal_errors(false)
         .with_ansi(ansi);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
@@ -704,6 +714,7 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
             new.refresh_token_in_cookie = args.refresh_token_cookie;
             new.allowed_origins = args.allowed_origins.clone();
             new.resources = args.resources.clone();
+            new.id_token_signed_response_alg = args.id_token_signed_response_alg;
             let (client, secret) = admin::create_client(state, &tenant, new).await?;
             let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
             let mut value = json!({
@@ -712,14 +723,16 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
                 "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required, "refresh_token_cookie": client.refresh_token_in_cookie, "allowed_origins": client.allowed_origins,
                 "rotation": client.refresh.rotation.as_str(), "unbound_grace_accept_risk": client.refresh.unbound_grace_accept_risk,
                 "resources": client.resources,
+                "id_token_signed_response_alg": client.id_token_alg(tenant.signing_alg).as_str(),
             });
             let mut human = format!(
-                "created {} client '{}' in tenant '{}'\n  grant types: {}\n  scopes:      {}",
+                "created {} client '{}' in tenant '{}'\n  grant types: {}\n  scopes:      {}\n  ID tokens:   {}",
                 client.kind.as_str(),
                 client.client_id,
                 tenant.slug,
                 grants.join(" "),
-                client.scopes.join(" ")
+                client.scopes.join(" "),
+                client.id_token_alg(tenant.signing_alg)
             );
             if client.refresh.unbound_grace_accept_risk {
                 human.push_str(
@@ -898,20 +911,40 @@ async fn admin_command(state: &AppState, command: &Command, json_mode: bool) -> 
         }
         Command::Keys(KeysCommand::Rotate { tenant }) => {
             let tenant = admin::tenant(state, tenant).await?;
-            let new_next = state.keys.rotate(&tenant, state.now()).await?;
+            let new_nexts = state.keys.rotate(&tenant, state.now()).await?;
             let keys = state.store.keys(&tenant.id).await?;
-            let current = keys
+            let current_of = |alg: SigningAlg| {
+                keys.iter()
+                    .find(|k| k.alg == alg && k.state == holdfast_core::keys::KeyState::Current)
+                    .map(|k| k.kid.clone())
+                    .unwrap_or_default()
+            };
+            // The tenant's own algorithm first, as `current_kid`/`next_kid`;
+            // every algorithm (RS256 for ID tokens too) under `rotated`.
+            let rotated: Vec<Value> = new_nexts
                 .iter()
-                .find(|k| k.state == holdfast_core::keys::KeyState::Current)
-                .map(|k| k.kid.clone())
-                .unwrap_or_default();
+                .map(|k| json!({"alg": k.alg.as_str(), "current_kid": current_of(k.alg), "next_kid": k.kid}))
+                .collect();
+            let mut value = json!({"tenant": tenant.slug, "rotated": rotated});
+            if let Some(first) = rotated.first() {
+                value["current_kid"] = first["current_kid"].clone();
+                value["next_kid"] = first["next_kid"].clone();
+            }
+            let human = new_nexts
+                .iter()
+                .map(|k| {
+                    format!(
+                        "\n  {}: current {}, next {}",
+                        k.alg,
+                        current_of(k.alg),
+                        k.kid
+                    )
+                })
+                .collect::<String>();
             print(
                 json_mode,
-                json!({"tenant": tenant.slug, "current_kid": current, "next_kid": new_next.kid}),
-                format!(
-                    "rotated keys of tenant '{}'\n  current: {current}\n  next:    {}",
-                    tenant.slug, new_next.kid
-                ),
+                value,
+                format!("rotated keys of tenant '{}'{human}", tenant.slug),
             );
         }
         Command::Keys(KeysCommand::List { tenant }) => {

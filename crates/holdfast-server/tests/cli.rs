@@ -35,6 +35,8 @@ cli_on_both_backends!(
     cli_duplicate_username_differing_only_in_case_fails_and_changes_nothing,
     cli_password_in_argv_is_refused_by_the_parser,
     cli_keys_rotate_promotes_next_to_current,
+    oidc_registration_s2_cli_client_with_rs256_id_tokens_gets_rs256_keys_rotated_with_the_rest,
+    oidc_discovery_s3_cli_rs256_tenant_is_accepted,
     cli_migrate_is_idempotent,
     cli_kek_file_is_created_in_the_data_dir_with_mode_0600,
 );
@@ -647,6 +649,102 @@ async fn cli_keys_rotate_promotes_next_to_current(h: Holdfast) {
         "{}",
         unknown.stderr
     );
+}
+
+/// The keys of `alg` in `keys list --json`, as `(state, kid)`.
+async fn keys_of_alg(h: &Holdfast, tenant: &str, alg: &str) -> Vec<(String, String)> {
+    let keys = h.json(&["keys", "list", "--tenant", tenant]).await;
+    keys.as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["alg"] == alg)
+        .map(|k| {
+            (
+                k["state"].as_str().unwrap().to_owned(),
+                k["kid"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// OIDC Registration §2 `id_token_signed_response_alg` through `holdfast
+/// client create --id-token-signed-response-alg RS256`: the tenant gets an
+/// RS256 pair beside its ES256 keys, `keys rotate` rotates both, and an
+/// algorithm the tenant cannot sign ID tokens with is refused.
+async fn oidc_registration_s2_cli_client_with_rs256_id_tokens_gets_rs256_keys_rotated_with_the_rest(
+    h: Holdfast,
+) {
+    create_acme(&h).await;
+    let client = |id: &'static str, alg: Option<&'static str>| {
+        let mut args = vec![
+            "client",
+            "create",
+            "--tenant",
+            "acme",
+            "--client-id",
+            id,
+            "--public",
+            "--redirect-uri",
+            "https://rp.example.com/cb",
+        ];
+        if let Some(alg) = alg {
+            args.extend(["--id-token-signed-response-alg", alg]);
+        }
+        args
+    };
+    let plain = h.json(&client("plain", None)).await;
+    assert_eq!(plain["id_token_signed_response_alg"], "ES256");
+    assert!(keys_of_alg(&h, "acme", "RS256").await.is_empty());
+
+    let rp = h.json(&client("rp", Some("RS256"))).await;
+    assert_eq!(rp["id_token_signed_response_alg"], "RS256");
+    let mut rsa = keys_of_alg(&h, "acme", "RS256").await;
+    rsa.sort();
+    let states: Vec<&str> = rsa.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(states, ["current", "next"]);
+    // A second RS256 client reuses the pair.
+    h.json(&client("rp2", Some("RS256"))).await;
+    assert_eq!(keys_of_alg(&h, "acme", "RS256").await.len(), 2);
+
+    let rotated = h.json(&["keys", "rotate", "--tenant", "acme"]).await;
+    let algs: Vec<&str> = rotated["rotated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["alg"].as_str().unwrap())
+        .collect();
+    assert_eq!(algs, ["ES256", "RS256"], "{rotated}");
+    let rs = &rotated["rotated"][1];
+    let (_, old_current) = rsa.iter().find(|(s, _)| s == "current").unwrap();
+    let (_, old_next) = rsa.iter().find(|(s, _)| s == "next").unwrap();
+    assert_eq!(rs["current_kid"], old_next.as_str(), "{rotated}");
+    let after = keys_of_alg(&h, "acme", "RS256").await;
+    assert_eq!(after.len(), 3);
+    assert!(after.contains(&("retired".to_owned(), old_current.clone())));
+    assert_eq!(keys_of_alg(&h, "acme", "ES256").await.len(), 3);
+
+    let refused = h.run(&client("ed", Some("EdDSA"))).await;
+    refused.assert_failure();
+    assert!(
+        refused.stderr.contains("id_token_signed_response_alg"),
+        "{}",
+        refused.stderr
+    );
+    let refused = h.run(&client("hs", Some("HS256"))).await;
+    refused.assert_failure();
+}
+
+/// OIDC Discovery 1.0 §3: RS256 is a signing algorithm Holdfast offers, so a
+/// tenant may also sign everything with it.
+async fn oidc_discovery_s3_cli_rs256_tenant_is_accepted(h: Holdfast) {
+    let tenant = h
+        .json(&["tenant", "create", "rsa", "--signing-alg", "RS256"])
+        .await;
+    assert_eq!(tenant["signing_alg"], "RS256");
+    let mut rsa = keys_of_alg(&h, "rsa", "RS256").await;
+    rsa.sort();
+    let states: Vec<&str> = rsa.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(states, ["current", "next"]);
 }
 
 async fn cli_migrate_is_idempotent(h: Holdfast) {

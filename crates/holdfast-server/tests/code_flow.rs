@@ -3,7 +3,8 @@
 //!
 //! - The whole flow driven by an independent relying-party library (the
 //!   `openidconnect` crate) from the discovery document alone, for an ES256
-//!   and an EdDSA tenant: OIDC Core §3.1 (code flow), §3.1.3.7 (ID token
+//!   and an EdDSA tenant, and for a client of an ES256 tenant that asks for
+//!   RS256 ID tokens (OIDC Discovery 1.0 §3, Registration §2): OIDC Core §3.1 (code flow), §3.1.3.7 (ID token
 //!   validation, with the signature checked against the published JWKS),
 //!   §3.1.3.6 (`at_hash`), §5.3 (UserInfo); RFC 9207 (`iss` in the
 //!   authorization response).
@@ -24,6 +25,7 @@ use flow::{
     Browser, Fixture, PASSWORD, REDIRECT_URI, USERNAME, authorize_url, browser_code, code_request,
     jwt_part, query, redeem, token, userinfo, with,
 };
+use holdfast_core::client::{ClientKind, NewClient};
 use holdfast_core::keys::SigningAlg;
 use holdfast_server::Clock as _;
 use holdfast_testkit::TestServer;
@@ -41,6 +43,8 @@ use serde_json::Value;
 holdfast_testkit::on_both_backends!(
     oidc_core_s3_1_code_flow_with_an_independent_client_es256,
     oidc_core_s3_1_code_flow_with_an_independent_client_eddsa,
+    oidc_registration_s2_client_with_rs256_id_tokens_completes_the_code_flow_with_an_independent_client,
+    oidc_discovery_s3_rs256_id_tokens_verify_against_the_jwks_across_rotation,
     rfc9068_s2_access_token_is_an_at_jwt_with_the_required_claims,
     rfc8707_s2_resource_parameter_becomes_the_access_token_audience,
     rfc6749_s5_1_token_response_is_not_cacheable_and_refresh_tokens_rotate,
@@ -58,10 +62,22 @@ holdfast_testkit::on_both_backends!(
     rfc6749_s4_1_3_redirect_uri_must_repeat_the_one_in_the_authorization_request,
 );
 
-/// Runs the whole flow with `openidconnect` against a tenant signing with `alg`.
-async fn code_flow_with_openidconnect(server: TestServer, alg: SigningAlg) {
+/// Runs the whole flow with `openidconnect` against a tenant signing with
+/// `alg`, for a client whose ID tokens are signed with `id_token_alg`
+/// (`None`: the tenant's).
+async fn code_flow_with_openidconnect(
+    server: TestServer,
+    alg: SigningAlg,
+    id_token_alg: Option<SigningAlg>,
+) {
     let tenant = server.tenant_with_alg("acme", alg).await;
-    let fx = flow::fixture_in(&server, tenant).await;
+    let mut fx = flow::fixture_in(&server, tenant).await;
+    if let Some(id_alg) = id_token_alg {
+        let mut new = NewClient::new("rp", ClientKind::Public);
+        new.redirect_uris = vec![REDIRECT_URI.to_owned()];
+        new.id_token_signed_response_alg = Some(id_alg);
+        fx.client = server.client(&fx.tenant, new).await.0;
+    }
     let http = flow::oidc_http(server.http());
 
     // Everything the client knows comes from the discovery document.
@@ -123,12 +139,18 @@ async fn code_flow_with_openidconnect(server: TestServer, alg: SigningAlg) {
         Some(USERNAME)
     );
     assert!(claims.auth_time().is_some(), "auth_time is present");
-    let expected_alg = match alg {
+    let expected_alg = match id_token_alg.unwrap_or(alg) {
         SigningAlg::ES256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
         SigningAlg::EdDSA => CoreJwsSigningAlgorithm::EdDsa,
+        SigningAlg::RS256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
     };
     let signing_alg = id_token.signing_alg().unwrap();
     assert_eq!(*signing_alg, expected_alg);
+    // Access tokens stay on the tenant's algorithm whatever the ID token's.
+    assert_eq!(
+        jwt_part(tokens.access_token().secret(), 0)["alg"],
+        alg.as_str()
+    );
 
     // OIDC Core §3.1.3.6: at_hash binds the access token to the ID token.
     let expected_hash = AccessTokenHash::from_token(
@@ -161,11 +183,170 @@ async fn code_flow_with_openidconnect(server: TestServer, alg: SigningAlg) {
 }
 
 async fn oidc_core_s3_1_code_flow_with_an_independent_client_es256(server: TestServer) {
-    code_flow_with_openidconnect(server, SigningAlg::ES256).await;
+    code_flow_with_openidconnect(server, SigningAlg::ES256, None).await;
 }
 
 async fn oidc_core_s3_1_code_flow_with_an_independent_client_eddsa(server: TestServer) {
-    code_flow_with_openidconnect(server, SigningAlg::EdDSA).await;
+    code_flow_with_openidconnect(server, SigningAlg::EdDSA, None).await;
+}
+
+/// OIDC Registration §2 `id_token_signed_response_alg`: an RP that wants
+/// RS256 (the one algorithm OIDC Discovery §3 makes mandatory) gets RS256 ID
+/// tokens, verified by `openidconnect` against the published JWKS, with
+/// `at_hash` over SHA-256; its access tokens stay ES256.
+async fn oidc_registration_s2_client_with_rs256_id_tokens_completes_the_code_flow_with_an_independent_client(
+    server: TestServer,
+) {
+    code_flow_with_openidconnect(server, SigningAlg::ES256, Some(SigningAlg::RS256)).await;
+}
+
+/// The tenant's JWK Set, fetched as a verifier would.
+async fn published_jwks(http: &reqwest::Client, fx: &Fixture) -> Value {
+    let response = http.get(fx.at("/jwks.json")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+/// The keys of `set` whose `kty` is `kty`.
+fn keys_of(set: &Value, kty: &str) -> Vec<Value> {
+    set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["kty"] == kty)
+        .cloned()
+        .collect()
+}
+
+/// Verifies an RS256 ID token with `jsonwebtoken` (a standard JOSE library)
+/// against the published `set`: key by `kid`, signature, `iss`, `aud`, `exp`.
+fn verify_rs256_id_token(set: &Value, token: &str, fx: &Fixture) -> Value {
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(set.clone()).unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    let kid = header.kid.expect("a kid in the header");
+    let jwk = set
+        .find(&kid)
+        .unwrap_or_else(|| panic!("kid {kid} is not published"));
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[fx.client.client_id.as_str()]);
+    validation.set_issuer(&[fx.issuer.as_str()]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .unwrap_or_else(|e| panic!("the RS256 ID token does not verify: {e}"))
+        .claims
+}
+
+/// OIDC Discovery 1.0 §3 ("The algorithm RS256 MUST be included") and RFC
+/// 7517 §5: a client registered for RS256 ID tokens gets them, signed by an
+/// RSA key the JWKS publishes; they verify with `jsonwebtoken`; a rotation
+/// rotates the RS256 keys too and keeps the retired one published, so the
+/// earlier ID token still verifies. The ES256 client beside it is untouched:
+/// ES256 ID and access tokens, and its refresh works as before.
+async fn oidc_discovery_s3_rs256_id_tokens_verify_against_the_jwks_across_rotation(
+    server: TestServer,
+) {
+    let mut fx = flow::fixture(&server, "acme").await;
+    let es256_client = fx.client.clone();
+    let http = server.http();
+    let doc: Value = http
+        .get(fx.at("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256", "RS256"])
+    );
+    assert!(keys_of(&published_jwks(&http, &fx).await, "RSA").is_empty());
+
+    let mut new = NewClient::new("rp", ClientKind::Public);
+    new.redirect_uris = vec![REDIRECT_URI.to_owned()];
+    new.id_token_signed_response_alg = Some(SigningAlg::RS256);
+    fx.client = server.client(&fx.tenant, new).await.0;
+    // Registering it made the tenant's RS256 pair: current and next.
+    let before = published_jwks(&http, &fx).await;
+    let rsa = keys_of(&before, "RSA");
+    assert_eq!(rsa.len(), 2, "{before}");
+    assert_eq!(keys_of(&before, "EC").len(), 2, "{before}");
+    for key in &rsa {
+        assert_eq!(key["alg"], "RS256");
+        assert_eq!(key["use"], "sig");
+        assert!(key.get("d").is_none(), "no private part: {key}");
+    }
+
+    let (_, code, pkce) = browser_code(&fx).await;
+    let tokens = redeem(&http, &fx, &code, &pkce.verifier).await;
+    let id_token = tokens.str("id_token").expect("an ID token").to_owned();
+    let claims = verify_rs256_id_token(&before, &id_token, &fx);
+    assert_eq!(claims["sub"], fx.user_id);
+    assert_eq!(claims["azp"], "rp");
+    let access_token = tokens.str("access_token").unwrap();
+    assert_eq!(jwt_part(access_token, 0)["alg"], "ES256");
+    let old_kid = jwt_part(&id_token, 0)["kid"].as_str().unwrap().to_owned();
+
+    let rotated = server
+        .state
+        .keys
+        .rotate(&fx.tenant, server.clock.now())
+        .await
+        .unwrap();
+    let algs: Vec<SigningAlg> = rotated.iter().map(|k| k.alg).collect();
+    assert_eq!(algs, [SigningAlg::ES256, SigningAlg::RS256]);
+    let after = published_jwks(&http, &fx).await;
+    assert_eq!(
+        keys_of(&after, "RSA").len(),
+        3,
+        "next, current, retired: {after}"
+    );
+    // The retired RS256 key is still published: the earlier token verifies.
+    verify_rs256_id_token(&after, &id_token, &fx);
+
+    let refreshed = token(
+        &http,
+        &fx.issuer,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens.str("refresh_token").unwrap()),
+            ("client_id", "rp"),
+        ],
+    )
+    .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+    let new_id_token = refreshed.str("id_token").expect("an ID token");
+    let new_kid = jwt_part(new_id_token, 0)["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_kid, old_kid, "the RS256 key rotated");
+    assert!(
+        rsa.iter().any(|k| k["kid"] == new_kid.as_str()),
+        "the new RS256 key was published as next before it signed"
+    );
+    verify_rs256_id_token(&after, new_id_token, &fx);
+
+    // The ES256 client: ES256 ID tokens, and its refresh path as before.
+    fx.client = es256_client;
+    let (_, code, pkce) = browser_code(&fx).await;
+    let tokens = redeem(&http, &fx, &code, &pkce.verifier).await;
+    assert_eq!(jwt_part(tokens.str("id_token").unwrap(), 0)["alg"], "ES256");
+    let refreshed = token(
+        &http,
+        &fx.issuer,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens.str("refresh_token").unwrap()),
+            ("client_id", fx.client.client_id.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+    for jwt in ["id_token", "access_token"] {
+        assert_eq!(jwt_part(refreshed.str(jwt).unwrap(), 0)["alg"], "ES256");
+    }
 }
 
 async fn rfc9068_s2_access_token_is_an_at_jwt_with_the_required_claims(server: TestServer) {

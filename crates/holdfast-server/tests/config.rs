@@ -6,7 +6,9 @@
 //! Server options (`listen`, `public_url`, `log_format`, Argon2 parameters)
 //! have flags and variables only on `holdfast serve`; the administrative
 //! commands read them from the TOML file alone (see the ignored test below).
-//! These tests are about configuration, not storage, so they use SQLite.
+//! These tests are about configuration, not storage, so they use SQLite,
+//! except the last two: what start-up and requests do when PostgreSQL
+//! cannot be reached.
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md §11 is about src/)
 
 mod support;
@@ -425,4 +427,176 @@ async fn config_toml_with_a_malformed_value_or_missing_file_fails_clearly() {
         "{}",
         run.stderr
     );
+}
+
+/// Store outages answer fast: a PostgreSQL URL on a closed port fails
+/// `serve` and an administrative command within a few seconds, naming the
+/// real cause ("connection refused"), not a pool that "timed out" after
+/// 30 s of retries.
+#[tokio::test]
+async fn store_postgres_on_a_closed_port_fails_start_up_fast_saying_connection_refused() {
+    let s = Scratch::new();
+    // A port that was free a moment ago and that nothing listens on now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    for args in [
+        &["serve", "--listen", "127.0.0.1:0"][..],
+        &["tenant", "list"][..],
+    ] {
+        let mut cmd = bare_command();
+        cmd.arg("--data-dir")
+            .arg(s.data())
+            .arg("--database-url")
+            .arg(&url)
+            .args(args);
+        let started = std::time::Instant::now();
+        let run = run_command(cmd, None).await;
+        let took = started.elapsed();
+        run.assert_failure();
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{args:?} took {took:?} to fail: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.to_lowercase().contains("connection refused"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("timed out"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// A TCP relay to PostgreSQL that the test can cut, as a database restart
+/// or a network failure would: open connections drop, new ones are refused.
+struct Relay {
+    port: u16,
+    accept: tokio::task::JoinHandle<()>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    async fn to(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tracked = conns.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tracked.lock().unwrap().push(conn.abort_handle());
+            }
+        });
+        Self {
+            port,
+            accept,
+            conns,
+        }
+    }
+
+    /// Closes the listening port and every relayed connection.
+    async fn cut(self) {
+        self.accept.abort();
+        let _ = self.accept.await;
+        for conn in self.conns.lock().unwrap().drain(..) {
+            conn.abort();
+        }
+    }
+}
+
+/// Store outages answer fast: once PostgreSQL goes away under a running
+/// `serve`, a request that needs the store is answered 503
+/// `temporarily_unavailable` (RFC 6749 §5.2 shape) within about 2 s
+/// (`holdfast_store::ACQUIRE_TIMEOUT`), not after sqlx's 30 s default.
+/// PostgreSQL only; skipped loudly outside CI when it is unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_outage_requests_answer_503_temporarily_unavailable_within_about_2_s() {
+    use holdfast_store::testing::{Backend, TestDatabase};
+    let Some(db) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let mut via_relay = url::Url::parse(&db.url).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        via_relay.host_str().unwrap(),
+        via_relay.port().unwrap_or(5432)
+    );
+    let relay = Relay::to(upstream).await;
+    via_relay.set_host(Some("127.0.0.1")).unwrap();
+    via_relay.set_port(Some(relay.port)).unwrap();
+
+    for args in [
+        &["tenant", "create", "acme"][..],
+        &[
+            "client",
+            "create",
+            "--tenant",
+            "acme",
+            "--client-id",
+            "web",
+            "--public",
+            "--redirect-uri",
+            "https://app.example.com/cb",
+        ][..],
+    ] {
+        let mut cmd = support::command_for(&db.dir, Some(&db.url));
+        cmd.args(args);
+        run_command(cmd, None).await.assert_success();
+    }
+    let mut cmd = support::command_for(&db.dir, Some(via_relay.as_str()));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    let served = support::serve(cmd)
+        .await
+        .unwrap_or_else(|run| panic!("serve failed: {}", run.stderr));
+    let http = reqwest::Client::new();
+    let unknown = format!("hfrt_{}", "A".repeat(43));
+    let present = || {
+        http.post(format!("{}/t/acme/token", served.base))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", unknown.as_str()),
+                ("client_id", "web"),
+            ])
+            .send()
+    };
+    // With the store up: the unknown token is looked up and refused.
+    let up = present().await.unwrap();
+    assert_eq!(up.status(), StatusCode::BAD_REQUEST);
+
+    relay.cut().await;
+    // The first request may meet a pooled connection that just broke, the
+    // next ones wait for a new one that cannot be made: all answer fast.
+    for attempt in 0..3 {
+        let started = std::time::Instant::now();
+        let down = present().await.unwrap();
+        let took = started.elapsed();
+        let status = down.status();
+        let body: serde_json::Value = down.json().await.unwrap();
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "attempt {attempt}: {body}"
+        );
+        assert_eq!(
+            body["error"], "temporarily_unavailable",
+            "attempt {attempt}: {body}"
+        );
+        assert!(
+            took < std::time::Duration::from_millis(3500),
+            "attempt {attempt} took {took:?}"
+        );
+    }
 }

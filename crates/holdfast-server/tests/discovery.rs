@@ -86,6 +86,7 @@ fn core_alg(alg: SigningAlg) -> CoreJwsSigningAlgorithm {
     match alg {
         SigningAlg::ES256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
         SigningAlg::EdDSA => CoreJwsSigningAlgorithm::EdDsa,
+        SigningAlg::RS256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
     }
 }
 
@@ -233,7 +234,11 @@ async fn rfc8414_s2_metadata_has_the_required_fields(server: TestServer) {
     };
     assert!(strings("response_types_supported").contains(&"code".to_owned()));
     assert!(!strings("subject_types_supported").is_empty());
-    assert_eq!(strings("id_token_signing_alg_values_supported"), ["ES256"]);
+    // OIDC Discovery 1.0 §3: "The algorithm RS256 MUST be included."
+    assert_eq!(
+        strings("id_token_signing_alg_values_supported"),
+        ["ES256", "RS256"]
+    );
     // PKCE S256 only (OAuth 2.1 §4.1.1; RFC 9700 §2.1.1: never "plain").
     assert_eq!(strings("code_challenge_methods_supported"), ["S256"]);
     // The jwks_uri the document names is the one that serves the keys.
@@ -258,7 +263,10 @@ async fn oidc_discovery_s3_metadata_parses_with_an_independent_client_library(se
     );
     assert_eq!(
         parsed.id_token_signing_alg_values_supported(),
-        &vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]
+        &vec![
+            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256
+        ]
     );
 }
 
@@ -267,7 +275,7 @@ async fn oidc_discovery_s3_eddsa_tenant_advertises_eddsa(server: TestServer) {
     let doc = oidc_metadata(&server, "edward").await;
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
-        json!(["EdDSA"])
+        json!(["EdDSA", "RS256"])
     );
     for key in jwks_keys(&jwks(&server, "edward").await) {
         assert_eq!(key["kty"], "OKP");
@@ -346,7 +354,8 @@ async fn token_verifies_across_rotation(server: TestServer, alg: SigningAlg) {
         .keys
         .rotate(&tenant, server.state.now())
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
     let after_set = jwks(&server, "acme").await;
     let after_kids = kids(&after_set);
     assert_eq!(

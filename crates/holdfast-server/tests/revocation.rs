@@ -21,7 +21,7 @@ holdfast_testkit::on_both_backends!(
     rfc7009_s2_1_revoking_a_refresh_token_revokes_its_family,
     rfc7009_s2_1_revoking_an_access_token_leaves_the_refresh_token_working,
     rfc7009_s2_2_unknown_and_malformed_tokens_are_answered_200,
-    rfc7009_s2_1_another_clients_token_is_left_alone,
+    rfc7009_s2_1_another_clients_token_is_refused_with_an_error_and_left_alone,
     rfc7662_s2_1_introspection_needs_a_confidential_client,
     rfc7662_s2_2_active_access_token_shows_its_claims,
     rfc7662_s2_2_expired_access_token_is_inactive,
@@ -121,9 +121,13 @@ async fn rfc7009_s2_2_unknown_and_malformed_tokens_are_answered_200(server: Test
 }
 
 /// RFC 7009 §2.1: the server "verifies whether the token was issued to the
-/// client making the revocation request"; another client's revocation is
-/// answered 200 and leaves the token alone.
-async fn rfc7009_s2_1_another_clients_token_is_left_alone(server: TestServer) {
+/// client making the revocation request. If this validation fails, the
+/// request is refused and the client is informed of the error": another
+/// client's refresh token and access token are each refused with 400
+/// `invalid_request` (RFC 6749 §5.2 shape), and both stay valid.
+async fn rfc7009_s2_1_another_clients_token_is_refused_with_an_error_and_left_alone(
+    server: TestServer,
+) {
     let f = fixture(&server, "acme").await;
     server
         .client(&f.tenant, NewClient::new("mobile", ClientKind::Public))
@@ -131,9 +135,29 @@ async fn rfc7009_s2_1_another_clients_token_is_left_alone(server: TestServer) {
     let http = server.http();
     let tokens = sign_in(&http, &f.issuer, WEB, "alice", None).await;
 
-    for token in [&tokens.refresh_token, &tokens.access_token] {
+    for (kind, token) in [
+        ("refresh token", &tokens.refresh_token),
+        ("access token", &tokens.access_token),
+    ] {
         let reply = revoke(&http, &f.issuer, "mobile", token).await;
-        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{kind}: {}",
+            reply.body
+        );
+        assert_eq!(
+            reply.body["error"], "invalid_request",
+            "{kind}: {}",
+            reply.body
+        );
+        assert!(
+            reply.body["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{kind}: {}",
+            reply.body
+        );
     }
     assert!(is_active(&http, &f, &tokens.access_token).await);
     assert!(is_active(&http, &f, &tokens.refresh_token).await);
@@ -145,6 +169,9 @@ async fn rfc7009_s2_1_another_clients_token_is_left_alone(server: TestServer) {
             .await
             .is_empty()
     );
+    // The owner may still revoke its own token.
+    let reply = revoke(&http, &f.issuer, WEB, &tokens.access_token).await;
+    assert_eq!(reply.status, StatusCode::OK);
 }
 
 /// RFC 7662 §2.1: "the endpoint MUST also require some form of

@@ -29,6 +29,7 @@ holdfast_testkit::on_both_backends!(
     rfc6749_s5_2_invalid_grant_for_an_unknown_code,
     rfc6749_s5_2_invalid_grant_for_an_unknown_refresh_token,
     rfc6749_s5_2_unauthorized_client_for_a_grant_the_client_was_not_given,
+    rfc6749_s4_4_public_client_asking_for_client_credentials_is_unauthorized_client_before_dpop,
     rfc6749_s5_2_unsupported_grant_type_for_the_password_grant,
     rfc6749_s5_2_invalid_scope_beyond_the_clients_scopes,
     rfc6749_s4_4_client_credentials_issue_a_token_for_the_client_itself,
@@ -266,6 +267,47 @@ async fn rfc6749_s5_2_unauthorized_client_for_a_grant_the_client_was_not_given(s
     .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.oauth_error(), "unauthorized_client");
+}
+
+/// RFC 6749 §4.4: "The client credentials grant type MUST only be used by
+/// confidential clients", and §5.2 `unauthorized_client`. The grant check
+/// comes before anything else about the request: a public client that must
+/// use DPoP, or must call from its own origin, is still told the grant is
+/// not its own, not that its proof or origin is missing.
+async fn rfc6749_s4_4_public_client_asking_for_client_credentials_is_unauthorized_client_before_dpop(
+    server: TestServer,
+) {
+    let fx = flow::fixture(&server, "acme").await;
+    let mut dpop = NewClient::new("spa-dpop", ClientKind::Public);
+    dpop.redirect_uris = vec!["https://spa.example/cb".to_owned()];
+    dpop.dpop_required = true;
+    server.client(&fx.tenant, dpop).await;
+    let mut cookie = NewClient::new("spa-cookie", ClientKind::Public);
+    cookie.redirect_uris = vec!["https://spa.example/cb".to_owned()];
+    cookie.refresh_token_in_cookie = true;
+    cookie.dpop_required = true;
+    server.client(&fx.tenant, cookie).await;
+    for client_id in ["spa-dpop", "spa-cookie"] {
+        // No proof at all, then a proof that is not even a JWT.
+        for proof in [None, Some("not-a-proof")] {
+            let mut request = server.http().post(format!("{}/token", fx.issuer)).form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+            ]);
+            if let Some(proof) = proof {
+                request = request.header("DPoP", proof);
+            }
+            let answer = read_json(request.send().await.unwrap()).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::BAD_REQUEST,
+                "{client_id}: {}",
+                answer.text
+            );
+            assert_eq!(answer.oauth_error(), "unauthorized_client", "{client_id}");
+            assert!(answer.str("access_token").is_none());
+        }
+    }
 }
 
 async fn rfc6749_s5_2_unsupported_grant_type_for_the_password_grant(server: TestServer) {

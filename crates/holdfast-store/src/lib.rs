@@ -36,6 +36,14 @@ mod throttle;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+/// How long a request waits for a pooled connection before the store gives
+/// up and the request is answered 503 `temporarily_unavailable`. While
+/// PostgreSQL restarts, the pool keeps trying to connect; without a bound a
+/// request would hang for sqlx's default of 30 s. Two seconds outlasts any
+/// queue for a connection under load (milliseconds) and still answers a
+/// client quickly during an outage. SQLite's reader pool uses it too.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -173,11 +181,18 @@ pub trait UserStore: Send + Sync {
 pub trait KeyStore: Send + Sync {
     /// Every key of the tenant (next, current, retired), newest first.
     async fn keys(&self, tenant_id: &str) -> StoreResult<Vec<StoredKey>>;
-    /// Rotation in one transaction: `current` → `retired` (at `now`),
-    /// `next` → `current`, and `new_next` inserted as `next`.
-    /// `NotFound("next key")` if the tenant has no `next` key.
+    /// Rotation of the keys of `new_next.alg`, in one transaction:
+    /// `current` → `retired` (at `now`), `next` → `current`, and `new_next`
+    /// inserted as `next`. Keys of other algorithms are untouched.
+    /// `NotFound("next key")` if the tenant has no `next` key of that
+    /// algorithm.
     async fn rotate_keys(&self, tenant_id: &str, new_next: &StoredKey, now: i64)
     -> StoreResult<()>;
+    /// Adds `keys` (a `current` and a `next` of one algorithm) to the
+    /// tenant, in one transaction, skipping each one whose (algorithm,
+    /// state) place is taken already: when several nodes add a pair at
+    /// once, the first committed stays and the others change nothing.
+    async fn add_keys(&self, tenant_id: &str, keys: &[StoredKey]) -> StoreResult<()>;
 }
 
 /// Server-wide metadata.

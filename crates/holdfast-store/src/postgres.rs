@@ -1,11 +1,12 @@
 //! The PostgreSQL store: what several Holdfast nodes share to scale out.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use holdfast_core::refresh::rotation::Decision;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Pool, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{Connection, Pool, Postgres};
 
 use crate::shared::{Backend, impl_shared_store};
 use crate::{PresentOutcome, Store, StoreResult};
@@ -16,18 +17,40 @@ pub struct PostgresStore {
     pool: Pool<Postgres>,
 }
 
+/// How long start-up waits for its first connection. A closed port is
+/// refused at once; this bounds a host that never answers.
+pub const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl PostgresStore {
     /// Connects to `url` and applies pending migrations (sqlx takes an
     /// advisory lock, so nodes starting together migrate once).
+    ///
+    /// One connection is made directly first, so a database that cannot be
+    /// reached fails start-up at once with the real cause ("connection
+    /// refused", a failed password) instead of the pool's "timed out".
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;
+        let first =
+            tokio::time::timeout(FIRST_CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+                .await
+                .map_err(|_| {
+                    sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "no answer from PostgreSQL within {} s",
+                            FIRST_CONNECT_TIMEOUT.as_secs()
+                        ),
+                    ))
+                })??;
+        // Closing it is only politeness: the pool opens its own.
+        let _ = first.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            .acquire_timeout(crate::ACQUIRE_TIMEOUT)
             // A broken connection fails one query (a 503) and is dropped;
             // pinging before every use would add a round trip to each one.
             .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
+            .connect_lazy_with(options);
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let store = Self { pool };
         store.fill_username_skeletons(None).await?;

@@ -56,6 +56,7 @@ pub(crate) struct ClientRow {
     pub dpop_nonce_required: bool,
     pub unbound_grace_accept_risk: bool,
     pub resources: String,
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -89,6 +90,10 @@ impl TryFrom<ClientRow> for ClientRecord {
                 allowed_origins: json_list(&r.allowed_origins)?,
                 dpop_nonce_required: r.dpop_nonce_required,
                 resources: json_list(&r.resources)?,
+                id_token_signed_response_alg: r
+                    .id_token_signed_response_alg
+                    .map(|a| a.parse().map_err(corrupt))
+                    .transpose()?,
                 created_at: r.created_at,
             },
             secret_digest: r.secret_digest,

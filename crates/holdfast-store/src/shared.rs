@@ -78,8 +78,9 @@ macro_rules! impl_shared_store {
                     "INSERT INTO clients (id, tenant_id, client_id, kind, secret_digest, redirect_uris,
                         grant_types, scopes, access_token_ttl_secs, rotation, grace_window_secs,
                         retry_limit, idle_lifetime_secs, absolute_lifetime_secs, dpop_required, created_at,
-                        refresh_token_in_cookie, allowed_origins, dpop_nonce_required, unbound_grace_accept_risk, resources)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+                        refresh_token_in_cookie, allowed_origins, dpop_nonce_required, unbound_grace_accept_risk, resources,
+                        id_token_signed_response_alg)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
                 )
                 .bind(id)
                 .bind(tenant_id)
@@ -102,6 +103,7 @@ macro_rules! impl_shared_store {
                 .bind(c.dpop_nonce_required.unwrap_or(false))
                 .bind(c.refresh.unbound_grace_accept_risk)
                 .bind($crate::rows::to_json_list(&c.resources))
+                .bind(c.id_token_signed_response_alg.map(|a| a.as_str()))
                 .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(|e| $crate::conflict_or(e, "client"))?;
@@ -120,6 +122,7 @@ macro_rules! impl_shared_store {
                     allowed_origins: c.allowed_origins.clone(),
                     dpop_nonce_required: c.dpop_nonce_required.unwrap_or(false),
                     resources: c.resources.clone(),
+                    id_token_signed_response_alg: c.id_token_signed_response_alg,
                     created_at: now,
                 })
             }
@@ -348,24 +351,60 @@ macro_rules! impl_shared_store {
                 // serialise instead of interleaving.
                 sqlx::query(
                     "UPDATE signing_keys SET state = 'retired', retired_at = $2
-                     WHERE tenant_id = $1 AND state = 'current'",
+                     WHERE tenant_id = $1 AND alg = $3 AND state = 'current'",
                 )
                 .bind(tenant_id)
                 .bind(now)
+                .bind(new_next.alg.as_str())
                 .execute(&mut *tx)
                 .await?;
                 let promoted = sqlx::query(
                     "UPDATE signing_keys SET state = 'current', activated_at = $2
-                     WHERE tenant_id = $1 AND state = 'next'",
+                     WHERE tenant_id = $1 AND alg = $3 AND state = 'next'",
                 )
                 .bind(tenant_id)
                 .bind(now)
+                .bind(new_next.alg.as_str())
                 .execute(&mut *tx)
                 .await?;
                 if promoted.rows_affected() != 1 {
                     return Err($crate::StoreError::NotFound("next key"));
                 }
                 insert_key(&mut tx, tenant_id, new_next).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn add_keys(
+                &self,
+                tenant_id: &str,
+                keys: &[$crate::StoredKey],
+            ) -> $crate::StoreResult<()> {
+                let mut writer = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *writer, <$store as $crate::shared::Backend>::BEGIN_WRITE).await?;
+                for key in keys {
+                    // The conflict target names the partial unique index
+                    // (tenant, alg, state) of live keys: a pair another
+                    // node committed first wins, this one is dropped.
+                    sqlx::query(
+                        "INSERT INTO signing_keys (kid, tenant_id, alg, state, private_sealed, public_jwk,
+                            created_at, activated_at, retired_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                         ON CONFLICT (tenant_id, alg, state) WHERE state IN ('next', 'current') DO NOTHING",
+                    )
+                    .bind(&key.kid)
+                    .bind(tenant_id)
+                    .bind(key.alg.as_str())
+                    .bind(key.state.as_str())
+                    .bind(&key.private_sealed)
+                    .bind(&key.public_jwk)
+                    .bind(key.created_at)
+                    .bind(key.activated_at)
+                    .bind(key.retired_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| $crate::conflict_or(e, "signing key"))?;
+                }
                 tx.commit().await?;
                 Ok(())
             }

@@ -140,6 +140,9 @@ impl SqliteStore {
         // trip to the connection's worker thread) before each use.
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // As on PostgreSQL: a reader that cannot be had within
+            // `ACQUIRE_TIMEOUT` is a 503, not a request left hanging.
+            .acquire_timeout(crate::ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;

@@ -351,6 +351,76 @@ async fn concurrent_rotations_leave_exactly_one_current_and_one_next(store: Arc<
     assert_eq!(keys.len(), 2 + ok);
 }
 
+fn rsa_key(kid: &str, state: KeyState, created_at: i64) -> StoredKey {
+    StoredKey {
+        alg: SigningAlg::RS256,
+        ..key(kid, state, created_at)
+    }
+}
+
+/// A tenant holds keys of its own algorithm and of RS256 (for ID tokens):
+/// one `next` and one `current` per algorithm, rotated separately; adding a
+/// pair where one exists (several nodes at once) keeps the first.
+async fn keys_of_a_second_alg_have_their_own_life_cycle_and_concurrent_adds_keep_one_pair(
+    store: Arc<dyn Store>,
+) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let store = store.clone();
+        let tenant_id = t.id.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .add_keys(
+                    &tenant_id,
+                    &[
+                        rsa_key(&format!("rc{i}"), KeyState::Current, 5),
+                        rsa_key(&format!("rn{i}"), KeyState::Next, 5),
+                    ],
+                )
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let keys = store.keys(&t.id).await.unwrap();
+    let count = |alg: SigningAlg, state: KeyState| {
+        keys.iter()
+            .filter(|k| k.alg == alg && k.state == state)
+            .count()
+    };
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    for alg in [SigningAlg::ES256, SigningAlg::RS256] {
+        assert_eq!(count(alg, KeyState::Current), 1, "{alg}");
+        assert_eq!(count(alg, KeyState::Next), 1, "{alg}");
+    }
+    let rsa_next = keys
+        .iter()
+        .find(|k| k.alg == SigningAlg::RS256 && k.state == KeyState::Next)
+        .unwrap()
+        .kid
+        .clone();
+
+    store
+        .rotate_keys(&t.id, &rsa_key("rn-new", KeyState::Next, 10), 50)
+        .await
+        .unwrap();
+    let keys = store.keys(&t.id).await.unwrap();
+    let state_of = |kid: &str| keys.iter().find(|k| k.kid == kid).map(|k| k.state);
+    assert_eq!(state_of(&rsa_next), Some(KeyState::Current));
+    assert_eq!(state_of("rn-new"), Some(KeyState::Next));
+    // The ES256 keys did not move.
+    assert_eq!(state_of("t1-cur"), Some(KeyState::Current));
+    assert_eq!(state_of("t1-next"), Some(KeyState::Next));
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.alg == SigningAlg::RS256 && k.state == KeyState::Retired)
+            .count(),
+        1
+    );
+}
+
 async fn kek_check_is_set_once(store: Arc<dyn Store>) {
     assert!(store.kek_check().await.unwrap().is_none());
     assert_eq!(store.init_kek_check(b"first").await.unwrap(), b"first");
@@ -1302,6 +1372,7 @@ all_backends!(
     key_rotation_promotes_next_and_retires_current,
     rotation_without_a_next_key_fails_and_changes_nothing,
     concurrent_rotations_leave_exactly_one_current_and_one_next,
+    keys_of_a_second_alg_have_their_own_life_cycle_and_concurrent_adds_keep_one_pair,
     kek_check_is_set_once,
     rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued,
     a_codes_browser_session_is_kept_on_the_code_and_its_family,

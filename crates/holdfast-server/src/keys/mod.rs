@@ -9,6 +9,18 @@
 //! check use it. A rotation by this node is seen at once; one by another
 //! process within seconds, which is harmless because a key is published as
 //! `next` one whole rotation before it signs anything.
+//!
+//! Keys live per (tenant, algorithm): the tenant's own algorithm signs access
+//! tokens and, by default, ID tokens; RS256 keys (OIDC Discovery 1.0 §3) sign
+//! the ID tokens of clients that registered `id_token_signed_response_alg`
+//! RS256. A tenant gets its RS256 pair when the first such client is
+//! registered ([`KeyService::ensure_alg`], from the CLI, off every request
+//! path; RSA generation is slow). The store's unique index on (tenant, alg,
+//! state) and an insert that ignores conflicts make it safe for several
+//! nodes or CLI runs at once: one pair wins, the others are dropped. Should a
+//! token ever need a key its tenant lacks, [`KeyService::current_for`] makes
+//! it the same way, on a blocking thread. Rotation rotates every algorithm
+//! the tenant holds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -40,6 +52,10 @@ pub enum KeyError {
     /// The tenant has no current key (should not happen: tenants are created with one).
     #[error("tenant has no current signing key")]
     NoCurrentKey,
+    /// Key generation on a blocking thread did not finish (it panicked or
+    /// the runtime is shutting down).
+    #[error("key generation did not finish")]
+    Generation,
 }
 
 /// Signing keys of all tenants.
@@ -68,6 +84,7 @@ fn jws_alg(alg: SigningAlg) -> JwsAlg {
     match alg {
         SigningAlg::ES256 => JwsAlg::ES256,
         SigningAlg::EdDSA => JwsAlg::EdDSA,
+        SigningAlg::RS256 => JwsAlg::RS256,
     }
 }
 
@@ -105,6 +122,20 @@ impl KeyService {
         })
     }
 
+    /// [`KeyService::generate`] on a blocking thread: an RSA key takes tens
+    /// to hundreds of milliseconds, too long to hold an async worker.
+    pub async fn generate_blocking(
+        &self,
+        alg: SigningAlg,
+        state: KeyState,
+        now: i64,
+    ) -> Result<StoredKey, KeyError> {
+        let service = self.clone();
+        tokio::task::spawn_blocking(move || service.generate(alg, state, now))
+            .await
+            .map_err(|_| KeyError::Generation)?
+    }
+
     /// The two keys a new tenant starts with: a current one and the next one.
     pub fn initial_keys(&self, alg: SigningAlg, now: i64) -> Result<Vec<StoredKey>, KeyError> {
         Ok(vec![
@@ -113,14 +144,60 @@ impl KeyService {
         ])
     }
 
-    /// The tenant's current signing key, decrypted.
+    /// The tenant's current signing key (of its own algorithm), decrypted:
+    /// what signs access tokens.
     pub async fn current(&self, tenant: &Tenant) -> Result<Arc<SigningKey>, KeyError> {
         let keys = self.listed(tenant).await?;
-        let current = keys
+        let current = current_of(&keys, tenant.signing_alg).ok_or(KeyError::NoCurrentKey)?;
+        self.unseal(current)
+    }
+
+    /// The tenant's current key of `alg`, decrypted. A tenant that holds no
+    /// key of `alg` yet gets a pair now, generated on a blocking thread: a
+    /// safety net only, as registering a client for `alg` makes the pair
+    /// before the client exists.
+    pub async fn current_for(
+        &self,
+        tenant: &Tenant,
+        alg: SigningAlg,
+        now: i64,
+    ) -> Result<Arc<SigningKey>, KeyError> {
+        if alg == tenant.signing_alg {
+            return self.current(tenant).await;
+        }
+        let keys = self.listed(tenant).await?;
+        if let Some(current) = current_of(&keys, alg) {
+            return self.unseal(current);
+        }
+        self.ensure_alg(tenant, alg, now).await?;
+        let keys = self.relist(tenant).await?;
+        let current = current_of(&keys, alg).ok_or(KeyError::NoCurrentKey)?;
+        self.unseal(current)
+    }
+
+    /// Makes sure the tenant holds a `current` and a `next` key of `alg`,
+    /// generating them (on a blocking thread) if it holds none. Safe to run
+    /// on several nodes at once: the store keeps the first pair committed.
+    pub async fn ensure_alg(
+        &self,
+        tenant: &Tenant,
+        alg: SigningAlg,
+        now: i64,
+    ) -> Result<(), KeyError> {
+        let stored = self.store.keys(&tenant.id).await?;
+        if stored
             .iter()
-            .find(|k| k.stored.state == KeyState::Current)
-            .ok_or(KeyError::NoCurrentKey)?;
-        self.unseal(&current.stored)
+            .any(|k| k.alg == alg && k.state == KeyState::Current)
+        {
+            return Ok(());
+        }
+        let pair = vec![
+            self.generate_blocking(alg, KeyState::Current, now).await?,
+            self.generate_blocking(alg, KeyState::Next, now).await?,
+        ];
+        self.store.add_keys(&tenant.id, &pair).await?;
+        self.listed.remove(&tenant.id);
+        Ok(())
     }
 
     /// The tenant's keys, from the store at most every few seconds.
@@ -188,13 +265,34 @@ impl KeyService {
         Ok(published(&self.listed(tenant).await?, now))
     }
 
-    /// Promotes next → current, retires current, creates a new next.
-    pub async fn rotate(&self, tenant: &Tenant, now: i64) -> Result<StoredKey, KeyError> {
-        let new_next = self.generate(tenant.signing_alg, KeyState::Next, now)?;
-        self.store.rotate_keys(&tenant.id, &new_next, now).await?;
-        self.listed.remove(&tenant.id);
-        Ok(new_next)
+    /// Promotes next → current, retires current, creates a new next, for
+    /// the tenant's algorithm and then every other algorithm it holds keys
+    /// of (RS256 for ID tokens). Returns the new next keys, the tenant's
+    /// algorithm first.
+    pub async fn rotate(&self, tenant: &Tenant, now: i64) -> Result<Vec<StoredKey>, KeyError> {
+        let mut algs = vec![tenant.signing_alg];
+        for key in self.store.keys(&tenant.id).await? {
+            if key.state == KeyState::Next && !algs.contains(&key.alg) {
+                algs.push(key.alg);
+            }
+        }
+        let mut rotated = Vec::with_capacity(algs.len());
+        for alg in algs {
+            let new_next = self.generate_blocking(alg, KeyState::Next, now).await?;
+            let done = self.store.rotate_keys(&tenant.id, &new_next, now).await;
+            self.listed.remove(&tenant.id);
+            done?;
+            rotated.push(new_next);
+        }
+        Ok(rotated)
     }
+}
+
+/// The current key of `alg` among `keys`.
+fn current_of(keys: &[ListedKey], alg: SigningAlg) -> Option<&StoredKey> {
+    keys.iter()
+        .map(|k| &k.stored)
+        .find(|k| k.state == KeyState::Current && k.alg == alg)
 }
 
 /// The public keys a token may be signed with at `now`: next, current, and

@@ -102,6 +102,12 @@ pub async fn create_client(
     input: NewClient,
 ) -> Result<(Client, Option<SecretString>), AdminError> {
     let input = input.validate()?;
+    input.check_id_token_alg(tenant.signing_alg)?;
+    if let Some(alg) = input.id_token_signed_response_alg {
+        // RS256 keys are made when the first client needs them, here, off
+        // every request path (RSA generation is slow).
+        state.keys.ensure_alg(tenant, alg, state.now()).await?;
+    }
     let secret = match input.kind {
         ClientKind::Confidential => Some(generate_token(CLIENT_SECRET_PREFIX)?),
         ClientKind::Public => None,

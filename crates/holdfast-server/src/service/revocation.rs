@@ -7,9 +7,15 @@
 //! server SHOULD also invalidate all access tokens based on the same
 //! authorization grant": the family's `sid` goes dead for introspection,
 //! userinfo and the revocation feed). Revoking an access token records its
-//! `jti` until it expires. Unknown tokens and tokens of other clients are
-//! answered 200 and left alone (§2.2: "invalid tokens do not cause an error
-//! response").
+//! `jti` until it expires. Unknown tokens are answered 200 and left alone
+//! (§2.2: "invalid tokens do not cause an error response"). A token Holdfast
+//! issued to another client is refused with `invalid_request` and left
+//! alone (§2.1: the server "verifies whether the token was issued to the
+//! client making the revocation request. If this validation fails, the
+//! request is refused and the client is informed of the error"). §2.2.1
+//! defines no code of its own for this, so it is the RFC 6749 §5.2 code for
+//! a request the server will not carry out as made, as node-oidc-provider
+//! answers too.
 //!
 //! Not supported: `unsupported_token_type` (both token types are revocable),
 //! JWT-secured introspection responses (RFC 9701).
@@ -53,7 +59,8 @@ pub async fn sign_out(
         .await
 }
 
-/// Revokes `token` if it is one of `client`'s.
+/// Revokes `token` if it is one of `client`'s; refuses a token issued to
+/// another client (RFC 7009 §2.1), leaving it valid.
 pub async fn revoke(
     state: &AppState,
     tenant: &Tenant,
@@ -71,7 +78,7 @@ pub async fn revoke(
             return Ok(());
         };
         if session.client_id != client.client_id {
-            return Ok(());
+            return Err(not_this_clients_token());
         }
         let event = audit::about(
             state,
@@ -98,7 +105,10 @@ pub async fn revoke(
     let Ok(claims) = serde_json::from_value::<AccessTokenClaims>(payload) else {
         return Ok(());
     };
-    if claims.client_id != client.client_id || claims.exp <= now {
+    if claims.client_id != client.client_id {
+        return Err(not_this_clients_token());
+    }
+    if claims.exp <= now {
         return Ok(());
     }
     let user = claims.sid.as_ref().map(|_| claims.sub.as_str());
@@ -117,6 +127,12 @@ pub async fn revoke(
         .revoke_access_token(&tenant.id, &claims.jti, claims.exp, &event)
         .await?;
     Ok(())
+}
+
+/// RFC 7009 §2.1: "If this validation fails, the request is refused and the
+/// client is informed of the error by the authorization server".
+fn not_this_clients_token() -> TokenError {
+    TokenError::InvalidRequest("the token was not issued to this client".into())
 }
 
 /// RFC 7662 §2.2: `{"active": false}` for anything not currently usable,

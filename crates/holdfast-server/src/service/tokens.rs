@@ -121,7 +121,9 @@ pub async fn id_token_if_openid(
         .map(Some)
 }
 
-/// Signs an ID token for `client`.
+/// Signs an ID token for `client`, with the algorithm it registered
+/// (`id_token_signed_response_alg`, OIDC Dynamic Client Registration 1.0
+/// §2), else the tenant's.
 pub async fn mint_id_token(
     state: &AppState,
     tenant: &Tenant,
@@ -130,6 +132,7 @@ pub async fn mint_id_token(
     input: IdTokenInput<'_>,
 ) -> Result<String, KeyError> {
     let now = state.now();
+    let alg = client.id_token_alg(tenant.signing_alg);
     let claims = IdTokenClaims {
         iss: issuer.as_str().to_owned(),
         sub: input.user.id.clone(),
@@ -141,7 +144,9 @@ pub async fn mint_id_token(
         acr: Some(input.acr),
         amr: Some(input.amr),
         sid: input.session_id,
-        at_hash: Some(at_hash(input.access_token, tenant.signing_alg)),
+        // OIDC Core §3.1.3.6: the hash "used in the alg Header Parameter of
+        // the ID Token's JOSE Header".
+        at_hash: Some(at_hash(input.access_token, alg)),
         azp: client.client_id.clone(),
         preferred_username: input
             .scope
@@ -153,7 +158,7 @@ pub async fn mint_id_token(
             .then(|| input.user.email.clone())
             .flatten(),
     };
-    let key = state.keys.current(tenant).await?;
+    let key = state.keys.current_for(tenant, alg, now).await?;
     Ok(key.sign("JWT", &claims)?)
 }
 

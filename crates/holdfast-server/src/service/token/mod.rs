@@ -158,6 +158,17 @@ pub async fn exchange(
     request: TokenRequest,
 ) -> Result<TokenResponse, TokenError> {
     let client = authenticate(state, tenant, &request.credentials, &request.context).await?;
+    let grant = grant_type(&request)?;
+    // RFC 6749 §5.2 unauthorized_client: "The authenticated client is not
+    // authorized to use this authorization grant type." Decided before
+    // anything else about the request (origin, DPoP proof, parameters), so
+    // a public client asking for `client_credentials` (RFC 6749 §4.4: "MUST
+    // only be used by confidential clients") hears exactly that.
+    if !client.allows_grant(grant) {
+        return Err(TokenError::UnauthorizedClient(
+            "the client may not use this grant type",
+        ));
+    }
     // Cookie mode: the browser attaches the refresh cookie to any request,
     // so only the client's own origins may make one (CSRF defence).
     if client.refresh_token_in_cookie
@@ -171,18 +182,10 @@ pub async fn exchange(
             "this client's requests must come from one of its allowed origins".into(),
         ));
     }
-    let grant = grant_type(&request)?;
     let proof =
         crate::service::dpop::check_token_request(state, tenant, issuer, &client, &request.dpop)
             .await?;
     let proof = proof.as_ref();
-    // RFC 6749 §5.2 unauthorized_client: "The authenticated client is not
-    // authorized to use this authorization grant type."
-    if !client.allows_grant(grant) {
-        return Err(TokenError::UnauthorizedClient(
-            "the client may not use this grant type",
-        ));
-    }
     match grant {
         GrantType::AuthorizationCode => {
             authorization_code::exchange(state, tenant, issuer, &client, &request, proof).await
