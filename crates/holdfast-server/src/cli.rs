@@ -447,6 +447,7 @@ fn resolve(cli: &Cli) -> anyhow::Result<Resolved> {
             queue: pw_file.queue.unwrap_or(defaults.password_pool.queue),
         },
         throttle: file.throttle.unwrap_or(defaults.throttle),
+        trusted_proxies: file.trusted_proxies.clone().unwrap_or_default(),
     };
     server
         .throttle

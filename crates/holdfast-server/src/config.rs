@@ -20,6 +20,7 @@
 //! | DPoP iat window | — | `dpop_iat_window_secs` | 60 | clock skew allowance for proofs; replays are remembered this long |
 //! | hashing workers | — | `password.workers` | half the cores, at least 1 | the other half keeps serving refreshes during a login flood |
 //! | hashing queue | — | `password.queue` | 16 | logins beyond it get 503 + `Retry-After` at once instead of waiting |
+//! | trusted proxies | — | `trusted_proxies` | none | addresses of reverse proxies whose `X-Forwarded-For` names the client (for audit and throttling); nobody else's is read |
 //! | login throttling | — | `[throttle]` (fields of `holdfast_core::throttle::ThrottlePolicy`) | 10 failures per account and address per 15 min; per account a doubling delay after 10 and at most 100 an hour (addresses that signed in before exempt); 100 per address per 15 min | OWASP ASVS 2.2.1 without letting strangers lock a user out; per tenant with `holdfast tenant throttle` |
 
 use std::net::SocketAddr;
@@ -89,6 +90,8 @@ pub struct ServerConfig {
     pub password_pool: PoolLimits,
     /// Login throttling for tenants that set no limits of their own.
     pub throttle: ThrottlePolicy,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServerConfig {
@@ -103,6 +106,7 @@ impl Default for ServerConfig {
             dpop_iat_window_secs: 60,
             password_pool: PoolLimits::default(),
             throttle: ThrottlePolicy::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -146,6 +150,8 @@ pub struct FileConfig {
     pub password: Option<FilePasswordParams>,
     /// Login throttling defaults; any field left out keeps its default.
     pub throttle: Option<ThrottlePolicy>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 /// `[password]` table of the TOML file.

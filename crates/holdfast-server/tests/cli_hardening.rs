@@ -194,4 +194,13 @@ async fn cli_sqlite_files_are_0600_in_a_0700_data_dir() {
         assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
     }
     drop(served);
+
+    // A database left world-readable (by an older version, or by hand) is
+    // made owner-only when it is next opened.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut list = support::command_for(&data_dir, None);
+    list.args(["tenant", "list"]);
+    support::run_command(list, None).await.assert_success();
+    assert_eq!(mode(&db), 0o600, "an existing database is tightened");
 }

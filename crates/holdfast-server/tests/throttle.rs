@@ -301,3 +301,78 @@ async fn asvs_2_2_1_a_tenant_can_set_its_own_limits(server: TestServer) {
     }
     assert_throttled(&attempt(&http, &fx, USERNAME, "wrong").await);
 }
+
+async fn attempt_via(http: &reqwest::Client, fx: &Fixture, forwarded_for: &str) -> Json {
+    let pkce = flow::pkce();
+    flow::read_json(
+        http.post(fx.at("/authorize-challenge"))
+            .header("x-forwarded-for", forwarded_for)
+            .form(&[
+                ("client_id", fx.client.client_id.as_str()),
+                ("username", USERNAME),
+                ("password", "wrong"),
+                ("code_challenge", pkce.challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// A spoofed `X-Forwarded-For` from a peer that is not a trusted proxy
+/// changes nothing: the attempts still count against the peer's address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asvs_2_2_1_x_forwarded_for_from_an_untrusted_peer_cannot_dodge_the_limit() {
+    for backend in [
+        holdfast_testkit::Backend::Sqlite,
+        holdfast_testkit::Backend::Postgres,
+    ] {
+        let Some(server) = TestServer::start(backend).await else {
+            continue;
+        };
+        let fx = flow::fixture(&server, "acme").await;
+        let http = from(1);
+        for i in 0..10 {
+            let a = attempt_via(&http, &fx, &format!("198.51.100.{i}")).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "attempt {i}");
+        }
+        assert_throttled(&attempt_via(&http, &fx, "198.51.100.99").await);
+    }
+}
+
+/// Behind a trusted proxy the client's address (the rightmost
+/// `X-Forwarded-For` entry) is what counts: one client reaching its limit
+/// does not stall another behind the same proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asvs_2_2_1_behind_a_trusted_proxy_the_forwarded_client_address_counts() {
+    for backend in [
+        holdfast_testkit::Backend::Sqlite,
+        holdfast_testkit::Backend::Postgres,
+    ] {
+        let config = holdfast_server::config::ServerConfig {
+            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+            ..Default::default()
+        };
+        let Some(server) = TestServer::start_with(backend, config).await else {
+            continue;
+        };
+        let fx = flow::fixture(&server, "acme").await;
+        let http = from(1);
+        for i in 0..10 {
+            let a = attempt_via(&http, &fx, "6.6.6.6, 203.0.113.1").await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "attempt {i}");
+        }
+        assert_throttled(&attempt_via(&http, &fx, "203.0.113.1").await);
+        // A forged left part does not help the throttled client ...
+        assert_throttled(&attempt_via(&http, &fx, "203.0.113.9, 203.0.113.1").await);
+        // ... and, once the account's one-second delay after ten failures
+        // has passed, another client behind the proxy is not stalled while
+        // the first one still is.
+        server.clock.advance(2);
+        assert_throttled(&attempt_via(&http, &fx, "203.0.113.1").await);
+        let other = attempt_via(&http, &fx, "203.0.113.2").await;
+        assert_eq!(other.status, StatusCode::BAD_REQUEST, "{}", other.text);
+    }
+}

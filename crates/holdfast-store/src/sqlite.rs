@@ -107,15 +107,38 @@ fn create_private_file(path: &Path) -> StoreResult<()> {
     }
     match options.open(path) {
         Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound
-            ) =>
-        {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            tighten_existing(path);
             Ok(())
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(sqlx::Error::Io(e).into()),
+    }
+}
+
+/// A database (and its `-wal` / `-shm` files) made by an older version
+/// under a lax umask is made owner-only too; where that is not allowed
+/// (another owner), a warning says so and nothing else changes.
+fn tighten_existing(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut paths = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            paths.push(name.into());
+        }
+        for p in paths {
+            let Ok(meta) = std::fs::metadata(&p) else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0
+                && let Err(e) = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+            {
+                tracing::warn!(path = %p.display(), error = %e, "database file is readable by others and could not be made private");
+            }
+        }
     }
 }
 

@@ -33,12 +33,12 @@ pub(crate) const WRITE_COUNTER: &str = "
     SET window_start = $3, failures = $4, last_failure_at = $5, last_success_at = $6,
         throttled_at = $7, updated_at = $8
     WHERE tenant_id = $1 AND counter_key = $2";
-/// Drops counters that can no longer matter: untouched for `$1` seconds
-/// (longer than any window) and holding no recent success, or untouched
-/// for `$2` (the known-address exemption).
+/// Drops tenant `$3`'s counters that can no longer matter under its
+/// policy: untouched since `$1` (longer than any window) and holding no
+/// success, or untouched since `$2` (the known-address exemption).
 pub(crate) const SWEEP_COUNTERS: &str = "
     DELETE FROM throttle_counters
-    WHERE (updated_at < $1 AND last_success_at IS NULL) OR updated_at < $2";
+    WHERE tenant_id = $3 AND ((updated_at < $1 AND last_success_at IS NULL) OR updated_at < $2)";
 
 /// A counter row.
 #[derive(Debug, sqlx::FromRow)]
@@ -193,8 +193,12 @@ macro_rules! impl_throttle_store {
                     };
                     insert_event(&mut tx, &event).await?;
                 }
+                tx.commit().await?;
                 // Now and then (about one reservation in 64), drop counters
-                // that can no longer matter, so the table stays small.
+                // that can no longer matter, so the table stays small. After
+                // the commit and in a statement of its own: inside the
+                // transaction it would wait on rows other reservations hold
+                // while they wait on ours (a deadlock on PostgreSQL).
                 if audit.id.bytes().fold(0u8, |a, b| a.wrapping_add(b)) % 64 == 0 {
                     let longest = policy
                         .pair_window_secs
@@ -203,10 +207,10 @@ macro_rules! impl_throttle_store {
                     sqlx::query($crate::throttle::SWEEP_COUNTERS)
                         .bind(now - longest)
                         .bind(now - longest.max(policy.known_address_secs))
-                        .execute(&mut *tx)
+                        .bind(tenant_id)
+                        .execute(&mut *writer)
                         .await?;
                 }
-                tx.commit().await?;
                 Ok(verdict)
             }
 

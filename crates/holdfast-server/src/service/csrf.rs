@@ -120,7 +120,12 @@ pub fn verify(
         return false;
     };
     let now = state.now();
-    if issued_at > now || now - issued_at > FORM_TTL_SECS {
+    // checked_sub: a forged timestamp must not overflow.
+    if issued_at > now
+        || now
+            .checked_sub(issued_at)
+            .is_none_or(|age| age > FORM_TTL_SECS)
+    {
         return false;
     }
     let expected = mac(state, tenant, purpose, binding, issued_at, request);

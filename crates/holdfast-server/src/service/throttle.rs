@@ -16,9 +16,15 @@
 //!   client. Secrets are 256-bit random values, so what is stopped here is
 //!   noise and scanning, not a guess that could succeed.
 //!
-//! Addresses are the TCP peer's: Holdfast reads no `X-Forwarded-For`, so
-//! behind a reverse proxy every attempt shares the proxy's address (raise
-//! `throttle.address_max_failures`, or run one proxy address per client).
+//! Addresses are the TCP peer's, or behind a configured `trusted_proxies`
+//! entry the client's as the proxy reports it (`http/caller.rs`); IPv6
+//! addresses count by /64.
+//!
+//! Client secrets are read-checked, not reserved, before the comparison (a
+//! reservation would cost every confidential client's refresh two writes):
+//! parallel wrong secrets from one address may each be compared before the
+//! first is counted. A secret is 256 random bits, so this is noise control,
+//! not a guess that could succeed.
 
 use holdfast_core::tenant::Tenant;
 use holdfast_core::throttle::{ThrottlePolicy, Verdict, check};
@@ -61,8 +67,22 @@ pub struct ClientAttempt {
     keys: ThrottleKeys,
 }
 
-fn address(context: &RequestContext) -> &str {
-    context.ip.as_deref().unwrap_or("unknown")
+/// The address an attempt is counted under: IPv4 as it is (IPv4-mapped
+/// IPv6 too), IPv6 by its /64, which one host usually holds whole (counting
+/// single IPv6 addresses would hand an attacker endless fresh counters).
+fn address(context: &RequestContext) -> String {
+    use std::net::IpAddr;
+    match context.ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok()) {
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Some(ip) => ip.to_string(),
+        None => "unknown".to_owned(),
+    }
 }
 
 /// The counters of a password attempt. Digests, so the table holds no
@@ -74,18 +94,19 @@ fn password_keys(username_normalized: &str, context: &RequestContext) -> Throttl
         account: Some(sha256_b64(
             format!("pwd-account\n{username_normalized}").as_bytes(),
         )),
-        address: sha256_b64(format!("address\n{ip}").as_bytes()),
+        address: sha256_b64(format!("pwd-address\n{ip}").as_bytes()),
     }
 }
 
-/// The counters of a client-secret attempt (the address counter is shared
-/// with passwords: an address that guesses is one address).
+/// The counters of a client-secret attempt. Their address counter is not
+/// the passwords' one: a password flood from an address must not stall the
+/// confidential clients that share it (a proxy, a NAT).
 fn client_keys(client_id: &str, context: &RequestContext) -> ThrottleKeys {
     let ip = address(context);
     ThrottleKeys {
         pair: sha256_b64(format!("client-pair\n{client_id}\n{ip}").as_bytes()),
         account: None,
-        address: sha256_b64(format!("address\n{ip}").as_bytes()),
+        address: sha256_b64(format!("client-address\n{ip}").as_bytes()),
     }
 }
 

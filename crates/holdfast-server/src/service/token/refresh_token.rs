@@ -171,7 +171,14 @@ pub async fn exchange(
         auth_time: Some(session.auth_time),
         acr: Some(session.acr.clone()),
         amr: Some(session.amr.clone()),
-        resource: session.resource.clone(),
+        // A family granted a resource the client may no longer have (its
+        // allow-list changed, or the family predates allow-lists) gets the
+        // default audience instead: never a token for a resource outside it.
+        resource: session.resource.clone().filter(|r| {
+            client
+                .permitted_resource(Some(r), &default_audience)
+                .is_ok()
+        }),
         jkt: proof.map(|p| p.jkt.clone()),
     };
     let access = mint_access_token(state, tenant, issuer, client, &grant, new_jti()?).await?;
