@@ -354,7 +354,9 @@ impl Bench {
         wait_healthy(&http, &format!("http://{listen}/healthz")).await?;
 
         eprintln!("minting {} sessions on {:?}...", args.sessions, args.store);
-        let tokens = mint_sessions(&http, &base, args.sessions, args.concurrency).await?;
+        // At most 8 sign-ins in flight: the throttle counts an attempt in
+        // flight until it succeeds, and one user from one address may have 10.
+        let tokens = mint_sessions(&http, &base, args.sessions, args.concurrency.min(8)).await?;
         let tokens: Arc<Vec<Mutex<String>>> =
             Arc::new(tokens.into_iter().map(Mutex::new).collect());
         Ok(Self {
@@ -555,23 +557,30 @@ async fn mint_sessions(
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
             while (next.fetch_add(1, Ordering::Relaxed) as usize) < n {
-                let challenge: Value = http
-                    .post(format!("{base}/authorize-challenge"))
-                    .form(&[
-                        ("client_id", "app"),
-                        ("username", "load"),
-                        ("password", PASSWORD),
-                        ("code_challenge", CHALLENGE),
-                        ("code_challenge_method", "S256"),
-                        ("scope", "openid"),
-                    ])
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
+                // A full hashing queue answers 503 at once: wait a moment
+                // and ask again.
+                let challenge: Value = loop {
+                    let r = http
+                        .post(format!("{base}/authorize-challenge"))
+                        .form(&[
+                            ("client_id", "app"),
+                            ("username", "load"),
+                            ("password", PASSWORD),
+                            ("code_challenge", CHALLENGE),
+                            ("code_challenge_method", "S256"),
+                            ("scope", "openid"),
+                        ])
+                        .send()
+                        .await?;
+                    if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    break r.json().await?;
+                };
                 let code = challenge["authorization_code"]
                     .as_str()
-                    .context("no code")?
+                    .with_context(|| format!("no code: {challenge}"))?
                     .to_owned();
                 let tokens: Value = http
                     .post(format!("{base}/token"))

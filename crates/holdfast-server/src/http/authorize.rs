@@ -157,6 +157,23 @@ pub async fn login(
             "This sign-in did not come from the sign-in page. Go back to the application and sign in again.",
         );
     }
+    // A place in the hashing queue before anything else: when it is full,
+    // the sign-in is refused at once (503 + Retry-After) and costs nothing more.
+    let admission = match state.passwords.admit() {
+        Ok(admission) => admission,
+        Err(_) => {
+            let mut response = error_page(
+                &state,
+                &ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy. Please try again in a moment.",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+    };
     let params = AuthorizeParams::from_pairs(form.iter());
     let request = match validated(&state, &ctx, &params).await {
         Ok(request) => request,
@@ -190,6 +207,7 @@ pub async fn login(
     let password = SecretString::new(form.get("password").unwrap_or_default());
     let user = match authenticate_user(
         &state,
+        admission,
         &ctx.tenant,
         &request.client_id,
         username,

@@ -37,6 +37,9 @@ pub async fn challenge(
     headers: HeaderMap,
     form: FormParams,
 ) -> Result<Response, ApiError> {
+    // A place in the hashing queue before anything else: when it is full,
+    // a login flood is refused here at the cost of parsing it.
+    let admission = state.passwords.admit()?;
     let client = authenticate(
         &state,
         &ctx.tenant,
@@ -79,6 +82,7 @@ pub async fn challenge(
     };
     let user = authenticate_user(
         &state,
+        admission,
         &ctx.tenant,
         &client.client_id,
         username,

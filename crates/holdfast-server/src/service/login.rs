@@ -15,7 +15,7 @@ use holdfast_crypto::secret::{SecretString, generate_token, sha256_b64};
 use holdfast_store::{AuditEvent, AuthCodeRecord, BrowserSessionRecord, StoreError};
 
 use crate::service::audit;
-use crate::service::password::PasswordError;
+use crate::service::password::{Admission, PasswordError};
 use crate::service::throttle::{self, ThrottleError};
 use crate::service::token::RequestContext;
 use crate::state::AppState;
@@ -52,21 +52,21 @@ pub enum LoginError {
     Crypto(#[from] holdfast_crypto::CryptoError),
 }
 
-/// Checks a username and password; the same work and the same error whether
-/// or not the user exists. The attempt is counted before the password is
+/// Checks a username and password in the hashing-queue place `admission`
+/// (which the endpoint takes before anything else, so a full queue refuses
+/// at once and costs nothing more); the same work and the same error
+/// whether or not the user exists. The attempt is counted before the password is
 /// checked, and refused unchecked once a limit is reached
 /// ([`crate::service::throttle`]).
 pub async fn authenticate_user(
     state: &AppState,
+    admission: Admission,
     tenant: &Tenant,
     client_id: &str,
     username: &str,
     password: SecretString,
     context: &RequestContext,
 ) -> Result<User, LoginError> {
-    // A place in the hashing queue first: a full queue refuses at once,
-    // before the attempt is counted or anything is written.
-    let admission = state.passwords.admit()?;
     let normalized = normalize_username(username);
     let reservation = throttle::before_password(state, tenant, client_id, &normalized, context)
         .await

@@ -1,10 +1,10 @@
 //! Password hashing: Argon2id (RFC 9106) in PHC string format, on a bounded
 //! pool with a bounded queue.
 //!
-//! Hashing is deliberately slow, so it runs on tokio's blocking threads
-//! behind a semaphore (by default half the cores, at least one: the other
-//! half keeps serving refreshes), and at most `queue` more hashes may wait
-//! for it. A login beyond that is refused at once ([`PasswordError::Busy`],
+//! Hashing is deliberately slow, so it runs on threads of its own (by
+//! default half the cores, at least one) at a lower scheduling priority, so
+//! the reactor serving refreshes wins whenever both want a core; and at most
+//! `queue` more hashes may wait for them. A login beyond that is refused at once ([`PasswordError::Busy`],
 //! a 503 with `Retry-After`) instead of queueing without bound: a login
 //! flood cannot starve the reactor, and with it every refresh.
 //! Verifying against an unknown user hashes against a dummy PHC string with
@@ -47,8 +47,8 @@ pub enum PasswordError {
 #[derive(Clone, Debug)]
 pub struct PasswordHasher {
     params: PasswordParams,
-    /// One per hash that may run at once.
-    permits: Arc<Semaphore>,
+    /// The hashing threads' job queue.
+    jobs: std::sync::mpsc::Sender<Job>,
     /// One per hash that may run or wait: taken without waiting, so a full
     /// queue refuses at once.
     places: Arc<Semaphore>,
@@ -96,7 +96,7 @@ impl PasswordHasher {
         let workers = limits.workers().max(1);
         Self {
             params,
-            permits: Arc::new(Semaphore::new(workers)),
+            jobs: spawn_hashing_threads(workers),
             places: Arc::new(Semaphore::new(workers + limits.queue)),
             dummy_hash: Arc::default(),
         }
@@ -178,19 +178,71 @@ impl PasswordHasher {
         self.on_worker(work).await
     }
 
-    /// Runs `work` once a worker is free (the caller holds a queue place).
+    /// Runs `work` on a hashing thread once one is free (the caller holds
+    /// a queue place, so at most `workers + queue` jobs are ever queued).
     async fn on_worker<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = reply.send(work());
+            }))
             .map_err(|_| PasswordError::Pool)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|_| PasswordError::Pool)
+        answer.await.map_err(|_| PasswordError::Pool)
+    }
+}
+
+/// A hash to run on a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `workers` hashing threads at the lowest normal scheduling
+/// priority (nice 19): when the cores are busy, the reactor threads serving refreshes
+/// win, and a login flood slows logins rather than refreshes; on idle cores
+/// hashing runs at full speed. The threads end when the last hasher clone
+/// is dropped. Should no thread start (the OS refused), jobs fail with
+/// [`PasswordError::Pool`] (a 503) instead of waiting forever.
+fn spawn_hashing_threads(workers: usize) -> std::sync::mpsc::Sender<Job> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let mut started = 0;
+    for i in 0..workers {
+        let rx = rx.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("holdfast-argon2-{i}"))
+            .spawn(move || {
+                lower_priority();
+                loop {
+                    let job = match rx.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => started += 1,
+            Err(e) => tracing::error!(error = %e, "cannot start a password hashing thread"),
+        }
+    }
+    if started == 0 {
+        // Every job is dropped unrun: its caller's reply channel closes.
+        drop(rx);
+    }
+    tx
+}
+
+/// Lowers the calling thread's scheduling priority (a niceness on Linux);
+/// where the OS refuses, hashing keeps the normal priority.
+fn lower_priority() {
+    use thread_priority::{ThreadPriority, set_current_thread_priority};
+    // The lowest normal priority: niceness 19 on Linux.
+    if let Err(e) = set_current_thread_priority(ThreadPriority::Min) {
+        tracing::debug!(error = ?e, "password hashing threads keep the normal priority");
     }
 }
 
@@ -317,7 +369,7 @@ mod tests {
                 .await
             })
         };
-        while h.permits.available_permits() > 0 {
+        while h.places.available_permits() > 1 {
             tokio::task::yield_now().await;
         }
         let waiting = {
