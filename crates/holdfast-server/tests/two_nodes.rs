@@ -174,6 +174,51 @@ impl Drop for Node {
     }
 }
 
+/// Sets up tenant `acme`, the public client `web` (with `client_flags`)
+/// and user alice through the CLI before any node starts (so the KEK file
+/// exists once and both nodes read the same one), then starts two healthy
+/// nodes sharing one public URL, as behind a load balancer.
+async fn two_nodes(db: &TestDatabase, client_flags: &[&str]) -> (Node, Node, reqwest::Client) {
+    admin(db, &["tenant", "create", SLUG], None).await;
+    let mut client = vec![
+        "client",
+        "create",
+        "--tenant",
+        SLUG,
+        "--client-id",
+        WEB,
+        "--public",
+    ];
+    client.extend_from_slice(client_flags);
+    admin(db, &client, None).await;
+    admin(
+        db,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            SLUG,
+            "--username",
+            "alice",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    assert!(Path::new(&db.dir).join("holdfast.kek").exists());
+    let (port_a, port_b) = two_free_ports();
+    let public_url = format!("http://127.0.0.1:{port_a}");
+    let mut a = Node::start("a", db, port_a, &public_url);
+    let mut b = Node::start("b", db, port_b, &public_url);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    a.wait_healthy(&http).await;
+    b.wait_healthy(&http).await;
+    (a, b, http)
+}
+
 /// DESIGN.md §3 + §4 across two nodes on one PostgreSQL: RT0 rotated on A
 /// (→ C) and retried on B returns C; C used on B (→ C2); RT0 on B is reuse
 /// and revokes the family, so A refuses C2. Then 50 concurrent
@@ -192,48 +237,10 @@ async fn design_s3_s4_two_nodes_on_one_postgres_share_one_rotation_state() {
     // exists once and both nodes read the same one. The public client's
     // tokens here are unbound: it opts in to their grace retries (DESIGN.md
     // §4 step 4), which this test needs to see across nodes.
-    admin(&db, &["tenant", "create", SLUG], None).await;
-    admin(
-        &db,
-        &[
-            "client",
-            "create",
-            "--tenant",
-            SLUG,
-            "--client-id",
-            WEB,
-            "--public",
-            "--unbound-grace-accept-risk",
-        ],
-        None,
-    )
-    .await;
-    admin(
-        &db,
-        &[
-            "user",
-            "create",
-            "--tenant",
-            SLUG,
-            "--username",
-            "alice",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    )
-    .await;
-    assert!(Path::new(&db.dir).join("holdfast.kek").exists());
-
-    let (port_a, port_b) = two_free_ports();
-    let public_url = format!("http://127.0.0.1:{port_a}");
-    let mut a = Node::start("a", &db, port_a, &public_url);
-    let mut b = Node::start("b", &db, port_b, &public_url);
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    a.wait_healthy(&http).await;
-    b.wait_healthy(&http).await;
+    // The public client's tokens here are unbound: it opts in to their
+    // grace retries (DESIGN.md §4 step 4), which this test needs to see
+    // across nodes.
+    let (a, b, http) = two_nodes(&db, &["--unbound-grace-accept-risk"]).await;
 
     // Sign in on A, rotate on A.
     let rt0 = sign_in(&http, &a.issuer(), WEB, "alice", None).await;
@@ -317,7 +324,7 @@ async fn design_s3_s4_two_nodes_on_one_postgres_share_one_rotation_state() {
     // B (stateless, keyed from the shared KEK), and a proof used on A is
     // refused as a replay on B (jtis live in the shared store).
     let key = DpopKey::generate(DpopAlg::ES256).unwrap();
-    let token_url = format!("{public_url}/t/{SLUG}/token");
+    let token_url = format!("{}/t/{SLUG}/token", a.base);
     let proof = |nonce: Option<&str>| {
         let mut claims = ProofClaims::new("POST", &token_url, unix_now());
         if let Some(n) = nonce {
@@ -394,45 +401,7 @@ async fn design_s8_two_nodes_count_failed_logins_together() {
         eprintln!("\n!!!!!!!! SKIPPED two_nodes throttling: PostgreSQL is unreachable. !!!!!!!!\n");
         return;
     };
-    admin(&db, &["tenant", "create", SLUG], None).await;
-    admin(
-        &db,
-        &[
-            "client",
-            "create",
-            "--tenant",
-            SLUG,
-            "--client-id",
-            WEB,
-            "--public",
-        ],
-        None,
-    )
-    .await;
-    admin(
-        &db,
-        &[
-            "user",
-            "create",
-            "--tenant",
-            SLUG,
-            "--username",
-            "alice",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    )
-    .await;
-    let (port_a, port_b) = two_free_ports();
-    let public_url = format!("http://127.0.0.1:{port_a}");
-    let mut a = Node::start("a", &db, port_a, &public_url);
-    let mut b = Node::start("b", &db, port_b, &public_url);
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    a.wait_healthy(&http).await;
-    b.wait_healthy(&http).await;
+    let (a, b, http) = two_nodes(&db, &[]).await;
     let attempt = |issuer: String, password: &'static str| {
         let http = http.clone();
         async move {

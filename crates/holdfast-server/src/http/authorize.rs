@@ -148,14 +148,14 @@ pub async fn login(
 ) -> Response {
     // Login CSRF (RFC 6749 §10.12): only the hosted page itself may post
     // here, never another site's form.
-    if let Some(reason) = browser::cross_site(&state, &headers) {
-        tracing::info!(tenant = %ctx.tenant.slug, reason, "cross-site login post refused");
-        return error_page(
-            &state,
-            &ctx,
-            StatusCode::FORBIDDEN,
-            "This sign-in did not come from the sign-in page. Go back to the application and sign in again.",
-        );
+    if let Some(refused) = browser::refuse_cross_site(
+        &state,
+        &ctx,
+        &headers,
+        "login post",
+        "This sign-in did not come from the sign-in page. Go back to the application and sign in again.",
+    ) {
+        return refused;
     }
     // A place in the hashing queue before anything else: when it is full,
     // the sign-in is refused at once (503 + Retry-After) and costs nothing more.

@@ -136,6 +136,25 @@ pub fn binding_or_new(
     Ok((made, Some(set)))
 }
 
+/// The hosted answer to a cross-site form post, if this is one: a 403 page
+/// saying `message`, the refusal logged as `what`.
+pub fn refuse_cross_site(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &HeaderMap,
+    what: &str,
+    message: &str,
+) -> Option<Response> {
+    let reason = cross_site(state, headers)?;
+    tracing::info!(tenant = %ctx.tenant.slug, reason, "cross-site {what} refused");
+    Some(crate::http::authorize::error_page(
+        state,
+        ctx,
+        axum::http::StatusCode::FORBIDDEN,
+        message,
+    ))
+}
+
 /// Why a form post is refused as cross-site, if it is.
 pub fn cross_site(state: &AppState, headers: &HeaderMap) -> Option<&'static str> {
     let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or(""));

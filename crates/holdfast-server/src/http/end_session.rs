@@ -228,14 +228,14 @@ pub async fn confirm(
     form: FormPairs,
 ) -> Response {
     // Only the confirmation page itself may post here.
-    if let Some(reason) = browser::cross_site(&state, &headers) {
-        tracing::info!(tenant = %ctx.tenant.slug, reason, "cross-site logout confirmation refused");
-        return error_page(
-            &state,
-            &ctx,
-            StatusCode::FORBIDDEN,
-            "This sign-out did not come from the sign-out page. You are still signed in.",
-        );
+    if let Some(refused) = browser::refuse_cross_site(
+        &state,
+        &ctx,
+        &headers,
+        "logout confirmation",
+        "This sign-out did not come from the sign-out page. You are still signed in.",
+    ) {
+        return refused;
     }
     let request = LogoutRequest::from_pairs(&form.0);
     if !csrf::verify(
