@@ -14,7 +14,6 @@ mod support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use holdfast_core::tenant::TenantSlug;
 use holdfast_crypto::secret::SecretString;
 use holdfast_server::config::PasswordParams;
 use holdfast_server::service::password::PasswordHasher;
@@ -217,12 +216,7 @@ async fn cli_confidential_client_gets_a_256_bit_hfcs_secret_shown_once(h: Holdfa
         !listed.stdout.contains(body),
         "client list leaks the secret"
     );
-    let store = h.store().await;
-    let tenant = store
-        .tenant_by_slug(&TenantSlug::parse("acme").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let (store, tenant) = h.store_and_tenant("acme").await;
     let record = store
         .client_by_client_id(&tenant.id, "web")
         .await
@@ -360,12 +354,7 @@ async fn design_s4_cli_unbound_grace_is_an_explicit_opt_in_stated_as_a_risk(h: H
     human.assert_success();
     assert!(human.stdout.contains("warning"), "{}", human.stdout);
 
-    let store = h.store().await;
-    let tenant = store
-        .tenant_by_slug(&TenantSlug::parse("acme").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let (store, tenant) = h.store_and_tenant("acme").await;
     for (id, expected) in [("spa", false), ("legacy", true)] {
         let stored = store
             .client_by_client_id(&tenant.id, id)
@@ -458,12 +447,7 @@ async fn cli_user_password_is_read_from_stdin_and_stored_as_argon2id(h: Holdfast
         "the password is echoed"
     );
 
-    let store = h.store().await;
-    let tenant = store
-        .tenant_by_slug(&TenantSlug::parse("acme").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let (store, tenant) = h.store_and_tenant("acme").await;
     let record = store
         .user_by_username(&tenant.id, "alice")
         .await
@@ -529,12 +513,7 @@ async fn cli_duplicate_username_differing_only_in_case_fails_and_changes_nothing
     h.run_stdin(&args("Alice"), "first password\n")
         .await
         .assert_success();
-    let store = h.store().await;
-    let tenant = store
-        .tenant_by_slug(&TenantSlug::parse("acme").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let (store, tenant) = h.store_and_tenant("acme").await;
     let before = store
         .user_by_username(&tenant.id, "alice")
         .await
@@ -599,12 +578,7 @@ async fn cli_password_in_argv_is_refused_by_the_parser(h: Holdfast) {
         missing.stderr
     );
 
-    let store = h.store().await;
-    let tenant = store
-        .tenant_by_slug(&TenantSlug::parse("acme").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let (store, tenant) = h.store_and_tenant("acme").await;
     assert!(
         store
             .user_by_username(&tenant.id, "mallory")

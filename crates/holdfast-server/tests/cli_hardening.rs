@@ -9,7 +9,6 @@
 #[macro_use]
 mod support;
 
-use holdfast_core::tenant::TenantSlug;
 use support::Holdfast;
 
 cli_on_both_backends!(
@@ -62,12 +61,7 @@ async fn cli_lookalike_usernames_are_refused_beside_alice(h: Holdfast) {
     }
 
     // Nothing was created; a name that looks different still can be.
-    let store = h.store().await;
-    let tenant = store
-        .tenant_by_slug(&TenantSlug::parse("acme").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let (store, tenant) = h.store_and_tenant("acme").await;
     for refused in ["\u{0430}lice", "ali\u{200B}ce"] {
         let key = holdfast_core::user::normalize_username(refused);
         assert!(
@@ -103,12 +97,7 @@ async fn cli_client_create_stores_its_resources_and_refuses_malformed_ones(h: Ho
         client["resources"],
         serde_json::json!(["https://billing.example/api", "https://orders.example/api"])
     );
-    let store = h.store().await;
-    let tenant = store
-        .tenant_by_slug(&TenantSlug::parse("acme").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let (store, tenant) = h.store_and_tenant("acme").await;
     let stored = store
         .client_by_client_id(&tenant.id, "web")
         .await

@@ -137,31 +137,27 @@ pub async fn authenticate(
         None => None,
     };
     let record = crate::service::lookup::client(state, &tenant.id, client_id).await?;
-    let verdict = match &record {
+    let checked = match record {
         None => Err(fail("unknown client or bad credentials")),
         Some(record) => match (record.client.kind, secret, record.secret_digest.as_deref()) {
             (ClientKind::Confidential, Some(secret), Some(digest))
                 if verify_secret_digest(secret.expose(), digest) =>
             {
-                Ok(())
+                Ok(record.client)
             }
             (ClientKind::Confidential, None, _) => {
                 Err(fail("this client must authenticate with its secret"))
             }
             (ClientKind::Confidential, _, _) => Err(fail("unknown client or bad credentials")),
-            (ClientKind::Public, None, _) => Ok(()),
+            (ClientKind::Public, None, _) => Ok(record.client),
             (ClientKind::Public, Some(_), _) => Err(fail("public clients have no secret")),
         },
     };
-    match (verdict, record, attempt) {
-        (Ok(()), Some(record), _) => Ok(record.client),
-        (Err(e), _, Some(attempt)) => {
-            throttle::client_secret_failed(state, tenant, client_id, attempt, context).await?;
-            Err(e)
-        }
-        (Err(e), _, None) => Err(e),
-        (Ok(()), None, _) => Err(fail("unknown client or bad credentials")),
+    // A wrong secret is counted (and may be the one that reaches the limit).
+    if let (Err(_), Some(attempt)) = (&checked, attempt) {
+        throttle::client_secret_failed(state, tenant, client_id, attempt, context).await?;
     }
+    checked
 }
 
 #[cfg(test)]

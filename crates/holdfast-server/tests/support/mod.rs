@@ -219,6 +219,24 @@ impl Holdfast {
         };
         holdfast_store::connect(&url).await.expect("open the store")
     }
+
+    /// The store and the tenant `slug` in it (which must exist).
+    pub async fn store_and_tenant(
+        &self,
+        slug: &str,
+    ) -> (
+        std::sync::Arc<dyn holdfast_store::Store>,
+        holdfast_core::tenant::Tenant,
+    ) {
+        let store = self.store().await;
+        let slug = holdfast_core::tenant::TenantSlug::parse(slug).expect("a valid slug");
+        let tenant = store
+            .tenant_by_slug(&slug)
+            .await
+            .expect("read the tenant")
+            .expect("the tenant exists");
+        (store, tenant)
+    }
 }
 
 /// Runs each `async fn name(h: Holdfast)` once on SQLite and once on
