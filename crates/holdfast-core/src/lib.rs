@@ -13,6 +13,7 @@
 //! - [`authorize`]: validating an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1).
 //! - [`claims`]: access-token (RFC 9068) and ID-token (OIDC Core §2) claims.
 //! - [`throttle`]: limits on secret guessing (OWASP ASVS 2.2.1).
+//! - [`retention`]: what the store may forget, and when.
 //! - [`error`]: OAuth error codes (RFC 6749 §5.2) and the domain's validation errors.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -25,6 +26,7 @@ pub mod error;
 pub mod keys;
 pub mod pkce;
 pub mod refresh;
+pub mod retention;
 pub mod scope;
 pub mod tenant;
 pub mod throttle;

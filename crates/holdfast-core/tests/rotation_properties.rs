@@ -11,8 +11,8 @@
 
 use holdfast_core::client::{RefreshPolicy, RotationMode};
 use holdfast_core::refresh::rotation::{
-    Decision, Family as FamilyFacts, FamilyView, HolderProof, Presentation, RejectReason,
-    TokenState, decide,
+    AskedResource, Decision, Family as FamilyFacts, FamilyView, HolderProof, Presentation,
+    RejectReason, TokenState, decide,
 };
 use holdfast_core::scope::Scope;
 use proptest::prelude::*;
@@ -237,6 +237,7 @@ proptest! {
             client_authenticated,
             proof_jkt: proof,
             asked_scope: asked.as_ref(),
+            asked_resource: None,
             policy,
             now,
         };
@@ -244,6 +245,7 @@ proptest! {
             client_id: family_client,
             dpop_jkt: bound,
             scope: "openid email",
+            resource: None,
             view: FamilyView { revoked, created_at, last_used_at },
         };
         let rotates = presentation.decide(state, &family) == Decision::Rotate;
@@ -286,6 +288,7 @@ proptest! {
             client_authenticated,
             proof_jkt: proof,
             asked_scope: None,
+            asked_resource: None,
             policy,
             now,
         };
@@ -293,6 +296,7 @@ proptest! {
             client_id: "app",
             dpop_jkt: bound,
             scope: "openid",
+            resource: None,
             view: FamilyView { revoked: false, created_at: now - 1_000, last_used_at: now - rotated_ago },
         };
         let state = TokenState::Rotated { rotated_at: now - rotated_ago, retries };
@@ -312,5 +316,69 @@ proptest! {
             Decision::Reuse
         };
         prop_assert_eq!(decision, expected);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+    /// RFC 8707 §2.2 on refresh: naming a resource the family was not
+    /// granted (the tenant's default audience standing for none) never
+    /// issues anything, and never hides reuse; naming the granted one
+    /// decides exactly as naming none. No guard is offered for it: a store
+    /// takes the locked path.
+    #[test]
+    fn rfc8707_s2_2_a_refresh_for_another_resource_issues_nothing_and_reuse_stands(
+        mode in mode(),
+        state in token_state(),
+        revoked in any::<bool>(),
+        granted in prop_oneof![Just(None), Just(Some("https://a.example")), Just(Some("https://b.example"))],
+        asked in prop_oneof![Just("https://a.example"), Just("https://b.example"), Just("https://default.example")],
+        client_authenticated in any::<bool>(),
+        seed in (near(0), near(0)),
+    ) {
+        let now = 1_500_000;
+        let policy = RefreshPolicy { rotation: mode, ..RefreshPolicy::default() };
+        let without = Presentation {
+            client_id: "app",
+            client_authenticated,
+            proof_jkt: None,
+            asked_scope: None,
+            asked_resource: None,
+            policy,
+            now,
+        };
+        let with = Presentation {
+            asked_resource: Some(AskedResource {
+                resource: asked,
+                default_audience: "https://default.example",
+            }),
+            ..without
+        };
+        let family = FamilyFacts {
+            client_id: "app",
+            dpop_jkt: None,
+            scope: "openid",
+            resource: granted,
+            view: FamilyView {
+                revoked,
+                created_at: now - policy.absolute_lifetime_secs + seed.0,
+                last_used_at: now - policy.idle_lifetime_secs + seed.1,
+            },
+        };
+        let plain = without.decide(state, &family);
+        let named = with.decide(state, &family);
+        prop_assert!(with.rotate_guard().is_none());
+        if asked == granted.unwrap_or("https://default.example") {
+            prop_assert_eq!(named, plain);
+        } else {
+            prop_assert!(!matches!(
+                named,
+                Decision::Rotate | Decision::KeepToken | Decision::ReplayChild
+            ));
+            if plain == Decision::Reuse {
+                prop_assert_eq!(named, Decision::Reuse);
+            }
+        }
     }
 }

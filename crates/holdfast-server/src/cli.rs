@@ -448,7 +448,12 @@ fn resolve(cli: &Cli) -> anyhow::Result<Resolved> {
         },
         throttle: file.throttle.unwrap_or(defaults.throttle),
         trusted_proxies: file.trusted_proxies.clone().unwrap_or_default(),
+        retention: file.retention.unwrap_or(defaults.retention),
     };
+    server
+        .retention
+        .validate()
+        .context("configuration [retention]")?;
     server
         .throttle
         .validate()
@@ -559,7 +564,10 @@ async fn serve(resolved: Resolved) -> anyhow::Result<()> {
         "store ready"
     );
     tracing::info!(address = %bound, public_url = %public_url, "Holdfast listening; issuers are {public_url}t/<tenant>");
+    // Forgetting what can no longer matter, one node at a time.
+    let sweeps = tokio::spawn(crate::service::retention::run(state.clone()));
     crate::serve(listener, state, shutdown_signal()).await?;
+    sweeps.abort();
     tracing::info!("shut down cleanly");
     Ok(())
 }

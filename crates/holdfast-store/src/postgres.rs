@@ -8,8 +8,32 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection, Pool, Postgres};
 
-use crate::shared::{Backend, impl_shared_store};
 use crate::{PresentOutcome, Store, StoreResult};
+
+/// The shared SQL (`src/sql/`), compiled for PostgreSQL: it names the
+/// store, the database and the two statements that differ through the items
+/// below.
+// Compiled once per back end on purpose: see `sql/mod.rs`.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;
+
+/// The store the shared SQL implements the capabilities for.
+type ThisStore = PostgresStore;
+/// Its database.
+type Db = Postgres;
+/// Begins a transaction that will write.
+const BEGIN_WRITE: &str = "BEGIN";
+/// Locks the family (session) of the refresh token `$2` in tenant `$1`
+/// inside a write transaction. The session row is the family lock: every
+/// locked presentation of any token of the family waits here (as does the
+/// one-statement rotation, `ROTATE_IF_GUARD_HOLDS`, which updates that row
+/// first), then reads the token with a fresh snapshot (READ COMMITTED takes
+/// one per statement).
+const LOCK_FAMILY: Option<&str> = Some(
+    "SELECT 1 FROM sessions WHERE tenant_id = $1 AND id = \
+     (SELECT session_id FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2) FOR UPDATE",
+);
 
 /// The PostgreSQL implementation of the store traits.
 #[derive(Debug, Clone)]
@@ -71,16 +95,15 @@ impl PostgresStore {
     async fn try_rotate(
         &self,
         p: &crate::RefreshPresentation<'_>,
-        _decide: &crate::Decide<'_>,
     ) -> StoreResult<Option<PresentOutcome>> {
-        let Some(guard) = &p.rotate_if else {
+        let Some(guard) = p.presenter.rotate_guard() else {
             return Ok(None);
         };
-        let event = presentation_event(p, Decision::Rotate, None);
+        let event = sql::tx::presentation_event(p, Decision::Rotate, None);
         let row = sqlx::query_as::<_, crate::rows::FamilyRow>(ROTATE_IF_GUARD_HOLDS)
             .bind(p.tenant_id)
             .bind(p.token_digest)
-            .bind(p.now)
+            .bind(p.now())
             .bind(p.child_sealed)
             .bind(p.child_digest)
             .bind(guard.client_id)
@@ -107,22 +130,6 @@ impl PostgresStore {
         }))
     }
 }
-
-impl Backend for PostgresStore {
-    type Db = Postgres;
-    const BEGIN_WRITE: &'static str = "BEGIN";
-    // The session row is the family lock: every locked presentation of any
-    // token of the family waits here (as does the one-statement rotation,
-    // `ROTATE_IF_GUARD_HOLDS`, which updates that row first), then reads the token with a
-    // fresh snapshot (READ COMMITTED takes one per statement).
-    const LOCK_FAMILY: Option<&'static str> = Some(
-        "SELECT 1 FROM sessions WHERE tenant_id = $1 AND id = \
-         (SELECT session_id FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2) FOR UPDATE",
-    );
-}
-
-impl_shared_store!(PostgresStore);
-crate::throttle::impl_throttle_store!(PostgresStore);
 
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {

@@ -1,6 +1,7 @@
 //! Row types shared by both back ends and their conversion to domain values.
 
 use holdfast_core::client::{Client, GrantType, RefreshPolicy};
+use holdfast_core::refresh::rotation::{StoredToken, TokenState};
 use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::User;
 
@@ -197,21 +198,51 @@ pub(crate) struct SessionRow {
     pub child_sealed: Option<Vec<u8>>,
 }
 
-/// A token as its family sees it: a `rotated` token whose child has been
-/// rotated in turn (two or more generations below the family's newest) is
-/// `spent`, derived here and never written; and only the newest token's
-/// parent (`rotated`, one generation below) has a sealed child, the
-/// family's one seal.
-pub(crate) fn as_seen_in_family(token: &mut RefreshTokenRecord, family: &SessionRow) {
-    let below_newest = family.generation.saturating_sub(token.generation);
-    if token.state == "rotated" && below_newest > 1 {
-        "spent".clone_into(&mut token.state);
+/// A `refresh_tokens` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshTokenRow {
+    pub token_digest: String,
+    pub session_id: String,
+    pub generation: i64,
+    pub state: String,
+    pub parent_digest: Option<String>,
+    pub created_at: i64,
+    pub rotated_at: Option<i64>,
+    pub retries: i64,
+}
+
+impl RefreshTokenRow {
+    /// The token as its family sees it: its state read by
+    /// [`TokenState::from_stored`] (which derives `spent`), and only the
+    /// newest token's parent (`rotated`, one generation below) holding the
+    /// family's one sealed child.
+    pub(crate) fn in_family(self, family: &SessionRow) -> Result<RefreshTokenRecord, StoreError> {
+        let state = TokenState::from_stored(&StoredToken {
+            state: &self.state,
+            generation: self.generation,
+            family_generation: family.generation,
+            created_at: self.created_at,
+            rotated_at: self.rotated_at,
+            retries: self.retries,
+        })
+        .map_err(corrupt)?;
+        let parent_of_newest = family.generation.saturating_sub(self.generation) == 1;
+        let child_sealed = match state {
+            TokenState::Rotated { .. } if parent_of_newest => family.child_sealed.clone(),
+            _ => None,
+        };
+        Ok(RefreshTokenRecord {
+            token_digest: self.token_digest,
+            session_id: self.session_id,
+            generation: self.generation,
+            state,
+            parent_digest: self.parent_digest,
+            created_at: self.created_at,
+            rotated_at: self.rotated_at,
+            child_sealed,
+            retries: self.retries,
+        })
     }
-    token.child_sealed = if token.state == "rotated" && below_newest == 1 {
-        family.child_sealed.clone()
-    } else {
-        None
-    };
 }
 
 impl TryFrom<SessionRow> for SessionRecord {
@@ -294,7 +325,7 @@ pub(crate) const READ_FAMILY: &str = read_family!();
 impl FamilyRow {
     /// Splits the row into the token, its session and its user.
     pub(crate) fn split(self) -> Result<(RefreshTokenRecord, SessionRecord, User), StoreError> {
-        let mut token = RefreshTokenRecord {
+        let token = RefreshTokenRow {
             token_digest: self.token_digest,
             session_id: self.session.id.clone(),
             generation: self.token_generation,
@@ -302,10 +333,9 @@ impl FamilyRow {
             parent_digest: self.parent_digest,
             created_at: self.token_created_at,
             rotated_at: self.rotated_at,
-            child_sealed: None,
             retries: self.retries,
-        };
-        as_seen_in_family(&mut token, &self.session);
+        }
+        .in_family(&self.session)?;
         let session: SessionRecord = self.session.try_into()?;
         let user = User {
             id: session.user_id.clone(),

@@ -50,8 +50,26 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Pool, Sqlite};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
-use crate::shared::{Backend, impl_shared_store};
 use crate::{PresentOutcome, Store, StoreResult};
+
+/// The shared SQL (`src/sql/`), compiled for SQLite: it names the store,
+/// the database and the two statements that differ through the items below.
+// Compiled once per back end on purpose: see `sql/mod.rs`.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;
+
+/// The store the shared SQL implements the capabilities for.
+type ThisStore = SqliteStore;
+/// Its database.
+type Db = Sqlite;
+/// Begins a transaction that will write. Take the write lock up front: a
+/// deferred transaction that reads and then writes can fail with
+/// SQLITE_BUSY instead of waiting.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+/// Locks a family inside a write transaction: nothing to do, `BEGIN
+/// IMMEDIATE` already holds the database's write lock.
+const LOCK_FAMILY: Option<&str> = None;
 
 /// The SQLite implementation of the store traits.
 #[derive(Debug, Clone)]
@@ -216,13 +234,12 @@ impl SqliteStore {
 
     /// The common presentation in two calls to the writer: `BEGIN
     /// IMMEDIATE` (the database's write lock, so the family cannot change)
-    /// with the family's read; then, if `decide` says rotate, the writes
-    /// with `COMMIT`. `None` for any other decision, rolled back: the
-    /// caller decides again under its own lock.
+    /// with the family's read; then, if the presentation's decision is to
+    /// rotate, the writes with `COMMIT`. `None` for any other decision,
+    /// rolled back: the caller decides again under its own lock.
     async fn try_rotate(
         &self,
         p: &crate::RefreshPresentation<'_>,
-        decide: &crate::Decide<'_>,
     ) -> StoreResult<Option<PresentOutcome>> {
         const BEGIN_AND_READ_FAMILY: &str =
             concat!("BEGIN IMMEDIATE;\n", crate::rows::read_family!());
@@ -241,7 +258,7 @@ impl SqliteStore {
             None => None,
         };
         let decided =
-            family.map(|(token, session, user)| (decide(&token, &session), token, session, user));
+            family.map(|(token, session, user)| (p.decide(&token, &session), token, session, user));
         let Some((Decision::Rotate, token, session, user)) = decided else {
             sqlx::raw_sql("ROLLBACK").execute(run.conn()).await?;
             run.settled();
@@ -249,7 +266,7 @@ impl SqliteStore {
             // retry, reuse, a rejection) writes under the shared locked path.
             return Ok(decided.is_none().then_some(PresentOutcome::Unknown));
         };
-        let event = presentation_event(p, Decision::Rotate, Some(&session));
+        let event = sql::tx::presentation_event(p, Decision::Rotate, Some(&session));
         // Under the database's write lock, with the token just read as the
         // family's newest and `active`, each write finds its row; one that
         // fails stops the call before `COMMIT`, and the dropped run has it
@@ -257,7 +274,7 @@ impl SqliteStore {
         // reports the last change again for `COMMIT`.)
         sqlx::query(ROTATE_AND_COMMIT)
             .bind(&token.token_digest)
-            .bind(p.now)
+            .bind(p.now())
             .bind(p.child_sealed)
             .bind(p.child_digest)
             .bind(&token.session_id)
@@ -323,18 +340,6 @@ impl Drop for HandRun<'_> {
         }
     }
 }
-
-impl Backend for SqliteStore {
-    type Db = Sqlite;
-    // Take the write lock up front: a deferred transaction that reads and
-    // then writes can fail with SQLITE_BUSY instead of waiting.
-    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-    // BEGIN IMMEDIATE already holds the database's write lock.
-    const LOCK_FAMILY: Option<&'static str> = None;
-}
-
-impl_shared_store!(SqliteStore);
-crate::throttle::impl_throttle_store!(SqliteStore);
 
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {

@@ -125,3 +125,30 @@ impl Drop for TestDatabase {
         let _ = handle.join();
     }
 }
+
+/// Runs each named `async fn(Arc<dyn Store>)` as two tests, `sqlite::name`
+/// and `postgres::name`, each on a fresh database of its own (a test
+/// binary's own helpers stay in that binary).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        $crate::on_both_backends!(@backend sqlite, Sqlite, $($test),*);
+        $crate::on_both_backends!(@backend postgres, Postgres, $($test),*);
+    };
+    (@backend $module:ident, $backend:ident, $($test:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let Some(db) =
+                        $crate::testing::TestDatabase::create($crate::testing::Backend::$backend).await
+                    else {
+                        return;
+                    };
+                    let store = $crate::connect(&db.url).await.expect("connect and migrate");
+                    super::$test(store).await;
+                }
+            )*
+        }
+    };
+}

@@ -16,8 +16,8 @@ use holdfast_core::user::Username;
 use holdfast_store::testing::{Backend, TestDatabase};
 use holdfast_store::{
     AccessTokenStanding, AuditEvent, AuthCodeRecord, BrowserSessionRecord, CodeIssuance,
-    PresentOutcome, Redemption, RefreshPresentation, RefreshTokenRecord, SessionRecord, Store,
-    StoreError, StoredKey, connect,
+    PresentOutcome, Redemption, RefreshPresentation, SessionRecord, Store, StoreError, StoredKey,
+    connect,
 };
 
 async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn Store>)> {
@@ -535,7 +535,7 @@ async fn rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued(
     assert_eq!(stored.consumed_at, Some(20));
     assert_eq!(stored.session_id.as_deref(), Some("s1"));
     let (rt, session) = store.refresh_token(&t.id, "rt1").await.unwrap().unwrap();
-    assert_eq!(rt.state, "active");
+    assert_eq!(rt.state.as_str(), "active");
     assert_eq!(session.revoked_at, None);
 
     let again = store
@@ -556,7 +556,8 @@ async fn rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued(
             .unwrap()
             .unwrap()
             .0
-            .state,
+            .state
+            .as_str(),
         "revoked"
     );
     assert!(jti_revoked(&*store, &t.id, "jti-s1").await);
@@ -606,6 +607,7 @@ fn web_at(now: i64) -> Presentation<'static> {
         client_authenticated: true,
         proof_jkt: None,
         asked_scope: None,
+        asked_resource: None,
         policy: RefreshPolicy::default(),
         now,
     }
@@ -613,8 +615,8 @@ fn web_at(now: i64) -> Presentation<'static> {
 
 static EVENT_IDS: AtomicU64 = AtomicU64::new(0);
 
-/// A presentation of `digest` by `presenter`, with the rotation guard the
-/// token endpoint sends (PostgreSQL rotates in one statement when it holds).
+/// A presentation of `digest` by `presenter`, as the token endpoint makes it
+/// (PostgreSQL rotates in one statement when its guard holds).
 fn presentation_by<'a>(
     presenter: &Presentation<'a>,
     tenant_id: &'a str,
@@ -624,14 +626,13 @@ fn presentation_by<'a>(
     RefreshPresentation {
         tenant_id,
         token_digest: digest,
+        presenter: *presenter,
         child_digest: child,
         child_sealed: b"sealed-child",
-        now: presenter.now,
         audit: AuditEvent {
             client_id: Some(presenter.client_id.into()),
             ..audit_event(tenant_id, "", presenter.now)
         },
-        rotate_if: presenter.rotate_guard(),
     }
 }
 
@@ -660,10 +661,6 @@ fn presentation<'a>(
     presentation_by(&web_at(now), tenant_id, digest, child)
 }
 
-fn confirmed(token: &RefreshTokenRecord, session: &SessionRecord, now: i64) -> Decision {
-    web_at(now).decide(token.token_state(), &session.family())
-}
-
 /// Presents `digest` as `presenter`; the decision taken.
 async fn present_as(
     store: &dyn Store,
@@ -673,13 +670,7 @@ async fn present_as(
     child: &str,
 ) -> Decision {
     let p = presentation_by(&presenter, tenant_id, digest, child);
-    match store
-        .present_refresh_token(&p, &|tok, ses| {
-            presenter.decide(tok.token_state(), &ses.family())
-        })
-        .await
-        .unwrap()
-    {
+    match store.present_refresh_token(&p).await.unwrap() {
         PresentOutcome::Decided { decision, .. } => decision,
         PresentOutcome::Unknown => panic!("unknown token {digest}"),
     }
@@ -694,11 +685,7 @@ async fn design_s4_concurrent_presentations_of_one_token_yield_one_child(store: 
         tasks.push(tokio::spawn(async move {
             let child = format!("child{i}");
             let p = presentation(&tenant_id, "rt0", &child, 30);
-            match store
-                .present_refresh_token(&p, &|tok, ses| confirmed(tok, ses, 30))
-                .await
-                .unwrap()
-            {
+            match store.present_refresh_token(&p).await.unwrap() {
                 PresentOutcome::Decided { decision, .. } => decision,
                 PresentOutcome::Unknown => panic!("token vanished"),
             }
@@ -726,7 +713,7 @@ async fn design_s4_concurrent_presentations_of_one_token_yield_one_child(store: 
         Decision::Rotate | Decision::ReplayChild | Decision::Reject(_)
     )));
     let (parent, session) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
-    assert_eq!(parent.state, "rotated");
+    assert_eq!(parent.state.as_str(), "rotated");
     assert_eq!(parent.child_sealed.as_deref(), Some(&b"sealed-child"[..]));
     assert_eq!(session.revoked_at, None, "retries never revoke the family");
     let events = store.events(&t.id, 0, 100).await.unwrap();
@@ -749,11 +736,7 @@ async fn design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_famil
         let tenant_id = t.id.clone();
         async move {
             let p = presentation(&tenant_id, digest, child, now);
-            match store
-                .present_refresh_token(&p, &|tok, ses| confirmed(tok, ses, now))
-                .await
-                .unwrap()
-            {
+            match store.present_refresh_token(&p).await.unwrap() {
                 PresentOutcome::Decided { decision, .. } => decision,
                 PresentOutcome::Unknown => panic!("unknown"),
             }
@@ -768,7 +751,8 @@ async fn design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_famil
             .unwrap()
             .unwrap()
             .0
-            .state,
+            .state
+            .as_str(),
         "spent"
     );
     // The family keeps one seal: the newest token's, under its parent's key.
@@ -790,7 +774,7 @@ async fn design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_famil
     assert_eq!(present("rt0", "x", 32).await, Decision::Reuse);
     assert_eq!(seal_of("rt1").await, None, "revocation drops the seal");
     let (rt2, session) = store.refresh_token(&t.id, "rt2").await.unwrap().unwrap();
-    assert_eq!(rt2.state, "revoked");
+    assert_eq!(rt2.state.as_str(), "revoked");
     assert_eq!(
         session.revoked_reason.as_deref(),
         Some("refresh_token_reuse")
@@ -815,15 +799,16 @@ async fn a_presentation_returns_the_familys_user_read_with_the_token(store: Arc<
         token,
         session,
         user,
-    } = store
-        .present_refresh_token(&p, &|tok, ses| confirmed(tok, ses, 30))
-        .await
-        .unwrap()
+    } = store.present_refresh_token(&p).await.unwrap()
     else {
         panic!("token vanished");
     };
     assert_eq!(decision, Decision::Rotate);
-    assert_eq!(token.state, "active", "the records are as they were before");
+    assert_eq!(
+        token.state.as_str(),
+        "active",
+        "the records are as they were before"
+    );
     assert_eq!(session.id, "s1");
     assert_eq!(user.id, "u1");
     assert_eq!(user.username, "alice");
@@ -857,10 +842,7 @@ async fn event_kinds(store: &dyn Store, tenant_id: &str) -> Vec<String> {
 async fn assert_unknown(store: &dyn Store, tenant_id: &str, digest: &str, now: i64) {
     let p = presentation(tenant_id, digest, "never-minted", now);
     assert_eq!(
-        store
-            .present_refresh_token(&p, &|tok, ses| confirmed(tok, ses, now))
-            .await
-            .unwrap(),
+        store.present_refresh_token(&p).await.unwrap(),
         PresentOutcome::Unknown
     );
     assert!(
@@ -900,11 +882,7 @@ async fn design_s4_rotations_racing_a_revocation_leave_no_live_token(store: Arc<
                 for step in 1..6 {
                     let child = format!("r{round}-{step}");
                     let p = presentation(&tenant_id, &current, &child, 30 + step);
-                    match store
-                        .present_refresh_token(&p, &|tok, ses| confirmed(tok, ses, 30 + step))
-                        .await
-                        .unwrap()
-                    {
+                    match store.present_refresh_token(&p).await.unwrap() {
                         PresentOutcome::Decided {
                             decision: Decision::Rotate,
                             ..
@@ -943,7 +921,11 @@ async fn design_s4_rotations_racing_a_revocation_leave_no_live_token(store: Arc<
             .unwrap()
         {
             assert!(session.revoked_at.is_some());
-            assert_eq!(token.state, "revoked", "round {round}, token {step}");
+            assert_eq!(
+                token.state.as_str(),
+                "revoked",
+                "round {round}, token {step}"
+            );
             step += 1;
         }
         assert!(step >= 1, "the root exists");
@@ -960,7 +942,7 @@ async fn design_s4_presentations_outside_the_rotate_guard_change_nothing(store: 
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(token.state, "active");
+        assert_eq!(token.state.as_str(), "active");
         assert_eq!(session.last_used_at, 20, "the session was not touched");
         assert!(
             store
@@ -976,6 +958,7 @@ async fn design_s4_presentations_outside_the_rotate_guard_change_nothing(store: 
         client_authenticated: false,
         proof_jkt,
         asked_scope: None,
+        asked_resource: None,
         policy,
         now,
     };
@@ -1015,7 +998,7 @@ async fn design_s4_presentations_outside_the_rotate_guard_change_nothing(store: 
         Decision::Rotate
     );
     let (child, session) = store.refresh_token(&t.id, "child").await.unwrap().unwrap();
-    assert_eq!(child.state, "active");
+    assert_eq!(child.state.as_str(), "active");
     assert_eq!(session.last_used_at, idle_end - 1);
     // A revoked family refuses its newest token.
     store
@@ -1082,7 +1065,7 @@ async fn revoking_a_session_revokes_its_refresh_tokens(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let (rt, session) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
-    assert_eq!(rt.state, "revoked");
+    assert_eq!(rt.state.as_str(), "revoked");
     assert_eq!(session.revoked_at, Some(50));
     assert_eq!(session.revoked_reason.as_deref(), Some("logout"));
     // Cross-tenant lookups see nothing.
@@ -1190,7 +1173,7 @@ async fn a_presentation_cancelled_part_way_rotates_whole_or_not_at_all(store: Ar
                         );
                         newest = child;
                     }
-                    None => assert_eq!(parent.state, "active", "no child, so no rotation"),
+                    None => assert_eq!(parent.state.as_str(), "active", "no child, so no rotation"),
                 }
             }
         }
@@ -1297,7 +1280,7 @@ async fn a_revocation_and_its_audit_event_commit_together(store: Arc<dyn Store>)
         session.revoked_at, None,
         "the failed revocations left it live"
     );
-    assert_eq!(token.state, "active");
+    assert_eq!(token.state.as_str(), "active");
     // An access token's jti.
     assert!(
         store

@@ -38,40 +38,15 @@
 //! decision is `Rotate`, so a store can apply the common case in one
 //! statement that checks the guard on the rows it changes, and fall back to
 //! the locked read-decide-apply whenever the guard does not hold. The two
-//! are tested to agree on every input (`tests/rotation_properties.rs`).
+//! are tested to agree on every input (`tests/rotation_properties.rs`), and
+//! each store's one-statement guard against the locked path on both back
+//! ends (`holdfast-store/tests/rotation_paths.rs`). The store is handed the
+//! [`Presentation`] itself and calls both: there is no second copy of the
+//! rule anywhere.
 
 use crate::client::{RefreshPolicy, RotationMode};
+pub use crate::refresh::state::{StoredToken, TokenState, UnknownTokenState};
 use crate::scope::Scope;
-
-/// Where a refresh token is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TokenState {
-    /// Newest token of its family, never presented.
-    Active,
-    /// Presented once at `rotated_at`; its child exists and is unused.
-    Rotated {
-        /// When it was rotated (Unix seconds).
-        rotated_at: i64,
-        /// How many grace retries returned the child already.
-        retries: i64,
-    },
-    /// Its child has been used: any presentation now is reuse.
-    Spent,
-    /// Its family was revoked.
-    Revoked,
-}
-
-impl TokenState {
-    /// The stored name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Rotated { .. } => "rotated",
-            Self::Spent => "spent",
-            Self::Revoked => "revoked",
-        }
-    }
-}
 
 /// What the family (session) looks like at the moment of presentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +195,9 @@ pub struct Presentation<'a> {
     pub proof_jkt: Option<&'a str>,
     /// A narrower scope asked for (RFC 6749 §6), if any.
     pub asked_scope: Option<&'a Scope>,
+    /// A resource asked for (RFC 8707 §2.2), if any, already checked
+    /// against the client's allow-list.
+    pub asked_resource: Option<AskedResource<'a>>,
     /// The client's refresh policy.
     pub policy: RefreshPolicy,
     /// Now (Unix seconds).
@@ -235,13 +213,43 @@ pub struct Family<'a> {
     pub dpop_jkt: Option<&'a str>,
     /// The scope granted at sign-in (space-separated).
     pub scope: &'a str,
+    /// The resource granted at sign-in (RFC 8707), or `None` for the
+    /// tenant's default audience.
+    pub resource: Option<&'a str>,
     /// Revocation and lifetimes.
     pub view: FamilyView,
+}
+
+/// A resource named by a refresh request (RFC 8707 §2.2), and the audience
+/// a family that was granted none stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AskedResource<'a> {
+    /// The resource asked for.
+    pub resource: &'a str,
+    /// The tenant's default audience: what a family without a granted
+    /// resource was granted.
+    pub default_audience: &'a str,
 }
 
 impl<'a> Presentation<'a> {
     /// What this presentation of a token in `state` must do.
     pub fn decide(&self, state: TokenState, family: &Family<'_>) -> Decision {
+        let decision = self.decide_token(state, family);
+        match (decision, self.asked_resource) {
+            // RFC 8707 §2.2: only a resource the family was granted. Reuse
+            // and every other refusal stand: a wrong resource must not hide
+            // a replayed token from reuse detection.
+            (Decision::Rotate | Decision::KeepToken | Decision::ReplayChild, Some(asked))
+                if asked.resource != family.resource.unwrap_or(asked.default_audience) =>
+            {
+                Decision::Reject(RejectReason::ResourceNotGranted)
+            }
+            _ => decision,
+        }
+    }
+
+    /// The decision before the resource check.
+    fn decide_token(&self, state: TokenState, family: &Family<'_>) -> Decision {
         // RFC 6749 §6: "ensure that the refresh token was issued to the
         // authenticated client".
         if family.client_id != self.client_id {
@@ -276,11 +284,15 @@ impl<'a> Presentation<'a> {
 
     /// The exact conditions under which [`Presentation::decide`] is
     /// `Rotate`, or `None` when they cannot be stated as a guard (rotation
-    /// is off, or a narrower scope is asked for, which needs parsing).
+    /// is off, or a narrower scope or a resource is asked for, which the
+    /// guard does not compare).
     /// Proof of the holder is not among them: only an `active` token
     /// rotates, and the proof decides only what a `rotated` one gets.
     pub fn rotate_guard(&self) -> Option<RotateGuard<'a>> {
-        if self.policy.rotation == RotationMode::None || self.asked_scope.is_some() {
+        if self.policy.rotation == RotationMode::None
+            || self.asked_scope.is_some()
+            || self.asked_resource.is_some()
+        {
             return None;
         }
         Some(RotateGuard {
@@ -578,6 +590,7 @@ mod tests {
             client_id: "app",
             dpop_jkt,
             scope: "openid",
+            resource: None,
             view: family(T0 - 10, T0),
         };
         let by = |client_authenticated, proof_jkt, opt_in| Presentation {
@@ -585,6 +598,7 @@ mod tests {
             client_authenticated,
             proof_jkt,
             asked_scope: None,
+            asked_resource: None,
             policy: RefreshPolicy {
                 unbound_grace_accept_risk: opt_in,
                 ..RefreshPolicy::default()

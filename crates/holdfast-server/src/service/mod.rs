@@ -10,6 +10,7 @@ pub mod dpop;
 pub mod login;
 pub mod lookup;
 pub mod password;
+pub mod retention;
 pub mod revocation;
 pub mod throttle;
 pub mod token;

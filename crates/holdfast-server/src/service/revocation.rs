@@ -22,6 +22,7 @@
 
 use holdfast_core::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
 use holdfast_core::client::Client;
+use holdfast_core::refresh::rotation::TokenState;
 use holdfast_core::tenant::Tenant;
 use holdfast_crypto::jws::verify_compact;
 use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, sha256_b64};
@@ -159,7 +160,7 @@ pub async fn introspect(
             .unwrap_or(0);
         let user = state.store.user_by_id(&tenant.id, &session.user_id).await?;
         let stamped = user.is_none_or(|u| u.not_before.is_some_and(|nb| session.created_at < nb));
-        if record.state != "active"
+        if record.state != TokenState::Active
             || session.revoked_at.is_some()
             || session.expires_at <= now
             || session.last_used_at + idle <= now

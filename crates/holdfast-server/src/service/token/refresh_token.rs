@@ -16,7 +16,7 @@
 //! its user together); then mint the access token.
 
 use holdfast_core::client::{Client, ClientKind};
-use holdfast_core::refresh::rotation::{Decision, Presentation, RejectReason};
+use holdfast_core::refresh::rotation::{AskedResource, Decision, Presentation, RejectReason};
 use holdfast_core::scope::Scope;
 use holdfast_core::tenant::Tenant;
 use holdfast_crypto::aead::{open_under_token, seal_under_token};
@@ -68,61 +68,44 @@ pub async fn exchange(
     let child_digest = sha256_b64(child.expose().as_bytes());
     let child_sealed = seal_under_token(presented, digest.as_bytes(), child.expose().as_bytes())?;
     let proof_jkt = proof.map(|p| p.jkt.as_str());
-    let presenter = Presentation {
-        client_id: &client.client_id,
-        // `authenticate` returns a confidential client only once its secret
-        // verified: its grace retries prove it holds the family (DESIGN.md
-        // §4 step 4). A public client is only identified.
-        client_authenticated: client.kind == ClientKind::Confidential,
-        proof_jkt,
-        asked_scope: asked.as_ref(),
-        policy: client.refresh,
-        now,
-    };
     let presentation = RefreshPresentation {
         tenant_id: &tenant.id,
         token_digest: &digest,
+        presenter: Presentation {
+            client_id: &client.client_id,
+            // `authenticate` returns a confidential client only once its
+            // secret verified: its grace retries prove it holds the family
+            // (DESIGN.md §4 step 4). A public client is only identified.
+            client_authenticated: client.kind == ClientKind::Confidential,
+            proof_jkt,
+            asked_scope: asked.as_ref(),
+            asked_resource: asked_resource.as_deref().map(|resource| AskedResource {
+                resource,
+                default_audience: &default_audience,
+            }),
+            policy: client.refresh,
+            now,
+        },
         child_digest: &child_digest,
         child_sealed: &child_sealed,
-        now,
         // The store sets the kind from its decision, and the user and session.
         audit: AuditEvent {
             client_id: Some(client.client_id.clone()),
             ..audit::event(state, tenant, "", &request.context)
         },
-        // The guard cannot compare resources: a named one takes the locked path.
-        rotate_if: presenter
-            .rotate_guard()
-            .filter(|_| asked_resource.is_none()),
     };
-    let decide_for_client = |token: &holdfast_store::RefreshTokenRecord,
-                             session: &holdfast_store::SessionRecord| {
-        let decision = presenter.decide(token.token_state(), &session.family());
-        let granted = session.resource.as_deref().unwrap_or(&default_audience);
-        match decision {
-            // Reuse and every other refusal stand: a wrong resource must not
-            // hide a replayed token from reuse detection.
-            Decision::Rotate | Decision::KeepToken | Decision::ReplayChild
-                if asked_resource.as_deref().is_some_and(|r| r != granted) =>
-            {
-                Decision::Reject(RejectReason::ResourceNotGranted)
+    let (decision, token, session, user) =
+        match state.store.present_refresh_token(&presentation).await? {
+            PresentOutcome::Unknown => {
+                return Err(TokenError::InvalidGrant("unknown refresh token"));
             }
-            other => other,
-        }
-    };
-    let (decision, token, session, user) = match state
-        .store
-        .present_refresh_token(&presentation, &decide_for_client)
-        .await?
-    {
-        PresentOutcome::Unknown => return Err(TokenError::InvalidGrant("unknown refresh token")),
-        PresentOutcome::Decided {
-            decision,
-            token,
-            session,
-            user,
-        } => (decision, token, session, user),
-    };
+            PresentOutcome::Decided {
+                decision,
+                token,
+                session,
+                user,
+            } => (decision, token, session, user),
+        };
     let refresh_token = match decision {
         Decision::Rotate => Some(child.expose().to_owned()),
         Decision::KeepToken => Some(presented.to_owned()),

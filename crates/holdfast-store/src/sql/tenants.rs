@@ -1,0 +1,152 @@
+//! SQL of [`TenantStore`](crate::TenantStore) and
+//! [`ClientStore`](crate::ClientStore).
+
+use super::keys::insert_key;
+use super::{BEGIN_WRITE, ThisStore};
+
+#[async_trait::async_trait]
+impl crate::TenantStore for ThisStore {
+    async fn create_tenant(
+        &self,
+        tenant: &holdfast_core::tenant::Tenant,
+        keys: &[crate::StoredKey],
+    ) -> crate::StoreResult<()> {
+        let mut writer = self.write_conn().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        sqlx::query(
+            "INSERT INTO tenants (id, slug, display_name, signing_alg, default_audience, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&tenant.id)
+        .bind(tenant.slug.as_str())
+        .bind(&tenant.display_name)
+        .bind(tenant.signing_alg.as_str())
+        .bind(&tenant.default_audience)
+        .bind(tenant.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| crate::conflict_or(e, "tenant"))?;
+        for key in keys {
+            insert_key(&mut tx, &tenant.id, key).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tenant_by_slug(
+        &self,
+        slug: &holdfast_core::tenant::TenantSlug,
+    ) -> crate::StoreResult<Option<holdfast_core::tenant::Tenant>> {
+        sqlx::query_as::<_, crate::rows::TenantRow>("SELECT * FROM tenants WHERE slug = $1")
+            .bind(slug.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(TryInto::try_into)
+            .transpose()
+    }
+
+    async fn list_tenants(&self) -> crate::StoreResult<Vec<holdfast_core::tenant::Tenant>> {
+        sqlx::query_as::<_, crate::rows::TenantRow>("SELECT * FROM tenants ORDER BY slug")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ClientStore for ThisStore {
+    async fn create_client(
+        &self,
+        id: &str,
+        tenant_id: &str,
+        c: &holdfast_core::client::NewClient,
+        secret_digest: Option<&str>,
+        now: i64,
+    ) -> crate::StoreResult<holdfast_core::client::Client> {
+        let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO clients (id, tenant_id, client_id, kind, secret_digest, redirect_uris,
+                grant_types, scopes, access_token_ttl_secs, rotation, grace_window_secs,
+                retry_limit, idle_lifetime_secs, absolute_lifetime_secs, dpop_required, created_at,
+                refresh_token_in_cookie, allowed_origins, dpop_nonce_required, unbound_grace_accept_risk, resources,
+                id_token_signed_response_alg)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
+        )
+        .bind(id)
+        .bind(tenant_id)
+        .bind(&c.client_id)
+        .bind(c.kind.as_str())
+        .bind(secret_digest)
+        .bind(crate::rows::to_json_list(&c.redirect_uris))
+        .bind(crate::rows::to_json_list(&grants))
+        .bind(crate::rows::to_json_list(&c.scopes))
+        .bind(c.access_token_ttl_secs)
+        .bind(c.refresh.rotation.as_str())
+        .bind(c.refresh.grace_window_secs)
+        .bind(c.refresh.retry_limit)
+        .bind(c.refresh.idle_lifetime_secs)
+        .bind(c.refresh.absolute_lifetime_secs)
+        .bind(c.dpop_required)
+        .bind(now)
+        .bind(c.refresh_token_in_cookie)
+        .bind(crate::rows::to_json_list(&c.allowed_origins))
+        .bind(c.dpop_nonce_required.unwrap_or(false))
+        .bind(c.refresh.unbound_grace_accept_risk)
+        .bind(crate::rows::to_json_list(&c.resources))
+        .bind(c.id_token_signed_response_alg.map(|a| a.as_str()))
+        .execute(&mut *self.write_conn().await?)
+        .await
+        .map_err(|e| crate::conflict_or(e, "client"))?;
+        Ok(holdfast_core::client::Client {
+            id: id.to_owned(),
+            tenant_id: tenant_id.to_owned(),
+            client_id: c.client_id.clone(),
+            kind: c.kind,
+            redirect_uris: c.redirect_uris.clone(),
+            grant_types: c.grant_types.clone(),
+            scopes: c.scopes.clone(),
+            access_token_ttl_secs: c.access_token_ttl_secs,
+            refresh: c.refresh,
+            dpop_required: c.dpop_required,
+            refresh_token_in_cookie: c.refresh_token_in_cookie,
+            allowed_origins: c.allowed_origins.clone(),
+            dpop_nonce_required: c.dpop_nonce_required.unwrap_or(false),
+            resources: c.resources.clone(),
+            id_token_signed_response_alg: c.id_token_signed_response_alg,
+            created_at: now,
+        })
+    }
+
+    async fn client_by_client_id(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+    ) -> crate::StoreResult<Option<crate::ClientRecord>> {
+        sqlx::query_as::<_, crate::rows::ClientRow>(
+            "SELECT * FROM clients WHERE tenant_id = $1 AND client_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(TryInto::try_into)
+        .transpose()
+    }
+
+    async fn list_clients(
+        &self,
+        tenant_id: &str,
+    ) -> crate::StoreResult<Vec<holdfast_core::client::Client>> {
+        sqlx::query_as::<_, crate::rows::ClientRow>(
+            "SELECT * FROM clients WHERE tenant_id = $1 ORDER BY client_id",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| crate::ClientRecord::try_from(row).map(|r| r.client))
+        .collect()
+    }
+}

@@ -1,0 +1,51 @@
+//! Tenants and their OAuth clients: the [`TenantStore`] and [`ClientStore`]
+//! capabilities (SQL in `sql/tenants.rs`).
+
+use async_trait::async_trait;
+use holdfast_core::client::{Client, NewClient};
+use holdfast_core::tenant::{Tenant, TenantSlug};
+
+use crate::{StoreResult, StoredKey};
+
+/// A client with its secret digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// The client.
+    pub client: Client,
+    /// SHA-256 digest of the secret (base64url), for confidential clients.
+    pub secret_digest: Option<String>,
+}
+/// Tenants.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Creates a tenant together with its first `current` and `next` keys, in
+    /// one transaction. `Conflict("tenant")` if the slug is taken.
+    async fn create_tenant(&self, tenant: &Tenant, keys: &[StoredKey]) -> StoreResult<()>;
+    /// The tenant with this slug, if any.
+    async fn tenant_by_slug(&self, slug: &TenantSlug) -> StoreResult<Option<Tenant>>;
+    /// All tenants, by slug.
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
+}
+
+/// OAuth clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Registers a validated client. `Conflict("client")` if the tenant
+    /// already has this `client_id`.
+    async fn create_client(
+        &self,
+        id: &str,
+        tenant_id: &str,
+        client: &NewClient,
+        secret_digest: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Client>;
+    /// The client with this `client_id` in this tenant, if any.
+    async fn client_by_client_id(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<ClientRecord>>;
+    /// All clients of a tenant, by `client_id`.
+    async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<Client>>;
+}

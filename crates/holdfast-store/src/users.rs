@@ -1,0 +1,46 @@
+//! End users: the [`UserStore`] capability (SQL in `sql/users.rs`).
+
+use async_trait::async_trait;
+use holdfast_core::user::{User, Username};
+
+use crate::StoreResult;
+
+/// A user with the password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The user.
+    pub user: User,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Tokens issued before this time (Unix seconds) are no longer valid.
+    pub not_before: Option<i64>,
+}
+/// End users.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates a user. `Conflict("user")` if the normalised username is
+    /// taken, or its confusable skeleton (UTS #39) is another user's in the
+    /// tenant; both are unique indexes, so two creations at once cannot
+    /// both succeed.
+    async fn create_user(
+        &self,
+        id: &str,
+        tenant_id: &str,
+        username: &Username,
+        email: Option<&str>,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<User>;
+    /// The user whose normalised username is `normalized`, if any.
+    async fn user_by_username(
+        &self,
+        tenant_id: &str,
+        normalized: &str,
+    ) -> StoreResult<Option<UserRecord>>;
+    /// The user with this id, if any.
+    async fn user_by_id(&self, tenant_id: &str, id: &str) -> StoreResult<Option<UserRecord>>;
+    /// Sets the user's "not before" stamp and, in the same transaction,
+    /// revokes the sessions and ends the browser (SSO) sessions begun before
+    /// it. `NotFound("user")` if absent.
+    async fn set_user_not_before(&self, tenant_id: &str, id: &str, at: i64) -> StoreResult<()>;
+}
