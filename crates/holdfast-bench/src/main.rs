@@ -42,6 +42,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+mod preload;
+
 #[derive(Debug, Parser)]
 #[command(about = "Holdfast load benchmarks")]
 struct Cli {
@@ -111,6 +113,17 @@ struct RefreshArgs {
     /// Port for the server.
     #[arg(long, default_value_t = 18_444)]
     port: u16,
+    /// Families (ten refresh tokens each) inserted before the run, as a
+    /// store that has served for years holds them (see `preload.rs`).
+    #[arg(long, default_value_t = 0)]
+    preload_families: i64,
+    /// Share of the preloaded families that ended long ago, for the
+    /// retention sweep to delete during the run (e.g. 0.1).
+    #[arg(long, default_value_t = 0.0)]
+    preload_ended_share: f64,
+    /// The server's retention sweep interval, seconds.
+    #[arg(long, default_value_t = 300)]
+    sweep_interval: u64,
 }
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -135,8 +148,17 @@ async fn main() -> anyhow::Result<()> {
             println!("store:        {:?}", args.store);
             println!("concurrency:  {}", args.concurrency);
             println!("sessions:     {}", args.sessions);
+            if args.preload_families > 0 {
+                println!(
+                    "preloaded:    {} families ({} refresh tokens), {:.0}% ended",
+                    args.preload_families,
+                    args.preload_families * 10,
+                    args.preload_ended_share * 100.0
+                );
+            }
             stats.print("");
             println!("server peak RSS: {}", bench.peak_rss());
+            bench.print_sweeps().await;
             bench.finish(&args);
             Ok(())
         }
@@ -242,6 +264,31 @@ impl Bench {
             .unwrap_or_else(|| "n/a".into())
     }
 
+    /// What the server's retention sweeps did during the run, from its
+    /// metrics.
+    async fn print_sweeps(&self) {
+        let Some(origin) = self.base.strip_suffix("/t/bench") else {
+            return;
+        };
+        let Ok(text) = self.http.get(format!("{origin}/metrics")).send().await else {
+            return;
+        };
+        let text = text.text().await.unwrap_or_default();
+        let value = |prefix: &str| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with(prefix))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        let sweeps = value("holdfast_retention_sweep_seconds_count");
+        println!(
+            "retention:    {} sweeps, {:.2} s sweeping, {} rows deleted",
+            sweeps,
+            value("holdfast_retention_sweep_seconds_sum"),
+            value("holdfast_retention_deleted_total")
+        );
+    }
+
     fn finish(self, args: &RefreshArgs) {
         drop(self.server);
         if args.store == Store::Postgres {
@@ -321,6 +368,17 @@ impl Bench {
             Some(PASSWORD),
         )?;
 
+        if args.preload_families > 0 {
+            eprintln!("preloading {} families...", args.preload_families);
+            let ended_every = if args.preload_ended_share > 0.0 {
+                (1.0 / args.preload_ended_share).round() as i64
+            } else {
+                0
+            };
+            let took = preload::preload(&database_url, args.preload_families, ended_every).await?;
+            eprintln!("preloaded in {:.0} s", took.as_secs_f64());
+        }
+
         let listen = format!("127.0.0.1:{}", args.port);
         let mut command = match &args.server_cpus {
             Some(cpus) => {
@@ -340,11 +398,13 @@ impl Bench {
                 .env("HOLDFAST_ARGON2_MEMORY_KIB", "1024")
                 .env("HOLDFAST_ARGON2_ITERATIONS", "1");
         }
+        let mut config = format!("[retention]\ninterval_secs = {}\n", args.sweep_interval);
         if flood == Some(Throttle::Off) {
-            let config = dir.join("bench.toml");
-            std::fs::write(&config, "[throttle]\naddress_max_failures = 1000000000\n")?;
-            command.arg("--config").arg(&config);
+            config.push_str("[throttle]\naddress_max_failures = 1000000000\n");
         }
+        let config_path = dir.join("bench.toml");
+        std::fs::write(&config_path, config)?;
+        command.arg("--config").arg(&config_path);
         command.stdout(Stdio::null()).stderr(Stdio::inherit());
         let server = ServerProcess(command.spawn().context("start holdfast serve")?);
         let base = format!("http://{listen}/t/bench");
