@@ -96,6 +96,8 @@ pub struct ServerArgs {
 }
 
 /// Top-level commands: `serve`, or one that administers and exits.
+// One value per process, parsed once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
