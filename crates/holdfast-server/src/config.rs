@@ -2,8 +2,10 @@
 //!
 //! Precedence, highest first: command-line flag, `HOLDFAST_*` environment
 //! variable, the TOML file named by `--config` / `HOLDFAST_CONFIG`, the
-//! default. Flags and environment are clap's (each flag names its variable);
-//! [`FileConfig`] is the TOML file; [`Resolved`] is the merge.
+//! default. Flags and environment are clap's (each flag names its variable,
+//! see `crate::cli::args`) and arrive here as [`Overrides`]; [`FileConfig`]
+//! is the TOML file; [`Resolved`] is the merge, made by [`Resolved::load`]
+//! in one place for `serve` and every administrative command.
 //!
 //! | option | flag / env | TOML | default | why |
 //! |---|---|---|---|---|
@@ -27,6 +29,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use holdfast_core::retention::RetentionPolicy;
 use holdfast_core::throttle::ThrottlePolicy;
 use serde::Deserialize;
@@ -222,6 +225,109 @@ impl StorageLocation {
     }
 }
 
+/// What flags and `HOLDFAST_*` variables set (clap reads both; the flag
+/// wins), each `None` when neither was given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--config` / `HOLDFAST_CONFIG`: the TOML file to read.
+    pub config: Option<PathBuf>,
+    /// `--database-url` / `HOLDFAST_DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `--data-dir` / `HOLDFAST_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen` / `HOLDFAST_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--public-url` / `HOLDFAST_PUBLIC_URL`.
+    pub public_url: Option<Url>,
+    /// `--log-format` / `HOLDFAST_LOG_FORMAT`.
+    pub log_format: Option<LogFormat>,
+    /// `--argon2-memory-kib` / `HOLDFAST_ARGON2_MEMORY_KIB`.
+    pub argon2_memory_kib: Option<u32>,
+    /// `--argon2-iterations` / `HOLDFAST_ARGON2_ITERATIONS`.
+    pub argon2_iterations: Option<u32>,
+    /// `--argon2-parallelism` / `HOLDFAST_ARGON2_PARALLELISM`.
+    pub argon2_parallelism: Option<u32>,
+}
+
+/// Everything resolved from flags, environment, file and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Where the database and the KEK file are.
+    pub location: StorageLocation,
+    /// The server's options.
+    pub server: ServerConfig,
+    /// How to log.
+    pub log_format: LogFormat,
+}
+
+impl Resolved {
+    /// Reads the TOML file named by `overrides.config` (if any) and merges
+    /// it with `overrides` and the defaults; a bad file or bad throttling
+    /// limits fail here, before anything is opened.
+    pub fn load(overrides: &Overrides) -> anyhow::Result<Self> {
+        let file = match &overrides.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        Self::merge(overrides, file)
+    }
+
+    /// The merge itself: for each option the override, else the file's
+    /// value, else the default.
+    pub fn merge(overrides: &Overrides, file: FileConfig) -> anyhow::Result<Self> {
+        let location = StorageLocation::resolve(
+            overrides.database_url.clone().or(file.database_url),
+            overrides.data_dir.clone().or(file.data_dir),
+        );
+        let defaults = ServerConfig::default();
+        let pw_file = file.password.unwrap_or_default();
+        let pw_default = PasswordParams::default();
+        let server = ServerConfig {
+            listen: overrides.listen.or(file.listen).unwrap_or(defaults.listen),
+            public_url: overrides.public_url.clone().or(file.public_url),
+            password: PasswordParams {
+                memory_kib: overrides
+                    .argon2_memory_kib
+                    .or(pw_file.memory_kib)
+                    .unwrap_or(pw_default.memory_kib),
+                iterations: overrides
+                    .argon2_iterations
+                    .or(pw_file.iterations)
+                    .unwrap_or(pw_default.iterations),
+                parallelism: overrides
+                    .argon2_parallelism
+                    .or(pw_file.parallelism)
+                    .unwrap_or(pw_default.parallelism),
+            },
+            max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            dpop_iat_window_secs: file
+                .dpop_iat_window_secs
+                .unwrap_or(defaults.dpop_iat_window_secs),
+            password_pool: PoolLimits {
+                workers: pw_file.workers.or(defaults.password_pool.workers),
+                queue: pw_file.queue.unwrap_or(defaults.password_pool.queue),
+            },
+            throttle: file.throttle.unwrap_or(defaults.throttle),
+            trusted_proxies: file.trusted_proxies.unwrap_or_default(),
+            retention: file.retention.unwrap_or(defaults.retention),
+        };
+        server
+            .throttle
+            .validate()
+            .context("configuration [throttle]")?;
+        server
+            .retention
+            .validate()
+            .context("configuration [retention]")?;
+        let log_format = overrides.log_format.or(file.log_format).unwrap_or_default();
+        Ok(Self {
+            location,
+            server,
+            log_format,
+        })
+    }
+}
+
 /// The file path of an SQLite URL (`sqlite://path`, `sqlite:path`), without
 /// query parameters; `None` for in-memory databases and other back ends.
 pub fn sqlite_path(url: &str) -> Option<PathBuf> {
@@ -291,5 +397,37 @@ mod tests {
         assert_eq!(parsed.listen, Some("0.0.0.0:9999".parse().unwrap()));
         assert_eq!(parsed.password.unwrap().memory_kib, Some(8192));
         assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn flags_beat_the_file_which_beats_the_defaults() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"0.0.0.0:9999\"\nlog_format = \"json\"\n[password]\nmemory_kib = 8192\niterations = 3\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            argon2_memory_kib: Some(65_536),
+            data_dir: Some("/srv/hf".into()),
+            ..Overrides::default()
+        };
+        let resolved = Resolved::merge(&overrides, file).unwrap();
+        assert_eq!(resolved.server.listen, "0.0.0.0:9999".parse().unwrap());
+        assert_eq!(resolved.log_format, LogFormat::Json);
+        assert_eq!(resolved.server.password.memory_kib, 65_536, "flag wins");
+        assert_eq!(resolved.server.password.iterations, 3, "file wins");
+        assert_eq!(resolved.server.password.parallelism, 1, "default");
+        assert_eq!(
+            resolved.location.database_url,
+            "sqlite:///srv/hf/holdfast.db"
+        );
+        let bare = Resolved::merge(&Overrides::default(), FileConfig::default()).unwrap();
+        assert_eq!(bare.server, ServerConfig::default());
+    }
+
+    #[test]
+    fn asvs_2_2_1_file_throttling_beyond_100_an_hour_is_refused() {
+        let file: FileConfig = toml::from_str("[throttle]\naccount_max_failures = 500\n").unwrap();
+        let err = Resolved::merge(&Overrides::default(), file).unwrap_err();
+        assert!(format!("{err:#}").contains("[throttle]"), "{err:#}");
     }
 }

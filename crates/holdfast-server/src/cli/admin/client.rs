@@ -1,0 +1,93 @@
+//! `holdfast client create|list`.
+
+use holdfast_core::client::{ClientKind, NewClient};
+use serde_json::json;
+
+use crate::cli::args::{ClientCommand, ClientCreateArgs};
+use crate::cli::output::{Output, Table};
+use crate::service::admin;
+use crate::state::AppState;
+
+/// Runs `holdfast client ...`.
+pub async fn run(state: &AppState, command: &ClientCommand, out: Output) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Create(args) => create(state, args, out).await,
+        ClientCommand::List { tenant } => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let clients = state.store.list_clients(&tenant.id).await?;
+            let mut table = Table::new(&["CLIENT ID", "KIND", "REDIRECT URIS"]);
+            let mut items = Vec::new();
+            for c in &clients {
+                items.push(json!({"client_id": c.client_id, "kind": c.kind.as_str(), "redirect_uris": c.redirect_uris}));
+                table.row([
+                    c.client_id.clone(),
+                    c.kind.as_str().to_owned(),
+                    c.redirect_uris.join(" "),
+                ]);
+            }
+            out.print_list(items, &table, "no clients");
+            Ok(())
+        }
+    }
+}
+
+/// `holdfast client create`: registers the client; a confidential client's
+/// secret is printed here once and never again.
+async fn create(state: &AppState, args: &ClientCreateArgs, out: Output) -> anyhow::Result<()> {
+    let tenant = admin::tenant(state, &args.tenant).await?;
+    let kind = if args.confidential {
+        ClientKind::Confidential
+    } else {
+        ClientKind::Public
+    };
+    let mut new = NewClient::new(args.client_id.clone(), kind);
+    new.redirect_uris = args.redirect_uris.clone();
+    new.grant_types = args.grant_types.clone();
+    new.scopes = args.scopes.clone();
+    new.access_token_ttl_secs = args.access_token_ttl;
+    new.refresh.rotation = args.rotation;
+    new.refresh.grace_window_secs = args.grace_window;
+    new.refresh.retry_limit = args.retry_limit;
+    new.refresh.unbound_grace_accept_risk = args.unbound_grace_accept_risk;
+    new.refresh.idle_lifetime_secs = args.idle_lifetime;
+    new.refresh.absolute_lifetime_secs = args.absolute_lifetime;
+    new.dpop_required = args.dpop_required;
+    new.refresh_token_in_cookie = args.refresh_token_cookie;
+    new.allowed_origins = args.allowed_origins.clone();
+    new.resources = args.resources.clone();
+    new.id_token_signed_response_alg = args.id_token_signed_response_alg;
+    let (client, secret) = admin::create_client(state, &tenant, new).await?;
+    let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+    let mut value = json!({
+        "tenant": tenant.slug, "client_id": client.client_id, "kind": client.kind.as_str(),
+        "redirect_uris": client.redirect_uris, "grant_types": grants, "scopes": client.scopes,
+        "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required, "refresh_token_cookie": client.refresh_token_in_cookie, "allowed_origins": client.allowed_origins,
+        "rotation": client.refresh.rotation.as_str(), "unbound_grace_accept_risk": client.refresh.unbound_grace_accept_risk,
+        "resources": client.resources,
+        "id_token_signed_response_alg": client.id_token_alg(tenant.signing_alg).as_str(),
+    });
+    let mut human = format!(
+        "created {} client '{}' in tenant '{}'\n  grant types: {}\n  scopes:      {}\n  ID tokens:   {}",
+        client.kind.as_str(),
+        client.client_id,
+        tenant.slug,
+        grants.join(" "),
+        client.scopes.join(" "),
+        client.id_token_alg(tenant.signing_alg)
+    );
+    if client.refresh.unbound_grace_accept_risk {
+        human.push_str(
+            "\n  warning:     unbound refresh tokens get grace retries: a thief replaying one \
+             inside the window takes over the session (--unbound-grace-accept-risk)",
+        );
+    }
+    if let Some(secret) = &secret {
+        value["client_secret"] = json!(secret.expose());
+        human.push_str(&format!(
+            "\n  client secret (shown once, store it now): {}",
+            secret.expose()
+        ));
+    }
+    out.print(value, human);
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! `holdfast user create|revoke-all`. The password comes from stdin only.
+
+use std::io::Read;
+
+use anyhow::Context;
+use holdfast_crypto::secret::SecretString;
+use serde_json::json;
+
+use crate::cli::args::UserCommand;
+use crate::cli::output::Output;
+use crate::service::admin;
+use crate::state::AppState;
+
+/// Runs `holdfast user ...`.
+pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Create {
+            tenant,
+            username,
+            password_stdin: _,
+            email,
+        } => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let password = read_password_from_stdin()?;
+            let user =
+                admin::create_user(state, &tenant, username, email.as_deref(), password).await?;
+            out.print(
+                json!({"id": user.id, "tenant": tenant.slug, "username": user.username, "email": user.email}),
+                format!(
+                    "created user '{}' in tenant '{}' (id {})",
+                    user.username, tenant.slug, user.id
+                ),
+            );
+        }
+        UserCommand::RevokeAll { tenant, user } => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let user = admin::user(state, &tenant, user).await?;
+            let event = admin::audit_event(
+                state,
+                &tenant,
+                "revocation",
+                Some(&user.id),
+                None,
+                "revoked_by_admin",
+            );
+            let now = event.at;
+            // Revoke (and count) the live sessions first, with the event:
+            // the stamp would otherwise revoke them itself and the count
+            // would say 0. Should stamping then fail, the command fails, the
+            // revocation it recorded stands and running it again is safe.
+            let count = state
+                .store
+                .revoke_user_sessions(&tenant.id, &user.id, None, "revoked_by_admin", now, &event)
+                .await?;
+            state
+                .store
+                .set_user_not_before(&tenant.id, &user.id, now)
+                .await?;
+            out.print(
+                json!({"tenant": tenant.slug, "user_id": user.id, "sessions_revoked": count, "not_before": now}),
+                format!(
+                    "revoked {count} session(s) of '{}'; tokens issued before now are refused",
+                    user.username
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The password on stdin, without its final line break; the buffer it was
+/// read into is wiped.
+fn read_password_from_stdin() -> anyhow::Result<SecretString> {
+    let mut raw = String::new();
+    std::io::stdin()
+        .read_to_string(&mut raw)
+        .context("cannot read the password from stdin")?;
+    let password = raw
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&raw);
+    let secret = SecretString::new(password);
+    zeroize::Zeroize::zeroize(&mut raw);
+    Ok(secret)
+}

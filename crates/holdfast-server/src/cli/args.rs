@@ -1,0 +1,486 @@
+//! The `holdfast` command line as clap parses it: global options, the
+//! commands and their options. No behaviour lives here.
+//!
+//! Global options (database, data directory, `--json`, server options) are
+//! accepted after any command, and its `--help` lists them under their own
+//! headings after the command's own options. Each option shows one default,
+//! written for a human.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use holdfast_core::client::{GrantType, RotationMode};
+use holdfast_core::keys::SigningAlg;
+use holdfast_core::throttle::ThrottlePolicy;
+use url::Url;
+
+use crate::config::{LogFormat, Overrides};
+
+/// Heading of the options every command takes.
+pub const GLOBAL_OPTIONS: &str = "Global options";
+/// Heading of the server options every command takes (so administrative
+/// commands resolve the public URL and password parameters as `serve` does).
+pub const SERVER_OPTIONS: &str = "Global server options";
+
+/// Holdfast: a self-hosted OAuth 2.1 / OpenID Connect authorization server.
+#[derive(Debug, Parser)]
+#[command(name = "holdfast", version, about, propagate_version = true)]
+pub struct Cli {
+    /// TOML configuration file (lowest precedence after defaults).
+    #[arg(long, env = "HOLDFAST_CONFIG", global = true, help_heading = GLOBAL_OPTIONS)]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://... [default: sqlite://holdfast.db].
+    #[arg(long, env = "HOLDFAST_DATABASE_URL", global = true, help_heading = GLOBAL_OPTIONS)]
+    pub database_url: Option<String>,
+    /// Directory for the KEK file and the default SQLite database.
+    #[arg(long, env = "HOLDFAST_DATA_DIR", global = true, help_heading = GLOBAL_OPTIONS)]
+    pub data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text, errors included.
+    #[arg(long, global = true, help_heading = GLOBAL_OPTIONS)]
+    pub json: bool,
+    /// Server options.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The configuration given as flags or `HOLDFAST_*` variables, for
+    /// [`crate::config::Resolved::load`].
+    pub fn overrides(&self) -> Overrides {
+        let s = &self.server;
+        Overrides {
+            config: self.config.clone(),
+            database_url: self.database_url.clone(),
+            data_dir: self.data_dir.clone(),
+            listen: s.listen,
+            public_url: s.public_url.clone(),
+            log_format: s.log_format,
+            argon2_memory_kib: s.argon2_memory_kib,
+            argon2_iterations: s.argon2_iterations,
+            argon2_parallelism: s.argon2_parallelism,
+        }
+    }
+}
+
+/// Server options, global (see [`SERVER_OPTIONS`]).
+#[derive(Debug, Args, Default)]
+pub struct ServerArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "HOLDFAST_LISTEN", global = true, help_heading = SERVER_OPTIONS)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Public base URL (set it behind a reverse proxy) [default: http://{listen}].
+    #[arg(long, env = "HOLDFAST_PUBLIC_URL", global = true, help_heading = SERVER_OPTIONS)]
+    pub public_url: Option<Url>,
+    /// Log format: text or json [default: text].
+    #[arg(
+        long,
+        env = "HOLDFAST_LOG_FORMAT",
+        value_enum,
+        hide_possible_values = true,
+        global = true,
+        help_heading = SERVER_OPTIONS
+    )]
+    pub log_format: Option<LogFormat>,
+    /// Argon2id memory in KiB [default: 19456].
+    #[arg(long, env = "HOLDFAST_ARGON2_MEMORY_KIB", global = true, help_heading = SERVER_OPTIONS)]
+    pub argon2_memory_kib: Option<u32>,
+    /// Argon2id passes [default: 2].
+    #[arg(long, env = "HOLDFAST_ARGON2_ITERATIONS", global = true, help_heading = SERVER_OPTIONS)]
+    pub argon2_iterations: Option<u32>,
+    /// Argon2id lanes [default: 1].
+    #[arg(long, env = "HOLDFAST_ARGON2_PARALLELISM", global = true, help_heading = SERVER_OPTIONS)]
+    pub argon2_parallelism: Option<u32>,
+}
+
+/// Top-level commands: `serve`, or one that administers and exits.
+// One value per process, parsed once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve,
+    /// Administration (its variants are top-level commands).
+    #[command(flatten)]
+    Admin(AdminCommand),
+}
+
+/// Every command but `serve`: it opens the store, does one thing, prints
+/// the result and exits.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Inspect and revoke sessions (token families).
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// List audit events, oldest first.
+    Events(EventsArgs),
+    /// Forget what can no longer matter (ended families, spent codes,
+    /// expired records, old audit events).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+/// `holdfast retention ...`.
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Sweep now, as every running node does each `retention.interval_secs`
+    /// (the same rule and batches; this one does not wait for the lease).
+    Sweep,
+}
+
+/// Options of `holdfast events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Tenant slug.
+    #[arg(long)]
+    pub tenant: String,
+    /// Only events at or after this time: Unix seconds, or a duration ago
+    /// like 15m, 2h, 7d [default: all].
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<Since>,
+    /// At most this many events.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: i64,
+}
+
+/// `--since`: an absolute time or a duration before now.
+#[derive(Debug, Clone, Copy)]
+pub enum Since {
+    /// Unix seconds.
+    At(i64),
+    /// Seconds before now.
+    Ago(i64),
+}
+
+impl Since {
+    /// The Unix time this stands for, `now` being the current time.
+    pub fn at(self, now: i64) -> i64 {
+        match self {
+            Since::At(at) => at,
+            Since::Ago(secs) => now - secs,
+        }
+    }
+}
+
+fn parse_since(raw: &str) -> Result<Since, String> {
+    if let Ok(at) = raw.parse::<i64>() {
+        return Ok(Since::At(at));
+    }
+    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?}: use Unix seconds or a duration like 30s, 15m, 2h, 7d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{raw:?}: unknown unit (s, m, h, d)")),
+    };
+    Ok(Since::Ago(secs))
+}
+
+/// `holdfast session ...`
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List a user's live sessions.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Username.
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke one session (its refresh tokens stop working at once).
+    Revoke {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Session id (`sid`).
+        #[arg(long)]
+        session: String,
+    },
+}
+
+/// `holdfast tenant ...`
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant with fresh signing keys.
+    Create {
+        /// URL slug: a-z, 0-9 and inner '-'.
+        slug: String,
+        /// Display name shown on login pages [default: the slug].
+        #[arg(long)]
+        name: Option<String>,
+        /// Signing algorithm of access tokens and, by default, ID tokens:
+        /// ES256, EdDSA or RS256 (slower, larger tokens).
+        #[arg(long, default_value = "ES256", value_parser = parse_alg)]
+        signing_alg: SigningAlg,
+        /// Default access-token audience [default: the issuer].
+        #[arg(long)]
+        audience: Option<String>,
+    },
+    /// List tenants.
+    List,
+    /// Show or change a tenant's login-throttling limits (OWASP ASVS
+    /// 2.2.1). Flags left out keep their value; without flags, prints the
+    /// limits in force.
+    Throttle(TenantThrottleArgs),
+}
+
+/// `holdfast tenant throttle SLUG [...]`: each flag overrides one limit of
+/// `holdfast_core::throttle::ThrottlePolicy`.
+#[derive(Debug, Args)]
+pub struct TenantThrottleArgs {
+    /// Tenant slug.
+    pub slug: String,
+    /// Failures per account and address in one window.
+    #[arg(long)]
+    pub pair_max_failures: Option<i64>,
+    /// Length of that window, seconds.
+    #[arg(long)]
+    pub pair_window_secs: Option<i64>,
+    /// Failures per account before each further attempt waits a doubling delay.
+    #[arg(long)]
+    pub account_delay_after: Option<i64>,
+    /// Longest such delay, seconds.
+    #[arg(long)]
+    pub account_max_delay_secs: Option<i64>,
+    /// Failures per account in one window (at most 100 an hour).
+    #[arg(long)]
+    pub account_max_failures: Option<i64>,
+    /// Length of the account window, seconds.
+    #[arg(long)]
+    pub account_window_secs: Option<i64>,
+    /// Failures per address across accounts in one window.
+    #[arg(long)]
+    pub address_max_failures: Option<i64>,
+    /// Length of the address window, seconds.
+    #[arg(long)]
+    pub address_window_secs: Option<i64>,
+    /// How long an address that signed in stays exempt from the account limit, seconds.
+    #[arg(long)]
+    pub known_address_secs: Option<i64>,
+    /// Drop the tenant's own limits: the server's configured ones apply.
+    #[arg(long, conflicts_with_all = [
+        "pair_max_failures", "pair_window_secs", "account_delay_after",
+        "account_max_delay_secs", "account_max_failures", "account_window_secs",
+        "address_max_failures", "address_window_secs", "known_address_secs",
+    ])]
+    pub reset: bool,
+}
+
+impl TenantThrottleArgs {
+    /// `base` with the given flags applied; `None` when no flag was given.
+    pub fn apply(&self, base: ThrottlePolicy) -> Option<ThrottlePolicy> {
+        let mut p = base;
+        let mut changed = false;
+        for (flag, field) in [
+            (self.pair_max_failures, &mut p.pair_max_failures),
+            (self.pair_window_secs, &mut p.pair_window_secs),
+            (self.account_delay_after, &mut p.account_delay_after),
+            (self.account_max_delay_secs, &mut p.account_max_delay_secs),
+            (self.account_max_failures, &mut p.account_max_failures),
+            (self.account_window_secs, &mut p.account_window_secs),
+            (self.address_max_failures, &mut p.address_max_failures),
+            (self.address_window_secs, &mut p.address_window_secs),
+            (self.known_address_secs, &mut p.known_address_secs),
+        ] {
+            if let Some(value) = flag {
+                *field = value;
+                changed = true;
+            }
+        }
+        changed.then_some(p)
+    }
+}
+
+/// `holdfast client ...`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. A confidential client's secret is printed once.
+    Create(ClientCreateArgs),
+    /// List a tenant's clients.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// Options of `holdfast client create`.
+#[derive(Debug, Args)]
+pub struct ClientCreateArgs {
+    /// Tenant slug.
+    #[arg(long)]
+    pub tenant: String,
+    /// The public client_id.
+    #[arg(long)]
+    pub client_id: String,
+    /// A public client (SPA, mobile app): no secret.
+    #[arg(
+        long,
+        conflicts_with = "confidential",
+        required_unless_present = "confidential"
+    )]
+    pub public: bool,
+    /// A confidential client (server-side app): gets a generated secret.
+    #[arg(long)]
+    pub confidential: bool,
+    /// An allowed redirect URI, matched exactly (repeatable).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// An allowed grant type (repeatable) [default: authorization_code, refresh_token].
+    #[arg(long = "grant-type", value_parser = parse_grant)]
+    pub grant_types: Vec<GrantType>,
+    /// An allowed scope (repeatable) [default: openid profile email].
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Access-token lifetime in seconds.
+    #[arg(long, default_value_t = holdfast_core::client::DEFAULT_ACCESS_TOKEN_TTL_SECS)]
+    pub access_token_ttl: i64,
+    /// Refresh-token rotation: confirmed, strict or none.
+    #[arg(long, default_value = "confirmed", value_parser = parse_rotation)]
+    pub rotation: RotationMode,
+    /// Grace window for retrying a rotated refresh token, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub grace_window: i64,
+    /// Grace retries allowed per refresh token.
+    #[arg(long, default_value_t = 5)]
+    pub retry_limit: i64,
+    /// RISKY, public clients only: give grace retries to refresh tokens that
+    /// are not DPoP-bound. Without this, such a token rotates strictly (a
+    /// second use revokes the session), because nothing tells its owner's
+    /// retry from a thief's: with it, whoever replays a stolen token within
+    /// the grace window after its owner used it receives the live child and
+    /// takes over the session, and reuse detection never fires. Prefer
+    /// DPoP-bound tokens (the JS SDK always binds), which keep grace safely.
+    #[arg(long)]
+    pub unbound_grace_accept_risk: bool,
+    /// Idle (sliding) lifetime of a session, seconds [default: 1209600, 14 days].
+    #[arg(long, default_value_t = 14 * 24 * 3600, hide_default_value = true)]
+    pub idle_lifetime: i64,
+    /// Absolute lifetime of a session, seconds [default: 7776000, 90 days].
+    #[arg(long, default_value_t = 90 * 24 * 3600, hide_default_value = true)]
+    pub absolute_lifetime: i64,
+    /// Require DPoP-bound tokens.
+    #[arg(long)]
+    pub dpop_required: bool,
+    /// Deliver refresh tokens in an HttpOnly cookie scoped to the token
+    /// endpoint instead of the response body (same-site deployments).
+    #[arg(long)]
+    pub refresh_token_cookie: bool,
+    /// A browser origin allowed to call the token endpoint (repeatable)
+    /// [default: the origins of the redirect URIs].
+    #[arg(long = "allowed-origin")]
+    pub allowed_origins: Vec<String>,
+    /// A resource (RFC 8707 audience URI) the client may get tokens for,
+    /// matched exactly (repeatable) [default: the tenant's default audience
+    /// only, which is always allowed].
+    #[arg(long = "resource")]
+    pub resources: Vec<String>,
+    /// The algorithm its ID tokens are signed with: the tenant's or RS256
+    /// (OIDC `id_token_signed_response_alg`); access tokens always use the
+    /// tenant's [default: the tenant's].
+    #[arg(long, value_parser = parse_alg)]
+    pub id_token_signed_response_alg: Option<SigningAlg>,
+}
+
+/// `holdfast user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from stdin.
+    Create {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Username (unique per tenant, case-insensitive).
+        #[arg(long)]
+        username: String,
+        /// Read the password from stdin (required: passwords never go in argv).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Revoke every session of a user and stamp "not before now" on their tokens.
+    RevokeAll {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Username.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+/// `holdfast keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Promote next → current, retire current, create a new next.
+    Rotate {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// List a tenant's keys and their states.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+fn parse_alg(raw: &str) -> Result<SigningAlg, String> {
+    raw.parse()
+        .map_err(|e: holdfast_core::ValidationError| e.to_string())
+}
+fn parse_grant(raw: &str) -> Result<GrantType, String> {
+    raw.parse()
+        .map_err(|e: holdfast_core::ValidationError| e.to_string())
+}
+fn parse_rotation(raw: &str) -> Result<RotationMode, String> {
+    raw.parse()
+        .map_err(|e: holdfast_core::ValidationError| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn since_takes_unix_seconds_or_a_duration_ago() {
+        assert!(matches!(
+            parse_since("1700000000"),
+            Ok(Since::At(1_700_000_000))
+        ));
+        assert!(matches!(parse_since("15m"), Ok(Since::Ago(900))));
+        assert!(matches!(parse_since("7d"), Ok(Since::Ago(604_800))));
+        assert!(parse_since("3w").is_err());
+        assert_eq!(Since::Ago(60).at(1000), 940);
+    }
+}
