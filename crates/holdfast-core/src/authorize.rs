@@ -242,17 +242,8 @@ pub fn validate(
     )
     .map_err(|e| fail(OAuthErrorCode::InvalidRequest, pkce_message(e)))?;
     let allowed = Scope::from_tokens(client.scopes.iter().cloned());
-    let scope = match params.scope.as_deref() {
-        None => allowed.clone(),
-        Some(raw) => Scope::parse(raw)
-            .map_err(|_| fail(OAuthErrorCode::InvalidScope, "scope is malformed"))?,
-    };
-    if !scope.is_subset_of(&allowed) {
-        return Err(fail(
-            OAuthErrorCode::InvalidScope,
-            "scope exceeds what the client may request",
-        ));
-    }
+    let scope = Scope::negotiate(params.scope.as_deref(), &allowed)
+        .map_err(|refusal| fail(OAuthErrorCode::InvalidScope, refusal.description()))?;
     let prompt = parse_prompt(params.prompt.as_deref())
         .ok_or_else(|| fail(OAuthErrorCode::InvalidRequest, "prompt is malformed"))?;
     let max_age = match params.max_age.as_deref() {

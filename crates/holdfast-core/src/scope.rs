@@ -45,6 +45,45 @@ impl Scope {
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
+
+    /// RFC 6749 §3.3: the scope a request names (`requested`), or all of
+    /// `allowed` when it names none ("the authorization server MUST either
+    /// process the request using a pre-defined default value or fail";
+    /// the default is everything the client may have). A malformed scope,
+    /// or one asking for more than `allowed`, is refused (`invalid_scope`).
+    /// The one place every endpoint that takes a `scope` decides it.
+    pub fn negotiate(requested: Option<&str>, allowed: &Scope) -> Result<Scope, ScopeRefusal> {
+        let scope = match requested {
+            None => return Ok(allowed.clone()),
+            Some(raw) => Scope::parse(raw).map_err(|_| ScopeRefusal::Malformed)?,
+        };
+        if scope.is_subset_of(allowed) {
+            Ok(scope)
+        } else {
+            Err(ScopeRefusal::NotAllowed)
+        }
+    }
+}
+
+/// Why [`Scope::negotiate`] refused a requested scope (both are
+/// `invalid_scope`, RFC 6749 §5.2; callers word the description).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeRefusal {
+    /// A token is not a valid scope token.
+    Malformed,
+    /// It asks for a scope the client may not have.
+    NotAllowed,
+}
+
+impl ScopeRefusal {
+    /// The `error_description` for a client asking at the authorization
+    /// endpoints.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Malformed => "scope is malformed",
+            Self::NotAllowed => "scope exceeds what the client may request",
+        }
+    }
 }
 
 impl fmt::Display for Scope {
@@ -67,5 +106,23 @@ mod tests {
         assert!(Scope::parse("openid").unwrap().is_subset_of(&a));
         assert!(!Scope::parse("admin").unwrap().is_subset_of(&a));
         assert!(Scope::parse("bad\"token").is_err());
+    }
+
+    #[test]
+    fn rfc6749_s3_3_no_scope_means_everything_allowed_and_more_is_refused() {
+        let allowed = Scope::parse("openid email").unwrap();
+        assert_eq!(Scope::negotiate(None, &allowed), Ok(allowed.clone()));
+        assert_eq!(
+            Scope::negotiate(Some("email"), &allowed),
+            Ok(Scope::parse("email").unwrap())
+        );
+        assert_eq!(
+            Scope::negotiate(Some("email admin"), &allowed),
+            Err(ScopeRefusal::NotAllowed)
+        );
+        assert_eq!(
+            Scope::negotiate(Some("bad\"token"), &allowed),
+            Err(ScopeRefusal::Malformed)
+        );
     }
 }

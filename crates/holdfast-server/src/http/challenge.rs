@@ -59,17 +59,8 @@ pub async fn challenge(
     )
     .map_err(|e| ApiError::invalid_request(pkce_message(e)))?;
     let allowed = Scope::from_tokens(client.scopes.iter().cloned());
-    let scope = match form.get("scope") {
-        None => allowed.clone(),
-        Some(raw) => Scope::parse(raw)
-            .map_err(|_| ApiError::new(OAuthErrorCode::InvalidScope, "scope is malformed"))?,
-    };
-    if !scope.is_subset_of(&allowed) {
-        return Err(ApiError::new(
-            OAuthErrorCode::InvalidScope,
-            "scope exceeds what the client may request",
-        ));
-    }
+    let scope = Scope::negotiate(form.get("scope"), &allowed)
+        .map_err(|refusal| ApiError::new(OAuthErrorCode::InvalidScope, refusal.description()))?;
     // RFC 8707 §2: only a resource the client may have; checked before the
     // password, so a refused request costs no hashing.
     let resource = client

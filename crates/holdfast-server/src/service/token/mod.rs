@@ -213,16 +213,11 @@ pub(crate) fn requested_scope(
     allowed: &holdfast_core::scope::Scope,
     too_wide: &'static str,
 ) -> Result<holdfast_core::scope::Scope, TokenError> {
-    let scope = match request.param("scope") {
-        None => allowed.clone(),
-        Some(raw) => holdfast_core::scope::Scope::parse(raw)
-            .map_err(|_| TokenError::InvalidScope("scope is malformed"))?,
-    };
-    if scope.is_subset_of(allowed) {
-        Ok(scope)
-    } else {
-        Err(TokenError::InvalidScope(too_wide))
-    }
+    use holdfast_core::scope::{Scope, ScopeRefusal};
+    Scope::negotiate(request.param("scope"), allowed).map_err(|refusal| match refusal {
+        ScopeRefusal::Malformed => TokenError::InvalidScope(refusal.description()),
+        ScopeRefusal::NotAllowed => TokenError::InvalidScope(too_wide),
+    })
 }
 
 /// The response for a minted access token.

@@ -17,7 +17,7 @@
 
 use holdfast_core::client::{Client, ClientKind};
 use holdfast_core::refresh::rotation::{AskedResource, Decision, Presentation, RejectReason};
-use holdfast_core::scope::Scope;
+use holdfast_core::scope::{Scope, ScopeRefusal};
 use holdfast_core::tenant::Tenant;
 use holdfast_crypto::aead::{open_under_token, seal_under_token};
 use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, generate_token, sha256_b64};
@@ -55,7 +55,10 @@ pub async fn exchange(
     // rotation followed by an error would turn the client's retry into reuse).
     let asked = request
         .param("scope")
-        .map(|raw| Scope::parse(raw).map_err(|_| TokenError::InvalidScope("scope is malformed")))
+        .map(|raw| {
+            Scope::parse(raw)
+                .map_err(|_| TokenError::InvalidScope(ScopeRefusal::Malformed.description()))
+        })
         .transpose()?;
     // RFC 8707 §2.2: a refresh may name a resource to narrow the token's
     // audience, but only to one the client may have (checked here) and the
