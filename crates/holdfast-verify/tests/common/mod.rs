@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use holdfast_crypto::dpop::testing::{DpopKey, ProofClaims};
+use holdfast_dpop::client::{DpopKey, ProofClaims};
 use holdfast_crypto::jws::{JwsAlg, SigningKey};
 use holdfast_verify::clock::ManualClock;
 use holdfast_verify::{Verifier, VerifierBuilder};

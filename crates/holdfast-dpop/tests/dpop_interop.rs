@@ -10,7 +10,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use holdfast_crypto::dpop::{
+use holdfast_dpop::{
     DpopError, DpopPolicy, NonceCheck, NonceProblem, ProofContext, verify_proof,
 };
 use serde_json::Value;
@@ -34,7 +34,7 @@ fn at_resource(
     uri: &str,
     token: &str,
     nonce: Option<NonceCheck<'_>>,
-) -> Result<holdfast_crypto::dpop::DpopProof, DpopError> {
+) -> Result<holdfast_dpop::DpopProof, DpopError> {
     let uri = Url::parse(uri).unwrap();
     let ctx = ProofContext {
         method: "GET",
