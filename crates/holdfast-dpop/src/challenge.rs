@@ -55,9 +55,7 @@ pub fn parse_authorization(headers: &HeaderMap) -> Result<(Scheme, &str), Author
     if values.next().is_some() {
         return Err(AuthorizationError::Multiple);
     }
-    let value = value
-        .to_str()
-        .map_err(|_| AuthorizationError::Malformed)?;
+    let value = value.to_str().map_err(|_| AuthorizationError::Malformed)?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let scheme = if scheme.eq_ignore_ascii_case("bearer") {
         Scheme::Bearer

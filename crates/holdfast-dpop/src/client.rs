@@ -127,10 +127,8 @@ impl DpopKey {
     pub fn generate(alg: DpopAlg) -> Result<Self, CryptoError> {
         let rng = SystemRandom::new();
         let doc = match alg {
-            DpopAlg::ES256 => {
-                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                    .map_err(|_| CryptoError::Key("ES256 generation failed".into()))?
-            }
+            DpopAlg::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|_| CryptoError::Key("ES256 generation failed".into()))?,
             DpopAlg::EdDSA | DpopAlg::Ed25519 => Ed25519KeyPair::generate_pkcs8v1(&rng)
                 .map_err(|_| CryptoError::Key("Ed25519 generation failed".into()))?,
             DpopAlg::RS256 | DpopAlg::PS256 => {

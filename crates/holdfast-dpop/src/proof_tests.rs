@@ -10,8 +10,8 @@ use aws_lc_rs::signature::{
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
-use crate::client::{DpopKey, ProofClaims};
 use super::*;
+use crate::client::{DpopKey, ProofClaims};
 
 const NOW: i64 = 1_700_000_000;
 const HTU: &str = "https://api.example.com/resource";

@@ -18,11 +18,11 @@
 use http::HeaderMap;
 use url::Url;
 
+use crate::DPOP_HEADER;
 use crate::challenge::Scheme;
 use crate::error::{DpopError, DpopRefusal};
 use crate::policy::DpopPolicy;
 use crate::proof::{DpopProof, NonceCheck, ProofContext, verify_proof};
-use crate::DPOP_HEADER;
 
 /// A verified access token as presented with a request.
 #[derive(Clone, Copy)]
@@ -166,7 +166,10 @@ mod tests {
             Err(DpopRefusal::BoundTokenAsBearer)
         );
         // An unbound token is a bearer token; a stray proof changes nothing.
-        assert_eq!(check(Scheme::Bearer, None, &with_proofs(&[&proof])), Ok(None));
+        assert_eq!(
+            check(Scheme::Bearer, None, &with_proofs(&[&proof])),
+            Ok(None)
+        );
     }
 
     #[test]

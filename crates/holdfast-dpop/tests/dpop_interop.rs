@@ -10,9 +10,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use holdfast_dpop::{
-    DpopError, DpopPolicy, NonceCheck, NonceProblem, ProofContext, verify_proof,
-};
+use holdfast_dpop::{DpopError, DpopPolicy, NonceCheck, NonceProblem, ProofContext, verify_proof};
 use serde_json::Value;
 use url::Url;
 

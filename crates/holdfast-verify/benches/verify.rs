@@ -37,9 +37,9 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
+use holdfast_crypto::jws::{JwsAlg, SigningKey};
 use holdfast_dpop::client::{DpopKey, ProofClaims};
 use holdfast_dpop::{DpopAlg, DpopPolicy, ProofContext, verify_proof};
-use holdfast_crypto::jws::{JwsAlg, SigningKey};
 use holdfast_verify::Verifier;
 use serde_json::{Value, json};
 

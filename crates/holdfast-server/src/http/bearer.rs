@@ -97,12 +97,12 @@ where
 fn unauthorized(e: AuthorizationError, algs: &str) -> ApiError {
     match e {
         AuthorizationError::Missing | AuthorizationError::UnsupportedScheme => {
-            ApiError::new(OAuthErrorCode::InvalidToken, e.description()).with_challenge(
-                render_all(&[
+            ApiError::new(OAuthErrorCode::InvalidToken, e.description()).with_challenge(render_all(
+                &[
                     Challenge::new(Scheme::Bearer).param("realm", REALM),
                     Challenge::new(Scheme::DPoP).param("algs", algs),
-                ]),
-            )
+                ],
+            ))
         }
         AuthorizationError::Multiple | AuthorizationError::Malformed => invalid(
             Scheme::Bearer,
