@@ -181,9 +181,7 @@ impl AuthError {
                 Fixed(refusal.challenge_scheme()),
             )
         };
-        // RFC 6750 §3.1: "If the request lacks any authentication
-        // information ..., the resource server SHOULD NOT include an error
-        // code or other error information."; a broken header is
+        // RFC 6750 §3.1: no credentials, no error code; a broken header is
         // `invalid_request` (400).
         let authorization = |e: AuthorizationError| Answer {
             status: if e.oauth_error().is_some() {

@@ -47,11 +47,6 @@ pub fn current_nonce(state: &AppState, tenant: &Tenant) -> String {
     nonces(state, tenant).current(state.now())
 }
 
-/// Whether `nonce` belongs to the current or the previous slot.
-pub fn nonce_is_valid(state: &AppState, tenant: &Tenant, nonce: &str) -> bool {
-    nonces(state, tenant).accepts(nonce, state.now())
-}
-
 /// The proof policy (algorithms, iat window) of this server.
 pub fn policy(state: &AppState) -> DpopPolicy {
     DpopPolicy {
