@@ -7,11 +7,12 @@
 //!   at rest.
 //! - [`jws`]: signing keys (ES256, EdDSA), their public JWKs (RFC 7517) with
 //!   RFC 7638 thumbprints as `kid`, and compact JWS signing (RFC 7515).
+//!
+//! DPoP (RFC 9449) lives in its own crate, `holdfast-dpop`, built on this one.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod aead;
-pub mod dpop;
 pub mod jws;
 pub mod secret;
 

@@ -13,8 +13,8 @@ mod flow;
 mod lifecycle;
 
 use holdfast_core::client::{ClientKind, GrantType, NewClient};
-use holdfast_crypto::dpop::DpopAlg;
-use holdfast_crypto::dpop::testing::{DpopKey, ProofClaims};
+use holdfast_dpop::DpopAlg;
+use holdfast_dpop::client::{DpopKey, ProofClaims};
 use holdfast_testkit::TestServer;
 use lifecycle::{CHALLENGE, Fixture, Reply, VERIFIER, WEB, fixture_with, introspect, refresh};
 use reqwest::StatusCode;

@@ -8,8 +8,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use holdfast_core::client::{ClientKind, GrantType, NewClient};
-use holdfast_crypto::dpop::DpopAlg;
-use holdfast_crypto::dpop::testing::{DpopKey, ProofClaims};
+use holdfast_dpop::DpopAlg;
+use holdfast_dpop::client::{DpopKey, ProofClaims};
 use holdfast_testkit::TestServer;
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -27,8 +27,8 @@
 mod lifecycle;
 
 use holdfast_core::client::{Client, ClientKind, GrantType, NewClient, RotationMode};
-use holdfast_crypto::dpop::DpopAlg;
-use holdfast_crypto::dpop::testing::{DpopKey, ProofClaims};
+use holdfast_dpop::DpopAlg;
+use holdfast_dpop::client::{DpopKey, ProofClaims};
 use holdfast_testkit::TestServer;
 use lifecycle::{
     CHALLENGE, Fixture, PASSWORD, Reply, Tokens, VERIFIER, WEB, events_of_kind, fixture,

@@ -20,8 +20,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use holdfast_crypto::dpop::DpopAlg;
-use holdfast_crypto::dpop::testing::{DpopKey, ProofClaims};
+use holdfast_dpop::DpopAlg;
+use holdfast_dpop::client::{DpopKey, ProofClaims};
 use holdfast_store::testing::{Backend, TestDatabase};
 use lifecycle::{PASSWORD, Reply, WEB, refresh, sid_of, sign_in};
 use reqwest::StatusCode;

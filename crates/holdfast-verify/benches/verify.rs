@@ -15,7 +15,7 @@
 //! - `dpop_at_with_proof`: `Verifier::verify_request` for a DPoP-bound
 //!   token and a fresh proof (two signature verifications; proofs are made
 //!   before the timed loop and each is used once, so the replay cache works).
-//! - `dpop_proof_check_only`: `holdfast_crypto::dpop::verify_proof` alone
+//! - `dpop_proof_check_only`: `holdfast_dpop::verify_proof` alone
 //!   (one signature verification), as the token endpoint uses it.
 //!
 //! Then the overhead of everything that is not signature verification,
@@ -37,9 +37,9 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
-use holdfast_crypto::dpop::testing::{DpopKey, ProofClaims};
-use holdfast_crypto::dpop::{DpopAlg, DpopPolicy, ProofContext, verify_proof};
 use holdfast_crypto::jws::{JwsAlg, SigningKey};
+use holdfast_dpop::client::{DpopKey, ProofClaims};
+use holdfast_dpop::{DpopAlg, DpopPolicy, ProofContext, verify_proof};
 use holdfast_verify::Verifier;
 use serde_json::{Value, json};
 

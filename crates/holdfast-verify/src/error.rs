@@ -7,41 +7,25 @@
 //!
 //! [`AuthError`] is precise, for logs and tests; what the client reads
 //! (`error`, `error_description`) is decided in [`AuthError::answer`], an
-//! exhaustive `match`, so a new variant forces a decision.
+//! exhaustive `match`, so a new variant forces a decision. DPoP and
+//! `Authorization` problems take their code, text and challenge scheme from
+//! [`holdfast_dpop`]'s one table, as the Holdfast server's own APIs do;
+//! challenges are rendered (and their values quoted) by
+//! [`holdfast_dpop::challenge`].
 //!
 //! Not supported: `error_uri` (RFC 6750 §3); localised descriptions.
 
 use std::fmt;
 use std::sync::Arc;
 
-use holdfast_crypto::dpop::DpopError;
+use holdfast_dpop::challenge::Challenge as Rendered;
+use holdfast_dpop::{AuthorizationError, DPOP_NONCE_HEADER, DpopError, DpopRefusal};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
-/// An HTTP authentication scheme this crate accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scheme {
-    /// `Authorization: Bearer` (RFC 6750).
-    Bearer,
-    /// `Authorization: DPoP` (RFC 9449 §7.1).
-    DPoP,
-}
-
-impl Scheme {
-    /// The scheme's name as written in headers.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Bearer => "Bearer",
-            Self::DPoP => "DPoP",
-        }
-    }
-}
-
-impl fmt::Display for Scheme {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The HTTP authentication schemes this crate accepts (from
+/// [`holdfast_dpop`], which parses them).
+pub use holdfast_dpop::Scheme;
 
 /// Why a request was refused. Variants are precise; see [`AuthError::answer`]
 /// for what each becomes on the wire.
@@ -190,6 +174,25 @@ impl AuthError {
             challenge,
         };
         let invalid_token = |description| unauthorized("invalid_token", description, Request);
+        let dpop = |refusal: DpopRefusal| {
+            unauthorized(
+                refusal.oauth_error(),
+                refusal.description(),
+                Fixed(refusal.challenge_scheme()),
+            )
+        };
+        // RFC 6750 §3.1: no credentials, no error code; a broken header is
+        // `invalid_request` (400).
+        let authorization = |e: AuthorizationError| Answer {
+            status: if e.oauth_error().is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::UNAUTHORIZED
+            },
+            error: e.oauth_error(),
+            description: e.description(),
+            challenge: Both,
+        };
         let unavailable = |description| Answer {
             status: StatusCode::SERVICE_UNAVAILABLE,
             error: Some("temporarily_unavailable"),
@@ -200,24 +203,10 @@ impl AuthError {
             // RFC 6750 §3.1: "If the request lacks any authentication
             // information ..., the resource server SHOULD NOT include an
             // error code or other error information."
-            Self::MissingToken | Self::UnsupportedScheme => Answer {
-                status: StatusCode::UNAUTHORIZED,
-                error: None,
-                description: "an access token is required",
-                challenge: Both,
-            },
-            Self::MultipleAuthorization => Answer {
-                status: StatusCode::BAD_REQUEST,
-                error: Some("invalid_request"),
-                description: "more than one Authorization header",
-                challenge: Both,
-            },
-            Self::MalformedAuthorization => Answer {
-                status: StatusCode::BAD_REQUEST,
-                error: Some("invalid_request"),
-                description: "the Authorization header is malformed",
-                challenge: Both,
-            },
+            Self::MissingToken => authorization(AuthorizationError::Missing),
+            Self::UnsupportedScheme => authorization(AuthorizationError::UnsupportedScheme),
+            Self::MultipleAuthorization => authorization(AuthorizationError::Multiple),
+            Self::MalformedAuthorization => authorization(AuthorizationError::Malformed),
             Self::Malformed | Self::CriticalHeader => {
                 invalid_token("the access token is malformed")
             }
@@ -233,36 +222,13 @@ impl AuthError {
                 invalid_token("the access token is not yet valid")
             }
             Self::Revoked => invalid_token("the access token was revoked"),
-            // RFC 9449 §7.2: a bound token must not be accepted as a bearer
-            // token; the DPoP challenge names the remedy.
-            Self::DpopBoundTokenAsBearer => unauthorized(
-                "invalid_token",
-                "the access token is DPoP-bound: use the DPoP scheme with a proof",
-                Fixed(Scheme::DPoP),
-            ),
-            Self::UnboundTokenAsDpop => unauthorized(
-                "invalid_token",
-                "the access token is not DPoP-bound: use the Bearer scheme",
-                Fixed(Scheme::Bearer),
-            ),
-            Self::MissingDpopProof => unauthorized(
-                "invalid_dpop_proof",
-                "a DPoP proof is required",
-                Fixed(Scheme::DPoP),
-            ),
-            Self::MultipleDpopProofs => unauthorized(
-                "invalid_dpop_proof",
-                "more than one DPoP header",
-                Fixed(Scheme::DPoP),
-            ),
-            Self::DpopProof(e) => {
-                unauthorized(e.oauth_error(), dpop_description(e), Fixed(Scheme::DPoP))
-            }
-            Self::DpopReplay => unauthorized(
-                "invalid_dpop_proof",
-                "the DPoP proof was already used",
-                Fixed(Scheme::DPoP),
-            ),
+            // RFC 9449 §7: code, text and the remedy's scheme from the one table.
+            Self::DpopBoundTokenAsBearer => dpop(DpopRefusal::BoundTokenAsBearer),
+            Self::UnboundTokenAsDpop => dpop(DpopRefusal::UnboundTokenAsDpop),
+            Self::MissingDpopProof => dpop(DpopRefusal::MissingProof),
+            Self::MultipleDpopProofs => dpop(DpopRefusal::MultipleProofs),
+            Self::DpopProof(e) => dpop(DpopRefusal::Proof(e.clone())),
+            Self::DpopReplay => dpop(DpopRefusal::Replayed),
             Self::InsufficientScope { .. } => Answer {
                 status: StatusCode::FORBIDDEN,
                 error: Some("insufficient_scope"),
@@ -283,30 +249,6 @@ impl AuthError {
                 challenge: Challenge::None,
             },
         }
-    }
-}
-
-/// Client-facing text for proof errors: it says which check failed (useful
-/// to client developers, reveals nothing about the server).
-fn dpop_description(e: &DpopError) -> &'static str {
-    match e {
-        DpopError::Malformed => "the DPoP proof is not a well-formed JWT",
-        DpopError::MissingHeader(_) => "the DPoP proof lacks its jwk header",
-        DpopError::MissingClaim("ath") => "the DPoP proof lacks the ath claim",
-        DpopError::MissingClaim(_) => "the DPoP proof lacks a required claim",
-        DpopError::WrongType => "the DPoP proof's typ is not dpop+jwt",
-        DpopError::UnsupportedAlg => "the DPoP proof's alg is not accepted",
-        DpopError::KeyAlgMismatch => "the DPoP proof's jwk does not fit its alg",
-        DpopError::InvalidKey => "the DPoP proof's jwk is not a valid public key",
-        DpopError::PrivateKey => "the DPoP proof's jwk contains a private key",
-        DpopError::BadSignature => "the DPoP proof's signature is invalid",
-        DpopError::InvalidJti => "the DPoP proof's jti is empty or too long",
-        DpopError::MethodMismatch => "the DPoP proof is for another HTTP method",
-        DpopError::UriMismatch => "the DPoP proof is for another URI",
-        DpopError::IatOutOfWindow => "the DPoP proof is too old or from the future",
-        DpopError::AthMismatch => "the DPoP proof is for another access token",
-        DpopError::KeyMismatch => "the DPoP proof is not signed by the token's key",
-        DpopError::UseNonce(_) => "the resource server requires a DPoP nonce",
     }
 }
 
@@ -384,20 +326,19 @@ impl Rejection {
     }
 
     fn challenge(&self, scheme: Scheme, answer: &Answer) -> String {
-        let mut params: Vec<(&str, String)> = Vec::new();
+        let mut c = Rendered::new(scheme);
         if let Some(realm) = &self.config.realm {
-            params.push(("realm", realm.clone()));
+            c.push("realm", realm.as_str());
         }
         if scheme == Scheme::DPoP {
-            params.push(("algs", self.config.dpop_algs.clone()));
+            c.push("algs", self.config.dpop_algs.as_str());
         }
         if let Some(error) = answer.error {
-            params.push(("error", error.to_owned()));
-            params.push(("error_description", answer.description.to_owned()));
+            c = c.error(error, answer.description);
         }
         match &self.error {
             AuthError::InsufficientScope { required } => {
-                params.push(("scope", required.join(" ")));
+                c.push("scope", required.join(" "));
             }
             AuthError::InsufficientUserAuthentication {
                 max_age,
@@ -405,23 +346,15 @@ impl Rejection {
                 ..
             } => {
                 if let Some(max_age) = max_age {
-                    params.push(("max_age", max_age.to_string()));
+                    c.push("max_age", max_age.to_string());
                 }
                 if !acr_values.is_empty() {
-                    params.push(("acr_values", acr_values.join(" ")));
+                    c.push("acr_values", acr_values.join(" "));
                 }
             }
             _ => {}
         }
-        let rendered: Vec<String> = params
-            .into_iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", quoted_string_body(&v)))
-            .collect();
-        if rendered.is_empty() {
-            scheme.as_str().to_owned()
-        } else {
-            format!("{} {}", scheme.as_str(), rendered.join(", "))
-        }
+        c.render()
     }
 
     /// The JSON body: `{"error": ..., "error_description": ...}`.
@@ -448,7 +381,7 @@ impl Rejection {
             .as_deref()
             .and_then(|n| HeaderValue::from_str(n).ok())
         {
-            out.push((HeaderName::from_static("dpop-nonce"), nonce));
+            out.push((HeaderName::from_static(DPOP_NONCE_HEADER), nonce));
         }
         out.push((CACHE_CONTROL, HeaderValue::from_static("no-store")));
         out
@@ -483,14 +416,28 @@ impl axum::response::IntoResponse for Rejection {
     }
 }
 
-/// Keeps only characters RFC 6750 §3 allows inside `error_description`
-/// and `scope` values (`%x20-21 / %x23-5B / %x5D-7E`: printable ASCII
-/// without `"` and `\`), so no value can break out of its quotes.
-pub(crate) fn quoted_string_body(value: &str) -> String {
-    value
-        .chars()
-        .filter(|c| matches!(*c, ' '..='~') && *c != '"' && *c != '\\')
-        .collect()
+impl From<AuthorizationError> for AuthError {
+    fn from(e: AuthorizationError) -> Self {
+        match e {
+            AuthorizationError::Missing => Self::MissingToken,
+            AuthorizationError::UnsupportedScheme => Self::UnsupportedScheme,
+            AuthorizationError::Multiple => Self::MultipleAuthorization,
+            AuthorizationError::Malformed => Self::MalformedAuthorization,
+        }
+    }
+}
+
+impl From<DpopRefusal> for AuthError {
+    fn from(refusal: DpopRefusal) -> Self {
+        match refusal {
+            DpopRefusal::Proof(e) => Self::DpopProof(e),
+            DpopRefusal::MultipleProofs => Self::MultipleDpopProofs,
+            DpopRefusal::MissingProof => Self::MissingDpopProof,
+            DpopRefusal::Replayed => Self::DpopReplay,
+            DpopRefusal::BoundTokenAsBearer => Self::DpopBoundTokenAsBearer,
+            DpopRefusal::UnboundTokenAsDpop => Self::UnboundTokenAsDpop,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -549,6 +496,14 @@ mod tests {
 
     #[test]
     fn descriptions_cannot_break_out_of_quotes() {
-        assert_eq!(quoted_string_body("a\"b\\c\né"), "abc");
+        // RFC 9110 §5.6.4: `"` and `\` are escaped inside quoted-strings.
+        let r = Rejection::new(
+            AuthError::InsufficientScope {
+                required: vec!["a\"b\\c".into()],
+            },
+            Some(Scheme::Bearer),
+            config(),
+        );
+        assert!(r.www_authenticate()[0].ends_with("scope=\"a\\\"b\\\\c\""));
     }
 }

@@ -31,6 +31,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use holdfast_dpop::DPOP_NONCE_HEADER;
 use http::{Request, Response};
 use tower::{Layer, Service};
 
@@ -135,7 +136,7 @@ where
             request.extensions_mut().insert(verified);
             let mut response = inner.call(request).await?;
             if let Some(value) = nonce.as_deref().and_then(nonce_header) {
-                response.headers_mut().insert("dpop-nonce", value);
+                response.headers_mut().insert(DPOP_NONCE_HEADER, value);
             }
             Ok(response)
         })

@@ -17,7 +17,9 @@
 //!   a token with `cnf.jkt` needs `Authorization: DPoP` and a proof for this
 //!   method and URL, with `ath`, by the bound key, not replayed
 //!   ([`dpop::ReplayCache`]), with a nonce if configured
-//!   ([`dpop::HmacNonces`]); proof checks are [`holdfast_crypto::dpop`]'s.
+//!   ([`dpop::HmacNonces`]); the scheme rule, proof checks, nonces and
+//!   error texts are [`holdfast_dpop`]'s, the same code the Holdfast
+//!   server runs for its own APIs.
 //! - **Step-up** ([RFC 9470](https://www.rfc-editor.org/rfc/rfc9470)): [`StepUp`].
 //! - **Answers**: 401/403 with `WWW-Authenticate` per
 //!   [RFC 6750 §3](https://www.rfc-editor.org/rfc/rfc6750#section-3) and

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use holdfast_crypto::dpop::{DpopPolicy, DpopProof, ProofContext, verify_proof};
 use holdfast_crypto::secret::SecretString;
-use http::header::AUTHORIZATION;
+use holdfast_dpop::resource::{Presentation, check_presentation};
+use holdfast_dpop::{DpopPolicy, DpopProof, NonceCheck};
 use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
@@ -239,7 +239,7 @@ impl VerifierBuilder {
             return Err(ConfigError::NoAudience);
         }
         if let Some(realm) = &self.realm
-            && crate::error::quoted_string_body(realm) != *realm
+            && !holdfast_dpop::challenge::is_plain_quoted_text(realm)
         {
             return Err(ConfigError::Realm);
         }
@@ -465,35 +465,10 @@ fn asymmetric_alg(name: &str) -> Option<Algorithm> {
     }
 }
 
-/// `Authorization: <scheme> <token68>` (RFC 9110 §11.4, RFC 6750 §2.1).
+/// `Authorization: <scheme> <token68>` (RFC 9110 §11.4, RFC 6750 §2.1):
+/// [`holdfast_dpop::parse_authorization`]'s rule.
 fn parse_authorization(headers: &HeaderMap) -> Result<(Scheme, &str), AuthError> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let value = values.next().ok_or(AuthError::MissingToken)?;
-    if values.next().is_some() {
-        return Err(AuthError::MultipleAuthorization);
-    }
-    let value = value
-        .to_str()
-        .map_err(|_| AuthError::MalformedAuthorization)?;
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
-        Scheme::Bearer
-    } else if scheme.eq_ignore_ascii_case("dpop") {
-        Scheme::DPoP
-    } else {
-        return Err(AuthError::UnsupportedScheme);
-    };
-    let token = rest.trim_matches(' ');
-    // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-    let body = token.trim_end_matches('=');
-    if body.is_empty()
-        || !body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
-    {
-        return Err(AuthError::MalformedAuthorization);
-    }
-    Ok((scheme, token))
+    holdfast_dpop::parse_authorization(headers).map_err(AuthError::from)
 }
 
 impl Verifier {
@@ -692,17 +667,7 @@ impl Verifier {
         headers: &HeaderMap,
     ) -> Result<VerifiedClaims, AuthError> {
         let (claims, payload) = self.validate(token).await?;
-        let dpop = match (scheme, claims.bound_jkt()) {
-            // RFC 9449 §7.2: a DPoP-bound token must not be accepted as a
-            // bearer token, whatever else comes with it.
-            (Scheme::Bearer, Some(_)) => return Err(AuthError::DpopBoundTokenAsBearer),
-            // An unbound token with Bearer is a bearer token; a stray DPoP
-            // header does not change that (there is nothing to bind it to).
-            (Scheme::Bearer, None) => None,
-            // RFC 9449 §7.1: the DPoP scheme is for DPoP-bound tokens.
-            (Scheme::DPoP, None) => return Err(AuthError::UnboundTokenAsDpop),
-            (Scheme::DPoP, Some(jkt)) => Some(self.check_proof(token, jkt, method, uri, headers)?),
-        };
+        let dpop = self.check_dpop(scheme, token, claims.bound_jkt(), method, uri, headers)?;
         self.check_revocation(token, &claims).await?;
         Ok(VerifiedClaims {
             claims,
@@ -713,44 +678,40 @@ impl Verifier {
         })
     }
 
-    fn check_proof(
+    /// RFC 9449 §7 through [`holdfast_dpop::resource`] (the scheme rule
+    /// and the proof), then the replay check of §11.1.
+    fn check_dpop(
         &self,
+        scheme: Scheme,
         token: &str,
-        jkt: &str,
+        bound_jkt: Option<&str>,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
-    ) -> Result<DpopProof, AuthError> {
+    ) -> Result<Option<DpopProof>, AuthError> {
         let inner = &*self.inner;
-        // RFC 9449 §4.3 step 1: "there is not more than one DPoP HTTP
-        // request header field".
-        let mut proofs = headers.get_all("dpop").iter();
-        let proof = proofs.next().ok_or(AuthError::MissingDpopProof)?;
-        if proofs.next().is_some() {
-            return Err(AuthError::MultipleDpopProofs);
-        }
-        let proof = proof
-            .to_str()
-            .map_err(|_| AuthError::DpopProof(holdfast_crypto::dpop::DpopError::Malformed))?;
-        let url = self.request_url(uri, headers).ok_or(AuthError::DpopProof(
-            holdfast_crypto::dpop::DpopError::UriMismatch,
-        ))?;
         let now = inner.clock.now();
         let nonce_rule = inner
             .nonces
             .as_ref()
             .map(|n| move |nonce: &str| n.accepts(nonce, now));
-        let ctx = ProofContext {
+        let presentation = Presentation {
+            scheme,
+            access_token: token,
+            bound_jkt,
             method: method.as_str(),
-            uri: &url,
+            headers,
             now,
-            access_token: Some(token),
-            bound_jkt: Some(jkt),
-            nonce: nonce_rule
-                .as_ref()
-                .map(|f| f as &(dyn Fn(&str) -> bool + Send + Sync)),
+            nonce: nonce_rule.as_ref().map(|f| f as NonceCheck<'_>),
         };
-        let proof = verify_proof(proof, &ctx, &inner.dpop).map_err(AuthError::DpopProof)?;
+        let Some(proof) = check_presentation(
+            &presentation,
+            || self.request_url(uri, headers),
+            &inner.dpop,
+        )?
+        else {
+            return Ok(None);
+        };
         // RFC 9449 §11.1: the jti is recorded only once every other check
         // passed, so invalid proofs cannot fill the cache.
         inner
@@ -760,7 +721,7 @@ impl Verifier {
                 ReplayError::Replayed => AuthError::DpopReplay,
                 ReplayError::Full => AuthError::ReplayCacheFull,
             })?;
-        Ok(proof)
+        Ok(Some(proof))
     }
 
     /// The absolute URL the client addressed, for `htu`.
@@ -808,6 +769,8 @@ pub(crate) fn nonce_header(nonce: &str) -> Option<HeaderValue> {
 
 #[cfg(test)]
 mod tests {
+    use http::header::AUTHORIZATION;
+
     use super::*;
 
     fn headers(values: &[&str]) -> HeaderMap {

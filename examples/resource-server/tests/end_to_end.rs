@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use holdfast_core::client::{ClientKind, NewClient};
-use holdfast_crypto::dpop::DpopAlg;
-use holdfast_crypto::dpop::testing::{DpopKey, ProofClaims};
 use holdfast_crypto::secret::{SecretString, random_id, sha256_b64};
+use holdfast_dpop::DpopAlg;
+use holdfast_dpop::client::{DpopKey, ProofClaims};
 use holdfast_example_resource_server::{AppConfig, app, run};
 use holdfast_testkit::{Backend, TestServer};
 use holdfast_verify::Verifier;

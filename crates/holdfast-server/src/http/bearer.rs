@@ -4,23 +4,35 @@
 //! ([RFC 9449 §7](https://www.rfc-editor.org/rfc/rfc9449#section-7)), and
 //! the `WWW-Authenticate` challenges of RFC 6750 §3 and RFC 9449 §7.1.
 //!
-//! A token carrying `cnf.jkt` is accepted only under the `DPoP` scheme with
-//! a proof by that key for this request (`htm`, `htu`, `ath`), recorded
-//! against replay; a token without `cnf` is refused under `DPoP`.
+//! The scheme rule, the DPoP-bound-token rules (a token carrying `cnf.jkt`
+//! is accepted only under `DPoP` with a proof by that key for this request,
+//! `htm`, `htu`, `ath`; a token without `cnf` is refused under `DPoP`), the
+//! error texts and the challenge rendering are `holdfast_dpop`'s, the same
+//! code `holdfast-verify` runs, so a DPoP fix lands once. The token itself
+//! is checked by `service::tokens` (the tenant's keys, revocation standing
+//! in the store); proofs are recorded against replay in the store.
+//!
+//! Not supported: tokens in a form body or the query (RFC 6750 §2.2, §2.3);
+//! resource-server nonces (RFC 9449 §9) on these endpoints.
 
 use axum::extract::{FromRef, FromRequestParts};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
 use holdfast_core::OAuthErrorCode;
 use holdfast_core::claims::AccessTokenClaims;
-use url::Url;
+use holdfast_dpop::challenge::render_all;
+use holdfast_dpop::{
+    AuthorizationError, Challenge, DpopError, DpopRefusal, Scheme, parse_authorization,
+};
 
 use crate::http::error::ApiError;
 use crate::http::tenant::TenantContext;
-use crate::service::dpop::{check, policy};
-use crate::service::token::TokenError;
+use crate::service::dpop::{DpopCheckError, check_resource_request, policy};
 use crate::service::tokens::{AccessTokenError, verify_access_token};
 use crate::state::AppState;
+
+/// The `realm` of Bearer challenges (RFC 6750 §3).
+const REALM: &str = "holdfast";
 
 /// A verified access token of the tenant in the path.
 #[derive(Debug, Clone)]
@@ -29,12 +41,6 @@ pub struct AccessToken {
     pub claims: AccessTokenClaims,
     /// The tenant.
     pub ctx: TenantContext,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Scheme {
-    Bearer,
-    Dpop,
 }
 
 impl<S> FromRequestParts<S> for AccessToken
@@ -47,109 +53,127 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let ctx = TenantContext::from_request_parts(parts, state).await?;
         let state = AppState::from_ref(state);
-        let (scheme, token) = credentials(&parts.headers).ok_or_else(|| {
-            // RFC 6750 §3.1: no error code when the request had no credentials.
-            ApiError::new(OAuthErrorCode::InvalidToken, "an access token is required")
-                .with_challenge(format!(
-                    "Bearer realm=\"holdfast\", DPoP algs=\"{}\"",
-                    policy(&state).algs_header_value()
-                ))
-        })?;
-        let invalid = |scheme: Scheme, description: String| {
-            let challenge = match scheme {
-                Scheme::Bearer => format!(
-                    "Bearer realm=\"holdfast\", error=\"invalid_token\", error_description=\"{description}\""
-                ),
-                Scheme::Dpop => format!(
-                    "DPoP algs=\"{}\", error=\"invalid_token\", error_description=\"{description}\"",
-                    policy(&state).algs_header_value()
-                ),
-            };
-            ApiError::new(OAuthErrorCode::InvalidToken, description).with_challenge(challenge)
-        };
+        let algs = policy(&state).algs_header_value();
+        let (scheme, token) =
+            parse_authorization(&parts.headers).map_err(|e| unauthorized(e, &algs))?;
         let claims = verify_access_token(&state, &ctx.tenant, &ctx.issuer, token)
             .await
             .map_err(|e| match e {
                 AccessTokenError::Key(k) => ApiError::from(k),
-                other => invalid(scheme, other.to_string()),
+                other => invalid(
+                    scheme,
+                    OAuthErrorCode::InvalidToken,
+                    other.to_string(),
+                    &algs,
+                ),
             })?;
-        match (scheme, &claims.cnf) {
-            (Scheme::Bearer, None) => {}
-            // RFC 9449 §7.2: a DPoP-bound token presented as Bearer is refused.
-            (Scheme::Bearer, Some(_)) => {
-                return Err(invalid(
-                    Scheme::Dpop,
-                    "this token is DPoP-bound: use the DPoP scheme with a proof".into(),
-                ));
-            }
-            (Scheme::Dpop, None) => {
-                return Err(invalid(Scheme::Dpop, "this token is not DPoP-bound".into()));
-            }
-            (Scheme::Dpop, Some(cnf)) => {
-                let proofs: Vec<String> = parts
-                    .headers
-                    .get_all("dpop")
-                    .iter()
-                    .filter_map(|v| v.to_str().ok().map(str::to_owned))
-                    .collect();
-                if proofs.is_empty() {
-                    return Err(invalid(Scheme::Dpop, "a DPoP proof is required".into()));
-                }
-                let path = parts.uri.path();
-                let uri = Url::parse(&format!(
-                    "{}{}",
-                    state.public_url.as_str().trim_end_matches('/'),
-                    path
-                ))
-                .map_err(|_| ApiError::invalid_request("malformed request URI"))?;
-                let method = parts.method.as_str().to_owned();
-                check(
-                    &state,
-                    &ctx.tenant,
-                    &proofs,
-                    &method,
-                    &uri,
-                    Some(token),
-                    Some(&cnf.jkt),
-                    false,
-                )
-                .await
-                .map_err(|e| match e {
-                    TokenError::Internal(k) => ApiError::from(k),
-                    TokenError::InvalidDpopProof(d) => ApiError::new(
-                        OAuthErrorCode::InvalidDpopProof,
-                        d,
-                    )
-                    .with_status(axum::http::StatusCode::UNAUTHORIZED)
-                    .with_challenge(format!(
-                        "DPoP algs=\"{}\", error=\"invalid_dpop_proof\", error_description=\"{d}\"",
-                        policy(&state).algs_header_value()
-                    )),
-                    other => invalid(Scheme::Dpop, other.to_string()),
-                })?;
-            }
-        }
+        check_resource_request(
+            &state,
+            &ctx.tenant,
+            scheme,
+            token,
+            claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str()),
+            parts.method.as_str(),
+            parts.uri.path(),
+            &parts.headers,
+        )
+        .await
+        .map_err(|e| match e {
+            DpopCheckError::Store(e) => ApiError::from(e),
+            DpopCheckError::Refused(r) => invalid(
+                r.challenge_scheme(),
+                code_of(&r),
+                r.description().to_owned(),
+                &algs,
+            ),
+        })?;
         Ok(Self { claims, ctx })
     }
 }
 
-/// `Authorization: Bearer <token>` or `Authorization: DPoP <token>`
-/// (schemes case-insensitive).
-fn credentials(headers: &HeaderMap) -> Option<(Scheme, &str)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
-        Scheme::Bearer
-    } else if scheme.eq_ignore_ascii_case("dpop") {
-        Scheme::Dpop
-    } else {
-        return None;
-    };
-    Some((scheme, token.trim())).filter(|(_, t)| !t.is_empty())
+/// A request without usable credentials: RFC 6750 §3.1, no error code in
+/// the challenges when there were none; a broken `Authorization` header is
+/// an invalid token under Bearer.
+fn unauthorized(e: AuthorizationError, algs: &str) -> ApiError {
+    match e {
+        AuthorizationError::Missing | AuthorizationError::UnsupportedScheme => {
+            ApiError::new(OAuthErrorCode::InvalidToken, e.description()).with_challenge(render_all(
+                &[
+                    Challenge::new(Scheme::Bearer).param("realm", REALM),
+                    Challenge::new(Scheme::DPoP).param("algs", algs),
+                ],
+            ))
+        }
+        AuthorizationError::Multiple | AuthorizationError::Malformed => invalid(
+            Scheme::Bearer,
+            OAuthErrorCode::InvalidToken,
+            e.description().to_owned(),
+            algs,
+        ),
+    }
+}
+
+/// A 401 with the challenge of `scheme` (RFC 6750 §3, RFC 9449 §7.1).
+fn invalid(scheme: Scheme, code: OAuthErrorCode, description: String, algs: &str) -> ApiError {
+    let challenge = match scheme {
+        Scheme::Bearer => Challenge::new(Scheme::Bearer).param("realm", REALM),
+        Scheme::DPoP => Challenge::new(Scheme::DPoP).param("algs", algs),
+    }
+    .error(code.as_str(), &description);
+    ApiError::new(code, description)
+        .with_status(StatusCode::UNAUTHORIZED)
+        .with_challenge(challenge.render())
+}
+
+/// The OAuth code of a DPoP refusal, as this server's enum.
+fn code_of(refusal: &DpopRefusal) -> OAuthErrorCode {
+    match refusal {
+        DpopRefusal::BoundTokenAsBearer | DpopRefusal::UnboundTokenAsDpop => {
+            OAuthErrorCode::InvalidToken
+        }
+        DpopRefusal::Proof(DpopError::UseNonce(_)) => OAuthErrorCode::UseDpopNonce,
+        DpopRefusal::Proof(_)
+        | DpopRefusal::MultipleProofs
+        | DpopRefusal::MissingProof
+        | DpopRefusal::Replayed => OAuthErrorCode::InvalidDpopProof,
+    }
 }
 
 /// A 401 for a token that verified but whose subject is gone.
 pub fn user_gone() -> ApiError {
-    ApiError::new(OAuthErrorCode::InvalidToken, "the user no longer exists")
-        .with_challenge("Bearer realm=\"holdfast\", error=\"invalid_token\"")
+    ApiError::new(OAuthErrorCode::InvalidToken, "the user no longer exists").with_challenge(
+        Challenge::new(Scheme::Bearer)
+            .param("realm", REALM)
+            .param("error", "invalid_token")
+            .render(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc9449_s7_refusal_codes_agree_with_the_shared_table() {
+        for r in [
+            DpopRefusal::BoundTokenAsBearer,
+            DpopRefusal::UnboundTokenAsDpop,
+            DpopRefusal::MissingProof,
+            DpopRefusal::MultipleProofs,
+            DpopRefusal::Replayed,
+            DpopRefusal::Proof(DpopError::BadSignature),
+            DpopRefusal::Proof(DpopError::UseNonce(holdfast_dpop::NonceProblem::Missing)),
+        ] {
+            assert_eq!(code_of(&r).as_str(), r.oauth_error(), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn rfc6750_s3_1_no_credentials_challenges_carry_no_error() {
+        let e = unauthorized(AuthorizationError::Missing, "ES256");
+        assert_eq!(
+            e.www_authenticate.as_deref(),
+            Some("Bearer realm=\"holdfast\", DPoP algs=\"ES256\"")
+        );
+    }
 }

@@ -191,7 +191,8 @@ impl From<crate::service::token::TokenError> for ApiError {
             // which the token endpoint adds to every response.
             E::UseDpopNonce => Self::new(
                 OAuthErrorCode::UseDpopNonce,
-                "the DPoP proof must carry the server's nonce",
+                holdfast_dpop::DpopError::UseNonce(holdfast_dpop::NonceProblem::Missing)
+                    .description(),
             ),
             E::Throttled(t) => t.into(),
             E::Internal(e) => e.into(),

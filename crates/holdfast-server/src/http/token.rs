@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 use holdfast_crypto::secret::sha256_b64;
+use holdfast_dpop::{DPOP_HEADER, DPOP_NONCE_HEADER, DpopError, DpopRefusal};
 
 use crate::http::authorize::cookie_value;
 use crate::http::caller::Caller;
@@ -49,13 +50,16 @@ pub async fn token(
         params.insert("refresh_token".to_owned(), value);
     }
     let dpop = headers
-        .get_all("dpop")
+        .get_all(DPOP_HEADER)
         .iter()
         .map(|v| v.to_str().map(str::to_owned))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| {
             with_nonce(
-                ApiError::new(OAuthErrorCode::InvalidDpopProof, "malformed DPoP header"),
+                ApiError::new(
+                    OAuthErrorCode::InvalidDpopProof,
+                    DpopRefusal::Proof(DpopError::Malformed).description(),
+                ),
                 &state,
                 &ctx,
             )
@@ -102,7 +106,7 @@ pub async fn token(
         http.headers_mut().append(header::SET_COOKIE, value);
     }
     if let Ok(nonce) = HeaderValue::from_str(&current_nonce(&state, &ctx.tenant)) {
-        http.headers_mut().insert("dpop-nonce", nonce);
+        http.headers_mut().insert(DPOP_NONCE_HEADER, nonce);
     }
     Ok(http)
 }
@@ -110,7 +114,7 @@ pub async fn token(
 /// RFC 9449 §8: the token endpoint offers a fresh nonce on every response,
 /// errors included (`use_dpop_nonce` needs it).
 fn with_nonce(error: ApiError, state: &AppState, ctx: &TenantContext) -> ApiError {
-    error.with_header("dpop-nonce", current_nonce(state, &ctx.tenant))
+    error.with_header(DPOP_NONCE_HEADER, current_nonce(state, &ctx.tenant))
 }
 
 /// The refresh cookie of a client: one per client, so two cookie-mode

@@ -1,23 +1,31 @@
-//! DPoP at the authorization server: [RFC 9449 §4.3](https://www.rfc-editor.org/rfc/rfc9449#section-4.3)
-//! (proof checks, in `holdfast_crypto::dpop`), §8 (server nonces) and the
-//! replay rule of §11.1 across nodes.
+//! DPoP at the authorization server: [RFC 9449](https://www.rfc-editor.org/rfc/rfc9449)
+//! §4.3 (proof checks), §7 (Holdfast's own APIs as a protected resource),
+//! §8 (server nonces) and the replay rule of §11.1 across nodes. The rules
+//! themselves are `holdfast_dpop`'s, the same code `holdfast-verify` runs;
+//! this module supplies the state: the tenant's nonce secret, the clock
+//! and the store's replay record.
 //!
-//! Nonces are stateless, so any node verifies any nonce: a nonce is a time
-//! slot and an HMAC of it under a per-tenant key derived from the KEK.
-//! Nonces of the current and the previous slot are accepted. Proof `jti`s are
-//! recorded in the store (per tenant and key) until they leave the `iat`
-//! window, so a proof replayed to another node on the same PostgreSQL is
-//! refused too.
+//! Nonces are stateless ([`holdfast_dpop::HmacNonces`], 60 s slots), so any
+//! node verifies any nonce: a time slot and an HMAC of it under a
+//! per-tenant key derived from the KEK. Proof `jti`s are recorded in the
+//! store (per tenant and key) until they leave the `iat` window
+//! ([`holdfast_dpop::replay::remember_until`]), so a proof replayed to
+//! another node on the same PostgreSQL is refused too.
 //!
 //! Not supported: DPoP at the authorization endpoint other than the
 //! `dpop_jkt` parameter (§10), nonce-per-client keys.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
 use holdfast_core::client::Client;
 use holdfast_core::tenant::Tenant;
-use holdfast_crypto::dpop::{DpopError, DpopPolicy, DpopProof, ProofContext, verify_proof};
-use holdfast_crypto::secret::{constant_time_eq, hmac_sha256};
+use holdfast_dpop::resource::{Presentation, check_presentation};
+use holdfast_dpop::{
+    DpopError, DpopNonces, DpopPolicy, DpopProof, DpopRefusal, HmacNonces, ProofContext, Scheme,
+    replay, verify_proof,
+};
+use holdfast_store::StoreError;
 use url::Url;
 
 use crate::service::token::TokenError;
@@ -26,101 +34,67 @@ use crate::state::AppState;
 /// Length of a nonce time slot.
 pub const NONCE_SLOT_SECS: i64 = 60;
 
-fn nonce_for_slot(state: &AppState, tenant: &Tenant, slot: i64) -> String {
+/// The tenant's nonces: HMAC under a key derived from the KEK.
+fn nonces(state: &AppState, tenant: &Tenant) -> HmacNonces {
     let key = state
         .keys
         .derive(format!("holdfast:dpop-nonce:v1:{}", tenant.id).as_bytes());
-    let mac = hmac_sha256(key.as_ref(), &slot.to_be_bytes());
-    format!("{slot}.{}", URL_SAFE_NO_PAD.encode(&mac[..18]))
+    HmacNonces::new(key.as_ref(), Duration::from_secs(NONCE_SLOT_SECS as u64))
 }
 
 /// The nonce to offer now (`DPoP-Nonce` header).
 pub fn current_nonce(state: &AppState, tenant: &Tenant) -> String {
-    nonce_for_slot(state, tenant, state.now().div_euclid(NONCE_SLOT_SECS))
-}
-
-/// Whether `nonce` belongs to the current or the previous slot.
-pub fn nonce_is_valid(state: &AppState, tenant: &Tenant, nonce: &str) -> bool {
-    let current = state.now().div_euclid(NONCE_SLOT_SECS);
-    let Some(slot) = nonce
-        .split_once('.')
-        .and_then(|(s, _)| s.parse::<i64>().ok())
-    else {
-        return false;
-    };
-    (slot == current || slot == current - 1)
-        && constant_time_eq(
-            nonce.as_bytes(),
-            nonce_for_slot(state, tenant, slot).as_bytes(),
-        )
+    nonces(state, tenant).current(state.now())
 }
 
 /// The proof policy (algorithms, iat window) of this server.
 pub fn policy(state: &AppState) -> DpopPolicy {
     DpopPolicy {
-        iat_window: std::time::Duration::from_secs(state.config.dpop_iat_window_secs),
+        iat_window: Duration::from_secs(state.config.dpop_iat_window_secs),
         ..DpopPolicy::default()
     }
 }
 
-/// Checks the `DPoP` header(s) of a request to `uri` with `method`.
-/// `Ok(None)` when there is no proof. The proof's `jti` is recorded; a
-/// replay is refused.
-#[allow(clippy::too_many_arguments)]
-pub async fn check(
+/// Why a DPoP check failed: a refusal the client reads, or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum DpopCheckError {
+    /// Refused by a DPoP rule.
+    #[error(transparent)]
+    Refused(#[from] DpopRefusal),
+    /// The replay record could not be written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// RFC 9449 §11.1: a proof is single-use within its window. Records it, or
+/// refuses it as replayed.
+async fn record(
     state: &AppState,
     tenant: &Tenant,
-    headers: &[String],
-    method: &str,
-    uri: &Url,
-    access_token: Option<&str>,
-    bound_jkt: Option<&str>,
-    nonce_required: bool,
-) -> Result<Option<DpopProof>, TokenError> {
-    let proof = match headers {
-        [] => return Ok(None),
-        [one] => one,
-        // RFC 9449 §4.3 step 1: "there is not more than one DPoP HTTP request header field".
-        _ => return Err(TokenError::InvalidDpopProof("more than one DPoP header")),
-    };
-    let nonce_check = |n: &str| nonce_is_valid(state, tenant, n);
-    let ctx = ProofContext {
-        method,
-        uri,
-        now: state.now(),
-        access_token,
-        bound_jkt,
-        nonce: nonce_required.then_some(&nonce_check as _),
-    };
-    let policy = policy(state);
-    let proof = verify_proof(proof, &ctx, &policy).map_err(|e| match e {
-        DpopError::UseNonce(_) => TokenError::UseDpopNonce,
-        other => {
-            tracing::info!(tenant = %tenant.slug, error = %other, "DPoP proof refused");
-            TokenError::InvalidDpopProof(describe(&other))
-        }
-    })?;
-    // RFC 9449 §11.1: a proof is single-use within its window.
-    let window = policy.iat_window.as_secs() as i64;
+    proof: &DpopProof,
+    policy: &DpopPolicy,
+) -> Result<(), DpopCheckError> {
     let fresh = state
         .store
         .record_dpop_proof(
             &tenant.id,
             &proof.jkt,
             &proof.jti,
-            proof.iat + window,
+            replay::remember_until(proof.iat, policy.iat_window),
             state.now(),
         )
         .await?;
-    if !fresh {
-        return Err(TokenError::InvalidDpopProof(
-            "the DPoP proof was already used",
-        ));
+    if fresh {
+        Ok(())
+    } else {
+        Err(DpopRefusal::Replayed.into())
     }
-    Ok(Some(proof))
 }
 
-/// Checks the proof of a token request for `client`.
+/// Checks the proof of a token request for `client` (RFC 9449 §5): the
+/// request's `DPoP` header values, at `{issuer}/token`, with the server's
+/// nonce when the client must use one. `Ok(None)` when there is no proof
+/// and the client may go without.
 pub async fn check_token_request(
     state: &AppState,
     tenant: &Tenant,
@@ -130,42 +104,92 @@ pub async fn check_token_request(
 ) -> Result<Option<DpopProof>, TokenError> {
     let endpoint = Url::parse(&format!("{issuer}/token"))
         .map_err(|_| TokenError::InvalidRequest("bad issuer".into()))?;
-    let proof = check(
-        state,
-        tenant,
-        headers,
-        "POST",
-        &endpoint,
-        None,
-        None,
-        client.dpop_nonce_required,
-    )
-    .await?;
-    if proof.is_none() && client.dpop_required {
-        return Err(TokenError::InvalidDpopProof(
-            "this client must send a DPoP proof",
-        ));
-    }
-    Ok(proof)
+    let proof = match headers {
+        [] if client.dpop_required => {
+            return Err(TokenError::InvalidDpopProof(
+                "this client must send a DPoP proof",
+            ));
+        }
+        [] => return Ok(None),
+        [one] => one,
+        // RFC 9449 §4.3 step 1: "there is not more than one DPoP HTTP request header field".
+        _ => return Err(refused(DpopRefusal::MultipleProofs)),
+    };
+    let now = state.now();
+    let nonces = nonces(state, tenant);
+    let nonce_check = |n: &str| nonces.accepts(n, now);
+    let ctx = ProofContext {
+        method: "POST",
+        uri: &endpoint,
+        now,
+        access_token: None,
+        bound_jkt: None,
+        nonce: client.dpop_nonce_required.then_some(&nonce_check as _),
+    };
+    let policy = policy(state);
+    let proof = verify_proof(proof, &ctx, &policy).map_err(|e| {
+        if !matches!(e, DpopError::UseNonce(_)) {
+            tracing::info!(tenant = %tenant.slug, error = %e, "DPoP proof refused");
+        }
+        refused(DpopRefusal::Proof(e))
+    })?;
+    record(state, tenant, &proof, &policy)
+        .await
+        .map_err(|e| match e {
+            DpopCheckError::Refused(r) => refused(r),
+            DpopCheckError::Store(e) => e.into(),
+        })?;
+    Ok(Some(proof))
 }
 
-fn describe(e: &DpopError) -> &'static str {
-    match e {
-        DpopError::Malformed => "the DPoP proof is not a well-formed JWT",
-        DpopError::MissingHeader(_) => "the DPoP proof lacks a required header",
-        DpopError::MissingClaim(_) => "the DPoP proof lacks a required claim",
-        DpopError::WrongType => "the DPoP proof's typ must be dpop+jwt",
-        DpopError::UnsupportedAlg => "the DPoP proof's alg is not supported",
-        DpopError::KeyAlgMismatch => "the DPoP proof's jwk does not fit its alg",
-        DpopError::InvalidKey => "the DPoP proof's jwk is invalid",
-        DpopError::PrivateKey => "the DPoP proof's jwk contains private key material",
-        DpopError::BadSignature => "the DPoP proof's signature does not verify",
-        DpopError::InvalidJti => "the DPoP proof's jti is invalid",
-        DpopError::MethodMismatch => "the DPoP proof's htm does not match the request",
-        DpopError::UriMismatch => "the DPoP proof's htu does not match the request",
-        DpopError::IatOutOfWindow => "the DPoP proof's iat is outside the accepted window",
-        DpopError::AthMismatch => "the DPoP proof's ath does not match the access token",
-        DpopError::KeyMismatch => "the DPoP proof's key is not the one the token is bound to",
-        DpopError::UseNonce(_) => "a DPoP nonce is required",
+/// A refusal at the token endpoint: `use_dpop_nonce` or `invalid_dpop_proof`
+/// with the one table's text.
+fn refused(refusal: DpopRefusal) -> TokenError {
+    match refusal {
+        DpopRefusal::Proof(DpopError::UseNonce(_)) => TokenError::UseDpopNonce,
+        other => TokenError::InvalidDpopProof(other.description()),
     }
+}
+
+/// RFC 9449 §7 for a token presented to Holdfast's own APIs (userinfo,
+/// sessions), through the same rule as `holdfast-verify`
+/// ([`holdfast_dpop::resource`]): `Ok(None)` for a bearer request,
+/// `Ok(Some(proof))` for a DPoP request whose proof passed and is now
+/// recorded against replay. `path` is the request's path as received.
+#[allow(clippy::too_many_arguments)]
+pub async fn check_resource_request(
+    state: &AppState,
+    tenant: &Tenant,
+    scheme: Scheme,
+    access_token: &str,
+    bound_jkt: Option<&str>,
+    method: &str,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Option<DpopProof>, DpopCheckError> {
+    let policy = policy(state);
+    let presentation = Presentation {
+        scheme,
+        access_token,
+        bound_jkt,
+        method,
+        headers,
+        now: state.now(),
+        nonce: None,
+    };
+    let url = || {
+        Url::parse(&format!(
+            "{}{}",
+            state.public_url.as_str().trim_end_matches('/'),
+            path
+        ))
+        .ok()
+    };
+    let proof = check_presentation(&presentation, url, &policy).inspect_err(|e| {
+        tracing::info!(tenant = %tenant.slug, error = %e, "DPoP request refused");
+    })?;
+    if let Some(proof) = &proof {
+        record(state, tenant, proof, &policy).await?;
+    }
+    Ok(proof)
 }

@@ -13,8 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use holdfast_crypto::dpop::DpopAlg;
-use holdfast_crypto::dpop::testing::{DpopKey, ProofClaims};
+use holdfast_dpop::DpopAlg;
+use holdfast_dpop::client::{DpopKey, ProofClaims};
 
 /// Make DPoP (RFC 9449) keys and proofs.
 #[derive(Debug, Parser)]

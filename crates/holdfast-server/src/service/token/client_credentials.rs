@@ -11,7 +11,7 @@ use holdfast_core::scope::Scope;
 use holdfast_core::tenant::Tenant;
 use url::Url;
 
-use holdfast_crypto::dpop::DpopProof;
+use holdfast_dpop::DpopProof;
 
 use super::{TokenError, TokenRequest, TokenResponse, requested_scope, response};
 use crate::service::tokens::{AccessGrant, mint_access_token, new_jti};

@@ -24,7 +24,7 @@ use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, generate_token, sha256_b64};
 use holdfast_store::{AuditEvent, PresentOutcome, RefreshPresentation};
 use url::Url;
 
-use holdfast_crypto::dpop::DpopProof;
+use holdfast_dpop::DpopProof;
 
 use super::{TokenError, TokenRequest, TokenResponse, response};
 use crate::service::audit;

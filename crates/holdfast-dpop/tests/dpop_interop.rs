@@ -10,9 +10,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use holdfast_crypto::dpop::{
-    DpopError, DpopPolicy, NonceCheck, NonceProblem, ProofContext, verify_proof,
-};
+use holdfast_dpop::{DpopError, DpopPolicy, NonceCheck, NonceProblem, ProofContext, verify_proof};
 use serde_json::Value;
 use url::Url;
 
@@ -34,7 +32,7 @@ fn at_resource(
     uri: &str,
     token: &str,
     nonce: Option<NonceCheck<'_>>,
-) -> Result<holdfast_crypto::dpop::DpopProof, DpopError> {
+) -> Result<holdfast_dpop::DpopProof, DpopError> {
     let uri = Url::parse(uri).unwrap();
     let ctx = ProofContext {
         method: "GET",
