@@ -4,7 +4,7 @@
 //! *confidential* (RFC 6749 §2.1). Confidential clients get a secret that
 //! Holdfast generates; only its hash is stored. Redirect URIs are matched
 //! exactly (OAuth 2.1 §2.3.1, RFC 9700 §4.1.3). The refresh policy fields
-//! (DESIGN.md §4) are fixed here and enforced by the refresh grant.
+//! (docs/design.md §4) are fixed here and enforced by the refresh grant.
 //!
 //! Audiences ([RFC 8707 §2](https://www.rfc-editor.org/rfc/rfc8707#section-2)):
 //! each client lists the resources it may get tokens for. The tenant's
@@ -100,7 +100,7 @@ impl fmt::Display for GrantType {
     }
 }
 
-/// How refresh tokens rotate (DESIGN.md §4).
+/// How refresh tokens rotate (docs/design.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum RotationMode {
     /// Rotate on every use; the parent stays retryable for the grace window.
@@ -137,7 +137,7 @@ impl FromStr for RotationMode {
     }
 }
 
-/// The refresh-token policy of a client (DESIGN.md §4).
+/// The refresh-token policy of a client (docs/design.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshPolicy {
     /// Rotation mode.
@@ -151,7 +151,7 @@ pub struct RefreshPolicy {
     /// Absolute lifetime of a family, seconds.
     pub absolute_lifetime_secs: i64,
     /// A public client's explicit opt-in to grace retries for families that
-    /// are not DPoP-bound (DESIGN.md §4 step 4, "Grace needs proof of the
+    /// are not DPoP-bound (docs/design.md §4 step 4, "Grace needs proof of the
     /// holder"). The risk it accepts: whoever presents a stolen refresh
     /// token inside the grace window after its owner used it receives the
     /// live child, and reuse detection (RFC 9700 §4.14.2) never fires.
@@ -172,7 +172,7 @@ impl Default for RefreshPolicy {
     }
 }
 
-/// Default access-token lifetime: five minutes (DESIGN.md §6).
+/// Default access-token lifetime: five minutes (docs/design.md §6).
 pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: i64 = 300;
 
 /// Longest access-token lifetime a client may configure: one day.
@@ -470,7 +470,7 @@ pub fn validate_scope_token(raw: &str) -> Result<(), ValidationError> {
     }
 }
 
-/// DESIGN.md §4: "A client may choose `rotation = none` only when its RTs
+/// docs/design.md §4: "A client may choose `rotation = none` only when its RTs
 /// are DPoP-bound or it is confidential." The unbound-grace opt-in is only
 /// for what it changes: a public client without `dpop_required` under
 /// confirmed rotation (elsewhere every retrier proves it holds the family,

@@ -8,7 +8,7 @@
 //! - [`keys`]: signing algorithms and the key life cycle (next → current → retired).
 //! - [`discovery`]: the RFC 8414 / OIDC Discovery metadata document.
 //! - [`pkce`]: RFC 7636 S256 challenges.
-//! - [`refresh`]: the refresh-token rotation state machine (DESIGN.md §4).
+//! - [`refresh`]: the refresh-token rotation state machine (docs/design.md §4).
 //! - [`scope`]: scope sets (RFC 6749 §3.3).
 //! - [`authorize`]: validating an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1).
 //! - [`claims`]: access-token (RFC 9068) and ID-token (OIDC Core §2) claims.

@@ -1,6 +1,6 @@
 //! Throttling of secret guessing: passwords at the hosted login and the
 //! first-party challenge endpoint, client secrets at the token,
-//! introspection and revocation endpoints (DESIGN.md §8).
+//! introspection and revocation endpoints (docs/design.md §8).
 //!
 //! The rule follows [OWASP ASVS 4.0.3 §2.2.1](https://github.com/OWASP/ASVS/blob/v4.0.3/4.0/en/0x11-V2-Authentication.md#v21-password-security):
 //! "anti-automation controls are effective at mitigating breached

@@ -1,4 +1,4 @@
-//! Property tests of the confirmed-rotation state machine (DESIGN.md §4):
+//! Property tests of the confirmed-rotation state machine (docs/design.md §4):
 //! whatever sequence of presentations arrives, applying the decisions the
 //! way the store does never yields two children of one token, never leaves
 //! a live token in a revoked family, and keeps at most one active token.
@@ -259,7 +259,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(20_000))]
 
-    /// DESIGN.md §4 step 4, "Grace needs proof of the holder", at the token
+    /// docs/design.md §4 step 4, "Grace needs proof of the holder", at the token
     /// endpoint's level: a rotated token of a live, unbound family of a
     /// public client without the opt-in is reuse, whatever key the presenter
     /// brings, however soon after the rotation and whatever the retry

@@ -136,7 +136,7 @@ impl Kek {
 
 /// Seals `plaintext` under a key derived from `token` (HMAC-SHA-256 of a
 /// fixed label keyed by the token), so only a holder of `token` can open it.
-/// DESIGN.md §4 keeps a rotated refresh token's child this way: the server
+/// docs/design.md §4 keeps a rotated refresh token's child this way: the server
 /// stores only digests of tokens, and the digest does not yield the key.
 pub fn seal_under_token(token: &str, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
     token_key(token)?.seal(aad, plaintext)

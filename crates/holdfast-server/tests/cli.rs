@@ -309,7 +309,7 @@ async fn client_in_acme(h: &Holdfast, id: &str, args: &[&str]) -> support::Run {
     h.run(&all).await
 }
 
-/// DESIGN.md §4 step 4, "Grace needs proof of the holder": grace for a
+/// docs/design.md §4 step 4, "Grace needs proof of the holder": grace for a
 /// public client's unbound refresh tokens is off unless the client is
 /// created with `--unbound-grace-accept-risk`, whose help states the risk.
 /// The setting is stored with the client, and refused (creating nothing)
@@ -389,7 +389,7 @@ async fn design_s4_cli_unbound_grace_is_an_explicit_opt_in_stated_as_a_risk(h: H
     );
 }
 
-/// DESIGN.md §4: "A client may choose `rotation = none` only when its RTs
+/// docs/design.md §4: "A client may choose `rotation = none` only when its RTs
 /// are DPoP-bound or it is confidential."
 async fn design_s4_cli_rotation_none_needs_a_confidential_or_dpop_required_client(h: Holdfast) {
     create_acme(&h).await;

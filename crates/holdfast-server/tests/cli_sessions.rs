@@ -1,6 +1,6 @@
 //! The operator's view of sessions and audit events through the CLI, on the
 //! database a running server uses: `holdfast session list|revoke`,
-//! `holdfast user revoke-all`, `holdfast events` (DESIGN.md §7, §8).
+//! `holdfast user revoke-all`, `holdfast events` (docs/design.md §7, §8).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,5 +1,5 @@
 //! `holdfast tenant throttle`: a tenant's own login-throttling limits
-//! (DESIGN.md §8, OWASP ASVS 4.0.3 §2.2.1), through the real binary on both
+//! (docs/design.md §8, OWASP ASVS 4.0.3 §2.2.1), through the real binary on both
 //! back ends. Without flags it prints the limits in force; flags change one
 //! limit each and keep the rest; limits that would allow more than 100
 //! failed attempts per account per hour are refused and change nothing;

@@ -1,5 +1,5 @@
 //! The HTTP edge, on both back ends: operations endpoints, and the promise
-//! of DESIGN.md §8 that every error a client can cause is a 4xx with an
+//! of docs/design.md §8 that every error a client can cause is a 4xx with an
 //! OAuth-shaped JSON body (`error`, `error_description`; RFC 6749 §5.2),
 //! never cached (`Cache-Control: no-store`, RFC 6749 §5.1), never a 500, and
 //! that request bodies are size-limited (64 KiB by default).

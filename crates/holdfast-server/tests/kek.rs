@@ -1,6 +1,6 @@
 //! The key-encryption key (KEK), through the real binary on both back ends.
 //!
-//! DESIGN.md §6: private keys are encrypted at rest under a KEK from the
+//! docs/design.md §6: private keys are encrypted at rest under a KEK from the
 //! environment (`HOLDFAST_KEK`) or a file. The database remembers a check
 //! value for the KEK it was initialised with, and Holdfast refuses to run
 //! (CLI or server) with a different or missing KEK, saying what to do and

@@ -1,5 +1,5 @@
 //! Refresh-token rotation through the real HTTP server, on both back ends:
-//! DESIGN.md §4 ("confirmed rotation") on top of
+//! docs/design.md §4 ("confirmed rotation") on top of
 //! [RFC 6749 §6](https://www.rfc-editor.org/rfc/rfc6749#section-6) and the
 //! reuse detection of [RFC 9700 §4.14.2](https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2).
 //!
@@ -248,7 +248,7 @@ async fn session_of(
         .unwrap()
 }
 
-/// DESIGN.md §4 steps 3–6: RT0 → C; RT0 again inside the window → the same
+/// docs/design.md §4 steps 3–6: RT0 → C; RT0 again inside the window → the same
 /// C with a new access token; C → C2 (RT0 is now spent); RT0 again → reuse:
 /// the family is revoked (C2 refused, its access tokens dead at
 /// introspection and userinfo) and `refresh_token_reuse` is recorded.
@@ -358,7 +358,7 @@ async fn design_s4_step4_lost_response_retry_returns_the_same_child_and_later_re
     );
 }
 
-/// DESIGN.md §4 step 4, "Grace needs proof of the holder", and RFC 9700
+/// docs/design.md §4 step 4, "Grace needs proof of the holder", and RFC 9700
 /// §4.14.2 (the grace-theft probe): the owner of an unbound public family
 /// refreshes RT x and gets child c; a thief presents x inside the grace
 /// window. Nothing tells the thief from a retrying owner, so this is reuse:
@@ -423,7 +423,7 @@ async fn design_s4_step4_grace_theft_of_an_unbound_public_token_is_reuse_and_rev
     );
 }
 
-/// DESIGN.md §4 step 4 for a DPoP-bound public family (what the JS SDK
+/// docs/design.md §4 step 4 for a DPoP-bound public family (what the JS SDK
 /// holds): the retry with a proof by the bound key returns the identical
 /// child; the token without a proof by that key gets nothing and harms no
 /// one (RFC 9449 §5: not reuse, the family survives); reuse after the child
@@ -498,7 +498,7 @@ async fn design_s4_step4_a_dpop_bound_public_family_retries_with_its_key_and_get
     );
 }
 
-/// DESIGN.md §4 step 4: a public client registered with
+/// docs/design.md §4 step 4: a public client registered with
 /// `unbound_grace_accept_risk` keeps the grace retry for unbound families,
 /// as before the rule: the retry inside the window returns the identical
 /// child, and the child goes on working. (The risk it accepted: the same
@@ -540,7 +540,7 @@ async fn design_s4_step4_a_public_client_that_accepts_the_risk_keeps_grace_for_u
     assert!(is_active(&http, &f, &c2.access_token).await);
 }
 
-/// DESIGN.md §4 step 5: "`x` is `rotated` past its window → reuse", even
+/// docs/design.md §4 step 5: "`x` is `rotated` past its window → reuse", even
 /// though its child was never used. The window is 60 s and half-open; the
 /// client is confidential, so inside it the retry would have been grace.
 async fn design_s4_step5_rotated_token_past_the_grace_window_is_reuse(server: TestServer) {
@@ -574,7 +574,7 @@ async fn design_s4_step5_rotated_token_past_the_grace_window_is_reuse(server: Te
     );
 }
 
-/// DESIGN.md §4 (`rotation = strict`): no grace window, so presenting a
+/// docs/design.md §4 (`rotation = strict`): no grace window, so presenting a
 /// rotated token again at once is reuse and revokes the family, even for
 /// a confidential client that proves it is the holder.
 async fn design_s4_strict_rotation_treats_any_second_use_as_reuse(server: TestServer) {
@@ -608,7 +608,7 @@ async fn design_s4_strict_rotation_treats_any_second_use_as_reuse(server: TestSe
     );
 }
 
-/// DESIGN.md §4 step 4: "Past the retry limit (default 5) the answer is
+/// docs/design.md §4 step 4: "Past the retry limit (default 5) the answer is
 /// `invalid_grant` with an audit event, and the family survives." (A
 /// confidential client, whose retries are grace.)
 async fn design_s4_step4_retry_limit_refuses_but_spares_the_family(server: TestServer) {
@@ -662,7 +662,7 @@ async fn design_s4_step4_retry_limit_refuses_but_spares_the_family(server: TestS
     assert_ne!(c2.refresh_token, c.refresh_token);
 }
 
-/// DESIGN.md §4 step 2, idle lifetime (default 14 days, sliding): a
+/// docs/design.md §4 step 2, idle lifetime (default 14 days, sliding): a
 /// refresh just before it ends starts it again; 14 days without one ends
 /// the family.
 async fn design_s4_step2_idle_lifetime_slides_and_then_expires(server: TestServer) {
@@ -699,7 +699,7 @@ async fn design_s4_step2_idle_lifetime_slides_and_then_expires(server: TestServe
     );
 }
 
-/// DESIGN.md §4 step 2, absolute lifetime: with idle 100 s and absolute
+/// docs/design.md §4 step 2, absolute lifetime: with idle 100 s and absolute
 /// 200 s, refreshing every 90 s keeps the family from idling, but it ends
 /// 200 s after sign-in all the same.
 async fn design_s4_step2_absolute_lifetime_ends_even_a_busy_family(server: TestServer) {
@@ -734,7 +734,7 @@ async fn design_s4_step2_absolute_lifetime_ends_even_a_busy_family(server: TestS
 /// RFC 6749 §6: the server MUST "ensure that the refresh token was issued
 /// to the authenticated client". Another client's presentation is refused
 /// and leaves the family alone, also while a grace retry would be allowed
-/// (DESIGN.md §4 step 4: "The retry must come with the same client
+/// (docs/design.md §4 step 4: "The retry must come with the same client
 /// authentication"). The owner is confidential, so its own retry is grace.
 async fn rfc6749_s6_refresh_token_of_other_client_is_refused(server: TestServer) {
     let f = fixture(&server, "acme").await;
@@ -790,7 +790,7 @@ async fn rfc6749_s6_refresh_token_of_other_client_is_refused(server: TestServer)
     assert_eq!(session.revoked_at, None);
 }
 
-/// DESIGN.md §4: "a thousand concurrent presentations of one RT yield
+/// docs/design.md §4: "a thousand concurrent presentations of one RT yield
 /// exactly one child". 200 at once: every answer is 200 or `invalid_grant`
 /// (never 5xx), the 200s (one rotation plus the 5 grace retries) all carry
 /// the same child, one `refresh` event is recorded, and the family lives. The
@@ -860,7 +860,7 @@ async fn design_s4_concurrent_presentations_yield_exactly_one_child(server: Test
     app.refresh(&http, &f.issuer, &children[0]).await.tokens();
 }
 
-/// RFC 6749 §6 and DESIGN.md §4 step 1: a token is looked up in the
+/// RFC 6749 §6 and docs/design.md §4 step 1: a token is looked up in the
 /// tenant whose token endpoint receives it; tenant A's token at tenant B
 /// (which has a client of the same `client_id`) is unknown there.
 async fn rfc6749_s6_refresh_token_of_other_tenant_is_refused(server: TestServer) {

@@ -1,7 +1,7 @@
 //! Token revocation ([RFC 7009](https://www.rfc-editor.org/rfc/rfc7009)) and
 //! introspection ([RFC 7662](https://www.rfc-editor.org/rfc/rfc7662))
 //! through the real HTTP server, on both back ends, and the per-user "not
-//! before" stamp (DESIGN.md §1, §7).
+//! before" stamp (docs/design.md §1, §7).
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md §11 is about src/)
 
 mod lifecycle;
@@ -311,7 +311,7 @@ async fn rfc7662_s2_2_anything_but_this_tenants_tokens_is_inactive(server: TestS
     }
 }
 
-/// DESIGN.md §1 ("Per-user ... not before stamps"), as `holdfast user
+/// docs/design.md §1 ("Per-user ... not before stamps"), as `holdfast user
 /// revoke-all` sets it: access tokens issued before the stamp (`iat <
 /// not_before`, `service/tokens.rs`) are refused; one issued at the stamp
 /// is fine.
@@ -347,7 +347,7 @@ async fn design_s1_user_not_before_stamp_makes_earlier_access_tokens_inactive(se
     assert!(!is_active(&http, &f, &before.access_token).await);
 }
 
-/// DESIGN.md §1 ("Per-user ... not before stamps"): a refresh token of a
+/// docs/design.md §1 ("Per-user ... not before stamps"): a refresh token of a
 /// session from before the user's stamp must not mint new tokens. Today
 /// introspection calls such a token inactive (`service/revocation.rs`), but
 /// the refresh grant still accepts it and mints an access token that is

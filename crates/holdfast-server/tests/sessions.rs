@@ -1,5 +1,5 @@
 //! The user's own sessions through the real HTTP server, on both back ends
-//! (DESIGN.md §1: "One session (token family) per device login ... Users
+//! (docs/design.md §1: "One session (token family) per device login ... Users
 //! list their sessions, sign out one, or sign out all others"), authorised
 //! by the user's access token per
 //! [RFC 6750 §2.1](https://www.rfc-editor.org/rfc/rfc6750#section-2.1), with
@@ -52,7 +52,7 @@ async fn refreshes(http: &reqwest::Client, f: &Fixture, tokens: &Tokens) -> bool
     reply.status == StatusCode::OK
 }
 
-/// DESIGN.md §1: each device login is its own session; the list shows the
+/// docs/design.md §1: each device login is its own session; the list shows the
 /// device, user agent and address of each, marks the one whose token asked,
 /// and shows nobody else's.
 async fn design_s1_sessions_lists_each_device_login_and_marks_the_current_one(server: TestServer) {
@@ -87,7 +87,7 @@ async fn design_s1_sessions_lists_each_device_login_and_marks_the_current_one(se
     assert_eq!(by_device(&seen_from_phone, "phone")["current"], true);
 }
 
-/// DESIGN.md §1 "sign out all others": from the laptop, every other
+/// docs/design.md §1 "sign out all others": from the laptop, every other
 /// session of the user is revoked (its refresh token refused, its access
 /// token dead), the laptop's own session keeps working.
 async fn design_s1_revoke_others_signs_out_every_other_device_only(server: TestServer) {
@@ -123,7 +123,7 @@ async fn design_s1_revoke_others_signs_out_every_other_device_only(server: TestS
     assert_eq!(left[0]["device_id"], "laptop");
 }
 
-/// DESIGN.md §1 "sign out one": `DELETE /sessions/{sid}` of my phone
+/// docs/design.md §1 "sign out one": `DELETE /sessions/{sid}` of my phone
 /// revokes that family and nothing else.
 async fn design_s1_deleting_one_of_my_sessions_signs_out_that_device(server: TestServer) {
     let f = fixture(&server, "acme").await;
@@ -232,7 +232,7 @@ async fn design_s1_logout_revokes_the_current_session(server: TestServer) {
     assert!(refreshes(&http, &f, &phone).await);
 }
 
-/// DESIGN.md §1: "Logging in again on a second device must not kill the
+/// docs/design.md §1: "Logging in again on a second device must not kill the
 /// first": a third sign-in leaves both earlier sessions working.
 async fn design_s1_signing_in_again_does_not_touch_existing_sessions(server: TestServer) {
     let f = fixture(&server, "acme").await;

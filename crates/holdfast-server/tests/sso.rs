@@ -300,7 +300,7 @@ async fn login_failure_message_is_the_same_for_wrong_password_and_unknown_user(s
     }
 }
 
-/// DESIGN.md §1 ("Password reset or a breach must revoke everything"): after
+/// docs/design.md §1 ("Password reset or a breach must revoke everything"): after
 /// a user's "not before" stamp, the SSO cookie no longer signs them in and a
 /// code from an authentication before the stamp cannot be redeemed.
 async fn design_s1_revoking_a_user_ends_single_sign_on_and_unredeemed_codes(server: TestServer) {

@@ -1,4 +1,4 @@
-//! Throttling of secret guessing (DESIGN.md §8, OWASP ASVS 4.0.3 §2.2.1),
+//! Throttling of secret guessing (docs/design.md §8, OWASP ASVS 4.0.3 §2.2.1),
 //! through the real HTTP server on both back ends: the first-party
 //! challenge endpoint, the hosted login form and client-secret
 //! authentication answer 429 with `Retry-After` once a limit is reached,

@@ -1,6 +1,6 @@
 //! Two real `holdfast serve` processes on one PostgreSQL database
-//! (DESIGN.md §3: "Stateless nodes, shared database. Every node can serve
-//! every request."), checking that confirmed rotation (DESIGN.md §4) holds
+//! (docs/design.md §3: "Stateless nodes, shared database. Every node can serve
+//! every request."), checking that confirmed rotation (docs/design.md §4) holds
 //! across nodes: a child minted on one node is returned by a grace retry on
 //! the other, reuse is detected whichever node sees it, and concurrent
 //! presentations split across both nodes yield exactly one child ("All of
@@ -219,7 +219,7 @@ async fn two_nodes(db: &TestDatabase, client_flags: &[&str]) -> (Node, Node, req
     (a, b, http)
 }
 
-/// DESIGN.md §3 + §4 across two nodes on one PostgreSQL: RT0 rotated on A
+/// docs/design.md §3 + §4 across two nodes on one PostgreSQL: RT0 rotated on A
 /// (→ C) and retried on B returns C; C used on B (→ C2); RT0 on B is reuse
 /// and revokes the family, so A refuses C2. Then 50 concurrent
 /// presentations of one fresh token, alternating between the nodes, all
@@ -235,10 +235,10 @@ async fn design_s3_s4_two_nodes_on_one_postgres_share_one_rotation_state() {
     };
     // Set up through the CLI before any node starts, so the KEK file
     // exists once and both nodes read the same one. The public client's
-    // tokens here are unbound: it opts in to their grace retries (DESIGN.md
+    // tokens here are unbound: it opts in to their grace retries (docs/design.md
     // §4 step 4), which this test needs to see across nodes.
     // The public client's tokens here are unbound: it opts in to their
-    // grace retries (DESIGN.md §4 step 4), which this test needs to see
+    // grace retries (docs/design.md §4 step 4), which this test needs to see
     // across nodes.
     let (a, b, http) = two_nodes(&db, &["--unbound-grace-accept-risk"]).await;
 
@@ -391,7 +391,7 @@ async fn design_s3_s4_two_nodes_on_one_postgres_share_one_rotation_state() {
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-/// DESIGN.md §8 ("per-account and per-address throttling kept in the
+/// docs/design.md §8 ("per-account and per-address throttling kept in the
 /// store, shared by all nodes"): wrong passwords sent alternately to two
 /// nodes count against one limit, so the eleventh is refused (429) on
 /// either node, and the right password is not checked while it holds.

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use crate::StoreResult;
 
-/// A security-relevant event (DESIGN.md §8).
+/// A security-relevant event (docs/design.md §8).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEvent {
     /// Unique id (UUIDv7: sortable by time).

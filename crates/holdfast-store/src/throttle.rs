@@ -19,7 +19,7 @@ pub struct ThrottleKeys {
     pub address: String,
 }
 
-/// Failed-attempt counters for throttling secret guessing (DESIGN.md §8),
+/// Failed-attempt counters for throttling secret guessing (docs/design.md §8),
 /// shared by every node on the database.
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {

@@ -600,7 +600,7 @@ async fn concurrent_redemptions_of_one_code_issue_exactly_once(store: Arc<dyn St
 
 /// Client `web` presenting under the default policy at `now`, as the token
 /// endpoint does, authenticated as a confidential client: it proves it
-/// holds the family, so grace retries are its to have (DESIGN.md §4 step 4).
+/// holds the family, so grace retries are its to have (docs/design.md §4 step 4).
 fn web_at(now: i64) -> Presentation<'static> {
     Presentation {
         client_id: "web",

@@ -1,4 +1,4 @@
-//! Refresh tokens: confirmed rotation (DESIGN.md §4).
+//! Refresh tokens: confirmed rotation (docs/design.md §4).
 
 pub mod rotation;
 pub mod state;

@@ -1,6 +1,6 @@
 //! The confirmed-rotation state machine, as a pure function.
 //!
-//! Implements DESIGN.md §4 on top of [RFC 6749 §6](https://www.rfc-editor.org/rfc/rfc6749#section-6),
+//! Implements docs/design.md §4 on top of [RFC 6749 §6](https://www.rfc-editor.org/rfc/rfc6749#section-6),
 //! [OAuth 2.1 §4.3.1](https://datatracker.ietf.org/doc/draft-ietf-oauth-v2-1/) ("the authorization
 //! server MUST ... rotate refresh tokens" for public clients, or sender-constrain them) and the
 //! reuse detection of [RFC 9700 §4.14.2](https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2).
@@ -19,7 +19,7 @@
 //! concurrent presentations of one token see one `Rotate` and the rest see
 //! `ReplayChild` (inside the grace window) or `Reuse`.
 //!
-//! **Grace needs proof of the holder** (DESIGN.md §4 step 4;
+//! **Grace needs proof of the holder** (docs/design.md §4 step 4;
 //! `docs/decisions/0001-grace-needs-proof-of-holder.md`). The grace retry
 //! hands out the family's *live* child, so it goes only to a presenter that
 //! proves it holds the family ([`HolderProof`]): a proof by the family's
@@ -107,7 +107,7 @@ pub enum Decision {
 }
 
 /// What proves that the presenter of a token is the family's holder, not
-/// someone who copied the token (DESIGN.md §4 step 4: "The identical-child
+/// someone who copied the token (docs/design.md §4 step 4: "The identical-child
 /// retry is given only to a retrier that proves it holds the family").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HolderProof {
@@ -131,7 +131,7 @@ pub fn decide(
     holder: HolderProof,
     now: i64,
 ) -> Decision {
-    // DESIGN.md §4 step 2: family revoked or expired -> invalid_grant.
+    // docs/design.md §4 step 2: family revoked or expired -> invalid_grant.
     if family.revoked || state == TokenState::Revoked {
         return Decision::Reject(RejectReason::FamilyRevoked);
     }
@@ -519,7 +519,7 @@ mod tests {
         );
     }
 
-    /// DESIGN.md §4 step 4, "Grace needs proof of the holder": inside the
+    /// docs/design.md §4 step 4, "Grace needs proof of the holder": inside the
     /// window, a rotated token of an unbound public family is reuse (the
     /// grace-theft replay revokes the family, RFC 9700 §4.14.2); a DPoP key
     /// or client authentication keeps the identical-child retry, and so does

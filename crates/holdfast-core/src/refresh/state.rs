@@ -1,6 +1,6 @@
 //! Where a refresh token is in its life ([`TokenState`]), and the one place
 //! a store's row is read into it ([`TokenState::from_stored`]): the
-//! derived `spent` state (DESIGN.md §4) lives here and nowhere else.
+//! derived `spent` state (docs/design.md §4) lives here and nowhere else.
 
 /// Where a refresh token is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,4 +1,4 @@
-//! The user's own sessions (DESIGN.md §1: "Users list their sessions, sign
+//! The user's own sessions (docs/design.md §1: "Users list their sessions, sign
 //! out one, or sign out all others"), authorised by one of the user's access
 //! tokens (RFC 6750 Bearer), and sign-out.
 //!

@@ -1,4 +1,4 @@
-//! Audit events (DESIGN.md §8): who, what, why, when, from where. One way
+//! Audit events (docs/design.md §8): who, what, why, when, from where. One way
 //! to make an event, so every kind carries the same context.
 
 use holdfast_core::client::Client;

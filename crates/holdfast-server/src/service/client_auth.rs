@@ -130,7 +130,7 @@ pub async fn authenticate(
         ClientCredentials::None { client_id } => (client_id, None),
         ClientCredentials::Missing => return Err(fail("client authentication is required")),
     };
-    // A secret is a guess worth counting, whoever it names (DESIGN.md §8):
+    // A secret is a guess worth counting, whoever it names (docs/design.md §8):
     // a throttled (client, address) is refused before any comparison.
     let attempt = match secret {
         Some(_) => Some(throttle::before_client_secret(state, tenant, client_id, context).await?),

@@ -38,7 +38,7 @@ pub enum LoginError {
     #[error("invalid username or password")]
     BadCredentials,
     /// Too many failed attempts for this account or from this address:
-    /// refused before the password was checked (DESIGN.md §8).
+    /// refused before the password was checked (docs/design.md §8).
     #[error(transparent)]
     Throttled(#[from] crate::service::throttle::Throttled),
     /// Hashing pool unavailable or its queue full.

@@ -1,4 +1,4 @@
-//! Throttling secret guessing (DESIGN.md §8, OWASP ASVS 4.0.3 §2.2.1): the
+//! Throttling secret guessing (docs/design.md §8, OWASP ASVS 4.0.3 §2.2.1): the
 //! server's side of `holdfast_core::throttle`. It names the counters an
 //! attempt is counted under, picks the policy in force (the tenant's own,
 //! else the server's), and counts.

@@ -1,4 +1,4 @@
-//! `holdfast events`: a tenant's audit events (DESIGN.md §8), oldest
+//! `holdfast events`: a tenant's audit events (docs/design.md §8), oldest
 //! first, with the username of each event's user.
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
 //! `holdfast session list|revoke`: a user's live sessions (token families,
-//! DESIGN.md §7) and revoking one.
+//! docs/design.md §7) and revoking one.
 
 use serde_json::json;
 

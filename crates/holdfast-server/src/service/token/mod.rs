@@ -56,7 +56,7 @@ pub enum TokenError {
     /// RFC 9449 §8 `use_dpop_nonce`.
     #[error("use_dpop_nonce")]
     UseDpopNonce,
-    /// Too many failed attempts from this caller (DESIGN.md §8): 429 with
+    /// Too many failed attempts from this caller (docs/design.md §8): 429 with
     /// `Retry-After`.
     #[error(transparent)]
     Throttled(#[from] crate::service::throttle::Throttled),

@@ -1,11 +1,11 @@
 //! The refresh token grant, [RFC 6749 §6](https://www.rfc-editor.org/rfc/rfc6749#section-6),
-//! with confirmed rotation (DESIGN.md §4, `holdfast_core::refresh::rotation`).
+//! with confirmed rotation (docs/design.md §4, `holdfast_core::refresh::rotation`).
 //!
 //! RFC 6749 §6: the server MUST "validate the refresh token" and "ensure
 //! that the refresh token was issued to the authenticated client"; the
 //! requested scope "MUST NOT include any scope not originally granted".
 //! RFC 9700 §4.14.2: a refresh token used twice revokes the active one.
-//! The grace retry of DESIGN.md §4 step 4 is an exception to that only for
+//! The grace retry of docs/design.md §4 step 4 is an exception to that only for
 //! a presenter that proves it holds the family (its DPoP key, or client
 //! authentication), or for a public client that opted in to the risk.
 //!
@@ -78,7 +78,7 @@ pub async fn exchange(
             client_id: &client.client_id,
             // `authenticate` returns a confidential client only once its
             // secret verified: its grace retries prove it holds the family
-            // (DESIGN.md §4 step 4). A public client is only identified.
+            // (docs/design.md §4 step 4). A public client is only identified.
             client_authenticated: client.kind == ClientKind::Confidential,
             proof_jkt,
             asked_scope: asked.as_ref(),
