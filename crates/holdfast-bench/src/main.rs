@@ -43,6 +43,9 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 mod preload;
+mod process;
+
+use process::{create_pg_database, drop_pg_database, peak_rss_kib, server_cpu_ns, wait_healthy};
 
 #[derive(Debug, Parser)]
 #[command(about = "Holdfast load benchmarks")]
@@ -278,7 +281,7 @@ impl Bench {
             text.lines()
                 .filter(|l| l.starts_with(prefix))
                 .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum()
+                .fold(0.0, |a, b| a + b)
         };
         let sweeps = value("holdfast_retention_sweep_seconds_count");
         println!(
@@ -589,21 +592,6 @@ async fn run_flood(base: String, rate: u32, stop: Arc<AtomicBool>) -> FloodCount
     std::mem::take(&mut *counts.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
-async fn wait_healthy(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
-    for _ in 0..200 {
-        if http
-            .get(url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("server did not become healthy")
-}
-
 async fn mint_sessions(
     http: &reqwest::Client,
     base: &str,
@@ -669,62 +657,4 @@ async fn mint_sessions(
         all.extend(task.await??);
     }
     Ok(all)
-}
-
-/// CPU time of all the process's threads, in nanoseconds (the first field
-/// of each `/proc/<pid>/task/<tid>/schedstat`).
-fn server_cpu_ns(pid: u32) -> Option<u64> {
-    let mut total = 0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total)
-}
-
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn create_pg_database(server: &str) -> anyhow::Result<String> {
-    let name = format!("holdfast_bench_{}", uuid::Uuid::new_v4().simple());
-    let status = Command::new("psql")
-        .args([server, "-qc", &format!("CREATE DATABASE {name}")])
-        .status()?;
-    if !status.success() {
-        bail!(
-            "could not create the benchmark database (is psql installed and {server} reachable?)"
-        );
-    }
-    // Keep the server URL's parameters (e.g. `?sslmode=disable`).
-    let (location, params) = server.split_once('?').unwrap_or((server, ""));
-    let (base, _) = location
-        .rsplit_once('/')
-        .context("postgres URL without a database")?;
-    let params = if params.is_empty() {
-        String::new()
-    } else {
-        format!("?{params}")
-    };
-    Ok(format!("{base}/{name}{params}"))
-}
-
-fn drop_pg_database(server: &str, url: &str) {
-    let location = url.split_once('?').map_or(url, |(location, _)| location);
-    if let Some((_, name)) = location.rsplit_once('/') {
-        let _ = Command::new("psql")
-            .args([
-                server,
-                "-qc",
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            ])
-            .status();
-    }
 }

@@ -24,8 +24,9 @@ pub struct RetentionPolicy {
     pub audit_days: i64,
     /// How often a node sweeps, seconds.
     pub interval_secs: i64,
-    /// Rows deleted per statement: small transactions that never hold
-    /// locks long enough to slow a sign-in or a refresh.
+    /// Rows of each kind deleted per step (sessions: each with its refresh
+    /// tokens, ten or so): small transactions that never hold a lock (on
+    /// SQLite, the one writer) long enough to slow a sign-in or a refresh.
     pub batch: i64,
 }
 
@@ -34,7 +35,7 @@ impl Default for RetentionPolicy {
         Self {
             audit_days: 400,
             interval_secs: 300,
-            batch: 1_000,
+            batch: 100,
         }
     }
 }

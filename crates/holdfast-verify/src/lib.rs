@@ -63,6 +63,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod builder;
 pub mod claims;
 pub mod clock;
 pub mod dpop;

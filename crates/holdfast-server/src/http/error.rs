@@ -178,7 +178,12 @@ impl From<crate::service::token::TokenError> for ApiError {
                     e
                 }
             }
-            E::InvalidGrant(d) => Self::new(OAuthErrorCode::InvalidGrant, d),
+            E::InvalidGrant(reason) => {
+                // The precise reason goes to the log; the client gets its
+                // wording (RFC 6749 §5.2 `error_description`).
+                tracing::debug!(?reason, "grant refused");
+                Self::new(OAuthErrorCode::InvalidGrant, grant_description(reason))
+            }
             E::UnauthorizedClient(d) => Self::new(OAuthErrorCode::UnauthorizedClient, d),
             E::UnsupportedGrantType => Self::new(
                 OAuthErrorCode::UnsupportedGrantType,
@@ -196,6 +201,36 @@ impl From<crate::service::token::TokenError> for ApiError {
             ),
             E::Throttled(t) => t.into(),
             E::Internal(e) => e.into(),
+        }
+    }
+}
+
+/// The client-facing text of each reason a grant is refused: the one table,
+/// with no wildcard arm, so a new reason cannot go out unworded.
+fn grant_description(reason: crate::service::token::GrantError) -> &'static str {
+    use crate::service::token::GrantError as G;
+    use holdfast_core::refresh::rotation::RejectReason as R;
+    match reason {
+        G::UnknownCode => "unknown authorization code",
+        G::CodeOfAnotherClient => "authorization code was issued to another client",
+        G::CodeReplayed => "authorization code has already been used",
+        G::CodeExpired => "authorization code has expired",
+        G::RedirectUriMismatch => "redirect_uri does not match the authorization request",
+        G::Pkce(e) => holdfast_core::authorize::pkce_message(e),
+        G::UserGone => "the user no longer exists",
+        G::AuthenticationRevoked => "the authentication predates the user's revocation",
+        G::StoredScopeCorrupt => "stored scope is malformed",
+        G::UnknownRefreshToken => "unknown refresh token",
+        G::RefreshTokenUsed => "refresh token has already been used",
+        G::Refused(R::FamilyRevoked) => "the session has been revoked",
+        G::Refused(R::FamilyIdleExpired) => "the session expired after being idle",
+        G::Refused(R::FamilyAbsoluteExpired) => "the session reached its maximum lifetime",
+        G::Refused(R::RetryLimitExceeded) => "too many retries of a rotated refresh token",
+        G::Refused(R::WrongClient) => "refresh token was issued to another client",
+        G::Refused(R::ScopeNotGranted) => "scope exceeds what was originally granted",
+        G::Refused(R::ResourceNotGranted) => "resource differs from the one originally granted",
+        G::Refused(R::DpopKeyMismatch) => {
+            "the refresh token is bound to a DPoP key and needs a proof by it"
         }
     }
 }

@@ -8,7 +8,6 @@ CREATE INDEX auth_codes_by_expiry ON auth_codes (expires_at);
 CREATE INDEX auth_codes_by_session ON auth_codes (session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX revoked_access_tokens_by_expiry ON revoked_access_tokens (expires_at);
 CREATE INDEX browser_sessions_by_expiry ON browser_sessions (expires_at);
-CREATE INDEX audit_events_by_age ON audit_events (at);
 
 -- A named job's holder until `held_until` (Unix seconds).
 CREATE TABLE leases (

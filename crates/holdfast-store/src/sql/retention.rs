@@ -65,9 +65,12 @@ const FORGET_DPOP_PROOFS: &str = "DELETE FROM dpop_proofs WHERE (tenant_id, jkt,
 /// Browser sessions expired before `$1`, at most `$2`.
 const FORGET_BROWSER_SESSIONS: &str = "DELETE FROM browser_sessions WHERE id_digest IN (
     SELECT id_digest FROM browser_sessions WHERE expires_at < $1 LIMIT $2)";
-/// Audit events recorded before `$1`, at most `$2`.
+/// Audit events recorded before `$1`, at most `$2`. Found tenant by tenant
+/// through the (tenant, time) index the event listing uses: an index on
+/// time alone would cost every audited request (each refresh) one more
+/// index insert.
 const FORGET_AUDIT_EVENTS: &str = "DELETE FROM audit_events WHERE id IN (
-    SELECT id FROM audit_events WHERE at < $1 LIMIT $2)";
+    SELECT e.id FROM tenants t JOIN audit_events e ON e.tenant_id = t.id AND e.at < $1 LIMIT $2)";
 
 impl ThisStore {
     /// Runs `statements` with (`before`, `batch`) in one transaction;

@@ -19,7 +19,7 @@ use url::Url;
 
 use holdfast_dpop::DpopProof;
 
-use super::{TokenError, TokenRequest, TokenResponse, response};
+use super::{GrantError, TokenError, TokenRequest, TokenResponse, response};
 use crate::service::tokens::{
     AccessGrant, IdTokenInput, id_token_if_openid, mint_access_token, new_jti,
 };
@@ -43,14 +43,12 @@ pub async fn exchange(
         .store
         .auth_code(&tenant.id, &digest)
         .await?
-        .ok_or(TokenError::InvalidGrant("unknown authorization code"))?;
+        .ok_or(GrantError::UnknownCode)?;
 
     // RFC 6749 §4.1.3: "ensure that the authorization code was issued to the
     // authenticated confidential client, or ... to the public client".
     if record.client_id != client.client_id {
-        return Err(TokenError::InvalidGrant(
-            "authorization code was issued to another client",
-        ));
+        return Err(GrantError::CodeOfAnotherClient.into());
     }
     if record.consumed_at.is_some() {
         // RFC 6749 §4.1.2: a second use is refused and what the first
@@ -61,12 +59,10 @@ pub async fn exchange(
             .revoke_code_issuance(&tenant.id, &digest, now)
             .await?;
         tracing::warn!(tenant = %tenant.slug, client_id = %client.client_id, "authorization code replayed; its tokens are revoked");
-        return Err(TokenError::InvalidGrant(
-            "authorization code has already been used",
-        ));
+        return Err(GrantError::CodeReplayed.into());
     }
     if record.expires_at <= now {
-        return Err(TokenError::InvalidGrant("authorization code has expired"));
+        return Err(GrantError::CodeExpired.into());
     }
     // RFC 6749 §4.1.3: redirect_uri "REQUIRED, if the redirect_uri parameter
     // was included in the authorization request ... and their values MUST be
@@ -74,14 +70,12 @@ pub async fn exchange(
     if let Some(expected) = &record.redirect_uri
         && request.param("redirect_uri") != Some(expected.as_str())
     {
-        return Err(TokenError::InvalidGrant(
-            "redirect_uri does not match the authorization request",
-        ));
+        return Err(GrantError::RedirectUriMismatch.into());
     }
     // RFC 7636 §4.6: if the values are not equal, "invalid_grant".
     CodeChallenge::from_stored(record.code_challenge.clone())
         .verify(request.param("code_verifier"))
-        .map_err(|e| TokenError::InvalidGrant(holdfast_core::authorize::pkce_message(e)))?;
+        .map_err(GrantError::Pkce)?;
     // RFC 8707 §2: a resource named here must be one the client may have
     // and the one the code was granted for (Holdfast grants one per code).
     let default_audience = tenant.audience(issuer);
@@ -107,18 +101,15 @@ pub async fn exchange(
         .store
         .user_by_id(&tenant.id, &record.user_id)
         .await?
-        .ok_or(TokenError::InvalidGrant("the user no longer exists"))?;
+        .ok_or(GrantError::UserGone)?;
     // A "not before" stamp (revoke-all, password reset) kills codes from
     // authentications before it.
     if user.not_before.is_some_and(|nb| record.auth_time < nb) {
-        return Err(TokenError::InvalidGrant(
-            "the authentication predates the user's revocation",
-        ));
+        return Err(GrantError::AuthenticationRevoked.into());
     }
     let user = user.user;
 
-    let scope = Scope::parse(&record.scope)
-        .map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?;
+    let scope = Scope::parse(&record.scope).map_err(|_| GrantError::StoredScopeCorrupt)?;
     let session_id = uuid::Uuid::new_v4().to_string();
     let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
         Some(generate_token(REFRESH_TOKEN_PREFIX)?)
@@ -177,11 +168,9 @@ pub async fn exchange(
     {
         Redemption::Redeemed => {}
         Redemption::Replayed => {
-            return Err(TokenError::InvalidGrant(
-                "authorization code has already been used",
-            ));
+            return Err(GrantError::CodeReplayed.into());
         }
-        Redemption::Unknown => return Err(TokenError::InvalidGrant("unknown authorization code")),
+        Redemption::Unknown => return Err(GrantError::UnknownCode.into()),
     }
     let id_token = id_token_if_openid(
         state,

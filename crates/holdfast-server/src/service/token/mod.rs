@@ -38,9 +38,9 @@ pub enum TokenError {
         /// Whether Basic authentication was attempted (then 401 + challenge is a MUST).
         basic: bool,
     },
-    /// RFC 6749 §5.2 `invalid_grant`.
-    #[error("invalid_grant: {0}")]
-    InvalidGrant(&'static str),
+    /// RFC 6749 §5.2 `invalid_grant`, with the precise reason.
+    #[error("invalid_grant: {0:?}")]
+    InvalidGrant(GrantError),
     /// RFC 6749 §5.2 `unauthorized_client`.
     #[error("unauthorized_client: {0}")]
     UnauthorizedClient(&'static str),
@@ -66,6 +66,45 @@ pub enum TokenError {
     /// Our side failed.
     #[error(transparent)]
     Internal(#[from] KeyError),
+}
+
+/// Why a grant was refused (RFC 6749 §5.2 `invalid_grant`): precise here;
+/// `http/error.rs` alone words it for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantError {
+    /// No such authorization code in this tenant.
+    UnknownCode,
+    /// RFC 6749 §4.1.3: the code was issued to another client.
+    CodeOfAnotherClient,
+    /// RFC 6749 §4.1.2: the code was redeemed before (what it issued is
+    /// now revoked).
+    CodeReplayed,
+    /// The code's lifetime is over.
+    CodeExpired,
+    /// RFC 6749 §4.1.3: `redirect_uri` differs from the authorization
+    /// request's.
+    RedirectUriMismatch,
+    /// RFC 7636 §4.6: the `code_verifier` is missing, malformed or wrong.
+    Pkce(holdfast_core::pkce::PkceError),
+    /// The user the code was issued for was deleted.
+    UserGone,
+    /// The authentication predates the user's "not before" stamp.
+    AuthenticationRevoked,
+    /// The stored grant's scope does not parse (a corrupt row).
+    StoredScopeCorrupt,
+    /// No such refresh token in this tenant.
+    UnknownRefreshToken,
+    /// The refresh token was used before (reuse: its family is revoked), or
+    /// its grace child cannot be opened.
+    RefreshTokenUsed,
+    /// The rotation state machine refused the presentation.
+    Refused(holdfast_core::refresh::rotation::RejectReason),
+}
+
+impl From<GrantError> for TokenError {
+    fn from(e: GrantError) -> Self {
+        TokenError::InvalidGrant(e)
+    }
 }
 
 impl From<holdfast_store::StoreError> for TokenError {

@@ -26,7 +26,7 @@ use url::Url;
 
 use holdfast_dpop::DpopProof;
 
-use super::{TokenError, TokenRequest, TokenResponse, response};
+use super::{GrantError, TokenError, TokenRequest, TokenResponse, response};
 use crate::service::audit;
 use crate::service::tokens::{
     AccessGrant, IdTokenInput, id_token_if_openid, mint_access_token, new_jti,
@@ -100,7 +100,7 @@ pub async fn exchange(
     let (decision, token, session, user) =
         match state.store.present_refresh_token(&presentation).await? {
             PresentOutcome::Unknown => {
-                return Err(TokenError::InvalidGrant("unknown refresh token"));
+                return Err(GrantError::UnknownRefreshToken.into());
             }
             PresentOutcome::Decided {
                 decision,
@@ -116,21 +116,14 @@ pub async fn exchange(
             let sealed = token
                 .child_sealed
                 .as_deref()
-                .ok_or(TokenError::InvalidGrant(
-                    "refresh token has already been used",
-                ))?;
+                .ok_or(GrantError::RefreshTokenUsed)?;
             let opened = open_under_token(presented, digest.as_bytes(), sealed)
-                .map_err(|_| TokenError::InvalidGrant("refresh token has already been used"))?;
-            Some(
-                String::from_utf8(opened.to_vec())
-                    .map_err(|_| TokenError::InvalidGrant("refresh token has already been used"))?,
-            )
+                .map_err(|_| GrantError::RefreshTokenUsed)?;
+            Some(String::from_utf8(opened.to_vec()).map_err(|_| GrantError::RefreshTokenUsed)?)
         }
         Decision::Reuse => {
             tracing::warn!(tenant = %tenant.slug, sid = %session.id, "refresh token reuse; session revoked");
-            return Err(TokenError::InvalidGrant(
-                "refresh token has already been used",
-            ));
+            return Err(GrantError::RefreshTokenUsed.into());
         }
         Decision::Reject(RejectReason::ScopeNotGranted) => {
             return Err(TokenError::InvalidScope(
@@ -142,13 +135,12 @@ pub async fn exchange(
                 "resource differs from the one originally granted",
             ));
         }
-        Decision::Reject(reason) => return Err(TokenError::InvalidGrant(reject_message(reason))),
+        Decision::Reject(reason) => return Err(GrantError::Refused(reason).into()),
     };
     // The decision checked that any requested scope was granted.
     let scope = match asked {
         Some(asked) => asked,
-        None => Scope::parse(&session.scope)
-            .map_err(|_| TokenError::InvalidGrant("stored scope is malformed"))?,
+        None => Scope::parse(&session.scope).map_err(|_| GrantError::StoredScopeCorrupt)?,
     };
     let grant = AccessGrant {
         subject: user.id.clone(),
@@ -192,19 +184,4 @@ pub async fn exchange(
         refresh_token,
         id_token,
     ))
-}
-
-fn reject_message(reason: RejectReason) -> &'static str {
-    match reason {
-        RejectReason::FamilyRevoked => "the session has been revoked",
-        RejectReason::FamilyIdleExpired => "the session expired after being idle",
-        RejectReason::FamilyAbsoluteExpired => "the session reached its maximum lifetime",
-        RejectReason::RetryLimitExceeded => "too many retries of a rotated refresh token",
-        RejectReason::WrongClient => "refresh token was issued to another client",
-        RejectReason::ScopeNotGranted => "scope exceeds what was originally granted",
-        RejectReason::ResourceNotGranted => "resource differs from the one originally granted",
-        RejectReason::DpopKeyMismatch => {
-            "the refresh token is bound to a DPoP key and needs a proof by it"
-        }
-    }
 }
