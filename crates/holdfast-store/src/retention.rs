@@ -46,6 +46,14 @@ impl Swept {
         self.by_kind().iter().map(|(_, n)| n).sum()
     }
 
+    /// Whether a step of `batch` rows per kind that deleted this left
+    /// nothing behind (it deleted fewer than `batch` of every kind).
+    pub fn left_nothing(&self, batch: i64) -> bool {
+        self.by_kind()
+            .iter()
+            .all(|(_, n)| i64::try_from(*n).unwrap_or(i64::MAX) < batch)
+    }
+
     /// Adds another step's counts.
     pub fn add(&mut self, other: &Swept) {
         self.sessions += other.sessions;

@@ -153,7 +153,7 @@ async fn sweep(store: &dyn Store, batch: i64) -> (Swept, usize) {
         let step = store.sweep_step(&cutoffs, batch).await.unwrap();
         total.add(&step);
         steps += 1;
-        if step.by_kind().iter().all(|(_, n)| (*n as i64) < batch) {
+        if step.left_nothing(batch) {
             return (total, steps);
         }
     }

@@ -48,11 +48,7 @@ pub async fn sweep(state: &AppState) -> Result<SweepReport, StoreError> {
         for (kind, n) in step.by_kind() {
             metrics::counter!("holdfast_retention_deleted_total", "kind" => kind).increment(n);
         }
-        if step
-            .by_kind()
-            .iter()
-            .all(|(_, n)| i64::try_from(*n).unwrap_or(i64::MAX) < policy.batch)
-        {
+        if step.left_nothing(policy.batch) {
             break;
         }
         // Paced: the sweep holds the store's write path at most half the
