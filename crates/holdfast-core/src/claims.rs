@@ -15,9 +15,12 @@ use crate::keys::SigningAlg;
 /// The JOSE `typ` of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
-/// Access-token claims (RFC 9068 §2.2, plus `sid`, `auth_time`, `acr`, `amr`).
+/// The claims Holdfast writes into an access token it issues (RFC 9068
+/// §2.2, plus `sid`, `auth_time`, `acr`, `amr`), and reads back from its own
+/// tokens (userinfo, introspection). Resource servers read the general form
+/// in `holdfast_verify::AccessTokenClaims` (one or many audiences, `nbf`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessTokenClaims {
+pub struct IssuedAccessTokenClaims {
     /// Issuer.
     pub iss: String,
     /// Subject: the user id, or the client id for client credentials.

@@ -1,7 +1,10 @@
 //! Holdfast's domain layer: the rules of the authorization server as pure
-//! functions over values. Nothing in this crate does IO; the clock and
-//! randomness are passed in by callers so tests can pin them.
+//! functions over values. Nothing in this crate does IO; the time and
+//! randomness are passed in by callers so tests can pin them (the
+//! [`clock::Clock`] trait they read the time from lives here, so there is
+//! one).
 //!
+//! - [`clock`]: the one `Clock` trait (system and manual clocks).
 //! - [`tenant`]: tenant slugs and issuer URLs.
 //! - [`client`]: OAuth clients, their grant types, scopes and refresh policy.
 //! - [`user`]: usernames (case-insensitive, Unicode-normalised).
@@ -21,6 +24,7 @@
 pub mod authorize;
 pub mod claims;
 pub mod client;
+pub mod clock;
 pub mod discovery;
 pub mod error;
 pub mod keys;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+pub use holdfast_core::clock::{Clock, SystemClock};
 use holdfast_crypto::aead::Kek;
 use holdfast_store::Store;
 use url::Url;
@@ -13,25 +14,6 @@ use crate::config::ServerConfig;
 const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::keys::KeyService;
 use crate::service::password::PasswordHasher;
-
-/// The source of "now", so tests can move time instead of sleeping.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// Unix seconds.
-    fn now(&self) -> i64;
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
-    }
-}
 
 /// Shared state of one Holdfast node. Handlers and middleware clone it per
 /// request, so a clone is one reference-count increment (the fields are in

@@ -313,7 +313,7 @@ async fn rfc7662_s2_2_anything_but_this_tenants_tokens_is_inactive(server: TestS
 
 /// docs/design.md §1 ("Per-user ... not before stamps"), as `holdfast user
 /// revoke-all` sets it: access tokens issued before the stamp (`iat <
-/// not_before`, `service/tokens.rs`) are refused; one issued at the stamp
+/// not_before`, `service/jwt.rs`) are refused; one issued at the stamp
 /// is fine.
 async fn design_s1_user_not_before_stamp_makes_earlier_access_tokens_inactive(server: TestServer) {
     let f = fixture(&server, "acme").await;

@@ -2,15 +2,16 @@
 //!
 //! [`TestServer::start`] runs a real server on `127.0.0.1:0` over a fresh
 //! database of the chosen back end (see [`holdfast_store::testing`]), with a
-//! [`FakeClock`] the test can move and cheap Argon2 parameters. Fixtures
+//! [`ManualClock`] the test can move (started at the real time, so
+//! third-party libraries checking `exp` against their own clock agree) and cheap Argon2 parameters. Fixtures
 //! create tenants, clients and users through the same services the CLI
 //! uses. [`on_both_backends!`] turns `async fn name(server: TestServer)`
 //! into one test per back end.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use holdfast_core::client::{Client, NewClient};
+pub use holdfast_core::clock::ManualClock;
 use holdfast_core::keys::SigningAlg;
 use holdfast_core::tenant::Tenant;
 use holdfast_core::user::User;
@@ -18,39 +19,10 @@ use holdfast_crypto::secret::SecretString;
 use holdfast_server::config::{PasswordParams, ServerConfig};
 use holdfast_server::kek::load_kek;
 use holdfast_server::service::admin::{self, NewTenant};
-use holdfast_server::{AppState, Clock};
+use holdfast_server::{AppState, Clock, SystemClock};
 pub use holdfast_store::testing::{Backend, TestDatabase};
 use tokio::sync::oneshot;
 use url::Url;
-
-/// A clock that stands still until told to move. Starts at the real time so
-/// third-party libraries checking `exp` against their own clock agree.
-#[derive(Debug)]
-pub struct FakeClock(AtomicI64);
-
-impl FakeClock {
-    /// A clock at the current real time.
-    pub fn new() -> Self {
-        Self(AtomicI64::new(holdfast_server::SystemClock.now()))
-    }
-
-    /// Moves the clock forward by `secs`.
-    pub fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Default for FakeClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Clock for FakeClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// Argon2 parameters that keep tests fast (never use them in production).
 pub const TEST_PASSWORD_PARAMS: PasswordParams = PasswordParams {
@@ -66,7 +38,7 @@ pub struct TestServer {
     /// The server's state (same store, keys and clock the server uses).
     pub state: AppState,
     /// The clock the server reads.
-    pub clock: Arc<FakeClock>,
+    pub clock: Arc<ManualClock>,
     /// The database (and its directory, which holds `holdfast.kek`).
     pub db: TestDatabase,
     /// Which back end.
@@ -130,7 +102,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("local addr");
         config.listen = addr;
         let base = config.public_url_for(addr);
-        let clock = Arc::new(FakeClock::new());
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let state = AppState::new(store, Arc::new(kek), base.clone(), config, clock.clone());
         let (tx, rx) = oneshot::channel();
         let served = state.clone();

@@ -61,7 +61,9 @@ pub struct Confirmation {
     pub jkt: Option<String>,
 }
 
-/// A verified access token's claims.
+/// A verified access token's claims, as any RFC 9068 issuer may write them
+/// (one or many audiences, `nbf`). Holdfast's own issuing side is
+/// `holdfast_core::claims::IssuedAccessTokenClaims`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessTokenClaims {
     /// Issuer (checked against the configured issuer).

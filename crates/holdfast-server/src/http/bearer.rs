@@ -9,7 +9,7 @@
 //! `htm`, `htu`, `ath`; a token without `cnf` is refused under `DPoP`), the
 //! error texts and the challenge rendering are `holdfast_dpop`'s, the same
 //! code `holdfast-verify` runs, so a DPoP fix lands once. The token itself
-//! is checked by `service::tokens` (the tenant's keys, revocation standing
+//! is checked by `service::jwt` (the tenant's keys, revocation standing
 //! in the store); proofs are recorded against replay in the store.
 //!
 //! Not supported: tokens in a form body or the query (RFC 6750 §2.2, §2.3);
@@ -19,7 +19,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use holdfast_core::OAuthErrorCode;
-use holdfast_core::claims::AccessTokenClaims;
+use holdfast_core::claims::IssuedAccessTokenClaims;
 use holdfast_dpop::challenge::render_all;
 use holdfast_dpop::{
     AuthorizationError, Challenge, DpopError, DpopRefusal, Scheme, parse_authorization,
@@ -28,7 +28,7 @@ use holdfast_dpop::{
 use crate::http::error::ApiError;
 use crate::http::tenant::TenantContext;
 use crate::service::dpop::{DpopCheckError, check_resource_request, policy};
-use crate::service::tokens::{AccessTokenError, verify_access_token};
+use crate::service::jwt::{AccessTokenError, verify_access_token};
 use crate::state::AppState;
 
 /// The `realm` of Bearer challenges (RFC 6750 §3).
@@ -38,7 +38,7 @@ const REALM: &str = "holdfast";
 #[derive(Debug, Clone)]
 pub struct AccessToken {
     /// Its claims.
-    pub claims: AccessTokenClaims,
+    pub claims: IssuedAccessTokenClaims,
     /// The tenant.
     pub ctx: TenantContext,
 }

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use axum::http::HeaderMap;
 
-use crate::service::token::RequestContext;
+use crate::service::RequestContext;
 use crate::state::AppState;
 
 /// The caller's IP and user agent.

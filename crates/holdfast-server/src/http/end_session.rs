@@ -52,10 +52,10 @@ use crate::http::caller::Caller;
 use crate::http::form::FormPairs;
 use crate::http::tenant::TenantContext;
 use crate::pages::{self, ErrorPage, LogoutPage, STYLESHEET_PATH};
+use crate::service::RequestContext;
 use crate::service::csrf::{self, FormPurpose};
 use crate::service::login::browser_session;
 use crate::service::revocation::sign_out;
-use crate::service::token::RequestContext;
 use crate::state::AppState;
 
 /// `GET {issuer}/end-session`.

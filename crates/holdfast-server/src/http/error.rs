@@ -164,14 +164,21 @@ impl From<crate::keys::KeyError> for ApiError {
 }
 
 impl From<crate::service::token::TokenError> for ApiError {
+    /// The token-side errors, each to its code, status and challenge. The
+    /// precise reason goes to the log; the client gets its wording (RFC 6749
+    /// §5.2 `error_description`) from the tables below.
     fn from(err: crate::service::token::TokenError) -> Self {
         use crate::service::token::TokenError as E;
         match err {
-            E::InvalidRequest(d) => Self::new(OAuthErrorCode::InvalidRequest, d),
+            E::InvalidRequest(reason) => {
+                tracing::debug!(?reason, "token request malformed");
+                Self::new(OAuthErrorCode::InvalidRequest, request_description(reason))
+            }
             // RFC 6749 §5.2: with Basic, "MUST respond with an HTTP 401 ...
             // and include the WWW-Authenticate response header field".
-            E::InvalidClient { description, basic } => {
-                let e = Self::new(OAuthErrorCode::InvalidClient, description);
+            E::InvalidClient { reason, basic } => {
+                tracing::debug!(?reason, basic, "client authentication failed");
+                let e = Self::new(OAuthErrorCode::InvalidClient, client_description(reason));
                 if basic {
                     e.with_challenge("Basic realm=\"holdfast\", charset=\"UTF-8\"")
                 } else {
@@ -179,19 +186,32 @@ impl From<crate::service::token::TokenError> for ApiError {
                 }
             }
             E::InvalidGrant(reason) => {
-                // The precise reason goes to the log; the client gets its
-                // wording (RFC 6749 §5.2 `error_description`).
                 tracing::debug!(?reason, "grant refused");
                 Self::new(OAuthErrorCode::InvalidGrant, grant_description(reason))
             }
-            E::UnauthorizedClient(d) => Self::new(OAuthErrorCode::UnauthorizedClient, d),
+            E::UnauthorizedClient(reason) => {
+                tracing::debug!(?reason, "client not authorized for the grant");
+                Self::new(
+                    OAuthErrorCode::UnauthorizedClient,
+                    unauthorized_description(reason),
+                )
+            }
             E::UnsupportedGrantType => Self::new(
                 OAuthErrorCode::UnsupportedGrantType,
                 "grant_type is not supported",
             ),
-            E::InvalidScope(d) => Self::new(OAuthErrorCode::InvalidScope, d),
-            E::InvalidTarget(d) => Self::new(OAuthErrorCode::InvalidTarget, d),
-            E::InvalidDpopProof(d) => Self::new(OAuthErrorCode::InvalidDpopProof, d),
+            E::InvalidScope(reason) => {
+                tracing::debug!(?reason, "scope refused");
+                Self::new(OAuthErrorCode::InvalidScope, scope_description(reason))
+            }
+            E::InvalidTarget(reason) => {
+                tracing::debug!(?reason, "resource refused");
+                Self::new(OAuthErrorCode::InvalidTarget, target_description(reason))
+            }
+            E::InvalidDpopProof(reason) => {
+                tracing::debug!(?reason, "DPoP proof refused at the token endpoint");
+                Self::new(OAuthErrorCode::InvalidDpopProof, proof_description(&reason))
+            }
             // RFC 9449 §8: the new nonce rides in the DPoP-Nonce header,
             // which the token endpoint adds to every response.
             E::UseDpopNonce => Self::new(
@@ -205,8 +225,78 @@ impl From<crate::service::token::TokenError> for ApiError {
     }
 }
 
-/// The client-facing text of each reason a grant is refused: the one table,
-/// with no wildcard arm, so a new reason cannot go out unworded.
+// The client-facing text of each reason: one table per error code, each
+// with no wildcard arm, so a new reason cannot go out unworded.
+
+fn request_description(reason: crate::service::token::RequestError) -> &'static str {
+    use crate::service::token::RequestError as R;
+    match reason {
+        R::MissingGrantType => "grant_type is required",
+        R::MissingCode => "code is required",
+        R::MissingRefreshToken => "refresh_token is required",
+        R::MissingToken => "token is required",
+        R::ClientIdMismatch => "client_id differs from the Authorization header",
+        R::TwoAuthenticationMethods => {
+            "use one client authentication method, not both Basic and client_secret"
+        }
+        R::SecretWithoutClientId => "client_secret without client_id",
+        R::UnsupportedAuthorizationScheme => {
+            "unsupported Authorization scheme for client authentication"
+        }
+        R::OriginNotAllowed => "this client's requests must come from one of its allowed origins",
+        R::TokenOfAnotherClient => "the token was not issued to this client",
+    }
+}
+
+fn client_description(reason: crate::service::token::ClientAuthFailure) -> &'static str {
+    use crate::service::token::ClientAuthFailure as C;
+    match reason {
+        C::Missing => "client authentication is required",
+        C::MalformedBasic => "malformed Basic credentials",
+        C::UnknownOrWrongSecret => "unknown client or bad credentials",
+        C::SecretRequired => "this client must authenticate with its secret",
+        C::PublicClientWithSecret => "public clients have no secret",
+        C::ConfidentialOnly => "introspection needs a confidential client",
+    }
+}
+
+fn unauthorized_description(reason: crate::service::token::ClientNotAuthorized) -> &'static str {
+    use crate::service::token::ClientNotAuthorized as U;
+    match reason {
+        U::GrantTypeNotAllowed => "the client may not use this grant type",
+        U::ClientCredentialsNeedConfidential => "client credentials need a confidential client",
+    }
+}
+
+fn scope_description(reason: crate::service::token::ScopeError) -> &'static str {
+    use crate::service::token::ScopeError as S;
+    match reason {
+        S::Malformed => holdfast_core::scope::ScopeRefusal::Malformed.description(),
+        S::BeyondClient => "scope exceeds what the client may request without a user",
+        S::BeyondGrant => "scope exceeds what was originally granted",
+    }
+}
+
+fn target_description(reason: crate::service::token::TargetError) -> &'static str {
+    use crate::service::token::TargetError as T;
+    match reason {
+        T::Resource(e) => e.description(),
+        T::DiffersFromAuthorization => "resource differs from the authorization request",
+        T::BeyondGrant => "resource differs from the one originally granted",
+    }
+}
+
+fn proof_description(reason: &crate::service::token::ProofError) -> &'static str {
+    use crate::service::token::ProofError as P;
+    match reason {
+        P::Required => "this client must send a DPoP proof",
+        P::CodeBoundToAnotherKey => "the authorization code is bound to another DPoP key",
+        // holdfast-dpop's one table, the same words `holdfast-verify` uses.
+        P::Refused(refusal) => refusal.description(),
+    }
+}
+
+/// The client-facing text of each reason a grant is refused.
 fn grant_description(reason: crate::service::token::GrantError) -> &'static str {
     use crate::service::token::GrantError as G;
     use holdfast_core::refresh::rotation::RejectReason as R;
@@ -277,6 +367,168 @@ impl From<crate::service::login::LoginError> for ApiError {
             E::Store(e) => e.into(),
             E::Password(e) => e.into(),
             E::Crypto(e) => Self::internal(e, false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::token::{
+        ClientAuthFailure as C, ClientNotAuthorized as U, GrantError as G, ProofError as P,
+        RequestError as R, ScopeError as S, TargetError as T, TokenError as E,
+    };
+    use holdfast_core::client::ResourceError;
+    use holdfast_core::pkce::PkceError;
+    use holdfast_core::refresh::rotation::RejectReason;
+    use holdfast_dpop::DpopRefusal;
+
+    /// One of every reason a client can cause at the token endpoint, with
+    /// the code it must carry.
+    fn every_client_error() -> Vec<(E, OAuthErrorCode)> {
+        let request = [
+            R::MissingGrantType,
+            R::MissingCode,
+            R::MissingRefreshToken,
+            R::MissingToken,
+            R::ClientIdMismatch,
+            R::TwoAuthenticationMethods,
+            R::SecretWithoutClientId,
+            R::UnsupportedAuthorizationScheme,
+            R::OriginNotAllowed,
+            R::TokenOfAnotherClient,
+        ];
+        let client = [
+            C::Missing,
+            C::MalformedBasic,
+            C::UnknownOrWrongSecret,
+            C::SecretRequired,
+            C::PublicClientWithSecret,
+            C::ConfidentialOnly,
+        ];
+        let grant = [
+            G::UnknownCode,
+            G::CodeOfAnotherClient,
+            G::CodeReplayed,
+            G::CodeExpired,
+            G::RedirectUriMismatch,
+            G::Pkce(PkceError::Mismatch),
+            G::Pkce(PkceError::MissingVerifier),
+            G::UserGone,
+            G::AuthenticationRevoked,
+            G::StoredScopeCorrupt,
+            G::UnknownRefreshToken,
+            G::RefreshTokenUsed,
+            G::Refused(RejectReason::FamilyRevoked),
+            G::Refused(RejectReason::FamilyIdleExpired),
+            G::Refused(RejectReason::FamilyAbsoluteExpired),
+            G::Refused(RejectReason::RetryLimitExceeded),
+            G::Refused(RejectReason::WrongClient),
+            G::Refused(RejectReason::ScopeNotGranted),
+            G::Refused(RejectReason::ResourceNotGranted),
+            G::Refused(RejectReason::DpopKeyMismatch),
+        ];
+        let mut all: Vec<(E, OAuthErrorCode)> = Vec::new();
+        all.extend(request.map(|r| (E::InvalidRequest(r), OAuthErrorCode::InvalidRequest)));
+        for basic in [false, true] {
+            all.extend(client.map(|reason| {
+                (
+                    E::InvalidClient { reason, basic },
+                    OAuthErrorCode::InvalidClient,
+                )
+            }));
+        }
+        all.extend(grant.map(|g| (E::InvalidGrant(g), OAuthErrorCode::InvalidGrant)));
+        all.extend(
+            [U::GrantTypeNotAllowed, U::ClientCredentialsNeedConfidential]
+                .map(|u| (E::UnauthorizedClient(u), OAuthErrorCode::UnauthorizedClient)),
+        );
+        all.push((
+            E::UnsupportedGrantType,
+            OAuthErrorCode::UnsupportedGrantType,
+        ));
+        all.extend(
+            [S::Malformed, S::BeyondClient, S::BeyondGrant]
+                .map(|s| (E::InvalidScope(s), OAuthErrorCode::InvalidScope)),
+        );
+        all.extend(
+            [
+                T::Resource(ResourceError::Malformed),
+                T::Resource(ResourceError::NotAllowed),
+                T::DiffersFromAuthorization,
+                T::BeyondGrant,
+            ]
+            .map(|t| (E::InvalidTarget(t), OAuthErrorCode::InvalidTarget)),
+        );
+        all.extend(
+            [
+                P::Required,
+                P::CodeBoundToAnotherKey,
+                P::Refused(DpopRefusal::MultipleProofs),
+                P::Refused(DpopRefusal::Replayed),
+            ]
+            .map(|p| (E::InvalidDpopProof(p), OAuthErrorCode::InvalidDpopProof)),
+        );
+        all.push((E::UseDpopNonce, OAuthErrorCode::UseDpopNonce));
+        all
+    }
+
+    #[test]
+    fn rfc6749_s5_2_every_token_error_is_a_4xx_with_its_code_and_a_worded_description() {
+        let all = every_client_error();
+        for (err, code) in all {
+            let label = format!("{err:?}");
+            let api = ApiError::from(err);
+            assert_eq!(api.code, code, "{label}");
+            let status = api.status.unwrap_or_else(|| status_for(api.code));
+            assert!(status.is_client_error(), "{label}: {status}");
+            assert!(
+                !api.description.is_empty()
+                    && api.description.is_ascii()
+                    && !api.description.contains('"')
+                    && !api.description.contains('{'),
+                "{label}: description {:?} is not plain client text",
+                api.description
+            );
+        }
+    }
+
+    #[test]
+    fn rfc6749_s5_2_invalid_client_after_basic_is_401_with_a_basic_challenge() {
+        for (err, code) in every_client_error() {
+            let basic = matches!(err, E::InvalidClient { basic: true, .. });
+            let api = ApiError::from(err);
+            if code == OAuthErrorCode::InvalidClient {
+                assert_eq!(status_for(api.code), StatusCode::UNAUTHORIZED);
+                assert_eq!(
+                    api.www_authenticate
+                        .as_deref()
+                        .map(|c| c.starts_with("Basic ")),
+                    basic.then_some(true),
+                );
+            } else {
+                assert_eq!(api.www_authenticate, None);
+            }
+        }
+    }
+
+    #[test]
+    fn distinct_reasons_of_one_code_are_worded_distinctly() {
+        let mut seen = std::collections::HashMap::new();
+        for (err, _) in every_client_error() {
+            let label = format!("{err:?}");
+            if matches!(err, E::InvalidClient { basic: true, .. }) {
+                continue; // the same reasons as with basic: false
+            }
+            let api = ApiError::from(err);
+            if let Some(other) = seen.insert((api.code, api.description.to_string()), label.clone())
+            {
+                // RFC 7636 §4.6 words every PKCE failure alike on purpose.
+                assert!(
+                    label.contains("Pkce") && other.contains("Pkce"),
+                    "{label} and {other} read the same"
+                );
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::http::tenant::TenantContext;
 use crate::http::token::credentials;
 use crate::service::client_auth::authenticate;
 use crate::service::revocation::{introspect, revoke};
-use crate::service::token::TokenError;
+use crate::service::token::{ClientAuthFailure, RequestError, TokenError};
 use crate::state::AppState;
 
 /// `POST {issuer}/revoke`.
@@ -40,7 +40,7 @@ pub async fn revocation(
     // RFC 7009 §2.1: "token REQUIRED".
     let token = form
         .get("token")
-        .ok_or_else(|| ApiError::invalid_request("token is required"))?;
+        .ok_or(TokenError::InvalidRequest(RequestError::MissingToken))?;
     revoke(&state, &ctx.tenant, &client, token, &context).await?;
     // RFC 7009 §2.2: "The authorization server responds with HTTP status code 200".
     Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response())
@@ -63,14 +63,14 @@ pub async fn introspection(
     .await?;
     if client.kind != ClientKind::Confidential {
         return Err(TokenError::InvalidClient {
-            description: "introspection needs a confidential client",
+            reason: ClientAuthFailure::ConfidentialOnly,
             basic: false,
         }
         .into());
     }
     let token = form
         .get("token")
-        .ok_or_else(|| ApiError::invalid_request("token is required"))?;
+        .ok_or(TokenError::InvalidRequest(RequestError::MissingToken))?;
     let body = introspect(&state, &ctx.tenant, &ctx.issuer, token).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }

@@ -18,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use holdfast_core::OAuthErrorCode;
-use holdfast_core::claims::AccessTokenClaims;
+use holdfast_core::claims::IssuedAccessTokenClaims;
 use serde_json::json;
 
 use crate::http::bearer::AccessToken;
@@ -29,7 +29,9 @@ use crate::service::audit;
 use crate::service::revocation::sign_out;
 use crate::state::AppState;
 
-fn user_token(token: AccessToken) -> Result<(AccessTokenClaims, String, TenantContext), ApiError> {
+fn user_token(
+    token: AccessToken,
+) -> Result<(IssuedAccessTokenClaims, String, TenantContext), ApiError> {
     // Client-credentials tokens have no user and no session.
     let sid = token.claims.sid.clone().ok_or_else(|| {
         ApiError::new(

@@ -220,7 +220,7 @@ pub fn audit_event(
     session_id: Option<&str>,
     reason: &str,
 ) -> holdfast_store::AuditEvent {
-    let cli = crate::service::token::RequestContext {
+    let cli = crate::service::RequestContext {
         user_agent: Some("holdfast-cli".to_owned()),
         ..Default::default()
     };

@@ -5,7 +5,7 @@ use holdfast_core::client::Client;
 use holdfast_core::tenant::Tenant;
 use holdfast_store::AuditEvent;
 
-use crate::service::token::RequestContext;
+use crate::service::RequestContext;
 use crate::state::AppState;
 
 /// An event of `kind` now, with the caller's IP and user agent; the

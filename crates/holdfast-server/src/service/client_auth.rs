@@ -14,8 +14,9 @@ use holdfast_core::client::{Client, ClientKind};
 use holdfast_core::tenant::Tenant;
 use holdfast_crypto::secret::{SecretString, verify_secret_digest};
 
+use crate::service::RequestContext;
 use crate::service::throttle;
-use crate::service::token::{RequestContext, TokenError};
+use crate::service::token::{ClientAuthFailure, RequestError, TokenError};
 use crate::state::AppState;
 
 /// How the client presented itself.
@@ -56,23 +57,17 @@ impl ClientCredentials {
             (Some(header), None) => {
                 let (client_id, secret) = parse_basic(header)?;
                 if form_client_id.is_some_and(|id| id != client_id) {
-                    return Err(TokenError::InvalidRequest(
-                        "client_id differs from the Authorization header".into(),
-                    ));
+                    return Err(RequestError::ClientIdMismatch.into());
                 }
                 Ok(Self::Basic { client_id, secret })
             }
-            (Some(_), Some(_)) => Err(TokenError::InvalidRequest(
-                "use one client authentication method, not both Basic and client_secret".into(),
-            )),
+            (Some(_), Some(_)) => Err(RequestError::TwoAuthenticationMethods.into()),
             (None, Some(secret)) => match form_client_id {
                 Some(id) => Ok(Self::Post {
                     client_id: id.to_owned(),
                     secret: SecretString::new(secret),
                 }),
-                None => Err(TokenError::InvalidRequest(
-                    "client_secret without client_id".into(),
-                )),
+                None => Err(RequestError::SecretWithoutClientId.into()),
             },
             (None, None) => Ok(match form_client_id {
                 Some(id) => Self::None {
@@ -91,14 +86,12 @@ impl ClientCredentials {
 /// RFC 6749 §2.3.1 / RFC 7617: `Basic base64(urlencode(id) ":" urlencode(secret))`.
 fn parse_basic(header: &str) -> Result<(String, SecretString), TokenError> {
     let bad = || TokenError::InvalidClient {
-        description: "malformed Basic credentials",
+        reason: ClientAuthFailure::MalformedBasic,
         basic: true,
     };
     let (scheme, encoded) = header.trim().split_once(' ').ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(TokenError::InvalidRequest(
-            "unsupported Authorization scheme for client authentication".into(),
-        ));
+        return Err(RequestError::UnsupportedAuthorizationScheme.into());
     }
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
     let text = String::from_utf8(decoded).map_err(|_| bad())?;
@@ -123,12 +116,12 @@ pub async fn authenticate(
     context: &RequestContext,
 ) -> Result<Client, TokenError> {
     let basic = creds.used_basic();
-    let fail = |description| TokenError::InvalidClient { description, basic };
+    let fail = |reason| TokenError::InvalidClient { reason, basic };
     let (client_id, secret) = match creds {
         ClientCredentials::Basic { client_id, secret }
         | ClientCredentials::Post { client_id, secret } => (client_id, Some(secret)),
         ClientCredentials::None { client_id } => (client_id, None),
-        ClientCredentials::Missing => return Err(fail("client authentication is required")),
+        ClientCredentials::Missing => return Err(fail(ClientAuthFailure::Missing)),
     };
     // A secret is a guess worth counting, whoever it names (docs/design.md §8):
     // a throttled (client, address) is refused before any comparison.
@@ -138,19 +131,19 @@ pub async fn authenticate(
     };
     let record = crate::service::lookup::client(state, &tenant.id, client_id).await?;
     let checked = match record {
-        None => Err(fail("unknown client or bad credentials")),
+        None => Err(fail(ClientAuthFailure::UnknownOrWrongSecret)),
         Some(record) => match (record.client.kind, secret, record.secret_digest.as_deref()) {
             (ClientKind::Confidential, Some(secret), Some(digest))
                 if verify_secret_digest(secret.expose(), digest) =>
             {
                 Ok(record.client)
             }
-            (ClientKind::Confidential, None, _) => {
-                Err(fail("this client must authenticate with its secret"))
-            }
-            (ClientKind::Confidential, _, _) => Err(fail("unknown client or bad credentials")),
+            (ClientKind::Confidential, None, _) => Err(fail(ClientAuthFailure::SecretRequired)),
+            (ClientKind::Confidential, _, _) => Err(fail(ClientAuthFailure::UnknownOrWrongSecret)),
             (ClientKind::Public, None, _) => Ok(record.client),
-            (ClientKind::Public, Some(_), _) => Err(fail("public clients have no secret")),
+            (ClientKind::Public, Some(_), _) => {
+                Err(fail(ClientAuthFailure::PublicClientWithSecret))
+            }
         },
     };
     // A wrong secret is counted (and may be the one that reaches the limit).
@@ -177,7 +170,9 @@ mod tests {
         let header = format!("Basic {}", STANDARD.encode("a:b"));
         assert!(matches!(
             ClientCredentials::from_request(Some(&header), Some("a"), Some("b")),
-            Err(TokenError::InvalidRequest(_))
+            Err(TokenError::InvalidRequest(
+                RequestError::TwoAuthenticationMethods
+            ))
         ));
     }
 }

@@ -28,7 +28,7 @@ use holdfast_dpop::{
 use holdfast_store::StoreError;
 use url::Url;
 
-use crate::service::token::TokenError;
+use crate::service::token::{ProofError, TokenError};
 use crate::state::AppState;
 
 /// Length of a nonce time slot.
@@ -102,13 +102,11 @@ pub async fn check_token_request(
     client: &Client,
     headers: &[String],
 ) -> Result<Option<DpopProof>, TokenError> {
-    let endpoint = Url::parse(&format!("{issuer}/token"))
-        .map_err(|_| TokenError::InvalidRequest("bad issuer".into()))?;
+    let mut endpoint = issuer.clone();
+    endpoint.set_path(&format!("{}/token", issuer.path().trim_end_matches('/')));
     let proof = match headers {
         [] if client.dpop_required => {
-            return Err(TokenError::InvalidDpopProof(
-                "this client must send a DPoP proof",
-            ));
+            return Err(ProofError::Required.into());
         }
         [] => return Ok(None),
         [one] => one,
@@ -147,7 +145,7 @@ pub async fn check_token_request(
 fn refused(refusal: DpopRefusal) -> TokenError {
     match refusal {
         DpopRefusal::Proof(DpopError::UseNonce(_)) => TokenError::UseDpopNonce,
-        other => TokenError::InvalidDpopProof(other.description()),
+        other => ProofError::Refused(other).into(),
     }
 }
 

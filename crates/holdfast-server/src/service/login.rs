@@ -14,10 +14,10 @@ use holdfast_core::user::{User, normalize_username};
 use holdfast_crypto::secret::{SecretString, generate_token, sha256_b64};
 use holdfast_store::{AuditEvent, AuthCodeRecord, BrowserSessionRecord, StoreError};
 
+use crate::service::RequestContext;
 use crate::service::audit;
 use crate::service::password::{Admission, PasswordError};
 use crate::service::throttle::{self, ThrottleError};
-use crate::service::token::RequestContext;
 use crate::state::AppState;
 
 /// Authorization codes live 60 seconds (RFC 6749 §4.1.2 recommends at most 10 minutes).

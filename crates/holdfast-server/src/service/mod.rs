@@ -7,6 +7,7 @@ pub mod audit;
 pub mod client_auth;
 pub mod csrf;
 pub mod dpop;
+pub mod jwt;
 pub mod login;
 pub mod lookup;
 pub mod password;
@@ -14,4 +15,14 @@ pub mod retention;
 pub mod revocation;
 pub mod throttle;
 pub mod token;
-pub mod tokens;
+
+/// Where a request came from, for audit events.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// The peer's IP address.
+    pub ip: Option<String>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The `Origin` header (browsers send it on cross-origin and POST requests).
+    pub origin: Option<String>,
+}

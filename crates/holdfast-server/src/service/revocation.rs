@@ -20,7 +20,7 @@
 //! Not supported: `unsupported_token_type` (both token types are revocable),
 //! JWT-secured introspection responses (RFC 9701).
 
-use holdfast_core::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+use holdfast_core::claims::{ACCESS_TOKEN_TYP, IssuedAccessTokenClaims};
 use holdfast_core::client::Client;
 use holdfast_core::refresh::rotation::TokenState;
 use holdfast_core::tenant::Tenant;
@@ -29,9 +29,10 @@ use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, sha256_b64};
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::service::RequestContext;
 use crate::service::audit;
-use crate::service::token::{RequestContext, TokenError};
-use crate::service::tokens::{AccessTokenError, verify_issued_access_token};
+use crate::service::jwt::{AccessTokenError, verify_issued_access_token};
+use crate::service::token::{RequestError, TokenError};
 use crate::state::AppState;
 
 /// Signs `user_id` out of their session `session_id`: revokes it and
@@ -103,7 +104,7 @@ pub async fn revoke(
     let Ok(payload) = verify_compact(token, &keys, ACCESS_TOKEN_TYP) else {
         return Ok(());
     };
-    let Ok(claims) = serde_json::from_value::<AccessTokenClaims>(payload) else {
+    let Ok(claims) = serde_json::from_value::<IssuedAccessTokenClaims>(payload) else {
         return Ok(());
     };
     if claims.client_id != client.client_id {
@@ -133,7 +134,7 @@ pub async fn revoke(
 /// RFC 7009 §2.1: "If this validation fails, the request is refused and the
 /// client is informed of the error by the authorization server".
 fn not_this_clients_token() -> TokenError {
-    TokenError::InvalidRequest("the token was not issued to this client".into())
+    RequestError::TokenOfAnotherClient.into()
 }
 
 /// RFC 7662 §2.2: `{"active": false}` for anything not currently usable,

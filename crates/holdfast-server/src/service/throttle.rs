@@ -31,8 +31,8 @@ use holdfast_core::throttle::{ThrottlePolicy, Verdict, check};
 use holdfast_crypto::secret::sha256_b64;
 use holdfast_store::{StoreError, ThrottleKeys};
 
+use crate::service::RequestContext;
 use crate::service::audit;
-use crate::service::token::RequestContext;
 use crate::state::AppState;
 
 /// An attempt was refused: answer 429 with `Retry-After`.

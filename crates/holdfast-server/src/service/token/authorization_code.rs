@@ -19,8 +19,11 @@ use url::Url;
 
 use holdfast_dpop::DpopProof;
 
-use super::{GrantError, TokenError, TokenRequest, TokenResponse, response};
-use crate::service::tokens::{
+use super::{
+    GrantError, ProofError, RequestError, TargetError, TokenError, TokenRequest, TokenResponse,
+    response,
+};
+use crate::service::jwt::{
     AccessGrant, IdTokenInput, id_token_if_openid, mint_access_token, new_jti,
 };
 use crate::state::AppState;
@@ -34,9 +37,7 @@ pub async fn exchange(
     request: &TokenRequest,
     proof: Option<&DpopProof>,
 ) -> Result<TokenResponse, TokenError> {
-    let code = request
-        .param("code")
-        .ok_or(TokenError::InvalidRequest("code is required".into()))?;
+    let code = request.param("code").ok_or(RequestError::MissingCode)?;
     let digest = sha256_b64(code.as_bytes());
     let now = state.now();
     let record = state
@@ -79,23 +80,18 @@ pub async fn exchange(
     // RFC 8707 §2: a resource named here must be one the client may have
     // and the one the code was granted for (Holdfast grants one per code).
     let default_audience = tenant.audience(issuer);
-    if let Some(resource) = client
-        .permitted_resource(request.param("resource"), &default_audience)
-        .map_err(|e| TokenError::InvalidTarget(e.description()))?
+    if let Some(resource) =
+        client.permitted_resource(request.param("resource"), &default_audience)?
         && resource != record.resource.as_deref().unwrap_or(&default_audience)
     {
-        return Err(TokenError::InvalidTarget(
-            "resource differs from the authorization request",
-        ));
+        return Err(TargetError::DiffersFromAuthorization.into());
     }
     // RFC 9449 §10: a code pre-bound with dpop_jkt is redeemed only with a
     // proof by that key.
     if let Some(bound) = &record.dpop_jkt
         && proof.is_none_or(|p| &p.jkt != bound)
     {
-        return Err(TokenError::InvalidDpopProof(
-            "the authorization code is bound to another DPoP key",
-        ));
+        return Err(ProofError::CodeBoundToAnotherKey.into());
     }
     let user = state
         .store

@@ -13,8 +13,11 @@ use url::Url;
 
 use holdfast_dpop::DpopProof;
 
-use super::{TokenError, TokenRequest, TokenResponse, requested_scope, response};
-use crate::service::tokens::{AccessGrant, mint_access_token, new_jti};
+use super::{
+    ClientNotAuthorized, ScopeError, TokenError, TokenRequest, TokenResponse, requested_scope,
+    response,
+};
+use crate::service::jwt::{AccessGrant, mint_access_token, new_jti};
 use crate::state::AppState;
 
 const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
@@ -29,9 +32,7 @@ pub async fn exchange(
     proof: Option<&DpopProof>,
 ) -> Result<TokenResponse, TokenError> {
     if client.kind != ClientKind::Confidential {
-        return Err(TokenError::UnauthorizedClient(
-            "client credentials need a confidential client",
-        ));
+        return Err(ClientNotAuthorized::ClientCredentialsNeedConfidential.into());
     }
     let allowed = Scope::from_tokens(
         client
@@ -40,15 +41,10 @@ pub async fn exchange(
             .filter(|s| !USER_SCOPES.contains(&s.as_str()))
             .cloned(),
     );
-    let scope = requested_scope(
-        request,
-        &allowed,
-        "scope exceeds what the client may request without a user",
-    )?;
+    let scope = requested_scope(request, &allowed, ScopeError::BeyondClient)?;
     // RFC 8707 §2: only a resource on the client's allow-list.
-    let resource = client
-        .permitted_resource(request.param("resource"), &tenant.audience(issuer))
-        .map_err(|e| TokenError::InvalidTarget(e.description()))?;
+    let resource =
+        client.permitted_resource(request.param("resource"), &tenant.audience(issuer))?;
     let grant = AccessGrant {
         subject: client.client_id.clone(),
         scope: scope.clone(),

@@ -17,7 +17,7 @@
 
 use holdfast_core::client::{Client, ClientKind};
 use holdfast_core::refresh::rotation::{AskedResource, Decision, Presentation, RejectReason};
-use holdfast_core::scope::{Scope, ScopeRefusal};
+use holdfast_core::scope::Scope;
 use holdfast_core::tenant::Tenant;
 use holdfast_crypto::aead::{open_under_token, seal_under_token};
 use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, generate_token, sha256_b64};
@@ -26,9 +26,12 @@ use url::Url;
 
 use holdfast_dpop::DpopProof;
 
-use super::{GrantError, TokenError, TokenRequest, TokenResponse, response};
+use super::{
+    GrantError, RequestError, ScopeError, TargetError, TokenError, TokenRequest, TokenResponse,
+    response,
+};
 use crate::service::audit;
-use crate::service::tokens::{
+use crate::service::jwt::{
     AccessGrant, IdTokenInput, id_token_if_openid, mint_access_token, new_jti,
 };
 use crate::state::AppState;
@@ -44,9 +47,7 @@ pub async fn exchange(
 ) -> Result<TokenResponse, TokenError> {
     let presented = request
         .param("refresh_token")
-        .ok_or(TokenError::InvalidRequest(
-            "refresh_token is required".into(),
-        ))?;
+        .ok_or(RequestError::MissingRefreshToken)?;
     let digest = sha256_b64(presented.as_bytes());
     let now = state.now();
     // A narrower scope may be asked for (RFC 6749 §6). Its syntax is checked
@@ -55,18 +56,13 @@ pub async fn exchange(
     // rotation followed by an error would turn the client's retry into reuse).
     let asked = request
         .param("scope")
-        .map(|raw| {
-            Scope::parse(raw)
-                .map_err(|_| TokenError::InvalidScope(ScopeRefusal::Malformed.description()))
-        })
+        .map(|raw| Scope::parse(raw).map_err(|_| ScopeError::Malformed))
         .transpose()?;
     // RFC 8707 §2.2: a refresh may name a resource to narrow the token's
     // audience, but only to one the client may have (checked here) and the
     // family was granted (checked in the locked decision below).
     let default_audience = tenant.audience(issuer);
-    let asked_resource = client
-        .permitted_resource(request.param("resource"), &default_audience)
-        .map_err(|e| TokenError::InvalidTarget(e.description()))?;
+    let asked_resource = client.permitted_resource(request.param("resource"), &default_audience)?;
     let child = generate_token(REFRESH_TOKEN_PREFIX)?;
     let child_digest = sha256_b64(child.expose().as_bytes());
     let child_sealed = seal_under_token(presented, digest.as_bytes(), child.expose().as_bytes())?;
@@ -126,14 +122,10 @@ pub async fn exchange(
             return Err(GrantError::RefreshTokenUsed.into());
         }
         Decision::Reject(RejectReason::ScopeNotGranted) => {
-            return Err(TokenError::InvalidScope(
-                "scope exceeds what was originally granted",
-            ));
+            return Err(ScopeError::BeyondGrant.into());
         }
         Decision::Reject(RejectReason::ResourceNotGranted) => {
-            return Err(TokenError::InvalidTarget(
-                "resource differs from the one originally granted",
-            ));
+            return Err(TargetError::BeyondGrant.into());
         }
         Decision::Reject(reason) => return Err(GrantError::Refused(reason).into()),
     };

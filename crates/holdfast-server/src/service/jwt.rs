@@ -3,7 +3,7 @@
 //! and checking access tokens presented back to Holdfast (userinfo).
 
 use holdfast_core::claims::{
-    ACCESS_TOKEN_TYP, AccessTokenClaims, Confirmation, IdTokenClaims, at_hash,
+    ACCESS_TOKEN_TYP, Confirmation, IdTokenClaims, IssuedAccessTokenClaims, at_hash,
 };
 use holdfast_core::client::Client;
 use holdfast_core::scope::Scope;
@@ -43,7 +43,7 @@ pub struct MintedAccessToken {
     /// The JWT.
     pub token: String,
     /// Its claims.
-    pub claims: AccessTokenClaims,
+    pub claims: IssuedAccessTokenClaims,
 }
 
 /// A fresh `jti`.
@@ -61,7 +61,7 @@ pub async fn mint_access_token(
     jti: String,
 ) -> Result<MintedAccessToken, KeyError> {
     let now = state.now();
-    let claims = AccessTokenClaims {
+    let claims = IssuedAccessTokenClaims {
         iss: issuer.as_str().to_owned(),
         sub: grant.subject.clone(),
         aud: grant
@@ -187,7 +187,7 @@ pub async fn verify_access_token(
     tenant: &Tenant,
     issuer: &Url,
     token: &str,
-) -> Result<AccessTokenClaims, AccessTokenError> {
+) -> Result<IssuedAccessTokenClaims, AccessTokenError> {
     let claims = verify_issued_access_token(state, tenant, issuer, token).await?;
     // RFC 9068 §4 / RFC 8707: Holdfast's own endpoints are a resource too.
     // A token minted for another resource (`resource=https://api...`) must
@@ -209,12 +209,12 @@ pub async fn verify_issued_access_token(
     tenant: &Tenant,
     issuer: &Url,
     token: &str,
-) -> Result<AccessTokenClaims, AccessTokenError> {
+) -> Result<IssuedAccessTokenClaims, AccessTokenError> {
     let now = state.now();
     let keys = state.keys.published_keys(tenant, now).await?;
     let payload =
         verify_compact(token, &keys, ACCESS_TOKEN_TYP).map_err(|_| AccessTokenError::Invalid)?;
-    let claims: AccessTokenClaims =
+    let claims: IssuedAccessTokenClaims =
         serde_json::from_value(payload).map_err(|_| AccessTokenError::Invalid)?;
     if claims.iss != issuer.as_str() {
         return Err(AccessTokenError::Invalid);
