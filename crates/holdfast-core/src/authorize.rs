@@ -370,6 +370,7 @@ mod tests {
             dpop_nonce_required: false,
             resources: vec!["https://api.example.com/orders".into()],
             id_token_signed_response_alg: None,
+            backchannel_logout: None,
             created_at: 0,
         }
     }

@@ -217,6 +217,9 @@ pub struct Client {
     /// Registration 1.0 §2 `id_token_signed_response_alg`); `None` means
     /// the tenant's algorithm.
     pub id_token_signed_response_alg: Option<SigningAlg>,
+    /// Where sessions of this client are announced as ended (OIDC
+    /// Back-Channel Logout 1.0 §2.2), if anywhere.
+    pub backchannel_logout: Option<BackchannelLogout>,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }
@@ -313,6 +316,36 @@ pub struct NewClient {
     /// ID token algorithm; `None` means the tenant's. Checked against the
     /// tenant by [`NewClient::check_id_token_alg`].
     pub id_token_signed_response_alg: Option<SigningAlg>,
+    /// Back-channel logout registration.
+    pub backchannel_logout: Option<BackchannelLogout>,
+}
+
+/// A client's back-channel logout registration (OIDC Back-Channel Logout
+/// 1.0 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackchannelLogout {
+    /// `backchannel_logout_uri`: where logout tokens are POSTed.
+    pub uri: String,
+    /// `backchannel_logout_session_required`: the client needs `sid` in
+    /// every logout token (Holdfast always sends it when the session is
+    /// known).
+    pub session_required: bool,
+}
+
+impl BackchannelLogout {
+    /// §2.2: "an absolute URI ... The URI MAY include port, path, and query
+    /// parameter components. However, it MUST NOT include a fragment
+    /// component"; `https`, or `http` on a loopback host.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let bad = || ValidationError::BackchannelLogoutUri(self.uri.clone());
+        let url = url::Url::parse(&self.uri).map_err(|_| bad())?;
+        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+        if !scheme_ok || url.fragment().is_some() || url.host_str().is_none() {
+            return Err(bad());
+        }
+        Ok(())
+    }
 }
 
 impl NewClient {
@@ -332,6 +365,7 @@ impl NewClient {
             dpop_nonce_required: None,
             resources: Vec::new(),
             id_token_signed_response_alg: None,
+            backchannel_logout: None,
         }
     }
 
@@ -387,6 +421,9 @@ impl NewClient {
             return Err(ValidationError::Lifetime("access token lifetime"));
         }
         validate_refresh_policy(&self.refresh, self.kind, self.dpop_required)?;
+        if let Some(logout) = &self.backchannel_logout {
+            logout.validate()?;
+        }
         for origin in &self.allowed_origins {
             validate_origin(origin)?;
         }

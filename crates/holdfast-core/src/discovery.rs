@@ -71,6 +71,11 @@ pub struct ServerMetadata {
     pub dpop_signing_alg_values_supported: Vec<&'static str>,
     /// RFC 9207 §3: the `iss` authorization response parameter is sent.
     pub authorization_response_iss_parameter_supported: bool,
+    /// OIDC Back-Channel Logout 1.0 §2.1: logout tokens are sent to
+    /// clients that register a `backchannel_logout_uri`.
+    pub backchannel_logout_supported: bool,
+    /// OIDC Back-Channel Logout 1.0 §2.1: they carry `sid`.
+    pub backchannel_logout_session_supported: bool,
 }
 
 impl ServerMetadata {
@@ -137,6 +142,8 @@ impl ServerMetadata {
             request_uri_parameter_supported: false,
             dpop_signing_alg_values_supported: vec!["ES256", "EdDSA", "Ed25519", "RS256", "PS256"],
             authorization_response_iss_parameter_supported: true,
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
         }
     }
 }

@@ -130,6 +130,12 @@ pub enum ValidationError {
         /// The tenant's algorithm.
         tenant: crate::keys::SigningAlg,
     },
+    /// A `backchannel_logout_uri` that is not absolute `https` (or `http` on
+    /// a loopback host) without a fragment.
+    #[error(
+        "invalid backchannel_logout_uri {0:?}: an absolute https URI without a fragment (http only on localhost)"
+    )]
+    BackchannelLogoutUri(String),
     /// A refresh-policy combination is not allowed.
     #[error("refresh policy: {0}")]
     RefreshPolicy(&'static str),

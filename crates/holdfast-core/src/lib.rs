@@ -17,6 +17,7 @@
 //! - [`claims`]: access-token (RFC 9068) and ID-token (OIDC Core §2) claims.
 //! - [`throttle`]: limits on secret guessing (OWASP ASVS 2.2.1).
 //! - [`retention`]: what the store may forget, and when.
+//! - [`signals`]: security events (SSF, CAEP, RISC SETs) and back-channel logout tokens.
 //! - [`error`]: OAuth error codes (RFC 6749 §5.2) and the domain's validation errors.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -32,6 +33,7 @@ pub mod pkce;
 pub mod refresh;
 pub mod retention;
 pub mod scope;
+pub mod signals;
 pub mod tenant;
 pub mod throttle;
 pub mod user;

@@ -33,17 +33,22 @@ use std::future::Future;
 pub use state::{AppState, Clock, SystemClock};
 
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes the
-/// requests in flight (graceful shutdown).
+/// requests in flight (graceful shutdown). While it serves, the node also
+/// delivers security events and logout tokens
+/// ([`service::signals::delivery`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let deliveries = tokio::spawn(service::signals::delivery::run(state.clone()));
     let app = http::app(state);
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    deliveries.abort();
+    served
 }

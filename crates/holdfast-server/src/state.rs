@@ -51,6 +51,9 @@ pub struct Node {
     pub origins: TtlCache<(String, String), ()>,
     /// The login-throttling limits in force, by tenant id (a few seconds).
     pub throttle_policies: TtlCache<String, holdfast_core::throttle::ThrottlePolicy>,
+    /// The HTTP client of outgoing deliveries (RFC 8935 push, back-channel
+    /// logout).
+    pub signals_http: reqwest::Client,
 }
 
 impl AppState {
@@ -74,6 +77,7 @@ impl AppState {
             clients: TtlCache::new(CACHE_TTL, 10_000),
             origins: TtlCache::new(CACHE_TTL, 10_000),
             throttle_policies: TtlCache::new(CACHE_TTL, 10_000),
+            signals_http: crate::service::signals::delivery::http_client(),
         }))
     }
 

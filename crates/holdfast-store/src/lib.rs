@@ -4,7 +4,8 @@
 //! Where things live: each capability's trait and records in a module of
 //! its own ([`tenants`], [`users`], [`keys`], [`grants`] for codes and
 //! refresh tokens, [`sessions`], [`audit`], [`dpop_replay`], [`throttle`],
-//! [`retention`]),
+//! [`retention`], [`signals`] for the security-event outbox and its
+//! deliveries),
 //! and its SQL in the file of the same name under `src/sql/`.
 //!
 //! Both back ends run the same SQL text (sqlx binds `$1`-style parameters on
@@ -33,6 +34,7 @@ mod postgres;
 pub mod retention;
 mod rows;
 pub mod sessions;
+pub mod signals;
 mod sqlite;
 pub mod tenants;
 pub mod testing;
@@ -49,6 +51,7 @@ pub use keys::{KeyStore, MetaStore, StoredKey};
 pub use postgres::PostgresStore;
 pub use retention::{RetentionStore, Swept};
 pub use sessions::{BrowserSessionRecord, BrowserSessionStore, SessionRecord, SessionStore};
+pub use signals::{DueLogout, DuePush, SignalStore, StreamRecord};
 pub use sqlite::SqliteStore;
 pub use tenants::{ClientRecord, ClientStore, TenantStore};
 pub use throttle::{ThrottleKeys, ThrottleStore};
@@ -102,6 +105,7 @@ pub trait Store:
     + AuditStore
     + ThrottleStore
     + RetentionStore
+    + SignalStore
     + std::fmt::Debug
 {
     /// Which back end this is, for logs.

@@ -58,6 +58,8 @@ pub(crate) struct ClientRow {
     pub unbound_grace_accept_risk: bool,
     pub resources: String,
     pub id_token_signed_response_alg: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -95,6 +97,12 @@ impl TryFrom<ClientRow> for ClientRecord {
                     .id_token_signed_response_alg
                     .map(|a| a.parse().map_err(corrupt))
                     .transpose()?,
+                backchannel_logout: r.backchannel_logout_uri.map(|uri| {
+                    holdfast_core::client::BackchannelLogout {
+                        uri,
+                        session_required: r.backchannel_logout_session_required,
+                    }
+                }),
                 created_at: r.created_at,
             },
             secret_digest: r.secret_digest,
@@ -423,5 +431,119 @@ impl TryFrom<BrowserSessionRow> for BrowserSessionRecord {
             created_at: r.created_at,
             expires_at: r.expires_at,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SignalRow {
+    pub id: String,
+    pub kind: String,
+    pub at: i64,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+    pub token_id: Option<String>,
+    pub token_exp: Option<i64>,
+    pub detail: Option<String>,
+}
+
+impl TryFrom<SignalRow> for holdfast_core::signals::Signal {
+    type Error = StoreError;
+    fn try_from(r: SignalRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            kind: holdfast_core::signals::SignalKind::parse(&r.kind)
+                .ok_or_else(|| corrupt(format!("unknown event kind {:?}", r.kind)))?,
+            id: r.id,
+            at: r.at,
+            session_id: r.session_id,
+            user_id: r.user_id,
+            token_id: r.token_id,
+            token_exp: r.token_exp,
+            detail: r.detail,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct StreamRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub delivery_method: String,
+    pub push_endpoint: Option<String>,
+    pub push_authorization: Option<String>,
+    pub events_requested: String,
+    pub events_delivered: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<StreamRow> for crate::StreamRecord {
+    type Error = StoreError;
+    fn try_from(r: StreamRow) -> Result<Self, Self::Error> {
+        let events_delivered = r
+            .events_delivered
+            .split_whitespace()
+            .map(|k| {
+                holdfast_core::signals::SignalKind::parse(k)
+                    .ok_or_else(|| corrupt(format!("unknown event kind {k:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            client_id: r.client_id,
+            delivery_method: r.delivery_method,
+            push_endpoint: r.push_endpoint,
+            push_authorization: r.push_authorization,
+            events_requested: json_list(&r.events_requested)?,
+            events_delivered,
+            description: r.description,
+            status: holdfast_core::signals::StreamStatus::parse(&r.status)
+                .ok_or_else(|| corrupt(format!("unknown stream status {:?}", r.status)))?,
+            status_reason: r.status_reason,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// `events_delivered` as stored: each kind's name between spaces, so one
+/// can be matched with `LIKE '% name %'`.
+pub(crate) fn delivered_column(kinds: &[holdfast_core::signals::SignalKind]) -> String {
+    let mut column = String::from(" ");
+    for kind in kinds {
+        column.push_str(kind.as_str());
+        column.push(' ');
+    }
+    column
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DueLogoutRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub uri: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub at: i64,
+    pub attempts: i64,
+}
+
+impl From<DueLogoutRow> for crate::DueLogout {
+    fn from(r: DueLogoutRow) -> Self {
+        Self {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            client_id: r.client_id,
+            uri: r.uri,
+            user_id: r.user_id,
+            session_id: r.session_id,
+            at: r.at,
+            attempts: r.attempts,
+        }
     }
 }

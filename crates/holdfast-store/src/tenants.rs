@@ -23,6 +23,8 @@ pub trait TenantStore: Send + Sync {
     async fn create_tenant(&self, tenant: &Tenant, keys: &[StoredKey]) -> StoreResult<()>;
     /// The tenant with this slug, if any.
     async fn tenant_by_slug(&self, slug: &TenantSlug) -> StoreResult<Option<Tenant>>;
+    /// The tenant with this id, if any.
+    async fn tenant_by_id(&self, id: &str) -> StoreResult<Option<Tenant>>;
     /// All tenants, by slug.
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
 }
@@ -46,6 +48,14 @@ pub trait ClientStore: Send + Sync {
         tenant_id: &str,
         client_id: &str,
     ) -> StoreResult<Option<ClientRecord>>;
+    /// Sets (or with `None` removes) the client's back-channel logout
+    /// registration. `NotFound("client")` if absent.
+    async fn set_backchannel_logout(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        logout: Option<&holdfast_core::client::BackchannelLogout>,
+    ) -> StoreResult<()>;
     /// All clients of a tenant, by `client_id`.
     async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<Client>>;
 }

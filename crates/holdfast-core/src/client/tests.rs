@@ -128,6 +128,7 @@ fn client_with_resources(resources: &[&str]) -> Client {
         dpop_nonce_required: false,
         resources: n.resources,
         id_token_signed_response_alg: None,
+        backchannel_logout: None,
         created_at: 0,
     }
 }
@@ -198,6 +199,7 @@ fn redirect_uris_match_exactly() {
         dpop_nonce_required: false,
         resources: c.resources,
         id_token_signed_response_alg: None,
+        backchannel_logout: None,
         created_at: 0,
     };
     assert!(client.redirect_uri_is_registered("https://app.example.com/cb"));

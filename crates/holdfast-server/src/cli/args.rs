@@ -317,6 +317,8 @@ impl TenantThrottleArgs {
 pub enum ClientCommand {
     /// Register a client. A confidential client's secret is printed once.
     Create(ClientCreateArgs),
+    /// Change a client's back-channel logout registration.
+    Update(ClientUpdateArgs),
     /// List a tenant's clients.
     List {
         /// Tenant slug.
@@ -401,6 +403,39 @@ pub struct ClientCreateArgs {
     /// tenant's [default: the tenant's].
     #[arg(long, value_parser = parse_alg)]
     pub id_token_signed_response_alg: Option<SigningAlg>,
+    /// Back-channel logout registration.
+    #[command(flatten)]
+    pub backchannel: BackchannelLogoutArgs,
+}
+
+/// OIDC Back-Channel Logout 1.0 §2.2 registration options.
+#[derive(Debug, Args)]
+pub struct BackchannelLogoutArgs {
+    /// Where Holdfast POSTs a logout token whenever a session of this client
+    /// ends (OIDC `backchannel_logout_uri`): https, or http on localhost.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in every logout token (OIDC
+    /// `backchannel_logout_session_required`; Holdfast always sends it).
+    #[arg(long, requires = "backchannel_logout_uri")]
+    pub backchannel_logout_session_required: bool,
+}
+
+/// Options of `holdfast client update`.
+#[derive(Debug, Args)]
+pub struct ClientUpdateArgs {
+    /// Tenant slug.
+    #[arg(long)]
+    pub tenant: String,
+    /// The client's client_id.
+    #[arg(long)]
+    pub client_id: String,
+    /// Back-channel logout registration.
+    #[command(flatten)]
+    pub backchannel: BackchannelLogoutArgs,
+    /// Remove the back-channel logout registration.
+    #[arg(long, conflicts_with = "backchannel_logout_uri")]
+    pub no_backchannel_logout: bool,
 }
 
 /// `holdfast user ...`

@@ -154,6 +154,24 @@ impl From<holdfast_store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::service::signals::SsfError> for ApiError {
+    /// SSF §8.1: 400 for a request it does not take, 404 for a stream that
+    /// is not the receiver's, 409 for one stream too many.
+    fn from(err: crate::service::signals::SsfError) -> Self {
+        use crate::service::signals::SsfError as E;
+        match err {
+            E::InvalidRequest(why) => Self::invalid_request(why),
+            E::StreamNotFound => Self::not_found("no such stream"),
+            E::TooManyStreams => Self::invalid_request(
+                "this receiver has as many streams as it may; delete one first",
+            )
+            .with_status(StatusCode::CONFLICT),
+            E::Store(e) => e.into(),
+            E::Key(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::keys::KeyError> for ApiError {
     fn from(err: crate::keys::KeyError) -> Self {
         match err {

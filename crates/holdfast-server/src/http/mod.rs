@@ -18,6 +18,7 @@
 //! | `GET, POST /t/{tenant}/end-session` | OIDC RP-Initiated Logout §2 |
 //! | `POST /t/{tenant}/end-session/confirm` | its confirmation form (§6) |
 //! | `GET /t/{tenant}/sessions`, `DELETE …/sessions/{sid}`, `POST …/sessions/revoke-others`, `POST …/logout` | the user's sessions |
+//! | `GET /.well-known/ssf-configuration/t/{tenant}`, `/t/{tenant}/ssf/…` | OpenID SSF 1.0 §7, §8; RFC 8936 (`http/ssf.rs`) |
 //! | `GET /assets/holdfast.css` | the hosted pages' stylesheet |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | operations |
 
@@ -36,6 +37,7 @@ pub mod jwks;
 pub mod metrics;
 pub mod revocation;
 pub mod sessions;
+pub mod ssf;
 pub mod tenant;
 pub mod token;
 pub mod userinfo;
@@ -103,6 +105,24 @@ pub fn app(state: AppState) -> Router {
             "/t/{tenant}/end-session/confirm",
             post(end_session::confirm),
         )
+        .route(
+            "/.well-known/ssf-configuration/t/{tenant}",
+            get(ssf::configuration),
+        )
+        .route(
+            "/t/{tenant}/ssf/streams",
+            get(ssf::read_streams)
+                .post(ssf::create_stream)
+                .patch(ssf::update_stream)
+                .put(ssf::replace_stream)
+                .delete(ssf::delete_stream),
+        )
+        .route(
+            "/t/{tenant}/ssf/status",
+            get(ssf::read_status).post(ssf::set_status),
+        )
+        .route("/t/{tenant}/ssf/verify", post(ssf::verify))
+        .route("/t/{tenant}/ssf/poll/{stream_id}", post(ssf::poll_stream))
         .route(crate::pages::STYLESHEET_PATH, get(stylesheet))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

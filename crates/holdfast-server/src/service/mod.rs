@@ -13,6 +13,7 @@ pub mod lookup;
 pub mod password;
 pub mod retention;
 pub mod revocation;
+pub mod signals;
 pub mod throttle;
 pub mod token;
 

@@ -278,7 +278,7 @@ impl crate::GrantStore for ThisStore {
     ) -> crate::StoreResult<()> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
-        revoke_jti_in(&mut tx, tenant_id, jti, expires_at).await?;
+        revoke_jti_in(&mut tx, tenant_id, jti, expires_at, audit.at).await?;
         insert_event(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

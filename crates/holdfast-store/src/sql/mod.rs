@@ -18,8 +18,9 @@
 //! parameters, `ON CONFLICT`, partial indexes); there is no back-end `if`
 //! in any of them. One file per capability, named like the module of its
 //! trait: [`tenants`], [`users`], [`keys`], [`grants`], [`sessions`],
-//! [`audit`], [`dpop_replay`], [`throttle`], [`retention`]; [`tx`] holds the statements
-//! several of them run inside their own transaction.
+//! [`audit`], [`dpop_replay`], [`throttle`], [`retention`], [`signals`]; [`tx`] holds the
+//! statements several of them run inside their own transaction (among them
+//! the ones that write security events, in the revoking transaction).
 
 use super::{BEGIN_WRITE, Db, LOCK_FAMILY, ThisStore};
 
@@ -29,6 +30,7 @@ mod grants;
 mod keys;
 mod retention;
 mod sessions;
+mod signals;
 mod tenants;
 mod throttle;
 pub(super) mod tx;

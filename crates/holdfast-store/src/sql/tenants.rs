@@ -45,6 +45,18 @@ impl crate::TenantStore for ThisStore {
             .transpose()
     }
 
+    async fn tenant_by_id(
+        &self,
+        id: &str,
+    ) -> crate::StoreResult<Option<holdfast_core::tenant::Tenant>> {
+        sqlx::query_as::<_, crate::rows::TenantRow>("SELECT * FROM tenants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(TryInto::try_into)
+            .transpose()
+    }
+
     async fn list_tenants(&self) -> crate::StoreResult<Vec<holdfast_core::tenant::Tenant>> {
         sqlx::query_as::<_, crate::rows::TenantRow>("SELECT * FROM tenants ORDER BY slug")
             .fetch_all(&self.pool)
@@ -71,8 +83,9 @@ impl crate::ClientStore for ThisStore {
                 grant_types, scopes, access_token_ttl_secs, rotation, grace_window_secs,
                 retry_limit, idle_lifetime_secs, absolute_lifetime_secs, dpop_required, created_at,
                 refresh_token_in_cookie, allowed_origins, dpop_nonce_required, unbound_grace_accept_risk, resources,
-                id_token_signed_response_alg)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
+                id_token_signed_response_alg, backchannel_logout_uri, backchannel_logout_session_required)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+                $23, $24)",
         )
         .bind(id)
         .bind(tenant_id)
@@ -96,6 +109,8 @@ impl crate::ClientStore for ThisStore {
         .bind(c.refresh.unbound_grace_accept_risk)
         .bind(crate::rows::to_json_list(&c.resources))
         .bind(c.id_token_signed_response_alg.map(|a| a.as_str()))
+        .bind(c.backchannel_logout.as_ref().map(|b| b.uri.as_str()))
+        .bind(c.backchannel_logout.as_ref().is_some_and(|b| b.session_required))
         .execute(&mut *self.write_conn().await?)
         .await
         .map_err(|e| crate::conflict_or(e, "client"))?;
@@ -115,6 +130,7 @@ impl crate::ClientStore for ThisStore {
             dpop_nonce_required: c.dpop_nonce_required.unwrap_or(false),
             resources: c.resources.clone(),
             id_token_signed_response_alg: c.id_token_signed_response_alg,
+            backchannel_logout: c.backchannel_logout.clone(),
             created_at: now,
         })
     }
@@ -133,6 +149,28 @@ impl crate::ClientStore for ThisStore {
         .await?
         .map(TryInto::try_into)
         .transpose()
+    }
+
+    async fn set_backchannel_logout(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        logout: Option<&holdfast_core::client::BackchannelLogout>,
+    ) -> crate::StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE clients SET backchannel_logout_uri = $3, backchannel_logout_session_required = $4
+             WHERE tenant_id = $1 AND client_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(client_id)
+        .bind(logout.map(|b| b.uri.as_str()))
+        .bind(logout.is_some_and(|b| b.session_required))
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(crate::StoreError::NotFound("client"));
+        }
+        Ok(())
     }
 
     async fn list_clients(

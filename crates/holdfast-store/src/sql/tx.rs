@@ -1,5 +1,7 @@
 //! Statements that several capabilities run inside their own transaction.
 
+use holdfast_core::signals::{Signal, SignalKind};
+
 use super::Db;
 
 /// The presentation's audit event, completed from the decision and
@@ -111,6 +113,10 @@ pub(crate) async fn insert_refresh_token<'c>(
     Ok(())
 }
 
+/// Revokes a session and its refresh tokens. If it was live, the same
+/// transaction writes the CAEP session-revoked event and, when the
+/// session's client registered a back-channel logout URI, its logout
+/// delivery (docs/design.md §7: every revocation path emits).
 pub(crate) async fn revoke_session_in<'c>(
     tx: &mut sqlx::Transaction<'c, Db>,
     tenant_id: &str,
@@ -118,15 +124,16 @@ pub(crate) async fn revoke_session_in<'c>(
     reason: &str,
     now: i64,
 ) -> crate::StoreResult<()> {
-    sqlx::query(
+    let ended: Option<(String, String)> = sqlx::query_as(
         "UPDATE sessions SET revoked_at = $3, revoked_reason = $4, child_sealed = NULL
-         WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
+         WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL
+         RETURNING user_id, client_id",
     )
     .bind(tenant_id)
     .bind(session_id)
     .bind(now)
     .bind(reason)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
     sqlx::query(
         "UPDATE refresh_tokens SET state = 'revoked' WHERE tenant_id = $1 AND session_id = $2",
@@ -135,6 +142,92 @@ pub(crate) async fn revoke_session_in<'c>(
     .bind(session_id)
     .execute(&mut **tx)
     .await?;
+    if let Some((user_id, client_id)) = ended {
+        let mut signal = new_signal(SignalKind::SessionRevoked, now);
+        signal.session_id = Some(session_id.to_owned());
+        signal.user_id = Some(user_id.clone());
+        signal.detail = Some(reason.to_owned());
+        emit_in(tx, tenant_id, &signal).await?;
+        sqlx::query(
+            "INSERT INTO logout_deliveries (id, tenant_id, client_id, user_id, session_id, at, next_attempt_at)
+             SELECT $1, tenant_id, client_id, $3, $4, $5, $5 FROM clients
+             WHERE tenant_id = $2 AND client_id = $6 AND backchannel_logout_uri IS NOT NULL",
+        )
+        .bind(new_id())
+        .bind(tenant_id)
+        .bind(&user_id)
+        .bind(session_id)
+        .bind(now)
+        .bind(&client_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A fresh event of `kind` at `now`, its id a UUIDv7 (sortable by time: the
+/// order streams receive events in).
+pub(crate) fn new_signal(kind: SignalKind, now: i64) -> Signal {
+    Signal {
+        id: new_id(),
+        kind,
+        at: now,
+        session_id: None,
+        user_id: None,
+        token_id: None,
+        token_exp: None,
+        detail: None,
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Writes `signal` to the outbox and queues it for every stream of the
+/// tenant that delivers its kind and is not disabled (SSF §8.1.2: a paused
+/// stream holds its events).
+pub(crate) async fn emit_in<'c>(
+    tx: &mut sqlx::Transaction<'c, Db>,
+    tenant_id: &str,
+    signal: &Signal,
+) -> crate::StoreResult<()> {
+    insert_signal(tx, tenant_id, signal).await?;
+    sqlx::query(
+        "INSERT INTO ssf_pending (stream_id, event_id)
+         SELECT id, $1 FROM ssf_streams
+         WHERE tenant_id = $2 AND status <> 'disabled' AND events_delivered LIKE $3",
+    )
+    .bind(&signal.id)
+    .bind(tenant_id)
+    .bind(format!("% {} %", signal.kind.as_str()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes `signal` to the outbox row alone (the caller queues it).
+pub(crate) async fn insert_signal<'c>(
+    tx: &mut sqlx::Transaction<'c, Db>,
+    tenant_id: &str,
+    signal: &Signal,
+) -> crate::StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO security_events (id, tenant_id, at, kind, session_id, user_id, token_id, token_exp, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&signal.id)
+    .bind(tenant_id)
+    .bind(signal.at)
+    .bind(signal.kind.as_str())
+    .bind(&signal.session_id)
+    .bind(&signal.user_id)
+    .bind(&signal.token_id)
+    .bind(signal.token_exp)
+    .bind(&signal.detail)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| crate::conflict_or(e, "security event"))?;
     Ok(())
 }
 
@@ -161,18 +254,21 @@ pub(crate) async fn revoke_issuance_in<'c>(
         revoke_session_in(tx, tenant_id, &session_id, "code_replay", now).await?;
     }
     if let (Some(jti), Some(exp)) = (access_jti, access_exp) {
-        revoke_jti_in(tx, tenant_id, &jti, exp).await?;
+        revoke_jti_in(tx, tenant_id, &jti, exp, now).await?;
     }
     Ok(true)
 }
 
+/// Records a revoked access token's `jti` until it expires and, the first
+/// time, writes its access-token-revoked event.
 pub(crate) async fn revoke_jti_in<'c>(
     tx: &mut sqlx::Transaction<'c, Db>,
     tenant_id: &str,
     jti: &str,
     expires_at: i64,
+    now: i64,
 ) -> crate::StoreResult<()> {
-    sqlx::query(
+    let done = sqlx::query(
         "INSERT INTO revoked_access_tokens (jti, tenant_id, expires_at) VALUES ($1, $2, $3)
          ON CONFLICT (jti) DO NOTHING",
     )
@@ -181,5 +277,11 @@ pub(crate) async fn revoke_jti_in<'c>(
     .bind(expires_at)
     .execute(&mut **tx)
     .await?;
+    if done.rows_affected() == 1 {
+        let mut signal = new_signal(SignalKind::AccessTokenRevoked, now);
+        signal.token_id = Some(jti.to_owned());
+        signal.token_exp = Some(expires_at);
+        emit_in(tx, tenant_id, &signal).await?;
+    }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! SQL of [`UserStore`](crate::UserStore).
 
-use super::tx::revoke_session_in;
+use holdfast_core::signals::SignalKind;
+
+use super::tx::{emit_in, new_signal, revoke_session_in};
 use super::{BEGIN_WRITE, ThisStore};
 
 impl ThisStore {
@@ -146,6 +148,11 @@ impl crate::UserStore for ThisStore {
         for (sid,) in older {
             revoke_session_in(&mut tx, tenant_id, &sid, "not_before", at).await?;
         }
+        // RISC sessions-revoked: resource servers refuse the user's tokens
+        // issued before the stamp (docs/design.md §7).
+        let mut signal = new_signal(SignalKind::SessionsRevoked, at);
+        signal.user_id = Some(id.to_owned());
+        emit_in(&mut tx, tenant_id, &signal).await?;
         // And single sign-on at the authorization server ends too.
         sqlx::query(
             "DELETE FROM browser_sessions WHERE tenant_id = $1 AND user_id = $2 AND auth_time < $3",

@@ -1,9 +1,9 @@
-//! `holdfast client create|list`.
+//! `holdfast client create|update|list`.
 
-use holdfast_core::client::{ClientKind, NewClient};
+use holdfast_core::client::{BackchannelLogout, ClientKind, NewClient};
 use serde_json::json;
 
-use crate::cli::args::{ClientCommand, ClientCreateArgs};
+use crate::cli::args::{BackchannelLogoutArgs, ClientCommand, ClientCreateArgs, ClientUpdateArgs};
 use crate::cli::output::{Output, Table};
 use crate::service::admin;
 use crate::state::AppState;
@@ -12,6 +12,7 @@ use crate::state::AppState;
 pub async fn run(state: &AppState, command: &ClientCommand, out: Output) -> anyhow::Result<()> {
     match command {
         ClientCommand::Create(args) => create(state, args, out).await,
+        ClientCommand::Update(args) => update(state, args, out).await,
         ClientCommand::List { tenant } => {
             let tenant = admin::tenant(state, tenant).await?;
             let clients = state.store.list_clients(&tenant.id).await?;
@@ -56,6 +57,7 @@ async fn create(state: &AppState, args: &ClientCreateArgs, out: Output) -> anyho
     new.allowed_origins = args.allowed_origins.clone();
     new.resources = args.resources.clone();
     new.id_token_signed_response_alg = args.id_token_signed_response_alg;
+    new.backchannel_logout = backchannel_of(&args.backchannel);
     let (client, secret) = admin::create_client(state, &tenant, new).await?;
     let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
     let mut value = json!({
@@ -65,6 +67,8 @@ async fn create(state: &AppState, args: &ClientCreateArgs, out: Output) -> anyho
         "rotation": client.refresh.rotation.as_str(), "unbound_grace_accept_risk": client.refresh.unbound_grace_accept_risk,
         "resources": client.resources,
         "id_token_signed_response_alg": client.id_token_alg(tenant.signing_alg).as_str(),
+        "backchannel_logout_uri": client.backchannel_logout.as_ref().map(|b| &b.uri),
+        "backchannel_logout_session_required": client.backchannel_logout.as_ref().is_some_and(|b| b.session_required),
     });
     let mut human = format!(
         "created {} client '{}' in tenant '{}'\n  grant types: {}\n  scopes:      {}\n  ID tokens:   {}",
@@ -89,5 +93,46 @@ async fn create(state: &AppState, args: &ClientCreateArgs, out: Output) -> anyho
         ));
     }
     out.print(value, human);
+    Ok(())
+}
+
+fn backchannel_of(args: &BackchannelLogoutArgs) -> Option<BackchannelLogout> {
+    args.backchannel_logout_uri
+        .as_ref()
+        .map(|uri| BackchannelLogout {
+            uri: uri.clone(),
+            session_required: args.backchannel_logout_session_required,
+        })
+}
+
+/// `holdfast client update`: sets or removes the back-channel logout
+/// registration (OIDC Back-Channel Logout 1.0 §2.2). A running server sees
+/// it within its client cache's few seconds.
+async fn update(state: &AppState, args: &ClientUpdateArgs, out: Output) -> anyhow::Result<()> {
+    let tenant = admin::tenant(state, &args.tenant).await?;
+    let logout = backchannel_of(&args.backchannel);
+    if logout.is_none() && !args.no_backchannel_logout {
+        anyhow::bail!(
+            "nothing to change: give --backchannel-logout-uri URL or --no-backchannel-logout"
+        );
+    }
+    if let Some(l) = &logout {
+        l.validate()?;
+    }
+    state
+        .store
+        .set_backchannel_logout(&tenant.id, &args.client_id, logout.as_ref())
+        .await?;
+    out.print(
+        json!({
+            "tenant": tenant.slug, "client_id": args.client_id,
+            "backchannel_logout_uri": logout.as_ref().map(|b| &b.uri),
+            "backchannel_logout_session_required": logout.as_ref().is_some_and(|b| b.session_required),
+        }),
+        match &logout {
+            Some(l) => format!("client '{}' now gets logout tokens at {}", args.client_id, l.uri),
+            None => format!("client '{}' no longer gets logout tokens", args.client_id),
+        },
+    );
     Ok(())
 }

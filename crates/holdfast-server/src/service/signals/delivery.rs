@@ -1,0 +1,230 @@
+//! The delivery loops every node runs: RFC 8935 push of SETs to receivers
+//! that chose push, and OIDC Back-Channel Logout 1.0 §2.5 logout tokens to
+//! clients that registered a `backchannel_logout_uri`.
+//!
+//! Each round claims what is due in the store (so two nodes do not send the
+//! same row at once), sends it, and deletes the row when the other side
+//! accepted it (RFC 8935 §2.2: `202 Accepted`; Back-Channel Logout §2.8:
+//! `200 OK`; any 2xx counts) or schedules a retry with exponential backoff.
+//! An RFC 8935 §2.3 error response (`400` with an `err` code) means the
+//! receiver will never accept that SET, so it is not retried. After
+//! [`MAX_ATTEMPTS`] failures a delivery is given up and logged at `error`.
+
+use std::time::Duration;
+
+use holdfast_core::signals::{LOGOUT_TOKEN_TYP, logout_token_claims};
+use holdfast_core::tenant::issuer_url;
+use holdfast_store::{DueLogout, DuePush};
+use tokio::task::JoinSet;
+
+use super::sign_set;
+use crate::state::AppState;
+
+/// How often a node looks for due deliveries.
+pub const ROUND: Duration = Duration::from_millis(200);
+/// How long a claimed delivery is this node's before another may try.
+pub const CLAIM_SECS: i64 = 30;
+/// Deliveries claimed per round and kind.
+pub const BATCH: i64 = 50;
+/// Failures after which a delivery is given up.
+pub const MAX_ATTEMPTS: i64 = 12;
+/// Timeout of one delivery request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Seconds to wait after the `attempts`-th failure: 1, 2, 4 … capped at
+/// 2048 (about half an hour).
+pub fn backoff_secs(attempts: i64) -> i64 {
+    1_i64 << attempts.clamp(0, 11)
+}
+
+/// The HTTP client deliveries use: a timeout, no redirects (a receiver's
+/// endpoint is what it registered, not where it points).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
+/// Runs the delivery rounds until the task is dropped.
+pub async fn run(state: AppState) {
+    let mut ticker = tokio::time::interval(ROUND);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(err) = round(&state).await {
+            tracing::warn!(error = %err, "delivery round failed; trying again");
+        }
+    }
+}
+
+/// One round: everything due now, sent concurrently.
+pub async fn round(state: &AppState) -> Result<(), holdfast_store::StoreError> {
+    let now = state.now();
+    let pushes = state.store.due_pushes(now, now + CLAIM_SECS, BATCH).await?;
+    let logouts = state
+        .store
+        .due_logouts(now, now + CLAIM_SECS, BATCH)
+        .await?;
+    let mut sends = JoinSet::new();
+    for due in pushes {
+        let state = state.clone();
+        sends.spawn(async move { push(&state, due, now).await });
+    }
+    for due in logouts {
+        let state = state.clone();
+        sends.spawn(async move { logout(&state, due, now).await });
+    }
+    while let Some(done) = sends.join_next().await {
+        if let Ok(Err(err)) = done {
+            tracing::warn!(error = %err, "could not record a delivery's outcome");
+        }
+    }
+    Ok(())
+}
+
+/// What one attempt came to.
+enum Outcome {
+    Accepted,
+    Refused(String),
+    Failed(String),
+}
+
+/// Pushes one SET claimed at `attempted_at` (retries count from then).
+async fn push(
+    state: &AppState,
+    due: DuePush,
+    attempted_at: i64,
+) -> Result<(), holdfast_store::StoreError> {
+    let stream = &due.stream;
+    let Some(endpoint) = stream.push_endpoint.as_deref() else {
+        return state.store.push_delivered(&stream.id, &due.signal.id).await;
+    };
+    let outcome = match tenant_and_issuer(state, &stream.tenant_id).await {
+        None => Outcome::Refused("the tenant is gone".into()),
+        Some((tenant, issuer)) => {
+            match sign_set(state, &tenant, &issuer, stream, &due.signal).await {
+                Err(err) => Outcome::Failed(format!("signing: {err}")),
+                Ok(set) => {
+                    let mut request = state
+                        .signals_http
+                        .post(endpoint)
+                        .header("content-type", "application/secevent+jwt")
+                        .header("accept", "application/json")
+                        .body(set);
+                    if let Some(auth) = &stream.push_authorization {
+                        request = request.header("authorization", auth);
+                    }
+                    match request.send().await {
+                        Ok(r) if r.status().is_success() => Outcome::Accepted,
+                        Ok(r) if r.status() == reqwest::StatusCode::BAD_REQUEST => {
+                            Outcome::Refused(r.text().await.unwrap_or_default())
+                        }
+                        Ok(r) => Outcome::Failed(format!("HTTP {}", r.status())),
+                        Err(err) => Outcome::Failed(err.to_string()),
+                    }
+                }
+            }
+        }
+    };
+    match outcome {
+        Outcome::Accepted => state.store.push_delivered(&stream.id, &due.signal.id).await,
+        Outcome::Refused(why) => {
+            tracing::warn!(stream = %stream.id, jti = %due.signal.id, why, "receiver refused a SET (RFC 8935 §2.3); not retrying");
+            state.store.push_delivered(&stream.id, &due.signal.id).await
+        }
+        Outcome::Failed(why) if due.attempts + 1 >= MAX_ATTEMPTS => {
+            tracing::error!(stream = %stream.id, jti = %due.signal.id, why, "giving up pushing a SET");
+            state.store.push_delivered(&stream.id, &due.signal.id).await
+        }
+        Outcome::Failed(why) => {
+            tracing::info!(stream = %stream.id, jti = %due.signal.id, why, "push failed; will retry");
+            let next = attempted_at + backoff_secs(due.attempts);
+            state
+                .store
+                .push_failed(&stream.id, &due.signal.id, next)
+                .await
+        }
+    }
+}
+
+/// Sends one logout token claimed at `attempted_at`.
+async fn logout(
+    state: &AppState,
+    due: DueLogout,
+    attempted_at: i64,
+) -> Result<(), holdfast_store::StoreError> {
+    let outcome = match tenant_and_issuer(state, &due.tenant_id).await {
+        None => Outcome::Refused("the tenant is gone".into()),
+        Some((tenant, issuer)) => {
+            let claims = logout_token_claims(
+                issuer.as_str(),
+                &due.client_id,
+                &due.user_id,
+                due.session_id.as_deref(),
+                &due.id,
+                attempted_at,
+            );
+            match state.keys.current(&tenant).await {
+                Err(err) => Outcome::Failed(format!("signing: {err}")),
+                Ok(key) => match key.sign(LOGOUT_TOKEN_TYP, &claims) {
+                    Err(err) => Outcome::Failed(format!("signing: {err}")),
+                    Ok(token) => {
+                        let sent = state
+                            .signals_http
+                            .post(&due.uri)
+                            .form(&[("logout_token", token.as_str())])
+                            .send()
+                            .await;
+                        match sent {
+                            Ok(r) if r.status().is_success() => Outcome::Accepted,
+                            Ok(r) => Outcome::Failed(format!("HTTP {}", r.status())),
+                            Err(err) => Outcome::Failed(err.to_string()),
+                        }
+                    }
+                },
+            }
+        }
+    };
+    match outcome {
+        Outcome::Accepted => state.store.logout_delivered(&due.id).await,
+        Outcome::Refused(why) => {
+            tracing::warn!(client = %due.client_id, jti = %due.id, why, "dropping a logout token");
+            state.store.logout_delivered(&due.id).await
+        }
+        Outcome::Failed(why) if due.attempts + 1 >= MAX_ATTEMPTS => {
+            tracing::error!(client = %due.client_id, jti = %due.id, why, "giving up a back-channel logout");
+            state.store.logout_delivered(&due.id).await
+        }
+        Outcome::Failed(why) => {
+            tracing::info!(client = %due.client_id, jti = %due.id, why, "back-channel logout failed; will retry");
+            let next = attempted_at + backoff_secs(due.attempts);
+            state.store.logout_failed(&due.id, next, &why).await
+        }
+    }
+}
+
+/// The tenant with this id and its issuer, if it still exists.
+async fn tenant_and_issuer(
+    state: &AppState,
+    tenant_id: &str,
+) -> Option<(holdfast_core::tenant::Tenant, url::Url)> {
+    let tenant = state.store.tenant_by_id(tenant_id).await.ok().flatten()?;
+    let issuer = issuer_url(&state.public_url, &tenant.slug);
+    Some((tenant, issuer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff_secs(0), 1);
+        assert_eq!(backoff_secs(1), 2);
+        assert_eq!(backoff_secs(5), 32);
+        assert_eq!(backoff_secs(11), 2048);
+        assert_eq!(backoff_secs(40), 2048);
+    }
+}
