@@ -10,6 +10,7 @@
 //! | a DPoP proof's `jti` | past its replay window | its `iat` is out of the window, so the proof is refused anyway (RFC 9449 §11.1) |
 //! | a browser (SSO) session | past its expiry | it is refused when read |
 //! | an audit event | older than the audit retention (default 400 days) | an operator's choice: long enough for a yearly review |
+//! | a security event (the outbox, docs/design.md §7) with what streams still hold of it | older than the signal retention (default 7 days) | no access token lives longer than a day, so a receiver that has not taken an event in a week can do nothing with it that its tokens still need; the audit trail keeps the revocation itself |
 //!
 //! The sweep that applies it runs on every node; a lease taken in the store
 //! makes one node at a time do the work, and every delete is idempotent.
@@ -22,6 +23,9 @@ use serde::{Deserialize, Serialize};
 pub struct RetentionPolicy {
     /// How long audit events are kept, days.
     pub audit_days: i64,
+    /// How long security events are kept for receivers that have not taken
+    /// them, days.
+    pub signal_days: i64,
     /// How often a node sweeps, seconds.
     pub interval_secs: i64,
     /// Rows of each kind deleted per step (sessions: each with its refresh
@@ -34,6 +38,7 @@ impl Default for RetentionPolicy {
     fn default() -> Self {
         Self {
             audit_days: 400,
+            signal_days: 7,
             interval_secs: 300,
             batch: 100,
         }
@@ -52,6 +57,9 @@ impl RetentionPolicy {
         if self.audit_days < 1 {
             return Err(RetentionError("retention.audit_days must be at least 1"));
         }
+        if self.signal_days < 1 {
+            return Err(RetentionError("retention.signal_days must be at least 1"));
+        }
         if self.interval_secs < 1 || self.batch < 1 {
             return Err(RetentionError(
                 "retention.interval_secs and retention.batch must be positive",
@@ -67,6 +75,7 @@ impl RetentionPolicy {
             sessions_ended_before: now.saturating_sub(longest_access_token_secs.max(0)),
             expired_before: now,
             audit_before: now.saturating_sub(self.audit_days.saturating_mul(86_400)),
+            signals_before: now.saturating_sub(self.signal_days.saturating_mul(86_400)),
         }
     }
 }
@@ -82,6 +91,9 @@ pub struct Cutoffs {
     pub expired_before: i64,
     /// Audit events recorded before this instant go.
     pub audit_before: i64,
+    /// Security events written before this instant go, with their queue
+    /// entries and logout deliveries.
+    pub signals_before: i64,
 }
 
 #[cfg(test)]
@@ -100,6 +112,7 @@ mod tests {
         let now = 500 * 86_400;
         let cut = RetentionPolicy::default().cutoffs(now, 0);
         assert_eq!(cut.audit_before, 100 * 86_400);
+        assert_eq!(cut.signals_before, 493 * 86_400);
     }
 
     #[test]
@@ -107,6 +120,10 @@ mod tests {
         let bad = [
             RetentionPolicy {
                 audit_days: 0,
+                ..RetentionPolicy::default()
+            },
+            RetentionPolicy {
+                signal_days: 0,
                 ..RetentionPolicy::default()
             },
             RetentionPolicy {

@@ -23,7 +23,7 @@
 //! | hashing workers | — | `password.workers` | half the cores, at least 1 | the other half keeps serving refreshes during a login flood |
 //! | hashing queue | — | `password.queue` | 16 | logins beyond it get 503 + `Retry-After` at once instead of waiting |
 //! | trusted proxies | — | `trusted_proxies` | none | addresses of reverse proxies whose `X-Forwarded-For` names the client (for audit and throttling); nobody else's is read |
-//! | retention | — | `[retention]` `audit_days`, `interval_secs`, `batch` | 400 days of audit events; a sweep every 300 s, 100 rows of each kind per step | the store stays small: ended families, spent codes and expired records go once nothing can depend on them (`holdfast_core::retention`) |
+//! | retention | — | `[retention]` `audit_days`, `signal_days`, `interval_secs`, `batch` | 400 days of audit events, 7 of security events; a sweep every 300 s, 100 rows of each kind per step | the store stays small: ended families, spent codes and expired records go once nothing can depend on them (`holdfast_core::retention`) |
 //! | login throttling | — | `[throttle]` (fields of `holdfast_core::throttle::ThrottlePolicy`) | 10 failures per account and address per 15 min; per account a doubling delay after 10 and at most 100 an hour (addresses that signed in before exempt); 100 per address per 15 min | OWASP ASVS 2.2.1 without letting strangers lock a user out; per tenant with `holdfast tenant throttle` |
 
 use std::net::SocketAddr;

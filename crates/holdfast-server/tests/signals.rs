@@ -16,6 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use flow::{Browser, Fixture, REDIRECT_URI, redeem};
 use holdfast_core::client::{ClientKind, GrantType, NewClient};
+use holdfast_server::Clock as _;
 use holdfast_testkit::TestServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -33,12 +34,19 @@ holdfast_testkit::on_both_backends!(
     rfc8935_s2_push_delivers_sets_and_retries_after_a_failure,
     backchannel_logout_s2_5_a_logout_token_is_posted_with_retries_when_a_session_ends,
     backchannel_logout_s2_1_discovery_advertises_support,
+    a_disabled_user_cannot_sign_in_and_loses_every_session_until_enabled,
 );
 
 const CAEP_SESSION_REVOKED: &str =
     "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 const RISC_SESSIONS_REVOKED: &str =
     "https://schemas.openid.net/secevent/risc/event-type/sessions-revoked";
+const RISC_ACCOUNT_DISABLED: &str =
+    "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
+const RISC_ACCOUNT_PURGED: &str =
+    "https://schemas.openid.net/secevent/risc/event-type/account-purged";
+const CAEP_CREDENTIAL_CHANGE: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/credential-change";
 const ACCESS_TOKEN_REVOKED: &str = "https://schemas.holdfast.dev/secevent/access-token-revoked";
 const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
 const POLL: &str = "urn:ietf:rfc:8936";
@@ -268,20 +276,40 @@ async fn refresh(server: &TestServer, fx: &Fixture, rt: &str) -> (StatusCode, Va
 
 /// Runs the CLI on the server's database and KEK.
 fn cli(server: &TestServer, args: &[&str]) -> Value {
+    cli_with_stdin(server, args, "")
+}
+
+/// Runs the CLI with `stdin` as its standard input.
+fn cli_with_stdin(server: &TestServer, args: &[&str], stdin: &str) -> Value {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_holdfast"));
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("HOLDFAST_") {
             cmd.env_remove(&key);
         }
     }
-    let out = cmd
+    let mut out = cmd
         .args(["--database-url", &server.db.url, "--data-dir"])
         .arg(&server.db.dir)
         .arg("--json")
         .args(args)
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    {
+        use std::io::Write as _;
+        let mut input = out.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).unwrap();
+    }
+    let out = out.wait_with_output().unwrap();
+    // The CLI stamps times with the system clock; the server reads its
+    // manual one. Bring the server's up to the CLI's, so a sign-in after a
+    // "not before" stamp is after it for the server too.
+    let system = holdfast_server::SystemClock.now();
+    if server.clock.now() < system {
+        server.clock.set(system);
+    }
     assert!(
         out.status.success(),
         "holdfast {args:?}: {}",
@@ -543,10 +571,14 @@ enum RevocationPath {
     SignOutThisSession,
     AdminSessionRevoke,
     AdminUserRevokeAll,
+    AdminSetPassword,
+    AdminUserDisable,
+    AdminUserDelete,
 }
 
 impl RevocationPath {
-    const ALL: [Self; 9] = [
+    /// Deleting the user comes last: the paths before sign the user in.
+    const ALL: [Self; 12] = [
         Self::RpInitiatedLogout,
         Self::Rfc7009RefreshToken,
         Self::Rfc7009AccessToken,
@@ -556,6 +588,9 @@ impl RevocationPath {
         Self::SignOutThisSession,
         Self::AdminSessionRevoke,
         Self::AdminUserRevokeAll,
+        Self::AdminSetPassword,
+        Self::AdminUserDisable,
+        Self::AdminUserDelete,
     ];
 }
 
@@ -565,8 +600,9 @@ enum Expect {
     Session(String),
     /// Holdfast access-token-revoked about this `jti`.
     AccessToken(String),
-    /// RISC sessions-revoked about the user.
-    User,
+    /// An event of this type about the user (RISC sessions-revoked,
+    /// account-disabled, account-purged; CAEP credential-change).
+    User(&'static str),
 }
 
 /// Carries out `path` on fresh sign-ins; what must come out of the feed.
@@ -661,7 +697,43 @@ async fn revoke_by(server: &TestServer, fx: &Fixture, path: RevocationPath) -> E
                     flow::USERNAME,
                 ],
             );
-            Expect::User
+            Expect::User(RISC_SESSIONS_REVOKED)
+        }
+        RevocationPath::AdminSetPassword => {
+            cli_with_stdin(
+                server,
+                &[
+                    "user",
+                    "set-password",
+                    "--tenant",
+                    "acme",
+                    "--user",
+                    flow::USERNAME,
+                    "--password-stdin",
+                ],
+                flow::PASSWORD,
+            );
+            Expect::User(CAEP_CREDENTIAL_CHANGE)
+        }
+        RevocationPath::AdminUserDisable => {
+            let user = ["--tenant", "acme", "--user", flow::USERNAME];
+            cli(server, &[&["user", "disable"], &user[..]].concat());
+            cli(server, &[&["user", "enable"], &user[..]].concat());
+            Expect::User(RISC_ACCOUNT_DISABLED)
+        }
+        RevocationPath::AdminUserDelete => {
+            cli(
+                server,
+                &[
+                    "user",
+                    "delete",
+                    "--tenant",
+                    "acme",
+                    "--user",
+                    flow::USERNAME,
+                ],
+            );
+            Expect::User(RISC_ACCOUNT_PURGED)
         }
     }
 }
@@ -699,7 +771,7 @@ async fn design_s7_every_revocation_path_emits_a_signed_event_about_its_subject(
                         && payload["exp"].is_i64()
                         && c["sub_id"] == json!({ "format": "opaque", "id": jti })
                 }
-                Expect::User => kind == RISC_SESSIONS_REVOKED && timed && c["sub_id"] == user,
+                Expect::User(uri) => kind == *uri && timed && c["sub_id"] == user,
             }
         });
         assert!(
@@ -1086,4 +1158,27 @@ async fn backchannel_logout_s2_1_discovery_advertises_support(server: TestServer
         .unwrap();
     assert_eq!(doc["backchannel_logout_supported"], true);
     assert_eq!(doc["backchannel_logout_session_supported"], true);
+}
+
+/// `holdfast user disable`: the user's sessions end (their refresh tokens
+/// are refused) and signing in fails like a wrong password, until `holdfast
+/// user enable`.
+async fn a_disabled_user_cannot_sign_in_and_loses_every_session_until_enabled(server: TestServer) {
+    let fx = flow::fixture(&server, "acme").await;
+    let (_, tokens) = sign_in(&server, &fx).await;
+    let user = ["--tenant", "acme", "--user", flow::USERNAME];
+    cli(&server, &[&["user", "disable"], &user[..]].concat());
+    let (status, body) = refresh(&server, &fx, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let mut browser = Browser::new();
+    let pkce = flow::pkce();
+    let url = flow::authorize_url(&fx.issuer, &flow::code_request("web", &pkce, "st"));
+    let page = browser.sign_in(&url, flow::USERNAME, flow::PASSWORD).await;
+    assert_ne!(
+        page.status,
+        StatusCode::SEE_OTHER,
+        "a disabled user got a code"
+    );
+    cli(&server, &[&["user", "enable"], &user[..]].concat());
+    sign_in(&server, &fx).await;
 }

@@ -25,11 +25,14 @@ pub struct Swept {
     pub browser_sessions: u64,
     /// Audit events past the retention.
     pub audit_events: u64,
+    /// Security events past the signal retention (with their queue
+    /// entries), and logout deliveries as old.
+    pub security_events: u64,
 }
 
 impl Swept {
     /// Each kind with its count, for logs and metrics.
-    pub fn by_kind(&self) -> [(&'static str, u64); 7] {
+    pub fn by_kind(&self) -> [(&'static str, u64); 8] {
         [
             ("sessions", self.sessions),
             ("refresh_tokens", self.refresh_tokens),
@@ -38,6 +41,7 @@ impl Swept {
             ("dpop_proofs", self.dpop_proofs),
             ("browser_sessions", self.browser_sessions),
             ("audit_events", self.audit_events),
+            ("security_events", self.security_events),
         ]
     }
 
@@ -63,6 +67,7 @@ impl Swept {
         self.dpop_proofs += other.dpop_proofs;
         self.browser_sessions += other.browser_sessions;
         self.audit_events += other.audit_events;
+        self.security_events += other.security_events;
     }
 }
 

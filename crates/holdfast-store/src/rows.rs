@@ -119,6 +119,7 @@ pub(crate) struct UserRow {
     pub password_hash: String,
     pub created_at: i64,
     pub not_before: Option<i64>,
+    pub disabled_at: Option<i64>,
 }
 
 impl From<UserRow> for UserRecord {
@@ -133,6 +134,7 @@ impl From<UserRow> for UserRecord {
             },
             password_hash: r.password_hash,
             not_before: r.not_before,
+            disabled_at: r.disabled_at,
         }
     }
 }

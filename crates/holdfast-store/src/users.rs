@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use holdfast_core::user::{User, Username};
 
-use crate::StoreResult;
+use crate::{AuditEvent, StoreResult};
 
 /// A user with the password hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +14,8 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Tokens issued before this time (Unix seconds) are no longer valid.
     pub not_before: Option<i64>,
+    /// When the user was disabled, if they are: they cannot sign in.
+    pub disabled_at: Option<i64>,
 }
 /// End users.
 #[async_trait]
@@ -43,4 +45,39 @@ pub trait UserStore: Send + Sync {
     /// revokes the sessions and ends the browser (SSO) sessions begun before
     /// it. `NotFound("user")` if absent.
     async fn set_user_not_before(&self, tenant_id: &str, id: &str, at: i64) -> StoreResult<()>;
+    /// Disables the user at `at` (they cannot sign in) or, with `None`,
+    /// enables them again. Disabling stamps "not before" `at` like
+    /// [`UserStore::set_user_not_before`] but ends every session, and
+    /// writes RISC account-disabled; `audit` is recorded in the same
+    /// transaction. `NotFound("user")` if absent.
+    async fn set_user_disabled(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        at: Option<i64>,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// Deletes the user: ends every session (with their events and logout
+    /// deliveries), ends browser sessions, writes RISC account-purged and
+    /// records `audit`, in one transaction. `NotFound("user")` if absent.
+    async fn delete_user(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// Sets a new password hash and stamps "not before" `now` (sessions
+    /// begun before end), writing CAEP credential-change (`password`,
+    /// `update`) and RISC sessions-revoked, and `audit`, in one
+    /// transaction. `NotFound("user")` if absent.
+    async fn set_user_password(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        password_hash: &str,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use holdfast_core::client::{ClientKind, NewClient};
 use holdfast_core::keys::{KeyState, SigningAlg};
 use holdfast_core::retention::RetentionPolicy;
+use holdfast_core::signals::{Signal, SignalKind};
 use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::Username;
 use holdfast_store::{
@@ -218,6 +219,21 @@ async fn a_sweep_forgets_exactly_what_can_no_longer_matter(store: Arc<dyn Store>
     let kept = event(NOW - 400 * DAY);
     store.record_event(&old).await.unwrap();
     store.record_event(&kept).await.unwrap();
+    // Security events on each side of 7 days (the revocations above wrote
+    // theirs recently, so they stay).
+    for (id, at) in [("sig-old", NOW - 7 * DAY - 1), ("sig-kept", NOW - 7 * DAY)] {
+        let signal = Signal {
+            id: id.into(),
+            kind: SignalKind::SessionsRevoked,
+            at,
+            session_id: None,
+            user_id: Some("u1".into()),
+            token_id: None,
+            token_exp: None,
+            detail: None,
+        };
+        store.emit_signal("t1", &signal).await.unwrap();
+    }
 
     let (swept, steps) = sweep(&*store, 2).await;
     assert!(steps > 1, "batches of two take several steps");
@@ -231,6 +247,7 @@ async fn a_sweep_forgets_exactly_what_can_no_longer_matter(store: Arc<dyn Store>
             dpop_proofs: 1,
             browser_sessions: 1,
             audit_events: 1,
+            security_events: 1,
         }
     );
     for (sid, stays) in [

@@ -465,6 +465,46 @@ pub enum UserCommand {
         #[arg(long)]
         user: String,
     },
+    /// Disable a user: they cannot sign in, and every session and token of
+    /// theirs ends now.
+    Disable {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Username.
+        #[arg(long)]
+        user: String,
+    },
+    /// Enable a disabled user again (they sign in anew).
+    Enable {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Username.
+        #[arg(long)]
+        user: String,
+    },
+    /// Delete a user; every session and token of theirs ends now.
+    Delete {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Username.
+        #[arg(long)]
+        user: String,
+    },
+    /// Set a user's password (read from stdin); sessions begun before end.
+    SetPassword {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Username.
+        #[arg(long)]
+        user: String,
+        /// Read the password from stdin (required: passwords never go in argv).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 /// `holdfast keys ...`

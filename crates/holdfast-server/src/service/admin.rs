@@ -211,6 +211,71 @@ pub async fn user(state: &AppState, tenant: &Tenant, username: &str) -> Result<U
         })
 }
 
+/// Disables (`true`) or enables a user. Disabling ends every session and
+/// token of theirs and tells resource servers (RISC account-disabled).
+pub async fn set_user_disabled(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &User,
+    disabled: bool,
+) -> Result<(), AdminError> {
+    let reason = if disabled {
+        "user_disabled"
+    } else {
+        "user_enabled"
+    };
+    let event = audit_event(state, tenant, "user_admin", Some(&user.id), None, reason);
+    let at = disabled.then_some(event.at);
+    state
+        .store
+        .set_user_disabled(&tenant.id, &user.id, at, event.at, &event)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a user, ending every session and token of theirs (RISC
+/// account-purged).
+pub async fn delete_user(state: &AppState, tenant: &Tenant, user: &User) -> Result<(), AdminError> {
+    let event = audit_event(
+        state,
+        tenant,
+        "user_admin",
+        Some(&user.id),
+        None,
+        "user_deleted",
+    );
+    state
+        .store
+        .delete_user(&tenant.id, &user.id, event.at, &event)
+        .await?;
+    Ok(())
+}
+
+/// Sets a user's password (an administrator's reset): sessions begun before
+/// end, and resource servers hear of it (CAEP credential-change, RISC
+/// sessions-revoked).
+pub async fn set_user_password(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &User,
+    password: SecretString,
+) -> Result<(), AdminError> {
+    let hash = state.passwords.hash(password).await?;
+    let event = audit_event(
+        state,
+        tenant,
+        "user_admin",
+        Some(&user.id),
+        None,
+        "password_set",
+    );
+    state
+        .store
+        .set_user_password(&tenant.id, &user.id, &hash, event.at, &event)
+        .await?;
+    Ok(())
+}
+
 /// An administrative audit event, for the store method that acts on it.
 pub fn audit_event(
     state: &AppState,

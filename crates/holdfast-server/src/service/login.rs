@@ -78,6 +78,7 @@ pub async fn authenticate_user(
         .store
         .user_by_username(&tenant.id, &normalized)
         .await?;
+    let disabled = record.as_ref().is_some_and(|r| r.disabled_at.is_some());
     let (user, hash) = match record {
         Some(r) => (Some(r.user), Some(r.password_hash)),
         None => (None, None),
@@ -90,7 +91,7 @@ pub async fn authenticate_user(
         ..audit::event(state, tenant, kind, context)
     };
     match (ok, user) {
-        (true, Some(user)) => {
+        (true, Some(user)) if !disabled => {
             tracing::info!(tenant = %tenant.slug, user_id = %user.id, "login succeeded");
             throttle::password_succeeded(state, tenant, reservation).await?;
             state
@@ -104,10 +105,12 @@ pub async fn authenticate_user(
             metrics::counter!("holdfast_login_failures_total").increment(1);
             // The reservation stands: this failure is counted.
             drop(reservation);
-            let reason = if user.is_some() {
-                "wrong_password"
-            } else {
-                "unknown_user"
+            // A disabled user is told what anyone with a wrong password is,
+            // after the same hashing: the answer says nothing about them.
+            let reason = match (&user, disabled) {
+                (Some(_), true) => "user_disabled",
+                (Some(_), false) => "wrong_password",
+                (None, _) => "unknown_user",
             };
             state
                 .store

@@ -68,3 +68,7 @@ CREATE TABLE logout_deliveries (
     last_error      TEXT
 );
 CREATE INDEX logout_deliveries_due ON logout_deliveries (next_attempt_at);
+
+-- A disabled user cannot sign in; disabling also stamps not_before, so
+-- every session and token they had ends (RISC account-disabled).
+ALTER TABLE users ADD COLUMN disabled_at INTEGER;

@@ -72,6 +72,15 @@ const FORGET_BROWSER_SESSIONS: &str = "DELETE FROM browser_sessions WHERE id_dig
 const FORGET_AUDIT_EVENTS: &str = "DELETE FROM audit_events WHERE id IN (
     SELECT e.id FROM tenants t JOIN audit_events e ON e.tenant_id = t.id AND e.at < $1 LIMIT $2)";
 
+/// Security events written before `$1`, at most `$2`; their queue entries
+/// go with them (`ON DELETE CASCADE`), and logout deliveries as old.
+const FORGET_SIGNALS: [&str; 2] = [
+    "DELETE FROM security_events WHERE id IN (
+        SELECT id FROM security_events WHERE at < $1 LIMIT $2)",
+    "DELETE FROM logout_deliveries WHERE id IN (
+        SELECT id FROM logout_deliveries WHERE at < $1 LIMIT $2)",
+];
+
 impl ThisStore {
     /// Runs `statements` with (`before`, `batch`) in one transaction;
     /// the rows each deleted.
@@ -150,6 +159,10 @@ impl crate::RetentionStore for ThisStore {
         [swept.audit_events] = self
             .forget(&[FORGET_AUDIT_EVENTS], cut.audit_before, batch)
             .await?;
+        let [events, logouts] = self
+            .forget(&FORGET_SIGNALS, cut.signals_before, batch)
+            .await?;
+        swept.security_events = events + logouts;
         Ok(swept)
     }
 }

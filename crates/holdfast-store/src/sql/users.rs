@@ -2,8 +2,96 @@
 
 use holdfast_core::signals::SignalKind;
 
-use super::tx::{emit_in, new_signal, revoke_session_in};
-use super::{BEGIN_WRITE, ThisStore};
+use super::tx::{emit_in, insert_event, new_signal, revoke_session_in};
+use super::{BEGIN_WRITE, Db, ThisStore};
+
+/// Stamps "not before" `at` on the user: the sessions begun before it end
+/// (each writing its session-revoked), browser sessions begun before it
+/// end, and RISC sessions-revoked tells resource servers to refuse the
+/// user's tokens issued before it.
+async fn stamp_not_before_in<'c>(
+    tx: &mut sqlx::Transaction<'c, Db>,
+    tenant_id: &str,
+    id: &str,
+    at: i64,
+    reason: &str,
+) -> crate::StoreResult<()> {
+    let done = sqlx::query("UPDATE users SET not_before = $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(crate::StoreError::NotFound("user"));
+    }
+    // Sessions begun before the stamp die with it, so their refresh tokens
+    // are refused like their access tokens.
+    let older: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM sessions
+         WHERE tenant_id = $1 AND user_id = $2 AND created_at < $3 AND revoked_at IS NULL",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(at)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (sid,) in older {
+        revoke_session_in(tx, tenant_id, &sid, reason, at).await?;
+    }
+    emit_about_user(tx, tenant_id, id, SignalKind::SessionsRevoked, at, None).await?;
+    // And single sign-on at the authorization server ends too.
+    sqlx::query(
+        "DELETE FROM browser_sessions WHERE tenant_id = $1 AND user_id = $2 AND auth_time < $3",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Ends every live session and browser session of the user.
+async fn end_every_session_in<'c>(
+    tx: &mut sqlx::Transaction<'c, Db>,
+    tenant_id: &str,
+    id: &str,
+    now: i64,
+    reason: &str,
+) -> crate::StoreResult<()> {
+    let live: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (sid,) in live {
+        revoke_session_in(tx, tenant_id, &sid, reason, now).await?;
+    }
+    sqlx::query("DELETE FROM browser_sessions WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Writes an event about the user (RFC 9493 `iss_sub` subject).
+async fn emit_about_user<'c>(
+    tx: &mut sqlx::Transaction<'c, Db>,
+    tenant_id: &str,
+    id: &str,
+    kind: SignalKind,
+    at: i64,
+    detail: Option<&str>,
+) -> crate::StoreResult<()> {
+    let mut signal = new_signal(kind, at);
+    signal.user_id = Some(id.to_owned());
+    signal.detail = detail.map(str::to_owned);
+    emit_in(tx, tenant_id, &signal).await
+}
 
 impl ThisStore {
     /// Fills in the UTS #39 skeleton of every username stored without
@@ -125,43 +213,109 @@ impl crate::UserStore for ThisStore {
     ) -> crate::StoreResult<()> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
-        let done = sqlx::query("UPDATE users SET not_before = $3 WHERE tenant_id = $1 AND id = $2")
+        stamp_not_before_in(&mut tx, tenant_id, id, at, "not_before").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_user_disabled(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        at: Option<i64>,
+        now: i64,
+        audit: &crate::AuditEvent,
+    ) -> crate::StoreResult<()> {
+        let mut writer = self.write_conn().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        let done =
+            sqlx::query("UPDATE users SET disabled_at = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(crate::StoreError::NotFound("user"));
+        }
+        if at.is_some() {
+            end_every_session_in(&mut tx, tenant_id, id, now, "user_disabled").await?;
+            sqlx::query("UPDATE users SET not_before = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            emit_about_user(
+                &mut tx,
+                tenant_id,
+                id,
+                SignalKind::AccountDisabled,
+                now,
+                None,
+            )
+            .await?;
+        }
+        insert_event(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_user(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: i64,
+        audit: &crate::AuditEvent,
+    ) -> crate::StoreResult<()> {
+        let mut writer = self.write_conn().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        end_every_session_in(&mut tx, tenant_id, id, now, "user_deleted").await?;
+        let done = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(id)
-            .bind(at)
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(crate::StoreError::NotFound("user"));
         }
-        // Sessions begun before the stamp die with it, so their
-        // refresh tokens are refused like their access tokens.
-        let older: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM sessions
-             WHERE tenant_id = $1 AND user_id = $2 AND created_at < $3 AND revoked_at IS NULL",
-        )
-        .bind(tenant_id)
-        .bind(id)
-        .bind(at)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (sid,) in older {
-            revoke_session_in(&mut tx, tenant_id, &sid, "not_before", at).await?;
+        emit_about_user(&mut tx, tenant_id, id, SignalKind::AccountPurged, now, None).await?;
+        insert_event(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_user_password(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        password_hash: &str,
+        now: i64,
+        audit: &crate::AuditEvent,
+    ) -> crate::StoreResult<()> {
+        let mut writer = self.write_conn().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(crate::StoreError::NotFound("user"));
         }
-        // RISC sessions-revoked: resource servers refuse the user's tokens
-        // issued before the stamp (docs/design.md §7).
-        let mut signal = new_signal(SignalKind::SessionsRevoked, at);
-        signal.user_id = Some(id.to_owned());
-        emit_in(&mut tx, tenant_id, &signal).await?;
-        // And single sign-on at the authorization server ends too.
-        sqlx::query(
-            "DELETE FROM browser_sessions WHERE tenant_id = $1 AND user_id = $2 AND auth_time < $3",
+        emit_about_user(
+            &mut tx,
+            tenant_id,
+            id,
+            SignalKind::CredentialChange,
+            now,
+            Some("password:update"),
         )
-        .bind(tenant_id)
-        .bind(id)
-        .bind(at)
-        .execute(&mut *tx)
         .await?;
+        stamp_not_before_in(&mut tx, tenant_id, id, now, "password_changed").await?;
+        insert_event(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }

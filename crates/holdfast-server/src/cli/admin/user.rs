@@ -1,4 +1,5 @@
-//! `holdfast user create|revoke-all`. The password comes from stdin only.
+//! `holdfast user create|revoke-all|disable|enable|delete|set-password`.
+//! Passwords come from stdin only.
 
 use std::io::Read;
 
@@ -60,6 +61,52 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
                 json!({"tenant": tenant.slug, "user_id": user.id, "sessions_revoked": count, "not_before": now}),
                 format!(
                     "revoked {count} session(s) of '{}'; tokens issued before now are refused",
+                    user.username
+                ),
+            );
+        }
+        UserCommand::Disable { tenant, user } | UserCommand::Enable { tenant, user } => {
+            let disable = matches!(command, UserCommand::Disable { .. });
+            let tenant = admin::tenant(state, tenant).await?;
+            let user = admin::user(state, &tenant, user).await?;
+            admin::set_user_disabled(state, &tenant, &user, disable).await?;
+            out.print(
+                json!({"tenant": tenant.slug, "user_id": user.id, "disabled": disable}),
+                if disable {
+                    format!(
+                        "disabled '{}'; every session of theirs has ended",
+                        user.username
+                    )
+                } else {
+                    format!("enabled '{}'", user.username)
+                },
+            );
+        }
+        UserCommand::Delete { tenant, user } => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let user = admin::user(state, &tenant, user).await?;
+            admin::delete_user(state, &tenant, &user).await?;
+            out.print(
+                json!({"tenant": tenant.slug, "user_id": user.id, "deleted": true}),
+                format!(
+                    "deleted '{}'; every session of theirs has ended",
+                    user.username
+                ),
+            );
+        }
+        UserCommand::SetPassword {
+            tenant,
+            user,
+            password_stdin: _,
+        } => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let user = admin::user(state, &tenant, user).await?;
+            let password = read_password_from_stdin()?;
+            admin::set_user_password(state, &tenant, &user, password).await?;
+            out.print(
+                json!({"tenant": tenant.slug, "user_id": user.id, "password_set": true}),
+                format!(
+                    "set the password of '{}'; sessions begun before now have ended",
                     user.username
                 ),
             );

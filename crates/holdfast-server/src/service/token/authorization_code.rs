@@ -99,8 +99,8 @@ pub async fn exchange(
         .await?
         .ok_or(GrantError::UserGone)?;
     // A "not before" stamp (revoke-all, password reset) kills codes from
-    // authentications before it.
-    if user.not_before.is_some_and(|nb| record.auth_time < nb) {
+    // authentications before it; a disabled user redeems none.
+    if user.not_before.is_some_and(|nb| record.auth_time < nb) || user.disabled_at.is_some() {
         return Err(GrantError::AuthenticationRevoked.into());
     }
     let user = user.user;
