@@ -27,6 +27,9 @@
 //! parameters in this mode. `--throttle off` raises the per-address limit
 //! so the flood reaches Argon2 instead of being refused by the throttle.
 //!
+//! `holdfast-bench feed` times revocations reaching a Shared Signals poll
+//! receiver, across nodes, and its throughput (`feed.rs`).
+//!
 //! Examples (see the README for the figures):
 //! `cargo run --release -p holdfast-bench -- refresh --store postgres --concurrency 32 --duration 20`
 //! `cargo run --release -p holdfast-bench -- login-flood --store sqlite --rate 1000 --duration 15`
@@ -42,6 +45,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+mod feed;
 mod preload;
 mod process;
 
@@ -60,6 +64,9 @@ enum BenchCommand {
     Refresh(RefreshArgs),
     /// Refresh latency with and without a flood of wrong-password logins.
     LoginFlood(FloodArgs),
+    /// Revocation propagation to a Shared Signals receiver, and its
+    /// throughput (see `feed.rs`).
+    Feed(feed::FeedArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -85,7 +92,7 @@ struct FloodArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Store {
+pub(crate) enum Store {
     Sqlite,
     Postgres,
 }
@@ -131,9 +138,9 @@ struct RefreshArgs {
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const PASSWORD: &str = "benchmark-password";
+pub(crate) const PASSWORD: &str = "benchmark-password";
 
-struct ServerProcess(Child);
+pub(crate) struct ServerProcess(pub(crate) Child);
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
@@ -166,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         BenchCommand::LoginFlood(args) => login_flood(args).await,
+        BenchCommand::Feed(args) => feed::run(args).await,
     }
 }
 
@@ -592,7 +600,7 @@ async fn run_flood(base: String, rate: u32, stop: Arc<AtomicBool>) -> FloodCount
     std::mem::take(&mut *counts.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
-async fn mint_sessions(
+pub(crate) async fn mint_sessions(
     http: &reqwest::Client,
     base: &str,
     n: usize,

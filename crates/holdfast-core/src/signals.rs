@@ -17,7 +17,8 @@
 //!   `iss_sub` (§3.2.3: the tenant's issuer and the user id, the access
 //!   token's `sub`); a session is SSF §3.2's `complex` subject with
 //!   `session` (`opaque`, the `sid` claim) and `user`; an access token is
-//!   `opaque` with its `jti`; a stream (verification, stream-updated) is
+//!   SSF §3.5.1's `jwt_id` (`iss` and `jti`); a stream (verification,
+//!   stream-updated) is
 //!   `opaque` with the `stream_id` (SSF §8.1.4.2).
 //! - Logout tokens of [OpenID Connect Back-Channel Logout 1.0](https://openid.net/specs/openid-connect-backchannel-1_0.html)
 //!   §2.4 (`typ: logout+jwt`, §2.4 and RFC 8725 §3.11).
@@ -42,7 +43,8 @@ pub const PUSH_DELIVERY: &str = "urn:ietf:rfc:8935";
 /// management API and poll endpoints.
 pub const SSF_SCOPE: &str = "ssf";
 /// Holdfast's event type for one revoked access token (RFC 7009): subject
-/// `opaque` with the token's `jti`, payload `exp` (until when it matters).
+/// `jwt_id` (SSF §3.5.1: the issuer and the token's `jti`), payload `exp`
+/// (until when it matters).
 pub const ACCESS_TOKEN_REVOKED: &str = "https://schemas.holdfast.dev/secevent/access-token-revoked";
 /// How long a logout token is valid (Back-Channel Logout §2.4 recommends
 /// at most two minutes).
@@ -204,7 +206,12 @@ impl Signal {
                 if let Some(exp) = self.token_exp {
                     event.insert("exp".into(), json!(exp));
                 }
-                opaque(self.token_id.as_deref().unwrap_or_default())
+                // SSF §3.5.1: a JWT is named by its issuer and `jti`.
+                json!({
+                    "format": "jwt_id",
+                    "iss": issuer,
+                    "jti": self.token_id.as_deref().unwrap_or_default(),
+                })
             }
             SignalKind::Verification => {
                 event.remove("event_timestamp");
@@ -414,7 +421,10 @@ mod tests {
     #[test]
     fn access_token_revoked_names_the_jti_and_until_when() {
         let c = signal(SignalKind::AccessTokenRevoked).set_claims("https://as/t/a", "rs", "s", 5);
-        assert_eq!(c["sub_id"], json!({ "format": "opaque", "id": "at-jti" }));
+        assert_eq!(
+            c["sub_id"],
+            json!({ "format": "jwt_id", "iss": "https://as/t/a", "jti": "at-jti" })
+        );
         assert_eq!(c["events"][ACCESS_TOKEN_REVOKED]["exp"], 1_700_000_300);
     }
 

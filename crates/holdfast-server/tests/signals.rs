@@ -769,7 +769,8 @@ async fn design_s7_every_revocation_path_emits_a_signed_event_about_its_subject(
                 Expect::AccessToken(jti) => {
                     kind == ACCESS_TOKEN_REVOKED
                         && payload["exp"].is_i64()
-                        && c["sub_id"] == json!({ "format": "opaque", "id": jti })
+                        && c["sub_id"]
+                            == json!({ "format": "jwt_id", "iss": fx.issuer, "jti": jti })
                 }
                 Expect::User(uri) => kind == *uri && timed && c["sub_id"] == user,
             }

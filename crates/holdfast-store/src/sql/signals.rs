@@ -6,8 +6,10 @@ use super::tx::{emit_in, insert_signal};
 use super::{BEGIN_WRITE, ThisStore};
 use crate::rows::{DueLogoutRow, SignalRow, StreamRow, delivered_column, to_json_list};
 
-/// Ids per `IN (...)` list: well under both databases' parameter limits.
-const IN_CHUNK: usize = 200;
+/// Ids per `IN (...)` list: a whole poll's worth (RFC 8936 `maxEvents` is
+/// capped at 1000 by the server) in one statement, well under both
+/// databases' parameter limits (SQLite 32766, PostgreSQL 65535).
+const IN_CHUNK: usize = 1000;
 
 /// `$first, $first+1, ...` for `n` parameters.
 fn placeholders(first: usize, n: usize) -> String {

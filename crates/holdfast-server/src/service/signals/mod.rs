@@ -20,8 +20,9 @@
 //!   row's id, the same on every attempt, so receivers deduplicate by it.
 //!
 //! Subject formats emitted (RFC 9493): `iss_sub` for users, SSF §3.2's
-//! `complex` (`session` `opaque` + `user` `iss_sub`) for sessions, `opaque`
-//! for access tokens (their `jti`) and streams (their `stream_id`).
+//! `complex` (`session` `opaque` + `user` `iss_sub`) for sessions, SSF
+//! §3.5.1 `jwt_id` for access tokens, `opaque` for streams (their
+//! `stream_id`).
 
 pub mod delivery;
 pub mod poll;
@@ -64,7 +65,19 @@ pub async fn sign_set(
     stream: &StreamRecord,
     signal: &Signal,
 ) -> Result<String, KeyError> {
-    let claims = signal.set_claims(issuer.as_str(), &stream.client_id, &stream.id, state.now());
     let key = state.keys.current(tenant).await?;
+    sign_set_with(&key, issuer, stream, signal, state.now())
+}
+
+/// Signs `signal` as a SET with `key`, issued at `iat` (a poll signs its
+/// whole batch with the one key it fetched).
+pub fn sign_set_with(
+    key: &holdfast_crypto::jws::SigningKey,
+    issuer: &Url,
+    stream: &StreamRecord,
+    signal: &Signal,
+    iat: i64,
+) -> Result<String, KeyError> {
+    let claims = signal.set_claims(issuer.as_str(), &stream.client_id, &stream.id, iat);
     Ok(key.sign(SET_TYP, &claims)?)
 }

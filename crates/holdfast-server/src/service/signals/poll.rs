@@ -21,7 +21,7 @@ use holdfast_store::StreamRecord;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{SsfError, sign_set};
+use super::{SsfError, sign_set_with};
 use crate::state::AppState;
 
 /// How long a long-poll is held at most.
@@ -109,9 +109,13 @@ pub async fn poll(
         ack.clear();
         if !signals.is_empty() || !wait || !enabled {
             let mut sets = BTreeMap::new();
-            for signal in &signals {
-                let set = sign_set(state, tenant, issuer, stream, signal).await?;
-                sets.insert(signal.id.clone(), set);
+            if !signals.is_empty() {
+                let key = state.keys.current(tenant).await?;
+                let iat = state.now();
+                for signal in &signals {
+                    let set = sign_set_with(&key, issuer, stream, signal, iat)?;
+                    sets.insert(signal.id.clone(), set);
+                }
             }
             return Ok(PollResponse {
                 sets,
