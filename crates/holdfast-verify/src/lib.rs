@@ -68,6 +68,7 @@ pub mod claims;
 pub mod clock;
 pub mod dpop;
 pub mod error;
+pub mod feed;
 mod jwks;
 pub mod layer;
 pub mod revocation;

@@ -1,0 +1,650 @@
+//! [`RevocationFeed`]: follow a Holdfast tenant's revocation feed in the
+//! background, so revoked sessions and tokens are refused with no call to
+//! the issuer per request. A [`RevocationCheck`] for
+//! [`crate::VerifierBuilder::revocation_check`].
+//!
+//! The receiver side of the OpenID Shared Signals Framework
+//! ([SSF 1.0](https://openid.net/specs/openid-sharedsignals-framework-1_0.html))
+//! over poll delivery ([RFC 8936](https://www.rfc-editor.org/rfc/rfc8936)):
+//!
+//! 1. **Discovery**: `token_endpoint` from `{issuer}/.well-known/openid-configuration`;
+//!    the transmitter metadata (SSF §7.2) from
+//!    `{host}/.well-known/ssf-configuration{issuer path}` (the path inserted
+//!    as RFC 8414 §3.1 does), whose `issuer` must equal the configured one
+//!    and whose `jwks_uri` gives the SET keys, cached by the same key cache
+//!    the verifier uses (one fetch per rotation, never one per SET).
+//! 2. **Authorization** (SSF §9): an access token from the client
+//!    credentials grant (RFC 6749 §4.4, `scope=ssf`, `client_secret_basic`),
+//!    renewed before it expires or after a 401.
+//! 3. **Stream** (SSF §8.1.1): an existing poll stream described as
+//!    `holdfast-verify` is reused, so events queued while this process was
+//!    down are still delivered; otherwise one is created asking for the
+//!    events below. It is enabled if it is not (§8.1.2), and a verification
+//!    is requested (§8.1.4); its SET is logged when it arrives
+//!    ([`FeedStats::verified`]).
+//! 4. **Poll** (RFC 8936 §2.2–§2.4): long polls (`returnImmediately: false`,
+//!    a 45 s timeout) carrying the acknowledgements (`ack`) of what the
+//!    previous batch applied and the errors (`setErrs`, RFC 8935 §2.3
+//!    codes) of what it refused. Errors back off from 1 s to 30 s.
+//!
+//! What each event does (kept keys and times are in `state`):
+//!
+//! | event | subject | effect |
+//! |---|---|---|
+//! | CAEP `session-revoked` | complex, `session` opaque | tokens with that `sid` refused until `event_timestamp` + `max_token_lifetime` |
+//! | RISC `sessions-revoked`, `account-disabled`, `account-purged` | `iss_sub` | that user's tokens with `iat` **strictly** before `event_timestamp` refused, until `event_timestamp` + `max_token_lifetime` (the later stamp wins) |
+//! | Holdfast `access-token-revoked` | opaque `jti` | that token refused until its `exp` |
+//! | CAEP `credential-change` | `iss_sub` | none (counted as applied) |
+//! | SSF `verification`, `stream-updated` | opaque stream id | logged |
+//! | anything else | — | acknowledged, ignored |
+//!
+//! Every kept entry also outlives its nominal end by [`LEEWAY_MARGIN`],
+//! because verifiers accept tokens slightly past `exp` (clock leeway).
+//!
+//! Each SET is applied once: redeliveries (RFC 8936 §2.4: anything not
+//! acknowledged comes again) are recognised by `jti` for as long as the
+//! entry they made lives, and counted in [`FeedStats::duplicates`].
+//!
+//! **Staleness, fail closed by default**: when the last successful poll is
+//! older than [`RevocationFeedBuilder::staleness_bound`] (60 s), a token not
+//! known to be revoked gets `Err` from [`RevocationCheck::check`], which the
+//! verifier answers with 503. [`RevocationFeedBuilder::fail_open`] accepts
+//! it instead. Tokens known to be revoked are refused either way.
+//!
+//! **Restarts: use [`RevocationFeedBuilder::state_file`].** With it, each
+//! batch is journaled and fsynced before it is acknowledged, and read back
+//! at start. Without it the state lives in memory only: a restart forgets
+//! every revocation already acknowledged, and tokens of sessions revoked
+//! before the restart are accepted again until they expire.
+//!
+//! Not supported: push delivery (RFC 8935); encrypted SETs; adding or
+//! removing subjects (SSF §8.1.3: Holdfast streams cover all subjects);
+//! sharing one feed's state between processes; waiting in `start` for the
+//! verification SET.
+
+mod journal;
+mod poll;
+mod set;
+mod state;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use holdfast_crypto::secret::SecretString;
+
+use crate::claims::AccessTokenClaims;
+use crate::clock::{Clock, SystemClock};
+use crate::error::AuthError;
+use crate::jwks::{KeyCache, VerifyKey};
+use crate::revocation::{BoxFuture, RevocationCheck, RevocationError, RevocationStatus};
+
+pub use set::{EVENTS_REQUESTED, SetError};
+use set::{Event, Expect, ValidSet};
+use state::{FeedState, Kind, Outcome, Record, jti_tag, key, secs};
+
+/// How long past its nominal end an entry is kept: verifiers accept a token
+/// up to their leeway after `exp` (30 s by default), so a revocation must
+/// last at least that long past the token's last second.
+pub const LEEWAY_MARGIN: Duration = Duration::from_secs(60);
+
+/// Default for [`RevocationFeedBuilder::staleness_bound`].
+pub const DEFAULT_STALENESS_BOUND: Duration = Duration::from_secs(60);
+
+/// Default for [`RevocationFeedBuilder::max_token_lifetime`].
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Why [`RevocationFeedBuilder::start`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    /// The issuer is not an absolute http(s) URL.
+    #[error("issuer must be an absolute http(s) URL: {0}")]
+    Issuer(String),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(String),
+    /// OpenID discovery failed or named no `token_endpoint`.
+    #[error("discovery: {0}")]
+    Discovery(String),
+    /// The SSF transmitter metadata (SSF §7) was missing or unusable.
+    #[error("transmitter metadata: {0}")]
+    Metadata(String),
+    /// No access token for the SSF API.
+    #[error("access token: {0}")]
+    Token(String),
+    /// The stream could not be found, created or enabled (SSF §8.1).
+    #[error("stream: {0}")]
+    Stream(String),
+    /// The state file could not be read or rewritten.
+    #[error("state file: {0}")]
+    StateFile(String),
+    /// The first poll failed.
+    #[error("poll: {0}")]
+    Poll(String),
+}
+
+/// Counters and times, for metrics and health checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedStats {
+    /// SETs applied (including those with no effect on tokens).
+    pub applied: u64,
+    /// Redelivered SETs recognised and skipped.
+    pub duplicates: u64,
+    /// SETs refused (reported in `setErrs`).
+    pub rejected: u64,
+    /// When the last poll succeeded (clock seconds).
+    pub last_successful_poll: Option<i64>,
+    /// The stream followed.
+    pub stream_id: Option<String>,
+    /// Whether the verification SET requested at start arrived (SSF §8.1.4).
+    pub verified: bool,
+    /// Entries held (sessions, tokens, users, recent informational events).
+    pub entries: usize,
+    /// Heap bytes the entries' tables hold (capacity × slot size).
+    pub memory_bytes: usize,
+}
+
+/// Builds and starts a [`RevocationFeed`]. Every option has a default.
+pub struct RevocationFeedBuilder {
+    issuer: String,
+    client_id: String,
+    client_secret: SecretString,
+    staleness_bound: Duration,
+    fail_open: bool,
+    max_token_lifetime: Duration,
+    state_file: Option<PathBuf>,
+    http: Option<reqwest::Client>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for RevocationFeedBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationFeedBuilder")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("staleness_bound", &self.staleness_bound)
+            .field("fail_open", &self.fail_open)
+            .field("max_token_lifetime", &self.max_token_lifetime)
+            .field("state_file", &self.state_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RevocationFeedBuilder {
+    /// Longest time since the last successful poll before the feed counts
+    /// as stale. Default 60 s (a long poll lasts up to 20 s).
+    pub fn staleness_bound(mut self, d: Duration) -> Self {
+        self.staleness_bound = d;
+        self
+    }
+
+    /// When stale: accept tokens not known to be revoked (`true`) or make
+    /// [`RevocationCheck::check`] fail so the verifier answers 503 (`false`,
+    /// the default: a feed that stopped must not silently stop refusing).
+    pub fn fail_open(mut self, open: bool) -> Self {
+        self.fail_open = open;
+        self
+    }
+
+    /// The longest an access token of this issuer lives: how long a revoked
+    /// session or a user's not-before stamp is kept after its event.
+    /// Default 1 hour. Too short lets tokens of revoked sessions pass again.
+    pub fn max_token_lifetime(mut self, d: Duration) -> Self {
+        self.max_token_lifetime = d;
+        self
+    }
+
+    /// Journals applied events to `path` and reads them back at start
+    /// (recommended; see the module docs). Default: memory only.
+    pub fn state_file(mut self, path: PathBuf) -> Self {
+        self.state_file = Some(path);
+        self
+    }
+
+    /// Uses this HTTP client. Default: one with no redirects; each call
+    /// sets its own timeout (10 s, 45 s for long polls).
+    pub fn http_client(mut self, c: reqwest::Client) -> Self {
+        self.http = Some(c);
+        self
+    }
+
+    /// The clock. Default: the system clock.
+    pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
+        self.clock = c;
+        self
+    }
+
+    /// Loads the state file, sets up the stream, polls once, then follows
+    /// the feed on a tokio task. Returns after the first successful poll.
+    /// The task ends when the last `Arc<RevocationFeed>` is dropped.
+    pub async fn start(self) -> Result<Arc<RevocationFeed>, FeedError> {
+        let issuer_url =
+            url::Url::parse(&self.issuer).map_err(|_| FeedError::Issuer(self.issuer.clone()))?;
+        if !matches!(issuer_url.scheme(), "http" | "https") || issuer_url.host().is_none() {
+            return Err(FeedError::Issuer(self.issuer));
+        }
+        let http = match self.http {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| FeedError::Http(e.to_string()))?,
+        };
+        let shared = Arc::new(Shared::new(
+            self.issuer,
+            self.client_id,
+            Config {
+                staleness_bound: dur_secs(self.staleness_bound),
+                fail_open: self.fail_open,
+                max_token_lifetime: dur_secs(self.max_token_lifetime),
+            },
+            self.clock,
+        ));
+        if let Some(path) = self.state_file {
+            shared.open_journal(path).await?;
+        }
+        let mut poller =
+            poll::Poller::connect(Arc::clone(&shared), issuer_url, http, self.client_secret)
+                .await?;
+        poller
+            .poll_once(true)
+            .await
+            .map_err(|e| FeedError::Poll(e.to_string()))?;
+        let task = tokio::spawn(poller.run());
+        Ok(Arc::new(RevocationFeed {
+            shared,
+            task: Mutex::new(Some(task)),
+        }))
+    }
+}
+
+fn dur_secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// A Holdfast tenant's revocation feed, followed in the background. See the
+/// module docs for what it does and its guarantees.
+pub struct RevocationFeed {
+    shared: Arc<Shared>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl fmt::Debug for RevocationFeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationFeed")
+            .field("issuer", &self.shared.issuer)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RevocationFeed {
+    fn drop(&mut self) {
+        if let Ok(mut task) = self.task.lock()
+            && let Some(task) = task.take()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl RevocationFeed {
+    /// Starts configuring a feed for `issuer` (e.g.
+    /// `https://auth.example.com/t/acme`), read as the confidential client
+    /// `client_id` (which needs the `ssf` scope and is the SETs' audience).
+    pub fn builder(
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+    ) -> RevocationFeedBuilder {
+        RevocationFeedBuilder {
+            issuer: issuer.into(),
+            client_id: client_id.into(),
+            client_secret,
+            staleness_bound: DEFAULT_STALENESS_BOUND,
+            fail_open: false,
+            max_token_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
+            state_file: None,
+            http: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Counters, the last successful poll and the stream.
+    pub fn stats(&self) -> FeedStats {
+        self.shared.stats()
+    }
+}
+
+impl RevocationCheck for RevocationFeed {
+    fn check<'a>(
+        &'a self,
+        _token: &'a str,
+        claims: &'a AccessTokenClaims,
+    ) -> BoxFuture<'a, Result<RevocationStatus, RevocationError>> {
+        Box::pin(async move { self.shared.check(claims) })
+    }
+}
+
+/// The options the running feed reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Config {
+    staleness_bound: i64,
+    fail_open: bool,
+    max_token_lifetime: i64,
+}
+
+/// A key source for SET signatures: the verifier's JWKS cache, or a fixed
+/// set in tests.
+pub(crate) trait Keys: Send + Sync {
+    /// The key named `kid`.
+    fn get<'a>(&'a self, kid: &'a str) -> BoxFuture<'a, Result<Arc<VerifyKey>, AuthError>>;
+}
+
+impl Keys for KeyCache {
+    fn get<'a>(&'a self, kid: &'a str) -> BoxFuture<'a, Result<Arc<VerifyKey>, AuthError>> {
+        Box::pin(KeyCache::get(self, kid))
+    }
+}
+
+/// What the feed's state and the poll loop share.
+pub(crate) struct Shared {
+    issuer: String,
+    client_id: String,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    state: RwLock<FeedState>,
+    journal: tokio::sync::Mutex<Option<journal::Journal>>,
+    /// Clock seconds of the last successful poll; `i64::MIN` before one.
+    last_poll: AtomicI64,
+    applied: AtomicU64,
+    duplicates: AtomicU64,
+    rejected: AtomicU64,
+    stream_id: OnceLock<String>,
+    /// The `state` of the verification requested at start.
+    verification_state: OnceLock<String>,
+    verified: AtomicBool,
+}
+
+/// One poll response's SETs, processed.
+#[derive(Debug, Default)]
+pub(crate) struct Processed {
+    /// `jti`s to acknowledge once `records` are journaled.
+    pub acks: Vec<String>,
+    /// `jti`s refused, with why.
+    pub errs: Vec<(String, SetError)>,
+    /// Records that changed the state (to journal).
+    pub records: Vec<Record>,
+    /// SETs neither acknowledged nor refused (keys unavailable): the
+    /// transmitter delivers them again.
+    pub deferred: usize,
+}
+
+impl Shared {
+    fn new(issuer: String, client_id: String, config: Config, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            issuer,
+            client_id,
+            config,
+            clock,
+            state: RwLock::new(FeedState::default()),
+            journal: tokio::sync::Mutex::new(None),
+            last_poll: AtomicI64::new(i64::MIN),
+            applied: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            stream_id: OnceLock::new(),
+            verification_state: OnceLock::new(),
+            verified: AtomicBool::new(false),
+        }
+    }
+
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, FeedState> {
+        // A panic under the write lock cannot leave a map half-updated in a
+        // way that matters here (entries are plain values); keep serving.
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, FeedState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stats(&self) -> FeedStats {
+        let last = self.last_poll.load(Ordering::Acquire);
+        let state = self.read_state();
+        FeedStats {
+            applied: self.applied.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            last_successful_poll: (last != i64::MIN).then_some(last),
+            stream_id: self.stream_id.get().cloned(),
+            verified: self.verified.load(Ordering::Relaxed),
+            entries: state.len(),
+            memory_bytes: state.heap_bytes(),
+        }
+    }
+
+    fn check(&self, claims: &AccessTokenClaims) -> Result<RevocationStatus, RevocationError> {
+        let now = self.clock.now();
+        let revoked = self.read_state().is_revoked(
+            &claims.jti,
+            claims.sid.as_deref(),
+            &claims.iss,
+            &claims.sub,
+            claims.iat,
+            now,
+        );
+        if revoked {
+            return Ok(RevocationStatus::Revoked);
+        }
+        let last = self.last_poll.load(Ordering::Acquire);
+        let age = now.saturating_sub(last);
+        if age > self.config.staleness_bound && !self.config.fail_open {
+            return Err(RevocationError(if last == i64::MIN {
+                "revocation feed has not polled yet".to_owned()
+            } else {
+                format!("revocation feed is stale: last successful poll {age} s ago")
+            }));
+        }
+        Ok(RevocationStatus::Active)
+    }
+
+    fn mark_polled(&self) {
+        self.last_poll.store(self.clock.now(), Ordering::Release);
+    }
+
+    async fn open_journal(&self, path: PathBuf) -> Result<(), FeedError> {
+        let now = self.clock.now();
+        let mut state = FeedState::default();
+        let (journal, loaded) = tokio::task::spawn_blocking(move || {
+            journal::Journal::open(&path, &mut state, now).map(|(j, l)| (j, l, state))
+        })
+        .await
+        .map_err(|e| FeedError::StateFile(e.to_string()))?
+        .map(|(j, l, s)| {
+            *self.write_state() = s;
+            (j, l)
+        })
+        .map_err(|e| FeedError::StateFile(e.to_string()))?;
+        tracing::info!(
+            applied = loaded.applied,
+            dropped = loaded.dropped,
+            "holdfast-verify: revocation feed state file loaded"
+        );
+        *self.journal.lock().await = Some(journal);
+        Ok(())
+    }
+
+    /// Appends `records` to the journal (if any) and waits for the disk.
+    async fn journal(&self, records: Vec<Record>) -> std::io::Result<()> {
+        let mut guard = self.journal.lock().await;
+        let Some(mut journal) = guard.take() else {
+            return Ok(());
+        };
+        let (journal, result) = tokio::task::spawn_blocking(move || {
+            let r = journal.append(&records);
+            (journal, r)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        *guard = Some(journal);
+        result
+    }
+
+    /// Drops expired entries and compacts the journal if it outgrew them.
+    async fn prune(&self) {
+        let now = self.clock.now();
+        let removed = self.write_state().prune(now);
+        tracing::debug!(removed, "holdfast-verify: revocation feed pruned");
+        let mut guard = self.journal.lock().await;
+        if let Some(journal) = guard.as_mut() {
+            // Holding the read lock while rewriting: checks still run.
+            let state = self.read_state();
+            if let Err(e) = journal.compact_if_large(&state) {
+                tracing::warn!(error = %e, "holdfast-verify: state file compaction failed");
+            }
+        }
+    }
+
+    /// Validates the SETs of one poll response (`(jti, compact)` pairs)
+    /// with keys from `keys`, then applies them under one write lock.
+    pub(crate) async fn process(&self, keys: &dyn Keys, sets: Vec<(String, String)>) -> Processed {
+        let expect = Expect {
+            issuer: &self.issuer,
+            audience: &self.client_id,
+        };
+        let mut out = Processed::default();
+        let mut valid = Vec::with_capacity(sets.len());
+        for (jti, compact) in sets {
+            let header = match set::parse_header(&compact) {
+                Ok(h) => h,
+                Err(e) => {
+                    out.errs.push((jti, e));
+                    continue;
+                }
+            };
+            let key = match keys.get(&header.kid).await {
+                Ok(k) => k,
+                Err(AuthError::UnknownKey) => {
+                    out.errs.push((jti, SetError::UnknownKey));
+                    continue;
+                }
+                Err(e) => {
+                    // Keys unavailable: neither acknowledge nor refuse; the
+                    // SET comes again once the JWKS can be fetched.
+                    tracing::warn!(error = %e, jti, "holdfast-verify: SET deferred");
+                    out.deferred += 1;
+                    continue;
+                }
+            };
+            match set::validate(&header, &key, &expect, &jti) {
+                Ok(v) => valid.push(v),
+                Err(e) => out.errs.push((jti, e)),
+            }
+        }
+        for (jti, e) in &out.errs {
+            tracing::warn!(jti, error = %e, code = e.code(), "holdfast-verify: SET refused");
+        }
+        self.rejected
+            .fetch_add(out.errs.len() as u64, Ordering::Relaxed);
+        let now = self.clock.now();
+        let mut applied = 0u64;
+        let mut duplicates = 0u64;
+        {
+            let mut state = self.write_state();
+            for v in &valid {
+                let record = self.record(v);
+                match state.apply(record, now) {
+                    Outcome::New => {
+                        out.records.push(record);
+                        applied += 1;
+                    }
+                    Outcome::NoChange => applied += 1,
+                    Outcome::Duplicate => duplicates += 1,
+                }
+            }
+        }
+        self.applied.fetch_add(applied, Ordering::Relaxed);
+        self.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+        for v in valid {
+            self.observe(&v);
+            out.acks.push(v.jti);
+        }
+        out
+    }
+
+    /// What a validated SET is remembered as.
+    fn record(&self, v: &ValidSet) -> Record {
+        let margin = dur_secs(LEEWAY_MARGIN);
+        let lifetime = self.config.max_token_lifetime.saturating_add(margin);
+        let tag = jti_tag(&v.jti);
+        let (kind, key, until, not_before) = match &v.event {
+            Event::SessionRevoked { sid, at } => (
+                Kind::Session,
+                key(Kind::Session, &[sid]),
+                at.saturating_add(lifetime),
+                0,
+            ),
+            Event::NotBefore { iss, sub, at } => (
+                Kind::User,
+                key(Kind::User, &[iss, sub]),
+                at.saturating_add(lifetime),
+                secs(*at),
+            ),
+            Event::AccessTokenRevoked { jti, exp } => (
+                Kind::Token,
+                key(Kind::Token, &[jti]),
+                exp.saturating_add(margin),
+                0,
+            ),
+            Event::CredentialChange
+            | Event::Verification { .. }
+            | Event::StreamUpdated { .. }
+            | Event::Unknown(_) => (
+                Kind::Other,
+                key(Kind::Other, &[&v.jti]),
+                v.iat.saturating_add(lifetime),
+                0,
+            ),
+        };
+        Record {
+            kind,
+            key,
+            until: secs(until),
+            tag,
+            not_before,
+        }
+    }
+
+    /// Logs the events that are about the stream itself.
+    fn observe(&self, v: &ValidSet) {
+        match &v.event {
+            Event::Verification { state } => {
+                let ours = state.is_some()
+                    && self.verification_state.get().map(String::as_str) == state.as_deref();
+                if ours {
+                    self.verified.store(true, Ordering::Relaxed);
+                    tracing::info!("holdfast-verify: revocation feed stream verified");
+                } else {
+                    tracing::debug!(?state, "holdfast-verify: verification SET");
+                }
+            }
+            Event::StreamUpdated { status, reason } => {
+                tracing::warn!(
+                    ?status,
+                    ?reason,
+                    "holdfast-verify: stream updated by the transmitter"
+                );
+            }
+            Event::Unknown(t) => {
+                tracing::debug!(event_type = %t, "holdfast-verify: unknown event type ignored");
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
