@@ -57,6 +57,29 @@
 //! every revocation already acknowledged, and tokens of sessions revoked
 //! before the restart are accepted again until they expire.
 //!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use holdfast_crypto::secret::SecretString;
+//! use holdfast_verify::Verifier;
+//! use holdfast_verify::feed::RevocationFeed;
+//!
+//! let issuer = "https://auth.example.com/t/acme";
+//! let feed = RevocationFeed::builder(issuer, "orders-api", SecretString::new("…"))
+//!     .state_file("/var/lib/orders-api/revocations.journal".into())
+//!     .start()
+//!     .await?;
+//! let verifier = Verifier::builder(issuer)
+//!     .audience("https://api.example.com")
+//!     .revocation_check(feed.clone())
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! The feed's [`RevocationFeedBuilder::fail_open`] decides what a stale
+//! feed answers; [`crate::VerifierBuilder::revocation_fail_open`] then
+//! decides what the verifier does with an `Err` (503 by default). Leave
+//! both at their defaults to fail closed.
+//!
 //! Not supported: push delivery (RFC 8935); encrypted SETs; adding or
 //! removing subjects (SSF §8.1.3: Holdfast streams cover all subjects);
 //! sharing one feed's state between processes; waiting in `start` for the
@@ -356,7 +379,8 @@ pub(crate) struct Shared {
     config: Config,
     clock: Arc<dyn Clock>,
     state: RwLock<FeedState>,
-    journal: tokio::sync::Mutex<Option<journal::Journal>>,
+    /// The state file, once opened. Used on blocking threads only.
+    journal: OnceLock<Arc<Mutex<journal::Journal>>>,
     /// Clock seconds of the last successful poll; `i64::MIN` before one.
     last_poll: AtomicI64,
     applied: AtomicU64,
@@ -390,7 +414,7 @@ impl Shared {
             config,
             clock,
             state: RwLock::new(FeedState::default()),
-            journal: tokio::sync::Mutex::new(None),
+            journal: OnceLock::new(),
             last_poll: AtomicI64::new(i64::MIN),
             applied: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
@@ -473,36 +497,53 @@ impl Shared {
             dropped = loaded.dropped,
             "holdfast-verify: revocation feed state file loaded"
         );
-        *self.journal.lock().await = Some(journal);
-        Ok(())
+        self.journal
+            .set(Arc::new(Mutex::new(journal)))
+            .map_err(|_| FeedError::StateFile("opened twice".into()))
     }
 
     /// Appends `records` to the journal (if any) and waits for the disk.
+    /// Any failure, including a poisoned lock, is an error: the caller then
+    /// holds its acknowledgements back.
     async fn journal(&self, records: Vec<Record>) -> std::io::Result<()> {
-        let mut guard = self.journal.lock().await;
-        let Some(mut journal) = guard.take() else {
+        let Some(journal) = self.journal.get().cloned() else {
             return Ok(());
         };
-        let (journal, result) = tokio::task::spawn_blocking(move || {
-            let r = journal.append(&records);
-            (journal, r)
+        if records.is_empty() {
+            return Ok(());
+        }
+        tokio::task::spawn_blocking(move || {
+            journal
+                .lock()
+                .map_err(|_| std::io::Error::other("state file lock poisoned"))?
+                .append(&records)
         })
         .await
-        .map_err(std::io::Error::other)?;
-        *guard = Some(journal);
-        result
+        .map_err(std::io::Error::other)?
     }
 
-    /// Drops expired entries and compacts the journal if it outgrew them.
-    async fn prune(&self) {
+    /// Drops expired entries, then compacts the journal if it outgrew them
+    /// (on a blocking thread, holding only a read lock: checks go on).
+    async fn prune(self: &Arc<Self>) {
         let now = self.clock.now();
         let removed = self.write_state().prune(now);
         tracing::debug!(removed, "holdfast-verify: revocation feed pruned");
-        let mut guard = self.journal.lock().await;
-        if let Some(journal) = guard.as_mut() {
-            // Holding the read lock while rewriting: checks still run.
-            let state = self.read_state();
-            if let Err(e) = journal.compact_if_large(&state) {
+        let Some(journal) = self.journal.get().cloned() else {
+            return;
+        };
+        let shared = Arc::clone(self);
+        let result = tokio::task::spawn_blocking(move || {
+            let mut journal = journal
+                .lock()
+                .map_err(|_| std::io::Error::other("state file lock poisoned"))?;
+            let state = shared.read_state();
+            journal.compact_if_large(&state)
+        })
+        .await
+        .map_err(std::io::Error::other);
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) | Err(e) => {
                 tracing::warn!(error = %e, "holdfast-verify: state file compaction failed");
             }
         }

@@ -111,15 +111,7 @@ pub(crate) struct Poller {
     token: Option<AccessToken>,
     keys: KeyCache,
     poll_url: Url,
-    /// To acknowledge in the next poll (RFC 8936 §2.2 `ack`).
-    acks: Vec<String>,
-    /// To report in the next poll (RFC 8936 §2.2 `setErrs`).
-    errs: Vec<(String, SetError)>,
-    /// Applied but not yet journaled (the journal failed): written before
-    /// anything more is acknowledged.
-    unjournaled: Vec<Record>,
-    /// Acknowledgements held back until `unjournaled` is written.
-    held_acks: Vec<String>,
+    outbox: Outbox,
     last_prune: i64,
 }
 
@@ -181,10 +173,7 @@ impl Poller {
             keys,
             // Replaced below once the stream is known.
             poll_url: configuration.clone(),
-            acks: Vec::new(),
-            errs: Vec::new(),
-            unjournaled: Vec::new(),
-            held_acks: Vec::new(),
+            outbox: Outbox::default(),
             last_prune: now,
         };
         let stream = poller
@@ -391,36 +380,10 @@ impl Poller {
     /// One poll: acknowledge and report the previous batch, take the next
     /// one, apply and journal it. Returns the number of SETs received.
     pub(crate) async fn poll_once(&mut self, return_immediately: bool) -> Result<usize, CallError> {
-        if !self.unjournaled.is_empty() {
-            let records = self.unjournaled.clone();
-            match self.shared.journal(records).await {
-                Ok(()) => {
-                    self.unjournaled.clear();
-                    self.acks.append(&mut self.held_acks);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "holdfast-verify: state file write failed; holding acknowledgements");
-                }
-            }
+        if let Some(records) = self.outbox.unwritten() {
+            self.write(records).await;
         }
-        let mut set_errs = Map::new();
-        for (jti, e) in &self.errs {
-            set_errs.insert(
-                jti.clone(),
-                json!({"err": e.code(), "description": e.to_string()}),
-            );
-        }
-        // RFC 8936 §2.2: "maxEvents", "returnImmediately", "ack", "setErrs".
-        let mut request = json!({
-            "maxEvents": MAX_EVENTS,
-            "returnImmediately": return_immediately,
-        });
-        if !self.acks.is_empty() {
-            request["ack"] = json!(self.acks);
-        }
-        if !set_errs.is_empty() {
-            request["setErrs"] = Value::Object(set_errs);
-        }
+        let request = self.outbox.request(return_immediately);
         let url = self.poll_url.clone();
         let (_, body) = self
             .call(
@@ -434,45 +397,44 @@ impl Poller {
         let response: PollResponse =
             serde_json::from_slice(&body).map_err(|e| CallError(format!("poll response: {e}")))?;
         // The transmitter has the acknowledgements and errors now.
-        self.acks.clear();
-        self.errs.clear();
+        self.outbox.sent();
         self.shared.mark_polled();
         let mut sets = Vec::with_capacity(response.sets.len());
+        let mut not_strings = Vec::new();
         for (jti, value) in response.sets {
             match value {
                 Value::String(compact) => sets.push((jti, compact)),
-                _ => self
-                    .errs
-                    .push((jti, SetError::Malformed("not a JSON string"))),
+                _ => not_strings.push((jti, SetError::Malformed("not a JSON string"))),
             }
         }
-        let received = sets.len();
-        let processed = self.shared.process(&self.keys, sets).await;
-        self.errs.extend(processed.errs);
+        let received = sets.len() + not_strings.len();
+        let mut processed = self.shared.process(&self.keys, sets).await;
+        processed.errs.extend(not_strings);
         if processed.deferred > 0 {
             tracing::warn!(
                 deferred = processed.deferred,
                 "holdfast-verify: SETs deferred until keys are available"
             );
         }
-        if !self.unjournaled.is_empty() {
-            // Nothing is acknowledged past an unwritten record.
-            self.unjournaled.extend(processed.records);
-            self.held_acks.extend(processed.acks);
-        } else {
-            match self.shared.journal(processed.records.clone()).await {
-                Ok(()) => self.acks.extend(processed.acks),
-                Err(e) => {
-                    tracing::error!(error = %e, "holdfast-verify: state file write failed; holding acknowledgements");
-                    self.unjournaled = processed.records;
-                    self.held_acks = processed.acks;
-                }
-            }
+        if let Some(records) = self.outbox.add(processed) {
+            self.write(records).await;
         }
         if response.more_available {
             tracing::debug!("holdfast-verify: more SETs available");
         }
         Ok(received)
+    }
+
+    /// Journals `records`; on success the acknowledgements waiting for them
+    /// are released.
+    async fn write(&mut self, records: Vec<Record>) {
+        match self.shared.journal(records).await {
+            Ok(()) => self.outbox.written(),
+            Err(e) => tracing::error!(
+                error = %e,
+                "holdfast-verify: state file write failed; holding acknowledgements"
+            ),
+        }
     }
 
     /// The poll loop: never returns, never panics; errors are logged and
@@ -503,6 +465,82 @@ impl Poller {
                 self.shared.prune().await;
             }
         }
+    }
+}
+
+/// What the next poll request carries, and what waits for the journal.
+///
+/// Rule: a SET is acknowledged only once everything applied up to it is
+/// journaled (module docs of [`super::journal`]). While a write is
+/// outstanding, every later acknowledgement waits too, since a later
+/// duplicate may be acknowledged on the strength of an unwritten record.
+#[derive(Debug, Default)]
+struct Outbox {
+    /// To acknowledge in the next poll (RFC 8936 §2.2 `ack`).
+    acks: Vec<String>,
+    /// To report in the next poll (RFC 8936 §2.2 `setErrs`).
+    errs: Vec<(String, SetError)>,
+    /// Applied but not yet journaled.
+    unwritten: Vec<Record>,
+    /// Acknowledgements waiting for `unwritten`.
+    held: Vec<String>,
+}
+
+impl Outbox {
+    /// Takes in a processed batch; returns the records to journal now, if
+    /// its acknowledgements wait for them.
+    fn add(&mut self, p: super::Processed) -> Option<Vec<Record>> {
+        self.errs.extend(p.errs);
+        if self.unwritten.is_empty() && p.records.is_empty() {
+            self.acks.extend(p.acks);
+            return None;
+        }
+        self.held.extend(p.acks);
+        self.unwritten.extend(p.records);
+        Some(self.unwritten.clone())
+    }
+
+    /// What a failed write left to journal.
+    fn unwritten(&self) -> Option<Vec<Record>> {
+        (!self.unwritten.is_empty()).then(|| self.unwritten.clone())
+    }
+
+    /// The journal has every unwritten record: release what waited.
+    fn written(&mut self) {
+        self.unwritten.clear();
+        self.acks.append(&mut self.held);
+    }
+
+    /// RFC 8936 §2.2 poll request: `maxEvents`, `returnImmediately`, `ack`,
+    /// `setErrs` (each error `{"err", "description"}`, RFC 8935 §2.3 codes).
+    fn request(&self, return_immediately: bool) -> Value {
+        let mut request = json!({
+            "maxEvents": MAX_EVENTS,
+            "returnImmediately": return_immediately,
+        });
+        if !self.acks.is_empty() {
+            request["ack"] = json!(self.acks);
+        }
+        if !self.errs.is_empty() {
+            let errs: Map<String, Value> = self
+                .errs
+                .iter()
+                .map(|(jti, e)| {
+                    (
+                        jti.clone(),
+                        json!({"err": e.code(), "description": e.to_string()}),
+                    )
+                })
+                .collect();
+            request["setErrs"] = Value::Object(errs);
+        }
+        request
+    }
+
+    /// The request reached the transmitter.
+    fn sent(&mut self) {
+        self.acks.clear();
+        self.errs.clear();
     }
 }
 
@@ -553,6 +591,56 @@ async fn fetch_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::super::Processed;
+    use super::super::state::{Kind, jti_tag, key};
+
+    fn record(n: u32) -> Record {
+        Record {
+            kind: Kind::Session,
+            key: key(Kind::Session, &[&n.to_string()]),
+            until: 2_000_000_000,
+            tag: jti_tag(&n.to_string()),
+            not_before: 0,
+        }
+    }
+
+    fn batch(acks: &[&str], records: usize) -> Processed {
+        Processed {
+            acks: acks.iter().map(|s| s.to_string()).collect(),
+            errs: vec![("bad".into(), SetError::WrongIssuer)],
+            records: (0..records as u32).map(record).collect(),
+            deferred: 0,
+        }
+    }
+
+    #[test]
+    fn rfc8936_s2_2_request_acks_and_reports_errors_of_the_previous_batch() {
+        let mut o = Outbox::default();
+        assert_eq!(o.add(batch(&["j1"], 0)), None);
+        let r = o.request(false);
+        assert_eq!(r["maxEvents"], json!(MAX_EVENTS));
+        assert_eq!(r["returnImmediately"], json!(false));
+        assert_eq!(r["ack"], json!(["j1"]));
+        assert_eq!(r["setErrs"]["bad"]["err"], json!("invalid_issuer"));
+        o.sent();
+        let r = o.request(true);
+        assert!(r.get("ack").is_none() && r.get("setErrs").is_none());
+    }
+
+    #[test]
+    fn acks_wait_until_their_records_are_journaled() {
+        let mut o = Outbox::default();
+        assert_eq!(o.add(batch(&["j1"], 1)).map(|r| r.len()), Some(1));
+        assert!(o.request(false).get("ack").is_none());
+        // The write failed: a later batch with nothing new waits too.
+        assert_eq!(o.add(batch(&["j2"], 0)).map(|r| r.len()), Some(1));
+        assert!(o.request(false).get("ack").is_none());
+        assert_eq!(o.unwritten().map(|r| r.len()), Some(1));
+        o.written();
+        assert_eq!(o.request(false)["ack"], json!(["j1", "j2"]));
+        assert_eq!(o.unwritten(), None);
+    }
 
     #[test]
     fn backoff_doubles_from_one_second_up_to_thirty() {
