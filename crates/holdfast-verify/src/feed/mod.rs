@@ -80,7 +80,10 @@
 //! decides what the verifier does with an `Err` (503 by default). Leave
 //! both at their defaults to fail closed.
 //!
-//! Not supported: push delivery (RFC 8935); encrypted SETs; adding or
+//! Not supported: push delivery (RFC 8935); encrypted SETs; refusing SETs
+//! that carry `sub` or `exp` (SSF §4.1.2, §4.1.5 forbid them to
+//! transmitters against confusion with other JWTs, which `typ` already
+//! prevents here; refusing would drop a revocation); adding or
 //! removing subjects (SSF §8.1.3: Holdfast streams cover all subjects);
 //! sharing one feed's state between processes; waiting in `start` for the
 //! verification SET.
@@ -669,7 +672,15 @@ impl Shared {
                     self.verified.store(true, Ordering::Relaxed);
                     tracing::info!("holdfast-verify: revocation feed stream verified");
                 } else {
-                    tracing::debug!(?state, "holdfast-verify: verification SET");
+                    // SSF §8.1.4.1 says a wrong `state` SHOULD be answered
+                    // with `invalid_state`, but a transmitter "MAY disable
+                    // or suspend" a stream that fails verification, and an
+                    // earlier process's request (or an unrequested event,
+                    // "at any time") carries another state: acknowledge.
+                    tracing::info!(
+                        ?state,
+                        "holdfast-verify: verification SET not requested by this process"
+                    );
                 }
             }
             Event::StreamUpdated { status, reason } => {

@@ -16,6 +16,7 @@ use url::Url;
 use super::set::{EVENTS_REQUESTED, SetError};
 use super::state::Record;
 use super::{FeedError, Shared};
+use crate::claims::Audience;
 use crate::jwks::{Discovery, Endpoints, KeyCache, get_capped, read_at_most};
 
 /// SSF §8.1.1 delivery method for poll (RFC 8936).
@@ -65,6 +66,12 @@ struct Metadata {
 struct StreamConfig {
     stream_id: String,
     #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    aud: Option<Audience>,
+    #[serde(default)]
+    events_delivered: Option<Vec<String>>,
+    #[serde(default)]
     description: Option<String>,
     #[serde(default)]
     delivery: Option<Delivery>,
@@ -85,6 +92,38 @@ impl StreamConfig {
             return None;
         }
         Url::parse(delivery.endpoint_url.as_deref()?).ok()
+    }
+
+    /// SSF §8.1.1.1: "The Receiver MUST check the response and confirm that
+    /// the `iss` value matches the Issuer from which it received the
+    /// Transmitter Configuration data"; and it "SHOULD validate the `aud`"
+    /// (our SETs name `client_id`; any other audience would fail them all).
+    fn check(&self, issuer: &str, client_id: &str) -> Result<(), CallError> {
+        if self.iss.as_deref() != Some(issuer) {
+            return Err(CallError(format!(
+                "stream {} names iss {:?}, expected {issuer:?}",
+                self.stream_id, self.iss
+            )));
+        }
+        if let Some(aud) = &self.aud
+            && !aud.contains(client_id)
+        {
+            return Err(CallError(format!(
+                "stream {} audience does not name {client_id:?}",
+                self.stream_id
+            )));
+        }
+        if let Some(delivered) = &self.events_delivered {
+            let missing: Vec<&str> = EVENTS_REQUESTED
+                .iter()
+                .copied()
+                .filter(|e| !delivered.iter().any(|d| d == e))
+                .collect();
+            if !missing.is_empty() {
+                tracing::warn!(stream_id = %self.stream_id, ?missing, "holdfast-verify: the transmitter does not deliver every requested event");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -296,6 +335,10 @@ impl Poller {
             if let Ok(config) = serde_json::from_value::<StreamConfig>(s)
                 && let Some(url) = config.our_poll_url()
             {
+                if let Err(e) = config.check(&self.shared.issuer, &self.shared.client_id) {
+                    tracing::warn!(error = %e, "holdfast-verify: not reusing stream");
+                    continue;
+                }
                 tracing::info!(stream_id = %config.stream_id, "holdfast-verify: reusing revocation stream");
                 self.poll_url = url;
                 return Ok(config.stream_id);
@@ -317,6 +360,7 @@ impl Poller {
             .await?;
         let config: StreamConfig =
             serde_json::from_slice(&body).map_err(|e| CallError(format!("created stream: {e}")))?;
+        config.check(&self.shared.issuer, &self.shared.client_id)?;
         let url = config
             .delivery
             .as_ref()
@@ -640,6 +684,30 @@ mod tests {
         o.written();
         assert_eq!(o.request(false)["ack"], json!(["j1", "j2"]));
         assert_eq!(o.unwritten(), None);
+    }
+
+    fn stream(v: Value) -> StreamConfig {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn ssf_s8_1_1_1_stream_must_name_our_issuer_and_audience() {
+        let ok = json!({"stream_id": "s1", "iss": "https://as/t/a", "aud": "rs",
+            "delivery": {"method": POLL_METHOD, "endpoint_url": "https://as/t/a/ssf/poll/s1"},
+            "description": DESCRIPTION});
+        assert!(stream(ok.clone()).check("https://as/t/a", "rs").is_ok());
+        assert!(stream(ok.clone()).our_poll_url().is_some());
+        assert!(stream(ok.clone()).check("https://as/t/b", "rs").is_err());
+        assert!(stream(ok.clone()).check("https://as/t/a", "other").is_err());
+        let mut no_iss = ok.clone();
+        no_iss.as_object_mut().unwrap().remove("iss");
+        assert!(stream(no_iss).check("https://as/t/a", "rs").is_err());
+        let mut push = ok.clone();
+        push["delivery"]["method"] = json!("urn:ietf:rfc:8935");
+        assert!(stream(push).our_poll_url().is_none());
+        let mut someone_elses = ok;
+        someone_elses["description"] = json!("another receiver");
+        assert!(stream(someone_elses).our_poll_url().is_none());
     }
 
     #[test]

@@ -20,8 +20,11 @@
 //! Every refusal maps to one RFC 8935 §2.3 error code ([`SetError::code`])
 //! for the `setErrs` of the next poll (RFC 8936 §2.4).
 //!
+//! Timestamps: CAEP's `event_timestamp` in the payload, else RFC 8417 §2.2
+//! `toe`. Token ids: `opaque`, or SSF §3.5.1 `jwt_id`.
+//!
 //! Not supported: encrypted SETs (JWE); subject formats other than those
-//! the events below use (`opaque`, `iss_sub`, `complex`).
+//! the events below use (`opaque`, `iss_sub`, `complex`, `jwt_id`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -247,6 +250,8 @@ struct RawSet {
     iat: Option<i64>,
     jti: Option<String>,
     sub_id: Option<Value>,
+    /// RFC 8417 §2.2 "toe": when the event happened.
+    toe: Option<i64>,
     events: Option<Map<String, Value>>,
 }
 
@@ -297,7 +302,7 @@ pub(crate) fn validate(
     let Some((event_type, payload)) = events.into_iter().next() else {
         return Err(SetError::NotOneEvent);
     };
-    let event = read_event(&event_type, &payload, raw.sub_id.as_ref())?;
+    let event = read_event(&event_type, &payload, raw.sub_id.as_ref(), raw.toe)?;
     Ok(ValidSet { jti, iat, event })
 }
 
@@ -305,6 +310,7 @@ fn read_event(
     event_type: &str,
     payload: &Value,
     sub_id: Option<&Value>,
+    toe: Option<i64>,
 ) -> Result<Event, SetError> {
     let payload = payload
         .as_object()
@@ -312,10 +318,13 @@ fn read_event(
     // SSF §3.1.1: existing CAEP and RISC events may carry `subject` in the
     // payload; the top-level `sub_id` wins when both are present.
     let subject = sub_id.or_else(|| payload.get("subject"));
+    // CAEP §2 `event_timestamp`; RFC 8417 §2.2 `toe` (top level) when the
+    // payload has none, as RISC events define no timestamp of their own.
     let timestamp = || {
         payload
             .get("event_timestamp")
             .and_then(Value::as_i64)
+            .or(toe)
             .ok_or(SetError::BadEvent("event_timestamp missing"))
     };
     let string = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
@@ -338,8 +347,8 @@ fn read_event(
         }
         ACCESS_TOKEN_REVOKED => Event::AccessTokenRevoked {
             jti: subject
-                .and_then(opaque_id)
-                .ok_or(SetError::BadEvent("subject is not an opaque token id"))?,
+                .and_then(token_id)
+                .ok_or(SetError::BadEvent("subject is not a token id"))?,
             exp: payload
                 .get("exp")
                 .and_then(Value::as_i64)
@@ -366,6 +375,15 @@ fn opaque_id(subject: &Value) -> Option<String> {
     (format_of(subject)? == "opaque")
         .then(|| subject.get("id").and_then(Value::as_str).map(str::to_owned))
         .flatten()
+}
+
+/// A token id: `opaque` (what Holdfast sends) or SSF §3.5.1 `jwt_id`
+/// (`iss` and `jti`), the format SSF defines for naming a JWT.
+fn token_id(subject: &Value) -> Option<String> {
+    if format_of(subject)? == "jwt_id" {
+        return subject.get("jti")?.as_str().map(str::to_owned);
+    }
+    opaque_id(subject)
 }
 
 /// The session of an SSF §3.3 complex subject (`session` member, opaque).
@@ -612,6 +630,13 @@ mod tests {
             let e = event_of(&key, Some(user.clone()), json!({t: {}}));
             assert_eq!(e.unwrap_err().code(), "invalid_request");
         }
+        // RFC 8417 §2.2 `toe` stands in for a missing event_timestamp.
+        let mut c = claims("j1");
+        c["sub_id"] = user.clone();
+        c["toe"] = json!(9);
+        c["events"] = json!({SESSIONS_REVOKED: {}});
+        let e = check(&key, &key.sign("secevent+jwt", &c).unwrap(), "j1").map(|v| v.event);
+        assert!(matches!(e, Ok(Event::NotBefore { at: 9, .. })), "{e:?}");
         let opaque = json!({"format": "opaque", "id": "u1"});
         let e = event_of(
             &key,
@@ -655,6 +680,18 @@ mod tests {
             e.unwrap(),
             Event::AccessTokenRevoked {
                 jti: "at-1".into(),
+                exp: 300
+            }
+        );
+        let e = event_of(
+            &key,
+            Some(json!({"format": "jwt_id", "iss": ISS, "jti": "at-2"})),
+            json!({ACCESS_TOKEN_REVOKED: {"event_timestamp": 1, "exp": 300}}),
+        );
+        assert_eq!(
+            e.unwrap(),
+            Event::AccessTokenRevoked {
+                jti: "at-2".into(),
                 exp: 300
             }
         );
