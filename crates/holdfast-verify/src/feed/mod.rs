@@ -13,7 +13,7 @@
 //!    as RFC 8414 §3.1 does), whose `issuer` must equal the configured one
 //!    and whose `jwks_uri` gives the SET keys, cached by the same key cache
 //!    the verifier uses (one fetch per rotation, never one per SET).
-//! 2. **Authorization** (SSF §9): an access token from the client
+//! 2. **Authorization** (SSF §7.1.1, `urn:ietf:rfc:6749`): an access token from the client
 //!    credentials grant (RFC 6749 §4.4, `scope=ssf`, `client_secret_basic`),
 //!    renewed before it expires or after a 401.
 //! 3. **Stream** (SSF §8.1.1): an existing poll stream described as
@@ -22,7 +22,7 @@
 //!    events below. It is enabled if it is not (§8.1.2), and a verification
 //!    is requested (§8.1.4); its SET is logged when it arrives
 //!    ([`FeedStats::verified`]).
-//! 4. **Poll** (RFC 8936 §2.2–§2.4): long polls (`returnImmediately: false`,
+//! 4. **Poll** (RFC 8936 §2.2–§2.5): long polls (`returnImmediately: false`,
 //!    a 45 s timeout) carrying the acknowledgements (`ack`) of what the
 //!    previous batch applied and the errors (`setErrs`, RFC 8935 §2.3
 //!    codes) of what it refused. Errors back off from 1 s to 30 s.
@@ -81,7 +81,7 @@
 //! both at their defaults to fail closed.
 //!
 //! Not supported: push delivery (RFC 8935); encrypted SETs; refusing SETs
-//! that carry `sub` or `exp` (SSF §4.1.2, §4.1.5 forbid them to
+//! that carry `sub` or `exp` (SSF §4.1.2, §4.1.7 forbid them to
 //! transmitters against confusion with other JWTs, which `typ` already
 //! prevents here; refusing would drop a revocation); adding or
 //! removing subjects (SSF §8.1.3: Holdfast streams cover all subjects);

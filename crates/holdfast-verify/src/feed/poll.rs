@@ -127,7 +127,7 @@ impl StreamConfig {
     }
 }
 
-/// RFC 8936 §2.4 poll response.
+/// RFC 8936 §2.3 poll response attributes.
 #[derive(Deserialize)]
 struct PollResponse {
     #[serde(default)]
@@ -155,7 +155,7 @@ pub(crate) struct Poller {
 }
 
 impl Poller {
-    /// Discovery, metadata, token, stream: SSF §7, §9, §8.1.1, §8.1.2,
+    /// Discovery, metadata, token, stream: SSF §7, §7.1.1, §8.1.1, §8.1.2,
     /// §8.1.4.
     pub(crate) async fn connect(
         shared: Arc<Shared>,

@@ -3,22 +3,23 @@
 //! and reading its one event.
 //!
 //! In order: the compact JWS shape; `crit` refused (RFC 7515 §4.1.11);
-//! `typ` `secevent+jwt` (RFC 8417 §2.3: explicit typing "MUST be included if
-//! the SET could be used in an application context in which it could be
-//! confused with other kinds of JWTs", and the tenant key also signs access
+//! `typ` `secevent+jwt` (SSF §4.1.1: "SSF events MUST use explicit typing
+//! as defined in Section 2.3 of RFC8417"; the tenant key also signs access
 //! and ID tokens); an asymmetric `alg` agreeing with the key named by `kid`
 //! from the cached JWKS; the signature; then `iss`, `aud` (the receiver's
 //! `client_id`), `jti` (equal to the name the poll response gave it,
-//! RFC 8936 §2.4), `iat`, and `events` with exactly one member (RFC 8417
-//! §2.2: "The "events" claim MUST NOT be used to express multiple
-//! independent logical events"; Holdfast sends one per SET).
+//! RFC 8936 §2.3), `iat`, and `events` with exactly one member. That is
+//! stricter than SSF §4.2.1 ("SHOULD contain only one event. Multiple event
+//! type URIs are permitted only if they are alternative URIs defining the
+//! exact same event type"): Holdfast sends one per SET, and a receiver
+//! cannot tell which of two URIs to obey.
 //!
 //! The subject is the top-level `sub_id` (RFC 9493, SSF §3.1); a `subject`
 //! member inside the event payload is accepted when `sub_id` is absent
 //! (SSF §3.1.1 allows it for existing CAEP and RISC events).
 //!
 //! Every refusal maps to one RFC 8935 §2.3 error code ([`SetError::code`])
-//! for the `setErrs` of the next poll (RFC 8936 §2.4).
+//! for the `setErrs` of the next poll (RFC 8936 §2.2).
 //!
 //! Timestamps: CAEP's `event_timestamp` in the payload, else RFC 8417 §2.2
 //! `toe`. Token ids: `opaque`, or SSF §3.5.1 `jwt_id`.
@@ -281,15 +282,17 @@ pub(crate) fn validate(
         .map_err(|_| SetError::Malformed("payload base64"))?;
     let raw: RawSet =
         serde_json::from_slice(&payload).map_err(|_| SetError::Malformed("payload JSON"))?;
-    // RFC 8417 §2.2 / SSF §4: "iss" names the Transmitter.
+    // SSF §4.1.6: "Receivers MUST validate that this claim matches the
+    // "iss" in the Stream Configuration data, as well as the Issuer" (the
+    // stream's was checked against the issuer when the stream was read).
     if raw.iss.as_deref() != Some(expect.issuer) {
         return Err(SetError::WrongIssuer);
     }
-    // SSF §4: the "aud" claim identifies the Receiver.
+    // SSF §4.1.8: "aud" identifies the Receiver (here its client_id).
     if !raw.aud.is_some_and(|a| a.contains(expect.audience)) {
         return Err(SetError::WrongAudience);
     }
-    // RFC 8936 §2.4: each member name of "sets" is the "jti" of the SET.
+    // RFC 8936 §2.3: each member name of "sets" is the "jti" of the SET.
     let jti = raw
         .jti
         .filter(|j| j == named)
@@ -582,7 +585,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc8936_s2_4_jti_must_be_the_name_the_poll_response_gave() {
+    fn rfc8936_s2_3_jti_must_be_the_name_the_poll_response_gave() {
         let key = SigningKey::generate(JwsAlg::ES256).unwrap();
         let set = key.sign("secevent+jwt", &claims("j1")).unwrap();
         assert_eq!(check(&key, &set, "j2").unwrap_err(), SetError::JtiMismatch);
