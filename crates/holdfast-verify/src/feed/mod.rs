@@ -31,12 +31,17 @@
 //!
 //! | event | subject | effect |
 //! |---|---|---|
-//! | CAEP `session-revoked` | complex, `session` opaque | tokens with that `sid` refused until `event_timestamp` + `max_token_lifetime` |
+//! | CAEP `session-revoked` | complex with `session` (opaque), or opaque | tokens with that `sid` refused until `event_timestamp` + `max_token_lifetime` |
+//! | CAEP `session-revoked` | complex with `user` (`iss_sub`) and no `session` | every session of the user (CAEP §3.1): as the RISC events below |
 //! | RISC `sessions-revoked`, `account-disabled`, `account-purged` | `iss_sub` | that user's tokens with `iat` **strictly** before `event_timestamp` refused, until `event_timestamp` + `max_token_lifetime` (the later stamp wins) |
 //! | Holdfast `access-token-revoked` | opaque `jti` | that token refused until its `exp` |
 //! | CAEP `credential-change` | `iss_sub` | none (counted as applied) |
 //! | SSF `verification`, `stream-updated` | opaque stream id | logged |
 //! | anything else | — | acknowledged, ignored |
+//!
+//! The event time is the payload's `event_timestamp` (CAEP §2, optional),
+//! else the SET's `toe` (RFC 8417 §2.2), else its `iat`: never earlier than
+//! the event, so a missing timestamp refuses more, not less.
 //!
 //! Every kept entry also outlives its nominal end by [`LEEWAY_MARGIN`],
 //! because verifiers accept tokens slightly past `exp` (clock leeway).

@@ -305,7 +305,7 @@ pub(crate) fn validate(
     let Some((event_type, payload)) = events.into_iter().next() else {
         return Err(SetError::NotOneEvent);
     };
-    let event = read_event(&event_type, &payload, raw.sub_id.as_ref(), raw.toe)?;
+    let event = read_event(&event_type, &payload, raw.sub_id.as_ref(), raw.toe, iat)?;
     Ok(ValidSet { jti, iat, event })
 }
 
@@ -314,6 +314,7 @@ fn read_event(
     payload: &Value,
     sub_id: Option<&Value>,
     toe: Option<i64>,
+    iat: i64,
 ) -> Result<Event, SetError> {
     let payload = payload
         .as_object()
@@ -321,32 +322,37 @@ fn read_event(
     // SSF §3.1.1: existing CAEP and RISC events may carry `subject` in the
     // payload; the top-level `sub_id` wins when both are present.
     let subject = sub_id.or_else(|| payload.get("subject"));
-    // CAEP §2 `event_timestamp`; RFC 8417 §2.2 `toe` (top level) when the
-    // payload has none, as RISC events define no timestamp of their own.
-    let timestamp = || {
-        payload
-            .get("event_timestamp")
-            .and_then(Value::as_i64)
-            .or(toe)
-            .ok_or(SetError::BadEvent("event_timestamp missing"))
-    };
+    // CAEP §2 `event_timestamp` (OPTIONAL); else RFC 8417 §2.2 `toe` (top
+    // level; RISC events define no timestamp of their own); else `iat`,
+    // which is never before the event: a later not-before stamp refuses
+    // more, never less, and refusing the SET would apply nothing at all.
+    let at = payload
+        .get("event_timestamp")
+        .and_then(Value::as_i64)
+        .or(toe)
+        .unwrap_or(iat);
     let string = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     Ok(match event_type {
-        SESSION_REVOKED => Event::SessionRevoked {
-            sid: subject
-                .and_then(session_of)
-                .ok_or(SetError::BadEvent("subject names no session"))?,
-            at: timestamp()?,
+        // CAEP §3.1: the session named by the subject, directly (opaque)
+        // or as a complex subject's `session`; "When a Complex Claim is used
+        // as the subject, the revocation event applies to any session
+        // derived from matching those combined claims": a complex subject
+        // with a `user` and no `session` is every session of that user.
+        SESSION_REVOKED => match subject.and_then(session_of) {
+            Some(sid) => Event::SessionRevoked { sid, at },
+            None => {
+                let (iss, sub) = subject
+                    .filter(|s| format_of(s) == Some("complex"))
+                    .and_then(user_of)
+                    .ok_or(SetError::BadEvent("subject names no session or user"))?;
+                Event::NotBefore { iss, sub, at }
+            }
         },
         SESSIONS_REVOKED | ACCOUNT_DISABLED | ACCOUNT_PURGED => {
             let (iss, sub) = subject
                 .and_then(user_of)
                 .ok_or(SetError::BadEvent("subject names no iss_sub user"))?;
-            Event::NotBefore {
-                iss,
-                sub,
-                at: timestamp()?,
-            }
+            Event::NotBefore { iss, sub, at }
         }
         ACCESS_TOKEN_REVOKED => Event::AccessTokenRevoked {
             jti: subject
@@ -389,12 +395,14 @@ fn token_id(subject: &Value) -> Option<String> {
     opaque_id(subject)
 }
 
-/// The session of an SSF §3.3 complex subject (`session` member, opaque).
+/// A session: an `opaque` subject (CAEP §3.1's first example), or an SSF
+/// §3.3 complex subject's `session` member.
 fn session_of(subject: &Value) -> Option<String> {
-    if format_of(subject).is_some_and(|f| f != "complex") {
-        return None;
+    match format_of(subject) {
+        Some("opaque") => opaque_id(subject),
+        Some("complex") | None => opaque_id(subject.get("session")?),
+        Some(_) => None,
     }
-    opaque_id(subject.get("session")?)
 }
 
 /// RFC 9493 §3.2.5 `iss_sub`, directly or as a complex subject's `user`.
@@ -629,9 +637,19 @@ mod tests {
                     at: 5
                 }
             );
-            // Without its timestamp the stamp is unknown: refused.
+            // Without a timestamp, the SET's iat stands in (never earlier
+            // than the event).
             let e = event_of(&key, Some(user.clone()), json!({t: {}}));
-            assert_eq!(e.unwrap_err().code(), "invalid_request");
+            assert!(
+                matches!(
+                    e,
+                    Ok(Event::NotBefore {
+                        at: 1_700_000_000,
+                        ..
+                    })
+                ),
+                "{e:?}"
+            );
         }
         // RFC 8417 §2.2 `toe` stands in for a missing event_timestamp.
         let mut c = claims("j1");
@@ -669,6 +687,41 @@ mod tests {
         );
         let e = event_of(&key, None, json!({SESSION_REVOKED: {"event_timestamp": 7}}));
         assert!(matches!(e, Err(SetError::BadEvent(_))));
+    }
+
+    #[test]
+    fn caep_s3_1_session_revoked_accepts_an_opaque_session_or_a_whole_user() {
+        let key = SigningKey::generate(JwsAlg::ES256).unwrap();
+        let events = json!({SESSION_REVOKED: {"event_timestamp": 7}});
+        let e = event_of(
+            &key,
+            Some(json!({"format": "opaque", "id": "s1"})),
+            events.clone(),
+        );
+        assert_eq!(
+            e.unwrap(),
+            Event::SessionRevoked {
+                sid: "s1".into(),
+                at: 7
+            }
+        );
+        // A complex subject without a session: every session of the user.
+        let user_only = json!({"format": "complex",
+            "user": {"format": "iss_sub", "iss": ISS, "sub": "u1"}});
+        assert_eq!(
+            event_of(&key, Some(user_only), events.clone()).unwrap(),
+            Event::NotBefore {
+                iss: ISS.into(),
+                sub: "u1".into(),
+                at: 7
+            }
+        );
+        // A bare iss_sub is not a session subject.
+        let bare = json!({"format": "iss_sub", "iss": ISS, "sub": "u1"});
+        assert!(matches!(
+            event_of(&key, Some(bare), events),
+            Err(SetError::BadEvent(_))
+        ));
     }
 
     #[test]
