@@ -10,7 +10,7 @@
 //! 1. **Discovery**: `token_endpoint` from `{issuer}/.well-known/openid-configuration`;
 //!    the transmitter metadata (SSF §7.2) from
 //!    `{host}/.well-known/ssf-configuration{issuer path}` (the path inserted
-//!    as RFC 8414 §3.1 does), whose `issuer` must equal the configured one
+//!    as RFC 8414 §3 does), whose `issuer` must equal the configured one
 //!    and whose `jwks_uri` gives the SET keys, cached by the same key cache
 //!    the verifier uses (one fetch per rotation, never one per SET).
 //! 2. **Authorization** (SSF §7.1.1, `urn:ietf:rfc:6749`): an access token from the client
@@ -34,7 +34,7 @@
 //! | CAEP `session-revoked` | complex with `session` (opaque), or opaque | tokens with that `sid` refused until `event_timestamp` + `max_token_lifetime` |
 //! | CAEP `session-revoked` | complex with `user` (`iss_sub`) and no `session` | every session of the user (CAEP §3.1): as the RISC events below |
 //! | RISC `sessions-revoked`, `account-disabled`, `account-purged` | `iss_sub` | that user's tokens with `iat` **strictly** before `event_timestamp` refused, until `event_timestamp` + `max_token_lifetime` (the later stamp wins) |
-//! | Holdfast `access-token-revoked` | opaque `jti` | that token refused until its `exp` |
+//! | Holdfast `access-token-revoked` | opaque `jti` (or SSF §3.5.1 `jwt_id`) | that token refused until its `exp` |
 //! | CAEP `credential-change` | `iss_sub` | none (counted as applied) |
 //! | SSF `verification`, `stream-updated` | opaque stream id | logged |
 //! | anything else | — | acknowledged, ignored |
@@ -49,6 +49,11 @@
 //! Each SET is applied once: redeliveries (RFC 8936 §2.4: anything not
 //! acknowledged comes again) are recognised by `jti` for as long as the
 //! entry they made lives, and counted in [`FeedStats::duplicates`].
+//!
+//! **Memory**: entries are 128-bit digests with 32-bit times, 25 bytes per
+//! table bucket (see `state`): 1,000,000 revoked sessions take 50 MiB
+//! (2²¹ buckets; while a table grows, the old one lives beside it for a
+//! moment). Expired entries are pruned every 60 s, never on a check.
 //!
 //! **Staleness, fail closed by default**: when the last successful poll is
 //! older than [`RevocationFeedBuilder::staleness_bound`] (60 s), a token not
@@ -91,7 +96,10 @@
 //! prevents here; refusing would drop a revocation); adding or
 //! removing subjects (SSF §8.1.3: Holdfast streams cover all subjects);
 //! sharing one feed's state between processes; waiting in `start` for the
-//! verification SET.
+//! verification SET; a transmitter that answers the stream creation with
+//! 409 (one stream per receiver, SSF §8.1.1.1) while that stream is not
+//! one of ours: `start` fails rather than take over a stream someone else
+//! may be reading.
 
 mod journal;
 mod poll;

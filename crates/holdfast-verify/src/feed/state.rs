@@ -163,6 +163,8 @@ impl Record {
             return None;
         }
         let mut key = [0u8; 16];
+        // In bounds: `hex` is 32 ASCII bytes, so every slice is on a char
+        // boundary and inside it.
         for (i, b) in key.iter_mut().enumerate() {
             *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
         }
