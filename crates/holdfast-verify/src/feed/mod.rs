@@ -255,8 +255,10 @@ impl RevocationFeedBuilder {
         self
     }
 
-    /// Loads the state file, sets up the stream, polls once, then follows
-    /// the feed on a tokio task. Returns after the first successful poll.
+    /// Loads the state file, sets up the stream, polls until the backlog
+    /// queued while this process was down is applied (at most 100 000
+    /// SETs; the rest follow in the background), then follows the feed on
+    /// a tokio task. Fails if the first poll fails.
     /// The task ends when the last `Arc<RevocationFeed>` is dropped.
     pub async fn start(self) -> Result<Arc<RevocationFeed>, FeedError> {
         let issuer_url =
@@ -288,7 +290,7 @@ impl RevocationFeedBuilder {
             poll::Poller::connect(Arc::clone(&shared), issuer_url, http, self.client_secret)
                 .await?;
         poller
-            .poll_once(true)
+            .catch_up(poll::CATCH_UP_ROUNDS)
             .await
             .map_err(|e| FeedError::Poll(e.to_string()))?;
         let task = tokio::spawn(poller.run());
@@ -489,6 +491,10 @@ impl Shared {
             }));
         }
         Ok(RevocationStatus::Active)
+    }
+
+    fn count_rejected(&self, n: usize) {
+        self.rejected.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     fn mark_polled(&self) {

@@ -42,6 +42,19 @@ const PRUNE_EVERY: i64 = 60;
 /// Backoff after failed polls: from 1 s, doubling, at most 30 s.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
+/// What one poll brought.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Polled {
+    /// SETs in the response.
+    pub received: usize,
+    /// RFC 8936 §2.3 `moreAvailable`.
+    pub more: bool,
+}
+
+/// Polls `start` makes, at most, to drain the backlog before returning
+/// (× `MAX_EVENTS` SETs each).
+pub(crate) const CATCH_UP_ROUNDS: usize = 200;
+
 /// A failed call, for logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -422,8 +435,11 @@ impl Poller {
     }
 
     /// One poll: acknowledge and report the previous batch, take the next
-    /// one, apply and journal it. Returns the number of SETs received.
-    pub(crate) async fn poll_once(&mut self, return_immediately: bool) -> Result<usize, CallError> {
+    /// one, apply and journal it.
+    pub(crate) async fn poll_once(
+        &mut self,
+        return_immediately: bool,
+    ) -> Result<Polled, CallError> {
         if let Some(records) = self.outbox.unwritten() {
             self.write(records).await;
         }
@@ -442,7 +458,6 @@ impl Poller {
             serde_json::from_slice(&body).map_err(|e| CallError(format!("poll response: {e}")))?;
         // The transmitter has the acknowledgements and errors now.
         self.outbox.sent();
-        self.shared.mark_polled();
         let mut sets = Vec::with_capacity(response.sets.len());
         let mut not_strings = Vec::new();
         for (jti, value) in response.sets {
@@ -453,7 +468,16 @@ impl Poller {
         }
         let received = sets.len() + not_strings.len();
         let mut processed = self.shared.process(&self.keys, sets).await;
+        if !not_strings.is_empty() {
+            tracing::warn!(
+                count = not_strings.len(),
+                "holdfast-verify: poll response held non-string SETs"
+            );
+            self.shared.count_rejected(not_strings.len());
+        }
         processed.errs.extend(not_strings);
+        // Fresh as of this response, now that it is applied.
+        self.shared.mark_polled();
         if processed.deferred > 0 {
             tracing::warn!(
                 deferred = processed.deferred,
@@ -463,10 +487,25 @@ impl Poller {
         if let Some(records) = self.outbox.add(processed) {
             self.write(records).await;
         }
-        if response.more_available {
-            tracing::debug!("holdfast-verify: more SETs available");
+        Ok(Polled {
+            received,
+            more: response.more_available,
+        })
+    }
+
+    /// Polls without waiting until the transmitter has nothing more queued
+    /// (events from while this process was down), at most `rounds` times.
+    pub(crate) async fn catch_up(&mut self, rounds: usize) -> Result<(), CallError> {
+        for _ in 0..rounds {
+            if !self.poll_once(true).await?.more {
+                return Ok(());
+            }
         }
-        Ok(received)
+        tracing::warn!(
+            rounds,
+            "holdfast-verify: still catching up; continuing in the background"
+        );
+        Ok(())
     }
 
     /// Journals `records`; on success the acknowledgements waiting for them
@@ -488,11 +527,11 @@ impl Poller {
         loop {
             let started = Instant::now();
             match self.poll_once(false).await {
-                Ok(received) => {
+                Ok(polled) => {
                     failures = 0;
                     // A transmitter that answers at once with nothing would
                     // make this loop spin: pace it.
-                    if received == 0 && started.elapsed() < Duration::from_secs(1) {
+                    if polled.received == 0 && started.elapsed() < Duration::from_secs(1) {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
