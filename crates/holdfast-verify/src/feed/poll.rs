@@ -228,6 +228,10 @@ impl Poller {
             outbox: Outbox::default(),
             last_prune: now,
         };
+        poller
+            .access_token()
+            .await
+            .map_err(|e| FeedError::Token(e.to_string()))?;
         let stream = poller
             .find_or_create_stream(&configuration)
             .await
@@ -633,6 +637,22 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_secs(secs).min(BACKOFF_MAX)
 }
 
+/// SSF §7.2: "If the Issuer value contains a path component, any
+/// terminating "/" MUST be removed before inserting
+/// "/.well-known/ssf-configuration" between the host component and the path
+/// component."
+fn metadata_url(issuer: &Url) -> Url {
+    let mut url = issuer.clone();
+    let path = format!(
+        "/.well-known/ssf-configuration{}",
+        issuer.path().trim_end_matches('/')
+    );
+    url.set_path(&path);
+    url.set_query(None);
+    url.set_fragment(None);
+    url
+}
+
 /// SSF §7.2: `{host}/.well-known/ssf-configuration{issuer path}`, and
 /// "the issuer value returned MUST be identical to the Issuer" used.
 async fn fetch_metadata(
@@ -640,14 +660,7 @@ async fn fetch_metadata(
     issuer_url: &Url,
     issuer: &str,
 ) -> Result<Metadata, FeedError> {
-    let mut url = issuer_url.clone();
-    let path = format!(
-        "/.well-known/ssf-configuration{}",
-        issuer_url.path().trim_end_matches('/')
-    );
-    url.set_path(&path);
-    url.set_query(None);
-    url.set_fragment(None);
+    let url = metadata_url(issuer_url);
     let bytes = get_capped(http, url.as_str())
         .await
         .map_err(|e| FeedError::Metadata(e.to_string()))?;
@@ -747,6 +760,27 @@ mod tests {
         let mut someone_elses = ok;
         someone_elses["description"] = json!("another receiver");
         assert!(stream(someone_elses).our_poll_url().is_none());
+    }
+
+    #[test]
+    fn ssf_s7_2_metadata_path_is_inserted_between_host_and_issuer_path() {
+        let cases = [
+            (
+                "https://tr.example.com",
+                "https://tr.example.com/.well-known/ssf-configuration",
+            ),
+            (
+                "https://tr.example.com/issuer1",
+                "https://tr.example.com/.well-known/ssf-configuration/issuer1",
+            ),
+            (
+                "http://127.0.0.1:8080/t/acme/",
+                "http://127.0.0.1:8080/.well-known/ssf-configuration/t/acme",
+            ),
+        ];
+        for (issuer, expected) in cases {
+            assert_eq!(metadata_url(&issuer.parse().unwrap()).as_str(), expected);
+        }
     }
 
     #[test]
