@@ -266,6 +266,11 @@ impl RevocationFeedBuilder {
         if !matches!(issuer_url.scheme(), "http" | "https") || issuer_url.host().is_none() {
             return Err(FeedError::Issuer(self.issuer));
         }
+        if issuer_url.scheme() == "http" {
+            // SSF §7.2: "Receivers SHOULD ensure that the Issuer URL ...
+            // uses the https scheme." Allowed for development and tests.
+            tracing::warn!(issuer = %self.issuer, "holdfast-verify: revocation feed over plain http");
+        }
         let http = match self.http {
             Some(c) => c,
             None => reqwest::Client::builder()
