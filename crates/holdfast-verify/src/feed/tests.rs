@@ -364,3 +364,13 @@ async fn feed_applies_10000_signed_sets_per_second() {
     );
     assert!(rate >= 10_000.0, "{rate:.0} SETs/s");
 }
+
+#[test]
+fn start_can_be_spawned_and_the_feed_shared_across_threads() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync>() {}
+    let start = RevocationFeed::builder(ISS, CLIENT, SecretString::new("s")).start();
+    send(&start);
+    send_sync::<RevocationFeed>();
+    drop(start);
+}
