@@ -13,9 +13,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use url::Url;
 
+use super::FeedError;
+use super::outbox::{MAX_EVENTS, Outbox};
 use super::set::{EVENTS_REQUESTED, SetError};
+use super::shared::Shared;
 use super::state::Record;
-use super::{FeedError, Shared};
 use crate::claims::Audience;
 use crate::jwks::{Discovery, Endpoints, KeyCache, get_capped, read_at_most};
 
@@ -23,8 +25,6 @@ use crate::jwks::{Discovery, Endpoints, KeyCache, get_capped, read_at_most};
 const POLL_METHOD: &str = "urn:ietf:rfc:8936";
 /// The `description` our streams carry, to find them again after a restart.
 const DESCRIPTION: &str = "holdfast-verify";
-/// At most this many SETs per poll response.
-const MAX_EVENTS: usize = 500;
 /// Largest poll response read: `MAX_EVENTS` SETs of the largest size.
 const MAX_POLL_BYTES: usize = MAX_EVENTS * super::set::MAX_SET_LEN;
 /// Largest answer to any other call.
@@ -555,82 +555,6 @@ impl Poller {
     }
 }
 
-/// What the next poll request carries, and what waits for the journal.
-///
-/// Rule: a SET is acknowledged only once everything applied up to it is
-/// journaled (module docs of [`super::journal`]). While a write is
-/// outstanding, every later acknowledgement waits too, since a later
-/// duplicate may be acknowledged on the strength of an unwritten record.
-#[derive(Debug, Default)]
-struct Outbox {
-    /// To acknowledge in the next poll (RFC 8936 §2.2 `ack`).
-    acks: Vec<String>,
-    /// To report in the next poll (RFC 8936 §2.2 `setErrs`).
-    errs: Vec<(String, SetError)>,
-    /// Applied but not yet journaled.
-    unwritten: Vec<Record>,
-    /// Acknowledgements waiting for `unwritten`.
-    held: Vec<String>,
-}
-
-impl Outbox {
-    /// Takes in a processed batch; returns the records to journal now, if
-    /// its acknowledgements wait for them.
-    fn add(&mut self, p: super::Processed) -> Option<Vec<Record>> {
-        self.errs.extend(p.errs);
-        if self.unwritten.is_empty() && p.records.is_empty() {
-            self.acks.extend(p.acks);
-            return None;
-        }
-        self.held.extend(p.acks);
-        self.unwritten.extend(p.records);
-        Some(self.unwritten.clone())
-    }
-
-    /// What a failed write left to journal.
-    fn unwritten(&self) -> Option<Vec<Record>> {
-        (!self.unwritten.is_empty()).then(|| self.unwritten.clone())
-    }
-
-    /// The journal has every unwritten record: release what waited.
-    fn written(&mut self) {
-        self.unwritten.clear();
-        self.acks.append(&mut self.held);
-    }
-
-    /// RFC 8936 §2.2 poll request: `maxEvents`, `returnImmediately`, `ack`,
-    /// `setErrs` (each error `{"err", "description"}`, RFC 8935 §2.3 codes).
-    fn request(&self, return_immediately: bool) -> Value {
-        let mut request = json!({
-            "maxEvents": MAX_EVENTS,
-            "returnImmediately": return_immediately,
-        });
-        if !self.acks.is_empty() {
-            request["ack"] = json!(self.acks);
-        }
-        if !self.errs.is_empty() {
-            let errs: Map<String, Value> = self
-                .errs
-                .iter()
-                .map(|(jti, e)| {
-                    (
-                        jti.clone(),
-                        json!({"err": e.code(), "description": e.to_string()}),
-                    )
-                })
-                .collect();
-            request["setErrs"] = Value::Object(errs);
-        }
-        request
-    }
-
-    /// The request reached the transmitter.
-    fn sent(&mut self) {
-        self.acks.clear();
-        self.errs.clear();
-    }
-}
-
 /// 1 s, 2 s, 4 s, … at most [`BACKOFF_MAX`].
 fn backoff(failures: u32) -> Duration {
     let secs = 1u64 << failures.saturating_sub(1).min(5);
@@ -687,56 +611,6 @@ async fn fetch_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use super::super::Processed;
-    use super::super::state::{Kind, jti_tag, key};
-
-    fn record(n: u32) -> Record {
-        Record {
-            kind: Kind::Session,
-            key: key(Kind::Session, &[&n.to_string()]),
-            until: 2_000_000_000,
-            tag: jti_tag(&n.to_string()),
-            not_before: 0,
-        }
-    }
-
-    fn batch(acks: &[&str], records: usize) -> Processed {
-        Processed {
-            acks: acks.iter().map(|s| s.to_string()).collect(),
-            errs: vec![("bad".into(), SetError::WrongIssuer)],
-            records: (0..records as u32).map(record).collect(),
-            deferred: 0,
-        }
-    }
-
-    #[test]
-    fn rfc8936_s2_2_request_acks_and_reports_errors_of_the_previous_batch() {
-        let mut o = Outbox::default();
-        assert_eq!(o.add(batch(&["j1"], 0)), None);
-        let r = o.request(false);
-        assert_eq!(r["maxEvents"], json!(MAX_EVENTS));
-        assert_eq!(r["returnImmediately"], json!(false));
-        assert_eq!(r["ack"], json!(["j1"]));
-        assert_eq!(r["setErrs"]["bad"]["err"], json!("invalid_issuer"));
-        o.sent();
-        let r = o.request(true);
-        assert!(r.get("ack").is_none() && r.get("setErrs").is_none());
-    }
-
-    #[test]
-    fn acks_wait_until_their_records_are_journaled() {
-        let mut o = Outbox::default();
-        assert_eq!(o.add(batch(&["j1"], 1)).map(|r| r.len()), Some(1));
-        assert!(o.request(false).get("ack").is_none());
-        // The write failed: a later batch with nothing new waits too.
-        assert_eq!(o.add(batch(&["j2"], 0)).map(|r| r.len()), Some(1));
-        assert!(o.request(false).get("ack").is_none());
-        assert_eq!(o.unwritten().map(|r| r.len()), Some(1));
-        o.written();
-        assert_eq!(o.request(false)["ack"], json!(["j1", "j2"]));
-        assert_eq!(o.unwritten(), None);
-    }
 
     fn stream(v: Value) -> StreamConfig {
         serde_json::from_value(v).unwrap()
