@@ -59,7 +59,9 @@
 //! older than [`RevocationFeedBuilder::staleness_bound`] (60 s), a token not
 //! known to be revoked gets `Err` from [`RevocationCheck::check`], which the
 //! verifier answers with 503. [`RevocationFeedBuilder::fail_open`] accepts
-//! it instead. Tokens known to be revoked are refused either way.
+//! it instead. Tokens known to be revoked are refused either way. A poll
+//! whose SETs could not all be verified (the JWKS unreachable) does not
+//! count as successful: those SETs stay unacknowledged and come again.
 //!
 //! **Restarts: use [`RevocationFeedBuilder::state_file`].** With it, each
 //! batch is journaled and fsynced before it is acknowledged, and read back

@@ -47,6 +47,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub(crate) struct Polled {
     /// SETs in the response.
     pub received: usize,
+    /// SETs left unacknowledged because the keys could not be fetched.
+    pub deferred: usize,
     /// RFC 8936 §2.3 `moreAvailable`.
     pub more: bool,
 }
@@ -200,6 +202,11 @@ impl Poller {
             Duration::from_secs(30),
             Duration::from_secs(600),
         );
+        // Fetched now, so a JWKS that cannot be had fails `start` instead
+        // of deferring every SET.
+        keys.warm_up()
+            .await
+            .map_err(|e| FeedError::Metadata(format!("jwks_uri: {e}")))?;
         let configuration = metadata
             .configuration_endpoint
             .as_deref()
@@ -480,11 +487,14 @@ impl Poller {
             self.shared.count_rejected(not_strings.len());
         }
         processed.errs.extend(not_strings);
-        // Fresh as of this response, now that it is applied.
-        self.shared.mark_polled();
-        if processed.deferred > 0 {
+        let deferred = processed.deferred;
+        if deferred == 0 {
+            // Fresh as of this response, now that all of it is applied. With
+            // SETs deferred it is not: staleness then fails closed.
+            self.shared.mark_polled();
+        } else {
             tracing::warn!(
-                deferred = processed.deferred,
+                deferred,
                 "holdfast-verify: SETs deferred until keys are available"
             );
         }
@@ -493,6 +503,7 @@ impl Poller {
         }
         Ok(Polled {
             received,
+            deferred,
             more: response.more_available,
         })
     }
@@ -501,7 +512,14 @@ impl Poller {
     /// (events from while this process was down), at most `rounds` times.
     pub(crate) async fn catch_up(&mut self, rounds: usize) -> Result<(), CallError> {
         for _ in 0..rounds {
-            if !self.poll_once(true).await?.more {
+            let polled = self.poll_once(true).await?;
+            if polled.deferred > 0 {
+                return Err(CallError(format!(
+                    "{} SETs could not be verified: keys unavailable",
+                    polled.deferred
+                )));
+            }
+            if !polled.more {
                 return Ok(());
             }
         }
@@ -531,6 +549,11 @@ impl Poller {
         loop {
             let started = Instant::now();
             match self.poll_once(false).await {
+                Ok(polled) if polled.deferred > 0 => {
+                    // They come straight back: wait as after a failure.
+                    failures = failures.saturating_add(1);
+                    tokio::time::sleep(backoff(failures)).await;
+                }
                 Ok(polled) => {
                     failures = 0;
                     // A transmitter that answers at once with nothing would
