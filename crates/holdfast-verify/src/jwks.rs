@@ -55,6 +55,7 @@ struct KeySet {
 pub(crate) struct Endpoints {
     pub jwks_uri: Url,
     pub introspection_endpoint: Option<Url>,
+    pub token_endpoint: Option<Url>,
 }
 
 #[derive(Default)]
@@ -76,6 +77,8 @@ struct DiscoveryDoc {
     jwks_uri: String,
     #[serde(default)]
     introspection_endpoint: Option<String>,
+    #[serde(default)]
+    token_endpoint: Option<String>,
 }
 
 impl Discovery {
@@ -84,6 +87,20 @@ impl Discovery {
             issuer,
             http,
             cached: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Discovery already done elsewhere: `endpoints` are used as they are
+    /// (the revocation feed takes `jwks_uri` from the SSF metadata).
+    pub(crate) fn with_endpoints(
+        issuer: String,
+        http: reqwest::Client,
+        endpoints: Endpoints,
+    ) -> Self {
+        Self {
+            issuer,
+            http,
+            cached: std::sync::Mutex::new(Some(endpoints)),
         }
     }
 
@@ -119,9 +136,14 @@ impl Discovery {
             .introspection_endpoint
             .as_deref()
             .and_then(|u| Url::parse(u).ok());
+        let token_endpoint = doc
+            .token_endpoint
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok());
         let endpoints = Endpoints {
             jwks_uri,
             introspection_endpoint,
+            token_endpoint,
         };
         if let Ok(mut g) = self.cached.lock() {
             *g = Some(endpoints.clone());
@@ -149,8 +171,18 @@ pub(crate) async fn get_capped(http: &reqwest::Client, url: &str) -> Result<Vec<
 /// Reads a response body of at most [`MAX_DOCUMENT_BYTES`] after checking
 /// for a 2xx status.
 pub(crate) async fn read_capped(
+    response: reqwest::Response,
+    url: &str,
+) -> Result<Vec<u8>, FetchError> {
+    read_at_most(response, url, MAX_DOCUMENT_BYTES).await
+}
+
+/// Reads a response body of at most `max` bytes after checking for a 2xx
+/// status.
+pub(crate) async fn read_at_most(
     mut response: reqwest::Response,
     url: &str,
+    max: usize,
 ) -> Result<Vec<u8>, FetchError> {
     if !response.status().is_success() {
         return Err(FetchError(format!("{url}: HTTP {}", response.status())));
@@ -161,7 +193,7 @@ pub(crate) async fn read_capped(
         .await
         .map_err(|e| FetchError(format!("{url}: {e}")))?
     {
-        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+        if body.len() + chunk.len() > max {
             return Err(FetchError(format!("{url}: response too large")));
         }
         body.extend_from_slice(&chunk);

@@ -26,7 +26,8 @@
 //!   RFC 9449 §7.1, decided in one place ([`AuthError::answer`]).
 //! - **Revocation** (optional): [`revocation::RevocationCheck`], with
 //!   introspection ([RFC 7662](https://www.rfc-editor.org/rfc/rfc7662))
-//!   shipped.
+//!   and the revocation feed ([`feed::RevocationFeed`]: SSF 1.0 SETs over
+//!   RFC 8936 poll delivery, applied in the background) shipped.
 //! - **axum/tower**: [`Verifier::layer`] and the [`VerifiedClaims`] extractor.
 //!
 //! ```no_run
@@ -58,8 +59,7 @@
 //!
 //! Not supported: tokens in a form body or query (RFC 6750 §2.2, §2.3);
 //! encrypted tokens (JWE); multiple issuers per verifier (make one per
-//! issuer); the revocation feed (coming, behind [`revocation::RevocationCheck`]);
-//! a DPoP replay cache shared between processes.
+//! issuer); a DPoP replay cache shared between processes.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -68,6 +68,7 @@ pub mod claims;
 pub mod clock;
 pub mod dpop;
 pub mod error;
+pub mod feed;
 mod jwks;
 pub mod layer;
 pub mod revocation;

@@ -3,10 +3,10 @@
 //! Shipped: [`Introspection`], which asks the issuer's introspection
 //! endpoint ([RFC 7662 §2](https://www.rfc-editor.org/rfc/rfc7662#section-2))
 //! with a confidential client's credentials (HTTP Basic, RFC 6749 §2.3.1)
-//! and caches the answer for a short time. Holdfast's revocation feed (signed
-//! SETs, DESIGN §7) will plug in as another implementation of the same
-//! trait: it gets the token and its verified claims (`sid`, `jti`, `sub`,
-//! `iat`), which is all a feed-driven check needs.
+//! and caches the answer for a short time; and
+//! [`crate::feed::RevocationFeed`], which follows Holdfast's revocation feed
+//! (signed SETs, DESIGN §7) and answers from memory, from the token's
+//! verified claims (`sid`, `jti`, `sub`, `iat`).
 //!
 //! A check runs after everything else passed, so a forged or expired token
 //! never costs a network call.

@@ -171,7 +171,7 @@ fn is_access_token_typ(typ: Option<&str>) -> bool {
 
 /// The asymmetric algorithms a JWKS key can carry. `none` and HMAC are not
 /// among them: RFC 8725 §3.1, and an HMAC "key" from a JWKS would be public.
-fn asymmetric_alg(name: &str) -> Option<Algorithm> {
+pub(crate) fn asymmetric_alg(name: &str) -> Option<Algorithm> {
     let alg = Algorithm::from_str(name).ok()?;
     match alg {
         Algorithm::ES256
