@@ -118,6 +118,9 @@ export class World {
     this.#spawn("holdfast", HOLDFAST_BIN, [...this.#globals(), "serve"]);
     await waitFor("holdfast", async () => (await fetch(`${this.base}/healthz`)).ok, 30_000, this.processes.at(-1));
 
+    // The API follows the tenant's revocation feed as this receiver.
+    const feed = JSON.parse(await this.cli(["--json", "client", "create", "--tenant", "demo",
+      "--client-id", "api-feed", "--confidential", "--grant-type", "client_credentials", "--scope", "ssf"]));
     this.#spawn("api", RS_BIN, [
       "--issuer", this.issuer,
       "--audience", this.issuer,
@@ -125,7 +128,8 @@ export class World {
       // Proofs name the URL the browser called: the API behind the SPA's proxy.
       "--public-url", this.spa,
       "--step-up-max-age", String(STEP_UP_MAX_AGE),
-    ], { RS_LOG: "info,holdfast_verify=debug" });
+      "--feed-client-id", "api-feed",
+    ], { RS_LOG: "info,holdfast_verify=debug", RS_FEED_CLIENT_SECRET: feed.client_secret });
     await waitFor("example API", async () => (await fetch(`${this.apiDirect}/api/hello`)).status === 401, 30_000, this.processes.at(-1));
 
     this.#spawn("spa", process.execPath, [

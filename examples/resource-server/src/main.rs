@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use holdfast_crypto::secret::SecretString;
 use holdfast_example_resource_server::{AppConfig, app, run};
 use holdfast_verify::Verifier;
+use holdfast_verify::feed::RevocationFeed;
 use url::Url;
 
 /// An example API protected by holdfast-verify.
@@ -33,6 +35,29 @@ struct Args {
     /// `/api/sensitive` needs a login at most this many seconds old.
     #[arg(long, env = "RS_STEP_UP_MAX_AGE", default_value_t = 300)]
     step_up_max_age: u64,
+    /// The confidential client (scope `ssf`, client credentials) this API
+    /// follows the tenant's revocation feed as.
+    #[arg(
+        long,
+        env = "RS_FEED_CLIENT_ID",
+        required_unless_present = "no_revocation_feed"
+    )]
+    feed_client_id: Option<String>,
+    /// Its secret.
+    #[arg(long, env = "RS_FEED_CLIENT_SECRET", hide_env_values = true)]
+    feed_client_secret: Option<String>,
+    /// Where the feed journals what it applied, so a restart keeps refusing
+    /// what was revoked before it [default: memory only].
+    #[arg(long, env = "RS_FEED_STATE_FILE")]
+    feed_state_file: Option<std::path::PathBuf>,
+    /// Accept tokens while the feed is unreachable (fail open) instead of
+    /// answering 503 (fail closed, the default).
+    #[arg(long, env = "RS_FEED_FAIL_OPEN")]
+    feed_fail_open: bool,
+    /// Do not follow the revocation feed: revoked sessions' tokens are then
+    /// accepted until they expire.
+    #[arg(long, env = "RS_NO_REVOCATION_FEED", conflicts_with = "feed_client_id")]
+    no_revocation_feed: bool,
 }
 
 #[tokio::main]
@@ -52,11 +77,28 @@ async fn main() -> anyhow::Result<()> {
     let audience = args
         .audience
         .unwrap_or_else(|| public_url.as_str().trim_end_matches('/').to_owned());
-    let verifier = Verifier::builder(args.issuer.clone())
+    let mut builder = Verifier::builder(args.issuer.clone())
         .audience(audience.clone())
         .realm("holdfast-example")
-        .public_base_url(public_url.clone())
-        .build()?;
+        .public_base_url(public_url.clone());
+    if let Some(client_id) = &args.feed_client_id {
+        let secret = args.feed_client_secret.clone().context(
+            "--feed-client-secret (RS_FEED_CLIENT_SECRET) is required with --feed-client-id",
+        )?;
+        let mut feed =
+            RevocationFeed::builder(args.issuer.clone(), client_id, SecretString::new(&secret))
+                .fail_open(args.feed_fail_open);
+        if let Some(path) = &args.feed_state_file {
+            feed = feed.state_file(path.clone());
+        }
+        let feed = feed
+            .start()
+            .await
+            .with_context(|| format!("cannot follow the revocation feed of {}", args.issuer))?;
+        tracing::info!(stream = ?feed.stats().stream_id, "following the revocation feed");
+        builder = builder.revocation_check(feed);
+    }
+    let verifier = builder.build()?;
     // Fail at start-up, not on the first request, if the issuer is wrong.
     verifier
         .warm_up()
