@@ -11,7 +11,7 @@
 //! Both back ends run the same SQL text (sqlx binds `$1`-style parameters on
 //! SQLite too). The files under `src/sql/` are ordinary Rust, compiled once
 //! inside each back end's module (`sqlite.rs`, `postgres.rs`), where the
-//! store type, the database type and the two statements that cannot be
+//! store type, the database type and the three statements that cannot be
 //! shared are named; so there is no back-end `if` inside any query, and no
 //! macro. Where a back end has its own statement (the one-statement
 //! rotation on PostgreSQL, say), its module says so. Migrations are embedded

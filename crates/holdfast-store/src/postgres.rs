@@ -11,7 +11,7 @@ use sqlx::{Connection, Pool, Postgres};
 use crate::{PresentOutcome, Store, StoreResult};
 
 /// The shared SQL (`src/sql/`), compiled for PostgreSQL: it names the
-/// store, the database and the two statements that differ through the items
+/// store, the database and the three statements that differ through the items
 /// below.
 // Compiled once per back end on purpose: see `sql/mod.rs`.
 #[allow(clippy::duplicate_mod)]
@@ -34,6 +34,13 @@ const LOCK_FAMILY: Option<&str> = Some(
     "SELECT 1 FROM sessions WHERE tenant_id = $1 AND id = \
      (SELECT session_id FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2) FOR UPDATE",
 );
+
+/// Removes the events whose ids are in the JSON array of strings `$2` from
+/// stream `$1`'s queue (an RFC 8936 acknowledgement): one parameter however
+/// many ids, read with `json_array_elements_text` (a list of a thousand
+/// placeholders made PostgreSQL plan for 40 ms per poll).
+const DELETE_ACKED: &str = "DELETE FROM ssf_pending
+    WHERE stream_id = $1 AND event_id IN (SELECT json_array_elements_text($2::json))";
 
 /// The PostgreSQL implementation of the store traits.
 #[derive(Debug, Clone)]

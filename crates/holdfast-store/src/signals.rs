@@ -128,8 +128,8 @@ pub trait SignalStore: Send + Sync {
     /// Whether the stream has events due at `now` (a read, for waiting
     /// polls).
     async fn has_due_signals(&self, stream_id: &str, now: i64) -> StoreResult<bool>;
-    /// Claims up to `limit` events due for push at `now` on enabled push
-    /// streams, each until `claim_until` (so two nodes do not send one
+    /// Claims up to `limit` events per enabled push stream due at `now`,
+    /// oldest first, each until `claim_until` (so two nodes do not send one
     /// event at once).
     async fn due_pushes(&self, now: i64, claim_until: i64, limit: i64)
     -> StoreResult<Vec<DuePush>>;

@@ -53,7 +53,7 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use crate::{PresentOutcome, Store, StoreResult};
 
 /// The shared SQL (`src/sql/`), compiled for SQLite: it names the store,
-/// the database and the two statements that differ through the items below.
+/// the database and the three statements that differ through the items below.
 // Compiled once per back end on purpose: see `sql/mod.rs`.
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/mod.rs"]
@@ -70,6 +70,11 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// Locks a family inside a write transaction: nothing to do, `BEGIN
 /// IMMEDIATE` already holds the database's write lock.
 const LOCK_FAMILY: Option<&str> = None;
+/// Removes the events whose ids are in the JSON array of strings `$2` from
+/// stream `$1`'s queue (an RFC 8936 acknowledgement): one parameter however
+/// many ids, read with SQLite's `json_each`.
+const DELETE_ACKED: &str = "DELETE FROM ssf_pending
+    WHERE stream_id = $1 AND event_id IN (SELECT value FROM json_each($2))";
 
 /// The SQLite implementation of the store traits.
 #[derive(Debug, Clone)]

@@ -47,8 +47,11 @@ CREATE TABLE ssf_pending (
     next_attempt_at INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (stream_id, event_id)
 );
+-- For deleting an event's queue rows with it (retention). Deliberately no
+-- index on next_attempt_at: deliveries read a stream's rows by the primary
+-- key's prefix, and leaving the column unindexed keeps marking rows handed
+-- out a cheap in-place update.
 CREATE INDEX ssf_pending_by_event ON ssf_pending (event_id);
-CREATE INDEX ssf_pending_due ON ssf_pending (next_attempt_at);
 
 -- OIDC Back-Channel Logout 1.0 §2.2 registration.
 ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT;

@@ -11,8 +11,9 @@
 //!   and a `try_rotate()` method: the back end's fastest way to apply the
 //!   common presentation of a refresh token, a plain rotation;
 //! - `Db`, its `sqlx` database type;
-//! - `BEGIN_WRITE` and `LOCK_FAMILY`, the two statements that cannot be
-//!   shared.
+//! - `BEGIN_WRITE`, `LOCK_FAMILY` and `DELETE_ACKED`, the three statements
+//!   that cannot be shared (the last reads a batch of ids from one JSON
+//!   parameter, which each database spells its own way).
 //!
 //! Every statement here is portable between SQLite and PostgreSQL (`$n`
 //! parameters, `ON CONFLICT`, partial indexes); there is no back-end `if`
@@ -22,7 +23,7 @@
 //! statements several of them run inside their own transaction (among them
 //! the ones that write security events, in the revoking transaction).
 
-use super::{BEGIN_WRITE, Db, LOCK_FAMILY, ThisStore};
+use super::{BEGIN_WRITE, DELETE_ACKED, Db, LOCK_FAMILY, ThisStore};
 
 mod audit;
 mod dpop_replay;

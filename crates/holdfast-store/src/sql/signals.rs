@@ -3,21 +3,8 @@
 use holdfast_core::signals::{PUSH_DELIVERY, Signal, StreamStatus};
 
 use super::tx::{emit_in, insert_signal};
-use super::{BEGIN_WRITE, ThisStore};
+use super::{BEGIN_WRITE, DELETE_ACKED, ThisStore};
 use crate::rows::{DueLogoutRow, SignalRow, StreamRow, delivered_column, to_json_list};
-
-/// Ids per `IN (...)` list: a whole poll's worth (RFC 8936 `maxEvents` is
-/// capped at 1000 by the server) in one statement, well under both
-/// databases' parameter limits (SQLite 32766, PostgreSQL 65535).
-const IN_CHUNK: usize = 1000;
-
-/// `$first, $first+1, ...` for `n` parameters.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 const QUEUE_FOR_STREAM: &str =
     "INSERT INTO ssf_pending (stream_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
@@ -28,13 +15,23 @@ const READ_QUEUED: &str =
      WHERE p.stream_id = $1 AND p.next_attempt_at <= $2
      ORDER BY p.event_id LIMIT $3";
 
+/// The enabled push streams: few or none, so a round that has nothing to
+/// push costs one small read, however many events poll streams hold.
+const PUSH_STREAMS: &str =
+    "SELECT * FROM ssf_streams WHERE delivery_method = $1 AND status = 'enabled'";
+
+/// Claims up to `$4` events of stream `$3` due at `$1`, until `$2`.
+/// Marks stream `$1`'s rows due at `$2` with ids up to `$3` as handed out
+/// until `$4`.
+const MARK_HANDED_OUT: &str = "UPDATE ssf_pending SET next_attempt_at = $4
+     WHERE stream_id = $1 AND next_attempt_at <= $2 AND event_id <= $3";
+
 const CLAIM_PUSHES: &str = "UPDATE ssf_pending SET next_attempt_at = $2
-     WHERE next_attempt_at <= $1 AND (stream_id, event_id) IN (
-         SELECT p.stream_id, p.event_id FROM ssf_pending p
-         JOIN ssf_streams s ON s.id = p.stream_id
-         WHERE s.delivery_method = $4 AND s.status = 'enabled' AND p.next_attempt_at <= $1
-         ORDER BY p.next_attempt_at, p.event_id LIMIT $3)
-     RETURNING stream_id, event_id, attempts";
+     WHERE stream_id = $3 AND next_attempt_at <= $1 AND event_id IN (
+         SELECT event_id FROM ssf_pending
+         WHERE stream_id = $3 AND next_attempt_at <= $1
+         ORDER BY event_id LIMIT $4)
+     RETURNING event_id, attempts";
 
 const CLAIM_LOGOUTS: &str = "UPDATE logout_deliveries SET next_attempt_at = $2
      WHERE next_attempt_at <= $1 AND id IN (
@@ -210,17 +207,12 @@ impl crate::SignalStore for ThisStore {
     ) -> crate::StoreResult<(Vec<Signal>, bool)> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
-        for chunk in ack.chunks(IN_CHUNK) {
-            let sql = format!(
-                "DELETE FROM ssf_pending WHERE stream_id = $1 AND event_id IN ({})",
-                placeholders(2, chunk.len())
-            );
-            // Only placeholders are formatted in; the ids are bound.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(stream_id);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            query.execute(&mut *tx).await?;
+        if !ack.is_empty() {
+            sqlx::query(DELETE_ACKED)
+                .bind(stream_id)
+                .bind(crate::rows::to_json_list(ack))
+                .execute(&mut *tx)
+                .await?;
         }
         let mut rows = sqlx::query_as::<_, SignalRow>(READ_QUEUED)
             .bind(stream_id)
@@ -234,19 +226,18 @@ impl crate::SignalStore for ThisStore {
             .into_iter()
             .map(TryInto::try_into)
             .collect::<Result<_, _>>()?;
-        for chunk in signals.chunks(IN_CHUNK) {
-            let sql = format!(
-                "UPDATE ssf_pending SET next_attempt_at = $2
-                 WHERE stream_id = $1 AND event_id IN ({})",
-                placeholders(3, chunk.len())
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        // Mark what is handed out: exactly the rows just read, as they are
+        // the first due ones up to the last id (a row committed meanwhile
+        // with a smaller id is marked too, and comes after the redelivery
+        // delay: later, never lost).
+        if let Some(last) = signals.last() {
+            sqlx::query(MARK_HANDED_OUT)
                 .bind(stream_id)
-                .bind(redeliver_at);
-            for s in chunk {
-                query = query.bind(&s.id);
-            }
-            query.execute(&mut *tx).await?;
+                .bind(now)
+                .bind(&last.id)
+                .bind(redeliver_at)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok((signals, more))
@@ -269,35 +260,40 @@ impl crate::SignalStore for ThisStore {
         claim_until: i64,
         limit: i64,
     ) -> crate::StoreResult<Vec<crate::DuePush>> {
+        let streams: Vec<StreamRow> = sqlx::query_as(PUSH_STREAMS)
+            .bind(PUSH_DELIVERY)
+            .fetch_all(&self.pool)
+            .await?;
+        if streams.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
-        let claimed: Vec<(String, String, i64)> = sqlx::query_as(CLAIM_PUSHES)
-            .bind(now)
-            .bind(claim_until)
-            .bind(limit)
-            .bind(PUSH_DELIVERY)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut due = Vec::with_capacity(claimed.len());
-        for (stream_id, event_id, attempts) in claimed {
-            let stream: Option<StreamRow> =
-                sqlx::query_as("SELECT * FROM ssf_streams WHERE id = $1")
-                    .bind(&stream_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let signal: Option<SignalRow> = sqlx::query_as(
-                "SELECT id, kind, at, session_id, user_id, token_id, token_exp, detail
-                 FROM security_events WHERE id = $1",
-            )
-            .bind(&event_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let (Some(stream), Some(signal)) = (stream, signal) {
-                due.push(crate::DuePush {
-                    stream: stream.try_into()?,
-                    signal: signal.try_into()?,
-                    attempts,
-                });
+        let mut due = Vec::new();
+        for stream in streams {
+            let stream: crate::StreamRecord = stream.try_into()?;
+            let claimed: Vec<(String, i64)> = sqlx::query_as(CLAIM_PUSHES)
+                .bind(now)
+                .bind(claim_until)
+                .bind(&stream.id)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            for (event_id, attempts) in claimed {
+                let signal: Option<SignalRow> = sqlx::query_as(
+                    "SELECT id, kind, at, session_id, user_id, token_id, token_exp, detail
+                     FROM security_events WHERE id = $1",
+                )
+                .bind(&event_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(signal) = signal {
+                    due.push(crate::DuePush {
+                        stream: stream.clone(),
+                        signal: signal.try_into()?,
+                        attempts,
+                    });
+                }
             }
         }
         tx.commit().await?;

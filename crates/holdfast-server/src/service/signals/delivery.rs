@@ -129,12 +129,17 @@ async fn push(
         }
     };
     match outcome {
-        Outcome::Accepted => state.store.push_delivered(&stream.id, &due.signal.id).await,
+        Outcome::Accepted => {
+            metrics::counter!("holdfast_security_events_delivered_total", "method" => "push")
+                .increment(1);
+            state.store.push_delivered(&stream.id, &due.signal.id).await
+        }
         Outcome::Refused(why) => {
             tracing::warn!(stream = %stream.id, jti = %due.signal.id, why, "receiver refused a SET (RFC 8935 §2.3); not retrying");
             state.store.push_delivered(&stream.id, &due.signal.id).await
         }
         Outcome::Failed(why) if due.attempts + 1 >= MAX_ATTEMPTS => {
+            metrics::counter!("holdfast_deliveries_given_up_total", "kind" => "push").increment(1);
             tracing::error!(stream = %stream.id, jti = %due.signal.id, why, "giving up pushing a SET");
             state.store.push_delivered(&stream.id, &due.signal.id).await
         }
@@ -188,12 +193,17 @@ async fn logout(
         }
     };
     match outcome {
-        Outcome::Accepted => state.store.logout_delivered(&due.id).await,
+        Outcome::Accepted => {
+            metrics::counter!("holdfast_logout_tokens_delivered_total").increment(1);
+            state.store.logout_delivered(&due.id).await
+        }
         Outcome::Refused(why) => {
             tracing::warn!(client = %due.client_id, jti = %due.id, why, "dropping a logout token");
             state.store.logout_delivered(&due.id).await
         }
         Outcome::Failed(why) if due.attempts + 1 >= MAX_ATTEMPTS => {
+            metrics::counter!("holdfast_deliveries_given_up_total", "kind" => "logout")
+                .increment(1);
             tracing::error!(client = %due.client_id, jti = %due.id, why, "giving up a back-channel logout");
             state.store.logout_delivered(&due.id).await
         }

@@ -117,6 +117,8 @@ pub async fn poll(
                     sets.insert(signal.id.clone(), set);
                 }
             }
+            metrics::counter!("holdfast_security_events_delivered_total", "method" => "poll")
+                .increment(sets.len() as u64);
             return Ok(PollResponse {
                 sets,
                 more_available: more,
