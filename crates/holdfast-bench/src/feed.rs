@@ -19,7 +19,7 @@
 //! Example: `holdfast-bench feed --store postgres --nodes 2 --revocations 300 --burst 100000`
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::process::{create_pg_database, drop_pg_database, wait_healthy};
+use crate::process::{Setup, wait_healthy};
 use crate::{PASSWORD, ServerProcess, Store, mint_sessions, preload};
 
 /// Options of `holdfast-bench feed`.
@@ -70,71 +70,10 @@ pub async fn run(args: FeedArgs) -> anyhow::Result<()> {
     if args.nodes > 1 && args.store != Store::Postgres {
         bail!("--nodes > 1 needs --store postgres (nodes share one database)");
     }
-    let bin = match &args.server_bin {
-        Some(bin) => bin.clone(),
-        None => std::env::current_exe()?.with_file_name("holdfast"),
-    };
-    if !bin.exists() {
-        bail!(
-            "{} not found: build it first (cargo build --release -p holdfast-server)",
-            bin.display()
-        );
-    }
-    let dir = std::env::temp_dir().join(format!("holdfast-feed-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let database_url = match args.store {
-        Store::Sqlite => format!("sqlite://{}", dir.join("holdfast.db").display()),
-        Store::Postgres => create_pg_database(&args.postgres_url)?,
-    };
-    let cli = |extra: &[&str], stdin: Option<&str>| -> anyhow::Result<Value> {
-        let mut child = Command::new(&bin)
-            .args(["--database-url", &database_url, "--data-dir"])
-            .arg(&dir)
-            .arg("--json")
-            .args(extra)
-            .env("HOLDFAST_ARGON2_MEMORY_KIB", "1024")
-            .env("HOLDFAST_ARGON2_ITERATIONS", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            use std::io::Write;
-            pipe.write_all(text.as_bytes())?;
-        }
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!("holdfast {extra:?} failed");
-        }
-        Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
-    };
-    cli(&["tenant", "create", "bench"], None)?;
-    cli(
-        &[
-            "client",
-            "create",
-            "--tenant",
-            "bench",
-            "--client-id",
-            "app",
-            "--public",
-            "--scope",
-            "openid",
-        ],
-        None,
-    )?;
-    cli(
-        &[
-            "user",
-            "create",
-            "--tenant",
-            "bench",
-            "--username",
-            "load",
-            "--password-stdin",
-        ],
-        Some(PASSWORD),
-    )?;
+    let pg = (args.store == Store::Postgres).then_some(args.postgres_url.as_str());
+    let setup = Setup::new(args.server_bin.as_deref(), pg, true)?;
+    setup.bench_tenant(PASSWORD)?;
+    let cli = |extra: &[&str], stdin: Option<&str>| setup.cli(extra, stdin);
     let rs = cli(
         &[
             "client",
@@ -160,13 +99,10 @@ pub async fn run(args: FeedArgs) -> anyhow::Result<()> {
     let mut bases = Vec::new();
     for i in 0..args.nodes.max(1) {
         let listen = format!("127.0.0.1:{}", args.port + i as u16);
-        let child = Command::new(&bin)
-            .args(["--database-url", &database_url, "--data-dir"])
-            .arg(&dir)
+        let child = setup
+            .command()
             .args(["serve", "--listen", &listen])
             .env("HOLDFAST_LOG", "warn")
-            .env("HOLDFAST_ARGON2_MEMORY_KIB", "1024")
-            .env("HOLDFAST_ARGON2_ITERATIONS", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -273,7 +209,7 @@ pub async fn run(args: FeedArgs) -> anyhow::Result<()> {
     // Throughput.
     if args.burst > 0 {
         eprintln!("preloading {} sessions...", args.burst);
-        preload::preload(&database_url, args.burst, 0).await?;
+        preload::preload(&setup.database_url, args.burst, 0).await?;
         let before = received.load(Ordering::Relaxed);
         let started = Instant::now();
         cli(
@@ -316,10 +252,7 @@ pub async fn run(args: FeedArgs) -> anyhow::Result<()> {
     }
     poller.abort();
     drop(nodes);
-    if args.store == Store::Postgres {
-        drop_pg_database(&args.postgres_url, &database_url);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    setup.remove(pg);
     Ok(())
 }
 

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -49,7 +49,7 @@ mod feed;
 mod preload;
 mod process;
 
-use process::{create_pg_database, drop_pg_database, peak_rss_kib, server_cpu_ns, wait_healthy};
+use process::{Setup, drop_pg_database, peak_rss_kib, server_cpu_ns, wait_healthy};
 
 #[derive(Debug, Parser)]
 #[command(about = "Holdfast load benchmarks")]
@@ -311,73 +311,10 @@ impl Bench {
     /// Prepares the database, starts the server and mints the sessions.
     /// With `flood`, the server hashes with the real Argon2 parameters.
     async fn start(args: &RefreshArgs, flood: Option<Throttle>) -> anyhow::Result<Self> {
-        let bin = match &args.server_bin {
-            Some(bin) => bin.clone(),
-            None => std::env::current_exe()?.with_file_name("holdfast"),
-        };
-        if !bin.exists() {
-            bail!(
-                "{} not found: build it first (cargo build --release -p holdfast-server)",
-                bin.display()
-            );
-        }
-        let dir =
-            std::env::temp_dir().join(format!("holdfast-bench-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)?;
-        let database_url = match args.store {
-            Store::Sqlite => format!("sqlite://{}", dir.join("holdfast.db").display()),
-            Store::Postgres => create_pg_database(&args.postgres_url)?,
-        };
-        let cli = |extra: &[&str], stdin: Option<&str>| -> anyhow::Result<()> {
-            let mut cmd = Command::new(&bin);
-            cmd.args(["--database-url", &database_url, "--data-dir"])
-                .arg(&dir)
-                .args(extra);
-            if flood.is_none() {
-                cmd.env("HOLDFAST_ARGON2_MEMORY_KIB", "1024")
-                    .env("HOLDFAST_ARGON2_ITERATIONS", "1");
-            }
-            cmd.stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit());
-            let mut child = cmd.spawn()?;
-            if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-                use std::io::Write;
-                pipe.write_all(text.as_bytes())?;
-            }
-            let status = child.wait()?;
-            if !status.success() {
-                bail!("holdfast {extra:?} failed");
-            }
-            Ok(())
-        };
-        cli(&["tenant", "create", "bench"], None)?;
-        cli(
-            &[
-                "client",
-                "create",
-                "--tenant",
-                "bench",
-                "--client-id",
-                "app",
-                "--public",
-                "--scope",
-                "openid",
-            ],
-            None,
-        )?;
-        cli(
-            &[
-                "user",
-                "create",
-                "--tenant",
-                "bench",
-                "--username",
-                "load",
-                "--password-stdin",
-            ],
-            Some(PASSWORD),
-        )?;
+        let pg = (args.store == Store::Postgres).then_some(args.postgres_url.as_str());
+        let setup = Setup::new(args.server_bin.as_deref(), pg, flood.is_none())?;
+        setup.bench_tenant(PASSWORD)?;
+        let (dir, database_url) = (setup.dir.clone(), setup.database_url.clone());
 
         if args.preload_families > 0 {
             eprintln!("preloading {} families...", args.preload_families);
@@ -394,10 +331,10 @@ impl Bench {
         let mut command = match &args.server_cpus {
             Some(cpus) => {
                 let mut c = Command::new("taskset");
-                c.args(["-c", cpus]).arg(&bin);
+                c.args(["-c", cpus]).arg(&setup.bin);
                 c
             }
-            None => Command::new(&bin),
+            None => Command::new(&setup.bin),
         };
         command
             .args(["--database-url", &database_url, "--data-dir"])

@@ -80,3 +80,126 @@ pub fn drop_pg_database(server: &str, url: &str) {
             .status();
     }
 }
+
+/// A benchmark's database and data directory, and the `holdfast` binary
+/// that administers and serves them.
+pub struct Setup {
+    /// The `holdfast` binary.
+    pub bin: std::path::PathBuf,
+    /// A fresh temporary directory (the KEK, the SQLite file).
+    pub dir: std::path::PathBuf,
+    /// `sqlite://…` in `dir`, or a fresh PostgreSQL database.
+    pub database_url: String,
+    /// Whether commands hash with cheap Argon2 parameters.
+    pub cheap_hashing: bool,
+}
+
+impl Setup {
+    /// Finds the binary (`server_bin`, else next to this one), makes the
+    /// directory and the database.
+    pub fn new(
+        server_bin: Option<&std::path::Path>,
+        postgres_server: Option<&str>,
+        cheap_hashing: bool,
+    ) -> anyhow::Result<Self> {
+        let bin = match server_bin {
+            Some(bin) => bin.to_owned(),
+            None => std::env::current_exe()?.with_file_name("holdfast"),
+        };
+        if !bin.exists() {
+            bail!(
+                "{} not found: build it first (cargo build --release -p holdfast-server)",
+                bin.display()
+            );
+        }
+        let dir =
+            std::env::temp_dir().join(format!("holdfast-bench-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let database_url = match postgres_server {
+            None => format!("sqlite://{}", dir.join("holdfast.db").display()),
+            Some(server) => create_pg_database(server)?,
+        };
+        Ok(Self {
+            bin,
+            dir,
+            database_url,
+            cheap_hashing,
+        })
+    }
+
+    /// A `holdfast` command on this database and directory.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["--database-url", &self.database_url, "--data-dir"])
+            .arg(&self.dir);
+        if self.cheap_hashing {
+            cmd.env("HOLDFAST_ARGON2_MEMORY_KIB", "1024")
+                .env("HOLDFAST_ARGON2_ITERATIONS", "1");
+        }
+        cmd
+    }
+
+    /// Runs an administrative command with `--json` to success, feeding
+    /// `stdin`; its output.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<serde_json::Value> {
+        use std::process::Stdio;
+        let mut child = self
+            .command()
+            .arg("--json")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            use std::io::Write;
+            pipe.write_all(text.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!("holdfast {args:?} failed");
+        }
+        Ok(serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Tenant `bench`, its public client `app` (scope `openid`) and user
+    /// `load` with `password`.
+    pub fn bench_tenant(&self, password: &str) -> anyhow::Result<()> {
+        self.cli(&["tenant", "create", "bench"], None)?;
+        self.cli(
+            &[
+                "client",
+                "create",
+                "--tenant",
+                "bench",
+                "--client-id",
+                "app",
+                "--public",
+                "--scope",
+                "openid",
+            ],
+            None,
+        )?;
+        self.cli(
+            &[
+                "user",
+                "create",
+                "--tenant",
+                "bench",
+                "--username",
+                "load",
+                "--password-stdin",
+            ],
+            Some(password),
+        )?;
+        Ok(())
+    }
+
+    /// Removes the directory and, on PostgreSQL, the database.
+    pub fn remove(&self, postgres_server: Option<&str>) {
+        if let Some(server) = postgres_server {
+            drop_pg_database(server, &self.database_url);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

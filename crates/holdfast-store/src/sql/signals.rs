@@ -3,7 +3,7 @@
 use holdfast_core::signals::{PUSH_DELIVERY, Signal, StreamStatus};
 
 use super::tx::{emit_in, insert_signal};
-use super::{BEGIN_WRITE, DELETE_ACKED, ThisStore};
+use super::{BEGIN_WRITE, DELETE_ACKED, Db, ThisStore};
 use crate::rows::{DueLogoutRow, SignalRow, StreamRow, delivered_column, to_json_list};
 
 const QUEUE_FOR_STREAM: &str =
@@ -45,18 +45,14 @@ const READ_LOGOUT: &str = "SELECT d.id, d.tenant_id, d.client_id, c.backchannel_
          ON c.tenant_id = d.tenant_id AND c.client_id = d.client_id
      WHERE d.id = $1 AND c.backchannel_logout_uri IS NOT NULL";
 
-#[async_trait::async_trait]
-impl crate::SignalStore for ThisStore {
-    async fn create_stream(&self, s: &crate::StreamRecord) -> crate::StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO ssf_streams (id, tenant_id, client_id, delivery_method, push_endpoint,
-                push_authorization, events_requested, events_delivered, description, status,
-                status_reason, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&s.id)
-        .bind(&s.tenant_id)
-        .bind(&s.client_id)
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+/// Binds what a receiver or the transmitter may change of a stream, in the
+/// order both the insert and the update name them: delivery method, push
+/// endpoint and authorization, events requested and delivered,
+/// description, status and its reason.
+fn bind_settings<'q>(query: Query<'q>, s: &'q crate::StreamRecord) -> Query<'q> {
+    query
         .bind(&s.delivery_method)
         .bind(&s.push_endpoint)
         .bind(&s.push_authorization)
@@ -65,11 +61,26 @@ impl crate::SignalStore for ThisStore {
         .bind(&s.description)
         .bind(s.status.as_str())
         .bind(&s.status_reason)
-        .bind(s.created_at)
-        .bind(s.updated_at)
-        .execute(&mut *self.write_conn().await?)
-        .await
-        .map_err(|e| crate::conflict_or(e, "stream"))?;
+}
+
+#[async_trait::async_trait]
+impl crate::SignalStore for ThisStore {
+    async fn create_stream(&self, s: &crate::StreamRecord) -> crate::StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO ssf_streams (id, tenant_id, client_id, delivery_method, push_endpoint,
+                push_authorization, events_requested, events_delivered, description, status,
+                status_reason, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&s.id)
+        .bind(&s.tenant_id)
+        .bind(&s.client_id);
+        bind_settings(query, s)
+            .bind(s.created_at)
+            .bind(s.updated_at)
+            .execute(&mut *self.write_conn().await?)
+            .await
+            .map_err(|e| crate::conflict_or(e, "stream"))?;
         Ok(())
     }
 
@@ -111,25 +122,18 @@ impl crate::SignalStore for ThisStore {
     ) -> crate::StoreResult<()> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE ssf_streams SET delivery_method = $3, push_endpoint = $4, push_authorization = $5,
                 events_requested = $6, events_delivered = $7, description = $8, status = $9,
                 status_reason = $10, updated_at = $11
              WHERE tenant_id = $1 AND id = $2",
         )
         .bind(&s.tenant_id)
-        .bind(&s.id)
-        .bind(&s.delivery_method)
-        .bind(&s.push_endpoint)
-        .bind(&s.push_authorization)
-        .bind(to_json_list(&s.events_requested))
-        .bind(delivered_column(&s.events_delivered))
-        .bind(&s.description)
-        .bind(s.status.as_str())
-        .bind(&s.status_reason)
-        .bind(s.updated_at)
-        .execute(&mut *tx)
-        .await?;
+        .bind(&s.id);
+        let done = bind_settings(query, s)
+            .bind(s.updated_at)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(crate::StoreError::NotFound("stream"));
         }

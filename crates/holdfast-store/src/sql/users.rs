@@ -5,6 +5,35 @@ use holdfast_core::signals::SignalKind;
 use super::tx::{emit_in, insert_event, new_signal, revoke_session_in};
 use super::{BEGIN_WRITE, Db, ThisStore};
 
+const SET_NOT_BEFORE: &str = "UPDATE users SET not_before = $3 WHERE tenant_id = $1 AND id = $2";
+const SET_DISABLED_AT: &str = "UPDATE users SET disabled_at = $3 WHERE tenant_id = $1 AND id = $2";
+const SET_PASSWORD_HASH: &str =
+    "UPDATE users SET password_hash = $3 WHERE tenant_id = $1 AND id = $2";
+
+/// Runs one of the `SET_*` statements (`$1` tenant, `$2` user, `$3`
+/// value); `NotFound("user")` if there is no such user.
+async fn set_user_column<'c, 'v, T>(
+    tx: &mut sqlx::Transaction<'c, Db>,
+    statement: &'static str,
+    tenant_id: &str,
+    id: &str,
+    value: T,
+) -> crate::StoreResult<()>
+where
+    T: sqlx::Encode<'v, Db> + sqlx::Type<Db> + Send + 'v,
+{
+    let done = sqlx::query(statement)
+        .bind(tenant_id)
+        .bind(id)
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(crate::StoreError::NotFound("user"));
+    }
+    Ok(())
+}
+
 /// Stamps "not before" `at` on the user: the sessions begun before it end
 /// (each writing its session-revoked), browser sessions begun before it
 /// end, and RISC sessions-revoked tells resource servers to refuse the
@@ -16,15 +45,7 @@ async fn stamp_not_before_in<'c>(
     at: i64,
     reason: &str,
 ) -> crate::StoreResult<()> {
-    let done = sqlx::query("UPDATE users SET not_before = $3 WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .bind(at)
-        .execute(&mut **tx)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(crate::StoreError::NotFound("user"));
-    }
+    set_user_column(tx, SET_NOT_BEFORE, tenant_id, id, at).await?;
     // Sessions begun before the stamp die with it, so their refresh tokens
     // are refused like their access tokens.
     let older: Vec<(String,)> = sqlx::query_as(
@@ -228,24 +249,10 @@ impl crate::UserStore for ThisStore {
     ) -> crate::StoreResult<()> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
-        let done =
-            sqlx::query("UPDATE users SET disabled_at = $3 WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(id)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Err(crate::StoreError::NotFound("user"));
-        }
+        set_user_column(&mut tx, SET_DISABLED_AT, tenant_id, id, at).await?;
         if at.is_some() {
             end_every_session_in(&mut tx, tenant_id, id, now, "user_disabled").await?;
-            sqlx::query("UPDATE users SET not_before = $3 WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            set_user_column(&mut tx, SET_NOT_BEFORE, tenant_id, id, now).await?;
             emit_about_user(
                 &mut tx,
                 tenant_id,
@@ -295,16 +302,7 @@ impl crate::UserStore for ThisStore {
     ) -> crate::StoreResult<()> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
-        let done =
-            sqlx::query("UPDATE users SET password_hash = $3 WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(id)
-                .bind(password_hash)
-                .execute(&mut *tx)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Err(crate::StoreError::NotFound("user"));
-        }
+        set_user_column(&mut tx, SET_PASSWORD_HASH, tenant_id, id, password_hash).await?;
         emit_about_user(
             &mut tx,
             tenant_id,
