@@ -892,7 +892,9 @@ async fn rfc8936_s2_4_unacknowledged_sets_come_again_with_the_same_jti(server: T
 }
 
 /// SSF §8.1.2: a paused stream holds its events and delivers them when
-/// enabled again; a disabled one does not keep them.
+/// enabled again; a disabled one does not keep them. Polling a stream that
+/// is not enabled is a 409 with an OAuth-shaped error, not an empty answer
+/// a receiver could take for a healthy feed.
 async fn ssf_s8_1_2_a_paused_stream_holds_events_and_a_disabled_one_drops_them(server: TestServer) {
     let fx = flow::fixture(&server, "acme").await;
     let r = receiver(&server, &fx, "rs").await;
@@ -923,8 +925,19 @@ async fn ssf_s8_1_2_a_paused_stream_holds_events_and_a_disabled_one_drops_them(s
     };
     assert_eq!(set_status("paused").await.0, StatusCode::OK);
     revoke_one().await;
-    let held = poll(&server, &stream, &r, json!({ "returnImmediately": true })).await;
-    assert!(held.is_empty(), "paused: nothing delivered");
+    let poll_url = stream["delivery"]["endpoint_url"].as_str().unwrap();
+    let not_enabled = || {
+        call(
+            &server,
+            reqwest::Method::POST,
+            poll_url,
+            &r.token,
+            Some(json!({ "returnImmediately": true })),
+        )
+    };
+    let (status, body) = not_enabled().await;
+    assert_eq!(status, StatusCode::CONFLICT, "paused: {body}");
+    assert_eq!(body["error"], "invalid_request");
     assert_eq!(set_status("enabled").await.0, StatusCode::OK);
     assert_eq!(
         drain(&server, &fx, &stream, &r).await.len(),
@@ -934,6 +947,7 @@ async fn ssf_s8_1_2_a_paused_stream_holds_events_and_a_disabled_one_drops_them(s
 
     assert_eq!(set_status("disabled").await.0, StatusCode::OK);
     revoke_one().await;
+    assert_eq!(not_enabled().await.0, StatusCode::CONFLICT, "disabled");
     assert_eq!(set_status("enabled").await.0, StatusCode::OK);
     assert!(
         drain(&server, &fx, &stream, &r).await.is_empty(),
@@ -1040,6 +1054,17 @@ async fn rfc8935_s2_push_delivers_sets_and_retries_after_a_failure(server: TestS
         stream["delivery"].get("authorization_header").is_none(),
         "the receiver's secret is not echoed"
     );
+    // SSF §8.1.1.3: an update names only what changes; the method stays.
+    let (status, patched) = call(
+        &server,
+        reqwest::Method::PATCH,
+        meta["configuration_endpoint"].as_str().unwrap(),
+        &r.token,
+        Some(json!({ "stream_id": stream["stream_id"], "delivery": { "endpoint_url": url } })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["delivery"]["method"], PUSH);
     let (_, tokens) = sign_in(&server, &fx).await;
     let sid = sid_of(&tokens);
     form(

@@ -255,7 +255,7 @@ pub struct AccessTokenStanding {
     pub jti_revoked: bool,
     /// The session exists and is not revoked.
     pub session_live: bool,
-    /// The user exists.
+    /// The user exists and is not disabled.
     pub user_exists: bool,
     /// The user's "not before" stamp: tokens issued before it are dead.
     pub user_not_before: Option<i64>,

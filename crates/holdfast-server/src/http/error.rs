@@ -166,6 +166,13 @@ impl From<crate::service::signals::SsfError> for ApiError {
                 "this receiver has as many streams as it may; delete one first",
             )
             .with_status(StatusCode::CONFLICT),
+            E::StreamNotEnabled(status) => Self::invalid_request(match status {
+                holdfast_core::signals::StreamStatus::Paused => {
+                    "the stream is paused: its events are held until it is enabled again"
+                }
+                _ => "the stream is disabled: enable it to receive events again",
+            })
+            .with_status(StatusCode::CONFLICT),
             E::Store(e) => e.into(),
             E::Key(e) => e.into(),
         }

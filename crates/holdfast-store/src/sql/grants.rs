@@ -297,7 +297,9 @@ impl crate::GrantStore for ThisStore {
                 ($3 IS NULL OR EXISTS (
                     SELECT 1 FROM sessions WHERE tenant_id = $1 AND id = $3 AND revoked_at IS NULL
                 )) AS session_live,
-                ($4 IS NULL OR EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $4)) AS user_exists,
+                ($4 IS NULL OR EXISTS (
+                    SELECT 1 FROM users WHERE tenant_id = $1 AND id = $4 AND disabled_at IS NULL
+                )) AS user_exists,
                 (SELECT not_before FROM users WHERE tenant_id = $1 AND id = $4) AS user_not_before",
         )
         .bind(tenant_id)

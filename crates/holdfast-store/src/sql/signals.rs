@@ -230,10 +230,11 @@ impl crate::SignalStore for ThisStore {
             .into_iter()
             .map(TryInto::try_into)
             .collect::<Result<_, _>>()?;
-        // Mark what is handed out: exactly the rows just read, as they are
-        // the first due ones up to the last id (a row committed meanwhile
-        // with a smaller id is marked too, and comes after the redelivery
-        // delay: later, never lost).
+        // Mark what is handed out: the rows just read, which are the first
+        // due ones up to the last id. On PostgreSQL a row with a smaller id
+        // committed between the read and this update is marked too without
+        // being sent: it comes after the redelivery delay (later, never
+        // lost).
         if let Some(last) = signals.last() {
             sqlx::query(MARK_HANDED_OUT)
                 .bind(stream_id)

@@ -63,6 +63,14 @@
 //! whose SETs could not all be verified (the JWKS unreachable) does not
 //! count as successful: those SETs stay unacknowledged and come again.
 //!
+//! **One receiver client per process.** The feed reuses its client's poll
+//! stream, and a stream hands each event to whichever poller takes it
+//! first: several copies of an API polling with the same `client_id` would
+//! split the events between them, each refusing only some revoked tokens.
+//! Give every copy its own receiver client (`holdfast client create
+//! --client-id orders-api-1 --confidential --grant-type client_credentials
+//! --scope ssf`, and so on).
+//!
 //! **Restarts: use [`RevocationFeedBuilder::state_file`].** With it, each
 //! batch is journaled and fsynced before it is acknowledged, and read back
 //! at start. Without it the state lives in memory only: a restart forgets

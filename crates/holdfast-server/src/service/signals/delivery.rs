@@ -18,6 +18,7 @@ use holdfast_store::{DueLogout, DuePush};
 use tokio::task::JoinSet;
 
 use super::sign_set;
+use crate::service::lookup;
 use crate::state::AppState;
 
 /// How often a node looks for due deliveries.
@@ -102,8 +103,9 @@ async fn push(
         return state.store.push_delivered(&stream.id, &due.signal.id).await;
     };
     let outcome = match tenant_and_issuer(state, &stream.tenant_id).await {
-        None => Outcome::Refused("the tenant is gone".into()),
-        Some((tenant, issuer)) => {
+        Err(err) => Outcome::Failed(format!("store: {err}")),
+        Ok(None) => Outcome::Refused("the tenant is gone".into()),
+        Ok(Some((tenant, issuer))) => {
             match sign_set(state, &tenant, &issuer, stream, &due.signal).await {
                 Err(err) => Outcome::Failed(format!("signing: {err}")),
                 Ok(set) => {
@@ -119,7 +121,7 @@ async fn push(
                     match request.send().await {
                         Ok(r) if r.status().is_success() => Outcome::Accepted,
                         Ok(r) if r.status() == reqwest::StatusCode::BAD_REQUEST => {
-                            Outcome::Refused(r.text().await.unwrap_or_default())
+                            Outcome::Refused(error_body(r).await)
                         }
                         Ok(r) => Outcome::Failed(format!("HTTP {}", r.status())),
                         Err(err) => Outcome::Failed(err.to_string()),
@@ -161,8 +163,9 @@ async fn logout(
     attempted_at: i64,
 ) -> Result<(), holdfast_store::StoreError> {
     let outcome = match tenant_and_issuer(state, &due.tenant_id).await {
-        None => Outcome::Refused("the tenant is gone".into()),
-        Some((tenant, issuer)) => {
+        Err(err) => Outcome::Failed(format!("store: {err}")),
+        Ok(None) => Outcome::Refused("the tenant is gone".into()),
+        Ok(Some((tenant, issuer))) => {
             let claims = logout_token_claims(
                 issuer.as_str(),
                 &due.client_id,
@@ -171,7 +174,23 @@ async fn logout(
                 &due.id,
                 attempted_at,
             );
-            match state.keys.current(&tenant).await {
+            // §2.6: the client validates a logout token as it does an ID
+            // token, so it is signed with the client's ID-token algorithm.
+            let alg = match lookup::client(state, &tenant.id, &due.client_id).await {
+                Ok(Some(c)) => Ok(c.client.id_token_alg(tenant.signing_alg)),
+                Ok(None) => Err(None),
+                Err(err) => Err(Some(err)),
+            };
+            let key = match alg {
+                Ok(alg) => state
+                    .keys
+                    .current_for(&tenant, alg, attempted_at)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(None) => Err("the client is gone".to_owned()),
+                Err(Some(err)) => Err(format!("store: {err}")),
+            };
+            match key {
                 Err(err) => Outcome::Failed(format!("signing: {err}")),
                 Ok(key) => match key.sign(LOGOUT_TOKEN_TYP, &claims) {
                     Err(err) => Outcome::Failed(format!("signing: {err}")),
@@ -215,14 +234,24 @@ async fn logout(
     }
 }
 
-/// The tenant with this id and its issuer, if it still exists.
+/// The start of an RFC 8935 §2.3 error body (at most 1 KiB, for the log:
+/// the receiver writes it).
+async fn error_body(response: reqwest::Response) -> String {
+    let bytes = response.bytes().await.unwrap_or_default();
+    let cut = bytes.len().min(1024);
+    String::from_utf8_lossy(&bytes[..cut]).into_owned()
+}
+
+/// The tenant with this id and its issuer, if it still exists. A store
+/// error is an error (the delivery is retried), not a missing tenant.
 async fn tenant_and_issuer(
     state: &AppState,
     tenant_id: &str,
-) -> Option<(holdfast_core::tenant::Tenant, url::Url)> {
-    let tenant = state.store.tenant_by_id(tenant_id).await.ok().flatten()?;
-    let issuer = issuer_url(&state.public_url, &tenant.slug);
-    Some((tenant, issuer))
+) -> Result<Option<(holdfast_core::tenant::Tenant, url::Url)>, holdfast_store::StoreError> {
+    Ok(state.store.tenant_by_id(tenant_id).await?.map(|tenant| {
+        let issuer = issuer_url(&state.public_url, &tenant.slug);
+        (tenant, issuer)
+    }))
 }
 
 #[cfg(test)]

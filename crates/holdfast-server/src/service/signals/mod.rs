@@ -48,6 +48,9 @@ pub enum SsfError {
     /// The receiver has as many streams as it may (SSF §8.1.1.1: 409).
     #[error("too many streams")]
     TooManyStreams,
+    /// A poll of a paused or disabled stream (SSF §8.1.2).
+    #[error("the stream is {}", .0.as_str())]
+    StreamNotEnabled(holdfast_core::signals::StreamStatus),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] holdfast_store::StoreError),

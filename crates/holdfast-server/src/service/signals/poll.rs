@@ -94,20 +94,29 @@ pub async fn poll(
     }
     let mut ack: Vec<String> = request.ack.clone();
     ack.extend(request.set_errs.keys().cloned());
+    if stream.status != holdfast_core::signals::StreamStatus::Enabled {
+        // SSF §8.1.2: a paused stream holds its events, a disabled one has
+        // none. Said as an error, so a receiver does not take an empty
+        // answer for a healthy feed (and fails closed once it is stale).
+        return Err(SsfError::StreamNotEnabled(stream.status));
+    }
     let wait = !request.return_immediately.unwrap_or(false) && max > 0;
     let deadline = tokio::time::Instant::now() + LONG_POLL;
-    let enabled = stream.status == holdfast_core::signals::StreamStatus::Enabled;
     loop {
-        // A paused stream holds its events (SSF §8.1.2): acknowledge, hand
-        // out nothing.
-        let limit = if enabled { max } else { 0 };
         let now = state.now();
-        let (signals, more) = state
-            .store
-            .poll_signals(&stream.id, &ack, limit, now, now + REDELIVER_AFTER_SECS)
-            .await?;
+        // Nothing to acknowledge and nothing due: answer (or wait) without
+        // taking the store's write path.
+        let (signals, more) =
+            if ack.is_empty() && !state.store.has_due_signals(&stream.id, now).await? {
+                (Vec::new(), false)
+            } else {
+                state
+                    .store
+                    .poll_signals(&stream.id, &ack, max, now, now + REDELIVER_AFTER_SECS)
+                    .await?
+            };
         ack.clear();
-        if !signals.is_empty() || !wait || !enabled {
+        if !signals.is_empty() || !wait {
             let mut sets = BTreeMap::new();
             if !signals.is_empty() {
                 let key = state.keys.current(tenant).await?;

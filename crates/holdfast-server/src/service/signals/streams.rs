@@ -226,7 +226,21 @@ pub async fn update(
         .ok_or(SsfError::InvalidRequest("stream_id is required"))?;
     let mut stream = find(state, tenant_id, client_id, stream_id).await?;
     if replace || request.delivery.is_some() {
-        let (method, endpoint, authorization) = delivery_of(request.delivery.as_ref())?;
+        // An update (PATCH) that names no method keeps the stream's, and a
+        // push authorization it does not resend.
+        let mut asked = request.delivery.clone().unwrap_or_default();
+        if !replace {
+            asked
+                .method
+                .get_or_insert_with(|| stream.delivery_method.clone());
+            if asked.method.as_deref() == Some(PUSH_DELIVERY) {
+                asked.endpoint_url = asked.endpoint_url.or(stream.push_endpoint.clone());
+                asked.authorization_header = asked
+                    .authorization_header
+                    .or(stream.push_authorization.clone());
+            }
+        }
+        let (method, endpoint, authorization) = delivery_of(Some(&asked))?;
         stream.delivery_method = method;
         stream.push_endpoint = endpoint;
         stream.push_authorization = authorization;
