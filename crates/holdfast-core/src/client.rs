@@ -337,15 +337,25 @@ impl BackchannelLogout {
     /// parameter components. However, it MUST NOT include a fragment
     /// component"; `https`, or `http` on a loopback host.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        let bad = || ValidationError::BackchannelLogoutUri(self.uri.clone());
-        let url = url::Url::parse(&self.uri).map_err(|_| bad())?;
-        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-        let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
-        if !scheme_ok || url.fragment().is_some() || url.host_str().is_none() {
-            return Err(bad());
+        if is_delivery_url(&self.uri) {
+            Ok(())
+        } else {
+            Err(ValidationError::BackchannelLogoutUri(self.uri.clone()))
         }
-        Ok(())
     }
+}
+
+/// Whether `raw` may receive Holdfast's server-to-server deliveries (a
+/// back-channel logout URI, an RFC 8935 push endpoint): an absolute `https`
+/// URL with a host and no fragment, or `http` on a loopback host (for
+/// development).
+pub fn is_delivery_url(raw: &str) -> bool {
+    let Ok(url) = url::Url::parse(raw) else {
+        return false;
+    };
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    scheme_ok && url.fragment().is_none() && url.host_str().is_some()
 }
 
 impl NewClient {

@@ -171,6 +171,21 @@ pub struct Signal {
 }
 
 impl Signal {
+    /// An event of `kind` at `at` with id `id` (a UUIDv7: ids sort by time,
+    /// the order streams receive events in), about nothing yet.
+    pub fn new(id: String, kind: SignalKind, at: i64) -> Self {
+        Self {
+            id,
+            kind,
+            at,
+            session_id: None,
+            user_id: None,
+            token_id: None,
+            token_exp: None,
+            detail: None,
+        }
+    }
+
     /// The SET's claims (RFC 8417 §2.2, SSF §4.1) for the receiver
     /// `audience` of the stream `stream_id`, issued at `iat`.
     pub fn set_claims(&self, issuer: &str, audience: &str, stream_id: &str, iat: i64) -> Value {
@@ -200,8 +215,9 @@ impl Signal {
                 event.insert("change_type".into(), json!(change));
                 user()
             }
-            SignalKind::SessionsRevoked | SignalKind::AccountDisabled => user(),
-            SignalKind::AccountPurged => user(),
+            SignalKind::SessionsRevoked
+            | SignalKind::AccountDisabled
+            | SignalKind::AccountPurged => user(),
             SignalKind::AccessTokenRevoked => {
                 if let Some(exp) = self.token_exp {
                     event.insert("exp".into(), json!(exp));

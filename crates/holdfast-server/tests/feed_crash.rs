@@ -19,7 +19,7 @@ use holdfast_store::testing::{Backend, TestDatabase};
 use holdfast_verify::Verifier;
 use holdfast_verify::feed::RevocationFeed;
 use lifecycle::{PASSWORD, WEB, sign_in};
-use nodes::{Node, SLUG, admin, two_free_ports};
+use nodes::{Node, SLUG, admin, tenant_client_and_alice, two_free_ports};
 
 const SESSIONS: usize = 40;
 
@@ -46,35 +46,7 @@ async fn feed(issuer: &str, secret: &SecretString, state: &std::path::Path) -> A
 }
 
 async fn no_revocation_is_lost(db: TestDatabase) {
-    admin(&db, &["tenant", "create", SLUG], None).await;
-    admin(
-        &db,
-        &[
-            "client",
-            "create",
-            "--tenant",
-            SLUG,
-            "--client-id",
-            WEB,
-            "--public",
-        ],
-        None,
-    )
-    .await;
-    admin(
-        &db,
-        &[
-            "user",
-            "create",
-            "--tenant",
-            SLUG,
-            "--username",
-            "alice",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    )
-    .await;
+    tenant_client_and_alice(&db, WEB, PASSWORD, &[]).await;
     let receiver = admin(
         &db,
         &[

@@ -488,6 +488,32 @@ async fn ssf_s8_1_1_a_receiver_creates_reads_updates_replaces_and_deletes_its_st
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Bad input in the query is an OAuth-shaped error too.
+    let (status, body) = call(&server, reqwest::Method::DELETE, config, &r.token, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_request");
+    let (status, body) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("{config}?stream_id=%ZZ&&="),
+        &r.token,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string(), "{body}");
+    let (status, body) = call(
+        &server,
+        reqwest::Method::POST,
+        config,
+        &r.token,
+        Some(
+            json!({ "delivery": { "method": PUSH, "endpoint_url": "https://rs.example.com/ssf",
+            "authorization_header": "Bearer a\nInjected: yes" } }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let malformed = server
         .http()
         .post(config)

@@ -23,7 +23,7 @@ use holdfast_dpop::DpopAlg;
 use holdfast_dpop::client::{DpopKey, ProofClaims};
 use holdfast_store::testing::{Backend, TestDatabase};
 use lifecycle::{PASSWORD, Reply, WEB, refresh, sid_of, sign_in};
-use nodes::{Node, SLUG, admin, two_free_ports};
+use nodes::{Node, SLUG, tenant_client_and_alice, two_free_ports};
 use reqwest::StatusCode;
 
 /// Sets up tenant `acme`, the public client `web` (with `client_flags`)
@@ -31,32 +31,7 @@ use reqwest::StatusCode;
 /// exists once and both nodes read the same one), then starts two healthy
 /// nodes sharing one public URL, as behind a load balancer.
 async fn two_nodes(db: &TestDatabase, client_flags: &[&str]) -> (Node, Node, reqwest::Client) {
-    admin(db, &["tenant", "create", SLUG], None).await;
-    let mut client = vec![
-        "client",
-        "create",
-        "--tenant",
-        SLUG,
-        "--client-id",
-        WEB,
-        "--public",
-    ];
-    client.extend_from_slice(client_flags);
-    admin(db, &client, None).await;
-    admin(
-        db,
-        &[
-            "user",
-            "create",
-            "--tenant",
-            SLUG,
-            "--username",
-            "alice",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    )
-    .await;
+    tenant_client_and_alice(db, WEB, PASSWORD, client_flags).await;
     assert!(Path::new(&db.dir).join("holdfast.kek").exists());
     let (port_a, port_b) = two_free_ports();
     let public_url = format!("http://127.0.0.1:{port_a}");

@@ -70,6 +70,7 @@ pub mod dpop;
 pub mod error;
 pub mod feed;
 mod jwks;
+mod jws;
 pub mod layer;
 pub mod revocation;
 pub mod step_up;

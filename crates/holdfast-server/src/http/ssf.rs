@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRef, FromRequestParts, Query, State};
+use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -94,8 +94,31 @@ fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     })
 }
 
-fn stream_id_of(query: &HashMap<String, String>) -> Option<&str> {
-    query.get("stream_id").map(String::as_str)
+/// The `stream_id` query parameter (SSF §8.1.1.2, §8.1.1.5, §8.1.2.1).
+/// Read leniently, so a malformed query string is a missing parameter (an
+/// OAuth-shaped 400 where one is required), never axum's plain-text
+/// rejection.
+pub struct StreamIdParam(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for StreamIdParam {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let id = parts.uri.query().and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(name, _)| name == "stream_id")
+                .map(|(_, value)| value.into_owned())
+        });
+        Ok(Self(id))
+    }
+}
+
+impl StreamIdParam {
+    fn required(&self) -> Result<&str, ApiError> {
+        self.0
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid_request("stream_id is required"))
+    }
 }
 
 /// `GET …/ssf/streams[?stream_id=]` (§8.1.1.2): one stream, or all of the
@@ -103,11 +126,11 @@ fn stream_id_of(query: &HashMap<String, String>) -> Option<&str> {
 pub async fn read_streams(
     State(state): State<AppState>,
     receiver: Receiver,
-    Query(query): Query<HashMap<String, String>>,
+    StreamIdParam(stream_id): StreamIdParam,
 ) -> Result<Response, ApiError> {
     let tenant_id = &receiver.ctx.tenant.id;
     let endpoints = receiver.endpoints();
-    if let Some(id) = stream_id_of(&query) {
+    if let Some(id) = stream_id.as_deref() {
         let stream = streams::find(&state, tenant_id, &receiver.client_id, id).await?;
         return Ok(Json(stream_json(&stream, &endpoints)).into_response());
     }
@@ -180,10 +203,9 @@ async fn change_stream(
 pub async fn delete_stream(
     State(state): State<AppState>,
     receiver: Receiver,
-    Query(query): Query<HashMap<String, String>>,
+    stream_id: StreamIdParam,
 ) -> Result<Response, ApiError> {
-    let id =
-        stream_id_of(&query).ok_or_else(|| ApiError::invalid_request("stream_id is required"))?;
+    let id = stream_id.required()?;
     let stream = streams::find(&state, &receiver.ctx.tenant.id, &receiver.client_id, id).await?;
     state
         .store
@@ -196,10 +218,9 @@ pub async fn delete_stream(
 pub async fn read_status(
     State(state): State<AppState>,
     receiver: Receiver,
-    Query(query): Query<HashMap<String, String>>,
+    stream_id: StreamIdParam,
 ) -> Result<Response, ApiError> {
-    let id =
-        stream_id_of(&query).ok_or_else(|| ApiError::invalid_request("stream_id is required"))?;
+    let id = stream_id.required()?;
     let stream = streams::find(&state, &receiver.ctx.tenant.id, &receiver.client_id, id).await?;
     Ok(Json(status_json(&stream)).into_response())
 }

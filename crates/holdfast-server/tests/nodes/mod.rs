@@ -160,3 +160,40 @@ impl Drop for Node {
         let _ = self.child.wait();
     }
 }
+
+/// Through the CLI, before any node starts (so the KEK file exists once
+/// and every node reads the same one): tenant [`SLUG`], the public client
+/// `client_id` (with `client_flags`) and the user `alice` with `password`.
+pub async fn tenant_client_and_alice(
+    db: &TestDatabase,
+    client_id: &str,
+    password: &str,
+    client_flags: &[&str],
+) {
+    admin(db, &["tenant", "create", SLUG], None).await;
+    let mut client = vec![
+        "client",
+        "create",
+        "--tenant",
+        SLUG,
+        "--client-id",
+        client_id,
+        "--public",
+    ];
+    client.extend_from_slice(client_flags);
+    admin(db, &client, None).await;
+    admin(
+        db,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            SLUG,
+            "--username",
+            "alice",
+            "--password-stdin",
+        ],
+        Some(&format!("{password}\n")),
+    )
+    .await;
+}

@@ -39,6 +39,9 @@ const CLAIM_LOGOUTS: &str = "UPDATE logout_deliveries SET next_attempt_at = $2
          ORDER BY next_attempt_at, id LIMIT $3)
      RETURNING id";
 
+const ANY_LOGOUT_DUE: &str =
+    "SELECT EXISTS (SELECT 1 FROM logout_deliveries WHERE next_attempt_at <= $1)";
+
 const READ_LOGOUT: &str = "SELECT d.id, d.tenant_id, d.client_id, c.backchannel_logout_uri AS uri,
          d.user_id, d.session_id, d.at, d.attempts
      FROM logout_deliveries d JOIN clients c
@@ -338,6 +341,16 @@ impl crate::SignalStore for ThisStore {
         claim_until: i64,
         limit: i64,
     ) -> crate::StoreResult<Vec<crate::DueLogout>> {
+        // Every node asks five times a second: a read first, so a round
+        // with nothing due never takes the write path (on SQLite, the one
+        // writer the token endpoint needs).
+        let (any,): (bool,) = sqlx::query_as(ANY_LOGOUT_DUE)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+        if !any {
+            return Ok(Vec::new());
+        }
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
         let claimed: Vec<(String,)> = sqlx::query_as(CLAIM_LOGOUTS)

@@ -168,16 +168,7 @@ pub(crate) async fn revoke_session_in<'c>(
 /// A fresh event of `kind` at `now`, its id a UUIDv7 (sortable by time: the
 /// order streams receive events in).
 pub(crate) fn new_signal(kind: SignalKind, now: i64) -> Signal {
-    Signal {
-        id: new_id(),
-        kind,
-        at: now,
-        session_id: None,
-        user_id: None,
-        token_id: None,
-        token_exp: None,
-        detail: None,
-    }
+    Signal::new(new_id(), kind, now)
 }
 
 fn new_id() -> String {

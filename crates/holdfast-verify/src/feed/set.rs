@@ -27,11 +27,7 @@
 //! Not supported: encrypted SETs (JWE); subject formats other than those
 //! the events below use (`opaque`, `iss_sub`, `complex`, `jwt_id`).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use crate::claims::Audience;
@@ -138,73 +134,32 @@ impl SetError {
     }
 }
 
-/// A SET's JOSE header, read before any key is looked up.
-pub(crate) struct Header<'a> {
-    pub kid: String,
-    pub alg: Algorithm,
-    signing_input: &'a str,
-    signature: &'a str,
-    payload_b64: &'a str,
-}
-
-#[derive(Deserialize)]
-struct JoseHeader {
-    alg: Option<String>,
-    #[serde(default)]
-    typ: Option<String>,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    crit: Option<IgnoredAny>,
-}
+/// A SET whose header passed, read before any key is looked up.
+pub(crate) type Header<'a> = crate::jws::Jws<'a>;
 
 /// Largest SET looked at.
 pub(crate) const MAX_SET_LEN: usize = 16 * 1024;
 
-/// Reads the header: shape, `crit`, `typ`, `alg`, `kid`.
+/// Reads the header: shape, `crit`, `typ` (SSF §4.1.1: "SSF events MUST
+/// use explicit typing as defined in Section 2.3 of RFC8417"), `alg`,
+/// `kid` (`crate::jws`).
 pub(crate) fn parse_header(compact: &str) -> Result<Header<'_>, SetError> {
-    if compact.len() > MAX_SET_LEN {
-        return Err(SetError::Malformed("too long"));
+    Ok(crate::jws::parse(compact, MAX_SET_LEN, "secevent+jwt")?)
+}
+
+impl From<crate::jws::JwsError> for SetError {
+    fn from(e: crate::jws::JwsError) -> Self {
+        use crate::jws::JwsError as J;
+        match e {
+            J::Malformed(what) => Self::Malformed(what),
+            J::CriticalHeader => Self::CriticalHeader,
+            J::WrongType => Self::WrongType,
+            J::UnsupportedAlg => Self::UnsupportedAlg,
+            J::UnknownKey => Self::UnknownKey,
+            J::AlgMismatch => Self::AlgMismatch,
+            J::BadSignature => Self::BadSignature,
+        }
     }
-    let (signing_input, signature) = compact
-        .rsplit_once('.')
-        .ok_or(SetError::Malformed("not a compact JWS"))?;
-    let (header_b64, payload_b64) = signing_input
-        .split_once('.')
-        .ok_or(SetError::Malformed("not a compact JWS"))?;
-    if payload_b64.contains('.') {
-        return Err(SetError::Malformed("not a compact JWS"));
-    }
-    let header_bytes = URL_SAFE_NO_PAD
-        .decode(header_b64)
-        .map_err(|_| SetError::Malformed("header base64"))?;
-    let header: JoseHeader =
-        serde_json::from_slice(&header_bytes).map_err(|_| SetError::Malformed("header JSON"))?;
-    if header.crit.is_some() {
-        return Err(SetError::CriticalHeader);
-    }
-    // RFC 8417 §2.3 (see the module docs); media types compare
-    // case-insensitively and "application/" may be omitted (RFC 7515 §4.1.9).
-    let typ_ok = header.typ.as_deref().is_some_and(|t| {
-        t.eq_ignore_ascii_case("secevent+jwt") || t.eq_ignore_ascii_case("application/secevent+jwt")
-    });
-    if !typ_ok {
-        return Err(SetError::WrongType);
-    }
-    // RFC 8725 §3.1: never `none` or HMAC; checked before any key lookup.
-    let alg = header
-        .alg
-        .as_deref()
-        .and_then(crate::verifier::asymmetric_alg)
-        .ok_or(SetError::UnsupportedAlg)?;
-    let kid = header.kid.ok_or(SetError::UnknownKey)?;
-    Ok(Header {
-        kid,
-        alg,
-        signing_input,
-        signature,
-        payload_b64,
-    })
 }
 
 /// What the feed checks a SET's claims against.
@@ -264,22 +219,7 @@ pub(crate) fn validate(
     expect: &Expect<'_>,
     named: &str,
 ) -> Result<ValidSet, SetError> {
-    // The algorithm comes from the key; the header must agree (RFC 8725 §2.1).
-    if key.alg != header.alg {
-        return Err(SetError::AlgMismatch);
-    }
-    match jsonwebtoken::crypto::verify(
-        header.signature,
-        header.signing_input.as_bytes(),
-        &key.key,
-        key.alg,
-    ) {
-        Ok(true) => {}
-        Ok(false) | Err(_) => return Err(SetError::BadSignature),
-    }
-    let payload = URL_SAFE_NO_PAD
-        .decode(header.payload_b64)
-        .map_err(|_| SetError::Malformed("payload base64"))?;
+    let payload = header.verified_payload(key)?;
     let raw: RawSet =
         serde_json::from_slice(&payload).map_err(|_| SetError::Malformed("payload JSON"))?;
     // SSF §4.1.6: "Receivers MUST validate that this claim matches the

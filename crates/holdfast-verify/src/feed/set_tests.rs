@@ -1,6 +1,8 @@
 //! SET validation tests: each refusal and its RFC 8935 §2.3 code, and the
 //! event forms read.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use holdfast_crypto::jws::{JwsAlg, SigningKey};
 use jsonwebtoken::DecodingKey;
 use serde_json::json;

@@ -9,8 +9,9 @@
 //! events of all the tenant's subjects (`default_subjects: ALL`, §7.1), so
 //! there are no add/remove-subject endpoints.
 
+use holdfast_core::client::is_delivery_url;
 use holdfast_core::signals::{
-    POLL_DELIVERY, PUSH_DELIVERY, SignalKind, StreamStatus, events_delivered,
+    POLL_DELIVERY, PUSH_DELIVERY, Signal, SignalKind, StreamStatus, events_delivered,
 };
 use holdfast_store::StreamRecord;
 use serde::Deserialize;
@@ -136,12 +137,18 @@ fn delivery_of(
             let raw = asked.endpoint_url.ok_or(SsfError::InvalidRequest(
                 "push delivery needs delivery.endpoint_url",
             ))?;
-            let url = Url::parse(&raw)
-                .map_err(|_| SsfError::InvalidRequest("delivery.endpoint_url is not a URL"))?;
-            let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-            if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+            if !is_delivery_url(&raw) {
                 return Err(SsfError::InvalidRequest(
-                    "delivery.endpoint_url must be https (http only on localhost)",
+                    "delivery.endpoint_url must be an absolute https URL without a fragment (http only on localhost)",
+                ));
+            }
+            // It is sent as a header with every push: refuse now what could
+            // never be sent, rather than fail every delivery later.
+            if let Some(value) = &asked.authorization_header
+                && axum::http::HeaderValue::from_str(value).is_err()
+            {
+                return Err(SsfError::InvalidRequest(
+                    "delivery.authorization_header is not a valid header value",
                 ));
             }
             Ok((
@@ -287,16 +294,12 @@ pub async fn verify(
     if stream.status != StreamStatus::Enabled {
         return Err(SsfError::InvalidRequest("the stream is not enabled"));
     }
-    let signal = holdfast_core::signals::Signal {
-        id: uuid::Uuid::now_v7().to_string(),
-        kind: SignalKind::Verification,
-        at: state.now(),
-        session_id: None,
-        user_id: None,
-        token_id: None,
-        token_exp: None,
-        detail: request.state.clone(),
-    };
+    let mut signal = Signal::new(
+        uuid::Uuid::now_v7().to_string(),
+        SignalKind::Verification,
+        state.now(),
+    );
+    signal.detail = request.state.clone();
     state
         .store
         .emit_to_stream(tenant_id, &stream.id, &signal)
