@@ -135,6 +135,10 @@ pub trait SignalStore: Send + Sync {
     -> StoreResult<Vec<DuePush>>;
     /// The receiver accepted the event: it leaves the stream's queue.
     async fn push_delivered(&self, stream_id: &str, event_id: &str) -> StoreResult<()>;
+    /// The receiver accepted a push, so it is reachable again: the
+    /// stream's events waiting out a backoff after failed pushes are due
+    /// at `now`, not minutes later. The number made due.
+    async fn push_receiver_reachable(&self, stream_id: &str, now: i64) -> StoreResult<u64>;
     /// A push failed: try again at `next_attempt_at`.
     async fn push_failed(
         &self,

@@ -365,7 +365,67 @@ async fn two_takers_never_claim_the_same_push(store: Arc<dyn Store>) {
     );
 }
 
+/// RFC 8935 delivery after an outage: pushes that failed wait out a
+/// backoff, but are due at once when the receiver accepts another push
+/// (it is reachable again) or updates its stream (a restarted receiver).
+async fn backed_off_pushes_are_due_again_once_the_receiver_is_back(store: Arc<dyn Store>) {
+    tenant(&*store).await;
+    stream(&*store, "push", &SignalKind::REQUESTABLE, PUSH_DELIVERY).await;
+    for sid in ["sid-1", "sid-2"] {
+        session(&*store, sid).await;
+        store
+            .revoke_session("t1", sid, "x", NOW, &audit(None))
+            .await
+            .unwrap();
+    }
+    let due = store.due_pushes(NOW, NOW + 30, 50).await.unwrap();
+    assert_eq!(due.len(), 2);
+    for d in &due {
+        store
+            .push_failed("push", &d.signal.id, NOW + 2048)
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .due_pushes(NOW + 10, NOW + 40, 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .push_receiver_reachable("push", NOW + 10)
+            .await
+            .unwrap(),
+        2
+    );
+    let again = store.due_pushes(NOW + 10, NOW + 40, 50).await.unwrap();
+    assert_eq!(again.len(), 2, "due as soon as the receiver is back");
+    assert!(again.iter().all(|d| d.attempts == 1));
+    // (A row another node claimed for its retry is made due too: it may be
+    // pushed twice, which delivery allows: at least once, same jti.)
+
+    for d in &again {
+        store
+            .push_failed("push", &d.signal.id, NOW + 4096)
+            .await
+            .unwrap();
+    }
+    let mut s = store.stream("t1", "push").await.unwrap().unwrap();
+    s.push_endpoint = Some("https://rs.example.com/ssf/v2".into());
+    s.updated_at = NOW + 20;
+    store.update_stream(&s, None).await.unwrap();
+    let after_update = store.due_pushes(NOW + 20, NOW + 50, 50).await.unwrap();
+    assert_eq!(after_update.len(), 2, "due at once after the stream update");
+    assert!(
+        after_update.iter().all(|d| d.attempts == 0),
+        "with a fresh count of attempts"
+    );
+}
+
 holdfast_store::on_both_backends!(
+    backed_off_pushes_are_due_again_once_the_receiver_is_back,
     design_s7_a_revoked_session_writes_its_event_and_logout_once,
     a_revocation_that_fails_writes_no_event,
     streams_get_their_kinds_committed_after_they_began,

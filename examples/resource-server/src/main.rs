@@ -50,6 +50,11 @@ struct Args {
     /// what was revoked before it [default: memory only].
     #[arg(long, env = "RS_FEED_STATE_FILE")]
     feed_state_file: Option<std::path::PathBuf>,
+    /// Receive the feed by RFC 8935 push at this URL instead of polling:
+    /// a URL on this API's public address (e.g. `{public_url}/ssf/events`)
+    /// that Holdfast can reach, https unless on localhost [default: poll].
+    #[arg(long, env = "RS_FEED_PUSH_URL")]
+    feed_push_url: Option<Url>,
     /// Accept tokens while the feed is unreachable (fail open) instead of
     /// answering 503 (fail closed, the default).
     #[arg(long, env = "RS_FEED_FAIL_OPEN")]
@@ -81,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         .audience(audience.clone())
         .realm("holdfast-example")
         .public_base_url(public_url.clone());
+    let mut push_router = None;
     if let Some(client_id) = &args.feed_client_id {
         let secret = args.feed_client_secret.clone().context(
             "--feed-client-secret (RS_FEED_CLIENT_SECRET) is required with --feed-client-id",
@@ -91,11 +97,15 @@ async fn main() -> anyhow::Result<()> {
         if let Some(path) = &args.feed_state_file {
             feed = feed.state_file(path.clone());
         }
+        if let Some(url) = &args.feed_push_url {
+            feed = feed.push(url.clone());
+        }
         let feed = feed
             .start()
             .await
             .with_context(|| format!("cannot follow the revocation feed of {}", args.issuer))?;
-        tracing::info!(stream = ?feed.stats().stream_id, "following the revocation feed");
+        tracing::info!(stream = ?feed.stats().stream_id, push = ?feed.push_path(), "following the revocation feed");
+        push_router = feed.push_router();
         builder = builder.revocation_check(feed);
     }
     let verifier = builder.build()?;
@@ -114,7 +124,11 @@ async fn main() -> anyhow::Result<()> {
         issuer = %args.issuer, %audience, %public_url,
         "example resource server listening on {}", args.listen
     );
-    run(listener, app(&verifier, &config), async {
+    let mut routes = app(&verifier, &config);
+    if let Some(push) = push_router {
+        routes = routes.merge(push);
+    }
+    run(listener, routes, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;

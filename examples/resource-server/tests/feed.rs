@@ -3,7 +3,8 @@
 //! real Holdfast on both back ends: a revoked session's access token is
 //! refused by the API within moments, with no call per request; a new
 //! session is not affected; with a state file, a restarted receiver still
-//! refuses what was revoked before it restarted.
+//! refuses what was revoked before it restarted. The same by RFC 8935
+//! push, with the API serving the feed's push endpoint.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -22,6 +23,7 @@ const PASSWORD: &str = "correct horse battery staple";
 holdfast_testkit::on_both_backends!(
     design_s7_the_example_api_refuses_a_revoked_sessions_token_without_asking,
     design_s7_a_restarted_receiver_with_a_state_file_still_refuses_earlier_revocations,
+    rfc8935_a_pushed_feed_refuses_revoked_sessions_and_resumes_after_a_restart,
 );
 
 /// A tenant with a public client `demo` for the API `rs`, a user, and the
@@ -223,4 +225,116 @@ async fn design_s7_a_restarted_receiver_with_a_state_file_still_refuses_earlier_
     );
     assert!(verifier.verify_bearer(&kept).await.is_ok());
     assert_eq!(second.stats().stream_id, stream, "the stream was reused");
+}
+
+/// The example API served with the feed's push router on `listener`,
+/// receiving by RFC 8935 push at `/ssf/events`, journaling to `state`.
+async fn pushed_api(
+    server: &TestServer,
+    secret: &SecretString,
+    listener: tokio::net::TcpListener,
+    rs: &str,
+    state: &std::path::Path,
+) -> (std::sync::Arc<RevocationFeed>, tokio::task::JoinHandle<()>) {
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let feed = feed(server, secret)
+        .await
+        .push(format!("{base}/ssf/events").parse().unwrap())
+        .state_file(state.to_owned())
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(feed.push_path(), Some("/ssf/events"));
+    let verifier = Verifier::builder(server.issuer("acme"))
+        .audience(rs.to_owned())
+        .revocation_check(feed.clone())
+        .build()
+        .unwrap();
+    let routes = app(&verifier, &AppConfig::default()).merge(feed.push_router().unwrap());
+    let task = tokio::spawn(async move {
+        let _ = run(listener, routes, std::future::pending()).await;
+    });
+    // Stale (fail closed) until the transmitter reaches the endpoint: the
+    // verification SET requested at start is pushed back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !feed.stats().verified {
+        assert!(
+            Instant::now() < deadline,
+            "the verification SET was never pushed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (feed, task)
+}
+
+/// RFC 8935: with `push(url)` the transmitter POSTs every SET to the API;
+/// a revoked session's token is refused once it arrives. After a restart
+/// (a new address, so the stream's delivery is updated) the same stream
+/// delivers what was revoked while the API was down, and the state file
+/// still refuses what was revoked before.
+async fn rfc8935_a_pushed_feed_refuses_revoked_sessions_and_resumes_after_a_restart(
+    server: TestServer,
+) {
+    let rs = "https://api.example.com".to_owned();
+    let secret = tenant(&server, &rs).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("revocations.journal");
+    let (before, rt_before) = sign_in(&server, &rs).await;
+    let (during, rt_during) = sign_in(&server, &rs).await;
+    let (kept, _) = sign_in(&server, &rs).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (first, task) = pushed_api(&server, &secret, listener, &rs, &state).await;
+    let http = server.http();
+    let hello = |base: String, token: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{base}/api/hello"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(hello(base.clone(), before.clone()).await, 200);
+    revoke(&server, &rt_before).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = hello(base.clone(), before.clone()).await;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200, "only 200 until the push arrives, then 401");
+        assert!(Instant::now() < deadline, "the push never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hello(base.clone(), kept.clone()).await, 200);
+    let stream = first.stats().stream_id;
+
+    // The API goes away; a session is revoked while it is down.
+    task.abort();
+    let _ = task.await;
+    drop(first);
+    revoke(&server, &rt_during).await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (second, _task) = pushed_api(&server, &secret, listener, &rs, &state).await;
+    assert_eq!(second.stats().stream_id, stream, "the stream was reused");
+    assert_eq!(
+        hello(base.clone(), before.clone()).await,
+        401,
+        "revoked before the restart: refused from the journal"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hello(base.clone(), during.clone()).await != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "what was revoked while the API was down never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hello(base, kept).await, 200, "other sessions still work");
 }

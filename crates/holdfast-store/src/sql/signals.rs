@@ -145,6 +145,18 @@ impl crate::SignalStore for ThisStore {
                 .bind(&s.id)
                 .execute(&mut *tx)
                 .await?;
+        } else if s.delivery_method == PUSH_DELIVERY {
+            // SSF §8.1.1.3: a receiver that updated its stream (a restarted
+            // one gives a new endpoint or authorization) gets what waited
+            // out a backoff now, with a fresh count of attempts.
+            sqlx::query(
+                "UPDATE ssf_pending SET next_attempt_at = $2, attempts = 0
+                 WHERE stream_id = $1 AND attempts > 0",
+            )
+            .bind(&s.id)
+            .bind(s.updated_at)
+            .execute(&mut *tx)
+            .await?;
         }
         if let Some(signal) = announce {
             insert_signal(&mut tx, &s.tenant_id, signal).await?;
@@ -315,6 +327,18 @@ impl crate::SignalStore for ThisStore {
             .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
+    }
+
+    async fn push_receiver_reachable(&self, stream_id: &str, now: i64) -> crate::StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE ssf_pending SET next_attempt_at = $2
+             WHERE stream_id = $1 AND attempts > 0 AND next_attempt_at > $2",
+        )
+        .bind(stream_id)
+        .bind(now)
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn push_failed(

@@ -5,7 +5,9 @@
 //!
 //! The receiver side of the OpenID Shared Signals Framework
 //! ([SSF 1.0](https://openid.net/specs/openid-sharedsignals-framework-1_0.html))
-//! over poll delivery ([RFC 8936](https://www.rfc-editor.org/rfc/rfc8936)):
+//! over poll delivery ([RFC 8936](https://www.rfc-editor.org/rfc/rfc8936)),
+//! or push delivery ([RFC 8935](https://www.rfc-editor.org/rfc/rfc8935))
+//! where the resource server exposes an endpoint (see **Push** below):
 //!
 //! 1. **Discovery**: `token_endpoint` from `{issuer}/.well-known/openid-configuration`;
 //!    the transmitter metadata (SSF §7.2) from
@@ -63,10 +65,11 @@
 //! whose SETs could not all be verified (the JWKS unreachable) does not
 //! count as successful: those SETs stay unacknowledged and come again.
 //!
-//! **One receiver client per process.** The feed reuses its client's poll
+//! **One receiver client per process.** The feed reuses its client's
 //! stream, and a stream hands each event to whichever poller takes it
 //! first: several copies of an API polling with the same `client_id` would
-//! split the events between them, each refusing only some revoked tokens.
+//! split the events between them, each refusing only some revoked tokens
+//! (by push, the last copy to start would take the stream's endpoint).
 //! Give every copy its own receiver client (`holdfast client create
 //! --client-id orders-api-1 --confidential --grant-type client_credentials
 //! --scope ssf`, and so on).
@@ -95,12 +98,47 @@
 //! # Ok(()) }
 //! ```
 //!
+//! **Push** ([`RevocationFeedBuilder::push`]): the stream is created (or
+//! its delivery updated, SSF §8.1.1.3) as `urn:ietf:rfc:8935` to the given
+//! URL, with a random `authorization_header` new at every start, and
+//! nothing is polled. Serve [`RevocationFeed::push_router`] (axum) or call
+//! [`RevocationFeed::receive_push`] at that URL's path. Each pushed SET is
+//! checked as a polled one is and journaled before the `202 Accepted`
+//! (RFC 8935 §2.2); a refused one is a `400` with its RFC 8935 §2.3 code
+//! (`invalid_key`, `invalid_issuer`, `invalid_audience`,
+//! `invalid_request`); a wrong `Authorization` is a `401`
+//! `authentication_failed`; a SET that cannot be checked or recorded now
+//! (keys or disk unavailable) is a `503`, which the transmitter retries.
+//! Freshness counts from the last push accepted; `start` requests a
+//! verification, and so does the feed every third of the staleness bound,
+//! so an idle feed stays fresh exactly while the transmitter can reach it.
+//! Until the first push arrives after `start` the feed is stale (fails
+//! closed by default). Holdfast retries failed pushes with backoff, and
+//! sends what waited at once when the receiver accepts a push again or
+//! updates its stream, so a restarted receiver gets its backlog promptly.
+//! Poll is the better choice for throughput (one request carries up to
+//! 500 SETs; a push carries one) and needs no inbound reachability.
+//!
+//! ```no_run
+//! # async fn run(app: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
+//! use holdfast_crypto::secret::SecretString;
+//! use holdfast_verify::feed::RevocationFeed;
+//!
+//! let feed = RevocationFeed::builder("https://auth.example.com/t/acme", "orders-api", SecretString::new("…"))
+//!     .push("https://orders.example.com/ssf/events".parse()?)
+//!     .state_file("/var/lib/orders-api/revocations.journal".into())
+//!     .start()
+//!     .await?;
+//! let app = app.merge(feed.push_router().expect("a push feed"));
+//! # let _ = app; Ok(()) }
+//! ```
+//!
 //! The feed's [`RevocationFeedBuilder::fail_open`] decides what a stale
 //! feed answers; [`crate::VerifierBuilder::revocation_fail_open`] then
 //! decides what the verifier does with an `Err` (503 by default). Leave
 //! both at their defaults to fail closed.
 //!
-//! Not supported: push delivery (RFC 8935); encrypted SETs; refusing SETs
+//! Not supported: encrypted SETs; refusing SETs
 //! that carry `sub` or `exp` (SSF §4.1.2, §4.1.7 forbid them to
 //! transmitters against confusion with other JWTs, which `typ` already
 //! prevents here; refusing would drop a revocation); adding or
@@ -111,12 +149,15 @@
 //! one of ours: `start` fails rather than take over a stream someone else
 //! may be reading.
 
+mod api;
 mod journal;
 mod outbox;
 mod poll;
+mod push;
 mod set;
 mod shared;
 mod state;
+mod stream;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -176,6 +217,9 @@ pub enum FeedError {
     /// The first poll failed.
     #[error("poll: {0}")]
     Poll(String),
+    /// The push endpoint is not an absolute http(s) URL without a fragment.
+    #[error("push endpoint must be an absolute http(s) URL: {0}")]
+    PushEndpoint(String),
 }
 
 /// Counters and times, for metrics and health checks.
@@ -187,7 +231,8 @@ pub struct FeedStats {
     pub duplicates: u64,
     /// SETs refused (reported in `setErrs`).
     pub rejected: u64,
-    /// When the last poll succeeded (clock seconds).
+    /// When the last poll succeeded, or (push) the last push was accepted
+    /// (clock seconds).
     pub last_successful_poll: Option<i64>,
     /// The stream followed.
     pub stream_id: Option<String>,
@@ -208,6 +253,7 @@ pub struct RevocationFeedBuilder {
     fail_open: bool,
     max_token_lifetime: Duration,
     state_file: Option<PathBuf>,
+    push: Option<url::Url>,
     http: Option<reqwest::Client>,
     clock: Arc<dyn Clock>,
 }
@@ -221,6 +267,7 @@ impl fmt::Debug for RevocationFeedBuilder {
             .field("fail_open", &self.fail_open)
             .field("max_token_lifetime", &self.max_token_lifetime)
             .field("state_file", &self.state_file)
+            .field("push", &self.push.as_ref().map(url::Url::as_str))
             .finish_non_exhaustive()
     }
 }
@@ -256,6 +303,15 @@ impl RevocationFeedBuilder {
         self
     }
 
+    /// Receive the feed by push (RFC 8935) at `endpoint` instead of polling:
+    /// the URL where the transmitter reaches this process. Serve
+    /// [`RevocationFeed::push_router`] (or [`RevocationFeed::receive_push`])
+    /// at its path. See the module docs for what changes. Default: poll.
+    pub fn push(mut self, endpoint: url::Url) -> Self {
+        self.push = Some(endpoint);
+        self
+    }
+
     /// Uses this HTTP client. Default: one with no redirects; each call
     /// sets its own timeout (10 s, 45 s for long polls).
     pub fn http_client(mut self, c: reqwest::Client) -> Self {
@@ -269,11 +325,13 @@ impl RevocationFeedBuilder {
         self
     }
 
-    /// Loads the state file, sets up the stream, polls until the backlog
-    /// queued while this process was down is applied (at most 100 000
-    /// SETs; the rest follow in the background), then follows the feed on
-    /// a tokio task. Fails if the first poll fails.
-    /// The task ends when the last `Arc<RevocationFeed>` is dropped.
+    /// Loads the state file and sets up the stream. Poll: then polls until
+    /// the backlog queued while this process was down is applied (at most
+    /// 100 000 SETs; the rest follow in the background), and fails if that
+    /// first poll fails. Push: returns once the stream points at the push
+    /// endpoint; the feed is stale until the first push arrives.
+    /// Either way the feed is then followed on a tokio task, which ends
+    /// when the last `Arc<RevocationFeed>` is dropped.
     pub async fn start(self) -> Result<Arc<RevocationFeed>, FeedError> {
         let issuer_url =
             url::Url::parse(&self.issuer).map_err(|_| FeedError::Issuer(self.issuer.clone()))?;
@@ -285,6 +343,23 @@ impl RevocationFeedBuilder {
             // uses the https scheme." Allowed for development and tests.
             tracing::warn!(issuer = %self.issuer, "holdfast-verify: revocation feed over plain http");
         }
+        let wanted = match self.push {
+            None => stream::Wanted::Poll,
+            Some(endpoint) => {
+                if !matches!(endpoint.scheme(), "http" | "https")
+                    || endpoint.host().is_none()
+                    || endpoint.fragment().is_some()
+                {
+                    return Err(FeedError::PushEndpoint(endpoint.to_string()));
+                }
+                let authorization =
+                    push::new_authorization().map_err(|e| FeedError::Stream(e.to_string()))?;
+                stream::Wanted::Push {
+                    endpoint,
+                    authorization,
+                }
+            }
+        };
         let http = match self.http {
             Some(c) => c,
             None => reqwest::Client::builder()
@@ -292,29 +367,54 @@ impl RevocationFeedBuilder {
                 .build()
                 .map_err(|e| FeedError::Http(e.to_string()))?,
         };
-        let shared = Arc::new(Shared::new(
-            self.issuer,
-            self.client_id,
-            Config {
-                staleness_bound: dur_secs(self.staleness_bound),
-                fail_open: self.fail_open,
-                max_token_lifetime: dur_secs(self.max_token_lifetime),
-            },
-            self.clock,
-        ));
+        let config = Config {
+            staleness_bound: dur_secs(self.staleness_bound),
+            fail_open: self.fail_open,
+            max_token_lifetime: dur_secs(self.max_token_lifetime),
+        };
+        let shared = Arc::new(Shared::new(self.issuer, self.client_id, config, self.clock));
         if let Some(path) = self.state_file {
             shared.open_journal(path).await?;
         }
-        let mut poller =
-            poll::Poller::connect(Arc::clone(&shared), issuer_url, http, self.client_secret)
-                .await?;
-        poller
-            .catch_up(poll::CATCH_UP_ROUNDS)
-            .await
-            .map_err(|e| FeedError::Poll(e.to_string()))?;
-        let task = tokio::spawn(poller.run());
+        let connected = stream::connect(
+            Arc::clone(&shared),
+            &issuer_url,
+            http,
+            &self.client_secret,
+            &wanted,
+        )
+        .await?;
+        let (task, push) = match wanted {
+            stream::Wanted::Poll => {
+                let mut poller = poll::Poller::new(connected);
+                poller
+                    .catch_up(poll::CATCH_UP_ROUNDS)
+                    .await
+                    .map_err(|e| FeedError::Poll(e.to_string()))?;
+                (tokio::spawn(poller.run()), None)
+            }
+            stream::Wanted::Push {
+                endpoint,
+                authorization,
+            } => {
+                let receiver = push::PushReceiver::new(
+                    Arc::clone(&shared),
+                    connected.keys,
+                    authorization,
+                    &endpoint,
+                );
+                let every = push::keep_alive_every(config.staleness_bound);
+                let task = tokio::spawn(push::keep_alive(
+                    connected.api,
+                    connected.verification,
+                    every,
+                ));
+                (task, Some(Arc::new(receiver)))
+            }
+        };
         Ok(Arc::new(RevocationFeed {
             shared,
+            push,
             task: Mutex::new(Some(task)),
         }))
     }
@@ -328,6 +428,8 @@ fn dur_secs(d: Duration) -> i64 {
 /// module docs for what it does and its guarantees.
 pub struct RevocationFeed {
     shared: Arc<Shared>,
+    /// The push receiver, when the feed is pushed to.
+    push: Option<Arc<push::PushReceiver>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -367,6 +469,7 @@ impl RevocationFeed {
             fail_open: false,
             max_token_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
             state_file: None,
+            push: None,
             http: None,
             clock: Arc::new(SystemClock),
         }
@@ -375,6 +478,47 @@ impl RevocationFeed {
     /// Counters, the last successful poll and the stream.
     pub fn stats(&self) -> FeedStats {
         self.shared.stats()
+    }
+
+    /// Handles one RFC 8935 push (the request's headers and body), for any
+    /// HTTP framework: 202 when applied and journaled, 400 or 401 with an
+    /// RFC 8935 §2.3 error body, 503 when it cannot be recorded now. A
+    /// feed that polls answers 404.
+    pub async fn receive_push(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> http::Response<Vec<u8>> {
+        match &self.push {
+            Some(receiver) => receiver.receive(headers, body).await,
+            None => push::not_a_push_feed(),
+        }
+    }
+
+    /// The path of the push endpoint given to
+    /// [`RevocationFeedBuilder::push`]; `None` for a feed that polls.
+    pub fn push_path(&self) -> Option<&str> {
+        self.push.as_deref().map(push::PushReceiver::path)
+    }
+
+    /// An axum router serving `POST` at the push endpoint's path; `None`
+    /// for a feed that polls. Merge it into the application's router.
+    #[cfg(feature = "axum")]
+    pub fn push_router(&self) -> Option<axum::Router> {
+        let receiver = Arc::clone(self.push.as_ref()?);
+        let path = receiver.path().to_owned();
+        let handler = move |headers: http::HeaderMap, body: axum::body::Body| {
+            let receiver = Arc::clone(&receiver);
+            async move {
+                let reply = match axum::body::to_bytes(body, set::MAX_SET_LEN).await {
+                    Ok(body) => receiver.receive(&headers, &body).await,
+                    // Larger than any SET, or the body broke off.
+                    Err(_) => push::unreadable_body(),
+                };
+                reply.map(axum::body::Body::from)
+            }
+        };
+        Some(axum::Router::new().route(&path, axum::routing::post(handler)))
     }
 }
 
@@ -388,5 +532,7 @@ impl RevocationCheck for RevocationFeed {
     }
 }
 
+#[cfg(test)]
+mod push_tests;
 #[cfg(test)]
 mod tests;

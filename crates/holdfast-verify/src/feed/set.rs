@@ -212,12 +212,12 @@ struct RawSet {
 }
 
 /// Verifies the signature with `key` and validates the claims; `named` is
-/// the `jti` the poll response filed the SET under.
+/// the `jti` a poll response filed the SET under (a push names none).
 pub(crate) fn validate(
     header: &Header<'_>,
     key: &VerifyKey,
     expect: &Expect<'_>,
-    named: &str,
+    named: Option<&str>,
 ) -> Result<ValidSet, SetError> {
     let payload = header.verified_payload(key)?;
     let raw: RawSet =
@@ -235,7 +235,7 @@ pub(crate) fn validate(
     // RFC 8936 §2.3: each member name of "sets" is the "jti" of the SET.
     let jti = raw
         .jti
-        .filter(|j| j == named)
+        .filter(|j| named.is_none_or(|n| j == n))
         .ok_or(SetError::JtiMismatch)?;
     let iat = raw.iat.ok_or(SetError::NoIssuedAt)?;
     let events = raw.events.ok_or(SetError::NotOneEvent)?;

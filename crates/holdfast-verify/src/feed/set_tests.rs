@@ -43,7 +43,7 @@ fn check(key: &SigningKey, set: &str, named: &str) -> Result<ValidSet, SetError>
         issuer: ISS,
         audience: AUD,
     };
-    validate(&header, &verify_key(key), &expect, named)
+    validate(&header, &verify_key(key), &expect, Some(named))
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn rfc8935_s2_3_unknown_kid_and_other_key_are_invalid_key() {
         issuer: ISS,
         audience: AUD,
     };
-    let err = validate(&header, &verify_key(&key), &expect, "j1").unwrap_err();
+    let err = validate(&header, &verify_key(&key), &expect, Some("j1")).unwrap_err();
     assert_eq!(err, SetError::BadSignature);
     assert_eq!(err.code(), "invalid_key");
 }
@@ -141,7 +141,7 @@ fn rfc8725_s2_1_alg_differing_from_the_key_is_refused() {
         issuer: ISS,
         audience: AUD,
     };
-    let err = validate(&header, &verify_key(&es), &expect, "j1").unwrap_err();
+    let err = validate(&header, &verify_key(&es), &expect, Some("j1")).unwrap_err();
     assert_eq!(err, SetError::AlgMismatch);
 }
 

@@ -227,16 +227,22 @@ impl Shared {
         }
     }
 
-    /// Validates the SETs of one poll response (`(jti, compact)` pairs)
-    /// with keys from `keys`, then applies them under one write lock.
-    pub(crate) async fn process(&self, keys: &dyn Keys, sets: Vec<(String, String)>) -> Processed {
+    /// Validates SETs (`(jti, compact)` pairs: the name a poll response
+    /// filed each under, none for a push) with keys from `keys`, then
+    /// applies them under one write lock.
+    pub(crate) async fn process(
+        &self,
+        keys: &dyn Keys,
+        sets: Vec<(Option<String>, String)>,
+    ) -> Processed {
         let expect = Expect {
             issuer: &self.issuer,
             audience: &self.client_id,
         };
         let mut out = Processed::default();
         let mut valid = Vec::with_capacity(sets.len());
-        for (jti, compact) in sets {
+        for (named, compact) in sets {
+            let jti = named.clone().unwrap_or_default();
             let header = match set::parse_header(&compact) {
                 Ok(h) => h,
                 Err(e) => {
@@ -258,7 +264,7 @@ impl Shared {
                     continue;
                 }
             };
-            match set::validate(&header, &key, &expect, &jti) {
+            match set::validate(&header, &key, &expect, named.as_deref()) {
                 Ok(v) => valid.push(v),
                 Err(e) => out.errs.push((jti, e)),
             }

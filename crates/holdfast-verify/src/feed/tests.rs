@@ -13,11 +13,11 @@ use super::*;
 use crate::claims::Audience;
 use crate::clock::ManualClock;
 
-const ISS: &str = "https://auth.example.com/t/acme";
-const CLIENT: &str = "rs-client";
-const NOW: i64 = 1_700_000_000;
+pub(super) const ISS: &str = "https://auth.example.com/t/acme";
+pub(super) const CLIENT: &str = "rs-client";
+pub(super) const NOW: i64 = 1_700_000_000;
 
-struct FixedKeys(HashMap<String, Arc<VerifyKey>>);
+pub(super) struct FixedKeys(HashMap<String, Arc<VerifyKey>>);
 
 impl Keys for FixedKeys {
     fn get<'a>(&'a self, kid: &'a str) -> BoxFuture<'a, Result<Arc<VerifyKey>, AuthError>> {
@@ -26,7 +26,7 @@ impl Keys for FixedKeys {
 }
 
 /// Keys are reachable but the JWKS cannot be fetched.
-struct NoKeys;
+pub(super) struct NoKeys;
 
 impl Keys for NoKeys {
     fn get<'a>(&'a self, _kid: &'a str) -> BoxFuture<'a, Result<Arc<VerifyKey>, AuthError>> {
@@ -34,11 +34,11 @@ impl Keys for NoKeys {
     }
 }
 
-struct Fixture {
-    key: SigningKey,
-    keys: FixedKeys,
-    clock: Arc<ManualClock>,
-    shared: Shared,
+pub(super) struct Fixture {
+    pub key: SigningKey,
+    pub keys: Arc<FixedKeys>,
+    pub clock: Arc<ManualClock>,
+    pub shared: Arc<Shared>,
 }
 
 fn fixture_with(config: Config) -> Fixture {
@@ -47,9 +47,17 @@ fn fixture_with(config: Config) -> Fixture {
         alg: crate::jwks::key_alg(key.public_jwk()).unwrap(),
         key: DecodingKey::from_jwk(key.public_jwk()).unwrap(),
     };
-    let keys = FixedKeys(HashMap::from([(key.kid().to_owned(), Arc::new(verify))]));
+    let keys = Arc::new(FixedKeys(HashMap::from([(
+        key.kid().to_owned(),
+        Arc::new(verify),
+    )])));
     let clock = Arc::new(ManualClock::new(NOW));
-    let shared = Shared::new(ISS.into(), CLIENT.into(), config, clock.clone());
+    let shared = Arc::new(Shared::new(
+        ISS.into(),
+        CLIENT.into(),
+        config,
+        clock.clone(),
+    ));
     Fixture {
         key,
         keys,
@@ -58,7 +66,7 @@ fn fixture_with(config: Config) -> Fixture {
     }
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     fixture_with(Config {
         staleness_bound: 60,
         fail_open: false,
@@ -67,7 +75,13 @@ fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    fn set(&self, jti: &str, sub_id: Value, event_type: &str, payload: Value) -> (String, String) {
+    pub(super) fn set(
+        &self,
+        jti: &str,
+        sub_id: Value,
+        event_type: &str,
+        payload: Value,
+    ) -> (String, String) {
         let claims = json!({
             "iss": ISS, "aud": CLIENT, "iat": NOW, "jti": jti,
             "sub_id": sub_id, "events": {event_type: payload},
@@ -78,7 +92,7 @@ impl Fixture {
         )
     }
 
-    fn session_revoked(&self, jti: &str, sid: &str) -> (String, String) {
+    pub(super) fn session_revoked(&self, jti: &str, sid: &str) -> (String, String) {
         self.set(
             jti,
             json!({"format": "complex",
@@ -90,11 +104,16 @@ impl Fixture {
     }
 
     async fn process(&self, sets: Vec<(String, String)>) -> Processed {
-        self.shared.process(&self.keys, sets).await
+        let sets = sets.into_iter().map(named).collect();
+        self.shared.process(self.keys.as_ref(), sets).await
     }
 }
 
-fn claims(sid: &str, sub: &str, jti: &str, iat: i64) -> AccessTokenClaims {
+fn named((jti, set): (String, String)) -> (Option<String>, String) {
+    (Some(jti), set)
+}
+
+pub(super) fn claims(sid: &str, sub: &str, jti: &str, iat: i64) -> AccessTokenClaims {
     AccessTokenClaims {
         iss: ISS.into(),
         sub: sub.into(),
@@ -263,7 +282,7 @@ async fn sets_are_deferred_not_refused_while_the_jwks_cannot_be_fetched() {
     let f = fixture();
     let p = f
         .shared
-        .process(&NoKeys, vec![f.session_revoked("j1", "sid-1")])
+        .process(&NoKeys, vec![named(f.session_revoked("j1", "sid-1"))])
         .await;
     assert_eq!((p.acks.len(), p.errs.len(), p.deferred), (0, 0, 1));
 }

@@ -75,12 +75,22 @@ pub async fn round(state: &AppState) -> Result<(), holdfast_store::StoreError> {
     }
     for due in logouts {
         let state = state.clone();
-        sends.spawn(async move { logout(&state, due, now).await });
+        sends.spawn(async move { logout(&state, due, now).await.map(|()| None) });
     }
+    let mut reachable = std::collections::BTreeSet::new();
     while let Some(done) = sends.join_next().await {
-        if let Ok(Err(err)) = done {
-            tracing::warn!(error = %err, "could not record a delivery's outcome");
+        match done {
+            Ok(Ok(Some(stream_id))) => {
+                reachable.insert(stream_id);
+            }
+            Ok(Err(err)) => tracing::warn!(error = %err, "could not record a delivery's outcome"),
+            Ok(Ok(None)) | Err(_) => {}
         }
+    }
+    // A receiver that accepted a push is back: what waits out a backoff
+    // goes in the next round, not minutes later.
+    for stream_id in reachable {
+        state.store.push_receiver_reachable(&stream_id, now).await?;
     }
     Ok(())
 }
@@ -92,15 +102,20 @@ enum Outcome {
     Failed(String),
 }
 
-/// Pushes one SET claimed at `attempted_at` (retries count from then).
+/// Pushes one SET claimed at `attempted_at` (retries count from then);
+/// the stream's id when the receiver accepted it.
 async fn push(
     state: &AppState,
     due: DuePush,
     attempted_at: i64,
-) -> Result<(), holdfast_store::StoreError> {
+) -> Result<Option<String>, holdfast_store::StoreError> {
     let stream = &due.stream;
     let Some(endpoint) = stream.push_endpoint.as_deref() else {
-        return state.store.push_delivered(&stream.id, &due.signal.id).await;
+        state
+            .store
+            .push_delivered(&stream.id, &due.signal.id)
+            .await?;
+        return Ok(None);
     };
     let outcome = match tenant_and_issuer(state, &stream.tenant_id).await {
         Err(err) => Outcome::Failed(format!("store: {err}")),
@@ -134,16 +149,28 @@ async fn push(
         Outcome::Accepted => {
             metrics::counter!("holdfast_security_events_delivered_total", "method" => "push")
                 .increment(1);
-            state.store.push_delivered(&stream.id, &due.signal.id).await
+            state
+                .store
+                .push_delivered(&stream.id, &due.signal.id)
+                .await?;
+            Ok(Some(stream.id.clone()))
         }
         Outcome::Refused(why) => {
             tracing::warn!(stream = %stream.id, jti = %due.signal.id, why, "receiver refused a SET (RFC 8935 §2.3); not retrying");
-            state.store.push_delivered(&stream.id, &due.signal.id).await
+            state
+                .store
+                .push_delivered(&stream.id, &due.signal.id)
+                .await?;
+            Ok(None)
         }
         Outcome::Failed(why) if due.attempts + 1 >= MAX_ATTEMPTS => {
             metrics::counter!("holdfast_deliveries_given_up_total", "kind" => "push").increment(1);
             tracing::error!(stream = %stream.id, jti = %due.signal.id, why, "giving up pushing a SET");
-            state.store.push_delivered(&stream.id, &due.signal.id).await
+            state
+                .store
+                .push_delivered(&stream.id, &due.signal.id)
+                .await?;
+            Ok(None)
         }
         Outcome::Failed(why) => {
             tracing::info!(stream = %stream.id, jti = %due.signal.id, why, "push failed; will retry");
@@ -151,7 +178,8 @@ async fn push(
             state
                 .store
                 .push_failed(&stream.id, &due.signal.id, next)
-                .await
+                .await?;
+            Ok(None)
         }
     }
 }
