@@ -32,6 +32,7 @@ holdfast_testkit::on_both_backends!(
     ssf_s8_1_2_a_paused_stream_holds_events_and_a_disabled_one_drops_them,
     ssf_s8_1_4_verification_event_echoes_the_state,
     rfc8935_s2_push_delivers_sets_and_retries_after_a_failure,
+    ssf_s8_1_4_a_verification_is_not_pushed_ahead_of_an_older_event_that_failed,
     backchannel_logout_s2_5_a_logout_token_is_posted_with_retries_when_a_session_ends,
     backchannel_logout_s2_1_discovery_advertises_support,
     a_disabled_user_cannot_sign_in_and_loses_every_session_until_enabled,
@@ -1130,6 +1131,63 @@ async fn rfc8935_s2_push_delivers_sets_and_retries_after_a_failure(server: TestS
     let (_, third) = next(&mut rx).await;
     let claims = verify_jwt(&server, &fx, &third, "secevent+jwt", "rs").await;
     assert_eq!(claims["sub_id"]["session"]["id"], json!(sid_of(&tokens)));
+}
+
+/// A receiver takes a verification SET as proof it is up to date (the
+/// holdfast-verify keep-alive does): after a revocation's push failed, a
+/// verification requested meanwhile is held back, and once the receiver
+/// is reachable again the revocation comes first, then the verification.
+async fn ssf_s8_1_4_a_verification_is_not_pushed_ahead_of_an_older_event_that_failed(
+    server: TestServer,
+) {
+    let fx = flow::fixture(&server, "acme").await;
+    let r = receiver(&server, &fx, "rs").await;
+    let (url, mut rx) = endpoint(vec![503]).await;
+    let meta = metadata(&server, "acme").await;
+    let (status, stream) = call(
+        &server,
+        reqwest::Method::POST,
+        meta["configuration_endpoint"].as_str().unwrap(),
+        &r.token,
+        Some(json!({
+            "delivery": { "method": PUSH, "endpoint_url": url, "authorization_header": "Bearer s" },
+            "events_requested": [CAEP_SESSION_REVOKED],
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{stream}");
+    let (_, tokens) = sign_in(&server, &fx).await;
+    form(
+        &server,
+        &fx.at("/revoke"),
+        &[
+            ("token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", "web"),
+        ],
+    )
+    .await;
+    let (_, failed) = next(&mut rx).await;
+    let revocation_jti = flow::jwt_part(&failed, 1)["jti"].clone();
+    let (status, _) = call(
+        &server,
+        reqwest::Method::POST,
+        meta["verification_endpoint"].as_str().unwrap(),
+        &r.token,
+        Some(json!({ "stream_id": stream["stream_id"], "state": "keep-alive" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // The revocation's retry is due after its backoff; the verification,
+    // due at once, must not overtake it.
+    server.clock.advance(5);
+    let (_, second) = next(&mut rx).await;
+    let second = verify_jwt(&server, &fx, &second, "secevent+jwt", "rs").await;
+    assert_eq!(second["jti"], revocation_jti, "the revocation first");
+    let (_, third) = next(&mut rx).await;
+    let third = verify_jwt(&server, &fx, &third, "secevent+jwt", "rs").await;
+    let (kind, payload) = event_of(&third);
+    assert_eq!(kind, VERIFICATION);
+    assert_eq!(payload["state"], "keep-alive");
 }
 
 /// Back-Channel Logout 1.0 §2.5: when a session of a client that registered

@@ -139,6 +139,11 @@ pub trait SignalStore: Send + Sync {
     /// stream's events waiting out a backoff after failed pushes are due
     /// at `now`, not minutes later. The number made due.
     async fn push_receiver_reachable(&self, stream_id: &str, now: i64) -> StoreResult<u64>;
+    /// Whether an event queued for the stream before `event_id` has failed
+    /// to push and waits for a retry: a verification is held back behind
+    /// it, so the receiver does not count itself fresh while a revocation
+    /// it has not had is outstanding.
+    async fn push_backlog_before(&self, stream_id: &str, event_id: &str) -> StoreResult<bool>;
     /// A push failed: try again at `next_attempt_at`.
     async fn push_failed(
         &self,

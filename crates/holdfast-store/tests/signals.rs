@@ -422,10 +422,48 @@ async fn backed_off_pushes_are_due_again_once_the_receiver_is_back(store: Arc<dy
         after_update.iter().all(|d| d.attempts == 0),
         "with a fresh count of attempts"
     );
+
+    // A later event (say a verification) sees the older one that failed.
+    let mut ids: Vec<String> = after_update.iter().map(|d| d.signal.id.clone()).collect();
+    ids.sort();
+    let (older, newer) = (&ids[0], &ids[1]);
+    assert!(!store.push_backlog_before("push", newer).await.unwrap());
+    store.push_failed("push", older, NOW + 60).await.unwrap();
+    assert!(store.push_backlog_before("push", newer).await.unwrap());
+    assert!(
+        !store.push_backlog_before("push", older).await.unwrap(),
+        "only what came before counts"
+    );
+    store.push_delivered("push", older).await.unwrap();
+    assert!(!store.push_backlog_before("push", newer).await.unwrap());
+}
+
+/// A stream switched from push to poll: what waited out a push backoff is
+/// in the first poll, not hidden until the backoff ends.
+async fn a_stream_switched_to_poll_gets_its_backed_off_events_at_once(store: Arc<dyn Store>) {
+    tenant(&*store).await;
+    stream(&*store, "s1", &SignalKind::REQUESTABLE, PUSH_DELIVERY).await;
+    session(&*store, "sid-1").await;
+    store
+        .revoke_session("t1", "sid-1", "x", NOW, &audit(None))
+        .await
+        .unwrap();
+    let due = store.due_pushes(NOW, NOW + 30, 50).await.unwrap();
+    store
+        .push_failed("s1", &due[0].signal.id, NOW + 2048)
+        .await
+        .unwrap();
+    let mut s = store.stream("t1", "s1").await.unwrap().unwrap();
+    s.delivery_method = POLL_DELIVERY.into();
+    s.push_endpoint = None;
+    s.updated_at = NOW + 5;
+    store.update_stream(&s, None).await.unwrap();
+    assert!(store.has_due_signals("s1", NOW + 5).await.unwrap());
 }
 
 holdfast_store::on_both_backends!(
     backed_off_pushes_are_due_again_once_the_receiver_is_back,
+    a_stream_switched_to_poll_gets_its_backed_off_events_at_once,
     design_s7_a_revoked_session_writes_its_event_and_logout_once,
     a_revocation_that_fails_writes_no_event,
     streams_get_their_kinds_committed_after_they_began,

@@ -210,6 +210,8 @@ pub(crate) struct KeyCache {
     keys: RwLock<Arc<KeySet>>,
     fetch: Mutex<FetchState>,
     fetches: std::sync::atomic::AtomicU64,
+    /// Whether the latest fetch attempt failed (the keys held may be old).
+    last_failed: std::sync::atomic::AtomicBool,
 }
 
 impl KeyCache {
@@ -232,7 +234,14 @@ impl KeyCache {
             })),
             fetch: Mutex::new(FetchState::default()),
             fetches: std::sync::atomic::AtomicU64::new(0),
+            last_failed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether the latest JWKS fetch failed: an unknown `kid` is then not
+    /// known to be unknown (the key may have been published since).
+    pub(crate) fn last_fetch_failed(&self) -> bool {
+        self.last_failed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// How many JWKS fetches were attempted (for tests and metrics).
@@ -347,10 +356,14 @@ impl KeyCache {
         state.last_attempt = Some(self.clock.now());
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.last_failed
+            .store(true, std::sync::atomic::Ordering::Release);
         // Discovery is fetched once and cached by `Discovery`.
         let endpoints = self.discovery.endpoints().await?;
         let bytes = get_capped(self.discovery.http(), endpoints.jwks_uri.as_str()).await?;
         let by_kid = parse_jwks(&bytes)?;
+        self.last_failed
+            .store(false, std::sync::atomic::Ordering::Release);
         let generation = self.current().generation + 1;
         tracing::debug!(
             keys = by_kid.len(),

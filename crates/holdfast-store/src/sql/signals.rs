@@ -145,13 +145,14 @@ impl crate::SignalStore for ThisStore {
                 .bind(&s.id)
                 .execute(&mut *tx)
                 .await?;
-        } else if s.delivery_method == PUSH_DELIVERY {
+        } else {
             // SSF §8.1.1.3: a receiver that updated its stream (a restarted
-            // one gives a new endpoint or authorization) gets what waited
-            // out a backoff now, with a fresh count of attempts.
+            // one gives a new endpoint or authorization, or changes the
+            // delivery method) gets what waited out a push backoff or a
+            // poll's redelivery delay now, with a fresh count of attempts.
             sqlx::query(
                 "UPDATE ssf_pending SET next_attempt_at = $2, attempts = 0
-                 WHERE stream_id = $1 AND attempts > 0",
+                 WHERE stream_id = $1 AND (attempts > 0 OR next_attempt_at > $2)",
             )
             .bind(&s.id)
             .bind(s.updated_at)
@@ -339,6 +340,22 @@ impl crate::SignalStore for ThisStore {
         .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn push_backlog_before(
+        &self,
+        stream_id: &str,
+        event_id: &str,
+    ) -> crate::StoreResult<bool> {
+        let held: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ssf_pending
+             WHERE stream_id = $1 AND event_id < $2 AND attempts > 0)",
+        )
+        .bind(stream_id)
+        .bind(event_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(held)
     }
 
     async fn push_failed(

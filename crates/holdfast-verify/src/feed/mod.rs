@@ -18,15 +18,16 @@
 //! 2. **Authorization** (SSF §7.1.1, `urn:ietf:rfc:6749`): an access token from the client
 //!    credentials grant (RFC 6749 §4.4, `scope=ssf`, `client_secret_basic`),
 //!    renewed before it expires or after a 401.
-//! 3. **Stream** (SSF §8.1.1): an existing poll stream described as
+//! 3. **Stream** (SSF §8.1.1): an existing stream described as
 //!    `holdfast-verify` is reused, so events queued while this process was
-//!    down are still delivered; otherwise one is created asking for the
+//!    down are still delivered (as it is, for poll; with its delivery
+//!    updated, §8.1.1.3, for push or when the method changed); otherwise one is created asking for the
 //!    events below. It is enabled if it is not (§8.1.2), and a verification
 //!    is requested (§8.1.4); its SET is logged when it arrives
 //!    ([`FeedStats::verified`]).
 //! 4. **Poll** (RFC 8936 §2.2–§2.5): long polls (`returnImmediately: false`,
 //!    a 45 s timeout) carrying the acknowledgements (`ack`) of what the
-//!    previous batch applied and the errors (`setErrs`, RFC 8935 §2.3
+//!    previous batch applied and the errors (`setErrs`, RFC 8935 §2.4
 //!    codes) of what it refused. Errors back off from 1 s to 30 s.
 //!
 //! What each event does (kept keys and times are in `state`):
@@ -104,18 +105,22 @@
 //! nothing is polled. Serve [`RevocationFeed::push_router`] (axum) or call
 //! [`RevocationFeed::receive_push`] at that URL's path. Each pushed SET is
 //! checked as a polled one is and journaled before the `202 Accepted`
-//! (RFC 8935 §2.2); a refused one is a `400` with its RFC 8935 §2.3 code
+//! (RFC 8935 §2.2); a refused one is a `400` with its RFC 8935 §2.4 code
 //! (`invalid_key`, `invalid_issuer`, `invalid_audience`,
 //! `invalid_request`); a wrong `Authorization` is a `401`
 //! `authentication_failed`; a SET that cannot be checked or recorded now
 //! (keys or disk unavailable) is a `503`, which the transmitter retries.
 //! Freshness counts from the last push accepted; `start` requests a
-//! verification, and so does the feed every third of the staleness bound,
-//! so an idle feed stays fresh exactly while the transmitter can reach it.
-//! Until the first push arrives after `start` the feed is stale (fails
-//! closed by default). Holdfast retries failed pushes with backoff, and
-//! sends what waited at once when the receiver accepts a push again or
-//! updates its stream, so a restarted receiver gets its backlog promptly.
+//! verification (SSF §8.1.4.2), and so does the feed every third of the
+//! staleness bound, so an idle feed stays fresh only while its
+//! verifications come back. Until the first push arrives after `start`
+//! the feed is stale (fails closed by default). Holdfast holds a
+//! verification back while an older push of the stream waits for a retry,
+//! so a verification that arrives means what came before it arrived too
+//! (a transmitter that does not hold it back only proves it can reach the
+//! endpoint). Holdfast retries failed pushes with backoff, gives one up
+//! only after a day, and sends what waited at once when the receiver
+//! accepts a push again or updates its stream (as every start does).
 //! Poll is the better choice for throughput (one request carries up to
 //! 500 SETs; a push carries one) and needs no inbound reachability.
 //!
@@ -229,7 +234,7 @@ pub struct FeedStats {
     pub applied: u64,
     /// Redelivered SETs recognised and skipped.
     pub duplicates: u64,
-    /// SETs refused (reported in `setErrs`).
+    /// SETs refused (reported in `setErrs`, or answered 400 when pushed).
     pub rejected: u64,
     /// When the last poll succeeded, or (push) the last push was accepted
     /// (clock seconds).
@@ -346,10 +351,7 @@ impl RevocationFeedBuilder {
         let wanted = match self.push {
             None => stream::Wanted::Poll,
             Some(endpoint) => {
-                if !matches!(endpoint.scheme(), "http" | "https")
-                    || endpoint.host().is_none()
-                    || endpoint.fragment().is_some()
-                {
+                if !push::is_push_endpoint(&endpoint) {
                     return Err(FeedError::PushEndpoint(endpoint.to_string()));
                 }
                 let authorization =

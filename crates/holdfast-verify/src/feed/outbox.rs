@@ -55,7 +55,7 @@ impl Outbox {
     }
 
     /// RFC 8936 §2.2 poll request: `maxEvents`, `returnImmediately`, `ack`,
-    /// `setErrs` (each error `{"err", "description"}`, RFC 8935 §2.3 codes).
+    /// `setErrs` (each error `{"err", "description"}`, RFC 8935 §2.4 codes).
     pub(super) fn request(&self, return_immediately: bool) -> Value {
         let mut request = json!({
             "maxEvents": MAX_EVENTS,

@@ -11,7 +11,7 @@
 //! 2. RFC 8935 §2.1: `Content-Type: application/secevent+jwt`, a body of at
 //!    most 16 KiB; else 400 `invalid_request`.
 //! 3. The SET is validated and applied as a polled one is (`shared`); a
-//!    refused SET is a 400 with its RFC 8935 §2.3 code, which tells the
+//!    refused SET is a 400 with its RFC 8935 §2.4 code, which tells the
 //!    transmitter not to send it again. Keys unavailable: 503, and the
 //!    transmitter retries.
 //! 4. What it changed is journaled (fsynced) **before** the 202 (RFC 8935
@@ -153,7 +153,7 @@ fn error(status: StatusCode, code: &str, description: &str) -> Response<Vec<u8>>
     reply
 }
 
-/// A 503 the transmitter retries (RFC 8935 §2.3 defines no code for it).
+/// A 503 the transmitter retries (RFC 8935 §2.4 defines no code for it).
 fn unavailable(description: &str) -> Response<Vec<u8>> {
     let mut reply = error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -182,6 +182,17 @@ pub(crate) fn not_a_push_feed() -> Response<Vec<u8>> {
         "invalid_request",
         "this revocation feed polls; it receives no pushes",
     )
+}
+
+/// An endpoint this feed can serve: absolute http(s), no fragment, and a
+/// path the router takes literally (no `{`, `}`, `*` or `:` segments,
+/// which axum reads as parameters).
+pub(crate) fn is_push_endpoint(endpoint: &Url) -> bool {
+    matches!(endpoint.scheme(), "http" | "https")
+        && endpoint.host().is_some()
+        && endpoint.fragment().is_none()
+        && !endpoint.path().contains(['{', '}', '*'])
+        && !endpoint.path().split('/').any(|s| s.starts_with(':'))
 }
 
 /// A fresh `Authorization` value for a push stream: a bearer secret only

@@ -288,3 +288,17 @@ async fn push_router_serves_post_at_the_endpoints_path_and_refuses_oversized_bod
         StatusCode::NOT_FOUND
     );
 }
+
+#[test]
+fn push_endpoints_are_absolute_http_urls_with_a_literal_path() {
+    let ok = |u: &str| push::is_push_endpoint(&u.parse().unwrap());
+    assert!(ok("https://api.example.com/ssf/events"));
+    assert!(ok("http://127.0.0.1:9090/ssf/events"));
+    assert!(!ok("ftp://api.example.com/ssf"));
+    assert!(!ok("https://api.example.com/ssf#frag"));
+    // `Url` percent-encodes braces, so `{id}` reaches the router as a
+    // literal `%7Bid%7D`.
+    assert!(ok("https://api.example.com/ssf/{id}"));
+    assert!(!ok("https://api.example.com/ssf/*rest"));
+    assert!(!ok("https://api.example.com/ssf/:id"));
+}

@@ -18,7 +18,7 @@
 //! member inside the event payload is accepted when `sub_id` is absent
 //! (SSF §3.1.1 allows it for existing CAEP and RISC events).
 //!
-//! Every refusal maps to one RFC 8935 §2.3 error code ([`SetError::code`])
+//! Every refusal maps to one RFC 8935 §2.4 error code ([`SetError::code`])
 //! for the `setErrs` of the next poll (RFC 8936 §2.2).
 //!
 //! Timestamps: CAEP's `event_timestamp` in the payload, else RFC 8417 §2.2
@@ -67,7 +67,7 @@ pub const EVENTS_REQUESTED: [&str; 7] = [
     VERIFICATION,
 ];
 
-/// Why a SET was refused. Each maps to one RFC 8935 §2.3 code.
+/// Why a SET was refused. Each maps to one RFC 8935 §2.4 code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SetError {
     /// Not a compact JWS, or bad base64 or JSON.
@@ -112,7 +112,7 @@ pub enum SetError {
 }
 
 impl SetError {
-    /// The RFC 8935 §2.3 error code reported in `setErrs`.
+    /// The RFC 8935 §2.4 error code reported in `setErrs`.
     pub fn code(&self) -> &'static str {
         match self {
             SetError::Malformed(_)

@@ -1,4 +1,4 @@
-//! SET validation tests: each refusal and its RFC 8935 §2.3 code, and the
+//! SET validation tests: each refusal and its RFC 8935 §2.4 code, and the
 //! event forms read.
 
 use base64::Engine;

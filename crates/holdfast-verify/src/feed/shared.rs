@@ -33,8 +33,20 @@ pub(crate) trait Keys: Send + Sync {
 }
 
 impl Keys for KeyCache {
+    /// As the verifier's lookup, except that an unknown `kid` while the
+    /// latest JWKS fetch failed is "keys unavailable" (the SET is deferred
+    /// and comes again), not "unknown key" (refused for good, RFC 8935
+    /// §2.4 `invalid_key`): a rotation during a JWKS outage must not
+    /// lose a revocation.
     fn get<'a>(&'a self, kid: &'a str) -> BoxFuture<'a, Result<Arc<VerifyKey>, AuthError>> {
-        Box::pin(KeyCache::get(self, kid))
+        Box::pin(async move {
+            match KeyCache::get(self, kid).await {
+                Err(AuthError::UnknownKey) if self.last_fetch_failed() => {
+                    Err(AuthError::KeysUnavailable)
+                }
+                other => other,
+            }
+        })
     }
 }
 

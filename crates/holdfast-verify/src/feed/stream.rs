@@ -125,6 +125,14 @@ pub(crate) async fn connect(
         .verification_endpoint
         .as_deref()
         .and_then(|u| Url::parse(u).ok());
+    if verification.is_none() && matches!(wanted, Wanted::Push { .. }) {
+        // The keep-alive is a verification: without one an idle push feed
+        // would go stale for good, with nothing saying why.
+        return Err(FeedError::Metadata(
+            "push delivery needs a verification_endpoint (SSF §8.1.4) to keep the feed fresh"
+                .into(),
+        ));
+    }
     let _ = shared.stream_id.set(stream);
     if let Some(verify) = &verification
         && let Err(e) = api.request_verification(verify).await

@@ -8,11 +8,15 @@
 //! `200 OK`; any 2xx counts) or schedules a retry with exponential backoff.
 //! An RFC 8935 §2.3 error response (`400` with an `err` code) means the
 //! receiver will never accept that SET, so it is not retried. After
-//! [`MAX_ATTEMPTS`] failures a delivery is given up and logged at `error`.
+//! [`MAX_ATTEMPTS`] failures a delivery is given up and logged at `error`
+//! (a push only once its event is also [`GIVE_UP_AFTER_SECS`] old). A push
+//! accepted makes the stream's backed-off pushes due at once, and a
+//! verification is held back while an older push of its stream waits for
+//! a retry, so "verified" means "up to date" to a receiver.
 
 use std::time::Duration;
 
-use holdfast_core::signals::{LOGOUT_TOKEN_TYP, logout_token_claims};
+use holdfast_core::signals::{LOGOUT_TOKEN_TYP, SignalKind, logout_token_claims};
 use holdfast_core::tenant::issuer_url;
 use holdfast_store::{DueLogout, DuePush};
 use tokio::task::JoinSet;
@@ -27,8 +31,12 @@ pub const ROUND: Duration = Duration::from_millis(200);
 pub const CLAIM_SECS: i64 = 30;
 /// Deliveries claimed per round and kind.
 pub const BATCH: i64 = 50;
-/// Failures after which a delivery is given up.
+/// Failures after which a delivery may be given up...
 pub const MAX_ATTEMPTS: i64 = 12;
+/// ...once its event is also this old (seconds): a day, longer than any
+/// access token the event could still affect lives, so a receiver back
+/// from an outage of hours still gets every revocation.
+pub const GIVE_UP_AFTER_SECS: i64 = 24 * 3600;
 /// Timeout of one delivery request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -117,6 +125,20 @@ async fn push(
             .await?;
         return Ok(None);
     };
+    // A receiver counts a verification as proof it is up to date: none
+    // goes out while an older event waits for a retry.
+    if due.signal.kind == SignalKind::Verification
+        && state
+            .store
+            .push_backlog_before(&stream.id, &due.signal.id)
+            .await?
+    {
+        state
+            .store
+            .push_failed(&stream.id, &due.signal.id, attempted_at + 1)
+            .await?;
+        return Ok(None);
+    }
     let outcome = match tenant_and_issuer(state, &stream.tenant_id).await {
         Err(err) => Outcome::Failed(format!("store: {err}")),
         Ok(None) => Outcome::Refused("the tenant is gone".into()),
@@ -163,7 +185,10 @@ async fn push(
                 .await?;
             Ok(None)
         }
-        Outcome::Failed(why) if due.attempts + 1 >= MAX_ATTEMPTS => {
+        Outcome::Failed(why)
+            if due.attempts + 1 >= MAX_ATTEMPTS
+                && attempted_at - due.signal.at >= GIVE_UP_AFTER_SECS =>
+        {
             metrics::counter!("holdfast_deliveries_given_up_total", "kind" => "push").increment(1);
             tracing::error!(stream = %stream.id, jti = %due.signal.id, why, "giving up pushing a SET");
             state
