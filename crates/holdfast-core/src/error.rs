@@ -96,6 +96,10 @@ pub enum ValidationError {
     /// zero-width space or a bidi control), so it could pass for another.
     #[error("username must not contain invisible or formatting characters")]
     UsernameInvisible,
+    /// A display name is empty, longer than 100 characters or holds
+    /// control characters.
+    #[error("display name must be 1-100 characters without control characters")]
+    DisplayName,
     /// An email address is not of the shape `local@domain`.
     #[error("email address is malformed")]
     Email,

@@ -85,6 +85,17 @@ impl Tenant {
     }
 }
 
+/// A tenant's display name as hosted pages and mails show it: trimmed,
+/// 1–100 characters, no control characters.
+pub fn parse_display_name(raw: &str) -> Result<String, crate::error::ValidationError> {
+    let name = raw.trim();
+    let length = name.chars().count();
+    if !(1..=100).contains(&length) || name.chars().any(char::is_control) {
+        return Err(crate::error::ValidationError::DisplayName);
+    }
+    Ok(name.to_owned())
+}
+
 /// Builds a tenant's issuer URL: `{public_url}/t/{slug}`, no trailing slash.
 pub fn issuer_url(public_url: &Url, slug: &TenantSlug) -> Url {
     let base = public_url.as_str().trim_end_matches('/');

@@ -2,6 +2,7 @@
 //! capabilities (SQL in `sql/tenants.rs`).
 
 use async_trait::async_trait;
+use holdfast_core::accounts::AccountPolicy;
 use holdfast_core::client::{Client, NewClient};
 use holdfast_core::tenant::{Tenant, TenantSlug};
 
@@ -27,6 +28,18 @@ pub trait TenantStore: Send + Sync {
     async fn tenant_by_id(&self, id: &str) -> StoreResult<Option<Tenant>>;
     /// All tenants, by slug.
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
+    /// The tenant's own account settings; `None`: the defaults apply.
+    async fn tenant_account_policy(&self, tenant_id: &str) -> StoreResult<Option<AccountPolicy>>;
+    /// Changes the tenant's display name and/or account settings, with the
+    /// audit event naming who did it, in one transaction.
+    /// `NotFound("tenant")` if absent.
+    async fn update_tenant_settings(
+        &self,
+        tenant_id: &str,
+        display_name: Option<&str>,
+        policy: Option<&AccountPolicy>,
+        audit: &crate::AuditEvent,
+    ) -> StoreResult<()>;
 }
 
 /// OAuth clients.

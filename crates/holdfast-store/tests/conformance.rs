@@ -112,6 +112,65 @@ async fn tenants_are_created_found_and_listed(store: Arc<dyn Store>) {
     assert_eq!(slugs, vec!["acme", "beta"]);
 }
 
+/// A tenant's settings: defaults until set; a change of name and policy is
+/// one transaction with its audit event; an unknown tenant is NotFound and
+/// writes nothing.
+async fn tenant_settings_are_stored_with_their_audit_event(store: Arc<dyn Store>) {
+    use holdfast_core::accounts::{AccountPolicy, EmailVerification, Registration};
+    let t = with_tenant(&*store, "t1", "acme").await;
+    assert_eq!(store.tenant_account_policy("t1").await.unwrap(), None);
+    let mut policy = AccountPolicy {
+        registration: Registration::Open,
+        email_verification: EmailVerification::Required,
+        ..AccountPolicy::default()
+    };
+    policy.password.min_length = 12;
+    let event = audit_event("t1", "tenant_admin", 10);
+    store
+        .update_tenant_settings("t1", Some("Acme Corp"), Some(&policy), &event)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.tenant_account_policy("t1").await.unwrap(),
+        Some(policy)
+    );
+    let renamed = store.tenant_by_slug(&t.slug).await.unwrap().unwrap();
+    assert_eq!(renamed.display_name, "Acme Corp");
+    // A name-only change keeps the policy.
+    store
+        .update_tenant_settings(
+            "t1",
+            Some("Acme"),
+            None,
+            &audit_event("t1", "tenant_admin", 11),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.tenant_account_policy("t1").await.unwrap(),
+        Some(policy)
+    );
+    let kinds: Vec<String> = store
+        .events("t1", 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "tenant_admin").count(), 2);
+    let err = store
+        .update_tenant_settings(
+            "nope",
+            Some("x"),
+            Some(&policy),
+            &audit_event("nope", "tenant_admin", 12),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("tenant")), "{err:?}");
+    assert_eq!(store.tenant_account_policy("nope").await.unwrap(), None);
+}
+
 async fn duplicate_tenant_slug_is_a_conflict_and_writes_nothing(store: Arc<dyn Store>) {
     with_tenant(&*store, "t1", "acme").await;
     let dup = tenant("t9", "acme");
@@ -1347,6 +1406,7 @@ macro_rules! all_backends {
 
 all_backends!(
     tenants_are_created_found_and_listed,
+    tenant_settings_are_stored_with_their_audit_event,
     duplicate_tenant_slug_is_a_conflict_and_writes_nothing,
     a_failed_key_insert_rolls_back_the_tenant,
     clients_round_trip_with_their_policy,

@@ -239,10 +239,45 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List,
+    /// Show a tenant: issuer, name and account settings.
+    Show {
+        /// Tenant slug.
+        slug: String,
+    },
+    /// Change a tenant's display name or account settings; flags left out
+    /// keep their value. A running server applies them without a restart.
+    Update(TenantUpdateArgs),
     /// Show or change a tenant's login-throttling limits (OWASP ASVS
     /// 2.2.1). Flags left out keep their value; without flags, prints the
     /// limits in force.
     Throttle(TenantThrottleArgs),
+}
+
+/// `holdfast tenant update SLUG [...]`.
+#[derive(Debug, Args)]
+pub struct TenantUpdateArgs {
+    /// Tenant slug.
+    pub slug: String,
+    /// Display name shown on hosted pages and in mails.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Who may create an account: closed (administrators only), open
+    /// (anyone may sign up) or invite (an administrator's invitation).
+    #[arg(long)]
+    pub registration: Option<holdfast_core::accounts::Registration>,
+    /// required: no sign-in before the email address is verified;
+    /// optional: verification is offered.
+    #[arg(long)]
+    pub email_verification: Option<holdfast_core::accounts::EmailVerification>,
+    /// Fewest characters of a new password (at least 8; NIST SP 800-63B).
+    #[arg(long)]
+    pub password_min_length: Option<u32>,
+    /// Most characters of a new password (64 to 1024).
+    #[arg(long)]
+    pub password_max_length: Option<u32>,
+    /// Refuse passwords on the common-password list: true or false.
+    #[arg(long)]
+    pub password_blocklist: Option<bool>,
 }
 
 /// `holdfast tenant throttle SLUG [...]`: each flag overrides one limit of

@@ -175,7 +175,10 @@ impl ErrorCode {
         for cause in err.chain() {
             if let Some(admin) = cause.downcast_ref::<AdminError>() {
                 return match admin {
-                    AdminError::Invalid(_) | AdminError::Password(_) => ErrorCode::InvalidInput,
+                    AdminError::Invalid(_)
+                    | AdminError::Password(_)
+                    | AdminError::WeakPassword(_)
+                    | AdminError::Policy(_) => ErrorCode::InvalidInput,
                     AdminError::Conflict(_) => ErrorCode::Conflict,
                     AdminError::NotFound(_) => ErrorCode::NotFound,
                     AdminError::Key(_) | AdminError::Store(_) | AdminError::Crypto(_) => {

@@ -3,6 +3,9 @@
 //! domain crate before anything is written.
 
 use holdfast_core::ValidationError;
+use holdfast_core::accounts::{
+    AccountPolicy, EmailVerification, PasswordRejection, PolicyError, Registration,
+};
 use holdfast_core::client::{Client, ClientKind, NewClient};
 use holdfast_core::keys::SigningAlg;
 use holdfast_core::tenant::{Tenant, TenantSlug};
@@ -29,6 +32,12 @@ pub enum AdminError {
     /// The password does not meet the policy.
     #[error(transparent)]
     Password(#[from] PasswordError),
+    /// The new password breaks the tenant's password policy.
+    #[error(transparent)]
+    WeakPassword(#[from] PasswordRejection),
+    /// The tenant settings are outside their bounds.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
     /// Key handling failed.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -148,6 +157,10 @@ pub async fn create_user(
     {
         return Err(taken(tenant, &username));
     }
+    account_policy(state, tenant)
+        .await?
+        .password
+        .check(password.expose(), Some(username.display()))?;
     let hash = state.passwords.hash(password).await?;
     let id = uuid::Uuid::now_v7().to_string();
     match state
@@ -260,6 +273,10 @@ pub async fn set_user_password(
     user: &User,
     password: SecretString,
 ) -> Result<(), AdminError> {
+    account_policy(state, tenant)
+        .await?
+        .password
+        .check(password.expose(), Some(&user.username))?;
     let hash = state.passwords.hash(password).await?;
     let event = audit_event(
         state,
@@ -274,6 +291,86 @@ pub async fn set_user_password(
         .set_user_password(&tenant.id, &user.id, &hash, event.at, &event)
         .await?;
     Ok(())
+}
+
+/// The tenant's account settings: its own, or the defaults.
+pub async fn account_policy(
+    state: &AppState,
+    tenant: &Tenant,
+) -> Result<AccountPolicy, AdminError> {
+    Ok(state
+        .store
+        .tenant_account_policy(&tenant.id)
+        .await?
+        .unwrap_or_default())
+}
+
+/// What `holdfast tenant update` changes; `None` keeps the value.
+#[derive(Debug, Clone, Default)]
+pub struct TenantUpdate {
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Who may register.
+    pub registration: Option<Registration>,
+    /// Whether sign-in waits for a verified email.
+    pub email_verification: Option<EmailVerification>,
+    /// Fewest password characters.
+    pub password_min_length: Option<u32>,
+    /// Most password characters.
+    pub password_max_length: Option<u32>,
+    /// Refuse common passwords.
+    pub password_blocklist: Option<bool>,
+}
+
+/// Changes a tenant's name and settings, checked, with an audit event; the
+/// tenant and the settings now in force. A running server reads them from
+/// the store on each use, so the change applies without a restart.
+pub async fn update_tenant(
+    state: &AppState,
+    tenant: &Tenant,
+    change: TenantUpdate,
+) -> Result<(Tenant, AccountPolicy), AdminError> {
+    let display_name = change
+        .display_name
+        .as_deref()
+        .map(holdfast_core::tenant::parse_display_name)
+        .transpose()?;
+    let current = account_policy(state, tenant).await?;
+    let mut policy = current;
+    if let Some(r) = change.registration {
+        policy.registration = r;
+    }
+    if let Some(e) = change.email_verification {
+        policy.email_verification = e;
+    }
+    if let Some(n) = change.password_min_length {
+        policy.password.min_length = n;
+    }
+    if let Some(n) = change.password_max_length {
+        policy.password.max_length = n;
+    }
+    if let Some(b) = change.password_blocklist {
+        policy.password.blocklist = b;
+    }
+    policy.validate()?;
+    let event = audit_event(
+        state,
+        tenant,
+        "tenant_admin",
+        None,
+        None,
+        "settings_changed",
+    );
+    let changed_policy = (policy != current).then_some(&policy);
+    state
+        .store
+        .update_tenant_settings(&tenant.id, display_name.as_deref(), changed_policy, &event)
+        .await?;
+    let mut updated = tenant.clone();
+    if let Some(name) = display_name {
+        updated.display_name = name;
+    }
+    Ok((updated, policy))
 }
 
 /// An administrative audit event, for the store method that acts on it.

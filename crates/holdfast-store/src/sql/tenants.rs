@@ -2,6 +2,7 @@
 //! [`ClientStore`](crate::ClientStore).
 
 use super::keys::insert_key;
+use super::tx::insert_event;
 use super::{BEGIN_WRITE, ThisStore};
 
 #[async_trait::async_trait]
@@ -64,6 +65,61 @@ impl crate::TenantStore for ThisStore {
             .into_iter()
             .map(TryInto::try_into)
             .collect()
+    }
+
+    async fn tenant_account_policy(
+        &self,
+        tenant_id: &str,
+    ) -> crate::StoreResult<Option<holdfast_core::accounts::AccountPolicy>> {
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT policy FROM tenant_account_policies WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| crate::StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
+    }
+
+    async fn update_tenant_settings(
+        &self,
+        tenant_id: &str,
+        display_name: Option<&str>,
+        policy: Option<&holdfast_core::accounts::AccountPolicy>,
+        audit: &crate::AuditEvent,
+    ) -> crate::StoreResult<()> {
+        let mut writer = self.write_conn().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        let found: Option<String> = sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if found.is_none() {
+            return Err(crate::StoreError::NotFound("tenant"));
+        }
+        if let Some(name) = display_name {
+            sqlx::query("UPDATE tenants SET display_name = $2 WHERE id = $1")
+                .bind(tenant_id)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(policy) = policy {
+            let text = serde_json::to_string(policy)
+                .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO tenant_account_policies (tenant_id, policy) VALUES ($1, $2)
+                 ON CONFLICT (tenant_id) DO UPDATE SET policy = excluded.policy",
+            )
+            .bind(tenant_id)
+            .bind(text)
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_event(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

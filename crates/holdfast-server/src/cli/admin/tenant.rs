@@ -1,11 +1,14 @@
-//! `holdfast tenant create|list|throttle`.
+//! `holdfast tenant create|list|show|update|throttle`.
 
 use holdfast_core::tenant::issuer_url;
 use serde_json::json;
 
-use crate::cli::args::{TenantCommand, TenantThrottleArgs};
+use holdfast_core::accounts::AccountPolicy;
+use holdfast_core::tenant::Tenant;
+
+use crate::cli::args::{TenantCommand, TenantThrottleArgs, TenantUpdateArgs};
 use crate::cli::output::{Output, Table};
-use crate::service::admin::{self, NewTenant};
+use crate::service::admin::{self, NewTenant, TenantUpdate};
 use crate::state::AppState;
 
 /// Runs `holdfast tenant ...`.
@@ -51,9 +54,66 @@ pub async fn run(state: &AppState, command: &TenantCommand, out: Output) -> anyh
             }
             out.print_list(items, &table, "no tenants");
         }
+        TenantCommand::Show { slug } => {
+            let tenant = admin::tenant(state, slug).await?;
+            let policy = admin::account_policy(state, &tenant).await?;
+            show(state, &tenant, &policy, out);
+        }
+        TenantCommand::Update(args) => update(state, args, out).await?,
         TenantCommand::Throttle(args) => throttle(state, args, out).await?,
     }
     Ok(())
+}
+
+/// `holdfast tenant update`: applies the flags given, prints the result.
+async fn update(state: &AppState, args: &TenantUpdateArgs, out: Output) -> anyhow::Result<()> {
+    let tenant = admin::tenant(state, &args.slug).await?;
+    let change = TenantUpdate {
+        display_name: args.name.clone(),
+        registration: args.registration,
+        email_verification: args.email_verification,
+        password_min_length: args.password_min_length,
+        password_max_length: args.password_max_length,
+        password_blocklist: args.password_blocklist,
+    };
+    let (tenant, policy) = admin::update_tenant(state, &tenant, change).await?;
+    show(state, &tenant, &policy, out);
+    Ok(())
+}
+
+/// A tenant and its account settings, as JSON or `key value` lines.
+fn show(state: &AppState, tenant: &Tenant, policy: &AccountPolicy, out: Output) {
+    let issuer = issuer_url(&state.public_url, &tenant.slug);
+    let p = &policy.password;
+    let value = json!({
+        "id": tenant.id, "slug": tenant.slug, "name": tenant.display_name,
+        "issuer": issuer.as_str(), "signing_alg": tenant.signing_alg.as_str(),
+        "audience": tenant.audience(&issuer),
+        "registration": policy.registration.as_str(),
+        "email_verification": policy.email_verification.as_str(),
+        "password_min_length": p.min_length, "password_max_length": p.max_length,
+        "password_blocklist": p.blocklist,
+    });
+    let human = [
+        ("slug", tenant.slug.to_string()),
+        ("name", tenant.display_name.clone()),
+        ("issuer", issuer.to_string()),
+        ("registration", policy.registration.to_string()),
+        ("email verification", policy.email_verification.to_string()),
+        (
+            "password length",
+            format!("{} to {}", p.min_length, p.max_length),
+        ),
+        (
+            "password blocklist",
+            if p.blocklist { "on" } else { "off" }.to_owned(),
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k:<20} {v}"))
+    .collect::<Vec<_>>()
+    .join("\n");
+    out.print(value, human);
 }
 
 /// `holdfast tenant throttle`: shows, changes or resets the tenant's limits.
