@@ -4,7 +4,8 @@
 //! 800-63B password rules with the blocklist); `update` changes only the
 //! flags given, refuses values outside the NIST bounds and changes nothing
 //! then; every change is an audit event; `user create` and `user
-//! set-password` apply the policy in force.
+//! set-password` apply the policy in force; `user list|show` and `client
+//! show|delete` administer what exists.
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md §11 is about src/)
 
 #[macro_use]
@@ -16,6 +17,8 @@ cli_on_both_backends!(
     cli_tenant_update_changes_only_the_given_settings_and_show_reads_them_back,
     cli_tenant_update_refuses_settings_outside_the_nist_bounds_and_changes_nothing,
     nist_800_63b_s5_1_1_2_cli_user_passwords_follow_the_tenants_policy,
+    cli_user_list_pages_by_username_and_show_tells_the_state,
+    cli_client_show_prints_settings_without_secret_and_delete_removes_it,
 );
 
 async fn cli_tenant_update_changes_only_the_given_settings_and_show_reads_them_back(h: Holdfast) {
@@ -89,7 +92,12 @@ async fn cli_tenant_update_refuses_settings_outside_the_nist_bounds_and_changes_
         (&["--password-min-length", "6"], "at least 8"),
         (&["--password-max-length", "32"], "64 to 1024"),
         (
-            &["--password-min-length", "100", "--password-max-length", "64"],
+            &[
+                "--password-min-length",
+                "100",
+                "--password-max-length",
+                "64",
+            ],
             "at most the maximum",
         ),
         (&["--name", "   "], "display name"),
@@ -181,4 +189,126 @@ async fn nist_800_63b_s5_1_1_2_cli_user_passwords_follow_the_tenants_policy(h: H
     h.json(&["tenant", "update", "acme", "--password-blocklist", "false"])
         .await;
     set("password1234password").await.assert_success();
+}
+
+async fn cli_user_list_pages_by_username_and_show_tells_the_state(h: Holdfast) {
+    h.run(&["tenant", "create", "acme"]).await.assert_success();
+    for name in ["carol", "Alice", "bob"] {
+        h.run_stdin(
+            &[
+                "user",
+                "create",
+                "--tenant",
+                "acme",
+                "--username",
+                name,
+                "--password-stdin",
+            ],
+            "lunar kettle 9\n",
+        )
+        .await
+        .assert_success();
+    }
+    let names = |v: serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = h.json(&["user", "list", "--tenant", "acme"]).await;
+    assert_eq!(
+        names(all),
+        ["Alice", "bob", "carol"],
+        "by username, case-insensitively"
+    );
+    let first = h
+        .json(&["user", "list", "--tenant", "acme", "--limit", "2"])
+        .await;
+    assert_eq!(names(first), ["Alice", "bob"]);
+    let rest = h
+        .json(&["user", "list", "--tenant", "acme", "--after", "BOB"])
+        .await;
+    assert_eq!(names(rest), ["carol"]);
+
+    h.run(&["user", "disable", "--tenant", "acme", "--user", "bob"])
+        .await
+        .assert_success();
+    let bob = h
+        .json(&["user", "show", "--tenant", "acme", "--user", "BOB"])
+        .await;
+    assert_eq!(bob["username"], "bob");
+    assert_eq!(bob["disabled"], true);
+    assert_eq!(bob["live_sessions"], 0);
+    let missing = h
+        .run(&["user", "show", "--tenant", "acme", "--user", "dave"])
+        .await;
+    missing.assert_failure();
+    assert!(
+        missing.stderr.contains("no user 'dave'"),
+        "{}",
+        missing.stderr
+    );
+}
+
+async fn cli_client_show_prints_settings_without_secret_and_delete_removes_it(h: Holdfast) {
+    h.run(&["tenant", "create", "acme"]).await.assert_success();
+    let created = h
+        .json(&[
+            "client",
+            "create",
+            "--tenant",
+            "acme",
+            "--client-id",
+            "svc",
+            "--confidential",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "ssf",
+        ])
+        .await;
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let shown = h
+        .run(&[
+            "client",
+            "show",
+            "--tenant",
+            "acme",
+            "--client-id",
+            "svc",
+            "--json",
+        ])
+        .await;
+    let value = shown.json();
+    assert_eq!(value["client_id"], "svc");
+    assert_eq!(value["kind"], "confidential");
+    assert!(value.get("client_secret").is_none());
+    assert!(
+        !shown.stdout.contains(&secret),
+        "the secret is never shown again"
+    );
+    let deleted = h
+        .json(&["client", "delete", "--tenant", "acme", "--client-id", "svc"])
+        .await;
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(deleted["sessions_ended"], 0);
+    let again = h
+        .run(&["client", "show", "--tenant", "acme", "--client-id", "svc"])
+        .await;
+    again.assert_failure();
+    assert!(again.stderr.contains("no client 'svc'"), "{}", again.stderr);
+    let twice = h
+        .run(&["client", "delete", "--tenant", "acme", "--client-id", "svc"])
+        .await;
+    twice.assert_failure();
+    assert!(twice.stderr.contains("no client 'svc'"), "{}", twice.stderr);
+    let (store, tenant) = h.store_and_tenant("acme").await;
+    let audited = store
+        .events(&tenant.id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|e| e.kind == "client_admin" && e.client_id.as_deref() == Some("svc"));
+    assert!(audited, "the deletion is an audit event");
 }

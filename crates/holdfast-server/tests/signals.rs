@@ -600,12 +600,13 @@ enum RevocationPath {
     AdminUserRevokeAll,
     AdminSetPassword,
     AdminUserDisable,
+    AdminClientDelete,
     AdminUserDelete,
 }
 
 impl RevocationPath {
     /// Deleting the user comes last: the paths before sign the user in.
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 13] = [
         Self::RpInitiatedLogout,
         Self::Rfc7009RefreshToken,
         Self::Rfc7009AccessToken,
@@ -617,6 +618,7 @@ impl RevocationPath {
         Self::AdminUserRevokeAll,
         Self::AdminSetPassword,
         Self::AdminUserDisable,
+        Self::AdminClientDelete,
         Self::AdminUserDelete,
     ];
 }
@@ -747,6 +749,16 @@ async fn revoke_by(server: &TestServer, fx: &Fixture, path: RevocationPath) -> E
             cli(server, &[&["user", "disable"], &user[..]].concat());
             cli(server, &[&["user", "enable"], &user[..]].concat());
             Expect::User(RISC_ACCOUNT_DISABLED)
+        }
+        RevocationPath::AdminClientDelete => {
+            let deleted = cli(
+                server,
+                &["client", "delete", "--tenant", "acme", "--client-id", "web"],
+            );
+            assert_eq!(deleted["sessions_ended"], 1, "{deleted}");
+            // The paths after this one sign in with the client again.
+            flow::public_client(server, &fx.tenant, "web").await;
+            Expect::Session(sid)
         }
         RevocationPath::AdminUserDelete => {
             cli(

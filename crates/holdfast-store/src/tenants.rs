@@ -71,4 +71,15 @@ pub trait ClientStore: Send + Sync {
     ) -> StoreResult<()>;
     /// All clients of a tenant, by `client_id`.
     async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<Client>>;
+    /// Deletes a client in one transaction: every live session it holds
+    /// ends as a revocation does (events, back-channel logout), its SSF
+    /// streams go, and the audit event is written. The number of sessions
+    /// ended. `NotFound("client")` if absent.
+    async fn delete_client(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        now: i64,
+        audit: &crate::AuditEvent,
+    ) -> StoreResult<u64>;
 }

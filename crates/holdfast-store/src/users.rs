@@ -41,6 +41,14 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<Option<UserRecord>>;
     /// The user with this id, if any.
     async fn user_by_id(&self, tenant_id: &str, id: &str) -> StoreResult<Option<UserRecord>>;
+    /// The tenant's users by username, at most `limit`, starting after the
+    /// normalized username `after` (for paging).
+    async fn list_users(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<UserRecord>>;
     /// Sets the user's "not before" stamp and, in the same transaction,
     /// revokes the sessions and ends the browser (SSO) sessions begun before
     /// it. `NotFound("user")` if absent.

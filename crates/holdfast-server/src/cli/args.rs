@@ -360,6 +360,25 @@ pub enum ClientCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Show a client's settings (never its secret).
+    Show {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// The client's `client_id`.
+        #[arg(long)]
+        client_id: String,
+    },
+    /// Delete a client: its live sessions end at once (with revocation
+    /// events and back-channel logout) and its SSF streams go.
+    Delete {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// The client's `client_id`.
+        #[arg(long)]
+        client_id: String,
+    },
 }
 
 /// Options of `holdfast client create`.
@@ -476,6 +495,27 @@ pub struct ClientUpdateArgs {
 /// `holdfast user ...`
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
+    /// List a tenant's users by username.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10000))]
+        limit: i64,
+        /// Start after this username (the last one of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Show a user: id, email, state and live sessions.
+    Show {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Username.
+        #[arg(long)]
+        user: String,
+    },
     /// Create a user; the password is read from stdin.
     Create {
         /// Tenant slug.

@@ -213,6 +213,20 @@ pub fn print_error(json_mode: bool, code: ErrorCode, description: &str) {
     }
 }
 
+/// `key value` lines of a JSON object, for `show` commands.
+pub fn lines_of(value: &Value) -> String {
+    value
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|(k, v)| format!("{k:<24} {v}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -293,6 +293,48 @@ pub async fn set_user_password(
     Ok(())
 }
 
+/// The client with this `client_id`.
+pub async fn client(
+    state: &AppState,
+    tenant: &Tenant,
+    client_id: &str,
+) -> Result<Client, AdminError> {
+    state
+        .store
+        .client_by_client_id(&tenant.id, client_id)
+        .await?
+        .map(|r| r.client)
+        .ok_or_else(|| {
+            AdminError::NotFound(format!(
+                "no client '{client_id}' in tenant '{}'",
+                tenant.slug
+            ))
+        })
+}
+
+/// Deletes a client; its live sessions end (with their events). The number
+/// of sessions ended. A running server may still serve the client from its
+/// cache for a few seconds; its sessions are already revoked.
+pub async fn delete_client(
+    state: &AppState,
+    tenant: &Tenant,
+    client_id: &str,
+) -> Result<u64, AdminError> {
+    let mut event = audit_event(state, tenant, "client_admin", None, None, "client_deleted");
+    event.client_id = Some(client_id.to_owned());
+    state
+        .store
+        .delete_client(&tenant.id, client_id, event.at, &event)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => AdminError::NotFound(format!(
+                "no client '{client_id}' in tenant '{}'",
+                tenant.slug
+            )),
+            other => other.into(),
+        })
+}
+
 /// The tenant's account settings: its own, or the defaults.
 pub async fn account_policy(
     state: &AppState,

@@ -2,7 +2,7 @@
 //! [`ClientStore`](crate::ClientStore).
 
 use super::keys::insert_key;
-use super::tx::insert_event;
+use super::tx::{insert_event, revoke_session_in};
 use super::{BEGIN_WRITE, ThisStore};
 
 #[async_trait::async_trait]
@@ -242,5 +242,51 @@ impl crate::ClientStore for ThisStore {
         .into_iter()
         .map(|row| crate::ClientRecord::try_from(row).map(|r| r.client))
         .collect()
+    }
+
+    async fn delete_client(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        now: i64,
+        audit: &crate::AuditEvent,
+    ) -> crate::StoreResult<u64> {
+        let mut writer = self.write_conn().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT id FROM clients WHERE tenant_id = $1 AND client_id = $2")
+                .bind(tenant_id)
+                .bind(client_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if found.is_none() {
+            return Err(crate::StoreError::NotFound("client"));
+        }
+        let live: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM sessions WHERE tenant_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(tenant_id)
+        .bind(client_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        // Ended while the client still exists, so its back-channel logout
+        // registration is read as every other revocation reads it.
+        for (sid,) in &live {
+            revoke_session_in(&mut tx, tenant_id, sid, "client_deleted", now).await?;
+        }
+        for statement in [
+            "DELETE FROM ssf_streams WHERE tenant_id = $1 AND client_id = $2",
+            "DELETE FROM auth_codes WHERE tenant_id = $1 AND client_id = $2",
+            "DELETE FROM clients WHERE tenant_id = $1 AND client_id = $2",
+        ] {
+            sqlx::query(statement)
+                .bind(tenant_id)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_event(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(live.len() as u64)
     }
 }

@@ -332,4 +332,24 @@ impl crate::UserStore for ThisStore {
         .await?
         .map(Into::into))
     }
+
+    async fn list_users(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> crate::StoreResult<Vec<crate::UserRecord>> {
+        Ok(sqlx::query_as::<_, crate::rows::UserRow>(
+            "SELECT * FROM users WHERE tenant_id = $1 AND username_normalized > $2
+             ORDER BY username_normalized LIMIT $3",
+        )
+        .bind(tenant_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+    }
 }

@@ -1,10 +1,11 @@
-//! `holdfast client create|update|list`.
+//! `holdfast client create|update|list|show|delete`.
 
-use holdfast_core::client::{BackchannelLogout, ClientKind, NewClient};
-use serde_json::json;
+use holdfast_core::client::{BackchannelLogout, Client, ClientKind, NewClient};
+use holdfast_core::tenant::Tenant;
+use serde_json::{Value, json};
 
 use crate::cli::args::{BackchannelLogoutArgs, ClientCommand, ClientCreateArgs, ClientUpdateArgs};
-use crate::cli::output::{Output, Table};
+use crate::cli::output::{Output, Table, lines_of};
 use crate::service::admin;
 use crate::state::AppState;
 
@@ -27,6 +28,23 @@ pub async fn run(state: &AppState, command: &ClientCommand, out: Output) -> anyh
                 ]);
             }
             out.print_list(items, &table, "no clients");
+            Ok(())
+        }
+        ClientCommand::Show { tenant, client_id } => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let client = admin::client(state, &tenant, client_id).await?;
+            let value = client_json(&tenant, &client);
+            let human = lines_of(&value);
+            out.print(value, human);
+            Ok(())
+        }
+        ClientCommand::Delete { tenant, client_id } => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let ended = admin::delete_client(state, &tenant, client_id).await?;
+            out.print(
+                json!({"tenant": tenant.slug, "client_id": client_id, "deleted": true, "sessions_ended": ended}),
+                format!("deleted client '{client_id}'; {ended} session(s) of it ended"),
+            );
             Ok(())
         }
     }
@@ -60,16 +78,7 @@ async fn create(state: &AppState, args: &ClientCreateArgs, out: Output) -> anyho
     new.backchannel_logout = backchannel_of(&args.backchannel);
     let (client, secret) = admin::create_client(state, &tenant, new).await?;
     let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
-    let mut value = json!({
-        "tenant": tenant.slug, "client_id": client.client_id, "kind": client.kind.as_str(),
-        "redirect_uris": client.redirect_uris, "grant_types": grants, "scopes": client.scopes,
-        "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required, "refresh_token_cookie": client.refresh_token_in_cookie, "allowed_origins": client.allowed_origins,
-        "rotation": client.refresh.rotation.as_str(), "unbound_grace_accept_risk": client.refresh.unbound_grace_accept_risk,
-        "resources": client.resources,
-        "id_token_signed_response_alg": client.id_token_alg(tenant.signing_alg).as_str(),
-        "backchannel_logout_uri": client.backchannel_logout.as_ref().map(|b| &b.uri),
-        "backchannel_logout_session_required": client.backchannel_logout.as_ref().is_some_and(|b| b.session_required),
-    });
+    let mut value = client_json(&tenant, &client);
     let mut human = format!(
         "created {} client '{}' in tenant '{}'\n  grant types: {}\n  scopes:      {}\n  ID tokens:   {}",
         client.kind.as_str(),
@@ -94,6 +103,21 @@ async fn create(state: &AppState, args: &ClientCreateArgs, out: Output) -> anyho
     }
     out.print(value, human);
     Ok(())
+}
+
+/// A client's settings as `create` and `show` print them (never a secret).
+fn client_json(tenant: &Tenant, client: &Client) -> Value {
+    let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+    json!({
+        "tenant": tenant.slug, "client_id": client.client_id, "kind": client.kind.as_str(),
+        "redirect_uris": client.redirect_uris, "grant_types": grants, "scopes": client.scopes,
+        "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required, "refresh_token_cookie": client.refresh_token_in_cookie, "allowed_origins": client.allowed_origins,
+        "rotation": client.refresh.rotation.as_str(), "unbound_grace_accept_risk": client.refresh.unbound_grace_accept_risk,
+        "resources": client.resources,
+        "id_token_signed_response_alg": client.id_token_alg(tenant.signing_alg).as_str(),
+        "backchannel_logout_uri": client.backchannel_logout.as_ref().map(|b| &b.uri),
+        "backchannel_logout_session_required": client.backchannel_logout.as_ref().is_some_and(|b| b.session_required),
+    })
 }
 
 fn backchannel_of(args: &BackchannelLogoutArgs) -> Option<BackchannelLogout> {

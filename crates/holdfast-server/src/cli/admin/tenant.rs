@@ -7,7 +7,7 @@ use holdfast_core::accounts::AccountPolicy;
 use holdfast_core::tenant::Tenant;
 
 use crate::cli::args::{TenantCommand, TenantThrottleArgs, TenantUpdateArgs};
-use crate::cli::output::{Output, Table};
+use crate::cli::output::{Output, Table, lines_of};
 use crate::service::admin::{self, NewTenant, TenantUpdate};
 use crate::state::AppState;
 
@@ -140,16 +140,7 @@ async fn throttle(state: &AppState, args: &TenantThrottleArgs, out: Output) -> a
         }
     };
     let value = serde_json::to_value(policy)?;
-    let human = value
-        .as_object()
-        .map(|fields| {
-            fields
-                .iter()
-                .map(|(k, v)| format!("{k:<24} {v}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default();
+    let human = lines_of(&value);
     out.print(value, human);
     Ok(())
 }

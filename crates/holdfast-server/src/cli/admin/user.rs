@@ -1,4 +1,4 @@
-//! `holdfast user create|revoke-all|disable|enable|delete|set-password`.
+//! `holdfast user list|show|create|revoke-all|disable|enable|delete|set-password`.
 //! Passwords come from stdin only.
 
 use std::io::Read;
@@ -8,13 +8,67 @@ use holdfast_crypto::secret::SecretString;
 use serde_json::json;
 
 use crate::cli::args::UserCommand;
-use crate::cli::output::Output;
+use crate::cli::output::{Output, Table, lines_of};
 use crate::service::admin;
 use crate::state::AppState;
 
 /// Runs `holdfast user ...`.
 pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow::Result<()> {
     match command {
+        UserCommand::List {
+            tenant,
+            limit,
+            after,
+        } => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let after = after
+                .as_deref()
+                .map(holdfast_core::user::normalize_username);
+            let users = state
+                .store
+                .list_users(&tenant.id, after.as_deref(), *limit)
+                .await?;
+            let mut table = Table::new(&["USERNAME", "EMAIL", "STATE", "ID"]);
+            let mut items = Vec::new();
+            for r in &users {
+                let u = &r.user;
+                let status = if r.disabled_at.is_some() {
+                    "disabled"
+                } else {
+                    "active"
+                };
+                items.push(json!({"id": u.id, "username": u.username, "email": u.email,
+                    "disabled": r.disabled_at.is_some(), "created_at": u.created_at}));
+                table.row([
+                    u.username.clone(),
+                    u.email.clone().unwrap_or_default(),
+                    status.to_owned(),
+                    u.id.clone(),
+                ]);
+            }
+            out.print_list(items, &table, "no users");
+        }
+        UserCommand::Show { tenant, user } => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let user = admin::user(state, &tenant, user).await?;
+            let record = state
+                .store
+                .user_by_id(&tenant.id, &user.id)
+                .await?
+                .context("the user was deleted meanwhile")?;
+            let sessions = state
+                .store
+                .list_sessions(&tenant.id, &user.id, state.now())
+                .await?;
+            let value = json!({
+                "id": user.id, "tenant": tenant.slug, "username": user.username,
+                "email": user.email, "created_at": user.created_at,
+                "disabled": record.disabled_at.is_some(), "disabled_at": record.disabled_at,
+                "not_before": record.not_before, "live_sessions": sessions.len(),
+            });
+            let human = lines_of(&value);
+            out.print(value, human);
+        }
         UserCommand::Create {
             tenant,
             username,
