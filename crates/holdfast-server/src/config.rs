@@ -99,6 +99,51 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// What the store forgets, and how often it sweeps.
     pub retention: RetentionPolicy,
+    /// How mail is sent.
+    pub mail: MailConfig,
+}
+
+/// Default `mail_from`.
+pub const DEFAULT_MAIL_FROM: &str = "Holdfast <no-reply@localhost>";
+
+/// An SMTP URL; its `Debug` hides the password it may carry.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SmtpUrl(pub String);
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match Url::parse(&self.0) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("***"));
+                }
+                write!(f, "SmtpUrl({url})")
+            }
+            Err(_) => f.write_str("SmtpUrl(<unparsable>)"),
+        }
+    }
+}
+
+/// Mail: through SMTP, or (without `smtp_url`) as `.eml` files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailConfig {
+    /// `smtp_url`; `None`: write `.eml` files to `outbox_dir`.
+    pub smtp_url: Option<SmtpUrl>,
+    /// `mail_from`: the `From` of every message.
+    pub from: String,
+    /// Where `.eml` files go without SMTP: `{data dir}/outbox`.
+    pub outbox_dir: PathBuf,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: DEFAULT_MAIL_FROM.to_owned(),
+            outbox_dir: PathBuf::from("outbox"),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -115,6 +160,7 @@ impl Default for ServerConfig {
             throttle: ThrottlePolicy::default(),
             trusted_proxies: Vec::new(),
             retention: RetentionPolicy::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -162,6 +208,10 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
     /// Retention; any field left out keeps its default.
     pub retention: Option<RetentionPolicy>,
+    /// SMTP URL.
+    pub smtp_url: Option<SmtpUrl>,
+    /// From address of mail.
+    pub mail_from: Option<String>,
 }
 
 /// `[password]` table of the TOML file.
@@ -196,6 +246,9 @@ pub struct StorageLocation {
     pub database_url: String,
     /// Path of the KEK file, used when `HOLDFAST_KEK` is not set.
     pub kek_path: PathBuf,
+    /// The data directory: the given one, else where the SQLite file is,
+    /// else the working directory.
+    pub data_dir: PathBuf,
 }
 
 impl StorageLocation {
@@ -221,6 +274,7 @@ impl StorageLocation {
         Self {
             database_url,
             kek_path: kek_dir.join(KEK_FILE_NAME),
+            data_dir: kek_dir,
         }
     }
 }
@@ -247,6 +301,10 @@ pub struct Overrides {
     pub argon2_iterations: Option<u32>,
     /// `--argon2-parallelism` / `HOLDFAST_ARGON2_PARALLELISM`.
     pub argon2_parallelism: Option<u32>,
+    /// `--smtp-url` / `HOLDFAST_SMTP_URL`.
+    pub smtp_url: Option<SmtpUrl>,
+    /// `--mail-from` / `HOLDFAST_MAIL_FROM`.
+    pub mail_from: Option<String>,
 }
 
 /// Everything resolved from flags, environment, file and defaults.
@@ -310,6 +368,15 @@ impl Resolved {
             throttle: file.throttle.unwrap_or(defaults.throttle),
             trusted_proxies: file.trusted_proxies.unwrap_or_default(),
             retention: file.retention.unwrap_or(defaults.retention),
+            mail: MailConfig {
+                smtp_url: overrides.smtp_url.clone().or(file.smtp_url),
+                from: overrides
+                    .mail_from
+                    .clone()
+                    .or(file.mail_from)
+                    .unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned()),
+                outbox_dir: location.data_dir.join("outbox"),
+            },
         };
         server
             .throttle

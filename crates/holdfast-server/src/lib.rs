@@ -35,13 +35,15 @@ pub use state::{AppState, Clock, SystemClock};
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes the
 /// requests in flight (graceful shutdown). While it serves, the node also
 /// delivers security events and logout tokens
-/// ([`service::signals::delivery`]).
+/// ([`service::signals::delivery`]) and sends queued mail
+/// ([`service::mail`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let deliveries = tokio::spawn(service::signals::delivery::run(state.clone()));
+    let mail = tokio::spawn(service::mail::run(state.clone()));
     let app = http::app(state);
     let served = axum::serve(
         listener,
@@ -50,5 +52,6 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     deliveries.abort();
+    mail.abort();
     served
 }

@@ -9,14 +9,12 @@
 mod flow;
 
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use flow::{Browser, Fixture, REDIRECT_URI, redeem};
 use holdfast_core::client::{ClientKind, GrantType, NewClient};
-use holdfast_server::Clock as _;
 use holdfast_testkit::TestServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -282,41 +280,7 @@ fn cli(server: &TestServer, args: &[&str]) -> Value {
 
 /// Runs the CLI with `stdin` as its standard input.
 fn cli_with_stdin(server: &TestServer, args: &[&str], stdin: &str) -> Value {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_holdfast"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("HOLDFAST_") {
-            cmd.env_remove(&key);
-        }
-    }
-    let mut out = cmd
-        .args(["--database-url", &server.db.url, "--data-dir"])
-        .arg(&server.db.dir)
-        .arg("--json")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write as _;
-        let mut input = out.stdin.take().unwrap();
-        input.write_all(stdin.as_bytes()).unwrap();
-    }
-    let out = out.wait_with_output().unwrap();
-    // The CLI stamps times with the system clock; the server reads its
-    // manual one. Bring the server's up to the CLI's, so a sign-in after a
-    // "not before" stamp is after it for the server too.
-    let system = holdfast_server::SystemClock.now();
-    if server.clock.now() < system {
-        server.clock.set(system);
-    }
-    assert!(
-        out.status.success(),
-        "holdfast {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    server.cli(env!("CARGO_BIN_EXE_holdfast"), args, stdin)
 }
 
 /// SSF §7.2: "/.well-known/ssf-configuration" goes between the host and

@@ -30,6 +30,7 @@ pub mod audit;
 pub mod dpop_replay;
 pub mod grants;
 pub mod keys;
+pub mod mail;
 mod postgres;
 pub mod retention;
 mod rows;
@@ -48,6 +49,7 @@ pub use grants::{
     RefreshPresentation, RefreshTokenRecord, audit_kind,
 };
 pub use keys::{KeyStore, MetaStore, StoredKey};
+pub use mail::{MailRecord, MailStore, OutgoingMail};
 pub use postgres::PostgresStore;
 pub use retention::{RetentionStore, Swept};
 pub use sessions::{BrowserSessionRecord, BrowserSessionStore, SessionRecord, SessionStore};
@@ -106,6 +108,7 @@ pub trait Store:
     + ThrottleStore
     + RetentionStore
     + SignalStore
+    + MailStore
     + std::fmt::Debug
 {
     /// Which back end this is, for logs.

@@ -87,5 +87,6 @@ pub trait UserStore: Send + Sync {
         password_hash: &str,
         now: i64,
         audit: &AuditEvent,
+        notice: Option<&crate::OutgoingMail>,
     ) -> StoreResult<()>;
 }

@@ -8,6 +8,8 @@
 //! uses. [`on_both_backends!`] turns `async fn name(server: TestServer)`
 //! into one test per back end.
 
+mod smtp;
+
 use std::sync::Arc;
 
 use holdfast_core::client::{Client, NewClient};
@@ -21,6 +23,7 @@ use holdfast_server::kek::load_kek;
 use holdfast_server::service::admin::{self, NewTenant};
 use holdfast_server::{AppState, Clock, SystemClock};
 pub use holdfast_store::testing::{Backend, TestDatabase};
+pub use smtp::{ReceivedMail, SmtpSink};
 use tokio::sync::oneshot;
 use url::Url;
 
@@ -101,6 +104,9 @@ impl TestServer {
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         config.listen = addr;
+        if config.mail.outbox_dir == holdfast_server::config::MailConfig::default().outbox_dir {
+            config.mail.outbox_dir = db.dir.join("outbox");
+        }
         let base = config.public_url_for(addr);
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let state = AppState::new(store, Arc::new(kek), base.clone(), config, clock.clone());
@@ -198,6 +204,53 @@ impl TestServer {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("reqwest client")
+    }
+
+    /// Runs the `holdfast` binary at `bin` (a test's
+    /// `env!("CARGO_BIN_EXE_holdfast")`) on this server's database and KEK
+    /// with `--json`, `stdin` as its input; its parsed output. The CLI
+    /// stamps times with the system clock, so the server's manual clock is
+    /// brought up to it afterwards (a sign-in after a "not before" stamp is
+    /// then after it for the server too).
+    ///
+    /// # Panics
+    /// When the command cannot run or fails.
+    #[allow(clippy::expect_used)]
+    pub fn cli(&self, bin: &str, args: &[&str], stdin: &str) -> serde_json::Value {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+        let mut cmd = Command::new(bin);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("HOLDFAST_") {
+                cmd.env_remove(&key);
+            }
+        }
+        let mut child = cmd
+            .args(["--database-url", &self.db.url, "--data-dir"])
+            .arg(&self.db.dir)
+            .arg("--json")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the holdfast CLI");
+        if let Some(mut input) = child.stdin.take() {
+            input
+                .write_all(stdin.as_bytes())
+                .expect("write the CLI's stdin");
+        }
+        let out = child.wait_with_output().expect("wait for the CLI");
+        let system = SystemClock.now();
+        if self.clock.now() < system {
+            self.clock.set(system);
+        }
+        assert!(
+            out.status.success(),
+            "holdfast {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("the CLI's JSON output")
     }
 
     /// Stops the server (it also stops when dropped).

@@ -61,6 +61,8 @@ impl Cli {
             argon2_memory_kib: s.argon2_memory_kib,
             argon2_iterations: s.argon2_iterations,
             argon2_parallelism: s.argon2_parallelism,
+            smtp_url: s.smtp_url.clone().map(crate::config::SmtpUrl),
+            mail_from: s.mail_from.clone(),
         }
     }
 }
@@ -93,6 +95,15 @@ pub struct ServerArgs {
     /// Argon2id lanes [default: 1].
     #[arg(long, env = "HOLDFAST_ARGON2_PARALLELISM", global = true, help_heading = SERVER_OPTIONS)]
     pub argon2_parallelism: Option<u32>,
+    /// SMTP server for mail: smtp://host:port (plain; add ?tls=required
+    /// for STARTTLS) or smtps://user:pass@host:465 [default: none: mail is
+    /// written as .eml files under {data dir}/outbox].
+    #[arg(long, env = "HOLDFAST_SMTP_URL", hide_env_values = true, global = true, help_heading = SERVER_OPTIONS)]
+    pub smtp_url: Option<String>,
+    /// The From address of mail, e.g. "Acme <no-reply@acme.example>"
+    /// [default: Holdfast <no-reply@localhost>].
+    #[arg(long, env = "HOLDFAST_MAIL_FROM", global = true, help_heading = SERVER_OPTIONS)]
+    pub mail_from: Option<String>,
 }
 
 /// Top-level commands: `serve`, or one that administers and exits.

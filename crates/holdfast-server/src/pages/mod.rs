@@ -31,6 +31,14 @@ fn env() -> &'static Environment<'static> {
             ("error.html", include_str!("templates/error.html")),
             ("signed_out.html", include_str!("templates/signed_out.html")),
             ("logout.html", include_str!("templates/logout.html")),
+            (
+                "mail/password_changed.txt",
+                include_str!("templates/mail/password_changed.txt"),
+            ),
+            (
+                "mail/password_changed.html",
+                include_str!("templates/mail/password_changed.html"),
+            ),
         ] {
             if let Err(err) = env.add_template(name, source) {
                 tracing::error!(template = name, error = %err, "template does not compile");

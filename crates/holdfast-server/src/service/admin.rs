@@ -288,7 +288,14 @@ pub async fn set_user_password(
     );
     state
         .store
-        .set_user_password(&tenant.id, &user.id, &hash, event.at, &event)
+        .set_user_password(
+            &tenant.id,
+            &user.id,
+            &hash,
+            event.at,
+            &event,
+            crate::service::mail::password_changed(state, tenant, user, true).as_ref(),
+        )
         .await?;
     Ok(())
 }

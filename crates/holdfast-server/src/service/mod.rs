@@ -10,6 +10,7 @@ pub mod dpop;
 pub mod jwt;
 pub mod login;
 pub mod lookup;
+pub mod mail;
 pub mod password;
 pub mod retention;
 pub mod revocation;

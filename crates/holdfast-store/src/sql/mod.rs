@@ -19,7 +19,7 @@
 //! parameters, `ON CONFLICT`, partial indexes); there is no back-end `if`
 //! in any of them. One file per capability, named like the module of its
 //! trait: [`tenants`], [`users`], [`keys`], [`grants`], [`sessions`],
-//! [`audit`], [`dpop_replay`], [`throttle`], [`retention`], [`signals`]; [`tx`] holds the
+//! [`audit`], [`dpop_replay`], [`throttle`], [`retention`], [`signals`], [`mail`]; [`tx`] holds the
 //! statements several of them run inside their own transaction (among them
 //! the ones that write security events, in the revoking transaction).
 
@@ -29,6 +29,7 @@ mod audit;
 mod dpop_replay;
 mod grants;
 mod keys;
+pub(super) mod mail;
 mod retention;
 mod sessions;
 mod signals;

@@ -299,10 +299,14 @@ impl crate::UserStore for ThisStore {
         password_hash: &str,
         now: i64,
         audit: &crate::AuditEvent,
+        notice: Option<&crate::OutgoingMail>,
     ) -> crate::StoreResult<()> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
         set_user_column(&mut tx, SET_PASSWORD_HASH, tenant_id, id, password_hash).await?;
+        if let Some(mail) = notice {
+            super::mail::queue_mail_in(&mut tx, mail).await?;
+        }
         emit_about_user(
             &mut tx,
             tenant_id,
