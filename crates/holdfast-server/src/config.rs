@@ -136,12 +136,41 @@ pub struct MailConfig {
     pub outbox_dir: PathBuf,
 }
 
+impl MailConfig {
+    /// Checks what the mail worker would otherwise only find out later: a
+    /// usable SMTP URL that never sends a password in clear text (with
+    /// credentials: `smtps://`, or `smtp://` with `?tls=required`), and a
+    /// `From` that is a mailbox.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| anyhow::anyhow!("mail_from {:?} is not a mailbox: {e}", self.from))?;
+        let Some(SmtpUrl(raw)) = &self.smtp_url else {
+            return Ok(());
+        };
+        let url = Url::parse(raw).map_err(|e| anyhow::anyhow!("smtp_url: {e}"))?;
+        if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
+            anyhow::bail!("smtp_url must be smtp://host[:port] or smtps://host[:port]");
+        }
+        let tls_required = url
+            .query_pairs()
+            .any(|(k, v)| k == "tls" && v == "required");
+        let has_credentials = !url.username().is_empty() || url.password().is_some();
+        if has_credentials && url.scheme() == "smtp" && !tls_required {
+            anyhow::bail!(
+                "smtp_url carries credentials over plain SMTP: use smtps:// or add ?tls=required"
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Default for MailConfig {
     fn default() -> Self {
         Self {
             smtp_url: None,
             from: DEFAULT_MAIL_FROM.to_owned(),
-            outbox_dir: PathBuf::from("outbox"),
+            outbox_dir: PathBuf::from("./outbox"),
         }
     }
 }
@@ -386,6 +415,7 @@ impl Resolved {
             .retention
             .validate()
             .context("configuration [retention]")?;
+        server.mail.validate().context("mail configuration")?;
         let log_format = overrides.log_format.or(file.log_format).unwrap_or_default();
         Ok(Self {
             location,
@@ -496,5 +526,41 @@ mod tests {
         let file: FileConfig = toml::from_str("[throttle]\naccount_max_failures = 500\n").unwrap();
         let err = Resolved::merge(&Overrides::default(), file).unwrap_err();
         assert!(format!("{err:#}").contains("[throttle]"), "{err:#}");
+    }
+
+    #[test]
+    fn smtp_credentials_never_travel_in_clear_text_and_bad_mail_settings_fail_at_start() {
+        let with = |url: Option<&str>, from: &str| MailConfig {
+            smtp_url: url.map(|u| SmtpUrl(u.to_owned())),
+            from: from.to_owned(),
+            ..MailConfig::default()
+        };
+        for ok in [
+            None,
+            Some("smtp://127.0.0.1:2525"),
+            Some("smtps://user:pass@mail.example.com:465"),
+            Some("smtp://user:pass@mail.example.com:587?tls=required"),
+        ] {
+            assert!(with(ok, DEFAULT_MAIL_FROM).validate().is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "smtp://user:pass@mail.example.com:25",
+            "smtp://user:pass@mail.example.com:25?tls=opportunistic",
+            "http://mail.example.com",
+            "not a url",
+        ] {
+            assert!(
+                with(Some(bad), DEFAULT_MAIL_FROM).validate().is_err(),
+                "{bad}"
+            );
+        }
+        assert!(with(None, "not a mailbox").validate().is_err());
+        let file: FileConfig = toml::from_str("smtp_url = \"smtp://u:p@h:25\"\n").unwrap();
+        let err = Resolved::merge(&Overrides::default(), file).unwrap_err();
+        assert!(format!("{err:#}").contains("plain SMTP"), "{err:#}");
+        assert!(
+            !format!("{:?}", SmtpUrl("smtps://u:hunter2@h".into())).contains("hunter2"),
+            "Debug hides the password"
+        );
     }
 }

@@ -491,7 +491,7 @@ async fn cli_user_password_is_read_from_stdin_and_stored_as_argon2id(h: Holdfast
         .await;
     short.assert_failure();
     assert!(
-        short.stderr.contains("password must be"),
+        short.stderr.contains("at least 8 characters"),
         "{}",
         short.stderr
     );

@@ -91,6 +91,39 @@ fn change_alices_password(server: &TestServer) -> Value {
     )
 }
 
+/// Waits (at most 20 s) until alice's queued mail satisfies `done`; it.
+async fn alices_mail_once(
+    server: &TestServer,
+    done: impl Fn(&holdfast_store::MailRecord) -> bool,
+) -> holdfast_store::MailRecord {
+    let slug = holdfast_core::tenant::TenantSlug::parse("acme").unwrap();
+    let tenant = server
+        .state
+        .store
+        .tenant_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let queued = server
+            .state
+            .store
+            .mail_to(&tenant.id, "alice@example.com")
+            .await
+            .unwrap();
+        assert!(queued.len() <= 1, "one message: {queued:?}");
+        if let Some(m) = queued.into_iter().next().filter(|m| done(m)) {
+            return m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mail never got there"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn an_admin_password_change_mails_the_user_a_notice_through_smtp(backend: Backend) {
     let smtp = SmtpSink::start();
     let Some(server) = server_with(backend, Some(smtp.url.clone())).await else {
@@ -114,28 +147,8 @@ async fn an_admin_password_change_mails_the_user_a_notice_through_smtp(backend: 
     );
     assert!(m.data.contains("signed out"), "{}", m.data);
     assert!(!m.data.contains("kettle"), "the password is never mailed");
-    // Marked sent in the store, and sent once.
-    let tenant = server
-        .state
-        .store
-        .tenant_by_slug(&holdfast_core::tenant::TenantSlug::parse("acme").unwrap())
-        .await;
-    let tenant = tenant.unwrap().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let queued = server
-            .state
-            .store
-            .mail_to(&tenant.id, "alice@example.com")
-            .await
-            .unwrap();
-        assert_eq!(queued.len(), 1);
-        if queued[0].sent_at.is_some() {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never marked sent");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Marked sent in the store.
+    alices_mail_once(&server, |m| m.sent_at.is_some()).await;
     // A sent message is out of every later claim.
     assert_eq!(smtp.received().len(), 1, "sent once");
 }
@@ -149,29 +162,9 @@ async fn mail_queued_while_the_smtp_server_is_down_is_sent_once_it_is_up(backend
         return;
     };
     change_alices_password(&server);
-    let tenant = server
-        .state
-        .store
-        .tenant_by_slug(&holdfast_core::tenant::TenantSlug::parse("acme").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let queued = server
-            .state
-            .store
-            .mail_to(&tenant.id, "alice@example.com")
-            .await
-            .unwrap();
-        if queued.first().is_some_and(|m| m.attempts >= 1) {
-            assert_eq!(queued[0].sent_at, None);
-            assert!(queued[0].last_error.is_some());
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no attempt was made");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let failed = alices_mail_once(&server, |m| m.attempts >= 1).await;
+    assert_eq!(failed.sent_at, None);
+    assert!(failed.last_error.is_some());
     // The SMTP server comes up on that port; the retry after the backoff
     // delivers the message.
     let smtp = SmtpSink::on(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());

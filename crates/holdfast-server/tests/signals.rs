@@ -1031,6 +1031,30 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
         .expect("the endpoint is up")
 }
 
+/// Creates a push stream (SSF §8.1.1.1) to `url` for session-revoked
+/// events, with `authorization` as its `authorization_header`.
+async fn push_stream(
+    server: &TestServer,
+    meta: &Value,
+    r: &Receiver,
+    url: &str,
+    authorization: &str,
+) -> Value {
+    let (status, stream) = call(
+        server,
+        reqwest::Method::POST,
+        meta["configuration_endpoint"].as_str().unwrap(),
+        &r.token,
+        Some(json!({
+            "delivery": { "method": PUSH, "endpoint_url": url, "authorization_header": authorization },
+            "events_requested": [CAEP_SESSION_REVOKED],
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{stream}");
+    stream
+}
+
 /// RFC 8935 §2: SETs are POSTed as `application/secevent+jwt` with the
 /// receiver's `authorization_header`; a failed attempt (503) is retried
 /// after the backoff with the same event (same `jti`); once accepted (202)
@@ -1040,18 +1064,7 @@ async fn rfc8935_s2_push_delivers_sets_and_retries_after_a_failure(server: TestS
     let r = receiver(&server, &fx, "rs").await;
     let (url, mut rx) = endpoint(vec![503]).await;
     let meta = metadata(&server, "acme").await;
-    let (status, stream) = call(
-        &server,
-        reqwest::Method::POST,
-        meta["configuration_endpoint"].as_str().unwrap(),
-        &r.token,
-        Some(json!({
-            "delivery": { "method": PUSH, "endpoint_url": url, "authorization_header": "Bearer push-secret" },
-            "events_requested": [CAEP_SESSION_REVOKED],
-        })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{stream}");
+    let stream = push_stream(&server, &meta, &r, &url, "Bearer push-secret").await;
     assert_eq!(stream["delivery"]["endpoint_url"], json!(url));
     assert!(
         stream["delivery"].get("authorization_header").is_none(),
@@ -1120,18 +1133,7 @@ async fn ssf_s8_1_4_a_verification_is_not_pushed_ahead_of_an_older_event_that_fa
     let r = receiver(&server, &fx, "rs").await;
     let (url, mut rx) = endpoint(vec![503]).await;
     let meta = metadata(&server, "acme").await;
-    let (status, stream) = call(
-        &server,
-        reqwest::Method::POST,
-        meta["configuration_endpoint"].as_str().unwrap(),
-        &r.token,
-        Some(json!({
-            "delivery": { "method": PUSH, "endpoint_url": url, "authorization_header": "Bearer s" },
-            "events_requested": [CAEP_SESSION_REVOKED],
-        })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{stream}");
+    let stream = push_stream(&server, &meta, &r, &url, "Bearer s").await;
     let (_, tokens) = sign_in(&server, &fx).await;
     form(
         &server,

@@ -72,7 +72,8 @@ pub trait ClientStore: Send + Sync {
     /// All clients of a tenant, by `client_id`.
     async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<Client>>;
     /// Deletes a client in one transaction: every live session it holds
-    /// ends as a revocation does (events, back-channel logout), its SSF
+    /// ends as a revocation does (security events; no back-channel logout,
+    /// since the registration goes with the client), its codes and SSF
     /// streams go, and the audit event is written. The number of sessions
     /// ended. `NotFound("client")` if absent.
     async fn delete_client(

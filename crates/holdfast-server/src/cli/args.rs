@@ -381,7 +381,8 @@ pub enum ClientCommand {
         client_id: String,
     },
     /// Delete a client: its live sessions end at once (with revocation
-    /// events and back-channel logout) and its SSF streams go.
+    /// events; its back-channel logout registration goes with it) and its
+    /// codes and SSF streams go.
     Delete {
         /// Tenant slug.
         #[arg(long)]

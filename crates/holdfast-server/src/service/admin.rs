@@ -77,7 +77,10 @@ pub async fn create_tenant(state: &AppState, input: NewTenant) -> Result<Tenant,
     let now = state.now();
     let tenant = Tenant {
         id: uuid::Uuid::now_v7().to_string(),
-        display_name: input.display_name.unwrap_or_else(|| slug.to_string()),
+        display_name: match input.display_name {
+            Some(name) => holdfast_core::tenant::parse_display_name(&name)?,
+            None => slug.to_string(),
+        },
         slug,
         signing_alg: input.signing_alg,
         default_audience: input.audience.filter(|a| !a.trim().is_empty()),

@@ -26,12 +26,14 @@ use crate::state::AppState;
 
 /// How often a node looks for due mail.
 pub const ROUND: Duration = Duration::from_millis(500);
-/// How long a claimed message is this node's before another may try.
-pub const CLAIM_SECS: i64 = 60;
 /// Messages claimed per round.
 pub const BATCH: i64 = 20;
 /// Timeout of one SMTP conversation.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a claimed message is this node's before another may try:
+/// longer than a whole batch sent one by one at the timeout, so a slow
+/// relay cannot make a second node send the same messages.
+pub const CLAIM_SECS: i64 = BATCH * SMTP_TIMEOUT.as_secs() as i64 + 60;
 
 /// Seconds to wait after the `attempts`-th failure: 1, 2, 4 … at most 1800.
 pub fn backoff_secs(attempts: i64) -> i64 {

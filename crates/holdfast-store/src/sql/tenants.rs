@@ -5,6 +5,21 @@ use super::keys::insert_key;
 use super::tx::{insert_event, revoke_session_in};
 use super::{BEGIN_WRITE, ThisStore};
 
+/// A tenant's settings stored as JSON (one `policy` column, read by
+/// `query` with the tenant id as `$1`); `None` without a row.
+pub(super) async fn tenant_json<T: serde::de::DeserializeOwned>(
+    store: &ThisStore,
+    query: &'static str,
+    tenant_id: &str,
+) -> crate::StoreResult<Option<T>> {
+    let text: Option<String> = sqlx::query_scalar(query)
+        .bind(tenant_id)
+        .fetch_optional(&store.pool)
+        .await?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| crate::StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
 #[async_trait::async_trait]
 impl crate::TenantStore for ThisStore {
     async fn create_tenant(
@@ -71,15 +86,12 @@ impl crate::TenantStore for ThisStore {
         &self,
         tenant_id: &str,
     ) -> crate::StoreResult<Option<holdfast_core::accounts::AccountPolicy>> {
-        let text: Option<String> =
-            sqlx::query_scalar("SELECT policy FROM tenant_account_policies WHERE tenant_id = $1")
-                .bind(tenant_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        text.map(|t| {
-            serde_json::from_str(&t).map_err(|e| crate::StoreError::Corrupt(e.to_string()))
-        })
-        .transpose()
+        tenant_json(
+            self,
+            "SELECT policy FROM tenant_account_policies WHERE tenant_id = $1",
+            tenant_id,
+        )
+        .await
     }
 
     async fn update_tenant_settings(
@@ -262,6 +274,14 @@ impl crate::ClientStore for ThisStore {
         if found.is_none() {
             return Err(crate::StoreError::NotFound("client"));
         }
+        // Codes first: on PostgreSQL this waits for a code exchange in
+        // flight (it holds the code's row), whose session the select below
+        // then sees and ends; none can be redeemed afterwards.
+        sqlx::query("DELETE FROM auth_codes WHERE tenant_id = $1 AND client_id = $2")
+            .bind(tenant_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
         let live: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM sessions WHERE tenant_id = $1 AND client_id = $2 AND revoked_at IS NULL",
         )
@@ -269,14 +289,15 @@ impl crate::ClientStore for ThisStore {
         .bind(client_id)
         .fetch_all(&mut *tx)
         .await?;
-        // Ended while the client still exists, so its back-channel logout
-        // registration is read as every other revocation reads it.
         for (sid,) in &live {
             revoke_session_in(&mut tx, tenant_id, sid, "client_deleted", now).await?;
         }
+        // The client's back-channel logout registration goes with it, so
+        // nobody is left to tell: no logout token is queued for it (one
+        // would otherwise reach a later client given the same client_id).
         for statement in [
+            "DELETE FROM logout_deliveries WHERE tenant_id = $1 AND client_id = $2",
             "DELETE FROM ssf_streams WHERE tenant_id = $1 AND client_id = $2",
-            "DELETE FROM auth_codes WHERE tenant_id = $1 AND client_id = $2",
             "DELETE FROM clients WHERE tenant_id = $1 AND client_id = $2",
         ] {
             sqlx::query(statement)

@@ -240,15 +240,12 @@ impl crate::ThrottleStore for ThisStore {
         &self,
         tenant_id: &str,
     ) -> crate::StoreResult<Option<holdfast_core::throttle::ThrottlePolicy>> {
-        let text: Option<String> =
-            sqlx::query_scalar("SELECT policy FROM tenant_throttle_policies WHERE tenant_id = $1")
-                .bind(tenant_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        text.map(|t| {
-            serde_json::from_str(&t).map_err(|e| crate::StoreError::Corrupt(e.to_string()))
-        })
-        .transpose()
+        super::tenants::tenant_json(
+            self,
+            "SELECT policy FROM tenant_throttle_policies WHERE tenant_id = $1",
+            tenant_id,
+        )
+        .await
     }
 
     async fn set_tenant_throttle_policy(
