@@ -28,11 +28,13 @@ pub struct Swept {
     /// Security events past the signal retention (with their queue
     /// entries), and logout deliveries as old.
     pub security_events: u64,
+    /// Mail sent longer ago than the signal retention (unsent mail stays).
+    pub sent_mail: u64,
 }
 
 impl Swept {
     /// Each kind with its count, for logs and metrics.
-    pub fn by_kind(&self) -> [(&'static str, u64); 8] {
+    pub fn by_kind(&self) -> [(&'static str, u64); 9] {
         [
             ("sessions", self.sessions),
             ("refresh_tokens", self.refresh_tokens),
@@ -42,6 +44,7 @@ impl Swept {
             ("browser_sessions", self.browser_sessions),
             ("audit_events", self.audit_events),
             ("security_events", self.security_events),
+            ("sent_mail", self.sent_mail),
         ]
     }
 
@@ -68,6 +71,7 @@ impl Swept {
         self.browser_sessions += other.browser_sessions;
         self.audit_events += other.audit_events;
         self.security_events += other.security_events;
+        self.sent_mail += other.sent_mail;
     }
 }
 

@@ -234,6 +234,27 @@ async fn a_sweep_forgets_exactly_what_can_no_longer_matter(store: Arc<dyn Store>
         };
         store.emit_signal("t1", &signal).await.unwrap();
     }
+    // Mail sent on each side of 7 days, and old mail never sent (it stays
+    // until it is).
+    for (id, sent) in [
+        ("mail-old", Some(NOW - 7 * DAY - 1)),
+        ("mail-kept", Some(NOW - 7 * DAY)),
+        ("mail-unsent", None),
+    ] {
+        let mail = holdfast_store::OutgoingMail {
+            id: id.into(),
+            tenant_id: "t1".into(),
+            recipient: "a@example.com".into(),
+            subject: "s".into(),
+            text_body: "t".into(),
+            html_body: "h".into(),
+            created_at: NOW - 30 * DAY,
+        };
+        store.queue_mail(&mail).await.unwrap();
+        if let Some(at) = sent {
+            store.mail_sent(id, at).await.unwrap();
+        }
+    }
 
     let (swept, steps) = sweep(&*store, 2).await;
     assert!(steps > 1, "batches of two take several steps");
@@ -248,8 +269,18 @@ async fn a_sweep_forgets_exactly_what_can_no_longer_matter(store: Arc<dyn Store>
             browser_sessions: 1,
             audit_events: 1,
             security_events: 1,
+            sent_mail: 1,
         }
     );
+    let left: Vec<String> = store
+        .mail_to("t1", "a@example.com")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.mail.id)
+        .collect();
+    assert_eq!(left.len(), 2);
+    assert!(!left.contains(&"mail-old".to_owned()), "{left:?}");
     for (sid, stays) in [
         ("live", true),
         ("ended-recently", true),

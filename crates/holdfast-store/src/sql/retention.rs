@@ -81,6 +81,11 @@ const FORGET_SIGNALS: [&str; 2] = [
         SELECT id FROM logout_deliveries WHERE at < $1 LIMIT $2)",
 ];
 
+/// Mail sent before `$1`, at most `$2` (its addresses and bodies need not
+/// outlive the events that caused it).
+const FORGET_SENT_MAIL: &str = "DELETE FROM mail_outbox WHERE id IN (
+    SELECT id FROM mail_outbox WHERE sent_at IS NOT NULL AND sent_at < $1 LIMIT $2)";
+
 impl ThisStore {
     /// Runs `statements` with (`before`, `batch`) in one transaction;
     /// the rows each deleted.
@@ -163,6 +168,9 @@ impl crate::RetentionStore for ThisStore {
             .forget(&FORGET_SIGNALS, cut.signals_before, batch)
             .await?;
         swept.security_events = events + logouts;
+        [swept.sent_mail] = self
+            .forget(&[FORGET_SENT_MAIL], cut.signals_before, batch)
+            .await?;
         Ok(swept)
     }
 }
