@@ -85,13 +85,7 @@ impl crate::MailStore for ThisStore {
         claim_until: i64,
         limit: i64,
     ) -> crate::StoreResult<Vec<MailRecord>> {
-        // Every node asks twice a second: a read first, so a round with
-        // nothing due never takes the write path.
-        let (any,): (bool,) = sqlx::query_as(ANY_MAIL_DUE)
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await?;
-        if !any {
+        if !self.anything_due(ANY_MAIL_DUE, now).await? {
             return Ok(Vec::new());
         }
         let mut writer = self.write_conn().await?;

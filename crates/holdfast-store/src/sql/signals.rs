@@ -66,6 +66,24 @@ fn bind_settings<'q>(query: Query<'q>, s: &'q crate::StreamRecord) -> Query<'q> 
         .bind(&s.status_reason)
 }
 
+impl ThisStore {
+    /// Whether `exists` (an `EXISTS` query of `$1` = now) finds work due.
+    /// Every node's delivery and mail rounds ask several times a second: a
+    /// read first, so a round with nothing due never takes the write path
+    /// (on SQLite, the one writer the token endpoint needs).
+    pub(super) async fn anything_due(
+        &self,
+        exists: &'static str,
+        now: i64,
+    ) -> crate::StoreResult<bool> {
+        let (any,): (bool,) = sqlx::query_as(exists)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(any)
+    }
+}
+
 #[async_trait::async_trait]
 impl crate::SignalStore for ThisStore {
     async fn create_stream(&self, s: &crate::StreamRecord) -> crate::StoreResult<()> {
@@ -382,14 +400,7 @@ impl crate::SignalStore for ThisStore {
         claim_until: i64,
         limit: i64,
     ) -> crate::StoreResult<Vec<crate::DueLogout>> {
-        // Every node asks five times a second: a read first, so a round
-        // with nothing due never takes the write path (on SQLite, the one
-        // writer the token endpoint needs).
-        let (any,): (bool,) = sqlx::query_as(ANY_LOGOUT_DUE)
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await?;
-        if !any {
+        if !self.anything_due(ANY_LOGOUT_DUE, now).await? {
             return Ok(Vec::new());
         }
         let mut writer = self.write_conn().await?;

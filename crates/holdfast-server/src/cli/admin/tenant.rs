@@ -94,25 +94,7 @@ fn show(state: &AppState, tenant: &Tenant, policy: &AccountPolicy, out: Output) 
         "password_min_length": p.min_length, "password_max_length": p.max_length,
         "password_blocklist": p.blocklist,
     });
-    let human = [
-        ("slug", tenant.slug.to_string()),
-        ("name", tenant.display_name.clone()),
-        ("issuer", issuer.to_string()),
-        ("registration", policy.registration.to_string()),
-        ("email verification", policy.email_verification.to_string()),
-        (
-            "password length",
-            format!("{} to {}", p.min_length, p.max_length),
-        ),
-        (
-            "password blocklist",
-            if p.blocklist { "on" } else { "off" }.to_owned(),
-        ),
-    ]
-    .iter()
-    .map(|(k, v)| format!("{k:<20} {v}"))
-    .collect::<Vec<_>>()
-    .join("\n");
+    let human = lines_of(&value);
     out.print(value, human);
 }
 
