@@ -257,7 +257,9 @@ async fn pushed_api(
     // Stale (fail closed) until the transmitter reaches the endpoint: the
     // verification SET requested at start is pushed back.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !feed.stats().verified {
+    // `verified` is set while the SET is applied, freshness once it is
+    // journaled and answered: wait for both.
+    while !(feed.stats().verified && feed.stats().last_successful_poll.is_some()) {
         assert!(
             Instant::now() < deadline,
             "the verification SET was never pushed"
