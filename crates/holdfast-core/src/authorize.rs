@@ -116,6 +116,10 @@ pub struct Prompt {
     pub none: bool,
     /// `prompt=login`: always authenticate again.
     pub login: bool,
+    /// `prompt=create` (OpenID Connect "Initiating User Registration via
+    /// OpenID Connect 1.0" §4): show the sign-up page instead of the login
+    /// page.
+    pub create: bool,
 }
 
 /// A validated authorization request.
@@ -296,6 +300,7 @@ fn parse_prompt(raw: Option<&str>) -> Option<Prompt> {
         match value {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
+            "create" => prompt.create = true,
             "consent" | "select_account" => {}
             _ => return None,
         }
@@ -326,6 +331,9 @@ pub enum LoginDecision {
     ShowForm,
     /// `prompt=none` and no usable session: `login_required`.
     LoginRequired,
+    /// `prompt=create`: show the sign-up page (the user asked to create an
+    /// account, so an existing session does not answer it).
+    ShowSignUp,
 }
 
 /// OIDC Core §3.1.2.1 `prompt` and `max_age` against the browser session's
@@ -336,6 +344,9 @@ pub fn login_decision(
     now: i64,
 ) -> LoginDecision {
     let fresh_enough = |auth_time: i64| request.max_age.is_none_or(|max| now - auth_time <= max);
+    if request.prompt.create {
+        return LoginDecision::ShowSignUp;
+    }
     match session_auth_time {
         Some(t) if !request.prompt.login && fresh_enough(t) => LoginDecision::UseSession,
         _ if request.prompt.none => LoginDecision::LoginRequired,
@@ -469,6 +480,7 @@ mod tests {
         r.prompt = Prompt {
             none: true,
             login: false,
+            create: false,
         };
         assert_eq!(login_decision(None, &r, 200), LoginDecision::LoginRequired);
     }
@@ -496,6 +508,21 @@ mod tests {
     fn oidc_prompt_none_cannot_be_combined() {
         let mut p = params();
         p.prompt = Some("none login".into());
+        assert!(matches!(
+            validate(&p, Some(&client())),
+            Err(AuthorizeError::Redirect { .. })
+        ));
+    }
+
+    #[test]
+    fn oidc_registration_prompt_create_asks_for_the_sign_up_page() {
+        let mut p = params();
+        p.prompt = Some("create".into());
+        let r = validate(&p, Some(&client())).unwrap();
+        assert!(r.prompt.create);
+        // Even with a fresh session: the user asked to make an account.
+        assert_eq!(login_decision(Some(0), &r, 1), LoginDecision::ShowSignUp);
+        p.prompt = Some("none create".into());
         assert!(matches!(
             validate(&p, Some(&client())),
             Err(AuthorizeError::Redirect { .. })

@@ -100,6 +100,12 @@ pub struct IdTokenClaims {
     /// Email, with the `email` scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Whether the email was verified (OIDC Core §5.1), with `email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    /// Display name (OIDC Core §5.1 `name`), with `profile`, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// OIDC Core §3.1.3.6: base64url of the left half of the hash of the access

@@ -61,6 +61,9 @@ pub struct ServerMetadata {
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     /// OIDC Discovery.
     pub claims_supported: Vec<&'static str>,
+    /// OpenID Connect "Initiating User Registration via OpenID Connect 1.0"
+    /// §4.1: the `prompt` values understood (`create` opens sign-up).
+    pub prompt_values_supported: Vec<&'static str>,
     /// OIDC Discovery.
     pub claims_parameter_supported: bool,
     /// OIDC Discovery.
@@ -136,7 +139,10 @@ impl ServerMetadata {
                 "at_hash",
                 "preferred_username",
                 "email",
+                "email_verified",
+                "name",
             ],
+            prompt_values_supported: vec!["none", "login", "consent", "select_account", "create"],
             claims_parameter_supported: false,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,

@@ -34,6 +34,7 @@ pub mod pkce;
 pub mod refresh;
 pub mod retention;
 pub mod scope;
+pub mod self_service;
 pub mod signals;
 pub mod tenant;
 pub mod throttle;

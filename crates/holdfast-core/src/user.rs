@@ -141,6 +141,10 @@ pub struct User {
     pub username: String,
     /// Optional email address.
     pub email: Option<String>,
+    /// Whether the user proved they receive mail at `email`.
+    pub email_verified: bool,
+    /// The name the user goes by (profile), if they gave one.
+    pub display_name: Option<String>,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }

@@ -5,7 +5,7 @@
 //! its own ([`tenants`], [`users`], [`keys`], [`grants`] for codes and
 //! refresh tokens, [`sessions`], [`audit`], [`dpop_replay`], [`throttle`],
 //! [`retention`], [`signals`] for the security-event outbox and its
-//! deliveries),
+//! deliveries, [`mail`], [`accounts`] for sign-up, verification and recovery),
 //! and its SQL in the file of the same name under `src/sql/`.
 //!
 //! Both back ends run the same SQL text (sqlx binds `$1`-style parameters on
@@ -26,6 +26,7 @@
 
 use std::sync::Arc;
 
+pub mod accounts;
 pub mod audit;
 pub mod dpop_replay;
 pub mod grants;
@@ -42,6 +43,7 @@ pub mod testing;
 pub mod throttle;
 pub mod users;
 
+pub use accounts::{AccountStore, AccountTokenRecord, NewAccount, Redeem};
 pub use audit::{AuditEvent, AuditStore};
 pub use dpop_replay::DpopReplayStore;
 pub use grants::{
@@ -109,6 +111,7 @@ pub trait Store:
     + RetentionStore
     + SignalStore
     + MailStore
+    + AccountStore
     + std::fmt::Debug
 {
     /// Which back end this is, for logs.

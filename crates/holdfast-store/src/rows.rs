@@ -120,6 +120,8 @@ pub(crate) struct UserRow {
     pub created_at: i64,
     pub not_before: Option<i64>,
     pub disabled_at: Option<i64>,
+    pub display_name: Option<String>,
+    pub email_verified_at: Option<i64>,
 }
 
 impl From<UserRow> for UserRecord {
@@ -130,6 +132,8 @@ impl From<UserRow> for UserRecord {
                 tenant_id: r.tenant_id,
                 username: r.username,
                 email: r.email,
+                email_verified: r.email_verified_at.is_some(),
+                display_name: r.display_name,
                 created_at: r.created_at,
             },
             password_hash: r.password_hash,
@@ -299,6 +303,8 @@ pub(crate) struct FamilyRow {
     pub retries: i64,
     pub username: String,
     pub email: Option<String>,
+    pub email_verified_at: Option<i64>,
+    pub display_name: Option<String>,
     pub user_created_at: i64,
 }
 
@@ -308,7 +314,7 @@ macro_rules! family_columns {
     () => {
         "SELECT s.*, t.token_digest, t.generation AS token_generation, t.state, t.parent_digest,
             t.created_at AS token_created_at, t.rotated_at, t.retries,
-            u.username, u.email, u.created_at AS user_created_at"
+            u.username, u.email, u.email_verified_at, u.display_name, u.created_at AS user_created_at"
     };
 }
 pub(crate) use family_columns;
@@ -352,6 +358,8 @@ impl FamilyRow {
             tenant_id: session.tenant_id.clone(),
             username: self.username,
             email: self.email,
+            email_verified: self.email_verified_at.is_some(),
+            display_name: self.display_name,
             created_at: self.user_created_at,
         };
         Ok((token, session, user))

@@ -19,12 +19,13 @@
 //! parameters, `ON CONFLICT`, partial indexes); there is no back-end `if`
 //! in any of them. One file per capability, named like the module of its
 //! trait: [`tenants`], [`users`], [`keys`], [`grants`], [`sessions`],
-//! [`audit`], [`dpop_replay`], [`throttle`], [`retention`], [`signals`], [`mail`]; [`tx`] holds the
+//! [`audit`], [`dpop_replay`], [`throttle`], [`retention`], [`signals`], [`mail`], [`accounts`]; [`tx`] holds the
 //! statements several of them run inside their own transaction (among them
 //! the ones that write security events, in the revoking transaction).
 
 use super::{BEGIN_WRITE, DELETE_ACKED, Db, LOCK_FAMILY, ThisStore};
 
+mod accounts;
 mod audit;
 mod dpop_replay;
 mod grants;
@@ -36,4 +37,4 @@ mod signals;
 mod tenants;
 mod throttle;
 pub(super) mod tx;
-mod users;
+pub(super) mod users;

@@ -99,6 +99,63 @@ async fn end_every_session_in<'c>(
     Ok(())
 }
 
+/// Inserts a user (an empty `email` is none); `Conflict("user")` if the
+/// name or its skeleton is taken.
+pub(super) async fn insert_user_in<'c>(
+    tx: &mut sqlx::Transaction<'c, Db>,
+    a: &crate::NewAccount<'_>,
+) -> crate::StoreResult<holdfast_core::user::User> {
+    let email = Some(a.email).filter(|e| !e.is_empty());
+    sqlx::query(
+        "INSERT INTO users (id, tenant_id, username, username_normalized, email, password_hash, created_at,
+            username_skeleton, display_name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(a.id)
+    .bind(a.tenant_id)
+    .bind(a.username.display())
+    .bind(a.username.normalized())
+    .bind(email)
+    .bind(a.password_hash)
+    .bind(a.now)
+    .bind(a.username.skeleton())
+    .bind(a.display_name)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| crate::conflict_or(e, "user"))?;
+    Ok(holdfast_core::user::User {
+        id: a.id.to_owned(),
+        tenant_id: a.tenant_id.to_owned(),
+        username: a.username.display().to_owned(),
+        email: email.map(str::to_owned),
+        email_verified: false,
+        display_name: a.display_name.map(str::to_owned),
+        created_at: a.now,
+    })
+}
+
+/// Sets a new password hash and stamps "not before" `now`, writing CAEP
+/// credential-change and RISC sessions-revoked.
+pub(super) async fn set_password_in<'c>(
+    tx: &mut sqlx::Transaction<'c, Db>,
+    tenant_id: &str,
+    id: &str,
+    password_hash: &str,
+    now: i64,
+) -> crate::StoreResult<()> {
+    set_user_column(tx, SET_PASSWORD_HASH, tenant_id, id, password_hash).await?;
+    emit_about_user(
+        tx,
+        tenant_id,
+        id,
+        SignalKind::CredentialChange,
+        now,
+        Some("password:update"),
+    )
+    .await?;
+    stamp_not_before_in(tx, tenant_id, id, now, "password_changed").await
+}
+
 /// Writes an event about the user (RFC 9493 `iss_sub` subject).
 async fn emit_about_user<'c>(
     tx: &mut sqlx::Transaction<'c, Db>,
@@ -186,28 +243,25 @@ impl crate::UserStore for ThisStore {
         // one PostgreSQL) have no skeleton yet: give them theirs
         // first, so the unique index compares against every user.
         self.fill_username_skeletons(Some(tenant_id)).await?;
-        sqlx::query(
-            "INSERT INTO users (id, tenant_id, username, username_normalized, email, password_hash, created_at,
-                username_skeleton)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        let mut writer = self.write_conn().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        let user = insert_user_in(
+            &mut tx,
+            &crate::NewAccount {
+                id,
+                tenant_id,
+                username,
+                email: email.unwrap_or_default(),
+                display_name: None,
+                password_hash,
+                now,
+            },
         )
-        .bind(id)
-        .bind(tenant_id)
-        .bind(username.display())
-        .bind(username.normalized())
-        .bind(email)
-        .bind(password_hash)
-        .bind(now)
-        .bind(username.skeleton())
-        .execute(&mut *self.write_conn().await?)
-        .await
-        .map_err(|e| crate::conflict_or(e, "user"))?;
+        .await?;
+        tx.commit().await?;
         Ok(holdfast_core::user::User {
-            id: id.to_owned(),
-            tenant_id: tenant_id.to_owned(),
-            username: username.display().to_owned(),
             email: email.map(str::to_owned),
-            created_at: now,
+            ..user
         })
     }
 
@@ -303,20 +357,10 @@ impl crate::UserStore for ThisStore {
     ) -> crate::StoreResult<()> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
-        set_user_column(&mut tx, SET_PASSWORD_HASH, tenant_id, id, password_hash).await?;
         if let Some(mail) = notice {
             super::mail::queue_mail_in(&mut tx, mail).await?;
         }
-        emit_about_user(
-            &mut tx,
-            tenant_id,
-            id,
-            SignalKind::CredentialChange,
-            now,
-            Some("password:update"),
-        )
-        .await?;
-        stamp_not_before_in(&mut tx, tenant_id, id, now, "password_changed").await?;
+        set_password_in(&mut tx, tenant_id, id, password_hash, now).await?;
         insert_event(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
