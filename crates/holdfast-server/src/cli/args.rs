@@ -592,6 +592,16 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Mail a user a password-reset link (30 minutes, single use); the
+    /// password stays as it is until the link is used.
+    SendReset {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Username.
+        #[arg(long)]
+        user: String,
+    },
 }
 
 /// `holdfast keys ...`

@@ -90,12 +90,13 @@ async fn authorize(
         },
         None => None,
     };
+    let open = crate::service::accounts::registration_open(state, &ctx.tenant).await;
     let now = state.now();
     match login_decision(session.as_ref().map(|s| s.auth_time), &request, now) {
         LoginDecision::UseSession => {
             // The decision only says UseSession when a session exists.
             let Some(session) = session else {
-                return login_form(state, ctx, headers, &request, params, "", None);
+                return login_form(state, ctx, headers, open, &request, params, "", None);
             };
             let user_exists = state
                 .store
@@ -104,7 +105,7 @@ async fn authorize(
             match user_exists {
                 // A "not before" stamp ends single sign-on from before it.
                 Ok(Some(user)) if user.not_before.is_none_or(|nb| session.auth_time >= nb) => {}
-                Ok(_) => return login_form(state, ctx, headers, &request, params, "", None),
+                Ok(_) => return login_form(state, ctx, headers, open, &request, params, "", None),
                 Err(err) => {
                     return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err));
                 }
@@ -133,7 +134,27 @@ async fn authorize(
         ),
         LoginDecision::ShowForm => {
             let hint = request.login_hint.clone().unwrap_or_default();
-            login_form(state, ctx, headers, &request, params, &hint, None)
+            login_form(state, ctx, headers, open, &request, params, &hint, None)
+        }
+        // OpenID Connect "Initiating User Registration" §4: where sign-up
+        // is not open, the login page says so.
+        LoginDecision::ShowSignUp if open => {
+            crate::http::accounts::signup_form(state, ctx, headers, &request, params, "", "", None)
+                .await
+        }
+        LoginDecision::ShowSignUp => {
+            let mut response = login_form(
+                state,
+                ctx,
+                headers,
+                open,
+                &request,
+                params,
+                "",
+                Some("New accounts cannot be created here. Sign in with an existing account."),
+            );
+            *response.status_mut() = StatusCode::OK;
+            response
         }
     }
 }
@@ -179,6 +200,7 @@ pub async fn login(
         Ok(request) => request,
         Err(response) => return response,
     };
+    let open = crate::service::accounts::registration_open(&state, &ctx.tenant).await;
     let username = form.get("username").unwrap_or_default();
     // The token must be this browser's, for this request: a planted cookie
     // with a forged, empty or someone else's token is refused.
@@ -194,6 +216,7 @@ pub async fn login(
             &state,
             &ctx,
             &headers,
+            open,
             &request,
             &params,
             username,
@@ -222,6 +245,7 @@ pub async fn login(
                 &state,
                 &ctx,
                 &headers,
+                open,
                 &request,
                 &params,
                 username,
@@ -240,6 +264,7 @@ pub async fn login(
                 &state,
                 &ctx,
                 &headers,
+                open,
                 &request,
                 &params,
                 username,
@@ -260,25 +285,44 @@ pub async fn login(
             );
         }
     };
+    // Sign-in waits for a verified address where the tenant says so: a new
+    // link and code go out, and following either resumes this request.
+    if user.email.is_some()
+        && !user.email_verified
+        && crate::service::accounts::verification_required(&state, &ctx.tenant).await
+    {
+        return crate::http::accounts::verification_needed(
+            &state, &ctx, &headers, &request, &params, &user, &context,
+        )
+        .await;
+    }
     let now = state.now();
-    let session_value = match start_browser_session(&state, &ctx.tenant, &user, now).await {
+    sign_in_and_continue(&state, &ctx, &request, &user, now).await
+}
+
+/// Starts a browser session for `user` (authenticated at `auth_time` by
+/// password), and answers the authorization request with a code and the
+/// SSO cookie; the CSRF binding is renewed.
+pub(crate) async fn sign_in_and_continue(
+    state: &AppState,
+    ctx: &TenantContext,
+    request: &AuthorizationRequest,
+    user: &holdfast_core::user::User,
+    auth_time: i64,
+) -> Response {
+    let session_value = match start_browser_session(state, &ctx.tenant, user, auth_time).await {
         Ok(value) => value,
         Err(err) => {
-            return error_page(
-                &state,
-                &ctx,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &internal(err),
-            );
+            return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err));
         }
     };
     let browser_session = sha256_b64(session_value.expose().as_bytes());
     let code = match issue_code(
-        &state,
+        state,
         &ctx.tenant,
-        CodeGrant::from(&request),
+        CodeGrant::from(request),
         &user.id,
-        now,
+        auth_time,
         vec![AMR_PASSWORD.to_owned()],
         Some(&browser_session),
     )
@@ -286,20 +330,15 @@ pub async fn login(
     {
         Ok(code) => code,
         Err(err) => {
-            return error_page(
-                &state,
-                &ctx,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &internal(err),
-            );
+            return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err));
         }
     };
-    let mut response = redirect_with_code(&ctx, &request, &code);
+    let mut response = redirect_with_code(ctx, request, &code);
     let session_value = session_value.expose().to_owned();
     let session_cookie = browser::cookie(
-        &state,
-        &ctx,
-        session_cookie_name(&state, &ctx),
+        state,
+        ctx,
+        session_cookie_name(state, ctx),
         session_value,
         SameSite::Lax,
         Some(BROWSER_SESSION_TTL_SECS),
@@ -308,12 +347,12 @@ pub async fn login(
     // The binding has served its purpose: a new sign-in gets a new one.
     append_cookie(
         &mut response,
-        browser::expired(&state, &ctx, browser::csrf_cookie_name(&state).into()),
+        browser::expired(state, ctx, browser::csrf_cookie_name(state).into()),
     );
     response
 }
 
-async fn validated(
+pub(crate) async fn validated(
     state: &AppState,
     ctx: &TenantContext,
     params: &AuthorizeParams,
@@ -343,10 +382,12 @@ async fn validated(
     })
 }
 
-fn login_form(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn login_form(
     state: &AppState,
     ctx: &TenantContext,
     headers: &HeaderMap,
+    registration_open: bool,
     request: &AuthorizationRequest,
     params: &AuthorizeParams,
     username: &str,
@@ -369,6 +410,9 @@ fn login_form(
     );
     let action = format!("{}/login", ctx.issuer);
     let css = css_url(state);
+    let query = query_of(params);
+    let forgot = format!("{}/forgot-password?{query}", ctx.issuer);
+    let signup = format!("{}/signup?{query}", ctx.issuer);
     let html = pages::render(
         "login.html",
         LoginPage {
@@ -379,6 +423,9 @@ fn login_form(
             params: params.to_pairs(),
             username,
             error,
+            notice: None,
+            forgot_url: Some(&forgot),
+            signup_url: registration_open.then_some(signup.as_str()),
             css_url: &css,
         },
     );
@@ -412,12 +459,19 @@ pub(crate) fn error_page(
     pages::page(status, html, None)
 }
 
-fn internal(err: impl std::fmt::Display) -> String {
+/// The authorization request as a query string (for links that carry it).
+pub(crate) fn query_of(params: &AuthorizeParams) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.to_pairs())
+        .finish()
+}
+
+pub(crate) fn internal(err: impl std::fmt::Display) -> String {
     tracing::error!(error = %err, "authorization request failed on the server side");
     "The server is temporarily unavailable. Please try again shortly.".to_owned()
 }
 
-fn css_url(state: &AppState) -> String {
+pub(crate) fn css_url(state: &AppState) -> String {
     format!(
         "{}{}",
         state.public_url.as_str().trim_end_matches('/'),
@@ -427,7 +481,7 @@ fn css_url(state: &AppState) -> String {
 
 /// RFC 6749 §4.1.2: code and state as query parameters of the redirect URI
 /// (keeping its own query, §3.1.2), plus `iss` (RFC 9207 §2).
-fn redirect_with_code(
+pub(crate) fn redirect_with_code(
     ctx: &TenantContext,
     request: &AuthorizationRequest,
     code: &SecretString,

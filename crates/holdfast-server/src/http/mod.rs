@@ -10,6 +10,8 @@
 //! | `GET /t/{tenant}/jwks.json` | RFC 7517 §5 |
 //! | `GET, POST /t/{tenant}/authorize` | RFC 6749 §4.1.1, OIDC Core §3.1.2 |
 //! | `POST /t/{tenant}/login` | the hosted login form |
+//! | `GET, POST /t/{tenant}/signup`, `…/verify-email`, `…/forgot-password`, `…/reset-password` | self-service accounts (`http/accounts.rs`; OIDC Initiating User Registration §4) |
+//! | `GET /t/{tenant}/account`, `POST …/account/{login,profile,email,password,delete,logout}`, `POST …/account/sessions/{sid}/revoke`, `…/sessions/revoke-others` | the account page (`http/account_page.rs`) |
 //! | `POST /t/{tenant}/authorize-challenge` | OAuth for First-Party Apps §5 |
 //! | `POST /t/{tenant}/token` | RFC 6749 §3.2 |
 //! | `GET, POST /t/{tenant}/userinfo` | OIDC Core §5.3 |
@@ -22,6 +24,8 @@
 //! | `GET /assets/holdfast.css` | the hosted pages' stylesheet |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | operations |
 
+pub mod account_page;
+pub mod accounts;
 pub mod authorize;
 pub mod bearer;
 pub mod browser;
@@ -76,6 +80,37 @@ pub fn app(state: AppState) -> Router {
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
         .route("/t/{tenant}/login", post(authorize::login))
+        .route(
+            "/t/{tenant}/signup",
+            get(accounts::signup_get).post(accounts::signup_post),
+        )
+        .route(
+            "/t/{tenant}/verify-email",
+            get(accounts::verify_link).post(accounts::verify_code),
+        )
+        .route(
+            "/t/{tenant}/forgot-password",
+            get(accounts::forgot_get).post(accounts::forgot_post),
+        )
+        .route("/t/{tenant}/account", get(account_page::show))
+        .route("/t/{tenant}/account/login", post(account_page::login))
+        .route("/t/{tenant}/account/profile", post(account_page::profile))
+        .route("/t/{tenant}/account/email", post(account_page::email))
+        .route("/t/{tenant}/account/password", post(account_page::password))
+        .route("/t/{tenant}/account/delete", post(account_page::delete))
+        .route("/t/{tenant}/account/logout", post(account_page::logout))
+        .route(
+            "/t/{tenant}/account/sessions/revoke-others",
+            post(account_page::revoke_others),
+        )
+        .route(
+            "/t/{tenant}/account/sessions/{sid}/revoke",
+            post(account_page::revoke_one),
+        )
+        .route(
+            "/t/{tenant}/reset-password",
+            get(accounts::reset_get).post(accounts::reset_post),
+        )
         .route(
             "/t/{tenant}/authorize-challenge",
             post(challenge::challenge),

@@ -46,22 +46,8 @@ fn user_token(
 /// `GET {issuer}/sessions`.
 pub async fn list(State(state): State<AppState>, token: AccessToken) -> Result<Response, ApiError> {
     let (claims, current, ctx) = user_token(token)?;
-    let now = state.now();
-    let mut sessions = Vec::new();
-    for session in state
-        .store
-        .list_sessions(&ctx.tenant.id, &claims.sub, now)
-        .await?
-    {
-        // Idle expiry is the client's policy: an idle-expired session is dead.
-        let idle = crate::service::lookup::client(&state, &ctx.tenant.id, &session.client_id)
-            .await?
-            .map(|c| c.client.refresh.idle_lifetime_secs)
-            .unwrap_or(0);
-        if session.last_used_at + idle > now {
-            sessions.push(session);
-        }
-    }
+    let sessions =
+        crate::service::lookup::live_sessions(&state, &ctx.tenant.id, &claims.sub).await?;
     let items: Vec<_> = sessions
         .iter()
         .map(|s| {

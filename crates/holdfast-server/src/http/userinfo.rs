@@ -39,12 +39,15 @@ pub async fn userinfo(
     let mut body = json!({ "sub": user.id });
     if scopes.contains(&"profile") {
         body["preferred_username"] = json!(user.username);
+        if let Some(name) = &user.display_name {
+            body["name"] = json!(name);
+        }
     }
     if scopes.contains(&"email")
         && let Some(email) = user.email
     {
         body["email"] = json!(email);
-        body["email_verified"] = json!(false);
+        body["email_verified"] = json!(user.email_verified);
     }
     Ok(Json(body))
 }

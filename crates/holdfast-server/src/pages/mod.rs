@@ -31,6 +31,30 @@ fn env() -> &'static Environment<'static> {
             ("error.html", include_str!("templates/error.html")),
             ("signed_out.html", include_str!("templates/signed_out.html")),
             ("logout.html", include_str!("templates/logout.html")),
+            ("base.html", include_str!("templates/base.html")),
+            ("signup.html", include_str!("templates/signup.html")),
+            (
+                "check_email.html",
+                include_str!("templates/check_email.html"),
+            ),
+            (
+                "forgot_password.html",
+                include_str!("templates/forgot_password.html"),
+            ),
+            (
+                "reset_password.html",
+                include_str!("templates/reset_password.html"),
+            ),
+            ("message.html", include_str!("templates/message.html")),
+            ("account.html", include_str!("templates/account.html")),
+            (
+                "mail/account.txt",
+                include_str!("templates/mail/account.txt"),
+            ),
+            (
+                "mail/account.html",
+                include_str!("templates/mail/account.html"),
+            ),
             (
                 "mail/password_changed.txt",
                 include_str!("templates/mail/password_changed.txt"),
@@ -72,6 +96,12 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
     /// Error message to show.
     pub error: Option<&'a str>,
+    /// A notice to show (not an error).
+    pub notice: Option<&'a str>,
+    /// Where "Forgot password?" leads, if shown.
+    pub forgot_url: Option<&'a str>,
+    /// Where "Create account" leads, if registration is open.
+    pub signup_url: Option<&'a str>,
     /// Stylesheet URL.
     pub css_url: &'a str,
 }
@@ -166,10 +196,15 @@ mod tests {
                 params: vec![("state", "\"><script>")],
                 username: "",
                 error: Some("Incorrect username or password."),
+                notice: None,
+                forgot_url: Some("/t/acme/forgot-password?a=1&b=2"),
+                signup_url: None,
                 css_url: STYLESHEET_PATH,
             },
         )
         .unwrap();
+        assert!(login.contains("Forgot password?") && !login.contains("Create account"));
+        assert!(login.contains("forgot-password?a=1&amp;b=2"));
         assert!(login.contains("&lt;Acme&gt;"));
         assert!(!login.contains("<script>"));
         assert!(login.contains(r#"<label for="username">"#));
@@ -208,5 +243,66 @@ mod tests {
         .unwrap();
         assert!(confirm.contains(r#"name="csrf_token""#));
         assert!(!confirm.contains("<script>"));
+    }
+
+    #[test]
+    fn the_account_pages_render_and_escape() {
+        let common = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({
+                "tenant_name": "<Acme>", "css_url": STYLESHEET_PATH, "csrf_token": "tok",
+                "action": "/t/acme/x", "params": [["state", "\"><script>"]],
+                "min_length": 8, "email": "a@example.com", "ticket": "tk",
+                "title": "Done", "message": "It worked", "token": "hfpr_x",
+                "username": "ada", "base": "/t/acme/account", "login_url": "/t/acme/authorize",
+            });
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v
+        };
+        for name in [
+            "signup.html",
+            "check_email.html",
+            "forgot_password.html",
+            "reset_password.html",
+            "message.html",
+            "account.html",
+        ] {
+            let html = render(name, common(serde_json::json!({}))).unwrap();
+            assert!(html.contains("&lt;Acme&gt;"), "{name}");
+            assert!(!html.contains("<script>"), "{name}");
+        }
+        let account = render(
+            "account.html",
+            common(serde_json::json!({
+                "fresh": false,
+                "devices": [{"sid": "s1", "name": "Chrome on Linux", "current": true, "client_id": "web",
+                             "ip": "203.0.113.x", "first_used": "t0", "last_used": "t1"},
+                            {"sid": "s2", "name": "Safari on iPhone", "current": false, "client_id": "web",
+                             "ip": null, "first_used": "t0", "last_used": "t1"}],
+                "others": true,
+            })),
+        )
+        .unwrap();
+        assert!(account.contains("this device"));
+        assert!(account.contains("account/sessions/s2/revoke"));
+        assert!(!account.contains("account/sessions/s1/revoke"));
+        assert!(
+            account.contains("current_password"),
+            "not fresh: current password asked"
+        );
+        assert!(account.contains("?reauth=1"));
+        let mail = render(
+            "mail/account.txt",
+            serde_json::json!({"tenant_name": "Acme", "mail": {
+                "greeting_name": "Ada", "paragraphs": ["One"], "link": "https://x/?token=a&b",
+                "link_label": "Go", "code": "123456", "footer": "Bye", "subject": "S"}}),
+        )
+        .unwrap();
+        assert!(
+            mail.contains("https://x/?token=a&b"),
+            "text mail is not escaped: {mail}"
+        );
+        assert!(mail.contains("123456"));
     }
 }

@@ -350,11 +350,7 @@ pub async fn account_policy(
     state: &AppState,
     tenant: &Tenant,
 ) -> Result<AccountPolicy, AdminError> {
-    Ok(state
-        .store
-        .tenant_account_policy(&tenant.id)
-        .await?
-        .unwrap_or_default())
+    Ok(crate::service::accounts::policy(state, tenant).await?)
 }
 
 /// What `holdfast tenant update` changes; `None` keeps the value.

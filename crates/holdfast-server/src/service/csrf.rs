@@ -38,6 +38,18 @@ pub enum FormPurpose {
     Login,
     /// The RP-initiated logout confirmation.
     Logout,
+    /// The sign-up form.
+    SignUp,
+    /// The verification-code form.
+    VerifyCode,
+    /// The forgot-password form.
+    ForgotPassword,
+    /// The choose-a-new-password form of a reset or invitation link.
+    ResetPassword,
+    /// The account page's own sign-in form.
+    AccountLogin,
+    /// The account page's forms (bound to the browser session too).
+    Account,
 }
 
 impl FormPurpose {
@@ -45,6 +57,12 @@ impl FormPurpose {
         match self {
             Self::Login => b"login",
             Self::Logout => b"logout",
+            Self::SignUp => b"signup",
+            Self::VerifyCode => b"verify-code",
+            Self::ForgotPassword => b"forgot-password",
+            Self::ResetPassword => b"reset-password",
+            Self::AccountLogin => b"account-login",
+            Self::Account => b"account",
         }
     }
 }

@@ -157,6 +157,13 @@ pub async fn mint_id_token(
             .contains("email")
             .then(|| input.user.email.clone())
             .flatten(),
+        email_verified: (input.scope.contains("email") && input.user.email.is_some())
+            .then_some(input.user.email_verified),
+        name: input
+            .scope
+            .contains("profile")
+            .then(|| input.user.display_name.clone())
+            .flatten(),
     };
     let key = state.keys.current_for(tenant, alg, now).await?;
     Ok(key.sign("JWT", &claims)?)

@@ -56,3 +56,25 @@ pub async fn origin_allowed(state: &AppState, tenant_id: &str, origin: &str) -> 
     }
     Ok(allowed)
 }
+
+/// The user's live sessions (devices): unrevoked, unexpired, and not idle
+/// past their client's idle lifetime (the client's policy: an idle-expired
+/// session is dead even before the sweep removes it).
+pub async fn live_sessions(
+    state: &AppState,
+    tenant_id: &str,
+    user_id: &str,
+) -> StoreResult<Vec<holdfast_store::SessionRecord>> {
+    let now = state.now();
+    let mut live = Vec::new();
+    for session in state.store.list_sessions(tenant_id, user_id, now).await? {
+        let idle = client(state, tenant_id, &session.client_id)
+            .await?
+            .map(|c| c.client.refresh.idle_lifetime_secs)
+            .unwrap_or(0);
+        if session.last_used_at + idle > now {
+            live.push(session);
+        }
+    }
+    Ok(live)
+}

@@ -56,8 +56,66 @@ pub fn password_changed(
         "by_admin": by_admin,
     });
     let subject = format!("Your {} password was changed", tenant.display_name);
-    let text = crate::pages::render("mail/password_changed.txt", &context);
-    let html = crate::pages::render("mail/password_changed.html", &context);
+    compose(
+        state,
+        tenant,
+        recipient,
+        subject,
+        "password_changed",
+        &context,
+    )
+}
+
+/// What an account mail says: a few paragraphs, an optional button-like
+/// link, an optional code, and a closing line (`mail/account.*`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AccountMail {
+    /// Subject line.
+    pub subject: String,
+    /// Whom it greets.
+    pub greeting_name: String,
+    /// The paragraphs before the link.
+    pub paragraphs: Vec<String>,
+    /// The link, if any.
+    pub link: Option<String>,
+    /// The link's words.
+    pub link_label: String,
+    /// A short code to type instead of following the link.
+    pub code: Option<String>,
+    /// The closing line (how long it works; what to do if unexpected).
+    pub footer: String,
+}
+
+/// An account mail to `recipient` (verification, recovery, notices).
+pub fn account_mail(
+    state: &AppState,
+    tenant: &Tenant,
+    recipient: &str,
+    mail: &AccountMail,
+) -> Option<OutgoingMail> {
+    let context = json!({ "tenant_name": tenant.display_name, "mail": mail });
+    compose(
+        state,
+        tenant,
+        recipient.to_owned(),
+        mail.subject.clone(),
+        "account",
+        &context,
+    )
+}
+
+/// Renders `mail/{template}.txt` and `.html` into a queued message; `None`
+/// (logged) if a template fails.
+fn compose(
+    state: &AppState,
+    tenant: &Tenant,
+    recipient: String,
+    subject: String,
+    template: &str,
+    context: &serde_json::Value,
+) -> Option<OutgoingMail> {
+    let text = crate::pages::render(&format!("mail/{template}.txt"), context);
+    let html = crate::pages::render(&format!("mail/{template}.html"), context);
     match (text, html) {
         (Ok(text_body), Ok(html_body)) => Some(OutgoingMail {
             id: uuid::Uuid::now_v7().to_string(),
@@ -69,7 +127,7 @@ pub fn password_changed(
             created_at: state.now(),
         }),
         (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(error = %e, "mail template failed; no notice queued");
+            tracing::error!(error = %e, template, "mail template failed; nothing queued");
             None
         }
     }

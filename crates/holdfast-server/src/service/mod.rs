@@ -2,6 +2,7 @@
 //! typed inputs, validates through the domain crate, and returns typed
 //! errors that the HTTP edge maps in one place.
 
+pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod client_auth;

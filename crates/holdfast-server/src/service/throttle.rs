@@ -218,3 +218,36 @@ pub async fn client_secret_failed(
         .await?;
     Ok(refused("client_secret", verdict)?)
 }
+
+/// Counts a sign-up, verification or recovery request (`action`) about
+/// `subject` (an email address, a username or a link's digest) before
+/// anything is mailed or checked, and refuses it once a limit of
+/// [`holdfast_core::self_service::ACCOUNT_MAIL_THROTTLE`] is reached. Every
+/// request counts, answered or not: a mail cannot be taken back.
+pub async fn before_account_request(
+    state: &AppState,
+    tenant: &Tenant,
+    action: &str,
+    subject: &str,
+    context: &RequestContext,
+) -> Result<(), ThrottleError> {
+    let ip = address(context);
+    let subject = subject.trim().to_lowercase();
+    let keys = ThrottleKeys {
+        pair: sha256_b64(format!("acct-pair\n{action}\n{subject}\n{ip}").as_bytes()),
+        account: Some(sha256_b64(
+            format!("acct-subject\n{action}\n{subject}").as_bytes(),
+        )),
+        address: sha256_b64(format!("acct-address\n{action}\n{ip}").as_bytes()),
+    };
+    let policy = holdfast_core::self_service::ACCOUNT_MAIL_THROTTLE;
+    let audit = holdfast_store::AuditEvent {
+        reason: Some(action.to_owned()),
+        ..audit::event(state, tenant, "account_throttled", context)
+    };
+    let verdict = state
+        .store
+        .reserve_attempt(&tenant.id, &keys, &policy, state.now(), &audit)
+        .await?;
+    Ok(refused("account", verdict)?)
+}

@@ -1,4 +1,4 @@
-//! `holdfast user list|show|create|revoke-all|disable|enable|delete|set-password`.
+//! `holdfast user list|show|create|revoke-all|disable|enable|delete|set-password|send-reset`.
 //! Passwords come from stdin only.
 
 use std::io::Read;
@@ -161,6 +161,32 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
                 json!({"tenant": tenant.slug, "user_id": user.id, "password_set": true}),
                 format!(
                     "set the password of '{}'; sessions begun before now have ended",
+                    user.username
+                ),
+            );
+        }
+        UserCommand::SendReset { tenant, user } => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let user = admin::user(state, &tenant, user).await?;
+            let Some(email) = user.email.clone() else {
+                anyhow::bail!(
+                    "'{}' has no email address; set a password with `holdfast user set-password`",
+                    user.username
+                );
+            };
+            let cli = crate::service::RequestContext {
+                user_agent: Some("holdfast-cli".to_owned()),
+                ..Default::default()
+            };
+            let issuer = crate::service::accounts::issuer_of(state, &tenant);
+            crate::service::accounts::issue_reset(
+                state, &tenant, &issuer, &user, &email, None, &cli,
+            )
+            .await?;
+            out.print(
+                json!({"tenant": tenant.slug, "user_id": user.id, "reset_sent_to": email}),
+                format!(
+                    "queued a password-reset link for '{}' to {email}",
                     user.username
                 ),
             );

@@ -1,0 +1,729 @@
+//! Self-service accounts through the hosted pages (issue 14), against the
+//! real HTTP server, a real SMTP server on loopback and both stores:
+//! sign-up by `prompt=create` (OpenID Connect "Initiating User
+//! Registration via OpenID Connect 1.0" §4) continuing to the app, email
+//! verification by link or code (single use), a taken address answered as
+//! a free one, recovery by an emailed link that revokes every session, and
+//! readable refusals for replayed or foreign links; the account page's
+//! devices, profile and deletion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod flow;
+
+use std::time::Duration;
+
+use flow::{Browser, Fixture, LoginForm, Page, REDIRECT_URI, authorize_url, code_request, query};
+use holdfast_server::config::{MailConfig, ServerConfig, SmtpUrl};
+use holdfast_testkit::{Backend, ReceivedMail, SmtpSink, TestServer};
+use reqwest::StatusCode;
+
+const BIN: &str = env!("CARGO_BIN_EXE_holdfast");
+const NEW_PASSWORD: &str = "lunar kettle 9";
+
+macro_rules! on_both_backends_with_mail {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::run(holdfast_testkit::Backend::Sqlite, super::$name).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::run(holdfast_testkit::Backend::Postgres, super::$name).await;
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends_with_mail!(
+    oidc_registration_prompt_create_signs_up_and_the_verification_link_continues_to_the_app,
+    verification_code_works_once_and_wrong_codes_are_refused,
+    signup_with_a_taken_address_looks_the_same_and_mails_a_reset_link,
+    login_of_an_unverified_user_waits_for_the_mailed_code_when_required,
+    forgot_password_link_resets_revokes_every_session_and_notifies,
+    closed_registration_refuses_sign_up_readably,
+    account_page_signs_out_another_device_and_its_refresh_fails,
+    account_page_deletes_only_after_a_fresh_sign_in,
+    cli_send_reset_mails_a_link_that_sets_a_new_password,
+);
+
+struct World {
+    server: TestServer,
+    smtp: SmtpSink,
+    fx: Fixture,
+}
+
+async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(World) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let smtp = SmtpSink::start();
+    let Some(server) = TestServer::start_with(
+        backend,
+        ServerConfig {
+            mail: MailConfig {
+                smtp_url: Some(SmtpUrl(smtp.url.clone())),
+                from: "Acme Accounts <no-reply@acme.example>".into(),
+                ..MailConfig::default()
+            },
+            ..ServerConfig::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let fx = flow::fixture(&server, "acme").await;
+    test(World { server, smtp, fx }).await;
+}
+
+fn settings(world: &World, registration: &str, verification: &str) {
+    world.server.cli(
+        BIN,
+        &[
+            "tenant",
+            "update",
+            "acme",
+            "--registration",
+            registration,
+            "--email-verification",
+            verification,
+        ],
+        "",
+    );
+}
+
+/// The message's text with quoted-printable soft breaks and escapes undone.
+fn text_of(mail: &ReceivedMail) -> String {
+    let joined = mail.data.replace("=\r\n", "").replace("=\n", "");
+    let mut out = String::with_capacity(joined.len());
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+        {
+            out.push(b as char);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i] as char);
+        i += 1;
+    }
+    out
+}
+
+/// The first link in `mail` to `{issuer}/{page}?token=…`.
+fn link_in(mail: &ReceivedMail, page: &str) -> String {
+    let text = text_of(mail);
+    let start = text
+        .find(&format!("/{page}?token="))
+        .unwrap_or_else(|| panic!("no {page} link in {text}"));
+    let begin = text[..start].rfind("http").unwrap();
+    let end = start
+        + text[start..]
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+            .unwrap();
+    text[begin..end].to_owned()
+}
+
+/// The six-digit code in `mail`.
+fn code_in(mail: &ReceivedMail) -> String {
+    let text = text_of(mail);
+    let at = text.find("enter this code: ").expect("a code") + "enter this code: ".len();
+    text[at..at + 6].to_owned()
+}
+
+async fn mail_to(world: &World, n: usize) -> Vec<ReceivedMail> {
+    world.smtp.wait_for(n, Duration::from_secs(20)).await
+}
+
+/// Opens the sign-up page through `prompt=create` and submits it.
+async fn sign_up(world: &World, browser: &mut Browser, email: &str, pkce: &flow::Pkce) -> Page {
+    let params = flow::with(code_request("web", pkce, "st-signup"), "prompt", "create");
+    let page = browser.get(&authorize_url(&world.fx.issuer, &params)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let form = LoginForm::parse(&page.body).expect("a sign-up form");
+    assert!(form.action.ends_with("/signup"), "{}", form.action);
+    assert!(form.visible.contains(&"email".to_owned()));
+    let mut fields = form.hidden.clone();
+    fields.push(("email".into(), email.into()));
+    fields.push(("name".into(), "Ada Lovelace".into()));
+    fields.push(("password".into(), NEW_PASSWORD.into()));
+    browser.post_form(&form.action, &fields).await
+}
+
+fn code_from(page: &Page) -> String {
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location().expect("a redirect");
+    assert!(location.as_str().starts_with(REDIRECT_URI), "{location}");
+    assert_eq!(query(&location, "state").as_deref(), Some("st-signup"));
+    query(&location, "code").expect("a code")
+}
+
+async fn oidc_registration_prompt_create_signs_up_and_the_verification_link_continues_to_the_app(
+    world: World,
+) {
+    settings(&world, "open", "required");
+    let discovery: serde_json::Value = world
+        .server
+        .http()
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            world.fx.issuer
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        discovery["prompt_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"create".into())
+    );
+    let mut browser = Browser::new();
+    let pkce = flow::pkce();
+    let page = sign_up(&world, &mut browser, "ada@example.com", &pkce).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Check your email"), "{}", page.body);
+    assert!(
+        page.set_cookie("holdfast_session").is_none(),
+        "not signed in yet"
+    );
+    let mail = mail_to(&world, 1).await;
+    assert_eq!(mail[0].to, ["ada@example.com"]);
+    assert!(!mail[0].data.contains(NEW_PASSWORD), "no password in mail");
+    let link = link_in(&mail[0], "verify-email");
+    // Following the link lands signed in at the app, with a code for it.
+    let mut other_tab = Browser::new();
+    let answer = other_tab.get(&link).await;
+    let code = code_from(&answer);
+    assert!(answer.set_cookie("holdfast_session").is_some());
+    let tokens = flow::redeem(&world.server.http(), &world.fx, &code, &pkce.verifier).await;
+    let access = tokens.str("access_token").unwrap().to_owned();
+    let info = flow::userinfo(&world.server.http(), &world.fx.issuer, &access).await;
+    assert_eq!(info.body["preferred_username"], "ada@example.com");
+    assert_eq!(info.body["name"], "Ada Lovelace");
+    let user = world
+        .server
+        .state
+        .store
+        .users_by_email(&world.fx.tenant.id, "ada@example.com")
+        .await
+        .unwrap();
+    assert!(user[0].email_verified, "the address is verified");
+    // The link works once: a replay gets a readable page, no code.
+    let replay = Browser::new().get(&link).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.body);
+    assert!(replay.body.contains("expired or was already used"));
+    assert!(replay.location().is_none());
+    // A forged or foreign link: the same.
+    let forged = Browser::new()
+        .get(&format!(
+            "{}/verify-email?token=hfev_forged",
+            world.fx.issuer
+        ))
+        .await;
+    assert_eq!(forged.status, StatusCode::BAD_REQUEST);
+    let other_tenant = world.server.tenant("other").await;
+    let foreign = link.replace("/t/acme/", &format!("/t/{}/", other_tenant.slug));
+    assert_eq!(
+        Browser::new().get(&foreign).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+async fn verification_code_works_once_and_wrong_codes_are_refused(world: World) {
+    settings(&world, "open", "required");
+    let mut browser = Browser::new();
+    let pkce = flow::pkce();
+    let page = sign_up(&world, &mut browser, "grace@example.com", &pkce).await;
+    let form = LoginForm::parse(&page.body).expect("the code form");
+    assert!(form.action.ends_with("/verify-email"));
+    let mail = mail_to(&world, 1).await;
+    let code = code_in(&mail[0]);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let submit = |code: &str| {
+        let mut fields = form.hidden.clone();
+        fields.push(("code".into(), code.into()));
+        fields
+    };
+    let answer = browser.post_form(&form.action, &submit(wrong)).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert!(answer.body.contains("That code is not right"));
+    let answer = browser.post_form(&form.action, &submit("12ab")).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    let answer = browser.post_form(&form.action, &submit(&code)).await;
+    let redirect_code = code_from(&answer);
+    flow::redeem(
+        &world.server.http(),
+        &world.fx,
+        &redirect_code,
+        &pkce.verifier,
+    )
+    .await;
+    // Used: the token is spent, and the same form again is refused.
+    let ticket = form.hidden("ticket").unwrap();
+    let token = world
+        .server
+        .state
+        .store
+        .account_token(&world.fx.tenant.id, ticket)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(token.consumed_at.is_some(), "spent");
+    let again = browser.post_form(&form.action, &submit(&code)).await;
+    assert!(again.status.is_client_error(), "{}", again.body);
+    assert!(again.location().is_none());
+    // A form post from another site is refused before anything is checked.
+    let cross = browser
+        .post_form_with(
+            &form.action,
+            &submit(&code),
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+}
+
+async fn signup_with_a_taken_address_looks_the_same_and_mails_a_reset_link(world: World) {
+    settings(&world, "open", "required");
+    let first = sign_up(
+        &world,
+        &mut Browser::new(),
+        "lin@example.com",
+        &flow::pkce(),
+    )
+    .await;
+    mail_to(&world, 1).await;
+    let second = sign_up(
+        &world,
+        &mut Browser::new(),
+        "LIN@example.com",
+        &flow::pkce(),
+    )
+    .await;
+    assert_eq!(first.status, second.status);
+    assert!(second.body.contains("Check your email"));
+    let form_fields = |p: &Page| {
+        let f = LoginForm::parse(&p.body).unwrap();
+        (f.action, f.visible)
+    };
+    assert_eq!(form_fields(&first), form_fields(&second), "the same page");
+    let mail = mail_to(&world, 2).await;
+    let text = text_of(&mail[1]);
+    assert!(text.contains("already has one"), "{text}");
+    link_in(&mail[1], "reset-password");
+    assert_eq!(
+        world
+            .server
+            .state
+            .store
+            .users_by_email(&world.fx.tenant.id, "lin@example.com")
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "no second account"
+    );
+}
+
+async fn login_of_an_unverified_user_waits_for_the_mailed_code_when_required(world: World) {
+    world.server.cli(
+        BIN,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            "mo",
+            "--email",
+            "mo@example.com",
+            "--password-stdin",
+        ],
+        &format!("{NEW_PASSWORD}\n"),
+    );
+    settings(&world, "closed", "required");
+    let mut browser = Browser::new();
+    let pkce = flow::pkce();
+    let url = authorize_url(&world.fx.issuer, &code_request("web", &pkce, "st-signup"));
+    let page = browser.sign_in(&url, "mo", NEW_PASSWORD).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Verify your email address to sign in"));
+    assert!(page.set_cookie("holdfast_session").is_none());
+    let mail = mail_to(&world, 1).await;
+    let form = LoginForm::parse(&page.body).unwrap();
+    let mut fields = form.hidden.clone();
+    fields.push(("code".into(), code_in(&mail[0])));
+    let answer = browser.post_form(&form.action, &fields).await;
+    let code = code_from(&answer);
+    flow::redeem(&world.server.http(), &world.fx, &code, &pkce.verifier).await;
+    // Verified now: the next sign-in goes straight through.
+    let again = Browser::new().sign_in(&url, "mo", NEW_PASSWORD).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+}
+
+async fn forgot_password_link_resets_revokes_every_session_and_notifies(world: World) {
+    world.server.cli(
+        BIN,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            "rae",
+            "--email",
+            "rae@example.com",
+            "--password-stdin",
+        ],
+        "old kettle lunar 7\n",
+    );
+    // Signed in on one device, with a refresh token.
+    let pkce = flow::pkce();
+    let url = authorize_url(&world.fx.issuer, &code_request("web", &pkce, "st-signup"));
+    let old = Browser::new()
+        .sign_in(&url, "rae", "old kettle lunar 7")
+        .await;
+    let tokens = flow::redeem(
+        &world.server.http(),
+        &world.fx,
+        &code_from(&old),
+        &pkce.verifier,
+    )
+    .await;
+    let refresh = tokens.str("refresh_token").unwrap().to_owned();
+    // (Time passes: "not before" is to the second.)
+    world.server.clock.advance(2);
+    // On another, "Forgot password?" from the login page.
+    let mut browser = Browser::new();
+    let pkce2 = flow::pkce();
+    let url2 = authorize_url(&world.fx.issuer, &code_request("web", &pkce2, "st-signup"));
+    let login = browser.get(&url2).await;
+    let href = login
+        .body
+        .split("href=\"")
+        .find(|s| s.contains("forgot-password"))
+        .unwrap();
+    let href = flow::decode_entities(&href[..href.find('"').unwrap()]);
+    let page = browser.get(&href).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let form = LoginForm::parse(&page.body).unwrap();
+    let ask = |who: &str| {
+        let mut fields = form.hidden.clone();
+        fields.push(("identifier".into(), who.into()));
+        fields
+    };
+    // An unknown address is answered exactly as a known one.
+    let unknown = browser
+        .post_form(&form.action, &ask("nobody@example.com"))
+        .await;
+    let known = browser
+        .post_form(&form.action, &ask("rae@example.com"))
+        .await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    assert_eq!(known.status, StatusCode::OK);
+    assert_eq!(
+        unknown.body.replace("nobody@example.com", "X"),
+        known.body.replace("rae@example.com", "X")
+    );
+    let mail = mail_to(&world, 1).await;
+    assert_eq!(mail.len(), 1, "only the real account gets mail");
+    assert_eq!(mail[0].to, ["rae@example.com"]);
+    let link = link_in(&mail[0], "reset-password");
+    // Opening the link only shows the form (a mail scanner spends nothing).
+    let shown = browser.get(&link).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    let shown_again = browser.get(&link).await;
+    assert_eq!(shown_again.status, StatusCode::OK);
+    let reset = LoginForm::parse(&shown_again.body).unwrap();
+    let mut weak = reset.hidden.clone();
+    weak.push(("password".into(), "password".into()));
+    let refused = browser.post_form(&reset.action, &weak).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    let mut fields = reset.hidden.clone();
+    fields.push(("password".into(), NEW_PASSWORD.into()));
+    let done = browser.post_form(&reset.action, &fields).await;
+    // It resumes the sign-in it started from.
+    let code = code_from(&done);
+    flow::redeem(&world.server.http(), &world.fx, &code, &pkce2.verifier).await;
+    // The old device's refresh token is dead.
+    let refreshed = flow::token(
+        &world.server.http(),
+        &world.fx.issuer,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", "web"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        refreshed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        refreshed.text
+    );
+    assert_eq!(refreshed.oauth_error(), "invalid_grant");
+    // A notice went out, and the link is spent.
+    let mail = mail_to(&world, 2).await;
+    assert!(
+        mail[1].data.contains("password was changed"),
+        "{}",
+        mail[1].data
+    );
+    let replay = Browser::new().get(&link).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    // The new password works; the old one does not.
+    let url3 = authorize_url(&world.fx.issuer, &code_request("web", &flow::pkce(), "s"));
+    let old_pw = Browser::new()
+        .sign_in(&url3, "rae", "old kettle lunar 7")
+        .await;
+    assert_eq!(old_pw.status, StatusCode::OK);
+    let new_pw = Browser::new().sign_in(&url3, "rae", NEW_PASSWORD).await;
+    assert_eq!(new_pw.status, StatusCode::SEE_OTHER);
+}
+
+async fn closed_registration_refuses_sign_up_readably(world: World) {
+    let pkce = flow::pkce();
+    let params = flow::with(code_request("web", &pkce, "s"), "prompt", "create");
+    let mut browser = Browser::new();
+    let page = browser.get(&authorize_url(&world.fx.issuer, &params)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("New accounts cannot be created here"));
+    assert!(!page.body.contains("Create account"), "no sign-up link");
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&params)
+        .finish();
+    let direct = browser
+        .get(&format!("{}/signup?{query}", world.fx.issuer))
+        .await;
+    assert_eq!(direct.status, StatusCode::FORBIDDEN);
+    assert!(direct.body.contains("New accounts cannot be created here"));
+    // Opened: the login page links to sign-up.
+    settings(&world, "open", "optional");
+    let login = Browser::new()
+        .get(&authorize_url(
+            &world.fx.issuer,
+            &code_request("web", &pkce, "s"),
+        ))
+        .await;
+    assert!(login.body.contains("Create account"));
+    // With optional verification a new account goes straight to the app.
+    let mut b = Browser::new();
+    let signed = sign_up(&world, &mut b, "opt@example.com", &flow::pkce()).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    mail_to(&world, 1).await;
+}
+
+/// Every `<form>` of `html` (the account page has several).
+fn forms(html: &str) -> Vec<LoginForm> {
+    html.match_indices("<form")
+        .filter_map(|(i, _)| LoginForm::parse(&html[i..]))
+        .collect()
+}
+
+fn form_to<'a>(forms: &'a [LoginForm], suffix: &str) -> &'a LoginForm {
+    forms
+        .iter()
+        .find(|f| f.action.ends_with(suffix))
+        .unwrap_or_else(|| panic!("no form to {suffix}"))
+}
+
+async fn account_page_signs_out_another_device_and_its_refresh_fails(world: World) {
+    // Two devices signed in to the app, each with a refresh token.
+    let mut devices = Vec::new();
+    for _ in 0..2 {
+        let mut browser = Browser::new();
+        let pkce = flow::pkce();
+        let url = authorize_url(&world.fx.issuer, &code_request("web", &pkce, "st-signup"));
+        let answer = browser.sign_in(&url, flow::USERNAME, flow::PASSWORD).await;
+        let tokens = flow::redeem(
+            &world.server.http(),
+            &world.fx,
+            &code_from(&answer),
+            &pkce.verifier,
+        )
+        .await;
+        devices.push((browser, tokens.str("refresh_token").unwrap().to_owned()));
+    }
+    let (mut mine, my_refresh) = devices.pop().unwrap();
+    let (_other, other_refresh) = devices.pop().unwrap();
+    // The second device's browser opens the account page (its SSO session).
+    let page = mine.get(&world.fx.at("/account")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("My devices"), "{}", page.body);
+    assert_eq!(
+        page.body.matches("<li class=\"device").count(),
+        2,
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches("this device</span>").count(), 1);
+    let all = forms(&page.body);
+    let revoke = all
+        .iter()
+        .find(|f| f.action.ends_with("/revoke") && !f.action.ends_with("revoke-others"))
+        .expect("a sign-out button for the other device");
+    // A form post from another site is refused.
+    let cross = mine
+        .post_form_with(
+            &revoke.action,
+            &revoke.hidden,
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    let done = mine.post_form(&revoke.action, &revoke.hidden).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let refresh = |token: String| {
+        let http = world.server.http();
+        let issuer = world.fx.issuer.clone();
+        async move {
+            flow::token(
+                &http,
+                &issuer,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                    ("client_id", "web"),
+                ],
+            )
+            .await
+        }
+    };
+    let theirs = refresh(other_refresh).await;
+    assert_eq!(theirs.status, StatusCode::BAD_REQUEST, "{}", theirs.text);
+    assert_eq!(theirs.oauth_error(), "invalid_grant");
+    let ours = refresh(my_refresh).await;
+    assert_eq!(
+        ours.status,
+        StatusCode::OK,
+        "this device stays signed in: {}",
+        ours.text
+    );
+    let page = mine.get(&world.fx.at("/account?done=device")).await;
+    assert!(page.body.contains("That device was signed out."));
+    assert_eq!(page.body.matches("<li class=\"device").count(), 1);
+    // Profile: the name is saved and shows in userinfo's `name`.
+    let all = forms(&page.body);
+    let profile = form_to(&all, "/account/profile");
+    let mut fields = profile.hidden.clone();
+    fields.push(("name".into(), "Alice A.".into()));
+    let saved = mine.post_form(&profile.action, &fields).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let user = world
+        .server
+        .state
+        .store
+        .user_by_id(&world.fx.tenant.id, &world.fx.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.user.display_name.as_deref(), Some("Alice A."));
+    // Without the SSO cookie: the account page's own sign-in form.
+    let anonymous = Browser::new().get(&world.fx.at("/account")).await;
+    let form = anonymous.login_form().unwrap();
+    assert!(form.action.ends_with("/account/login"));
+}
+
+async fn account_page_deletes_only_after_a_fresh_sign_in(world: World) {
+    let mut browser = Browser::new();
+    let page = browser.get(&world.fx.at("/account")).await;
+    let form = page.login_form().unwrap();
+    let signed = browser.submit(&form, flow::USERNAME, flow::PASSWORD).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let page = browser.get(&world.fx.at("/account")).await;
+    assert!(
+        page.body.contains("account/delete"),
+        "fresh: deletion offered: {}",
+        page.body
+    );
+    let delete = form_to(&forms(&page.body), "/account/delete").clone();
+    // Later, the sign-in is no longer fresh.
+    world
+        .server
+        .clock
+        .advance(holdfast_core::self_service::FRESH_LOGIN_SECS + 1);
+    let mut fields = delete.hidden.clone();
+    fields.push(("confirm".into(), "yes".into()));
+    let stale = browser.post_form(&delete.action, &fields).await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN, "{}", stale.body);
+    assert!(stale.body.contains("sign in again"));
+    // Signing in again makes it fresh.
+    let again = browser.get(&world.fx.at("/account?reauth=1")).await;
+    let form = again.login_form().unwrap();
+    browser.submit(&form, flow::USERNAME, flow::PASSWORD).await;
+    let page = browser.get(&world.fx.at("/account")).await;
+    let delete = form_to(&forms(&page.body), "/account/delete").clone();
+    let mut fields = delete.hidden.clone();
+    fields.push(("confirm".into(), "yes".into()));
+    let gone = browser.post_form(&delete.action, &fields).await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    assert!(gone.body.contains("Account deleted"));
+    assert!(
+        world
+            .server
+            .state
+            .store
+            .user_by_id(&world.fx.tenant.id, &world.fx.user_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn cli_send_reset_mails_a_link_that_sets_a_new_password(world: World) {
+    world.server.cli(
+        BIN,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            "sam",
+            "--email",
+            "sam@example.com",
+            "--password-stdin",
+        ],
+        "old kettle lunar 7\n",
+    );
+    let sent = world.server.cli(
+        BIN,
+        &[
+            "--public-url",
+            world.server.base.as_str(),
+            "user",
+            "send-reset",
+            "--tenant",
+            "acme",
+            "--user",
+            "sam",
+        ],
+        "",
+    );
+    assert_eq!(sent["reset_sent_to"], "sam@example.com");
+    let mail = mail_to(&world, 1).await;
+    let link = link_in(&mail[0], "reset-password");
+    let mut browser = Browser::new();
+    let page = browser.get(&link).await;
+    let form = LoginForm::parse(&page.body).unwrap();
+    let mut fields = form.hidden.clone();
+    fields.push(("password".into(), NEW_PASSWORD.into()));
+    let done = browser.post_form(&form.action, &fields).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("Password changed"));
+    let url = authorize_url(&world.fx.issuer, &code_request("web", &flow::pkce(), "s"));
+    let signed = Browser::new().sign_in(&url, "sam", NEW_PASSWORD).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER);
+}
