@@ -47,6 +47,7 @@ on_both_backends_with_mail!(
     account_page_signs_out_another_device_and_its_refresh_fails,
     account_page_deletes_only_after_a_fresh_sign_in,
     cli_send_reset_mails_a_link_that_sets_a_new_password,
+    a_new_password_spends_every_link_still_out,
 );
 
 struct World {
@@ -726,4 +727,55 @@ async fn cli_send_reset_mails_a_link_that_sets_a_new_password(world: World) {
     let url = authorize_url(&world.fx.issuer, &code_request("web", &flow::pkce(), "s"));
     let signed = Browser::new().sign_in(&url, "sam", NEW_PASSWORD).await;
     assert_eq!(signed.status, StatusCode::SEE_OTHER);
+}
+
+async fn a_new_password_spends_every_link_still_out(world: World) {
+    world.server.cli(
+        BIN,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            "kim",
+            "--email",
+            "kim@example.com",
+            "--password-stdin",
+        ],
+        "old kettle lunar 7\n",
+    );
+    let public_url = world.server.base.to_string();
+    world.server.cli(
+        BIN,
+        &[
+            "--public-url",
+            &public_url,
+            "user",
+            "send-reset",
+            "--tenant",
+            "acme",
+            "--user",
+            "kim",
+        ],
+        "",
+    );
+    let link = link_in(&mail_to(&world, 1).await[0], "reset-password");
+    assert_eq!(Browser::new().get(&link).await.status, StatusCode::OK);
+    // The password changes another way (an administrator here).
+    world.server.cli(
+        BIN,
+        &[
+            "user",
+            "set-password",
+            "--tenant",
+            "acme",
+            "--user",
+            "kim",
+            "--password-stdin",
+        ],
+        &format!("{NEW_PASSWORD}\n"),
+    );
+    let spent = Browser::new().get(&link).await;
+    assert_eq!(spent.status, StatusCode::BAD_REQUEST, "{}", spent.body);
 }

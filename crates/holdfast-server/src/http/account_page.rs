@@ -7,7 +7,7 @@
 //! | `GET {issuer}/account` | the page, or its sign-in form (`?reauth=1`: sign in again) |
 //! | `POST {issuer}/account/login` | that sign-in form |
 //! | `POST {issuer}/account/profile` | display name |
-//! | `POST {issuer}/account/email` | change (or re-verify) the address |
+//! | `POST {issuer}/account/email` | change (or re-verify) the address (fresh sign-in only) |
 //! | `POST {issuer}/account/password` | change the password (current one, or a fresh sign-in) |
 //! | `POST {issuer}/account/sessions/{sid}/revoke` | sign out one device |
 //! | `POST {issuer}/account/sessions/revoke-others` | sign out every other device |
@@ -496,6 +496,21 @@ pub async fn email(
         Ok(s) => s,
         Err(r) => return r,
     };
+    // A new address plus a reset is the whole account: only a fresh
+    // sign-in may change it.
+    if !signed.fresh(state.now()) {
+        let e = AccountError::NeedsFreshLogin;
+        return account_page(
+            &state,
+            &ctx,
+            &headers,
+            &signed,
+            status_of(&e),
+            None,
+            Some(&e.user_message()),
+        )
+        .await;
+    }
     let new_email = form.get("email").unwrap_or_default();
     match accounts::change_email(
         &state,

@@ -383,7 +383,15 @@ pub async fn sign_up(
     // Hashing happens either way, so the answer takes as long.
     let hash = state.passwords.hash(input.password).await?;
     if let Some(user) = existing {
-        account_exists(state, tenant, issuer, &user, &email, &greet, context).await?;
+        // Only the account's own current address hears of it: a username
+        // that was once this address may belong to someone who moved on.
+        if user
+            .email
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case(&email))
+        {
+            account_exists(state, tenant, issuer, &user, context).await?;
+        }
         return Ok(SignUpOutcome::CheckEmail {
             email,
             ticket: decoy_ticket()?,
@@ -442,33 +450,36 @@ pub async fn sign_up(
     }
 }
 
-/// The mail to an address that already has an account: a reset link.
+/// The mail to an address that already has an account: a reset link, to
+/// the account's own address, greeting them by their own name.
 async fn account_exists(
     state: &AppState,
     tenant: &Tenant,
     issuer: &Url,
     user: &User,
-    email: &str,
-    greet: &str,
     context: &RequestContext,
 ) -> Result<(), AccountError> {
+    let Some(email) = user.email.as_deref() else {
+        return Ok(());
+    };
     let minted = mint(
         state,
         tenant,
         issuer,
         &user.id,
         Purpose::ResetPassword,
-        user.email.as_deref().unwrap_or(email),
+        email,
         None,
     )?;
     let why = format!(
         "Someone (hopefully you) tried to create a {} account with this address, but it already has one. If you forgot its password, choose a new one:",
         tenant.display_name
     );
+    let greet = greeting(user.display_name.as_deref(), &user.username);
     let queued = mails(
         state,
         tenant,
-        &[(email, reset_mail(tenant, greet, &minted.link, &why))],
+        &[(email, reset_mail(tenant, &greet, &minted.link, &why))],
     );
     let event = account_event(
         state,

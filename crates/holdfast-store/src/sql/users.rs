@@ -153,6 +153,18 @@ pub(super) async fn set_password_in<'c>(
         Some("password:update"),
     )
     .await?;
+    // A new password spends every mailed link still out (a verification
+    // of an address someone else added, an older reset): whoever held the
+    // account before holds none of them now.
+    sqlx::query(
+        "UPDATE account_tokens SET consumed_at = $3
+         WHERE tenant_id = $1 AND user_id = $2 AND consumed_at IS NULL",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     stamp_not_before_in(tx, tenant_id, id, now, "password_changed").await
 }
 
