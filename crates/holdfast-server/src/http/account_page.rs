@@ -185,9 +185,7 @@ async fn account_page(
     error: Option<&str>,
 ) -> Response {
     let now = state.now();
-    let Some(binding) = browser::binding(state, headers)
-        .or_else(|| crate::service::csrf::BrowserBinding::generate().ok())
-    else {
+    let Ok((binding, new_cookie)) = browser::binding_or_new(state, ctx, headers) else {
         return error_page(
             state,
             ctx,
@@ -195,7 +193,6 @@ async fn account_page(
             "The server is temporarily unavailable.",
         );
     };
-    let new_binding = browser::binding(state, headers).is_none();
     let bound = [("bs", signed.session.id_digest.as_str())];
     let token = csrf::token(state, &ctx.tenant, FormPurpose::Account, &binding, &bound);
     let sessions =
@@ -243,18 +240,8 @@ async fn account_page(
         }),
     );
     let mut response = pages::page(status, html, None);
-    if new_binding {
-        append_cookie(
-            &mut response,
-            browser::cookie(
-                state,
-                ctx,
-                std::borrow::Cow::Borrowed(browser::csrf_cookie_name(state)),
-                binding.value().to_owned(),
-                SameSite::Strict,
-                None,
-            ),
-        );
+    if let Some(cookie) = new_cookie {
+        append_cookie(&mut response, cookie);
     }
     response
 }
@@ -585,10 +572,15 @@ pub async fn password(
         .await;
     }
     // Every session ended; this browser goes on with a new one.
-    let _ = state
+    // The old browser session is dead already ("not before"); removing its
+    // row is tidiness, so a failure is only logged.
+    if let Err(e) = state
         .store
         .delete_browser_session(&ctx.tenant.id, &signed.session.id_digest)
-        .await;
+        .await
+    {
+        tracing::warn!(error = %e, "could not remove the replaced browser session");
+    }
     let value = match start_browser_session(&state, &ctx.tenant, &signed.user, state.now()).await {
         Ok(v) => v,
         Err(e) => return error_page(&state, &ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),

@@ -432,13 +432,10 @@ pub async fn sign_up(
         )
         .await;
     match registered {
-        Ok(user) if required => {
-            let _ = user;
-            Ok(SignUpOutcome::CheckEmail {
-                email,
-                ticket: minted.record.digest,
-            })
-        }
+        Ok(_) if required => Ok(SignUpOutcome::CheckEmail {
+            email,
+            ticket: minted.record.digest,
+        }),
         Ok(user) => Ok(SignUpOutcome::SignedIn(user)),
         // A race with another sign-up, or a lookalike name: taken, and the
         // answer says what it says for a taken address.
