@@ -4,8 +4,8 @@
 //! 800-63B password rules with the blocklist); `update` changes only the
 //! flags given, refuses values outside the NIST bounds and changes nothing
 //! then; every change is an audit event; `user create` and `user
-//! set-password` apply the policy in force; `user list|show` and `client
-//! show|delete` administer what exists.
+//! set-password` apply the policy in force; `user list|show`, `client show|delete`
+//! and `tenant delete` administer what exists.
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md §11 is about src/)
 
 #[macro_use]
@@ -19,6 +19,7 @@ cli_on_both_backends!(
     nist_800_63b_s5_1_1_2_cli_user_passwords_follow_the_tenants_policy,
     cli_user_list_pages_by_username_and_show_tells_the_state,
     cli_client_show_prints_settings_without_secret_and_delete_removes_it,
+    cli_tenant_delete_removes_the_tenant_with_everything_it_holds_and_only_it,
 );
 
 async fn cli_tenant_update_changes_only_the_given_settings_and_show_reads_them_back(h: Holdfast) {
@@ -311,4 +312,73 @@ async fn cli_client_show_prints_settings_without_secret_and_delete_removes_it(h:
         .into_iter()
         .any(|e| e.kind == "client_admin" && e.client_id.as_deref() == Some("svc"));
     assert!(audited, "the deletion is an audit event");
+}
+
+async fn cli_tenant_delete_removes_the_tenant_with_everything_it_holds_and_only_it(h: Holdfast) {
+    for slug in ["acme", "other"] {
+        h.run(&["tenant", "create", slug]).await.assert_success();
+        h.run(&[
+            "client",
+            "create",
+            "--tenant",
+            slug,
+            "--client-id",
+            "web",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1:9/cb",
+        ])
+        .await
+        .assert_success();
+        h.run_stdin(
+            &[
+                "user",
+                "create",
+                "--tenant",
+                slug,
+                "--username",
+                "ada",
+                "--password-stdin",
+            ],
+            "lunar kettle 9\n",
+        )
+        .await
+        .assert_success();
+    }
+    let (store, acme) = h.store_and_tenant("acme").await;
+    let deleted = h.json(&["tenant", "delete", "acme"]).await;
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(deleted["slug"], "acme");
+    let shown = h.run(&["tenant", "show", "acme"]).await;
+    shown.assert_failure();
+    assert!(shown.stderr.contains("acme"), "{}", shown.stderr);
+    assert!(store.tenant_by_id(&acme.id).await.unwrap().is_none());
+    assert!(store.list_clients(&acme.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .user_by_username(&acme.id, "ada")
+            .await
+            .unwrap()
+            .is_none(),
+        "its users go with it"
+    );
+    let audited = store
+        .events(&acme.id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|e| e.kind == "tenant" && e.reason.as_deref() == Some("tenant_deleted"));
+    assert!(audited, "the deletion is an audit event, and the log stays");
+    // The other tenant keeps everything.
+    let (_, other) = h.store_and_tenant("other").await;
+    assert_eq!(store.list_clients(&other.id).await.unwrap().len(), 1);
+    assert!(
+        store
+            .user_by_username(&other.id, "ada")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let twice = h.run(&["tenant", "delete", "acme"]).await;
+    twice.assert_failure();
 }

@@ -5,7 +5,9 @@
 //! verification by link or code (single use), a taken address answered as
 //! a free one, recovery by an emailed link that revokes every session, and
 //! readable refusals for replayed or foreign links; the account page's
-//! devices, profile and deletion.
+//! devices, profile and deletion; invitations; and the same flows through
+//! the first-party JSON API (`{issuer}/api/…`) with the authorization
+//! challenge endpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod flow;
@@ -48,6 +50,10 @@ on_both_backends_with_mail!(
     account_page_deletes_only_after_a_fresh_sign_in,
     cli_send_reset_mails_a_link_that_sets_a_new_password,
     a_new_password_spends_every_link_still_out,
+    login_csrf_a_verification_link_opened_in_another_browser_verifies_but_signs_nobody_in,
+    cli_invite_mails_a_link_that_sets_the_first_password_and_verifies_the_address,
+    first_party_api_signs_up_verifies_by_code_and_the_challenge_then_signs_in,
+    first_party_api_reset_and_password_change_end_every_session,
 );
 
 struct World {
@@ -202,9 +208,9 @@ async fn oidc_registration_prompt_create_signs_up_and_the_verification_link_cont
     assert_eq!(mail[0].to, ["ada@example.com"]);
     assert!(!mail[0].data.contains(NEW_PASSWORD), "no password in mail");
     let link = link_in(&mail[0], "verify-email");
-    // Following the link lands signed in at the app, with a code for it.
-    let mut other_tab = Browser::new();
-    let answer = other_tab.get(&link).await;
+    // Following the link in the browser that signed up lands signed in at
+    // the app, with a code for it.
+    let answer = browser.get(&link).await;
     let code = code_from(&answer);
     assert!(answer.set_cookie("holdfast_session").is_some());
     let tokens = flow::redeem(&world.server.http(), &world.fx, &code, &pkce.verifier).await;
@@ -778,4 +784,479 @@ async fn a_new_password_spends_every_link_still_out(world: World) {
     );
     let spent = Browser::new().get(&link).await;
     assert_eq!(spent.status, StatusCode::BAD_REQUEST, "{}", spent.body);
+}
+
+/// Login CSRF: someone who signs up and sends their own link to another
+/// person must not sign that person's browser in to their account. The
+/// link verifies the address anywhere, but resumes the sign-in only in the
+/// browser that asked for it (its mailed-link cookie).
+async fn login_csrf_a_verification_link_opened_in_another_browser_verifies_but_signs_nobody_in(
+    world: World,
+) {
+    settings(&world, "open", "required");
+    let mut attacker = Browser::new();
+    let pkce = flow::pkce();
+    let page = sign_up(&world, &mut attacker, "mallory@example.com", &pkce).await;
+    assert!(page.body.contains("Check your email"), "{}", page.body);
+    let link = link_in(&mail_to(&world, 1).await[0], "verify-email");
+    let mut victim = Browser::new();
+    let answer = victim.get(&link).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert!(answer.location().is_none(), "no redirect with a code");
+    assert!(
+        answer.set_cookie("holdfast_session").is_none(),
+        "no SSO session"
+    );
+    assert!(answer.body.contains("Email verified"), "{}", answer.body);
+    assert!(
+        answer.body.contains("Continue to sign in"),
+        "{}",
+        answer.body
+    );
+    let user = world
+        .server
+        .state
+        .store
+        .users_by_email(&world.fx.tenant.id, "mallory@example.com")
+        .await
+        .unwrap();
+    assert!(
+        user[0].email_verified,
+        "the address is verified all the same"
+    );
+    // A mailed-link cookie planted from elsewhere is not the one recorded.
+    let mut planted = Browser::new();
+    planted.plant("holdfast_flow", &"A".repeat(43), "/t/acme");
+    let replay = planted.get(&link).await;
+    assert_eq!(
+        replay.status,
+        StatusCode::BAD_REQUEST,
+        "spent: {}",
+        replay.body
+    );
+}
+
+async fn cli_invite_mails_a_link_that_sets_the_first_password_and_verifies_the_address(
+    world: World,
+) {
+    // Invitations work whatever the registration mode (here: invite).
+    settings(&world, "invite", "required");
+    let invited = world.server.cli(
+        BIN,
+        &[
+            "--public-url",
+            world.server.base.as_str(),
+            "user",
+            "invite",
+            "--tenant",
+            "acme",
+            "--email",
+            "grace@example.com",
+            "--name",
+            "Grace Hopper",
+        ],
+        "",
+    );
+    assert_eq!(invited["username"], "grace@example.com");
+    assert_eq!(invited["invitation_sent_to"], "grace@example.com");
+    let mail = mail_to(&world, 1).await;
+    assert!(text_of(&mail[0]).contains("Grace Hopper"), "greets by name");
+    let link = link_in(&mail[0], "reset-password");
+    assert!(link.contains("token=hfin_"), "{link}");
+    // Before the invitation is taken up, no password signs in.
+    let url = authorize_url(&world.fx.issuer, &code_request("web", &flow::pkce(), "s"));
+    let refused = Browser::new().sign_in(&url, "grace@example.com", "").await;
+    assert!(refused.location().is_none());
+    let mut browser = Browser::new();
+    let page = browser.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("Choose a password for your account"),
+        "{}",
+        page.body
+    );
+    let form = LoginForm::parse(&page.body).unwrap();
+    let mut fields = form.hidden.clone();
+    fields.push(("password".into(), NEW_PASSWORD.into()));
+    let done = browser.post_form(&form.action, &fields).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    // Verified by the invitation: signing in goes straight through under
+    // `required`.
+    let signed = Browser::new()
+        .sign_in(&url, "grace@example.com", NEW_PASSWORD)
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    // The link works once; inviting a taken address is refused.
+    assert_eq!(
+        Browser::new().get(&link).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let again = world.server.cli_output(
+        BIN,
+        &[
+            "user",
+            "invite",
+            "--tenant",
+            "acme",
+            "--email",
+            "grace@example.com",
+        ],
+        "",
+    );
+    assert!(!again.status.success(), "a second invitation is refused");
+}
+
+/// `POST {issuer}/api/{path}` as the public client `web`.
+async fn api(world: &World, path: &str, pairs: &[(&str, &str)]) -> flow::Json {
+    let mut all = vec![("client_id", "web")];
+    all.extend_from_slice(pairs);
+    flow::post_form(
+        &world.server.http(),
+        &world.fx.at(&format!("/api/{path}")),
+        &all,
+    )
+    .await
+}
+
+/// Signs in at the authorization challenge endpoint; the answer, and the
+/// PKCE verifier of its code.
+async fn challenge(world: &World, username: &str, password: &str) -> (flow::Json, flow::Pkce) {
+    let pkce = flow::pkce();
+    let answer = flow::post_form(
+        &world.server.http(),
+        &world.fx.at("/authorize-challenge"),
+        &[
+            ("client_id", "web"),
+            ("username", username),
+            ("password", password),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+            ("scope", "openid profile email"),
+        ],
+    )
+    .await;
+    (answer, pkce)
+}
+
+/// Signs in through the challenge and redeems its code: the tokens.
+async fn first_party_tokens(world: &World, username: &str, password: &str) -> flow::Json {
+    let (answer, pkce) = challenge(world, username, password).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let code = answer.str("authorization_code").unwrap().to_owned();
+    let tokens = flow::token(
+        &world.server.http(),
+        &world.fx.issuer,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", "web"),
+            ("code_verifier", &pkce.verifier),
+        ],
+    )
+    .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
+    tokens
+}
+
+async fn refresh_error(world: &World, refresh_token: &str) -> String {
+    let answer = flow::token(
+        &world.server.http(),
+        &world.fx.issuer,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "web"),
+        ],
+    )
+    .await;
+    answer.oauth_error().to_owned()
+}
+
+async fn first_party_api_signs_up_verifies_by_code_and_the_challenge_then_signs_in(world: World) {
+    settings(&world, "open", "required");
+    // No client: refused as at the token endpoint.
+    let anonymous = flow::post_form(
+        &world.server.http(),
+        &world.fx.at("/api/signup"),
+        &[("email", "lin@example.com"), ("password", NEW_PASSWORD)],
+    )
+    .await;
+    assert_eq!(anonymous.oauth_error(), "invalid_client");
+    // Bad input: a clear 400 each, and nothing is created.
+    let bad_email = api(
+        &world,
+        "signup",
+        &[("email", "not-an-address"), ("password", NEW_PASSWORD)],
+    )
+    .await;
+    assert_eq!(bad_email.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_email.oauth_error(), "invalid_request");
+    let huge = "x".repeat(400) + "@example.com";
+    let too_long = api(
+        &world,
+        "signup",
+        &[("email", &huge), ("password", NEW_PASSWORD)],
+    )
+    .await;
+    assert_eq!(too_long.oauth_error(), "invalid_request");
+    let weak = api(
+        &world,
+        "signup",
+        &[("email", "lin@example.com"), ("password", "password")],
+    )
+    .await;
+    assert_eq!(weak.oauth_error(), "invalid_request");
+    assert!(
+        weak.str("error_description").unwrap().contains("password"),
+        "{}",
+        weak.text
+    );
+    let missing = api(&world, "signup", &[("email", "lin@example.com")]).await;
+    assert_eq!(missing.oauth_error(), "invalid_request");
+    assert!(
+        world
+            .server
+            .state
+            .store
+            .users_by_email(&world.fx.tenant.id, "lin@example.com")
+            .await
+            .unwrap()
+            .is_empty(),
+        "refused sign-ups leave nothing behind"
+    );
+
+    let created = api(
+        &world,
+        "signup",
+        &[
+            ("email", "lin@example.com"),
+            ("password", NEW_PASSWORD),
+            ("name", "Lin"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.header("cache-control"), Some("no-store"));
+    assert_eq!(created.str("status"), Some("verification_required"));
+    assert!(created.str("ticket").is_some());
+    let first = mail_to(&world, 1).await;
+    assert_eq!(first[0].to, ["lin@example.com"]);
+
+    // Signing in before verifying: no code, a newly mailed one instead.
+    let (early, _) = challenge(&world, "lin@example.com", NEW_PASSWORD).await;
+    assert_eq!(early.status, StatusCode::BAD_REQUEST, "{}", early.text);
+    assert_eq!(early.oauth_error(), "insufficient_authorization");
+    assert_eq!(early.body["email_verification_required"], true);
+    assert!(early.str("authorization_code").is_none());
+    let ticket = early.str("ticket").unwrap().to_owned();
+    let second = mail_to(&world, 2).await;
+    let code = code_in(&second[1]);
+    // A wrong password learns nothing of the address.
+    let (wrong, _) = challenge(&world, "lin@example.com", "not the password").await;
+    assert_eq!(wrong.oauth_error(), "invalid_grant");
+    assert!(wrong.str("ticket").is_none());
+
+    let wrong_code = if code == "000000" { "111111" } else { "000000" };
+    let refused = api(
+        &world,
+        "verify-email",
+        &[("ticket", &ticket), ("code", wrong_code)],
+    )
+    .await;
+    assert_eq!(refused.oauth_error(), "invalid_grant");
+    let malformed = api(
+        &world,
+        "verify-email",
+        &[("ticket", &ticket), ("code", "12ab")],
+    )
+    .await;
+    assert_eq!(malformed.oauth_error(), "invalid_request");
+    let neither = api(&world, "verify-email", &[("ticket", &ticket)]).await;
+    assert_eq!(neither.oauth_error(), "invalid_request");
+    let verified = api(
+        &world,
+        "verify-email",
+        &[("ticket", &ticket), ("code", &code)],
+    )
+    .await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
+    assert_eq!(verified.str("status"), Some("verified"));
+    let replayed = api(
+        &world,
+        "verify-email",
+        &[("ticket", &ticket), ("code", &code)],
+    )
+    .await;
+    assert_eq!(replayed.oauth_error(), "invalid_grant");
+    // The first mail's link went out before: verifying spent it.
+    let first_link = link_in(&first[0], "verify-email");
+    let stale = api(
+        &world,
+        "verify-email",
+        &[("token", first_link.split("token=").nth(1).unwrap())],
+    )
+    .await;
+    assert_eq!(stale.oauth_error(), "invalid_grant");
+    // An app that opens its own links posts the link's token.
+    api(
+        &world,
+        "signup",
+        &[("email", "kai@example.com"), ("password", NEW_PASSWORD)],
+    )
+    .await;
+    let third = mail_to(&world, 3).await;
+    assert_eq!(third[2].to, ["kai@example.com"]);
+    let link = link_in(&third[2], "verify-email");
+    let by_link = api(
+        &world,
+        "verify-email",
+        &[("token", link.split("token=").nth(1).unwrap())],
+    )
+    .await;
+    assert_eq!(by_link.status, StatusCode::OK, "{}", by_link.text);
+    first_party_tokens(&world, "kai@example.com", NEW_PASSWORD).await;
+
+    let tokens = first_party_tokens(&world, "lin@example.com", NEW_PASSWORD).await;
+    let info = flow::userinfo(
+        &world.server.http(),
+        &world.fx.issuer,
+        tokens.str("access_token").unwrap(),
+    )
+    .await;
+    assert_eq!(info.body["email_verified"], true, "{}", info.text);
+    assert_eq!(info.body["name"], "Lin");
+    // Closed registration: access_denied.
+    settings(&world, "closed", "required");
+    let closed = api(
+        &world,
+        "signup",
+        &[("email", "kai@example.com"), ("password", NEW_PASSWORD)],
+    )
+    .await;
+    assert_eq!(closed.oauth_error(), "access_denied");
+}
+
+async fn first_party_api_reset_and_password_change_end_every_session(world: World) {
+    world.server.cli(
+        BIN,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            "bo",
+            "--email",
+            "bo@example.com",
+            "--password-stdin",
+        ],
+        "old kettle lunar 7\n",
+    );
+    let before = first_party_tokens(&world, "bo", "old kettle lunar 7").await;
+    world.server.clock.advance(2);
+    // Unknown and known identifiers are answered alike; only one mail.
+    let unknown = api(
+        &world,
+        "forgot-password",
+        &[("identifier", "nobody@example.com")],
+    )
+    .await;
+    let known = api(
+        &world,
+        "forgot-password",
+        &[("identifier", "bo@example.com")],
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    assert_eq!(unknown.text, known.text);
+    let mail = mail_to(&world, 1).await;
+    assert_eq!(mail[0].to, ["bo@example.com"]);
+    let link = link_in(&mail[0], "reset-password");
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let weak = api(
+        &world,
+        "reset-password",
+        &[("token", &token), ("password", "password")],
+    )
+    .await;
+    assert_eq!(weak.oauth_error(), "invalid_request");
+    let forged = api(
+        &world,
+        "reset-password",
+        &[("token", "hfpr_forged"), ("password", NEW_PASSWORD)],
+    )
+    .await;
+    assert_eq!(forged.oauth_error(), "invalid_grant");
+    let reset = api(
+        &world,
+        "reset-password",
+        &[("token", &token), ("password", NEW_PASSWORD)],
+    )
+    .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.text);
+    assert_eq!(reset.str("status"), Some("password_reset"));
+    let replay = api(
+        &world,
+        "reset-password",
+        &[("token", &token), ("password", NEW_PASSWORD)],
+    )
+    .await;
+    assert_eq!(replay.oauth_error(), "invalid_grant");
+    assert_eq!(
+        refresh_error(&world, before.str("refresh_token").unwrap()).await,
+        "invalid_grant",
+        "the reset ended the old session"
+    );
+
+    // Change, with the user's access token and the current password.
+    let now = first_party_tokens(&world, "bo", NEW_PASSWORD).await;
+    let access = now.str("access_token").unwrap().to_owned();
+    let url = world.fx.at("/api/change-password");
+    let http = world.server.http();
+    let no_token = flow::read_json(
+        http.post(&url)
+            .form(&[
+                ("current_password", NEW_PASSWORD),
+                ("new_password", "third kettle lunar 5"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(no_token.oauth_error(), "invalid_token");
+    let change = |current: &'static str| {
+        let http = http.clone();
+        let url = url.clone();
+        let access = access.clone();
+        async move {
+            flow::read_json(
+                http.post(&url)
+                    .bearer_auth(&access)
+                    .form(&[
+                        ("current_password", current),
+                        ("new_password", "third kettle lunar 5"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let wrong = change("not my password").await;
+    assert_eq!(wrong.oauth_error(), "invalid_grant");
+    world.server.clock.advance(2);
+    let changed = change(NEW_PASSWORD).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    assert_eq!(changed.str("status"), Some("password_changed"));
+    assert_eq!(
+        refresh_error(&world, now.str("refresh_token").unwrap()).await,
+        "invalid_grant",
+        "every session ends, this one too"
+    );
+    let (old, _) = challenge(&world, "bo", NEW_PASSWORD).await;
+    assert_eq!(old.oauth_error(), "invalid_grant");
+    first_party_tokens(&world, "bo", "third kettle lunar 5").await;
 }

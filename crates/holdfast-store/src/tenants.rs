@@ -40,6 +40,11 @@ pub trait TenantStore: Send + Sync {
         policy: Option<&AccountPolicy>,
         audit: &crate::AuditEvent,
     ) -> StoreResult<()>;
+    /// Deletes a tenant with everything it holds (clients, users, sessions,
+    /// refresh tokens, keys, codes, queued mail, streams), writing the audit
+    /// event, in one transaction; earlier audit events stay.
+    /// `NotFound("tenant")` if absent.
+    async fn delete_tenant(&self, tenant_id: &str, audit: &crate::AuditEvent) -> StoreResult<()>;
 }
 
 /// OAuth clients.

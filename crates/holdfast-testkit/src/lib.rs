@@ -217,6 +217,22 @@ impl TestServer {
     /// When the command cannot run or fails.
     #[allow(clippy::expect_used)]
     pub fn cli(&self, bin: &str, args: &[&str], stdin: &str) -> serde_json::Value {
+        let out = self.cli_output(bin, args, stdin);
+        assert!(
+            out.status.success(),
+            "holdfast {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("the CLI's JSON output")
+    }
+
+    /// Runs the CLI as [`Self::cli`] does, and returns what it did
+    /// whether it succeeded or not (for commands that must fail).
+    ///
+    /// # Panics
+    /// When the binary cannot be run.
+    #[allow(clippy::expect_used)]
+    pub fn cli_output(&self, bin: &str, args: &[&str], stdin: &str) -> std::process::Output {
         use std::io::Write as _;
         use std::process::{Command, Stdio};
         let mut cmd = Command::new(bin);
@@ -245,12 +261,7 @@ impl TestServer {
         if self.clock.now() < system {
             self.clock.set(system);
         }
-        assert!(
-            out.status.success(),
-            "holdfast {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("the CLI's JSON output")
+        out
     }
 
     /// Stops the server (it also stops when dropped).

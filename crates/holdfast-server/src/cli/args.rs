@@ -258,6 +258,13 @@ pub enum TenantCommand {
     /// Change a tenant's display name or account settings; flags left out
     /// keep their value. A running server applies them without a restart.
     Update(TenantUpdateArgs),
+    /// Delete a tenant and everything it holds: clients, users, sessions,
+    /// refresh tokens, signing keys, queued mail. Its issuer stops answering
+    /// at once; its audit events stay.
+    Delete {
+        /// Tenant slug.
+        slug: String,
+    },
     /// Show or change a tenant's login-throttling limits (OWASP ASVS
     /// 2.2.1). Flags left out keep their value; without flags, prints the
     /// limits in force.
@@ -591,6 +598,20 @@ pub enum UserCommand {
         /// Read the password from stdin (required: passwords never go in argv).
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Invite someone by email: an account (username: the address) with no
+    /// password yet, and a mailed link (7 days, single use) to choose one,
+    /// which also verifies the address. Works whatever the registration mode.
+    Invite {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// The invitee's email address.
+        #[arg(long)]
+        email: String,
+        /// Their display name.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Mail a user a password-reset link (30 minutes, single use); the
     /// password stays as it is until the link is used.

@@ -24,7 +24,7 @@ use axum::response::Response;
 use holdfast_core::authorize::{AuthorizationRequest, AuthorizeParams};
 use holdfast_core::self_service::Purpose;
 use holdfast_core::user::User;
-use holdfast_crypto::secret::SecretString;
+use holdfast_crypto::secret::{SecretString, constant_time_eq, sha256_b64};
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -38,7 +38,7 @@ use crate::http::tenant::TenantContext;
 use crate::pages;
 use crate::service::RequestContext;
 use crate::service::accounts::{self, AccountError, Redeemed, SignUp, SignUpOutcome};
-use crate::service::csrf::{self, FormPurpose};
+use crate::service::csrf::{self, BrowserBinding, FormPurpose};
 use crate::state::AppState;
 
 /// Renders a self-service template with the tenant's common values.
@@ -226,18 +226,22 @@ pub(crate) async fn verification_needed(
 ) -> Response {
     let email = user.email.clone().unwrap_or_default();
     let target = csp_source(&request.redirect_uri);
-    match accounts::send_verification(
+    let (binding, cookie) = match flow_binding(state, ctx, headers) {
+        Ok(b) => b,
+        Err(page) => return page,
+    };
+    let sent = accounts::send_verification(
         state,
         &ctx.tenant,
         &ctx.issuer,
         user,
         &email,
-        Some(continuation_of(params)),
+        Some(Continuation::of(params, &binding)),
         None,
         context,
     )
-    .await
-    {
+    .await;
+    let page = match sent {
         Ok(ticket) => check_email_page(
             state,
             ctx,
@@ -249,19 +253,80 @@ pub(crate) async fn verification_needed(
             Some(&target),
         ),
         Err(e) => error_page(state, ctx, status_of(&e), &e.user_message()),
+    };
+    with_cookie(page, cookie)
+}
+
+/// What a mailed link keeps of the sign-in it came from: the authorization
+/// request, and the digest of the mailed-link binding of the browser that
+/// asked (`http::browser::flow_binding_or_new`). The link resumes the
+/// request signed in only in that browser.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Continuation {
+    request: Vec<(String, String)>,
+    browser: String,
+}
+
+impl Continuation {
+    fn of(params: &AuthorizeParams, binding: &BrowserBinding) -> String {
+        serde_json::to_string(&Self {
+            request: params
+                .to_pairs()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            browser: sha256_b64(binding.value().as_bytes()),
+        })
+        .unwrap_or_default()
+    }
+
+    fn parse(stored: &str) -> Option<Self> {
+        serde_json::from_str(stored).ok()
+    }
+
+    fn params(&self) -> AuthorizeParams {
+        AuthorizeParams::from_pairs(self.request.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// Whether the request comes from the browser that asked for the mail.
+    fn same_browser(&self, state: &AppState, headers: &HeaderMap) -> bool {
+        browser::flow_binding(state, headers).is_some_and(|b| {
+            constant_time_eq(
+                sha256_b64(b.value().as_bytes()).as_bytes(),
+                self.browser.as_bytes(),
+            )
+        })
     }
 }
 
-/// The authorization request kept with a mailed link (JSON pairs).
-fn continuation_of(params: &AuthorizeParams) -> String {
-    serde_json::to_string(&params.to_pairs()).unwrap_or_default()
+fn params_of(continuation: &str) -> Option<AuthorizeParams> {
+    Continuation::parse(continuation).map(|c| c.params())
 }
 
-fn params_of(continuation: &str) -> Option<AuthorizeParams> {
-    let pairs: Vec<(String, String)> = serde_json::from_str(continuation).ok()?;
-    Some(AuthorizeParams::from_pairs(
-        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    ))
+/// The mailed-link binding for a continuation, and the cookie to set when
+/// it is new; `Err` is the page to answer.
+// The error is the response itself, built at most once per request.
+#[allow(clippy::result_large_err)]
+fn flow_binding(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &HeaderMap,
+) -> Result<(BrowserBinding, Option<cookie::Cookie<'static>>), Response> {
+    browser::flow_binding_or_new(state, ctx, headers).map_err(|_| {
+        error_page(
+            state,
+            ctx,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is temporarily unavailable.",
+        )
+    })
+}
+
+fn with_cookie(mut response: Response, cookie: Option<cookie::Cookie<'static>>) -> Response {
+    if let Some(cookie) = cookie {
+        append_cookie(&mut response, cookie);
+    }
+    response
 }
 
 /// `GET {issuer}/signup?{authorization request}`.
@@ -333,16 +398,20 @@ pub async fn signup_post(
         name,
         password: SecretString::new(form.get("password").unwrap_or_default()),
     };
+    let (binding, cookie) = match flow_binding(&state, &ctx, &headers) {
+        Ok(b) => b,
+        Err(page) => return page,
+    };
     let outcome = accounts::sign_up(
         &state,
         &ctx.tenant,
         &ctx.issuer,
         input,
-        Some(continuation_of(&params)),
+        Some(Continuation::of(&params, &binding)),
         &context,
     )
     .await;
-    match outcome {
+    let page = match outcome {
         Ok(SignUpOutcome::SignedIn(user)) => {
             sign_in_and_continue(&state, &ctx, &request, &user, state.now()).await
         }
@@ -369,25 +438,45 @@ pub async fn signup_post(
             )
             .await
         }
-    }
+    };
+    with_cookie(page, cookie)
 }
 
-/// After a link or code was used: resume the request it kept, signed in;
-/// else say what happened.
+/// After a link or code was used: resume the request it kept, signed in,
+/// in the browser that asked for it; elsewhere, say what happened and
+/// offer the sign-in (which asks for the password).
 async fn after_redeem(
     state: &AppState,
     ctx: &TenantContext,
+    headers: &HeaderMap,
     redeemed: Redeemed,
     auth_time: i64,
-    done_title: &str,
-    done_text: &str,
+    done: (&str, &str),
 ) -> Response {
-    if let Some(params) = redeemed.token.continuation.as_deref().and_then(params_of) {
+    let (done_title, done_text) = done;
+    if let Some(continuation) = redeemed
+        .token
+        .continuation
+        .as_deref()
+        .and_then(Continuation::parse)
+    {
+        let params = continuation.params();
         let request = match validated(state, ctx, &params).await {
             Ok(r) => r,
             Err(response) => return response,
         };
-        return sign_in_and_continue(state, ctx, &request, &redeemed.user, auth_time).await;
+        if continuation.same_browser(state, headers) {
+            return sign_in_and_continue(state, ctx, &request, &redeemed.user, auth_time).await;
+        }
+        let login = format!("{}/authorize?{}", ctx.issuer, query_of(&params));
+        return message(
+            state,
+            ctx,
+            StatusCode::OK,
+            done_title,
+            &format!("{done_text} Sign in to continue."),
+            Some((&login, "Continue to sign in")),
+        );
     }
     let account = format!("{}/account", ctx.issuer);
     message(
@@ -399,6 +488,11 @@ async fn after_redeem(
         Some((&account, "Go to your account")),
     )
 }
+
+const EMAIL_VERIFIED: (&str, &str) = (
+    "Email verified",
+    "Thank you: your email address is verified.",
+);
 
 fn not_usable(state: &AppState, ctx: &TenantContext, e: &AccountError) -> Response {
     message(
@@ -416,6 +510,7 @@ pub async fn verify_link(
     State(state): State<AppState>,
     ctx: TenantContext,
     Caller(context): Caller,
+    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let token = query.get("token").map(String::as_str).unwrap_or_default();
@@ -423,15 +518,7 @@ pub async fn verify_link(
         Ok(redeemed) => {
             // The password was given when the link was asked for.
             let auth_time = redeemed.token.created_at;
-            after_redeem(
-                &state,
-                &ctx,
-                redeemed,
-                auth_time,
-                "Email verified",
-                "Thank you: your email address is verified.",
-            )
-            .await
+            after_redeem(&state, &ctx, &headers, redeemed, auth_time, EMAIL_VERIFIED).await
         }
         Err(e) => not_usable(&state, &ctx, &e),
     }
@@ -464,15 +551,7 @@ pub async fn verify_code(
     match accounts::verify_code(&state, &ctx.tenant, ticket, code, &context).await {
         Ok(redeemed) => {
             let auth_time = redeemed.token.created_at;
-            after_redeem(
-                &state,
-                &ctx,
-                redeemed,
-                auth_time,
-                "Email verified",
-                "Thank you: your email address is verified.",
-            )
-            .await
+            after_redeem(&state, &ctx, &headers, redeemed, auth_time, EMAIL_VERIFIED).await
         }
         Err(e @ (AccountError::WrongCode | AccountError::Invalid(_))) => {
             // The form stays: the redirect target is the carried request's.
@@ -600,8 +679,14 @@ pub async fn forgot_post(
         return expired_form(&state, &ctx);
     }
     let identifier = form.get("identifier").unwrap_or_default();
-    let continuation = request.as_ref().map(|_| continuation_of(&params));
-    match accounts::request_reset(
+    let (binding, cookie) = match flow_binding(&state, &ctx, &headers) {
+        Ok(b) => b,
+        Err(page) => return page,
+    };
+    let continuation = request
+        .as_ref()
+        .map(|_| Continuation::of(&params, &binding));
+    let page = match accounts::request_reset(
         &state,
         &ctx.tenant,
         &ctx.issuer,
@@ -631,7 +716,8 @@ pub async fn forgot_post(
             false,
             Some(&e.user_message()),
         ),
-    }
+    };
+    with_cookie(page, cookie)
 }
 
 async fn reset_form(
@@ -685,6 +771,7 @@ async fn reset_form(
         json!({
             "action": format!("{}/reset-password", ctx.issuer),
             "token": token,
+            "invite": record.purpose == Purpose::Invite,
             "username": username,
             "min_length": min_length,
             "error": error.map(|e| e.0),
@@ -730,15 +817,20 @@ pub async fn reset_post(
     }
     let password = SecretString::new(form.get("password").unwrap_or_default());
     match accounts::reset_password(&state, &ctx.tenant, token, password, &context).await {
-        Ok(redeemed) => after_redeem(
-            &state,
-            &ctx,
-            redeemed,
-            state.now(),
-            "Password changed",
-            "Your new password is set, and every device that was signed in has been signed out.",
-        )
-        .await,
+        Ok(redeemed) => {
+            after_redeem(
+                &state,
+                &ctx,
+                &headers,
+                redeemed,
+                state.now(),
+                (
+                    "Password changed",
+                    "Your new password is set, and every device that was signed in has been signed out.",
+                ),
+            )
+            .await
+        }
         Err(e @ AccountError::NotUsable(_)) => not_usable(&state, &ctx, &e),
         Err(e) => {
             reset_form(

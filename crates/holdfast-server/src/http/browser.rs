@@ -33,6 +33,9 @@ use crate::state::AppState;
 pub const SESSION_COOKIE: &str = "holdfast_session";
 /// The CSRF binding cookie on http (development).
 pub const CSRF_COOKIE: &str = "holdfast_csrf";
+/// The mailed-link cookie on http (development): ties a link's sign-in to
+/// the browser that asked for the mail.
+pub const FLOW_COOKIE: &str = "holdfast_flow";
 
 fn https(state: &AppState) -> bool {
     state.public_url.scheme() == "https"
@@ -53,6 +56,15 @@ pub fn csrf_cookie_name(state: &AppState) -> &'static str {
         "__Host-holdfast_csrf"
     } else {
         CSRF_COOKIE
+    }
+}
+
+/// The mailed-link cookie's name: `__Host-holdfast_flow` on https.
+pub fn flow_cookie_name(state: &AppState) -> &'static str {
+    if https(state) {
+        "__Host-holdfast_flow"
+    } else {
+        FLOW_COOKIE
     }
 }
 
@@ -120,18 +132,62 @@ pub fn binding_or_new(
     ctx: &TenantContext,
     headers: &HeaderMap,
 ) -> Result<(BrowserBinding, Option<Cookie<'static>>), holdfast_crypto::CryptoError> {
-    if let Some(existing) = binding(state, headers) {
+    // Strict: only the hosted page's own posts carry it.
+    value_or_new(
+        state,
+        ctx,
+        headers,
+        csrf_cookie_name(state),
+        SameSite::Strict,
+        None,
+    )
+}
+
+/// The browser's mailed-link binding, if it holds one.
+pub fn flow_binding(state: &AppState, headers: &HeaderMap) -> Option<BrowserBinding> {
+    cookie_value(headers, flow_cookie_name(state)).and_then(|v| BrowserBinding::parse(&v))
+}
+
+/// The browser's mailed-link binding, or a new one and its cookie. A link
+/// that resumes a sign-in does so only in a browser holding the binding
+/// it was mailed from (else anyone sent the link would be signed in to its
+/// account: login CSRF). `Lax`, unlike the CSRF binding: a link followed
+/// from a webmail page is a cross-site navigation, and must carry it.
+pub fn flow_binding_or_new(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &HeaderMap,
+) -> Result<(BrowserBinding, Option<Cookie<'static>>), holdfast_crypto::CryptoError> {
+    // As long as the longest-lived link that can resume a sign-in (24 h).
+    value_or_new(
+        state,
+        ctx,
+        headers,
+        flow_cookie_name(state),
+        SameSite::Lax,
+        Some(holdfast_core::self_service::Purpose::VerifyEmail.ttl_secs()),
+    )
+}
+
+fn value_or_new(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &HeaderMap,
+    name: &'static str,
+    same_site: SameSite,
+    max_age_secs: Option<i64>,
+) -> Result<(BrowserBinding, Option<Cookie<'static>>), holdfast_crypto::CryptoError> {
+    if let Some(existing) = cookie_value(headers, name).and_then(|v| BrowserBinding::parse(&v)) {
         return Ok((existing, None));
     }
     let made = BrowserBinding::generate()?;
-    // Strict: only the hosted page's own posts carry it.
     let set = cookie(
         state,
         ctx,
-        Cow::Borrowed(csrf_cookie_name(state)),
+        Cow::Borrowed(name),
         made.value().to_owned(),
-        SameSite::Strict,
-        None,
+        same_site,
+        max_age_secs,
     );
     Ok((made, Some(set)))
 }

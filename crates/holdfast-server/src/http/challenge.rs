@@ -4,13 +4,17 @@
 //! challenge and gets an `authorization_code` to redeem at the token
 //! endpoint, exactly like a code from the browser flow.
 //!
-//! Not supported: multi-step challenges (`auth_session`,
-//! `insufficient_authorization`), `redirect_to_web`. Codes from here carry
+//! Where the tenant requires verified email addresses, an unverified
+//! account's right password is answered 400 `insufficient_authorization`
+//! (§5.2.2) with `email_verification_required`, the address, and a
+//! `ticket` for the code just mailed (`POST {issuer}/api/verify-email`).
+//!
+//! Not supported: multi-step challenges (`auth_session`), `redirect_to_web`. Codes from here carry
 //! no redirect URI, so the token request must not need one.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use holdfast_core::OAuthErrorCode;
 use holdfast_core::authorize::pkce_message;
@@ -81,6 +85,37 @@ pub async fn challenge(
         &context,
     )
     .await?;
+    // Where the tenant wants verified addresses, an unverified account's
+    // right password earns a new code, not a sign-in (the hosted login
+    // does the same): the app shows a code field and posts it with the
+    // ticket to `api/verify-email`, then signs in again.
+    if let Some(email) = user.email.as_deref().filter(|_| !user.email_verified)
+        && crate::service::accounts::verification_required(&state, &ctx.tenant).await
+    {
+        let ticket = crate::service::accounts::send_verification(
+            &state,
+            &ctx.tenant,
+            &ctx.issuer,
+            &user,
+            email,
+            None,
+            None,
+            &context,
+        )
+        .await?;
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(json!({
+                "error": "insufficient_authorization",
+                "error_description": "verify the email address first: a code was sent to it",
+                "email_verification_required": true,
+                "email": email,
+                "ticket": ticket,
+            })),
+        )
+            .into_response());
+    }
     let grant = CodeGrant {
         client_id: client.client_id.clone(),
         redirect_uri: None,

@@ -2,7 +2,7 @@
 //!
 //! Discovery and JWKS are public documents: any origin may read them.
 //! The endpoints a single-page app calls (token, revoke, userinfo,
-//! sessions, logout, the first-party challenge) answer CORS only for origins
+//! sessions, logout, the first-party challenge and account API) answer CORS only for origins
 //! that one of the tenant's clients lists in `allowed_origins`, with
 //! credentials allowed (cookie mode) and the `DPoP` request header and
 //! `DPoP-Nonce` / `WWW-Authenticate` response headers exposed.
@@ -26,6 +26,7 @@ const API_ENDPOINTS: &[&str] = &[
     "sessions",
     "logout",
     "authorize-challenge",
+    "api",
 ];
 
 /// The CORS middleware.

@@ -13,6 +13,7 @@
 //! | `GET, POST /t/{tenant}/signup`, `…/verify-email`, `…/forgot-password`, `…/reset-password` | self-service accounts (`http/accounts.rs`; OIDC Initiating User Registration §4) |
 //! | `GET /t/{tenant}/account`, `POST …/account/{login,profile,email,password,delete,logout}`, `POST …/account/sessions/{sid}/revoke`, `…/sessions/revoke-others` | the account page (`http/account_page.rs`) |
 //! | `POST /t/{tenant}/authorize-challenge` | OAuth for First-Party Apps §5 |
+//! | `POST /t/{tenant}/api/{signup,verify-email,forgot-password,reset-password,change-password}` | the first-party account API (`http/account_api.rs`) |
 //! | `POST /t/{tenant}/token` | RFC 6749 §3.2 |
 //! | `GET, POST /t/{tenant}/userinfo` | OIDC Core §5.3 |
 //! | `POST /t/{tenant}/revoke` | RFC 7009 §2 |
@@ -24,6 +25,7 @@
 //! | `GET /assets/holdfast.css` | the hosted pages' stylesheet |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | operations |
 
+pub mod account_api;
 pub mod account_page;
 pub mod accounts;
 pub mod authorize;
@@ -91,6 +93,23 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/t/{tenant}/forgot-password",
             get(accounts::forgot_get).post(accounts::forgot_post),
+        )
+        .route("/t/{tenant}/api/signup", post(account_api::signup))
+        .route(
+            "/t/{tenant}/api/verify-email",
+            post(account_api::verify_email),
+        )
+        .route(
+            "/t/{tenant}/api/forgot-password",
+            post(account_api::forgot_password),
+        )
+        .route(
+            "/t/{tenant}/api/reset-password",
+            post(account_api::reset_password),
+        )
+        .route(
+            "/t/{tenant}/api/change-password",
+            post(account_api::change_password),
         )
         .route("/t/{tenant}/account", get(account_page::show))
         .route("/t/{tenant}/account/login", post(account_page::login))

@@ -447,6 +447,87 @@ pub async fn sign_up(
     }
 }
 
+/// Invites `email` (`holdfast user invite`): a new account named by the
+/// address, with no usable password, and a mailed link (7 days) to choose
+/// one; using it verifies the address. The account, the link, the mail and
+/// the audit event are one transaction. An address that has an account is
+/// refused (an administrator may be told).
+pub async fn invite(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &Url,
+    email: &str,
+    name: Option<&str>,
+    context: &RequestContext,
+) -> Result<User, AccountError> {
+    let email = parse_email(email).map_err(|_| {
+        AccountError::Invalid("Enter a valid email address (at most 320 characters).")
+    })?;
+    let name = self_service::parse_person_name(name.unwrap_or_default())
+        .map_err(|_| AccountError::Invalid("Names are at most 200 characters."))?;
+    let username = Username::parse(&email)
+        .map_err(|_| AccountError::Invalid("Enter a valid email address."))?;
+    let taken = state
+        .store
+        .user_by_username(&tenant.id, username.normalized())
+        .await?
+        .is_some()
+        || !state
+            .store
+            .users_by_email(&tenant.id, &email)
+            .await?
+            .is_empty();
+    if taken {
+        return Err(AccountError::Invalid(
+            "An account with this address already exists.",
+        ));
+    }
+    // No password until the invitee chooses one: the hash of a secret
+    // nobody keeps.
+    let unusable = generate_token("hfinv_")?;
+    let hash = state.passwords.hash(unusable).await?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let minted = mint(state, tenant, issuer, &id, Purpose::Invite, &email, None)?;
+    let greet = greeting(name.as_deref(), &email);
+    let invitation = AccountMail {
+        subject: format!("You are invited to {}", tenant.display_name),
+        greeting_name: greet,
+        paragraphs: vec![format!(
+            "An administrator of {} created an account for you. Choose a password to start using it:",
+            tenant.display_name
+        )],
+        link: Some(minted.link.clone()),
+        link_label: "Choose my password".to_owned(),
+        code: None,
+        footer: "The link works once and expires in 7 days. If you did not expect this, ignore this message.".to_owned(),
+    };
+    let queued = mails(state, tenant, &[(&email, invitation)]);
+    let event = account_event(state, tenant, &id, "invited", context);
+    state
+        .store
+        .register_user(
+            &NewAccount {
+                id: &id,
+                tenant_id: &tenant.id,
+                username: &username,
+                email: &email,
+                display_name: name.as_deref(),
+                password_hash: &hash,
+                now: state.now(),
+            },
+            Some(&minted.record),
+            &queued,
+            &event,
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => AccountError::Invalid(
+                "An account with this address (or one like it) already exists.",
+            ),
+            other => other.into(),
+        })
+}
+
 /// The mail to an address that already has an account: a reset link, to
 /// the account's own address, greeting them by their own name.
 async fn account_exists(

@@ -421,6 +421,16 @@ pub async fn update_tenant(
     Ok((updated, policy))
 }
 
+/// Deletes `tenant` with everything it holds; the audit event names the
+/// CLI. A running server stops serving it once its tenant cache entry
+/// lapses (seconds): until then, lookups of its clients and keys find
+/// nothing.
+pub async fn delete_tenant(state: &AppState, tenant: &Tenant) -> Result<(), AdminError> {
+    let event = audit_event(state, tenant, "tenant", None, None, "tenant_deleted");
+    state.store.delete_tenant(&tenant.id, &event).await?;
+    Ok(())
+}
+
 /// An administrative audit event, for the store method that acts on it.
 pub fn audit_event(
     state: &AppState,

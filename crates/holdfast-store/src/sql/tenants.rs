@@ -133,6 +133,40 @@ impl crate::TenantStore for ThisStore {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn delete_tenant(
+        &self,
+        tenant_id: &str,
+        audit: &crate::AuditEvent,
+    ) -> crate::StoreResult<()> {
+        let mut writer = self.write_conn().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        // Everything the tenant holds goes with its row (ON DELETE CASCADE):
+        // clients, users, sessions and their refresh tokens, codes, keys,
+        // browser sessions, queued mail and deliveries, streams, account
+        // tokens, policies. The rest has no foreign key and is cleared here.
+        let deleted = sqlx::query("DELETE FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(crate::StoreError::NotFound("tenant"));
+        }
+        for statement in [
+            "DELETE FROM revoked_access_tokens WHERE tenant_id = $1",
+            "DELETE FROM dpop_proofs WHERE tenant_id = $1",
+            "DELETE FROM throttle_counters WHERE tenant_id = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // The audit log outlives its tenant: the deletion is its last event.
+        insert_event(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]

@@ -60,6 +60,17 @@ pub async fn run(state: &AppState, command: &TenantCommand, out: Output) -> anyh
             show(state, &tenant, &policy, out);
         }
         TenantCommand::Update(args) => update(state, args, out).await?,
+        TenantCommand::Delete { slug } => {
+            let tenant = admin::tenant(state, slug).await?;
+            admin::delete_tenant(state, &tenant).await?;
+            out.print(
+                json!({"deleted": true, "id": tenant.id, "slug": tenant.slug}),
+                format!(
+                    "deleted tenant '{}' with its clients, users, sessions and keys",
+                    tenant.slug
+                ),
+            );
+        }
         TenantCommand::Throttle(args) => throttle(state, args, out).await?,
     }
     Ok(())

@@ -165,6 +165,35 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
                 ),
             );
         }
+        UserCommand::Invite {
+            tenant,
+            email,
+            name,
+        } => {
+            let tenant = admin::tenant(state, tenant).await?;
+            let cli = crate::service::RequestContext {
+                user_agent: Some("holdfast-cli".to_owned()),
+                ..Default::default()
+            };
+            let issuer = crate::service::accounts::issuer_of(state, &tenant);
+            let user = crate::service::accounts::invite(
+                state,
+                &tenant,
+                &issuer,
+                email,
+                name.as_deref(),
+                &cli,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.user_message()))?;
+            out.print(
+                json!({"tenant": tenant.slug, "id": user.id, "username": user.username, "invitation_sent_to": user.email}),
+                format!(
+                    "invited '{}' to tenant '{}' (id {}); the link is in the mail queue",
+                    user.username, tenant.slug, user.id
+                ),
+            );
+        }
         UserCommand::SendReset { tenant, user } => {
             let tenant = admin::tenant(state, tenant).await?;
             let user = admin::user(state, &tenant, user).await?;
