@@ -141,6 +141,9 @@ async function listDevices() {
 }
 
 $("sign-in-hosted").addEventListener("click", () => action(() => client.signInWithRedirect()));
+// OpenID Connect prompt=create: Holdfast shows its sign-up page (where the
+// tenant's registration is open) and the sign-in goes on from there.
+$("sign-up-hosted").addEventListener("click", () => action(() => client.signInWithRedirect({ prompt: "create" })));
 
 $("password-form").addEventListener("submit", (event) => {
   event.preventDefault();

@@ -45,7 +45,7 @@
 
 import { decodeJwtPayload, randomString, sha256 } from "./base64url.js";
 import { createProof, generateDpopKey, type DpopKeyPair } from "./dpop.js";
-import { HoldfastError, LoginRequiredError, StepUpRequiredError, TransientError } from "./errors.js";
+import { EmailVerificationRequiredError, HoldfastError, LoginRequiredError, StepUpRequiredError, TransientError } from "./errors.js";
 import { CrossTabLock, type LockMechanism } from "./lock.js";
 import { defaultStorage, type Storage, type StoredSession } from "./storage.js";
 import { relevantChallenge } from "./www-authenticate.js";
@@ -63,7 +63,24 @@ export interface Endpoints {
   logout: string;
   /** RP-initiated logout (`end_session_endpoint`), if the server has one. */
   endSession?: string;
+  /**
+   * Base of the first-party account API: `POST …/signup`,
+   * `…/verify-email`, `…/forgot-password`, `…/reset-password`,
+   * `…/change-password`.
+   */
+  accountApi: string;
 }
+
+/** What {@link HoldfastClient.signUp} answers. */
+export type SignUpResult =
+  /** The account exists and may sign in now (verification is optional). */
+  | { status: "created" }
+  /**
+   * A code went to `email`: pass it with `ticket` to
+   * {@link HoldfastClient.verifyEmail}, then sign in. (An address that
+   * already has an account answers the same; its owner gets a mail.)
+   */
+  | { status: "verification_required"; email: string; ticket: string };
 
 /** How a refresh whose response did not arrive is retried. */
 export interface RetryPolicy {
@@ -157,8 +174,12 @@ export interface SignInOptions {
 /** Options of {@link HoldfastClient.signInWithRedirect}. */
 export interface RedirectSignInOptions extends SignInOptions {
   redirectUri?: string;
-  /** `login` forces the password form even with a single sign-on session. */
-  prompt?: "login" | "none" | "consent";
+  /**
+   * `login` forces the password form even with a single sign-on session;
+   * `create` opens the sign-up page (OpenID Connect "Initiating User
+   * Registration"), where the tenant's registration is open.
+   */
+  prompt?: "login" | "none" | "consent" | "create";
   /** OIDC `max_age` in seconds: e.g. a step-up challenge's `maxAge`. */
   maxAge?: number;
   loginHint?: string;
@@ -386,6 +407,7 @@ export class HoldfastClient extends EventTarget {
       sessions: o.sessions ?? str(doc.holdfast_sessions_endpoint) ?? `${this.issuer}/sessions`,
       logout: o.logout ?? str(doc.holdfast_logout_endpoint) ?? `${this.issuer}/logout`,
       endSession: o.endSession ?? str(doc.end_session_endpoint),
+      accountApi: o.accountApi ?? `${this.issuer}/api`,
     };
   }
 
@@ -537,6 +559,9 @@ export class HoldfastClient extends EventTarget {
     if (this.#options.resource) form.resource = this.#options.resource;
     const res = await this.#post(endpoints.authorizationChallenge, form, "omit");
     const body = await readJson(res).catch(() => undefined);
+    if (body?.email_verification_required === true && typeof body.ticket === "string") {
+      throw new EmailVerificationRequiredError(str(body.email) ?? "", body.ticket, str(body.error_description));
+    }
     if (!res.ok || !body || typeof body.authorization_code !== "string") {
       throw this.#errorFrom(res, body, "authorization challenge");
     }
@@ -1014,6 +1039,83 @@ export class HoldfastClient extends EventTarget {
     const body = await readJson(res);
     if (!res.ok) throw this.#errorFrom(res, body, "revoke other sessions");
     return typeof body?.revoked === "number" ? body.revoked : 0;
+  }
+
+  // ------------------------------------------------------------ accounts
+
+  /** `POST {accountApi}/{path}` as this client; the JSON answer, or throws. */
+  async #account(path: string, form: Record<string, string>, what: string): Promise<Record<string, unknown>> {
+    const res = await this.#post(`${(await this.endpoints()).accountApi}/${path}`, { client_id: this.clientId, ...form }, "omit");
+    const body = await readJson(res);
+    if (!res.ok || !body) throw this.#errorFrom(res, body, what);
+    return body;
+  }
+
+  /**
+   * Creates an account where the tenant's registration is open. Bad input
+   * (an invalid address, a password the policy refuses) throws a
+   * {@link HoldfastError} with code `invalid_request` and the reason in
+   * `description`; closed registration, `access_denied`.
+   */
+  async signUp(input: { email: string; password: string; name?: string }): Promise<SignUpResult> {
+    const form: Record<string, string> = { email: input.email, password: input.password };
+    if (input.name) form.name = input.name;
+    const body = await this.#account("signup", form, "sign-up");
+    if (body.status === "verification_required" && typeof body.ticket === "string") {
+      return { status: "verification_required", email: str(body.email) ?? input.email, ticket: body.ticket };
+    }
+    return { status: "created" };
+  }
+
+  /**
+   * Verifies an address with the mailed code and the `ticket` of
+   * {@link signUp} or {@link EmailVerificationRequiredError}, or with the
+   * mailed link's `token`. A wrong, used or expired code throws code
+   * `invalid_grant`.
+   */
+  async verifyEmail(input: { ticket: string; code: string } | { token: string }): Promise<void> {
+    await this.#account("verify-email", "token" in input ? { token: input.token } : { ticket: input.ticket, code: input.code }, "email verification");
+  }
+
+  /**
+   * Mails a password-reset link to the account named by `identifier`
+   * (username or email), if there is one; resolves alike either way.
+   */
+  async requestPasswordReset(identifier: string): Promise<void> {
+    await this.#account("forgot-password", { identifier }, "password reset request");
+  }
+
+  /**
+   * Sets a new password with a reset link's `token`; every session of the
+   * user ends. Sign in with the new password afterwards.
+   */
+  async resetPassword(token: string, password: string): Promise<void> {
+    await this.#account("reset-password", { token, password }, "password reset");
+  }
+
+  /**
+   * Changes the signed-in user's password. The server ends every session
+   * of the user, this one too; the SDK then signs in again here with the
+   * new password (a fresh DPoP key), so this device stays signed in and
+   * the others are out. A wrong current password throws code
+   * `invalid_grant` and changes nothing.
+   */
+  async changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    const username = this.getUser()?.preferred_username;
+    const res = await this.authFetch(`${(await this.endpoints()).accountApi}/change-password`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+      body: new URLSearchParams({ current_password: currentPassword, new_password: newPassword }),
+      cache: "no-store",
+    });
+    const body = await readJson(res);
+    if (!res.ok) throw this.#errorFrom(res, body, "password change");
+    if (typeof username === "string") {
+      // Replaces the ended session with a new one (and a new key).
+      await this.signInWithPassword(username, newPassword, { newKey: true });
+    } else {
+      await this.#lock.run(() => this.#endLocalSession("session_ended"));
+    }
   }
 
   // ------------------------------------------------------------ sign-out

@@ -78,3 +78,23 @@ export class StepUpRequiredError extends HoldfastError {
     this.acrValues = params.acr_values;
   }
 }
+
+/**
+ * The password was right, but the tenant wants a verified address first
+ * (`insufficient_authorization` from the authorization challenge
+ * endpoint): a code was just mailed to `email`. Pass it with `ticket` to
+ * `verifyEmail`, then sign in again.
+ */
+export class EmailVerificationRequiredError extends HoldfastError {
+  /** Where the code went. */
+  readonly email: string;
+  /** Names the mailed code for `verifyEmail`. */
+  readonly ticket: string;
+
+  constructor(email: string, ticket: string, description?: string) {
+    super("insufficient_authorization", description ?? "verify the email address first", { status: 400, description });
+    this.name = "EmailVerificationRequiredError";
+    this.email = email;
+    this.ticket = ticket;
+  }
+}

@@ -16,8 +16,9 @@ export {
   type SignInOptions,
   type SignOutOptions,
   type SignOutReason,
+  type SignUpResult,
 } from "./client.js";
-export { HoldfastError, LoginRequiredError, StepUpRequiredError, TransientError } from "./errors.js";
+export { EmailVerificationRequiredError, HoldfastError, LoginRequiredError, StepUpRequiredError, TransientError } from "./errors.js";
 export { createProof, generateDpopKey, htuOf, jwkThumbprint, type DpopKeyPair, type ProofInput, type PublicEcJwk } from "./dpop.js";
 export { CrossTabLock, type LockMechanism } from "./lock.js";
 export { DATABASE_NAME, DATABASE_VERSION, MemoryStorage, type Storage, type StoredSession } from "./storage.js";

@@ -31,15 +31,8 @@ const TIMEOUT = 60_000;
 
 // ------------------------------------------------------------------ helpers
 
-/** Opens the demo in `context` and waits until its start-up has finished. */
-async function openDemo(context, label = "page") {
-  const page = await context.newPage();
-  page.on("console", (m) => consoleLog.write(`[${label}] ${m.type()}: ${m.text()}\n`));
-  page.on("pageerror", (e) => consoleLog.write(`[${label}] pageerror: ${e.message}\n`));
-  await page.goto(world.spa);
-  await page.waitForSelector("body[data-ready=true]");
-  return page;
-}
+/** Opens the demo in `context` (see World.openDemo). */
+const openDemo = (context, label = "page") => world.openDemo(context, label, consoleLog);
 
 /** Signs in through the demo's first-party form. */
 async function signInHere(page, username, password = PASSWORD) {

@@ -18,7 +18,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
+import { simpleParser } from "mailparser";
 import { chromium } from "playwright-core";
+import { SMTPServer } from "smtp-server";
 
 const execFileP = promisify(execFile);
 
@@ -79,14 +81,111 @@ async function waitFor(what, probe, timeoutMs = 30_000, proc) {
   throw new Error(`${what} not ready after ${timeoutMs} ms${last ? `: ${last.message}` : ""}`);
 }
 
+/**
+ * A real SMTP server on a free loopback port (nodemailer's `smtp-server`)
+ * that keeps every message it is given, parsed (`mailparser`), so a test
+ * reads the mail Holdfast sent exactly as a person's mail client would.
+ */
+export class MailSink {
+  messages = [];
+  #waiters = [];
+
+  static async start() {
+    const sink = new MailSink();
+    sink.server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ["STARTTLS", "AUTH"],
+      logger: false,
+      onData: (stream, session, callback) => {
+        simpleParser(stream).then(
+          (parsed) => {
+            const message = {
+              to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
+              subject: parsed.subject ?? "",
+              text: parsed.text ?? "",
+              html: typeof parsed.html === "string" ? parsed.html : "",
+            };
+            sink.messages.push(message);
+            for (const w of [...sink.#waiters]) w();
+            callback();
+          },
+          (e) => callback(e),
+        );
+      },
+    });
+    await new Promise((resolve, reject) => {
+      sink.server.once("error", reject);
+      sink.server.listen(0, "127.0.0.1", resolve);
+    });
+    sink.url = `smtp://127.0.0.1:${sink.server.server.address().port}`;
+    return sink;
+  }
+
+  /**
+   * The first message to `address` with `predicate(message)`, waiting for
+   * it to arrive (at most `timeoutMs`).
+   */
+  next(address, predicate = () => true, timeoutMs = 20_000) {
+    const find = () => this.messages.find((m) => m.to.includes(address.toLowerCase()) && predicate(m));
+    const found = find();
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const waiter = () => {
+        const m = find();
+        if (!m) return;
+        done();
+        resolve(m);
+      };
+      const timer = setTimeout(() => {
+        done();
+        const seen = this.messages.map((m) => `${m.to.join(",")}: ${m.subject}`).join("; ") || "none";
+        reject(new Error(`no mail to ${address} within ${timeoutMs} ms (received: ${seen})`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Every message to `address` so far. */
+  to(address) {
+    return this.messages.filter((m) => m.to.includes(address.toLowerCase()));
+  }
+
+  close() {
+    return new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+/** The first link in `message` to `…/{page}?token=…`. */
+export function linkIn(message, page) {
+  const match = message.text.match(new RegExp(`https?://\\S*/${page}\\?token=[A-Za-z0-9_\\-]+`));
+  if (!match) throw new Error(`no ${page} link in: ${message.text}`);
+  return match[0];
+}
+
+/** The six-digit code in `message`. */
+export function codeIn(message) {
+  const match = message.text.match(/enter this code: (\d{6})/);
+  if (!match) throw new Error(`no code in: ${message.text}`);
+  return match[1];
+}
+
 /** The test environment. Start with {@link World.start}, end with `stop()`. */
 export class World {
   processes = [];
   users = 0;
 
-  static async start() {
+  /**
+   * Starts the world. `{ mail: true }` also starts a {@link MailSink}
+   * (`world.mail`) and points Holdfast's `--smtp-url` at it.
+   */
+  static async start(options = {}) {
     const w = new World();
     try {
+      if (options.mail) w.mail = await MailSink.start();
       await w.#start();
     } catch (e) {
       await w.stop();
@@ -145,7 +244,8 @@ export class World {
   }
 
   #globals() {
-    return ["--data-dir", this.dataDir, "--listen", this.listen, "--argon2-memory-kib", "1024", "--argon2-iterations", "1"];
+    const mail = this.mail ? ["--smtp-url", this.mail.url] : [];
+    return ["--data-dir", this.dataDir, "--listen", this.listen, "--argon2-memory-kib", "1024", "--argon2-iterations", "1", ...mail];
   }
 
   #spawn(name, bin, args, env = {}) {
@@ -188,6 +288,19 @@ export class World {
     return counts;
   }
 
+  /**
+   * Opens the demo in `context` and waits until its start-up has finished;
+   * the page's console goes to `log` (a writable stream) as `[label] …`.
+   */
+  async openDemo(context, label, log) {
+    const page = await context.newPage();
+    page.on("console", (m) => log.write(`[${label}] ${m.type()}: ${m.text()}\n`));
+    page.on("pageerror", (e) => log.write(`[${label}] pageerror: ${e.message}\n`));
+    await page.goto(this.spa);
+    await page.waitForSelector("body[data-ready=true]");
+    return page;
+  }
+
   /** A new browser context (one "device"): its own storage, cookies and IndexedDB. */
   async newContext(options = {}) {
     const context = await this.browser.newContext({ viewport: { width: 1100, height: 900 }, ...options });
@@ -203,6 +316,7 @@ export class World {
     await Promise.all(
       this.processes.map((p) => (p.exitCode !== null ? null : new Promise((r) => { p.once("exit", r); setTimeout(r, 3000); }))),
     );
+    await this.mail?.close();
     if (this.dataDir && !process.env.HOLDFAST_TEST_KEEP) await rm(this.dataDir, { recursive: true, force: true });
   }
 }

@@ -7,7 +7,8 @@
 #   2. `npm ci` in clients/js (TypeScript and playwright-core, from the lock file);
 #   3. builds holdfast and the example API in release mode;
 #   4. builds the SDK with tsc;
-#   5. runs test/unit.test.mjs (Node) and test/browser.test.mjs (Chromium)
+#   5. runs test/unit.test.mjs (Node), test/browser.test.mjs and
+#      test/accounts.test.mjs (Chromium; the latter with a loopback SMTP server)
 #      with node's test runner (TAP output, ending in `# pass N` /
 #      `# fail N`) and exits with its status.
 #
@@ -63,6 +64,8 @@ rm -rf "$js_dir/test/artifacts"
 mkdir -p "$js_dir/test/artifacts"
 export CHROMIUM_PATH="$chromium"
 status=0
-node --test --test-reporter=tap --test-reporter-destination=stdout test/unit.test.mjs test/browser.test.mjs || status=$?
+# One file at a time: each starts its own servers and browser, and the
+# timing-sensitive cross-tab tests must not share two cores with another.
+node --test --test-concurrency=1 --test-reporter=tap --test-reporter-destination=stdout test/unit.test.mjs test/browser.test.mjs test/accounts.test.mjs || status=$?
 echo "==> artifacts: $js_dir/test/artifacts (signed-in.png, logs/)"
 exit "$status"

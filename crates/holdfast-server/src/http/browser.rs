@@ -122,7 +122,11 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The browser's CSRF binding, if its cookie holds a well-formed one.
 pub fn binding(state: &AppState, headers: &HeaderMap) -> Option<BrowserBinding> {
-    cookie_value(headers, csrf_cookie_name(state)).and_then(|v| BrowserBinding::parse(&v))
+    binding_named(headers, csrf_cookie_name(state))
+}
+
+fn binding_named(headers: &HeaderMap, name: &str) -> Option<BrowserBinding> {
+    cookie_value(headers, name).and_then(|v| BrowserBinding::parse(&v))
 }
 
 /// The browser's binding, or a new one and the cookie that gives it to the
@@ -145,7 +149,7 @@ pub fn binding_or_new(
 
 /// The browser's mailed-link binding, if it holds one.
 pub fn flow_binding(state: &AppState, headers: &HeaderMap) -> Option<BrowserBinding> {
-    cookie_value(headers, flow_cookie_name(state)).and_then(|v| BrowserBinding::parse(&v))
+    binding_named(headers, flow_cookie_name(state))
 }
 
 /// The browser's mailed-link binding, or a new one and its cookie. A link
@@ -177,7 +181,7 @@ fn value_or_new(
     same_site: SameSite,
     max_age_secs: Option<i64>,
 ) -> Result<(BrowserBinding, Option<Cookie<'static>>), holdfast_crypto::CryptoError> {
-    if let Some(existing) = cookie_value(headers, name).and_then(|v| BrowserBinding::parse(&v)) {
+    if let Some(existing) = binding_named(headers, name) {
         return Ok((existing, None));
     }
     let made = BrowserBinding::generate()?;

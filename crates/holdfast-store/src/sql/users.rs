@@ -165,7 +165,13 @@ pub(super) async fn set_password_in<'c>(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    stamp_not_before_in(tx, tenant_id, id, now, "password_changed").await
+    // Every session that exists now began with the old password, even one
+    // begun earlier in this same second (which a "not before" stamp, to
+    // the second, would spare): all of them end. Sessions begun after this
+    // commit (the new sign-in of whoever changed it) are not affected.
+    set_user_column(tx, SET_NOT_BEFORE, tenant_id, id, now).await?;
+    end_every_session_in(tx, tenant_id, id, now, "password_changed").await?;
+    emit_about_user(tx, tenant_id, id, SignalKind::SessionsRevoked, now, None).await
 }
 
 /// Writes an event about the user (RFC 9493 `iss_sub` subject).
