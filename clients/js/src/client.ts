@@ -1098,7 +1098,10 @@ export class HoldfastClient extends EventTarget {
    * of the user, this one too; the SDK then signs in again here with the
    * new password (a fresh DPoP key), so this device stays signed in and
    * the others are out. A wrong current password throws code
-   * `invalid_grant` and changes nothing.
+   * `invalid_grant` and changes nothing. If the new sign-in fails (or the
+   * ID token has no `preferred_username`, i.e. no `profile` scope), the
+   * change stands, this device is signed out, and it throws
+   * {@link LoginRequiredError}.
    */
   async changePassword(currentPassword: string, newPassword: string): Promise<void> {
     const username = this.getUser()?.preferred_username;
@@ -1110,11 +1113,15 @@ export class HoldfastClient extends EventTarget {
     });
     const body = await readJson(res);
     if (!res.ok) throw this.#errorFrom(res, body, "password change");
-    if (typeof username === "string") {
-      // Replaces the ended session with a new one (and a new key).
+    // The password has changed and this session has ended on the server.
+    // Replace it with a new one (and a new key); if that cannot be done,
+    // sign out here and say so: the change itself stands.
+    try {
+      if (typeof username !== "string") throw new Error("the ID token names no username (scope profile)");
       await this.signInWithPassword(username, newPassword, { newKey: true });
-    } else {
+    } catch (e) {
       await this.#lock.run(() => this.#endLocalSession("session_ended"));
+      throw new LoginRequiredError("the password was changed; sign in again with the new password", { cause: e });
     }
   }
 

@@ -1125,6 +1125,24 @@ async fn first_party_api_signs_up_verifies_by_code_and_the_challenge_then_signs_
     .await;
     assert_eq!(info.body["email_verified"], true, "{}", info.text);
     assert_eq!(info.body["name"], "Lin");
+    // Where verification is optional the API answers a taken address as a
+    // new one (it signs nobody in, so nothing tells them apart).
+    settings(&world, "open", "optional");
+    let taken = api(
+        &world,
+        "signup",
+        &[("email", "lin@example.com"), ("password", NEW_PASSWORD)],
+    )
+    .await;
+    let fresh = api(
+        &world,
+        "signup",
+        &[("email", "neo@example.com"), ("password", NEW_PASSWORD)],
+    )
+    .await;
+    assert_eq!(taken.status, StatusCode::CREATED, "{}", taken.text);
+    assert_eq!(taken.text, fresh.text);
+    assert_eq!(fresh.str("status"), Some("created"));
     // Closed registration: access_denied.
     settings(&world, "closed", "required");
     let closed = api(
@@ -1155,6 +1173,9 @@ async fn first_party_api_reset_and_password_change_end_every_session(world: Worl
     // The clock stands still here: sessions begun in the same second as a
     // password change end with it too.
     let before = first_party_tokens(&world, "bo", "old kettle lunar 7").await;
+    // A code signed in with the old password but not yet redeemed.
+    let (pending, pending_pkce) = challenge(&world, "bo", "old kettle lunar 7").await;
+    let pending_code = pending.str("authorization_code").unwrap().to_owned();
     // Unknown and known identifiers are answered alike; only one mail.
     let unknown = api(
         &world,
@@ -1207,6 +1228,22 @@ async fn first_party_api_reset_and_password_change_end_every_session(world: Worl
         refresh_error(&world, before.str("refresh_token").unwrap()).await,
         "invalid_grant",
         "the reset ended the old session"
+    );
+    let late = flow::token(
+        &world.server.http(),
+        &world.fx.issuer,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &pending_code),
+            ("client_id", "web"),
+            ("code_verifier", &pending_pkce.verifier),
+        ],
+    )
+    .await;
+    assert_eq!(
+        late.oauth_error(),
+        "invalid_grant",
+        "the reset spent codes still out"
     );
 
     // Change, with the user's access token and the current password.

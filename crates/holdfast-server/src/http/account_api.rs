@@ -110,8 +110,17 @@ pub async fn signup(
     };
     let outcome =
         accounts::sign_up(&state, &ctx.tenant, &ctx.issuer, input, None, &context).await?;
+    let created = answer(StatusCode::CREATED, json!({ "status": "created" }));
     Ok(match outcome {
-        SignUpOutcome::SignedIn(_) => answer(StatusCode::CREATED, json!({ "status": "created" })),
+        SignUpOutcome::SignedIn(_) => created,
+        // Where verification is optional, a taken address (the only way to
+        // get here then) answers as a new one: the API signs nobody in, so
+        // unlike the hosted page it need not tell them apart.
+        SignUpOutcome::CheckEmail { .. }
+            if !accounts::verification_required(&state, &ctx.tenant).await =>
+        {
+            created
+        }
         // A taken address answers the same (with a ticket naming nothing).
         SignUpOutcome::CheckEmail { email, ticket } => answer(
             StatusCode::CREATED,
@@ -190,10 +199,12 @@ pub async fn change_password(
     form: FormParams,
 ) -> Result<Response, ApiError> {
     if token.claims.sid.is_none() {
+        // Client-credentials tokens have no user (RFC 6750 §3.1).
         return Err(ApiError::new(
             OAuthErrorCode::InsufficientScope,
             "this endpoint needs a user's access token",
-        ));
+        )
+        .with_challenge("Bearer realm=\"holdfast\", error=\"insufficient_scope\""));
     }
     let ctx = token.ctx;
     let current = SecretString::new(required(&form, "current_password")?);
@@ -204,11 +215,7 @@ pub async fn change_password(
         .await?
         .filter(|r| r.disabled_at.is_none())
     else {
-        return Err(ApiError::new(
-            OAuthErrorCode::InvalidToken,
-            "the token's user no longer exists",
-        )
-        .with_status(StatusCode::UNAUTHORIZED));
+        return Err(crate::http::bearer::user_gone());
     };
     accounts::change_password(
         &state,

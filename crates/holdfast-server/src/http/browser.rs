@@ -162,15 +162,20 @@ pub fn flow_binding_or_new(
     ctx: &TenantContext,
     headers: &HeaderMap,
 ) -> Result<(BrowserBinding, Option<Cookie<'static>>), holdfast_crypto::CryptoError> {
-    // As long as the longest-lived link that can resume a sign-in (24 h).
-    value_or_new(
+    // As long as the longest-lived link that can resume a sign-in (24 h),
+    // counted again from each new link: the cookie is always (re)set.
+    let max_age = holdfast_core::self_service::Purpose::VerifyEmail.ttl_secs();
+    let name = flow_cookie_name(state);
+    let (binding, _) = value_or_new(state, ctx, headers, name, SameSite::Lax, Some(max_age))?;
+    let set = cookie(
         state,
         ctx,
-        headers,
-        flow_cookie_name(state),
+        Cow::Borrowed(name),
+        binding.value().to_owned(),
         SameSite::Lax,
-        Some(holdfast_core::self_service::Purpose::VerifyEmail.ttl_secs()),
-    )
+        Some(max_age),
+    );
+    Ok((binding, Some(set)))
 }
 
 fn value_or_new(

@@ -100,7 +100,7 @@ impl AccountError {
                 "This link or code has expired or was already used. Ask for a new one.".to_owned()
             }
             Self::WrongCode => {
-                "That code is not right. Check the message and try again.".to_owned()
+                "That code is not right, or no longer works. Check the message and try again, or ask for a new code.".to_owned()
             }
             Self::Throttled(t) => {
                 let minutes = (t.retry_after_secs + 59) / 60;
@@ -692,6 +692,10 @@ pub async fn verify_code(
     throttle::before_account_request(state, tenant, "code", ticket, context).await?;
     let code =
         self_service::parse_code(code).ok_or(AccountError::Invalid("The code is six digits."))?;
+    // Every refusal of a code reads the same (`WrongCode`): a ticket that
+    // names nothing (a taken address's decoy) must not be told apart from
+    // a real one spent by wrong codes, or the code form would reveal that
+    // an address has an account.
     let Some(token) = state.store.account_token(&tenant.id, ticket).await? else {
         return Err(AccountError::WrongCode);
     };
@@ -704,7 +708,7 @@ pub async fn verify_code(
         token.code_failures,
         state.now(),
     )
-    .map_err(AccountError::NotUsable)?;
+    .map_err(|_| AccountError::WrongCode)?;
     let expected = code_digest(state, tenant, &token.digest, &code);
     let matches = token
         .code_digest
@@ -715,11 +719,8 @@ pub async fn verify_code(
             .store
             .account_code_failed(&tenant.id, &token.digest)
             .await?;
-        return Err(if failures >= self_service::MAX_CODE_FAILURES {
-            AccountError::NotUsable(Refusal::TooManyCodes)
-        } else {
-            AccountError::WrongCode
-        });
+        tracing::debug!(failures, "wrong verification code");
+        return Err(AccountError::WrongCode);
     }
     redeem_verification(state, tenant, token, "email_verified_by_code", context).await
 }

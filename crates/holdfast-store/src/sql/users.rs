@@ -73,7 +73,9 @@ async fn stamp_not_before_in<'c>(
     Ok(())
 }
 
-/// Ends every live session and browser session of the user.
+/// Ends every live session and browser session of the user, and deletes
+/// the codes not yet redeemed (a code signed in before the change would
+/// otherwise start a session after it).
 async fn end_every_session_in<'c>(
     tx: &mut sqlx::Transaction<'c, Db>,
     tenant_id: &str,
@@ -81,6 +83,17 @@ async fn end_every_session_in<'c>(
     now: i64,
     reason: &str,
 ) -> crate::StoreResult<()> {
+    // Codes first: on PostgreSQL this waits for a redemption in flight
+    // (it holds the code's row) and then skips its code, whose session the
+    // select below sees and ends. Deleted, not consumed: a consumed code
+    // presented again would read as a replay.
+    sqlx::query(
+        "DELETE FROM auth_codes WHERE tenant_id = $1 AND user_id = $2 AND consumed_at IS NULL",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
     let live: Vec<(String,)> = sqlx::query_as(
         "SELECT id FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
     )
