@@ -308,7 +308,25 @@ describe("browser SDK and demo SPA in Chromium", () => {
     assert.equal(await sidOf(b), sid);
     const before = await counts(sid);
 
-    await Promise.all([a.evaluate(() => window.holdfast.refresh()), b.evaluate(() => window.holdfast.refresh())]);
+    // "The same moment", made certain: tab A's refresh request is held at
+    // the network until tab B's refresh is queued behind A's cross-tab
+    // lock; only then does A's request go on.
+    let arrived;
+    const aSent = new Promise((resolve) => (arrived = resolve));
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    await context.route(`${world.issuer}/token`, async (route) => {
+      arrived();
+      await held;
+      await route.continue();
+    });
+    const refreshA = a.evaluate(() => window.holdfast.refresh());
+    await aSent;
+    const refreshB = b.evaluate(() => window.holdfast.refresh());
+    await b.waitForFunction(async () => (await navigator.locks.query()).pending.length > 0, null, { polling: 20 });
+    release();
+    await Promise.all([refreshA, refreshB]);
+    await context.unroute(`${world.issuer}/token`);
 
     const afterCounts = await counts(sid);
     assert.equal(afterCounts.refresh - before.refresh, 1, "exactly one rotation");
