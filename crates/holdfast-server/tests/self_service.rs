@@ -87,6 +87,25 @@ where
     test(World { server, smtp, fx }).await;
 }
 
+/// `holdfast user create` with an address and a password.
+fn create_user(world: &World, username: &str, email: &str, password: &str) {
+    world.server.cli(
+        BIN,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            username,
+            "--email",
+            email,
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+}
+
 fn settings(world: &World, registration: &str, verification: &str) {
     world.server.cli(
         BIN,
@@ -344,21 +363,7 @@ async fn signup_with_a_taken_address_looks_the_same_and_mails_a_reset_link(world
 }
 
 async fn login_of_an_unverified_user_waits_for_the_mailed_code_when_required(world: World) {
-    world.server.cli(
-        BIN,
-        &[
-            "user",
-            "create",
-            "--tenant",
-            "acme",
-            "--username",
-            "mo",
-            "--email",
-            "mo@example.com",
-            "--password-stdin",
-        ],
-        &format!("{NEW_PASSWORD}\n"),
-    );
+    create_user(&world, "mo", "mo@example.com", NEW_PASSWORD);
     settings(&world, "closed", "required");
     let mut browser = Browser::new();
     let pkce = flow::pkce();
@@ -380,21 +385,7 @@ async fn login_of_an_unverified_user_waits_for_the_mailed_code_when_required(wor
 }
 
 async fn forgot_password_link_resets_revokes_every_session_and_notifies(world: World) {
-    world.server.cli(
-        BIN,
-        &[
-            "user",
-            "create",
-            "--tenant",
-            "acme",
-            "--username",
-            "rae",
-            "--email",
-            "rae@example.com",
-            "--password-stdin",
-        ],
-        "old kettle lunar 7\n",
-    );
+    create_user(&world, "rae", "rae@example.com", "old kettle lunar 7");
     // Signed in on one device, with a refresh token.
     let pkce = flow::pkce();
     let url = authorize_url(&world.fx.issuer, &code_request("web", &pkce, "st-signup"));
@@ -690,21 +681,7 @@ async fn account_page_deletes_only_after_a_fresh_sign_in(world: World) {
 }
 
 async fn cli_send_reset_mails_a_link_that_sets_a_new_password(world: World) {
-    world.server.cli(
-        BIN,
-        &[
-            "user",
-            "create",
-            "--tenant",
-            "acme",
-            "--username",
-            "sam",
-            "--email",
-            "sam@example.com",
-            "--password-stdin",
-        ],
-        "old kettle lunar 7\n",
-    );
+    create_user(&world, "sam", "sam@example.com", "old kettle lunar 7");
     let sent = world.server.cli(
         BIN,
         &[
@@ -736,21 +713,7 @@ async fn cli_send_reset_mails_a_link_that_sets_a_new_password(world: World) {
 }
 
 async fn a_new_password_spends_every_link_still_out(world: World) {
-    world.server.cli(
-        BIN,
-        &[
-            "user",
-            "create",
-            "--tenant",
-            "acme",
-            "--username",
-            "kim",
-            "--email",
-            "kim@example.com",
-            "--password-stdin",
-        ],
-        "old kettle lunar 7\n",
-    );
+    create_user(&world, "kim", "kim@example.com", "old kettle lunar 7");
     let public_url = world.server.base.to_string();
     world.server.cli(
         BIN,
@@ -1155,21 +1118,7 @@ async fn first_party_api_signs_up_verifies_by_code_and_the_challenge_then_signs_
 }
 
 async fn first_party_api_reset_and_password_change_end_every_session(world: World) {
-    world.server.cli(
-        BIN,
-        &[
-            "user",
-            "create",
-            "--tenant",
-            "acme",
-            "--username",
-            "bo",
-            "--email",
-            "bo@example.com",
-            "--password-stdin",
-        ],
-        "old kettle lunar 7\n",
-    );
+    create_user(&world, "bo", "bo@example.com", "old kettle lunar 7");
     // The clock stands still here: sessions begun in the same second as a
     // password change end with it too.
     let before = first_party_tokens(&world, "bo", "old kettle lunar 7").await;

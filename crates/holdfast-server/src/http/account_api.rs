@@ -110,19 +110,16 @@ pub async fn signup(
     };
     let outcome =
         accounts::sign_up(&state, &ctx.tenant, &ctx.issuer, input, None, &context).await?;
-    let created = answer(StatusCode::CREATED, json!({ "status": "created" }));
     Ok(match outcome {
-        SignUpOutcome::SignedIn(_) => created,
-        // Where verification is optional, a taken address (the only way to
-        // get here then) answers as a new one: the API signs nobody in, so
-        // unlike the hosted page it need not tell them apart.
-        SignUpOutcome::CheckEmail { .. }
-            if !accounts::verification_required(&state, &ctx.tenant).await =>
-        {
-            created
-        }
+        // Where verification is optional, a taken address (`required:
+        // false`) answers as a new one: the API signs nobody in, so unlike
+        // the hosted page it need not tell them apart.
+        SignUpOutcome::SignedIn(_)
+        | SignUpOutcome::CheckEmail {
+            required: false, ..
+        } => answer(StatusCode::CREATED, json!({ "status": "created" })),
         // A taken address answers the same (with a ticket naming nothing).
-        SignUpOutcome::CheckEmail { email, ticket } => answer(
+        SignUpOutcome::CheckEmail { email, ticket, .. } => answer(
             StatusCode::CREATED,
             json!({ "status": "verification_required", "email": email, "ticket": ticket }),
         ),
@@ -209,24 +206,21 @@ pub async fn change_password(
     let ctx = token.ctx;
     let current = SecretString::new(required(&form, "current_password")?);
     let new_password = SecretString::new(required(&form, "new_password")?);
-    let Some(record) = state
-        .store
-        .user_by_id(&ctx.tenant.id, &token.claims.sub)
-        .await?
-        .filter(|r| r.disabled_at.is_none())
-    else {
-        return Err(crate::http::bearer::user_gone());
-    };
     accounts::change_password(
         &state,
         &ctx.tenant,
-        &record.user,
+        &token.claims.sub,
         Some(current),
         false,
         new_password,
         &context,
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // The token's user was deleted or disabled since it was issued.
+        AccountError::NotUsable(_) => crate::http::bearer::user_gone(),
+        other => other.into(),
+    })?;
     Ok(answer(
         StatusCode::OK,
         json!({ "status": "password_changed" }),

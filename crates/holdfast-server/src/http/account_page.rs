@@ -552,7 +552,7 @@ pub async fn password(
     if let Err(e) = accounts::change_password(
         &state,
         &ctx.tenant,
-        &signed.user,
+        &signed.user.id,
         current,
         fresh,
         new_password,

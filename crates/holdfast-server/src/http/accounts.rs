@@ -68,11 +68,10 @@ fn render_page(
         map.insert("css_url".into(), json!(css_url(state)));
         map.insert("csrf_token".into(), json!(token));
     }
-    let mut response = pages::page(status, pages::render(template, values), form_target);
-    if let Some(cookie) = new_cookie {
-        append_cookie(&mut response, cookie);
-    }
-    response
+    with_cookie(
+        pages::page(status, pages::render(template, values), form_target),
+        new_cookie,
+    )
 }
 
 /// A page that says what happened, with an optional way on.
@@ -254,7 +253,7 @@ pub(crate) async fn verification_needed(
         ),
         Err(e) => error_page(state, ctx, status_of(&e), &e.user_message()),
     };
-    with_cookie(page, cookie)
+    with_cookie(page, Some(cookie))
 }
 
 /// What a mailed link keeps of the sign-in it came from: the authorization
@@ -303,15 +302,15 @@ fn params_of(continuation: &str) -> Option<AuthorizeParams> {
     Continuation::parse(continuation).map(|c| c.params())
 }
 
-/// The mailed-link binding for a continuation, and the cookie to set when
-/// it is new; `Err` is the page to answer.
+/// The mailed-link binding for a continuation, and the cookie that keeps
+/// it; `Err` is the page to answer.
 // The error is the response itself, built at most once per request.
 #[allow(clippy::result_large_err)]
 fn flow_binding(
     state: &AppState,
     ctx: &TenantContext,
     headers: &HeaderMap,
-) -> Result<(BrowserBinding, Option<cookie::Cookie<'static>>), Response> {
+) -> Result<(BrowserBinding, cookie::Cookie<'static>), Response> {
     browser::flow_binding_or_new(state, ctx, headers).map_err(|_| {
         error_page(
             state,
@@ -415,7 +414,7 @@ pub async fn signup_post(
         Ok(SignUpOutcome::SignedIn(user)) => {
             sign_in_and_continue(&state, &ctx, &request, &user, state.now()).await
         }
-        Ok(SignUpOutcome::CheckEmail { email, ticket }) => check_email_page(
+        Ok(SignUpOutcome::CheckEmail { email, ticket, .. }) => check_email_page(
             &state,
             &ctx,
             &headers,
@@ -439,7 +438,7 @@ pub async fn signup_post(
             .await
         }
     };
-    with_cookie(page, cookie)
+    with_cookie(page, Some(cookie))
 }
 
 /// After a link or code was used: resume the request it kept, signed in,
@@ -717,7 +716,7 @@ pub async fn forgot_post(
             Some(&e.user_message()),
         ),
     };
-    with_cookie(page, cookie)
+    with_cookie(page, Some(cookie))
 }
 
 async fn reset_form(

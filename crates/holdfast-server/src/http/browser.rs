@@ -136,15 +136,20 @@ pub fn binding_or_new(
     ctx: &TenantContext,
     headers: &HeaderMap,
 ) -> Result<(BrowserBinding, Option<Cookie<'static>>), holdfast_crypto::CryptoError> {
+    if let Some(existing) = binding(state, headers) {
+        return Ok((existing, None));
+    }
+    let made = BrowserBinding::generate()?;
     // Strict: only the hosted page's own posts carry it.
-    value_or_new(
+    let set = cookie(
         state,
         ctx,
-        headers,
-        csrf_cookie_name(state),
+        Cow::Borrowed(csrf_cookie_name(state)),
+        made.value().to_owned(),
         SameSite::Strict,
         None,
-    )
+    );
+    Ok((made, Some(set)))
 }
 
 /// The browser's mailed-link binding, if it holds one.
@@ -152,7 +157,9 @@ pub fn flow_binding(state: &AppState, headers: &HeaderMap) -> Option<BrowserBind
     binding_named(headers, flow_cookie_name(state))
 }
 
-/// The browser's mailed-link binding, or a new one and its cookie. A link
+/// The browser's mailed-link binding (or a new one) and the cookie that
+/// keeps it, set again with each new link so it lives as long as the
+/// longest-lived link that can resume a sign-in (24 h) from then. A link
 /// that resumes a sign-in does so only in a browser holding the binding
 /// it was mailed from (else anyone sent the link would be signed in to its
 /// account: login CSRF). `Lax`, unlike the CSRF binding: a link followed
@@ -161,44 +168,20 @@ pub fn flow_binding_or_new(
     state: &AppState,
     ctx: &TenantContext,
     headers: &HeaderMap,
-) -> Result<(BrowserBinding, Option<Cookie<'static>>), holdfast_crypto::CryptoError> {
-    // As long as the longest-lived link that can resume a sign-in (24 h),
-    // counted again from each new link: the cookie is always (re)set.
-    let max_age = holdfast_core::self_service::Purpose::VerifyEmail.ttl_secs();
-    let name = flow_cookie_name(state);
-    let (binding, _) = value_or_new(state, ctx, headers, name, SameSite::Lax, Some(max_age))?;
+) -> Result<(BrowserBinding, Cookie<'static>), holdfast_crypto::CryptoError> {
+    let binding = match flow_binding(state, headers) {
+        Some(existing) => existing,
+        None => BrowserBinding::generate()?,
+    };
     let set = cookie(
         state,
         ctx,
-        Cow::Borrowed(name),
+        Cow::Borrowed(flow_cookie_name(state)),
         binding.value().to_owned(),
         SameSite::Lax,
-        Some(max_age),
+        Some(holdfast_core::self_service::Purpose::VerifyEmail.ttl_secs()),
     );
-    Ok((binding, Some(set)))
-}
-
-fn value_or_new(
-    state: &AppState,
-    ctx: &TenantContext,
-    headers: &HeaderMap,
-    name: &'static str,
-    same_site: SameSite,
-    max_age_secs: Option<i64>,
-) -> Result<(BrowserBinding, Option<Cookie<'static>>), holdfast_crypto::CryptoError> {
-    if let Some(existing) = binding_named(headers, name) {
-        return Ok((existing, None));
-    }
-    let made = BrowserBinding::generate()?;
-    let set = cookie(
-        state,
-        ctx,
-        Cow::Borrowed(name),
-        made.value().to_owned(),
-        same_site,
-        max_age_secs,
-    );
-    Ok((made, Some(set)))
+    Ok((binding, set))
 }
 
 /// The hosted answer to a cross-site form post, if this is one: a 403 page

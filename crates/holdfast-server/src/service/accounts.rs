@@ -144,6 +144,9 @@ pub enum SignUpOutcome {
         email: String,
         /// What the code form carries to name the token (its digest).
         ticket: String,
+        /// Whether the tenant requires verification; `false` only for a
+        /// taken address where it is optional (nothing was mailed to verify).
+        required: bool,
     },
 }
 
@@ -340,6 +343,80 @@ fn mails(state: &AppState, tenant: &Tenant, list: &[(&str, AccountMail)]) -> Vec
         .collect()
 }
 
+/// A new account's address, name and username, parsed as sign-up and
+/// invitations take them.
+struct NewPerson {
+    email: String,
+    name: Option<String>,
+    username: Username,
+}
+
+fn new_person(email: &str, name: &str) -> Result<NewPerson, AccountError> {
+    let email = parse_email(email).map_err(|_| {
+        AccountError::Invalid("Enter a valid email address (at most 320 characters).")
+    })?;
+    let name = self_service::parse_person_name(name)
+        .map_err(|_| AccountError::Invalid("Names are at most 200 characters."))?;
+    let username = Username::parse(&email)
+        .map_err(|_| AccountError::Invalid("Enter a valid email address."))?;
+    Ok(NewPerson {
+        email,
+        name,
+        username,
+    })
+}
+
+/// The account that already has `person`'s username or address, if any.
+async fn existing_account(
+    state: &AppState,
+    tenant: &Tenant,
+    person: &NewPerson,
+) -> Result<Option<User>, StoreError> {
+    if let Some(record) = state
+        .store
+        .user_by_username(&tenant.id, person.username.normalized())
+        .await?
+    {
+        return Ok(Some(record.user));
+    }
+    Ok(state
+        .store
+        .users_by_email(&tenant.id, &person.email)
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// Stores the account for `person` (its id: the first token's user) with
+/// that token, the mail and the audit event, in one transaction.
+async fn register(
+    state: &AppState,
+    tenant: &Tenant,
+    person: &NewPerson,
+    password_hash: &str,
+    minted: &Minted,
+    mail: &[OutgoingMail],
+    event: &holdfast_store::AuditEvent,
+) -> Result<User, StoreError> {
+    state
+        .store
+        .register_user(
+            &NewAccount {
+                id: &minted.record.user_id,
+                tenant_id: &tenant.id,
+                username: &person.username,
+                email: &person.email,
+                display_name: person.name.as_deref(),
+                password_hash,
+                now: state.now(),
+            },
+            Some(&minted.record),
+            mail,
+            event,
+        )
+        .await
+}
+
 /// Signs a new user up (registration must be `open`). The verification
 /// mail is queued with the account; `continuation` (the authorization
 /// request) is kept with its link, so following it resumes the request.
@@ -355,31 +432,15 @@ pub async fn sign_up(
     if policy.registration != Registration::Open {
         return Err(AccountError::RegistrationClosed);
     }
-    let email = parse_email(input.email).map_err(|_| {
-        AccountError::Invalid("Enter a valid email address (at most 320 characters).")
-    })?;
-    let name = self_service::parse_person_name(input.name)
-        .map_err(|_| AccountError::Invalid("Names are at most 200 characters."))?;
-    let username = Username::parse(&email)
-        .map_err(|_| AccountError::Invalid("Enter a valid email address."))?;
+    let person = new_person(input.email, input.name)?;
+    let email = person.email.clone();
     throttle::before_account_request(state, tenant, "signup", &email, context).await?;
     policy
         .password
-        .check(input.password.expose(), Some(username.display()))?;
-    let greet = greeting(name.as_deref(), &email);
-    let existing = match state
-        .store
-        .user_by_username(&tenant.id, username.normalized())
-        .await?
-    {
-        Some(record) => Some(record.user),
-        None => state
-            .store
-            .users_by_email(&tenant.id, &email)
-            .await?
-            .into_iter()
-            .next(),
-    };
+        .check(input.password.expose(), Some(person.username.display()))?;
+    let greet = greeting(person.name.as_deref(), &email);
+    let required = policy.email_verification == EmailVerification::Required;
+    let existing = existing_account(state, tenant, &person).await?;
     // Hashing happens either way, so the answer takes as long.
     let hash = state.passwords.hash(input.password).await?;
     if let Some(user) = existing {
@@ -395,10 +456,10 @@ pub async fn sign_up(
         return Ok(SignUpOutcome::CheckEmail {
             email,
             ticket: decoy_ticket()?,
+            required,
         });
     }
     let id = uuid::Uuid::now_v7().to_string();
-    let required = policy.email_verification == EmailVerification::Required;
     let minted = mint(
         state,
         tenant,
@@ -414,27 +475,12 @@ pub async fn sign_up(
         &[(&email, verification_mail(tenant, &greet, &minted))],
     );
     let event = account_event(state, tenant, &id, "signed_up", context);
-    let registered = state
-        .store
-        .register_user(
-            &NewAccount {
-                id: &id,
-                tenant_id: &tenant.id,
-                username: &username,
-                email: &email,
-                display_name: name.as_deref(),
-                password_hash: &hash,
-                now: state.now(),
-            },
-            Some(&minted.record),
-            &queued,
-            &event,
-        )
-        .await;
+    let registered = register(state, tenant, &person, &hash, &minted, &queued, &event).await;
     match registered {
         Ok(_) if required => Ok(SignUpOutcome::CheckEmail {
             email,
             ticket: minted.record.digest,
+            required,
         }),
         Ok(user) => Ok(SignUpOutcome::SignedIn(user)),
         // A race with another sign-up, or a lookalike name: taken, and the
@@ -442,6 +488,7 @@ pub async fn sign_up(
         Err(StoreError::Conflict(_)) => Ok(SignUpOutcome::CheckEmail {
             email,
             ticket: decoy_ticket()?,
+            required,
         }),
         Err(e) => Err(e.into()),
     }
@@ -460,24 +507,8 @@ pub async fn invite(
     name: Option<&str>,
     context: &RequestContext,
 ) -> Result<User, AccountError> {
-    let email = parse_email(email).map_err(|_| {
-        AccountError::Invalid("Enter a valid email address (at most 320 characters).")
-    })?;
-    let name = self_service::parse_person_name(name.unwrap_or_default())
-        .map_err(|_| AccountError::Invalid("Names are at most 200 characters."))?;
-    let username = Username::parse(&email)
-        .map_err(|_| AccountError::Invalid("Enter a valid email address."))?;
-    let taken = state
-        .store
-        .user_by_username(&tenant.id, username.normalized())
-        .await?
-        .is_some()
-        || !state
-            .store
-            .users_by_email(&tenant.id, &email)
-            .await?
-            .is_empty();
-    if taken {
+    let person = new_person(email, name.unwrap_or_default())?;
+    if existing_account(state, tenant, &person).await?.is_some() {
         return Err(AccountError::Invalid(
             "An account with this address already exists.",
         ));
@@ -487,11 +518,11 @@ pub async fn invite(
     let unusable = generate_token("hfinv_")?;
     let hash = state.passwords.hash(unusable).await?;
     let id = uuid::Uuid::now_v7().to_string();
-    let minted = mint(state, tenant, issuer, &id, Purpose::Invite, &email, None)?;
-    let greet = greeting(name.as_deref(), &email);
+    let email = person.email.as_str();
+    let minted = mint(state, tenant, issuer, &id, Purpose::Invite, email, None)?;
     let invitation = AccountMail {
         subject: format!("You are invited to {}", tenant.display_name),
-        greeting_name: greet,
+        greeting_name: greeting(person.name.as_deref(), email),
         paragraphs: vec![format!(
             "An administrator of {} created an account for you. Choose a password to start using it:",
             tenant.display_name
@@ -501,24 +532,9 @@ pub async fn invite(
         code: None,
         footer: "The link works once and expires in 7 days. If you did not expect this, ignore this message.".to_owned(),
     };
-    let queued = mails(state, tenant, &[(&email, invitation)]);
+    let queued = mails(state, tenant, &[(email, invitation)]);
     let event = account_event(state, tenant, &id, "invited", context);
-    state
-        .store
-        .register_user(
-            &NewAccount {
-                id: &id,
-                tenant_id: &tenant.id,
-                username: &username,
-                email: &email,
-                display_name: name.as_deref(),
-                password_hash: &hash,
-                now: state.now(),
-            },
-            Some(&minted.record),
-            &queued,
-            &event,
-        )
+    register(state, tenant, &person, &hash, &minted, &queued, &event)
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => AccountError::Invalid(
@@ -865,13 +881,15 @@ pub async fn reset_password(
     Ok(Redeemed { user, token })
 }
 
-/// Changes the password from the account page: the current password is
-/// needed unless the sign-in is fresh. Every session ends (the caller
-/// starts a new browser session for this browser) and a notice is mailed.
+/// Changes the password of `user_id` (the account page, the API): the
+/// current password is needed unless the sign-in is fresh. Every session
+/// ends (the account page starts a new browser session for this browser)
+/// and a notice is mailed. A missing or disabled user:
+/// `NotUsable(Refusal::Unknown)`.
 pub async fn change_password(
     state: &AppState,
     tenant: &Tenant,
-    user: &User,
+    user_id: &str,
     current: Option<SecretString>,
     fresh_login: bool,
     new_password: SecretString,
@@ -879,9 +897,11 @@ pub async fn change_password(
 ) -> Result<(), AccountError> {
     let record = state
         .store
-        .user_by_id(&tenant.id, &user.id)
+        .user_by_id(&tenant.id, user_id)
         .await?
+        .filter(|r| r.disabled_at.is_none())
         .ok_or(AccountError::NotUsable(Refusal::Unknown))?;
+    let user = &record.user;
     match current {
         Some(current) if !current.expose().is_empty() => {
             throttle::before_account_request(state, tenant, "password", &user.id, context).await?;
