@@ -115,6 +115,8 @@ pub struct AccountPolicy {
     pub email_verification: EmailVerification,
     /// The password rules.
     pub password: PasswordPolicy,
+    /// Whether every sign-in needs a second factor.
+    pub mfa: crate::mfa::MfaPolicy,
 }
 
 /// Settings that cannot be stored.

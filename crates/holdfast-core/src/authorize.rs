@@ -43,6 +43,8 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     /// `max_age` (OIDC).
     pub max_age: Option<String>,
+    /// `acr_values` (OIDC).
+    pub acr_values: Option<String>,
     /// `resource` (RFC 8707).
     pub resource: Option<String>,
     /// `login_hint` (OIDC).
@@ -71,6 +73,7 @@ impl AuthorizeParams {
                 "code_challenge_method" => &mut p.code_challenge_method,
                 "prompt" => &mut p.prompt,
                 "max_age" => &mut p.max_age,
+                "acr_values" => &mut p.acr_values,
                 "resource" => &mut p.resource,
                 "login_hint" => &mut p.login_hint,
                 "dpop_jkt" => &mut p.dpop_jkt,
@@ -87,7 +90,7 @@ impl AuthorizeParams {
 
     /// The parameters as pairs, for carrying them through the login form.
     pub fn to_pairs(&self) -> Vec<(&'static str, &str)> {
-        let fields: [(&'static str, &Option<String>); 13] = [
+        let fields: [(&'static str, &Option<String>); 14] = [
             ("client_id", &self.client_id),
             ("redirect_uri", &self.redirect_uri),
             ("response_type", &self.response_type),
@@ -98,6 +101,7 @@ impl AuthorizeParams {
             ("code_challenge_method", &self.code_challenge_method),
             ("prompt", &self.prompt),
             ("max_age", &self.max_age),
+            ("acr_values", &self.acr_values),
             ("resource", &self.resource),
             ("login_hint", &self.login_hint),
             ("dpop_jkt", &self.dpop_jkt),
@@ -144,6 +148,8 @@ pub struct AuthorizationRequest {
     pub prompt: Prompt,
     /// `max_age`, seconds.
     pub max_age: Option<i64>,
+    /// The strength `acr_values` asks for (`holdfast_core::mfa`), if any.
+    pub acr_floor: Option<crate::mfa::Strength>,
     /// Resource indicator (RFC 8707), the access token's audience.
     pub resource: Option<String>,
     /// Username to pre-fill.
@@ -274,6 +280,7 @@ pub fn validate(
         challenge,
         prompt,
         max_age,
+        acr_floor: crate::mfa::requested_strength(params.acr_values.as_deref()),
         resource,
         login_hint: params.login_hint.clone(),
         dpop_jkt: params.dpop_jkt.clone(),

@@ -64,6 +64,9 @@ pub struct ServerMetadata {
     /// OpenID Connect "Initiating User Registration via OpenID Connect 1.0"
     /// §4.1: the `prompt` values understood (`create` opens sign-up).
     pub prompt_values_supported: Vec<&'static str>,
+    /// OIDC Discovery: the `acr` values issued and understood in
+    /// `acr_values` (`holdfast_core::mfa`).
+    pub acr_values_supported: Vec<&'static str>,
     /// OIDC Discovery.
     pub claims_parameter_supported: bool,
     /// OIDC Discovery.
@@ -143,6 +146,7 @@ impl ServerMetadata {
                 "name",
             ],
             prompt_values_supported: vec!["none", "login", "consent", "select_account", "create"],
+            acr_values_supported: crate::mfa::ACR_VALUES_SUPPORTED.to_vec(),
             claims_parameter_supported: false,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,

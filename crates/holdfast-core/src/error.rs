@@ -38,6 +38,9 @@ pub enum OAuthErrorCode {
     InvalidToken,
     /// OIDC Core §3.1.2.6: the authorization server requires end-user authentication.
     LoginRequired,
+    /// OIDC Core §3.1.2.6: the request needs a page (here: a second factor)
+    /// and `prompt=none` forbids one.
+    InteractionRequired,
     /// Holdfast: the resource (e.g. a tenant) does not exist.
     NotFound,
     /// Holdfast: the request body exceeds the size limit.
@@ -66,6 +69,7 @@ impl OAuthErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidToken => "invalid_token",
             Self::LoginRequired => "login_required",
+            Self::InteractionRequired => "interaction_required",
             Self::NotFound => "not_found",
             Self::RequestTooLarge => "request_too_large",
             Self::ServerError => "server_error",

@@ -15,6 +15,7 @@
 //! - [`scope`]: scope sets (RFC 6749 §3.3).
 //! - [`authorize`]: validating an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1).
 //! - [`claims`]: access-token (RFC 9068) and ID-token (OIDC Core §2) claims.
+//! - [`mfa`]: second factors (TOTP, recovery codes), `amr` and `acr`.
 //! - [`throttle`]: limits on secret guessing (OWASP ASVS 2.2.1).
 //! - [`retention`]: what the store may forget, and when.
 //! - [`signals`]: security events (SSF, CAEP, RISC SETs) and back-channel logout tokens.
@@ -30,6 +31,7 @@ pub mod clock;
 pub mod discovery;
 pub mod error;
 pub mod keys;
+pub mod mfa;
 pub mod pkce;
 pub mod refresh;
 pub mod retention;

@@ -5,7 +5,7 @@
 //! its own ([`tenants`], [`users`], [`keys`], [`grants`] for codes and
 //! refresh tokens, [`sessions`], [`audit`], [`dpop_replay`], [`throttle`],
 //! [`retention`], [`signals`] for the security-event outbox and its
-//! deliveries, [`mail`], [`accounts`] for sign-up, verification and recovery),
+//! deliveries, [`mail`], [`accounts`] for sign-up, verification and recovery, [`factors`] for TOTP and recovery codes),
 //! and its SQL in the file of the same name under `src/sql/`.
 //!
 //! Both back ends run the same SQL text (sqlx binds `$1`-style parameters on
@@ -29,6 +29,7 @@ use std::sync::Arc;
 pub mod accounts;
 pub mod audit;
 pub mod dpop_replay;
+pub mod factors;
 pub mod grants;
 pub mod keys;
 pub mod mail;
@@ -46,6 +47,7 @@ pub mod users;
 pub use accounts::{AccountStore, AccountTokenRecord, NewAccount, Redeem};
 pub use audit::{AuditEvent, AuditStore};
 pub use dpop_replay::DpopReplayStore;
+pub use factors::{FactorStore, TotpRecord};
 pub use grants::{
     AccessTokenStanding, AuthCodeRecord, CodeIssuance, GrantStore, PresentOutcome, Redemption,
     RefreshPresentation, RefreshTokenRecord, audit_kind,
@@ -112,6 +114,7 @@ pub trait Store:
     + SignalStore
     + MailStore
     + AccountStore
+    + FactorStore
     + std::fmt::Debug
 {
     /// Which back end this is, for logs.

@@ -144,4 +144,13 @@ pub trait BrowserSessionStore: Send + Sync {
     ) -> StoreResult<Option<BrowserSessionRecord>>;
     /// Deletes a browser session (sign-out).
     async fn delete_browser_session(&self, tenant_id: &str, id_digest: &str) -> StoreResult<()>;
+    /// A step-up: the live browser session's `auth_time` and `amr` become
+    /// these (the same session, stronger); `false` when it is gone.
+    async fn raise_browser_session(
+        &self,
+        tenant_id: &str,
+        id_digest: &str,
+        auth_time: i64,
+        amr: &[String],
+    ) -> StoreResult<bool>;
 }

@@ -1188,6 +1188,169 @@ async fn browser_sessions_are_stored_found_and_deleted(store: Arc<dyn Store>) {
     assert!(store.browser_session(&t.id, "b1").await.unwrap().is_none());
 }
 
+/// A step-up raises the same browser session; a gone one says so.
+async fn a_browser_session_is_raised_in_place(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    let b = BrowserSessionRecord {
+        id_digest: "b1".into(),
+        tenant_id: t.id.clone(),
+        user_id: "u1".into(),
+        auth_time: 5,
+        amr: vec!["pwd".into()],
+        created_at: 5,
+        expires_at: 100,
+    };
+    store.insert_browser_session(&b).await.unwrap();
+    let amr = vec!["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()];
+    assert!(
+        store
+            .raise_browser_session(&t.id, "b1", 9, &amr)
+            .await
+            .unwrap()
+    );
+    let raised = store.browser_session(&t.id, "b1").await.unwrap().unwrap();
+    assert_eq!((raised.auth_time, raised.amr.clone()), (9, amr.clone()));
+    assert_eq!(raised.created_at, 5, "the same session");
+    assert!(
+        !store
+            .raise_browser_session(&t.id, "gone", 9, &amr)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .raise_browser_session("t2", "b1", 9, &amr)
+            .await
+            .unwrap()
+    );
+}
+
+/// RFC 6238 §5.2: a TOTP time step is spent once, even by racing
+/// sign-ins; recovery codes are spent once each; a confirmed secret is not
+/// replaced by a new enrolment; removal takes the codes along.
+async fn rfc6238_s5_2_each_totp_step_and_recovery_code_is_spent_once(store: Arc<dyn Store>) {
+    use holdfast_store::TotpRecord;
+    let t = with_tenant(&*store, "t1", "acme").await;
+    with_user_u1(&*store, &t.id).await;
+    let pending = |secret: &str| TotpRecord {
+        tenant_id: t.id.clone(),
+        user_id: "u1".into(),
+        sealed_secret: secret.into(),
+        confirmed_at: None,
+        last_step: 0,
+        created_at: 10,
+    };
+    store.put_pending_totp(&pending("s1")).await.unwrap();
+    store.put_pending_totp(&pending("s2")).await.unwrap();
+    let found = store.totp_factor(&t.id, "u1").await.unwrap().unwrap();
+    assert_eq!(found.sealed_secret, "s2", "a pending enrolment is replaced");
+    assert!(
+        !store.spend_totp_step(&t.id, "u1", 5).await.unwrap(),
+        "not confirmed yet"
+    );
+    let codes = vec!["r1".to_owned(), "r2".to_owned()];
+    let event = audit_event(&t.id, "account", 11);
+    assert!(
+        store
+            .confirm_totp(&t.id, "u1", 7, &codes, 11, &event, None)
+            .await
+            .unwrap()
+    );
+    let again = audit_event(&t.id, "account", 11);
+    assert!(
+        !store
+            .confirm_totp(&t.id, "u1", 8, &codes, 11, &again, None)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        store.put_pending_totp(&pending("s3")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .totp_factor(&t.id, "u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .sealed_secret,
+        "s2"
+    );
+    // The confirming code's step is spent; an older one too.
+    assert!(!store.spend_totp_step(&t.id, "u1", 7).await.unwrap());
+    assert!(!store.spend_totp_step(&t.id, "u1", 6).await.unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let store = store.clone();
+        let tenant_id = t.id.clone();
+        tasks.push(tokio::spawn(async move {
+            store.spend_totp_step(&tenant_id, "u1", 8).await.unwrap()
+        }));
+    }
+    let mut spent = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            spent += 1;
+        }
+    }
+    assert_eq!(spent, 1, "one of the racing sign-ins wins");
+    assert_eq!(store.recovery_codes_left(&t.id, "u1").await.unwrap(), 2);
+    let use_event = audit_event(&t.id, "account", 12);
+    assert!(
+        store
+            .spend_recovery_code(&t.id, "u1", "r1", 12, &use_event)
+            .await
+            .unwrap()
+    );
+    let reuse = audit_event(&t.id, "account", 13);
+    assert!(
+        !store
+            .spend_recovery_code(&t.id, "u1", "r1", 13, &reuse)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .spend_recovery_code(&t.id, "u1", "nope", 13, &reuse)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.recovery_codes_left(&t.id, "u1").await.unwrap(), 1);
+    let kinds = event_kinds(&*store, &t.id).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "account").count(),
+        2,
+        "{kinds:?}"
+    );
+    let new_codes = vec!["r3".to_owned()];
+    let replace = audit_event(&t.id, "account", 14);
+    store
+        .replace_recovery_codes(&t.id, "u1", &new_codes, 14, &replace)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .spend_recovery_code(&t.id, "u1", "r2", 15, &reuse)
+            .await
+            .unwrap()
+    );
+    let removal = audit_event(&t.id, "account", 16);
+    assert!(
+        store
+            .remove_totp(&t.id, "u1", &removal, None)
+            .await
+            .unwrap()
+    );
+    assert!(store.totp_factor(&t.id, "u1").await.unwrap().is_none());
+    assert_eq!(store.recovery_codes_left(&t.id, "u1").await.unwrap(), 0);
+    assert!(
+        !store
+            .remove_totp(&t.id, "u1", &removal, None)
+            .await
+            .unwrap()
+    );
+}
+
 /// A presentation dropped part-way (a client that hangs up mid-request)
 /// rotates whole or not at all, and leaves the store writable: on SQLite
 /// the one writer connection must not be left inside a transaction.
@@ -1430,5 +1593,7 @@ all_backends!(
     rfc7662_an_access_tokens_standing_covers_jti_session_and_user,
     a_presentation_cancelled_part_way_rotates_whole_or_not_at_all,
     browser_sessions_are_stored_found_and_deleted,
+    a_browser_session_is_raised_in_place,
+    rfc6238_s5_2_each_totp_step_and_recovery_code_is_spent_once,
     rfc9449_s11_1_a_dpop_proof_jti_is_accepted_once_per_key,
 );

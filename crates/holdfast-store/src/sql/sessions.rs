@@ -142,4 +142,24 @@ impl crate::BrowserSessionStore for ThisStore {
             .await?;
         Ok(())
     }
+
+    async fn raise_browser_session(
+        &self,
+        tenant_id: &str,
+        id_digest: &str,
+        auth_time: i64,
+        amr: &[String],
+    ) -> crate::StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE browser_sessions SET auth_time = $3, amr = $4
+             WHERE tenant_id = $1 AND id_digest = $2",
+        )
+        .bind(tenant_id)
+        .bind(id_digest)
+        .bind(auth_time)
+        .bind(crate::rows::to_json_list(amr))
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
