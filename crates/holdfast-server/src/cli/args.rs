@@ -287,6 +287,10 @@ pub struct TenantUpdateArgs {
     /// optional: verification is offered.
     #[arg(long)]
     pub email_verification: Option<holdfast_core::accounts::EmailVerification>,
+    /// required: every sign-in needs a second factor (users without one
+    /// enrol TOTP at their next sign-in); optional: users choose.
+    #[arg(long)]
+    pub mfa: Option<holdfast_core::mfa::MfaPolicy>,
     /// Fewest characters of a new password (at least 8; NIST SP 800-63B).
     #[arg(long)]
     pub password_min_length: Option<u32>,

@@ -12,6 +12,10 @@
 //! | `POST {issuer}/account/sessions/{sid}/revoke` | sign out one device |
 //! | `POST {issuer}/account/sessions/revoke-others` | sign out every other device |
 //! | `POST {issuer}/account/delete` | delete the account (fresh sign-in only) |
+//! | `POST {issuer}/account/totp/begin` | show a new authenticator key and its QR code (fresh sign-in only) |
+//! | `POST {issuer}/account/totp/confirm` | turn it on with a first code; shows the recovery codes once |
+//! | `POST {issuer}/account/totp/remove` | turn it off (fresh two-factor sign-in only; mailed notice) |
+//! | `POST {issuer}/account/recovery-codes` | replace the recovery codes (fresh two-factor sign-in only) |
 //! | `POST {issuer}/account/logout` | sign out here |
 //!
 //! Every form is refused cross-site (`http::browser`) and carries a CSRF
@@ -24,7 +28,6 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cookie::SameSite;
 use holdfast_core::self_service::{FRESH_LOGIN_SECS, approximate_ip, device_name};
 use holdfast_core::user::User;
 use holdfast_crypto::secret::SecretString;
@@ -32,19 +35,23 @@ use holdfast_store::BrowserSessionRecord;
 use serde_json::json;
 use std::collections::HashMap;
 
-use crate::http::authorize::{css_url, error_page, internal};
+use crate::http::authorize::{css_url, error_page, internal, session_cookie};
 use crate::http::browser::{self, append_cookie, cookie_value, session_cookie_name};
 use crate::http::caller::Caller;
 use crate::http::form::FormPairs;
+use crate::http::second_factor::{self, Need, Next, Pending};
 use crate::http::tenant::TenantContext;
 use crate::pages::{self, LoginPage};
 use crate::service::accounts::{self, AccountError};
 use crate::service::csrf::{self, FormPurpose};
 use crate::service::login::{
-    BROWSER_SESSION_TTL_SECS, LoginError, authenticate_user, browser_session, start_browser_session,
+    LoginError, authenticate_user, browser_session, start_browser_session,
 };
+use crate::service::mfa::{self, MfaError};
 use crate::service::revocation::sign_out;
 use crate::state::AppState;
+use holdfast_core::authorize::AuthorizeParams;
+use holdfast_core::mfa::{AMR_PASSWORD, Strength};
 
 /// The `client_id` account-page sign-ins are recorded under.
 pub const ACCOUNT_CLIENT: &str = "holdfast:account";
@@ -58,6 +65,11 @@ struct Signed {
 impl Signed {
     fn fresh(&self, now: i64) -> bool {
         now - self.session.auth_time <= FRESH_LOGIN_SECS
+    }
+
+    /// Signed in with two factors.
+    fn strong(&self) -> bool {
+        Strength::of_amr(&self.session.amr) >= Strength::TwoFactors
     }
 }
 
@@ -92,27 +104,12 @@ async fn signed_in(
         }))
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(location) = HeaderValue::from_str(to) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response
-}
-
-fn session_cookie(
-    state: &AppState,
-    ctx: &TenantContext,
-    value: &SecretString,
-) -> cookie::Cookie<'static> {
-    browser::cookie(
-        state,
-        ctx,
-        session_cookie_name(state, ctx),
-        value.expose().to_owned(),
-        SameSite::Lax,
-        Some(BROWSER_SESSION_TTL_SECS),
-    )
 }
 
 fn account_url(ctx: &TenantContext) -> String {
@@ -170,6 +167,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "password" => "Your password was changed. Your other devices were signed out.",
         "device" => "That device was signed out.",
         "others" => "Every other device was signed out.",
+        "mfa" => "Two-step sign-in is on.",
+        "mfa_removed" => "Two-step sign-in is off.",
         "signed_in" => "You are signed in.",
         _ => return None,
     })
@@ -219,6 +218,15 @@ async fn account_page(
         .iter()
         .any(|s| s.browser_session.as_deref() != mine);
     let min_length = accounts::min_password_length(state, &ctx.tenant).await;
+    let mfa_state = async {
+        let totp = mfa::has_totp(state, &ctx.tenant, &signed.user.id).await?;
+        let left = mfa::recovery_codes_left(state, &ctx.tenant, &signed.user.id).await?;
+        Ok::<_, MfaError>((totp, left))
+    };
+    let (totp, recovery_left) = match mfa_state.await {
+        Ok(s) => s,
+        Err(e) => return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
+    };
     let html = pages::render(
         "account.html",
         json!({
@@ -232,6 +240,9 @@ async fn account_page(
             "email": signed.user.email,
             "email_verified": signed.user.email_verified,
             "fresh": signed.fresh(now),
+            "strong": signed.strong(),
+            "totp": totp,
+            "recovery_left": recovery_left,
             "devices": devices,
             "others": others,
             "min_length": min_length,
@@ -368,7 +379,28 @@ pub async fn login(
             Some("Verify your email address first: sign in to an application to get a new link."),
         );
     }
-    let value = match start_browser_session(&state, &ctx.tenant, &user, state.now()).await {
+    let now = state.now();
+    match mfa::has_totp(&state, &ctx.tenant, &user.id).await {
+        Ok(false) => {}
+        Ok(true) => {
+            let pending = Pending::after_password(&user, now, Next::Account);
+            return second_factor::page(
+                &state,
+                &ctx,
+                &headers,
+                None,
+                &AuthorizeParams::default(),
+                &pending,
+                Need::Code,
+                StatusCode::OK,
+                None,
+            )
+            .await;
+        }
+        Err(e) => return error_page(&state, &ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
+    }
+    let amr = [AMR_PASSWORD.to_owned()];
+    let value = match start_browser_session(&state, &ctx.tenant, &user, now, &amr).await {
         Ok(v) => v,
         Err(e) => return error_page(&state, &ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
     };
@@ -581,7 +613,15 @@ pub async fn password(
     {
         tracing::warn!(error = %e, "could not remove the replaced browser session");
     }
-    let value = match start_browser_session(&state, &ctx.tenant, &signed.user, state.now()).await {
+    let value = match start_browser_session(
+        &state,
+        &ctx.tenant,
+        &signed.user,
+        state.now(),
+        &signed.session.amr,
+    )
+    .await
+    {
         Ok(v) => v,
         Err(e) => return error_page(&state, &ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
     };
@@ -812,4 +852,224 @@ pub async fn logout(
         browser::expired(&state, &ctx, session_cookie_name(&state, &ctx)),
     );
     response
+}
+
+/// A second-factor change needs a fresh sign-in (and, to change a factor
+/// already on, one that used it): the page saying so, or `None`.
+async fn refuse_unless_fresh(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &HeaderMap,
+    signed: &Signed,
+    with_factor: bool,
+) -> Option<Response> {
+    if signed.fresh(state.now()) && (!with_factor || signed.strong()) {
+        return None;
+    }
+    let e = AccountError::NeedsFreshLogin;
+    Some(
+        account_page(
+            state,
+            ctx,
+            headers,
+            signed,
+            status_of(&e),
+            None,
+            Some(&e.user_message()),
+        )
+        .await,
+    )
+}
+
+/// The enrolment page of the account page: the QR code, the key, and a
+/// form for the first code.
+fn enrolment_page(
+    state: &AppState,
+    ctx: &TenantContext,
+    token: &str,
+    enrolment: &mfa::Enrolment,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let html = pages::render(
+        "second_factor.html",
+        json!({
+            "tenant_name": ctx.tenant.display_name,
+            "css_url": css_url(state),
+            "account": true,
+            "action": format!("{}/totp/confirm", account_url(ctx)),
+            "csrf_token": token,
+            "params": [],
+            "enrol": {
+                "qr_svg": enrolment.qr_svg,
+                "secret": enrolment.secret_base32,
+                "uri": enrolment.uri,
+            },
+            "cancel_url": account_url(ctx),
+            "error": error,
+        }),
+    );
+    pages::page(status, html, None)
+}
+
+fn mfa_status(e: &MfaError) -> StatusCode {
+    match e {
+        MfaError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        e if e.is_server_side() => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// `POST {issuer}/account/totp/begin`.
+pub async fn totp_begin(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    headers: HeaderMap,
+    form: FormPairs,
+) -> Response {
+    let signed = match guard(&state, &ctx, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(refused) = refuse_unless_fresh(&state, &ctx, &headers, &signed, false).await {
+        return refused;
+    }
+    match mfa::begin_enrolment(&state, &ctx.tenant, &signed.user).await {
+        Ok(enrolment) => enrolment_page(
+            &state,
+            &ctx,
+            form.get("csrf_token").unwrap_or_default(),
+            &enrolment,
+            StatusCode::OK,
+            None,
+        ),
+        Err(e) => {
+            account_page(
+                &state,
+                &ctx,
+                &headers,
+                &signed,
+                mfa_status(&e),
+                None,
+                Some(&e.user_message()),
+            )
+            .await
+        }
+    }
+}
+
+/// `POST {issuer}/account/totp/confirm`: the first code turns the factor
+/// on, raises this browser's session to two factors, and the recovery
+/// codes are shown once.
+pub async fn totp_confirm(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    Caller(context): Caller,
+    headers: HeaderMap,
+    form: FormPairs,
+) -> Response {
+    let signed = match guard(&state, &ctx, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let code = form.get("code").unwrap_or_default();
+    let codes =
+        match mfa::confirm_enrolment(&state, &ctx.tenant, &signed.user, code, &context).await {
+            Ok(codes) => codes,
+            Err(e) => {
+                // Show the same key again, with what went wrong.
+                return match mfa::begin_enrolment(&state, &ctx.tenant, &signed.user).await {
+                    Ok(enrolment) => enrolment_page(
+                        &state,
+                        &ctx,
+                        form.get("csrf_token").unwrap_or_default(),
+                        &enrolment,
+                        mfa_status(&e),
+                        Some(&e.user_message()),
+                    ),
+                    Err(_) => see_other(&account_url(&ctx)),
+                };
+            }
+        };
+    let amr =
+        holdfast_core::mfa::with_second_factor(&signed.session.amr, holdfast_core::mfa::AMR_OTP);
+    if let Err(e) = state
+        .store
+        .raise_browser_session(&ctx.tenant.id, &signed.session.id_digest, state.now(), &amr)
+        .await
+    {
+        tracing::warn!(error = %e, "could not raise the browser session after enrolment");
+    }
+    second_factor::recovery_codes_page(
+        &state,
+        &ctx,
+        &codes,
+        &format!("{}?done=mfa", account_url(&ctx)),
+    )
+}
+
+/// `POST {issuer}/account/recovery-codes`: new codes, shown once; the old
+/// ones stop working.
+pub async fn recovery_codes(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    Caller(context): Caller,
+    headers: HeaderMap,
+    form: FormPairs,
+) -> Response {
+    let signed = match guard(&state, &ctx, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(refused) = refuse_unless_fresh(&state, &ctx, &headers, &signed, true).await {
+        return refused;
+    }
+    match mfa::regenerate_recovery_codes(&state, &ctx.tenant, &signed.user, &context).await {
+        Ok(codes) => second_factor::recovery_codes_page(&state, &ctx, &codes, &account_url(&ctx)),
+        Err(e) => {
+            account_page(
+                &state,
+                &ctx,
+                &headers,
+                &signed,
+                mfa_status(&e),
+                None,
+                Some(&e.user_message()),
+            )
+            .await
+        }
+    }
+}
+
+/// `POST {issuer}/account/totp/remove`: needs a fresh sign-in that used
+/// the factor; recorded, and the user is told by mail.
+pub async fn totp_remove(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    Caller(context): Caller,
+    headers: HeaderMap,
+    form: FormPairs,
+) -> Response {
+    let signed = match guard(&state, &ctx, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(refused) = refuse_unless_fresh(&state, &ctx, &headers, &signed, true).await {
+        return refused;
+    }
+    match mfa::remove_totp(&state, &ctx.tenant, &signed.user, &context).await {
+        Ok(()) => see_other(&format!("{}?done=mfa_removed", account_url(&ctx))),
+        Err(e) => {
+            account_page(
+                &state,
+                &ctx,
+                &headers,
+                &signed,
+                mfa_status(&e),
+                None,
+                Some(&e.user_message()),
+            )
+            .await
+        }
+    }
 }

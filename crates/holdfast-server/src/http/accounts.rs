@@ -412,7 +412,16 @@ pub async fn signup_post(
     .await;
     let page = match outcome {
         Ok(SignUpOutcome::SignedIn(user)) => {
-            sign_in_and_continue(&state, &ctx, &request, &user, state.now()).await
+            sign_in_and_continue(
+                &state,
+                &ctx,
+                &headers,
+                &request,
+                &params,
+                &user,
+                state.now(),
+            )
+            .await
         }
         Ok(SignUpOutcome::CheckEmail { email, ticket, .. }) => check_email_page(
             &state,
@@ -465,7 +474,16 @@ async fn after_redeem(
             Err(response) => return response,
         };
         if continuation.same_browser(state, headers) {
-            return sign_in_and_continue(state, ctx, &request, &redeemed.user, auth_time).await;
+            return sign_in_and_continue(
+                state,
+                ctx,
+                headers,
+                &request,
+                &params,
+                &redeemed.user,
+                auth_time,
+            )
+            .await;
         }
         let login = format!("{}/authorize?{}", ctx.issuer, query_of(&params));
         return message(

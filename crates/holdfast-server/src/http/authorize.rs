@@ -34,6 +34,7 @@ use url::Url;
 use crate::http::browser::{self, append_cookie, session_cookie_name};
 use crate::http::caller::Caller;
 use crate::http::form::FormPairs;
+use crate::http::second_factor::{self, Need, Next, Pending};
 use crate::http::tenant::TenantContext;
 use crate::pages::{self, ErrorPage, LoginPage, STYLESHEET_PATH};
 use crate::service::csrf::{self, FormPurpose};
@@ -42,6 +43,7 @@ use crate::service::login::{
     browser_session, issue_code, start_browser_session,
 };
 use crate::state::AppState;
+use holdfast_core::mfa::Strength;
 
 pub use crate::http::browser::{CSRF_COOKIE, SESSION_COOKIE, cookie_value};
 
@@ -106,6 +108,47 @@ async fn authorize(
                 // A "not before" stamp ends single sign-on from before it.
                 Ok(Some(user)) if user.not_before.is_none_or(|nb| session.auth_time >= nb) => {}
                 Ok(_) => return login_form(state, ctx, headers, open, &request, params, "", None),
+                Err(err) => {
+                    return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err));
+                }
+            }
+            // Step-up: a session below what the request (or the tenant)
+            // needs is asked for exactly the missing factor, and raised.
+            let current = Strength::of_amr(&session.amr);
+            match second_factor::need(state, ctx, request.acr_floor, &session.user_id, current)
+                .await
+            {
+                Ok(Need::Nothing) => {}
+                Ok(_) if request.prompt.none => {
+                    return redirect_error(
+                        ctx,
+                        &request.redirect_uri,
+                        request.state.as_deref(),
+                        OAuthErrorCode::InteractionRequired,
+                        "a second factor is needed",
+                    );
+                }
+                Ok(mode) => {
+                    let pending = Pending {
+                        user_id: session.user_id.clone(),
+                        auth_time: session.auth_time,
+                        amr: session.amr.clone(),
+                        raise: Some(session.id_digest.clone()),
+                        next: Next::Authorize,
+                    };
+                    return second_factor::page(
+                        state,
+                        ctx,
+                        headers,
+                        Some(&request),
+                        params,
+                        &pending,
+                        mode,
+                        StatusCode::OK,
+                        None,
+                    )
+                    .await;
+                }
                 Err(err) => {
                     return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err));
                 }
@@ -297,20 +340,85 @@ pub async fn login(
         .await;
     }
     let now = state.now();
-    sign_in_and_continue(&state, &ctx, &request, &user, now).await
+    sign_in_and_continue(&state, &ctx, &headers, &request, &params, &user, now).await
+}
+
+/// After the password (or a mailed link that stands for it): asks for the
+/// second factor where one is needed (`http::second_factor`), else signs
+/// `user` in as [`complete_sign_in`] does. Every hosted sign-in passes
+/// here, so none skips the second factor.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn sign_in_and_continue(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    params: &AuthorizeParams,
+    user: &holdfast_core::user::User,
+    auth_time: i64,
+) -> Response {
+    let need =
+        second_factor::need(state, ctx, request.acr_floor, &user.id, Strength::OneFactor).await;
+    match need {
+        Ok(Need::Nothing) => {
+            complete_sign_in(
+                state,
+                ctx,
+                request,
+                user,
+                auth_time,
+                vec![AMR_PASSWORD.to_owned()],
+            )
+            .await
+        }
+        Ok(mode) => {
+            let pending = Pending::after_password(user, auth_time, Next::Authorize);
+            second_factor::page(
+                state,
+                ctx,
+                headers,
+                Some(request),
+                params,
+                &pending,
+                mode,
+                StatusCode::OK,
+                None,
+            )
+            .await
+        }
+        Err(e) => error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
+    }
+}
+
+/// The SSO cookie holding `value`.
+pub(crate) fn session_cookie(
+    state: &AppState,
+    ctx: &TenantContext,
+    value: &SecretString,
+) -> cookie::Cookie<'static> {
+    browser::cookie(
+        state,
+        ctx,
+        session_cookie_name(state, ctx),
+        value.expose().to_owned(),
+        SameSite::Lax,
+        Some(BROWSER_SESSION_TTL_SECS),
+    )
 }
 
 /// Starts a browser session for `user` (authenticated at `auth_time` by
-/// password), and answers the authorization request with a code and the
-/// SSO cookie; the CSRF binding is renewed.
-pub(crate) async fn sign_in_and_continue(
+/// `amr`), and answers the authorization request with a code and the SSO
+/// cookie; the CSRF binding is renewed.
+pub(crate) async fn complete_sign_in(
     state: &AppState,
     ctx: &TenantContext,
     request: &AuthorizationRequest,
     user: &holdfast_core::user::User,
     auth_time: i64,
+    amr: Vec<String>,
 ) -> Response {
-    let session_value = match start_browser_session(state, &ctx.tenant, user, auth_time).await {
+    let session_value = match start_browser_session(state, &ctx.tenant, user, auth_time, &amr).await
+    {
         Ok(value) => value,
         Err(err) => {
             return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err));
@@ -323,7 +431,7 @@ pub(crate) async fn sign_in_and_continue(
         CodeGrant::from(request),
         &user.id,
         auth_time,
-        vec![AMR_PASSWORD.to_owned()],
+        amr,
         Some(&browser_session),
     )
     .await
@@ -334,16 +442,7 @@ pub(crate) async fn sign_in_and_continue(
         }
     };
     let mut response = redirect_with_code(ctx, request, &code);
-    let session_value = session_value.expose().to_owned();
-    let session_cookie = browser::cookie(
-        state,
-        ctx,
-        session_cookie_name(state, ctx),
-        session_value,
-        SameSite::Lax,
-        Some(BROWSER_SESSION_TTL_SECS),
-    );
-    append_cookie(&mut response, session_cookie);
+    append_cookie(&mut response, session_cookie(state, ctx, &session_value));
     // The binding has served its purpose: a new sign-in gets a new one.
     append_cookie(
         &mut response,

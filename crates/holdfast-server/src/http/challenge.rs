@@ -9,6 +9,11 @@
 //! (§5.2.2) with `email_verification_required`, the address, and a
 //! `ticket` for the code just mailed (`POST {issuer}/api/verify-email`).
 //!
+//! An account with a second factor (or in a tenant that requires one) is
+//! answered `insufficient_authorization` with `mfa_required` and
+//! `redirect_to_web`: the app signs in through the authorization endpoint,
+//! whose hosted pages ask for the factor.
+//!
 //! Not supported: multi-step challenges (`auth_session`), `redirect_to_web`. Codes from here carry
 //! no redirect URI, so the token request must not need one.
 
@@ -112,6 +117,26 @@ pub async fn challenge(
                 "email_verification_required": true,
                 "email": email,
                 "ticket": ticket,
+            })),
+        )
+            .into_response());
+    }
+    // A second factor cannot be skipped here: an account that has one (or
+    // must have one) is sent to the hosted login, which asks for it
+    // (§5.2.2 `insufficient_authorization`; `redirect_to_web` is the
+    // draft's way to say it).
+    let needs_factor = crate::service::mfa::required_for(&state, &ctx.tenant, &user.id)
+        .await
+        .map_err(|e| ApiError::new(OAuthErrorCode::TemporarilyUnavailable, e.user_message()))?;
+    if needs_factor {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(json!({
+                "error": "insufficient_authorization",
+                "error_description": "this account signs in with a second factor: use the authorization endpoint",
+                "mfa_required": true,
+                "redirect_to_web": true,
             })),
         )
             .into_response());

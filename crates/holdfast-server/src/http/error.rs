@@ -49,7 +49,8 @@ pub fn status_for(code: OAuthErrorCode) -> StatusCode {
         | OAuthErrorCode::UseDpopNonce
         | OAuthErrorCode::AccessDenied
         | OAuthErrorCode::UnsupportedResponseType
-        | OAuthErrorCode::LoginRequired => StatusCode::BAD_REQUEST,
+        | OAuthErrorCode::LoginRequired
+        | OAuthErrorCode::InteractionRequired => StatusCode::BAD_REQUEST,
         OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
         OAuthErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         OAuthErrorCode::NotFound => StatusCode::NOT_FOUND,

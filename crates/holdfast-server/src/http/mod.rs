@@ -10,8 +10,9 @@
 //! | `GET /t/{tenant}/jwks.json` | RFC 7517 §5 |
 //! | `GET, POST /t/{tenant}/authorize` | RFC 6749 §4.1.1, OIDC Core §3.1.2 |
 //! | `POST /t/{tenant}/login` | the hosted login form |
+//! | `POST /t/{tenant}/login/second-factor` | its second step: a TOTP or recovery code, TOTP enrolment, step-up (`http/second_factor.rs`) |
 //! | `GET, POST /t/{tenant}/signup`, `…/verify-email`, `…/forgot-password`, `…/reset-password` | self-service accounts (`http/accounts.rs`; OIDC Initiating User Registration §4) |
-//! | `GET /t/{tenant}/account`, `POST …/account/{login,profile,email,password,delete,logout}`, `POST …/account/sessions/{sid}/revoke`, `…/sessions/revoke-others` | the account page (`http/account_page.rs`) |
+//! | `GET /t/{tenant}/account`, `POST …/account/{login,profile,email,password,delete,logout}`, `POST …/account/totp/{begin,confirm,remove}`, `…/account/recovery-codes`, `POST …/account/sessions/{sid}/revoke`, `…/sessions/revoke-others` | the account page (`http/account_page.rs`) |
 //! | `POST /t/{tenant}/authorize-challenge` | OAuth for First-Party Apps §5 |
 //! | `POST /t/{tenant}/api/{signup,verify-email,forgot-password,reset-password,change-password}` | the first-party account API (`http/account_api.rs`) |
 //! | `POST /t/{tenant}/token` | RFC 6749 §3.2 |
@@ -42,6 +43,7 @@ pub mod health;
 pub mod jwks;
 pub mod metrics;
 pub mod revocation;
+pub mod second_factor;
 pub mod sessions;
 pub mod ssf;
 pub mod tenant;
@@ -83,6 +85,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/t/{tenant}/login", post(authorize::login))
         .route(
+            "/t/{tenant}/login/second-factor",
+            post(second_factor::submit),
+        )
+        .route(
             "/t/{tenant}/signup",
             get(accounts::signup_get).post(accounts::signup_post),
         )
@@ -118,6 +124,22 @@ pub fn app(state: AppState) -> Router {
         .route("/t/{tenant}/account/password", post(account_page::password))
         .route("/t/{tenant}/account/delete", post(account_page::delete))
         .route("/t/{tenant}/account/logout", post(account_page::logout))
+        .route(
+            "/t/{tenant}/account/totp/begin",
+            post(account_page::totp_begin),
+        )
+        .route(
+            "/t/{tenant}/account/totp/confirm",
+            post(account_page::totp_confirm),
+        )
+        .route(
+            "/t/{tenant}/account/totp/remove",
+            post(account_page::totp_remove),
+        )
+        .route(
+            "/t/{tenant}/account/recovery-codes",
+            post(account_page::recovery_codes),
+        )
         .route(
             "/t/{tenant}/account/sessions/revoke-others",
             post(account_page::revoke_others),

@@ -48,6 +48,14 @@ fn env() -> &'static Environment<'static> {
             ("message.html", include_str!("templates/message.html")),
             ("account.html", include_str!("templates/account.html")),
             (
+                "second_factor.html",
+                include_str!("templates/second_factor.html"),
+            ),
+            (
+                "recovery_codes.html",
+                include_str!("templates/recovery_codes.html"),
+            ),
+            (
                 "mail/account.txt",
                 include_str!("templates/mail/account.txt"),
             ),
@@ -267,6 +275,8 @@ mod tests {
             "reset_password.html",
             "message.html",
             "account.html",
+            "second_factor.html",
+            "recovery_codes.html",
         ] {
             let html = render(name, common(serde_json::json!({}))).unwrap();
             assert!(html.contains("&lt;Acme&gt;"), "{name}");
@@ -292,6 +302,27 @@ mod tests {
             "not fresh: current password asked"
         );
         assert!(account.contains("?reauth=1"));
+        // The enrolment page: the QR code's SVG as markup (it is ours),
+        // everything else escaped.
+        let enrol = render(
+            "second_factor.html",
+            common(serde_json::json!({
+                "enrol": {"qr_svg": "<svg viewBox=\"0 0 1 1\"></svg>",
+                          "secret": "<b>KEY</b>", "uri": "otpauth://totp/A:b?secret=X&issuer=A"},
+            })),
+        )
+        .unwrap();
+        assert!(enrol.contains("<svg viewBox"));
+        assert!(enrol.contains("&lt;b&gt;KEY") && !enrol.contains("<b>KEY"));
+        assert!(enrol.contains("secret=X&amp;issuer=A"));
+        let codes = render(
+            "recovery_codes.html",
+            common(
+                serde_json::json!({"codes": ["abcde-fghjk"], "continue_url": "/t/acme/account"}),
+            ),
+        )
+        .unwrap();
+        assert!(codes.contains("<li><code>abcde-fghjk</code></li>"));
         let mail = render(
             "mail/account.txt",
             serde_json::json!({"tenant_name": "Acme", "mail": {

@@ -362,6 +362,8 @@ pub struct TenantUpdate {
     pub registration: Option<Registration>,
     /// Whether sign-in waits for a verified email.
     pub email_verification: Option<EmailVerification>,
+    /// Whether every sign-in needs a second factor.
+    pub mfa: Option<holdfast_core::mfa::MfaPolicy>,
     /// Fewest password characters.
     pub password_min_length: Option<u32>,
     /// Most password characters.
@@ -390,6 +392,9 @@ pub async fn update_tenant(
     }
     if let Some(e) = change.email_verification {
         policy.email_verification = e;
+    }
+    if let Some(m) = change.mfa {
+        policy.mfa = m;
     }
     if let Some(n) = change.password_min_length {
         policy.password.min_length = n;

@@ -50,6 +50,8 @@ pub enum FormPurpose {
     AccountLogin,
     /// The account page's forms (bound to the browser session too).
     Account,
+    /// The second step of a sign-in (bound to what the first proved).
+    SecondFactor,
 }
 
 impl FormPurpose {
@@ -63,6 +65,7 @@ impl FormPurpose {
             Self::ResetPassword => b"reset-password",
             Self::AccountLogin => b"account-login",
             Self::Account => b"account",
+            Self::SecondFactor => b"second-factor",
         }
     }
 }

@@ -26,10 +26,8 @@ pub const CODE_TTL_SECS: i64 = 60;
 pub const BROWSER_SESSION_TTL_SECS: i64 = 12 * 3600;
 /// Prefix of authorization codes.
 pub const CODE_PREFIX: &str = "hfac_";
-/// The `acr` of a password login.
-pub const ACR_PASSWORD: &str = "1";
 /// The `amr` of a password login (RFC 8176 §2).
-pub const AMR_PASSWORD: &str = "pwd";
+pub const AMR_PASSWORD: &str = holdfast_core::mfa::AMR_PASSWORD;
 
 /// Why signing in failed.
 #[derive(Debug, thiserror::Error)]
@@ -125,12 +123,14 @@ pub async fn authenticate_user(
     }
 }
 
-/// Starts a browser session; returns the cookie value.
+/// Starts a browser session of `user`, authenticated at `auth_time` by
+/// the methods `amr`; returns the cookie value.
 pub async fn start_browser_session(
     state: &AppState,
     tenant: &Tenant,
     user: &User,
     auth_time: i64,
+    amr: &[String],
 ) -> Result<SecretString, LoginError> {
     let value = generate_token("hfbs_")?;
     let now = state.now();
@@ -141,7 +141,7 @@ pub async fn start_browser_session(
             tenant_id: tenant.id.clone(),
             user_id: user.id.clone(),
             auth_time,
-            amr: vec![AMR_PASSWORD.to_owned()],
+            amr: amr.to_vec(),
             created_at: now,
             expires_at: now + BROWSER_SESSION_TTL_SECS,
         })
@@ -224,7 +224,7 @@ pub async fn issue_code(
             code_challenge: grant.challenge.as_str().to_owned(),
             resource: grant.resource,
             auth_time,
-            acr: ACR_PASSWORD.to_owned(),
+            acr: holdfast_core::mfa::acr_of(&amr).to_owned(),
             amr,
             created_at: now,
             expires_at: now + CODE_TTL_SECS,

@@ -12,6 +12,7 @@ pub mod jwt;
 pub mod login;
 pub mod lookup;
 pub mod mail;
+pub mod mfa;
 pub mod password;
 pub mod retention;
 pub mod revocation;

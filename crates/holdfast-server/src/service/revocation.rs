@@ -177,6 +177,9 @@ pub async fn introspect(
             "sub": session.user_id,
             "scope": session.scope,
             "sid": session.id,
+            "auth_time": session.auth_time,
+            "acr": session.acr,
+            "amr": session.amr,
             "iat": record.created_at,
             "exp": session.expires_at.min(session.last_used_at + idle),
         }));

@@ -171,6 +171,36 @@ pub async fn before_password(
     Ok(Reservation { keys })
 }
 
+/// Counts a second-factor attempt (a TOTP or recovery code) for `user_id`
+/// before the code is checked, under the tenant's password limits and
+/// counters of its own; refuses it once a limit is reached. Report success
+/// with [`password_succeeded`].
+pub async fn before_second_factor(
+    state: &AppState,
+    tenant: &Tenant,
+    user_id: &str,
+    context: &RequestContext,
+) -> Result<Reservation, ThrottleError> {
+    let ip = address(context);
+    let keys = ThrottleKeys {
+        pair: sha256_b64(format!("mfa-pair\n{user_id}\n{ip}").as_bytes()),
+        account: Some(sha256_b64(format!("mfa-account\n{user_id}").as_bytes())),
+        address: sha256_b64(format!("mfa-address\n{ip}").as_bytes()),
+    };
+    let policy = policy(state, tenant).await?;
+    let audit = holdfast_store::AuditEvent {
+        user_id: Some(user_id.to_owned()),
+        reason: Some("second_factor".to_owned()),
+        ..audit::event(state, tenant, "login_throttled", context)
+    };
+    let verdict = state
+        .store
+        .reserve_attempt(&tenant.id, &keys, &policy, state.now(), &audit)
+        .await?;
+    refused("second_factor", verdict)?;
+    Ok(Reservation { keys })
+}
+
 /// Reports that a reserved password attempt succeeded: the address's
 /// counter for the account is cleared.
 pub async fn password_succeeded(

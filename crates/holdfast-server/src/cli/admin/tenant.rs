@@ -83,6 +83,7 @@ async fn update(state: &AppState, args: &TenantUpdateArgs, out: Output) -> anyho
         display_name: args.name.clone(),
         registration: args.registration,
         email_verification: args.email_verification,
+        mfa: args.mfa,
         password_min_length: args.password_min_length,
         password_max_length: args.password_max_length,
         password_blocklist: args.password_blocklist,
@@ -102,6 +103,7 @@ fn show(state: &AppState, tenant: &Tenant, policy: &AccountPolicy, out: Output) 
         "audience": tenant.audience(&issuer),
         "registration": policy.registration.as_str(),
         "email_verification": policy.email_verification.as_str(),
+        "mfa": policy.mfa.as_str(),
         "password_min_length": p.min_length, "password_max_length": p.max_length,
         "password_blocklist": p.blocklist,
     });
