@@ -96,6 +96,29 @@ async function callApi() {
   }
 }
 
+/** Shows the answer to the critical call. */
+async function showCritical(res) {
+  const text = await res.text();
+  let shown = text;
+  try {
+    shown = JSON.stringify(JSON.parse(text), null, 2);
+  } catch {}
+  $("critical-result").textContent = `HTTP ${res.status}\n${shown}`;
+  $("critical-result").dataset.status = String(res.status);
+  status(res.ok ? "Record 42 deleted." : `The API refused: HTTP ${res.status}`, res.ok ? "ok" : "error");
+}
+
+/**
+ * The critical call. `stepUp` tells the SDK what to do with the API's
+ * RFC 9470 challenge: sign in again in a popup and retry here, or go
+ * through a redirect and retry when the callback is handled.
+ */
+async function deleteRecord(stepUp) {
+  $("critical-result").textContent = "…";
+  delete $("critical-result").dataset.status;
+  await showCritical(await client.authFetch("/api/records/42", { method: "DELETE" }, { stepUp }));
+}
+
 function when(epochSeconds) {
   return epochSeconds ? new Date(epochSeconds * 1000).toLocaleString() : "-";
 }
@@ -156,6 +179,8 @@ $("password-form").addEventListener("submit", (event) => {
 });
 
 $("call-api").addEventListener("click", () => action(callApi));
+$("delete-record").addEventListener("click", () => action(() => deleteRecord("popup")));
+$("delete-record-redirect").addEventListener("click", () => action(() => deleteRecord("redirect")));
 $("list-devices").addEventListener("click", () => action(listDevices));
 $("revoke-others").addEventListener("click", () =>
   action(async () => {
@@ -186,12 +211,15 @@ client.addEventListener("signedin", () => action(showSignedIn));
 await action(async () => {
   if (client.isRedirectCallback()) {
     status("Completing sign-in…");
+    let done;
     try {
-      await client.handleRedirectCallback();
+      done = await client.handleRedirectCallback();
     } finally {
       history.replaceState(null, "", "/");
     }
     await showSignedIn();
+    // Back from a step-up by redirect: the SDK has sent the refused call again.
+    if (done.stepUpResponse) await showCritical(done.stepUpResponse);
   } else if (await client.isSignedIn()) {
     await showSignedIn();
   } else if (new URLSearchParams(location.search).get("state") === "signed-out") {

@@ -129,6 +129,52 @@ export interface HoldfastClientOptions {
   storage?: Storage;
   /** `fetch` to use (default: the global one). */
   fetch?: typeof fetch;
+  /**
+   * What `authFetch` does with an RFC 9470 step-up challenge
+   * (`insufficient_user_authentication`) [default: `throw`]:
+   * - `throw`: throws {@link StepUpRequiredError};
+   * - `popup`: signs in again in a popup with the challenge's `acr_values`
+   *   and `max_age`, then retries the call once with the new token;
+   * - `redirect`: sends the browser through the authorization endpoint with
+   *   them; `handleRedirectCallback` retries the call once and returns its
+   *   answer as `stepUpResponse`.
+   */
+  stepUp?: StepUpMode;
+}
+
+/** See {@link HoldfastClientOptions.stepUp}. */
+export type StepUpMode = "throw" | "popup" | "redirect";
+
+/** Per-call options of {@link HoldfastClient.authFetch}. */
+export interface AuthFetchOptions {
+  /** Overrides the client's {@link HoldfastClientOptions.stepUp}. */
+  stepUp?: StepUpMode;
+}
+
+/** The window name of a step-up popup: its callback is the opener's to finish. */
+export const STEP_UP_POPUP_NAME = "holdfast-step-up";
+
+/**
+ * Whether this page is a sign-in popup of a page of this origin (named so,
+ * or opened by a same-origin page; browsers may clear the name on
+ * cross-site navigations).
+ */
+function inSignInPopup(): boolean {
+  if (typeof window === "undefined" || !window.opener) return false;
+  if (window.name === STEP_UP_POPUP_NAME) return true;
+  try {
+    return (window.opener as Window).location.origin === location.origin;
+  } catch {
+    return false;
+  }
+}
+
+/** A request kept across a step-up redirect, to send again afterwards. */
+interface KeptRequest {
+  url: string;
+  method: string;
+  headers: [string, string][];
+  body?: string;
 }
 
 /** What {@link HoldfastClient.getSession} tells. */
@@ -441,7 +487,7 @@ export class HoldfastClient extends EventTarget {
    * `dpop_jkt` binding the code to this browser's key, RFC 9449 §10) and
    * remembers what the callback needs.
    */
-  async createAuthorizationUrl(options: RedirectSignInOptions = {}): Promise<string> {
+  async createAuthorizationUrl(options: RedirectSignInOptions = {}, stepUpRequest?: KeptRequest): Promise<string> {
     const [endpoints, key] = await Promise.all([this.endpoints(), this.#ensureKey(options.newKey)]);
     const redirectUri = options.redirectUri ?? this.#options.redirectUri ?? `${location.origin}/callback`;
     const codeVerifier = randomString(32);
@@ -472,8 +518,53 @@ export class HoldfastClient extends EventTarget {
       redirectUri,
       createdAt: Date.now(),
       appState: options.appState,
+      stepUpRequest,
     });
     return url.href;
+  }
+
+  /**
+   * Signs in in a popup window (e.g. a step-up: `{ acrValues, maxAge }`):
+   * the hosted pages run there, and this page finishes the sign-in when the
+   * popup comes back to the redirect URI (same origin). Call it from a user
+   * gesture, or the browser may block the popup. Throws `popup_blocked`,
+   * `popup_closed`, or the authorization error.
+   */
+  async signInWithPopup(options: RedirectSignInOptions = {}): Promise<{ appState: unknown }> {
+    // Opened first, while the click's activation lasts; pointed at the
+    // authorization URL once it is made.
+    const popup = window.open("about:blank", STEP_UP_POPUP_NAME, "popup,width=520,height=720");
+    if (!popup) throw new HoldfastError("popup_blocked", "the browser blocked the sign-in window");
+    let url: string;
+    try {
+      url = await this.createAuthorizationUrl(options);
+    } catch (e) {
+      popup.close();
+      throw e;
+    }
+    popup.location.href = url;
+    const callback = await new Promise<string>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (popup.closed) {
+          clearInterval(timer);
+          reject(new HoldfastError("popup_closed", "the sign-in window was closed"));
+          return;
+        }
+        let href: string | undefined;
+        try {
+          // Readable only once the popup is back on this origin.
+          href = popup.location.href;
+        } catch {
+          return;
+        }
+        if (href && href !== "about:blank" && this.isRedirectCallback(href)) {
+          clearInterval(timer);
+          popup.close();
+          resolve(href);
+        }
+      }, 100);
+    });
+    return this.handleRedirectCallback(callback);
   }
 
   /** Sends the browser to the hosted sign-in page. Never resolves. */
@@ -482,9 +573,14 @@ export class HoldfastClient extends EventTarget {
     return new Promise<never>(() => {});
   }
 
-  /** Whether `url` (default: the current one) is an authorization response. */
-  isRedirectCallback(url: string = location.href): boolean {
-    const p = new URL(url).searchParams;
+  /**
+   * Whether `url` (default: the current one) is an authorization response.
+   * In a step-up popup (window name {@link STEP_UP_POPUP_NAME}, with an
+   * opener) the current page's answer is `false`: the opener finishes it.
+   */
+  isRedirectCallback(url?: string): boolean {
+    if (url === undefined && inSignInPopup()) return false;
+    const p = new URL(url ?? location.href).searchParams;
     return p.has("state") && (p.has("code") || p.has("error"));
   }
 
@@ -494,7 +590,7 @@ export class HoldfastClient extends EventTarget {
    * caller should then replace the URL (`history.replaceState`) to drop the
    * code from it.
    */
-  async handleRedirectCallback(url: string = location.href): Promise<{ appState: unknown }> {
+  async handleRedirectCallback(url: string = location.href): Promise<{ appState: unknown; stepUpResponse?: Response }> {
     const p = new URL(url).searchParams;
     const state = p.get("state");
     if (!state) throw new HoldfastError("invalid_request", "the callback URL has no state");
@@ -533,6 +629,16 @@ export class HoldfastClient extends EventTarget {
       key,
     );
     await this.#completeSignIn(body, pending.nonce);
+    const kept = pending.stepUpRequest as KeptRequest | undefined;
+    if (kept) {
+      // RFC 9470 §5: the call that was refused, once more, with the new token.
+      const retried = await this.authFetch(
+        kept.url,
+        { method: kept.method, headers: kept.headers, body: kept.body },
+        { stepUp: "throw" },
+      );
+      return { appState: pending.appState, stepUpResponse: retried };
+    }
     return { appState: pending.appState };
   }
 
@@ -979,19 +1085,40 @@ export class HoldfastClient extends EventTarget {
    * method and URL; retries once with the server's nonce on
    * `use_dpop_nonce`; on `401 invalid_token` (an expired or revoked token)
    * refreshes once and retries. A step-up challenge
-   * (`insufficient_user_authentication`) throws {@link StepUpRequiredError}.
+   * (`insufficient_user_authentication`, RFC 9470 §3) is answered as the
+   * `stepUp` option says (default: throws {@link StepUpRequiredError}); after
+   * a step-up the call is retried once, and a second challenge throws.
    * Other responses, errors included, are returned as they are.
    *
    * A request body that is a stream can be sent only once; pass a string,
    * `Blob`, `FormData` or `URLSearchParams` for bodies that may be retried.
    */
-  async authFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  async authFetch(input: RequestInfo | URL, init?: RequestInit, options: AuthFetchOptions = {}): Promise<Response> {
     const base = new Request(input, init);
     let tokens = await this.#currentTokens();
     let refreshed = false;
+    let mode = options.stepUp ?? this.#options.stepUp ?? "throw";
     for (;;) {
       const { res, error, params } = await this.#send(base, tokens);
-      if (error === "insufficient_user_authentication") throw new StepUpRequiredError(res, params);
+      if (error === "insufficient_user_authentication") {
+        const challenge = new StepUpRequiredError(res, params);
+        if (mode === "throw") throw challenge;
+        const signIn: RedirectSignInOptions = { acrValues: challenge.acrValues, maxAge: challenge.maxAge };
+        if (mode === "redirect") {
+          const kept: KeptRequest = {
+            url: base.url,
+            method: base.method,
+            headers: [...base.headers].filter(([k]) => !["authorization", "dpop"].includes(k.toLowerCase())),
+            body: base.method === "GET" || base.method === "HEAD" ? undefined : await base.clone().text(),
+          };
+          location.assign(await this.createAuthorizationUrl(signIn, kept));
+          return new Promise<Response>(() => {});
+        }
+        await this.signInWithPopup(signIn);
+        tokens = await this.#currentTokens();
+        mode = "throw";
+        continue;
+      }
       if (res.status === 401 && error === "invalid_token" && !refreshed) {
         refreshed = true;
         tokens = await this.#refreshSingleFlight(tokens.version);

@@ -6,6 +6,8 @@
 
 export {
   HoldfastClient,
+  STEP_UP_POPUP_NAME,
+  type AuthFetchOptions,
   type DeviceSession,
   type Endpoints,
   type HoldfastClientOptions,
@@ -17,6 +19,7 @@ export {
   type SignOutOptions,
   type SignOutReason,
   type SignUpResult,
+  type StepUpMode,
 } from "./client.js";
 export { EmailVerificationRequiredError, HoldfastError, LoginRequiredError, StepUpRequiredError, TransientError } from "./errors.js";
 export { createProof, generateDpopKey, htuOf, jwkThumbprint, type DpopKeyPair, type ProofInput, type PublicEcJwk } from "./dpop.js";

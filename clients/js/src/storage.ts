@@ -59,6 +59,8 @@ export interface PendingAuthorization {
   createdAt: number;
   /** Whatever the app asked to get back after the callback. */
   appState?: unknown;
+  /** A step-up's refused request, sent again after the callback. */
+  stepUpRequest?: unknown;
 }
 
 /** The values stored per object store. */

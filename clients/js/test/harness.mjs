@@ -227,6 +227,7 @@ export class World {
       // Proofs name the URL the browser called: the API behind the SPA's proxy.
       "--public-url", this.spa,
       "--step-up-max-age", String(STEP_UP_MAX_AGE),
+      "--critical-max-age", "300",
       "--feed-client-id", "api-feed",
     ], { RS_LOG: "info,holdfast_verify=debug", RS_FEED_CLIENT_SECRET: feed.client_secret });
     await waitFor("example API", async () => (await fetch(`${this.apiDirect}/api/hello`)).status === 401, 30_000, this.processes.at(-1));

@@ -35,6 +35,10 @@ struct Args {
     /// `/api/sensitive` needs a login at most this many seconds old.
     #[arg(long, env = "RS_STEP_UP_MAX_AGE", default_value_t = 300)]
     step_up_max_age: u64,
+    /// `DELETE /api/records/{id}` needs a two-factor login at most this many
+    /// seconds old.
+    #[arg(long, env = "RS_CRITICAL_MAX_AGE", default_value_t = 300)]
+    critical_max_age: u64,
     /// The confidential client (scope `ssf`, client credentials) this API
     /// follows the tenant's revocation feed as.
     #[arg(
@@ -116,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot fetch discovery and keys from {}", args.issuer))?;
     let config = AppConfig {
         step_up_max_age: Duration::from_secs(args.step_up_max_age),
+        critical_max_age: Duration::from_secs(args.critical_max_age),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

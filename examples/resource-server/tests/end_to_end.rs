@@ -71,6 +71,7 @@ async fn rig() -> Option<Rig> {
     verifier.warm_up().await.unwrap();
     let config = AppConfig {
         step_up_max_age: Duration::from_secs(60),
+        critical_max_age: Duration::from_secs(60),
     };
     tokio::spawn(run(
         listener,
@@ -215,6 +216,25 @@ async fn example_api_accepts_holdfast_bearer_tokens_and_challenges_the_rest() {
             "Bearer realm=\"holdfast-example\", error=\"insufficient_user_authentication\", \
              error_description=\"a more recent authentication is required\", max_age=\"60\""
         ]
+    );
+
+    // The critical route wants two factors, and says so (RFC 9470 §3): a
+    // password-only token (`acr` "1") is refused even when fresh.
+    let fresh = rig.token("openid read").await;
+    let response = rig
+        .http
+        .delete(format!("{}/api/records/42", rig.rs))
+        .header("authorization", format!("Bearer {fresh}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains("error=\"insufficient_user_authentication\"")
+            && challenge.contains("acr_values=\"2\"")
+            && challenge.contains("max_age=\"60\""),
+        "{challenge}"
     );
 
     // A token for the tenant's default audience (the issuer) is not for
