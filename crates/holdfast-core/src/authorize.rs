@@ -150,6 +150,8 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     /// The strength `acr_values` asks for (`holdfast_core::mfa`), if any.
     pub acr_floor: Option<crate::mfa::Strength>,
+    /// Whether the client requires a second factor of every sign-in.
+    pub client_mfa_required: bool,
     /// Resource indicator (RFC 8707), the access token's audience.
     pub resource: Option<String>,
     /// Username to pre-fill.
@@ -281,6 +283,7 @@ pub fn validate(
         prompt,
         max_age,
         acr_floor: crate::mfa::requested_strength(params.acr_values.as_deref()),
+        client_mfa_required: client.mfa_required,
         resource,
         login_hint: params.login_hint.clone(),
         dpop_jkt: params.dpop_jkt.clone(),
@@ -386,6 +389,7 @@ mod tests {
             refresh_token_in_cookie: false,
             allowed_origins: Vec::new(),
             dpop_nonce_required: false,
+            mfa_required: false,
             resources: vec!["https://api.example.com/orders".into()],
             id_token_signed_response_alg: None,
             backchannel_logout: None,

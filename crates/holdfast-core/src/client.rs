@@ -210,6 +210,9 @@ pub struct Client {
     pub allowed_origins: Vec<String>,
     /// Whether DPoP proofs must carry a server nonce (RFC 9449 §8).
     pub dpop_nonce_required: bool,
+    /// Whether every sign-in to this client needs a second factor
+    /// (`holdfast_core::mfa`), whatever the tenant's policy.
+    pub mfa_required: bool,
     /// Resources (RFC 8707) the client may name besides the tenant's
     /// default audience; empty means the default audience only.
     pub resources: Vec<String>,
@@ -310,6 +313,8 @@ pub struct NewClient {
     pub allowed_origins: Vec<String>,
     /// DPoP nonces required; `None` means "on for public clients".
     pub dpop_nonce_required: Option<bool>,
+    /// Every sign-in to this client needs a second factor.
+    pub mfa_required: bool,
     /// Resources the client may name besides the tenant's default
     /// audience (RFC 8707); empty means the default audience only.
     pub resources: Vec<String>,
@@ -373,6 +378,7 @@ impl NewClient {
             refresh_token_in_cookie: false,
             allowed_origins: Vec::new(),
             dpop_nonce_required: None,
+            mfa_required: false,
             resources: Vec::new(),
             id_token_signed_response_alg: None,
             backchannel_logout: None,

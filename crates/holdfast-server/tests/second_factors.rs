@@ -49,6 +49,7 @@ on_both_backends!(
     recovery_codes_sign_in_once_each_and_can_be_replaced,
     oidc_acr_values_2_steps_up_the_same_browser_session,
     tenant_mfa_required_forces_enrolment_at_the_next_sign_in,
+    a_client_that_requires_mfa_asks_for_it_and_its_neighbours_do_not,
     removing_the_factor_needs_a_fresh_two_factor_sign_in_and_is_mailed_and_audited,
     tampered_foreign_and_guessed_second_steps_are_refused_without_a_500,
     first_party_challenge_never_skips_the_second_factor,
@@ -577,9 +578,8 @@ async fn tenant_mfa_required_forces_enrolment_at_the_next_sign_in(world: World) 
     assert_eq!(claims(tokens.str("access_token").unwrap())["acr"], "2");
 }
 
-async fn removing_the_factor_needs_a_fresh_two_factor_sign_in_and_is_mailed_and_audited(
-    world: World,
-) {
+/// `holdfast user create` of [`CAROL`], with an address.
+fn create_carol(world: &World) {
     world.server.cli(
         BIN,
         &[
@@ -595,6 +595,122 @@ async fn removing_the_factor_needs_a_fresh_two_factor_sign_in_and_is_mailed_and_
         ],
         &format!("{}\n", CAROL.1),
     );
+}
+
+async fn a_client_that_requires_mfa_asks_for_it_and_its_neighbours_do_not(world: World) {
+    // `holdfast client create --mfa-required`, and `client update` turning
+    // it on for another client (before the server has read either).
+    world.server.cli(
+        BIN,
+        &[
+            "client",
+            "create",
+            "--tenant",
+            "acme",
+            "--client-id",
+            "payroll",
+            "--public",
+            "--redirect-uri",
+            flow::REDIRECT_URI,
+            "--mfa-required",
+        ],
+        "",
+    );
+    world.server.cli(
+        BIN,
+        &[
+            "client",
+            "create",
+            "--tenant",
+            "acme",
+            "--client-id",
+            "vault",
+            "--public",
+            "--redirect-uri",
+            flow::REDIRECT_URI,
+        ],
+        "",
+    );
+    let updated = world.server.cli_output(
+        BIN,
+        &[
+            "client",
+            "update",
+            "--tenant",
+            "acme",
+            "--client-id",
+            "vault",
+            "--mfa-required",
+            "true",
+        ],
+        "",
+    );
+    assert!(updated.status.success(), "{updated:?}");
+    let updated = String::from_utf8_lossy(&updated.stdout);
+    assert!(updated.contains("\"mfa_required\":true"), "{updated}");
+    create_carol(&world);
+    // The tenant's other client: the password is enough.
+    let mut browser = signed_in_browser(&world).await;
+    // Payroll: the same browser's one-factor session must add a factor.
+    let pkce = flow::pkce();
+    let params = code_request("payroll", &pkce, "p");
+    let step = browser.get(&authorize_url(&world.fx.issuer, &params)).await;
+    assert_eq!(step.status, StatusCode::OK, "{}", step.body);
+    let totp = totp_of(&step);
+    let shown = post(
+        &mut browser,
+        &form_to(&step, "/login/second-factor"),
+        &[("code", &code_now(&world, &totp))],
+    )
+    .await;
+    recovery_codes_on(&shown);
+    let answer = browser.get(&authorize_url(&world.fx.issuer, &params)).await;
+    let code = code_of(&answer);
+    let tokens = world
+        .server
+        .http()
+        .post(world.fx.at("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("code_verifier", pkce.verifier.as_str()),
+            ("client_id", "payroll"),
+            ("redirect_uri", flow::REDIRECT_URI),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = tokens.json().await.unwrap();
+    assert_eq!(
+        claims(tokens["access_token"].as_str().unwrap())["acr"],
+        "2",
+        "{tokens}"
+    );
+    // Vault's first-party challenge refuses the password alone.
+    let challenge = flow::post_form(
+        &world.server.http(),
+        &world.fx.at("/authorize-challenge"),
+        &[
+            ("client_id", "vault"),
+            ("username", CAROL.0),
+            ("password", CAROL.1),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        challenge.oauth_error(),
+        "insufficient_authorization",
+        "{}",
+        challenge.text
+    );
+}
+
+async fn removing_the_factor_needs_a_fresh_two_factor_sign_in_and_is_mailed_and_audited(
+    world: World,
+) {
+    create_carol(&world);
     let mut browser = signed_in_as(&world, CAROL).await;
     let (totp, _codes) = enrol(&world, &mut browser).await;
     // Stale: the page asks for a new sign-in, and a post is refused.

@@ -60,6 +60,7 @@ pub(crate) struct ClientRow {
     pub id_token_signed_response_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    pub mfa_required: bool,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -92,6 +93,7 @@ impl TryFrom<ClientRow> for ClientRecord {
                 refresh_token_in_cookie: r.refresh_token_in_cookie,
                 allowed_origins: json_list(&r.allowed_origins)?,
                 dpop_nonce_required: r.dpop_nonce_required,
+                mfa_required: r.mfa_required,
                 resources: json_list(&r.resources)?,
                 id_token_signed_response_alg: r
                     .id_token_signed_response_alg

@@ -74,6 +74,14 @@ pub trait ClientStore: Send + Sync {
         client_id: &str,
         logout: Option<&holdfast_core::client::BackchannelLogout>,
     ) -> StoreResult<()>;
+    /// Sets whether every sign-in to the client needs a second factor.
+    /// `NotFound("client")` if absent.
+    async fn set_client_mfa_required(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        required: bool,
+    ) -> StoreResult<()>;
     /// All clients of a tenant, by `client_id`.
     async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<Client>>;
     /// Deletes a client in one transaction: every live session it holds

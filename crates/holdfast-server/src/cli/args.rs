@@ -466,6 +466,10 @@ pub struct ClientCreateArgs {
     /// endpoint instead of the response body (same-site deployments).
     #[arg(long)]
     pub refresh_token_cookie: bool,
+    /// Every sign-in to this client needs a second factor (users without
+    /// one set up an authenticator app at sign-in).
+    #[arg(long)]
+    pub mfa_required: bool,
     /// A browser origin allowed to call the token endpoint (repeatable)
     /// [default: the origins of the redirect URIs].
     #[arg(long = "allowed-origin")]
@@ -513,6 +517,10 @@ pub struct ClientUpdateArgs {
     /// Remove the back-channel logout registration.
     #[arg(long, conflicts_with = "backchannel_logout_uri")]
     pub no_backchannel_logout: bool,
+    /// Whether every sign-in to this client needs a second factor: true
+    /// or false.
+    #[arg(long)]
+    pub mfa_required: Option<bool>,
 }
 
 /// `holdfast user ...`

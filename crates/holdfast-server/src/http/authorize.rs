@@ -115,9 +115,7 @@ async fn authorize(
             // Step-up: a session below what the request (or the tenant)
             // needs is asked for exactly the missing factor, and raised.
             let current = Strength::of_amr(&session.amr);
-            match second_factor::need(state, ctx, request.acr_floor, &session.user_id, current)
-                .await
-            {
+            match second_factor::need(state, ctx, Some(&request), &session.user_id, current).await {
                 Ok(Need::Nothing) => {}
                 Ok(_) if request.prompt.none => {
                     return redirect_error(
@@ -357,8 +355,7 @@ pub(crate) async fn sign_in_and_continue(
     user: &holdfast_core::user::User,
     auth_time: i64,
 ) -> Response {
-    let need =
-        second_factor::need(state, ctx, request.acr_floor, &user.id, Strength::OneFactor).await;
+    let need = second_factor::need(state, ctx, Some(request), &user.id, Strength::OneFactor).await;
     match need {
         Ok(Need::Nothing) => {
             complete_sign_in(

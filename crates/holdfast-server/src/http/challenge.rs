@@ -125,9 +125,10 @@ pub async fn challenge(
     // must have one) is sent to the hosted login, which asks for it
     // (§5.2.2 `insufficient_authorization`; `redirect_to_web` is the
     // draft's way to say it).
-    let needs_factor = crate::service::mfa::required_for(&state, &ctx.tenant, &user.id)
-        .await
-        .map_err(|e| ApiError::new(OAuthErrorCode::TemporarilyUnavailable, e.user_message()))?;
+    let needs_factor = client.mfa_required
+        || crate::service::mfa::required_for(&state, &ctx.tenant, &user.id)
+            .await
+            .map_err(|e| ApiError::new(OAuthErrorCode::TemporarilyUnavailable, e.user_message()))?;
     if needs_factor {
         return Ok((
             StatusCode::BAD_REQUEST,

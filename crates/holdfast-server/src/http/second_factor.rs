@@ -58,13 +58,14 @@ pub enum Need {
     Enrolment,
 }
 
-/// What a sign-in of `user_id`, so far at `current` strength, needs:
-/// a second factor where the user has one, the tenant requires one, or
-/// the request asks for `acr` "2".
+/// What a sign-in of `user_id`, so far at `current` strength, for
+/// `request` (none: the account page), needs: a second factor where the
+/// user has one, the tenant or the client requires one, or the request
+/// asks for `acr` "2".
 pub async fn need(
     state: &AppState,
     ctx: &TenantContext,
-    floor: Option<Strength>,
+    request: Option<&AuthorizationRequest>,
     user_id: &str,
     current: Strength,
 ) -> Result<Need, MfaError> {
@@ -74,7 +75,9 @@ pub async fn need(
     if mfa::has_totp(state, &ctx.tenant, user_id).await? {
         return Ok(Need::Code);
     }
-    if floor == Some(Strength::TwoFactors) || mfa::policy_requires(state, &ctx.tenant).await {
+    let asked =
+        request.is_some_and(|r| r.acr_floor == Some(Strength::TwoFactors) || r.client_mfa_required);
+    if asked || mfa::policy_requires(state, &ctx.tenant).await {
         return Ok(Need::Enrolment);
     }
     Ok(Need::Nothing)

@@ -21,3 +21,6 @@ CREATE TABLE recovery_codes (
     used_at    INTEGER,
     PRIMARY KEY (tenant_id, user_id, digest)
 );
+
+-- A client may require a second factor of every sign-in to it.
+ALTER TABLE clients ADD COLUMN mfa_required BOOLEAN NOT NULL DEFAULT FALSE;

@@ -185,9 +185,10 @@ impl crate::ClientStore for ThisStore {
                 grant_types, scopes, access_token_ttl_secs, rotation, grace_window_secs,
                 retry_limit, idle_lifetime_secs, absolute_lifetime_secs, dpop_required, created_at,
                 refresh_token_in_cookie, allowed_origins, dpop_nonce_required, unbound_grace_accept_risk, resources,
-                id_token_signed_response_alg, backchannel_logout_uri, backchannel_logout_session_required)
+                id_token_signed_response_alg, backchannel_logout_uri, backchannel_logout_session_required,
+                mfa_required)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-                $23, $24)",
+                $23, $24, $25)",
         )
         .bind(id)
         .bind(tenant_id)
@@ -213,6 +214,7 @@ impl crate::ClientStore for ThisStore {
         .bind(c.id_token_signed_response_alg.map(|a| a.as_str()))
         .bind(c.backchannel_logout.as_ref().map(|b| b.uri.as_str()))
         .bind(c.backchannel_logout.as_ref().is_some_and(|b| b.session_required))
+        .bind(c.mfa_required)
         .execute(&mut *self.write_conn().await?)
         .await
         .map_err(|e| crate::conflict_or(e, "client"))?;
@@ -230,6 +232,7 @@ impl crate::ClientStore for ThisStore {
             refresh_token_in_cookie: c.refresh_token_in_cookie,
             allowed_origins: c.allowed_origins.clone(),
             dpop_nonce_required: c.dpop_nonce_required.unwrap_or(false),
+            mfa_required: c.mfa_required,
             resources: c.resources.clone(),
             id_token_signed_response_alg: c.id_token_signed_response_alg,
             backchannel_logout: c.backchannel_logout.clone(),
@@ -267,6 +270,26 @@ impl crate::ClientStore for ThisStore {
         .bind(client_id)
         .bind(logout.map(|b| b.uri.as_str()))
         .bind(logout.is_some_and(|b| b.session_required))
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(crate::StoreError::NotFound("client"));
+        }
+        Ok(())
+    }
+
+    async fn set_client_mfa_required(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        required: bool,
+    ) -> crate::StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE clients SET mfa_required = $3 WHERE tenant_id = $1 AND client_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(client_id)
+        .bind(required)
         .execute(&mut *self.write_conn().await?)
         .await?;
         if done.rows_affected() == 0 {

@@ -72,6 +72,7 @@ async fn create(state: &AppState, args: &ClientCreateArgs, out: Output) -> anyho
     new.refresh.absolute_lifetime_secs = args.absolute_lifetime;
     new.dpop_required = args.dpop_required;
     new.refresh_token_in_cookie = args.refresh_token_cookie;
+    new.mfa_required = args.mfa_required;
     new.allowed_origins = args.allowed_origins.clone();
     new.resources = args.resources.clone();
     new.id_token_signed_response_alg = args.id_token_signed_response_alg;
@@ -111,7 +112,7 @@ fn client_json(tenant: &Tenant, client: &Client) -> Value {
     json!({
         "tenant": tenant.slug, "client_id": client.client_id, "kind": client.kind.as_str(),
         "redirect_uris": client.redirect_uris, "grant_types": grants, "scopes": client.scopes,
-        "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required, "refresh_token_cookie": client.refresh_token_in_cookie, "allowed_origins": client.allowed_origins,
+        "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required, "refresh_token_cookie": client.refresh_token_in_cookie, "mfa_required": client.mfa_required, "allowed_origins": client.allowed_origins,
         "rotation": client.refresh.rotation.as_str(), "unbound_grace_accept_risk": client.refresh.unbound_grace_accept_risk,
         "resources": client.resources,
         "id_token_signed_response_alg": client.id_token_alg(tenant.signing_alg).as_str(),
@@ -130,14 +131,32 @@ fn backchannel_of(args: &BackchannelLogoutArgs) -> Option<BackchannelLogout> {
 }
 
 /// `holdfast client update`: sets or removes the back-channel logout
-/// registration (OIDC Back-Channel Logout 1.0 §2.2). A running server sees
-/// it within its client cache's few seconds.
+/// registration (OIDC Back-Channel Logout 1.0 §2.2), or whether sign-ins
+/// need a second factor. A running server sees it within its client
+/// cache's few seconds.
 async fn update(state: &AppState, args: &ClientUpdateArgs, out: Output) -> anyhow::Result<()> {
     let tenant = admin::tenant(state, &args.tenant).await?;
     let logout = backchannel_of(&args.backchannel);
+    if let Some(required) = args.mfa_required {
+        state
+            .store
+            .set_client_mfa_required(&tenant.id, &args.client_id, required)
+            .await?;
+        if logout.is_none() && !args.no_backchannel_logout {
+            out.print(
+                json!({ "tenant": tenant.slug, "client_id": args.client_id, "mfa_required": required }),
+                format!(
+                    "client '{}': a second factor is {}",
+                    args.client_id,
+                    if required { "required" } else { "up to the tenant" }
+                ),
+            );
+            return Ok(());
+        }
+    }
     if logout.is_none() && !args.no_backchannel_logout {
         anyhow::bail!(
-            "nothing to change: give --backchannel-logout-uri URL or --no-backchannel-logout"
+            "nothing to change: give --backchannel-logout-uri URL, --no-backchannel-logout or --mfa-required true|false"
         );
     }
     if let Some(l) = &logout {
