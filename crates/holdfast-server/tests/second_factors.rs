@@ -16,11 +16,10 @@ mod flow;
 
 use std::time::Duration;
 
-use flow::{Browser, Fixture, LoginForm, Page, authorize_url, code_request, jwt_part, query};
+use flow::mail_world::{World, run};
+use flow::{Browser, LoginForm, Page, authorize_url, code_request, jwt_part, query};
 use holdfast_core::client::{ClientKind, NewClient};
 use holdfast_core::clock::Clock;
-use holdfast_server::config::{MailConfig, ServerConfig, SmtpUrl};
-use holdfast_testkit::{Backend, SmtpSink, TestServer};
 use reqwest::StatusCode;
 use serde_json::Value;
 use totp_rs::Totp;
@@ -54,37 +53,6 @@ on_both_backends!(
     tampered_foreign_and_guessed_second_steps_are_refused_without_a_500,
     first_party_challenge_never_skips_the_second_factor,
 );
-
-struct World {
-    server: TestServer,
-    smtp: SmtpSink,
-    fx: Fixture,
-}
-
-async fn run<F, Fut>(backend: Backend, test: F)
-where
-    F: FnOnce(World) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let smtp = SmtpSink::start();
-    let Some(server) = TestServer::start_with(
-        backend,
-        ServerConfig {
-            mail: MailConfig {
-                smtp_url: Some(SmtpUrl(smtp.url.clone())),
-                from: "Acme Accounts <no-reply@acme.example>".into(),
-                ..MailConfig::default()
-            },
-            ..ServerConfig::default()
-        },
-    )
-    .await
-    else {
-        return;
-    };
-    let fx = flow::fixture(&server, "acme").await;
-    test(World { server, smtp, fx }).await;
-}
 
 fn forms(html: &str) -> Vec<LoginForm> {
     html.match_indices("<form")

@@ -14,9 +14,9 @@ mod flow;
 
 use std::time::Duration;
 
-use flow::{Browser, Fixture, LoginForm, Page, REDIRECT_URI, authorize_url, code_request, query};
-use holdfast_server::config::{MailConfig, ServerConfig, SmtpUrl};
-use holdfast_testkit::{Backend, ReceivedMail, SmtpSink, TestServer};
+use flow::mail_world::{World, run};
+use flow::{Browser, LoginForm, Page, REDIRECT_URI, authorize_url, code_request, query};
+use holdfast_testkit::ReceivedMail;
 use reqwest::StatusCode;
 
 const BIN: &str = env!("CARGO_BIN_EXE_holdfast");
@@ -55,37 +55,6 @@ on_both_backends_with_mail!(
     first_party_api_signs_up_verifies_by_code_and_the_challenge_then_signs_in,
     first_party_api_reset_and_password_change_end_every_session,
 );
-
-struct World {
-    server: TestServer,
-    smtp: SmtpSink,
-    fx: Fixture,
-}
-
-async fn run<F, Fut>(backend: Backend, test: F)
-where
-    F: FnOnce(World) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let smtp = SmtpSink::start();
-    let Some(server) = TestServer::start_with(
-        backend,
-        ServerConfig {
-            mail: MailConfig {
-                smtp_url: Some(SmtpUrl(smtp.url.clone())),
-                from: "Acme Accounts <no-reply@acme.example>".into(),
-                ..MailConfig::default()
-            },
-            ..ServerConfig::default()
-        },
-    )
-    .await
-    else {
-        return;
-    };
-    let fx = flow::fixture(&server, "acme").await;
-    test(World { server, smtp, fx }).await;
-}
 
 /// `holdfast user create` with an address and a password.
 fn create_user(world: &World, username: &str, email: &str, password: &str) {

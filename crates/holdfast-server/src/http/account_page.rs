@@ -257,6 +257,18 @@ async fn account_page(
     response
 }
 
+/// The account page again, with what went wrong.
+async fn page_with_error(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &HeaderMap,
+    signed: &Signed,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    account_page(state, ctx, headers, signed, status, None, Some(message)).await
+}
+
 /// `GET {issuer}/account`.
 pub async fn show(
     State(state): State<AppState>,
@@ -474,14 +486,13 @@ pub async fn profile(
     ) {
         Ok(name) => name,
         Err(_) => {
-            return account_page(
+            return page_with_error(
                 &state,
                 &ctx,
                 &headers,
                 &signed,
                 StatusCode::BAD_REQUEST,
-                None,
-                Some("Names are at most 200 characters, without control characters."),
+                "Names are at most 200 characters, without control characters.",
             )
             .await;
         }
@@ -519,14 +530,13 @@ pub async fn email(
     // sign-in may change it.
     if !signed.fresh(state.now()) {
         let e = AccountError::NeedsFreshLogin;
-        return account_page(
+        return page_with_error(
             &state,
             &ctx,
             &headers,
             &signed,
             status_of(&e),
-            None,
-            Some(&e.user_message()),
+            &e.user_message(),
         )
         .await;
     }
@@ -552,14 +562,13 @@ pub async fn email(
             None,
         ),
         Err(e) => {
-            account_page(
+            page_with_error(
                 &state,
                 &ctx,
                 &headers,
                 &signed,
                 status_of(&e),
-                None,
-                Some(&e.user_message()),
+                &e.user_message(),
             )
             .await
         }
@@ -592,14 +601,13 @@ pub async fn password(
     )
     .await
     {
-        return account_page(
+        return page_with_error(
             &state,
             &ctx,
             &headers,
             &signed,
             status_of(&e),
-            None,
-            Some(&e.user_message()),
+            &e.user_message(),
         )
         .await;
     }
@@ -685,14 +693,13 @@ pub async fn revoke_one(
     };
     // Someone else's session looks exactly like a missing one.
     let Some(session) = sessions.iter().find(|s| s.id == sid) else {
-        return account_page(
+        return page_with_error(
             &state,
             &ctx,
             &headers,
             &signed,
             StatusCode::NOT_FOUND,
-            None,
-            Some("That device is not signed in any more."),
+            "That device is not signed in any more.",
         )
         .await;
     };
@@ -768,26 +775,24 @@ pub async fn delete(
     };
     if !signed.fresh(state.now()) {
         let e = AccountError::NeedsFreshLogin;
-        return account_page(
+        return page_with_error(
             &state,
             &ctx,
             &headers,
             &signed,
             status_of(&e),
-            None,
-            Some(&e.user_message()),
+            &e.user_message(),
         )
         .await;
     }
     if form.get("confirm") != Some("yes") {
-        return account_page(
+        return page_with_error(
             &state,
             &ctx,
             &headers,
             &signed,
             StatusCode::BAD_REQUEST,
-            None,
-            Some("Tick the box to confirm."),
+            "Tick the box to confirm.",
         )
         .await;
     }
@@ -868,14 +873,13 @@ async fn refuse_unless_fresh(
     }
     let e = AccountError::NeedsFreshLogin;
     Some(
-        account_page(
+        page_with_error(
             state,
             ctx,
             headers,
             signed,
             status_of(&e),
-            None,
-            Some(&e.user_message()),
+            &e.user_message(),
         )
         .await,
     )
@@ -944,14 +948,13 @@ pub async fn totp_begin(
             None,
         ),
         Err(e) => {
-            account_page(
+            page_with_error(
                 &state,
                 &ctx,
                 &headers,
                 &signed,
                 mfa_status(&e),
-                None,
-                Some(&e.user_message()),
+                &e.user_message(),
             )
             .await
         }
@@ -1027,14 +1030,13 @@ pub async fn recovery_codes(
     match mfa::regenerate_recovery_codes(&state, &ctx.tenant, &signed.user, &context).await {
         Ok(codes) => second_factor::recovery_codes_page(&state, &ctx, &codes, &account_url(&ctx)),
         Err(e) => {
-            account_page(
+            page_with_error(
                 &state,
                 &ctx,
                 &headers,
                 &signed,
                 mfa_status(&e),
-                None,
-                Some(&e.user_message()),
+                &e.user_message(),
             )
             .await
         }
@@ -1060,14 +1062,13 @@ pub async fn totp_remove(
     match mfa::remove_totp(&state, &ctx.tenant, &signed.user, &context).await {
         Ok(()) => see_other(&format!("{}?done=mfa_removed", account_url(&ctx))),
         Err(e) => {
-            account_page(
+            page_with_error(
                 &state,
                 &ctx,
                 &headers,
                 &signed,
                 mfa_status(&e),
-                None,
-                Some(&e.user_message()),
+                &e.user_message(),
             )
             .await
         }

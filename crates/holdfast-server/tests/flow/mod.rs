@@ -21,6 +21,8 @@ use reqwest::header::{self, HeaderMap};
 use serde_json::Value;
 use url::Url;
 
+pub mod mail_world;
+
 /// The redirect URI every test client registers. Nothing listens there:
 /// the tests read the `Location` header and never follow it.
 pub const REDIRECT_URI: &str = "https://app.example.com/cb";
