@@ -220,6 +220,7 @@ await action(async () => {
     await showSignedIn();
     // Back from a step-up by redirect: the SDK has sent the refused call again.
     if (done.stepUpResponse) await showCritical(done.stepUpResponse);
+    if (done.stepUpError) throw done.stepUpError;
   } else if (await client.isSignedIn()) {
     await showSignedIn();
   } else if (new URLSearchParams(location.search).get("state") === "signed-out") {

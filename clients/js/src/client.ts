@@ -137,7 +137,8 @@ export interface HoldfastClientOptions {
    *   and `max_age`, then retries the call once with the new token;
    * - `redirect`: sends the browser through the authorization endpoint with
    *   them; `handleRedirectCallback` retries the call once and returns its
-   *   answer as `stepUpResponse`.
+   *   answer as `stepUpResponse` (or what it threw as `stepUpError`). The
+   *   request is kept as text: a binary body is not sent again intact.
    */
   stepUp?: StepUpMode;
 }
@@ -590,7 +591,7 @@ export class HoldfastClient extends EventTarget {
    * caller should then replace the URL (`history.replaceState`) to drop the
    * code from it.
    */
-  async handleRedirectCallback(url: string = location.href): Promise<{ appState: unknown; stepUpResponse?: Response }> {
+  async handleRedirectCallback(url: string = location.href): Promise<{ appState: unknown; stepUpResponse?: Response; stepUpError?: unknown }> {
     const p = new URL(url).searchParams;
     const state = p.get("state");
     if (!state) throw new HoldfastError("invalid_request", "the callback URL has no state");
@@ -631,13 +632,18 @@ export class HoldfastClient extends EventTarget {
     await this.#completeSignIn(body, pending.nonce);
     const kept = pending.stepUpRequest as KeptRequest | undefined;
     if (kept) {
-      // RFC 9470 §5: the call that was refused, once more, with the new token.
-      const retried = await this.authFetch(
-        kept.url,
-        { method: kept.method, headers: kept.headers, body: kept.body },
-        { stepUp: "throw" },
-      );
-      return { appState: pending.appState, stepUpResponse: retried };
+      // RFC 9470 §5: the call that was refused, once more, with the new
+      // token. The sign-in stands whatever this answers.
+      try {
+        const retried = await this.authFetch(
+          kept.url,
+          { method: kept.method, headers: kept.headers, body: kept.body },
+          { stepUp: "throw" },
+        );
+        return { appState: pending.appState, stepUpResponse: retried };
+      } catch (e) {
+        return { appState: pending.appState, stepUpError: e };
+      }
     }
     return { appState: pending.appState };
   }

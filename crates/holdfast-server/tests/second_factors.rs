@@ -431,9 +431,9 @@ async fn recovery_codes_sign_in_once_each_and_can_be_replaced(world: World) {
 }
 
 async fn oidc_acr_values_2_steps_up_the_same_browser_session(world: World) {
-    // A one-factor session, no factor enrolled yet.
+    // Two one-factor sessions, no factor enrolled yet.
+    let mut late = signed_in_browser(&world).await;
     let mut browser = signed_in_browser(&world).await;
-    let session_before = browser.cookie("holdfast_session").unwrap().to_owned();
     let pkce = flow::pkce();
     let params = flow::with(code_request("web", &pkce, "up"), "acr_values", "2");
     // prompt=none cannot show the step: interaction_required.
@@ -448,15 +448,21 @@ async fn oidc_acr_values_2_steps_up_the_same_browser_session(world: World) {
         query(&silent.location().unwrap(), "error").as_deref(),
         Some("interaction_required")
     );
-    // Without a factor, the step is the enrolment, then the codes, then on.
-    let step = browser.get(&authorize_url(&world.fx.issuer, &params)).await;
+    // Without a factor, a cookie alone cannot add one: the password comes
+    // first, then the set-up, the codes, and on.
+    let login = browser.get(&authorize_url(&world.fx.issuer, &params)).await;
+    let form = login
+        .login_form()
+        .expect("the password form, not the set-up");
+    assert!(form.action.ends_with("/login"), "{}", login.body);
+    assert!(!login.body.contains("otpauth"), "{}", login.body);
+    let step = browser.submit(&form, flow::USERNAME, flow::PASSWORD).await;
     assert_eq!(step.status, StatusCode::OK, "{}", step.body);
     let totp = totp_of(&step);
-    let code = code_now(&world, &totp);
     let shown = post(
         &mut browser,
         &form_to(&step, "/login/second-factor"),
-        &[("code", &code)],
+        &[("code", &code_now(&world, &totp))],
     )
     .await;
     assert_eq!(recovery_codes_on(&shown).len(), 10);
@@ -473,15 +479,43 @@ async fn oidc_acr_values_2_steps_up_the_same_browser_session(world: World) {
     let id = claims(tokens.str("id_token").unwrap());
     assert_eq!(id["acr"], "2", "{id}");
     assert_eq!(amr(&id), ["pwd", "otp", "mfa"]);
-    assert_eq!(id["auth_time"].as_i64(), Some(world.server.clock.now()));
-    // The same browser session, raised: its cookie did not change.
-    assert_eq!(browser.cookie("holdfast_session").unwrap(), session_before);
 
-    // A second one-factor session of the same (now enrolled) user.
+    // Step-up: the other one-factor session of the (now enrolled) user is
+    // asked for just the code, and that same browser session is raised.
+    world.server.clock.advance(31);
+    let session_before = late.cookie("holdfast_session").unwrap().to_owned();
+    let pkce2 = flow::pkce();
+    let params2 = flow::with(code_request("web", &pkce2, "up2"), "acr_values", "2");
+    let step = late.get(&authorize_url(&world.fx.issuer, &params2)).await;
+    assert!(
+        step.body.contains("This needs a recent second step"),
+        "{}",
+        step.body
+    );
+    let answer = post(
+        &mut late,
+        &form_to(&step, "/login/second-factor"),
+        &[("code", &code_now(&world, &totp))],
+    )
+    .await;
+    let tokens = flow::redeem(
+        &world.server.http(),
+        &world.fx,
+        &code_of(&answer),
+        &pkce2.verifier,
+    )
+    .await;
+    let id = claims(tokens.str("id_token").unwrap());
+    assert_eq!(id["acr"], "2", "{id}");
+    assert_eq!(amr(&id), ["pwd", "otp", "mfa"]);
+    assert_eq!(id["auth_time"].as_i64(), Some(world.server.clock.now()));
+    assert_eq!(late.cookie("holdfast_session").unwrap(), session_before);
+
+    // A new device of the enrolled user: even without acr_values the code
+    // is asked for.
     world.server.clock.advance(31);
     let mut other = Browser::new();
     let step = password_step(&world, &mut other, &code_request("web", &flow::pkce(), "x")).await;
-    // Enrolled: even without acr_values the code is asked for.
     assert!(step.body.contains("Two-step sign-in"), "{}", step.body);
     let form = form_to(&step, "/login/second-factor");
     let answer = post(&mut other, &form, &[("code", &code_now(&world, &totp))]).await;
@@ -619,10 +653,13 @@ async fn a_client_that_requires_mfa_asks_for_it_and_its_neighbours_do_not(world:
     create_carol(&world);
     // The tenant's other client: the password is enough.
     let mut browser = signed_in_browser(&world).await;
-    // Payroll: the same browser's one-factor session must add a factor.
+    // Payroll: the same browser's one-factor session must add a factor,
+    // after the password again.
     let pkce = flow::pkce();
     let params = code_request("payroll", &pkce, "p");
-    let step = browser.get(&authorize_url(&world.fx.issuer, &params)).await;
+    let login = browser.get(&authorize_url(&world.fx.issuer, &params)).await;
+    let form = login.login_form().expect("the password form");
+    let step = browser.submit(&form, flow::USERNAME, flow::PASSWORD).await;
     assert_eq!(step.status, StatusCode::OK, "{}", step.body);
     let totp = totp_of(&step);
     let shown = post(

@@ -392,9 +392,10 @@ pub async fn login(
         );
     }
     let now = state.now();
-    match mfa::has_totp(&state, &ctx.tenant, &user.id).await {
-        Ok(false) => {}
-        Ok(true) => {
+    // The tenant's policy holds here too: a factor, or setting one up.
+    match second_factor::need(&state, &ctx, None, &user.id, Strength::OneFactor).await {
+        Ok(Need::Nothing) => {}
+        Ok(mode) => {
             let pending = Pending::after_password(&user, now, Next::Account);
             return second_factor::page(
                 &state,
@@ -403,7 +404,7 @@ pub async fn login(
                 None,
                 &AuthorizeParams::default(),
                 &pending,
-                Need::Code,
+                mode,
                 StatusCode::OK,
                 None,
             )
@@ -626,7 +627,8 @@ pub async fn password(
         &ctx.tenant,
         &signed.user,
         state.now(),
-        &signed.session.amr,
+        // A password typed now, not the old session's factors.
+        &[AMR_PASSWORD.to_owned()],
     )
     .await
     {
@@ -975,6 +977,9 @@ pub async fn totp_confirm(
         Ok(s) => s,
         Err(r) => return r,
     };
+    if let Some(refused) = refuse_unless_fresh(&state, &ctx, &headers, &signed, false).await {
+        return refused;
+    }
     let code = form.get("code").unwrap_or_default();
     let codes =
         match mfa::confirm_enrolment(&state, &ctx.tenant, &signed.user, code, &context).await {
@@ -998,7 +1003,14 @@ pub async fn totp_confirm(
         holdfast_core::mfa::with_second_factor(&signed.session.amr, holdfast_core::mfa::AMR_OTP);
     if let Err(e) = state
         .store
-        .raise_browser_session(&ctx.tenant.id, &signed.session.id_digest, state.now(), &amr)
+        // The methods grow; the authentication time does not (a factor
+        // set up now is no new sign-in).
+        .raise_browser_session(
+            &ctx.tenant.id,
+            &signed.session.id_digest,
+            signed.session.auth_time,
+            &amr,
+        )
         .await
     {
         tracing::warn!(error = %e, "could not raise the browser session after enrolment");

@@ -126,6 +126,12 @@ async fn authorize(
                         "a second factor is needed",
                     );
                 }
+                // Setting up a factor is no step-up: a cookie alone (of any
+                // age) must not add one, so the password comes first.
+                Ok(Need::Enrolment) => {
+                    let hint = request.login_hint.clone().unwrap_or_default();
+                    return login_form(state, ctx, headers, open, &request, params, &hint, None);
+                }
                 Ok(mode) => {
                     let pending = Pending {
                         user_id: session.user_id.clone(),

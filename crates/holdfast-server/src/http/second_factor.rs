@@ -311,6 +311,8 @@ pub async fn submit(
     // A step-up must come from the browser holding the session it raises;
     // a first sign-in must finish soon after the password.
     let raised = match pending.raise.as_deref().filter(|r| !r.is_empty()) {
+        // Only a code raises a session; setting up a factor follows a password.
+        Some(_) if mode == Need::Enrolment => return expired(&state, &ctx),
         Some(digest) => {
             let here = cookie_value(&headers, &session_cookie_name(&state, &ctx));
             let live = match here {
@@ -342,7 +344,13 @@ pub async fn submit(
         .user_by_id(&ctx.tenant.id, &pending.user_id)
         .await
     {
-        Ok(Some(r)) if r.disabled_at.is_none() => r.user,
+        // A "not before" stamp (sign out everywhere, a new password) ends
+        // a second step begun before it, as it ends the session.
+        Ok(Some(r))
+            if r.disabled_at.is_none() && r.not_before.is_none_or(|nb| pending.auth_time >= nb) =>
+        {
+            r.user
+        }
         Ok(_) => return expired(&state, &ctx),
         Err(e) => return error_page(&state, &ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
     };

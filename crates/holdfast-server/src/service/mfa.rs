@@ -38,6 +38,9 @@ use crate::service::mail::{AccountMail, account_mail};
 use crate::service::throttle::{self, ThrottleError, Throttled};
 use crate::state::AppState;
 
+/// How long a key shown for set-up may be shown again and confirmed.
+pub const PENDING_ENROLMENT_SECS: i64 = 600;
+
 /// Why a second-factor action failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MfaError {
@@ -199,7 +202,11 @@ pub async fn begin_enrolment(
         if record.confirmed_at.is_some() {
             return Err(MfaError::AlreadyEnrolled);
         }
-        if let Ok(secret) = open_secret(state, tenant, &record) {
+        // The same key while this set-up lasts (a wrong first code shows
+        // it again); an older pending key is never shown again.
+        if state.now() - record.created_at <= PENDING_ENROLMENT_SECS
+            && let Ok(secret) = open_secret(state, tenant, &record)
+        {
             return Ok(enrolment_of(&key_for(tenant, user, &secret)));
         }
     }
@@ -235,7 +242,9 @@ pub async fn confirm_enrolment(
         .store
         .totp_factor(&tenant.id, &user.id)
         .await?
-        .filter(|r| r.confirmed_at.is_none())
+        .filter(|r| {
+            r.confirmed_at.is_none() && state.now() - r.created_at <= PENDING_ENROLMENT_SECS
+        })
         .ok_or(MfaError::NoFactor)?;
     let secret = open_secret(state, tenant, &record)?;
     let step = key_for(tenant, user, &secret)
