@@ -77,6 +77,16 @@ async fn post(browser: &mut Browser, form: &LoginForm, extra: &[(&str, &str)]) -
     browser.post_form(&form.action, &fields).await
 }
 
+/// Submits the second-factor form on `page` with `code`.
+async fn second_step(browser: &mut Browser, page: &Page, code: &str) -> Page {
+    post(
+        browser,
+        &form_to(page, "/login/second-factor"),
+        &[("code", code)],
+    )
+    .await
+}
+
 /// The `otpauth://` link of an enrolment page, read as an app would.
 fn totp_of(page: &Page) -> Totp {
     let start = page
@@ -288,12 +298,7 @@ async fn rfc6238_totp_enrolled_on_the_account_page_then_each_sign_in_needs_a_cod
     let mut third = Browser::new();
     let pkce3 = flow::pkce();
     let step = password_step(&world, &mut third, &code_request("web", &pkce3, "st-3")).await;
-    let replay = post(
-        &mut third,
-        &form_to(&step, "/login/second-factor"),
-        &[("code", &code)],
-    )
-    .await;
+    let replay = second_step(&mut third, &step, &code).await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.body);
     assert!(replay.body.contains("used already"), "{}", replay.body);
     // So is the previous step's code, and a malformed one.
@@ -312,12 +317,7 @@ async fn rfc6238_totp_enrolled_on_the_account_page_then_each_sign_in_needs_a_cod
     world.server.clock.advance(30);
     let next = code_now(&world, &totp);
     let step = password_step(&world, &mut third, &code_request("web", &pkce3, "st-3")).await;
-    let ok = post(
-        &mut third,
-        &form_to(&step, "/login/second-factor"),
-        &[("code", &next)],
-    )
-    .await;
+    let ok = second_step(&mut third, &step, &next).await;
     code_of(&ok);
     // The SSO session the code made is two-factor: no second step again.
     let again = third
@@ -335,12 +335,7 @@ async fn rfc6238_totp_enrolled_on_the_account_page_then_each_sign_in_needs_a_cod
     assert_eq!(step.status, StatusCode::OK, "{}", step.body);
     world.server.clock.advance(30);
     let code = code_now(&world, &totp);
-    let done = post(
-        &mut fourth,
-        &form_to(&step, "/login/second-factor"),
-        &[("code", &code)],
-    )
-    .await;
+    let done = second_step(&mut fourth, &step, &code).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     let account = fourth.get(&world.fx.at("/account")).await;
     assert!(account.body.contains("Signed in as"), "{}", account.body);
@@ -367,12 +362,7 @@ async fn recovery_codes_sign_in_once_each_and_can_be_replaced(world: World) {
     let step = password_step(&world, &mut second, &code_request("web", &pkce, "r")).await;
     // Typed in capitals with a space: still the code.
     let typed = codes[0].to_uppercase().replace('-', " ");
-    let answer = post(
-        &mut second,
-        &form_to(&step, "/login/second-factor"),
-        &[("code", &typed)],
-    )
-    .await;
+    let answer = second_step(&mut second, &step, &typed).await;
     let tokens = flow::redeem(
         &world.server.http(),
         &world.fx,
@@ -386,12 +376,7 @@ async fn recovery_codes_sign_in_once_each_and_can_be_replaced(world: World) {
     // Spent: a second use is refused.
     let mut third = Browser::new();
     let step = password_step(&world, &mut third, &code_request("web", &flow::pkce(), "r")).await;
-    let again = post(
-        &mut third,
-        &form_to(&step, "/login/second-factor"),
-        &[("code", &codes[0])],
-    )
-    .await;
+    let again = second_step(&mut third, &step, &codes[0]).await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.body);
     let account = first.get(&world.fx.at("/account")).await;
     assert!(
@@ -409,24 +394,14 @@ async fn recovery_codes_sign_in_once_each_and_can_be_replaced(world: World) {
     let new_codes = recovery_codes_on(&fresh);
     assert_eq!(new_codes.len(), 10);
     assert!(new_codes.iter().all(|c| !codes.contains(c)));
-    let old = post(
-        &mut third,
-        &form_to(&again, "/login/second-factor"),
-        &[("code", &codes[1])],
-    )
-    .await;
+    let old = second_step(&mut third, &again, &codes[1]).await;
     assert_eq!(
         old.status,
         StatusCode::BAD_REQUEST,
         "an old code died: {}",
         old.body
     );
-    let new = post(
-        &mut third,
-        &form_to(&old, "/login/second-factor"),
-        &[("code", &new_codes[3])],
-    )
-    .await;
+    let new = second_step(&mut third, &old, &new_codes[3]).await;
     code_of(&new);
 }
 
@@ -459,12 +434,7 @@ async fn oidc_acr_values_2_steps_up_the_same_browser_session(world: World) {
     let step = browser.submit(&form, flow::USERNAME, flow::PASSWORD).await;
     assert_eq!(step.status, StatusCode::OK, "{}", step.body);
     let totp = totp_of(&step);
-    let shown = post(
-        &mut browser,
-        &form_to(&step, "/login/second-factor"),
-        &[("code", &code_now(&world, &totp))],
-    )
-    .await;
+    let shown = second_step(&mut browser, &step, &code_now(&world, &totp)).await;
     assert_eq!(recovery_codes_on(&shown).len(), 10);
     let go_on = shown.body.split("id=\"continue\" href=\"").nth(1).unwrap();
     let go_on = flow::decode_entities(&go_on[..go_on.find('"').unwrap()]);
@@ -492,12 +462,7 @@ async fn oidc_acr_values_2_steps_up_the_same_browser_session(world: World) {
         "{}",
         step.body
     );
-    let answer = post(
-        &mut late,
-        &form_to(&step, "/login/second-factor"),
-        &[("code", &code_now(&world, &totp))],
-    )
-    .await;
+    let answer = second_step(&mut late, &step, &code_now(&world, &totp)).await;
     let tokens = flow::redeem(
         &world.server.http(),
         &world.fx,
@@ -562,12 +527,7 @@ async fn tenant_mfa_required_forces_enrolment_at_the_next_sign_in(world: World) 
     assert_eq!(step.status, StatusCode::OK, "{}", step.body);
     assert!(step.body.contains("needs a second step"), "{}", step.body);
     let totp = totp_of(&step);
-    let shown = post(
-        &mut browser,
-        &form_to(&step, "/login/second-factor"),
-        &[("code", &code_now(&world, &totp))],
-    )
-    .await;
+    let shown = second_step(&mut browser, &step, &code_now(&world, &totp)).await;
     recovery_codes_on(&shown);
     let answer = browser.get(&authorize_url(&world.fx.issuer, &params)).await;
     let tokens = flow::redeem(
@@ -662,12 +622,7 @@ async fn a_client_that_requires_mfa_asks_for_it_and_its_neighbours_do_not(world:
     let step = browser.submit(&form, flow::USERNAME, flow::PASSWORD).await;
     assert_eq!(step.status, StatusCode::OK, "{}", step.body);
     let totp = totp_of(&step);
-    let shown = post(
-        &mut browser,
-        &form_to(&step, "/login/second-factor"),
-        &[("code", &code_now(&world, &totp))],
-    )
-    .await;
+    let shown = second_step(&mut browser, &step, &code_now(&world, &totp)).await;
     recovery_codes_on(&shown);
     let answer = browser.get(&authorize_url(&world.fx.issuer, &params)).await;
     let code = code_of(&answer);
@@ -731,12 +686,7 @@ async fn removing_the_factor_needs_a_fresh_two_factor_sign_in_and_is_mailed_and_
     let step = fresh
         .submit(&page.login_form().unwrap(), CAROL.0, CAROL.1)
         .await;
-    let done = post(
-        &mut fresh,
-        &form_to(&step, "/login/second-factor"),
-        &[("code", &code_now(&world, &totp))],
-    )
-    .await;
+    let done = second_step(&mut fresh, &step, &code_now(&world, &totp)).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     let account = fresh.get(&world.fx.at("/account")).await;
     let removed = post(&mut fresh, &form_to(&account, "/account/totp/remove"), &[]).await;

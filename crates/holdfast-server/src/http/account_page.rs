@@ -403,6 +403,7 @@ pub async fn login(
                 &headers,
                 None,
                 &AuthorizeParams::default(),
+                &user,
                 &pending,
                 mode,
                 StatusCode::OK,
@@ -906,24 +907,12 @@ fn enrolment_page(
             "action": format!("{}/totp/confirm", account_url(ctx)),
             "csrf_token": token,
             "params": [],
-            "enrol": {
-                "qr_svg": enrolment.qr_svg,
-                "secret": enrolment.secret_base32,
-                "uri": enrolment.uri,
-            },
+            "enrol": second_factor::enrolment_json(enrolment),
             "cancel_url": account_url(ctx),
             "error": error,
         }),
     );
     pages::page(status, html, None)
-}
-
-fn mfa_status(e: &MfaError) -> StatusCode {
-    match e {
-        MfaError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-        e if e.is_server_side() => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::BAD_REQUEST,
-    }
 }
 
 /// `POST {issuer}/account/totp/begin`.
@@ -955,7 +944,7 @@ pub async fn totp_begin(
                 &ctx,
                 &headers,
                 &signed,
-                mfa_status(&e),
+                second_factor::status_of(&e),
                 &e.user_message(),
             )
             .await
@@ -992,7 +981,7 @@ pub async fn totp_confirm(
                         &ctx,
                         form.get("csrf_token").unwrap_or_default(),
                         &enrolment,
-                        mfa_status(&e),
+                        second_factor::status_of(&e),
                         Some(&e.user_message()),
                     ),
                     Err(_) => see_other(&account_url(&ctx)),
@@ -1047,7 +1036,7 @@ pub async fn recovery_codes(
                 &ctx,
                 &headers,
                 &signed,
-                mfa_status(&e),
+                second_factor::status_of(&e),
                 &e.user_message(),
             )
             .await
@@ -1079,7 +1068,7 @@ pub async fn totp_remove(
                 &ctx,
                 &headers,
                 &signed,
-                mfa_status(&e),
+                second_factor::status_of(&e),
                 &e.user_message(),
             )
             .await

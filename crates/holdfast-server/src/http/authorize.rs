@@ -104,14 +104,14 @@ async fn authorize(
                 .store
                 .user_by_id(&ctx.tenant.id, &session.user_id)
                 .await;
-            match user_exists {
+            let user = match user_exists {
                 // A "not before" stamp ends single sign-on from before it.
-                Ok(Some(user)) if user.not_before.is_none_or(|nb| session.auth_time >= nb) => {}
+                Ok(Some(r)) if r.not_before.is_none_or(|nb| session.auth_time >= nb) => r.user,
                 Ok(_) => return login_form(state, ctx, headers, open, &request, params, "", None),
                 Err(err) => {
                     return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err));
                 }
-            }
+            };
             // Step-up: a session below what the request (or the tenant)
             // needs is asked for exactly the missing factor, and raised.
             let current = Strength::of_amr(&session.amr);
@@ -146,6 +146,7 @@ async fn authorize(
                         headers,
                         Some(&request),
                         params,
+                        &user,
                         &pending,
                         mode,
                         StatusCode::OK,
@@ -382,6 +383,7 @@ pub(crate) async fn sign_in_and_continue(
                 headers,
                 Some(request),
                 params,
+                user,
                 &pending,
                 mode,
                 StatusCode::OK,

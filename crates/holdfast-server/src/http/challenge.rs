@@ -125,11 +125,16 @@ pub async fn challenge(
     // must have one) is sent to the hosted login, which asks for it
     // (§5.2.2 `insufficient_authorization`; `redirect_to_web` is the
     // draft's way to say it).
-    let needs_factor = client.mfa_required
-        || crate::service::mfa::required_for(&state, &ctx.tenant, &user.id)
-            .await
-            .map_err(|e| ApiError::new(OAuthErrorCode::TemporarilyUnavailable, e.user_message()))?;
-    if needs_factor {
+    let need = crate::service::mfa::need(
+        &state,
+        &ctx.tenant,
+        &user.id,
+        holdfast_core::mfa::Strength::OneFactor,
+        client.mfa_required,
+    )
+    .await
+    .map_err(|e| ApiError::new(OAuthErrorCode::TemporarilyUnavailable, e.user_message()))?;
+    if need != crate::service::mfa::Need::Nothing {
         return Ok((
             StatusCode::BAD_REQUEST,
             [(header::CACHE_CONTROL, "no-store")],

@@ -47,21 +47,11 @@ use crate::state::AppState;
 /// How long after the password the second step may be completed.
 pub const PENDING_TTL_SECS: i64 = 600;
 
-/// What a sign-in still needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// Nothing more.
-    Nothing,
-    /// A code of the user's factor.
-    Code,
-    /// A factor must be set up first (policy or `acr_values`).
-    Enrolment,
-}
+pub use crate::service::mfa::Need;
 
-/// What a sign-in of `user_id`, so far at `current` strength, for
-/// `request` (none: the account page), needs: a second factor where the
-/// user has one, the tenant or the client requires one, or the request
-/// asks for `acr` "2".
+/// What a sign-in for `request` (none: the account page) needs
+/// ([`mfa::need`]); the request asks for two factors by `acr_values` or
+/// through its client's policy.
 pub async fn need(
     state: &AppState,
     ctx: &TenantContext,
@@ -69,18 +59,23 @@ pub async fn need(
     user_id: &str,
     current: Strength,
 ) -> Result<Need, MfaError> {
-    if current >= Strength::TwoFactors {
-        return Ok(Need::Nothing);
-    }
-    if mfa::has_totp(state, &ctx.tenant, user_id).await? {
-        return Ok(Need::Code);
-    }
     let asked =
         request.is_some_and(|r| r.acr_floor == Some(Strength::TwoFactors) || r.client_mfa_required);
-    if asked || mfa::policy_requires(state, &ctx.tenant).await {
-        return Ok(Need::Enrolment);
+    mfa::need(state, &ctx.tenant, user_id, current, asked).await
+}
+
+/// The status of a refused code or set-up.
+pub fn status_of(e: &MfaError) -> StatusCode {
+    match e {
+        MfaError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        e if e.is_server_side() => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
     }
-    Ok(Need::Nothing)
+}
+
+/// The enrolment part of the second-factor page.
+pub fn enrolment_json(e: &mfa::Enrolment) -> serde_json::Value {
+    json!({ "qr_svg": e.qr_svg, "secret": e.secret_base32, "uri": e.uri })
 }
 
 /// Where the sign-in goes once complete.
@@ -161,7 +156,10 @@ impl Pending {
             user_id: form.get("mfa_user")?.to_owned(),
             auth_time: get("mfa_time").parse().ok()?,
             amr: get("mfa_amr").split(' ').map(str::to_owned).collect(),
-            raise: form.get("mfa_raise").map(str::to_owned),
+            raise: form
+                .get("mfa_raise")
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned),
             next,
         };
         Some((pending, mode))
@@ -187,29 +185,14 @@ pub async fn page(
     headers: &HeaderMap,
     request: Option<&AuthorizationRequest>,
     params: &AuthorizeParams,
+    user: &User,
     pending: &Pending,
     mode: Need,
     status: StatusCode,
     error: Option<&str>,
 ) -> Response {
-    let user = match state
-        .store
-        .user_by_id(&ctx.tenant.id, &pending.user_id)
-        .await
-    {
-        Ok(Some(r)) => r.user,
-        Ok(None) => {
-            return error_page(
-                state,
-                ctx,
-                StatusCode::BAD_REQUEST,
-                "This sign-in is no longer valid. Start again.",
-            );
-        }
-        Err(e) => return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
-    };
     let (mode, enrolment) = if mode == Need::Enrolment {
-        match mfa::begin_enrolment(state, &ctx.tenant, &user).await {
+        match mfa::begin_enrolment(state, &ctx.tenant, user).await {
             Ok(e) => (Need::Enrolment, Some(e)),
             Err(MfaError::AlreadyEnrolled) => (Need::Code, None),
             Err(e) => {
@@ -250,11 +233,7 @@ pub async fn page(
             "action": format!("{}/login/second-factor", ctx.issuer),
             "csrf_token": token,
             "params": pairs,
-            "enrol": enrolment.as_ref().map(|e| json!({
-                "qr_svg": e.qr_svg,
-                "secret": e.secret_base32,
-                "uri": e.uri,
-            })),
+            "enrol": enrolment.as_ref().map(enrolment_json),
             "step_up": pending.raise.is_some(),
             "error": error,
         }),
@@ -310,7 +289,7 @@ pub async fn submit(
     }
     // A step-up must come from the browser holding the session it raises;
     // a first sign-in must finish soon after the password.
-    let raised = match pending.raise.as_deref().filter(|r| !r.is_empty()) {
+    let raised = match pending.raise.as_deref() {
         // Only a code raises a session; setting up a factor follows a password.
         Some(_) if mode == Need::Enrolment => return expired(&state, &ctx),
         Some(digest) => {
@@ -366,17 +345,14 @@ pub async fn submit(
     let (method, recovery_codes) = match outcome {
         Ok(done) => done,
         Err(e) => {
-            let status = match &e {
-                MfaError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-                e if e.is_server_side() => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::BAD_REQUEST,
-            };
+            let status = status_of(&e);
             return page(
                 &state,
                 &ctx,
                 &headers,
                 request.as_ref(),
                 &params,
+                &user,
                 &pending,
                 mode,
                 status,

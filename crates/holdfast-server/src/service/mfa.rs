@@ -22,8 +22,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use holdfast_core::mfa::{
-    self, AMR_OTP, RECOVERY_CODE_COUNT, TOTP_SECRET_BYTES, TotpKey, looks_like_recovery_code,
-    normalize_code, recovery_code_from_random,
+    self, AMR_OTP, RECOVERY_CODE_COUNT, Strength, TOTP_SECRET_BYTES, TotpKey,
+    looks_like_recovery_code, normalize_code, recovery_code_from_random,
 };
 use holdfast_core::tenant::Tenant;
 use holdfast_core::user::User;
@@ -170,21 +170,44 @@ pub async fn has_totp(state: &AppState, tenant: &Tenant, user_id: &str) -> Resul
         .is_some_and(|r| r.confirmed_at.is_some()))
 }
 
-/// Whether a sign-in of `user` needs a second factor: they have one, or
-/// the tenant's policy (or the client's) requires one.
-pub async fn required_for(
+/// What a sign-in still needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing more.
+    Nothing,
+    /// A code of the user's factor.
+    Code,
+    /// A factor must be set up first (policy or `acr_values`).
+    Enrolment,
+}
+
+/// What a sign-in of `user_id`, so far at `current` strength, needs: a
+/// code where the user has a factor; a set-up where the request asks for
+/// two factors (`asked`: `acr_values`, the client's policy) or the
+/// tenant's policy does. The one rule for the hosted pages and the
+/// first-party challenge.
+pub async fn need(
     state: &AppState,
     tenant: &Tenant,
     user_id: &str,
-) -> Result<bool, MfaError> {
-    if has_totp(state, tenant, user_id).await? {
-        return Ok(true);
+    current: Strength,
+    asked: bool,
+) -> Result<Need, MfaError> {
+    if current >= Strength::TwoFactors {
+        return Ok(Need::Nothing);
     }
-    Ok(policy_requires(state, tenant).await)
+    if has_totp(state, tenant, user_id).await? {
+        return Ok(Need::Code);
+    }
+    if asked || policy_requires(state, tenant).await {
+        return Ok(Need::Enrolment);
+    }
+    Ok(Need::Nothing)
 }
 
-/// Whether the tenant requires a second factor of everyone.
-pub async fn policy_requires(state: &AppState, tenant: &Tenant) -> bool {
+/// Whether the tenant requires a second factor of everyone (a store
+/// failure reads as "required": refusing is the safe side).
+async fn policy_requires(state: &AppState, tenant: &Tenant) -> bool {
     crate::service::accounts::policy(state, tenant)
         .await
         .map(|p| p.mfa == mfa::MfaPolicy::Required)
@@ -281,7 +304,7 @@ pub async fn confirm_enrolment(
     {
         return Err(MfaError::NoFactor);
     }
-    throttle::password_succeeded(state, tenant, reservation).await?;
+    cleared(state, tenant, reservation).await;
     Ok(codes)
 }
 
@@ -329,8 +352,17 @@ pub async fn verify(
         drop(reservation);
         return Err(MfaError::WrongCode);
     }
-    throttle::password_succeeded(state, tenant, reservation).await?;
+    cleared(state, tenant, reservation).await;
     Ok(AMR_OTP)
+}
+
+/// Takes a right code's reservation back. The code is spent (committed)
+/// by now: a failure here must not turn the success into an error page
+/// (the recovery codes of a set-up would be lost), so it is only logged.
+async fn cleared(state: &AppState, tenant: &Tenant, reservation: throttle::Reservation) {
+    if let Err(e) = throttle::password_succeeded(state, tenant, reservation).await {
+        tracing::warn!(error = %e, "could not clear the second-factor counter after a right code");
+    }
 }
 
 /// Replaces the user's recovery codes; the new ones (to show once).

@@ -147,6 +147,22 @@ pub async fn before_password(
     context: &RequestContext,
 ) -> Result<Reservation, ThrottleError> {
     let keys = password_keys(username_normalized, context);
+    let audit = holdfast_store::AuditEvent {
+        client_id: Some(client_id.to_owned()),
+        ..audit::event(state, tenant, "login_throttled", context)
+    };
+    reserve(state, tenant, keys, &audit, "password").await
+}
+
+/// Reserves an attempt under `keys` and the tenant's limits, `audit`
+/// recording the first refusal of a window.
+async fn reserve(
+    state: &AppState,
+    tenant: &Tenant,
+    keys: ThrottleKeys,
+    audit: &holdfast_store::AuditEvent,
+    kind: &'static str,
+) -> Result<Reservation, ThrottleError> {
     let policy = policy(state, tenant).await?;
     let now = state.now();
     // The cheap look: already refused, and not the first refusal of the
@@ -157,17 +173,13 @@ pub async fn before_password(
         ..
     } = check(&policy, &seen, now)
     {
-        refused("password", v)?;
+        refused(kind, v)?;
     }
-    let audit = holdfast_store::AuditEvent {
-        client_id: Some(client_id.to_owned()),
-        ..audit::event(state, tenant, "login_throttled", context)
-    };
     let verdict = state
         .store
-        .reserve_attempt(&tenant.id, &keys, &policy, now, &audit)
+        .reserve_attempt(&tenant.id, &keys, &policy, now, audit)
         .await?;
-    refused("password", verdict)?;
+    refused(kind, verdict)?;
     Ok(Reservation { keys })
 }
 
@@ -187,18 +199,12 @@ pub async fn before_second_factor(
         account: Some(sha256_b64(format!("mfa-account\n{user_id}").as_bytes())),
         address: sha256_b64(format!("mfa-address\n{ip}").as_bytes()),
     };
-    let policy = policy(state, tenant).await?;
     let audit = holdfast_store::AuditEvent {
         user_id: Some(user_id.to_owned()),
         reason: Some("second_factor".to_owned()),
         ..audit::event(state, tenant, "login_throttled", context)
     };
-    let verdict = state
-        .store
-        .reserve_attempt(&tenant.id, &keys, &policy, state.now(), &audit)
-        .await?;
-    refused("second_factor", verdict)?;
-    Ok(Reservation { keys })
+    reserve(state, tenant, keys, &audit, "second_factor").await
 }
 
 /// Reports that a reserved password attempt succeeded: the address's
