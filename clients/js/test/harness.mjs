@@ -180,12 +180,15 @@ export class World {
 
   /**
    * Starts the world. `{ mail: true }` also starts a {@link MailSink}
-   * (`world.mail`) and points Holdfast's `--smtp-url` at it.
+   * (`world.mail`) and points Holdfast's `--smtp-url` at it; `{ host }`
+   * names Holdfast's public URL by that host (e.g. `localhost`) instead of
+   * 127.0.0.1.
    */
   static async start(options = {}) {
     const w = new World();
     try {
       if (options.mail) w.mail = await MailSink.start();
+      w.host = options.host;
       await w.#start();
     } catch (e) {
       await w.stop();
@@ -198,7 +201,10 @@ export class World {
     await mkdir(path.join(artifacts, "logs"), { recursive: true });
     this.dataDir = await mkdtemp(path.join(os.tmpdir(), "holdfast-browser-"));
     const [hf, rs, spa] = [await freePort(), await freePort(), await freePort()];
-    this.base = `http://127.0.0.1:${hf}`;
+    // `{ host: "localhost" }` serves Holdfast under a domain name (its
+    // public URL): WebAuthn has no relying party on an IP address.
+    this.base = `http://${this.host ?? "127.0.0.1"}:${hf}`;
+    this.direct = `http://127.0.0.1:${hf}`;
     this.issuer = `${this.base}/t/demo`;
     this.apiDirect = `http://127.0.0.1:${rs}`;
     this.spa = `http://127.0.0.1:${spa}`;
@@ -215,7 +221,7 @@ export class World {
     await client("spa-cookie", "--refresh-token-cookie");
 
     this.#spawn("holdfast", HOLDFAST_BIN, [...this.#globals(), "serve"]);
-    await waitFor("holdfast", async () => (await fetch(`${this.base}/healthz`)).ok, 30_000, this.processes.at(-1));
+    await waitFor("holdfast", async () => (await fetch(`${this.direct}/healthz`)).ok, 30_000, this.processes.at(-1));
 
     // The API follows the tenant's revocation feed as this receiver.
     const feed = JSON.parse(await this.cli(["--json", "client", "create", "--tenant", "demo",
@@ -246,7 +252,8 @@ export class World {
 
   #globals() {
     const mail = this.mail ? ["--smtp-url", this.mail.url] : [];
-    return ["--data-dir", this.dataDir, "--listen", this.listen, "--argon2-memory-kib", "1024", "--argon2-iterations", "1", ...mail];
+    const publicUrl = this.host ? ["--public-url", this.base] : [];
+    return ["--data-dir", this.dataDir, "--listen", this.listen, ...publicUrl, "--argon2-memory-kib", "1024", "--argon2-iterations", "1", ...mail];
   }
 
   #spawn(name, bin, args, env = {}) {

@@ -66,6 +66,6 @@ export CHROMIUM_PATH="$chromium"
 status=0
 # One file at a time: each starts its own servers and browser, and the
 # timing-sensitive cross-tab tests must not share two cores with another.
-node --test --test-concurrency=1 --test-reporter=tap --test-reporter-destination=stdout test/unit.test.mjs test/browser.test.mjs test/accounts.test.mjs test/mfa.test.mjs || status=$?
+node --test --test-concurrency=1 --test-reporter=tap --test-reporter-destination=stdout test/unit.test.mjs test/browser.test.mjs test/accounts.test.mjs test/mfa.test.mjs test/passkeys.test.mjs || status=$?
 echo "==> artifacts: $js_dir/test/artifacts (signed-in.png, logs/)"
 exit "$status"

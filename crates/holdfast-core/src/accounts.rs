@@ -106,7 +106,7 @@ impl Default for PasswordPolicy {
 }
 
 /// A tenant's account settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AccountPolicy {
     /// Who may register.
@@ -117,6 +117,11 @@ pub struct AccountPolicy {
     pub password: PasswordPolicy,
     /// Whether every sign-in needs a second factor.
     pub mfa: crate::mfa::MfaPolicy,
+    /// The WebAuthn relying-party ID passkeys are registered under
+    /// (WebAuthn §5.1.2, `rp.id`): a registrable suffix of the public
+    /// URL's host. `None`: the public URL's host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passkey_rp_id: Option<String>,
 }
 
 /// Settings that cannot be stored.

@@ -87,6 +87,10 @@ impl fmt::Display for OAuthErrorCode {
 /// A value supplied by a client or an operator broke a domain rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
+    /// A passkey relying-party ID is not the public URL's host or a
+    /// registrable suffix of it (WebAuthn §5.1.2).
+    #[error("passkey relying-party ID must be the public URL's host or a suffix of it after a dot")]
+    PasskeyRpId,
     /// A tenant slug is not 1–63 lowercase letters, digits or inner hyphens.
     #[error("tenant slug must be 1-63 characters of a-z, 0-9 and inner '-'")]
     TenantSlug,

@@ -12,6 +12,8 @@
 //! |---|---|---|
 //! | `"1"` | one factor: a password | `["pwd"]` |
 //! | `"2"` | two factors: a password and a TOTP or recovery code | `["pwd", "otp", "mfa"]` |
+//! | `"2"` | two factors: a password and a passkey | `["pwd", "hwk", "mfa"]` |
+//! | `"2"` | a passkey alone, with user verification (WebAuthn §6.2.3): possession of the key and the PIN or biometric that unlocked it | `["hwk", "user", "mfa"]` |
 //!
 //! A request's `acr_values` is a preference list; Holdfast treats it as the
 //! floor the request needs: the weakest listed value it knows. A session
@@ -27,6 +29,19 @@ pub const AMR_PASSWORD: &str = "pwd";
 pub const AMR_OTP: &str = "otp";
 /// `amr` of more than one factor (RFC 8176 §2).
 pub const AMR_MFA: &str = "mfa";
+/// `amr` of proof of possession of a hardware-secured key: a passkey
+/// (RFC 8176 §2).
+pub const AMR_HWK: &str = "hwk";
+/// `amr` of a user presence test (RFC 8176 §2): the authenticator's user
+/// verification of a passkey sign-in.
+pub const AMR_USER: &str = "user";
+
+/// The `amr` of a passwordless sign-in with a passkey: WebAuthn with user
+/// verification required proves the key (`hwk`) and the person unlocking
+/// it (`user`): two factors.
+pub fn passkey_amr() -> Vec<String> {
+    [AMR_HWK, AMR_USER, AMR_MFA].map(str::to_owned).to_vec()
+}
 
 /// The `acr` of one factor.
 pub const ACR_ONE_FACTOR: &str = "1";
@@ -104,6 +119,26 @@ pub fn with_second_factor(amr: &[String], method: &str) -> Vec<String> {
 /// value listed, or `None` (no floor) when it lists none Holdfast knows.
 pub fn requested_strength(acr_values: Option<&str>) -> Option<Strength> {
     acr_values?.split(' ').filter_map(Strength::from_acr).min()
+}
+
+/// Whether `rp_id` may be the WebAuthn relying-party ID of pages served at
+/// `host` (WebAuthn §5.1.2 and HTML's "is a registrable domain suffix of
+/// or is equal to"): the host itself or a suffix of it after a dot, of
+/// lowercase letters, digits, `-` and `.`. An IP address is no domain and
+/// has no RP ID. (A public suffix such as `co.uk` passes here; browsers
+/// refuse it.)
+pub fn rp_id_allowed(host: &str, rp_id: &str) -> bool {
+    let well_formed = !rp_id.is_empty()
+        && rp_id.len() <= 253
+        && !rp_id.starts_with('.')
+        && !rp_id.ends_with('.')
+        && rp_id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && rp_id.chars().any(|c| c.is_ascii_lowercase());
+    well_formed
+        && host.parse::<std::net::IpAddr>().is_err()
+        && (host == rp_id || host.ends_with(&format!(".{rp_id}")))
 }
 
 /// Whether a tenant or client requires a second factor.
@@ -268,6 +303,34 @@ mod tests {
             if ok {
                 assert_eq!(key.matching_step(&code, now), Some(step + offset));
             }
+        }
+    }
+
+    #[test]
+    fn rfc8176_a_passkey_alone_or_after_a_password_is_two_factors() {
+        assert_eq!(acr_of(&passkey_amr()), ACR_TWO_FACTORS);
+        let after_password = with_second_factor(&[AMR_PASSWORD.to_owned()], AMR_HWK);
+        assert_eq!(after_password, ["pwd", "hwk", "mfa"]);
+        assert_eq!(acr_of(&after_password), ACR_TWO_FACTORS);
+        assert_eq!(acr_of(&[AMR_HWK.to_owned()]), ACR_ONE_FACTOR);
+    }
+
+    #[test]
+    fn webauthn_s5_1_2_the_rp_id_is_the_host_or_a_suffix_after_a_dot() {
+        for (host, rp_id, ok) in [
+            ("auth.example.com", "auth.example.com", true),
+            ("auth.example.com", "example.com", true),
+            ("localhost", "localhost", true),
+            ("auth.example.com", "ample.com", false),
+            ("auth.example.com", "other.com", false),
+            ("auth.example.com", "", false),
+            ("auth.example.com", ".example.com", false),
+            ("auth.example.com", "Example.com", false),
+            ("auth.example.com", "example.com:443", false),
+            ("127.0.0.1", "127.0.0.1", false),
+            ("127.0.0.1", "0.0.1", false),
+        ] {
+            assert_eq!(rp_id_allowed(host, rp_id), ok, "{host} / {rp_id}");
         }
     }
 

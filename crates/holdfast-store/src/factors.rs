@@ -1,4 +1,4 @@
-//! Second factors: a user's TOTP secret and recovery codes — the
+//! Second factors: a user's TOTP secret, recovery codes and passkeys — the
 //! [`FactorStore`] capability (SQL in `sql/factors.rs`).
 //!
 //! Spending a code is one conditional update, so two sign-ins racing with
@@ -26,6 +26,25 @@ pub struct TotpRecord {
     pub last_step: i64,
     /// Created.
     pub created_at: i64,
+}
+
+/// A passkey (WebAuthn credential) as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    /// Tenant.
+    pub tenant_id: String,
+    /// The credential ID (base64url), unique in the tenant.
+    pub credential_id: String,
+    /// Whose it is.
+    pub user_id: String,
+    /// The name the user gave it.
+    pub name: String,
+    /// The credential (webauthn-rs `Passkey`, JSON): public key, counter.
+    pub credential: String,
+    /// Registered.
+    pub created_at: i64,
+    /// Last used to sign in.
+    pub last_used_at: Option<i64>,
 }
 
 /// Second factors.
@@ -89,6 +108,56 @@ pub trait FactorStore: Send + Sync {
         &self,
         tenant_id: &str,
         user_id: &str,
+        audit: &AuditEvent,
+        mail: Option<&OutgoingMail>,
+    ) -> StoreResult<bool>;
+
+    /// Registers a passkey, with `audit` and the notice `mail`;
+    /// `Conflict` when its credential ID is registered in the tenant.
+    async fn add_passkey(
+        &self,
+        record: &PasskeyRecord,
+        audit: &AuditEvent,
+        mail: Option<&OutgoingMail>,
+    ) -> StoreResult<()>;
+
+    /// The user's passkeys, oldest first.
+    async fn passkeys(&self, tenant_id: &str, user_id: &str) -> StoreResult<Vec<PasskeyRecord>>;
+
+    /// The passkey with `credential_id` in the tenant, whoever's it is.
+    async fn passkey(
+        &self,
+        tenant_id: &str,
+        credential_id: &str,
+    ) -> StoreResult<Option<PasskeyRecord>>;
+
+    /// Records a sign-in with the passkey: its updated `credential`
+    /// (counter, backup state) and `last_used_at`.
+    async fn passkey_used(
+        &self,
+        tenant_id: &str,
+        credential_id: &str,
+        credential: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// Renames the user's passkey; `false` when the user has none with
+    /// that ID.
+    async fn rename_passkey(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        credential_id: &str,
+        name: &str,
+    ) -> StoreResult<bool>;
+
+    /// Removes the user's passkey, with `audit` and the notice `mail`;
+    /// `false` (nothing written) when the user has none with that ID.
+    async fn remove_passkey(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        credential_id: &str,
         audit: &AuditEvent,
         mail: Option<&OutgoingMail>,
     ) -> StoreResult<bool>;

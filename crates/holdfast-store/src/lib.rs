@@ -5,7 +5,7 @@
 //! its own ([`tenants`], [`users`], [`keys`], [`grants`] for codes and
 //! refresh tokens, [`sessions`], [`audit`], [`dpop_replay`], [`throttle`],
 //! [`retention`], [`signals`] for the security-event outbox and its
-//! deliveries, [`mail`], [`accounts`] for sign-up, verification and recovery, [`factors`] for TOTP and recovery codes),
+//! deliveries, [`mail`], [`accounts`] for sign-up, verification and recovery, [`factors`] for TOTP, recovery codes and passkeys),
 //! and its SQL in the file of the same name under `src/sql/`.
 //!
 //! Both back ends run the same SQL text (sqlx binds `$1`-style parameters on
@@ -47,7 +47,7 @@ pub mod users;
 pub use accounts::{AccountStore, AccountTokenRecord, NewAccount, Redeem};
 pub use audit::{AuditEvent, AuditStore};
 pub use dpop_replay::DpopReplayStore;
-pub use factors::{FactorStore, TotpRecord};
+pub use factors::{FactorStore, PasskeyRecord, TotpRecord};
 pub use grants::{
     AccessTokenStanding, AuthCodeRecord, CodeIssuance, GrantStore, PresentOutcome, Redemption,
     RefreshPresentation, RefreshTokenRecord, audit_kind,

@@ -132,7 +132,7 @@ async fn tenant_settings_are_stored_with_their_audit_event(store: Arc<dyn Store>
         .unwrap();
     assert_eq!(
         store.tenant_account_policy("t1").await.unwrap(),
-        Some(policy)
+        Some(policy.clone())
     );
     let renamed = store.tenant_by_slug(&t.slug).await.unwrap().unwrap();
     assert_eq!(renamed.display_name, "Acme Corp");
@@ -148,7 +148,7 @@ async fn tenant_settings_are_stored_with_their_audit_event(store: Arc<dyn Store>
         .unwrap();
     assert_eq!(
         store.tenant_account_policy("t1").await.unwrap(),
-        Some(policy)
+        Some(policy.clone())
     );
     let kinds: Vec<String> = store
         .events("t1", 0, 10)
@@ -1351,6 +1351,100 @@ async fn rfc6238_s5_2_each_totp_step_and_recovery_code_is_spent_once(store: Arc<
     );
 }
 
+/// WebAuthn §6.1 (credential ID): a passkey's credential ID names one
+/// credential in a tenant: registering it again (for anyone) is a
+/// conflict; only its owner renames or removes it; a sign-in updates its
+/// counter in place.
+async fn webauthn_s6_1_a_credential_id_is_registered_once_per_tenant(store: Arc<dyn Store>) {
+    use holdfast_store::PasskeyRecord;
+    let t = with_tenant(&*store, "t1", "acme").await;
+    with_user_u1(&*store, &t.id).await;
+    store
+        .create_user("u2", &t.id, &Username::parse("bob").unwrap(), None, "h", 10)
+        .await
+        .unwrap();
+    let key = |user: &str, id: &str, at: i64| PasskeyRecord {
+        tenant_id: t.id.clone(),
+        credential_id: id.into(),
+        user_id: user.into(),
+        name: format!("key {id}"),
+        credential: "{\"counter\":0}".into(),
+        created_at: at,
+        last_used_at: None,
+    };
+    let event = audit_event(&t.id, "account", 11);
+    store
+        .add_passkey(&key("u1", "c2", 12), &event, None)
+        .await
+        .unwrap();
+    let event = audit_event(&t.id, "account", 11);
+    store
+        .add_passkey(&key("u1", "c1", 11), &event, None)
+        .await
+        .unwrap();
+    let event = audit_event(&t.id, "account", 13);
+    assert!(matches!(
+        store.add_passkey(&key("u2", "c1", 13), &event, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mine: Vec<_> = store
+        .passkeys(&t.id, "u1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.credential_id)
+        .collect();
+    assert_eq!(mine, ["c1", "c2"], "oldest first");
+    assert!(store.passkeys(&t.id, "u2").await.unwrap().is_empty());
+    assert_eq!(
+        store.passkey(&t.id, "c1").await.unwrap().unwrap().user_id,
+        "u1"
+    );
+    assert!(store.passkey("t2", "c1").await.unwrap().is_none());
+    store
+        .passkey_used(&t.id, "c1", "{\"counter\":5}", 20)
+        .await
+        .unwrap();
+    let used = store.passkey(&t.id, "c1").await.unwrap().unwrap();
+    assert_eq!(
+        (used.credential.as_str(), used.last_used_at),
+        ("{\"counter\":5}", Some(20))
+    );
+    assert!(
+        !store
+            .rename_passkey(&t.id, "u2", "c1", "mine")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .rename_passkey(&t.id, "u1", "c1", "Laptop")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.passkey(&t.id, "c1").await.unwrap().unwrap().name,
+        "Laptop"
+    );
+    let removal = audit_event(&t.id, "account", 21);
+    assert!(
+        !store
+            .remove_passkey(&t.id, "u2", "c1", &removal, None)
+            .await
+            .unwrap()
+    );
+    let kinds = event_kinds(&*store, &t.id).await;
+    assert_eq!(kinds.len(), 2, "no event for a refused removal: {kinds:?}");
+    assert!(
+        store
+            .remove_passkey(&t.id, "u1", "c1", &removal, None)
+            .await
+            .unwrap()
+    );
+    assert!(store.passkey(&t.id, "c1").await.unwrap().is_none());
+    assert_eq!(store.passkeys(&t.id, "u1").await.unwrap().len(), 1);
+}
+
 /// A presentation dropped part-way (a client that hangs up mid-request)
 /// rotates whole or not at all, and leaves the store writable: on SQLite
 /// the one writer connection must not be left inside a transaction.
@@ -1595,5 +1689,6 @@ all_backends!(
     browser_sessions_are_stored_found_and_deleted,
     a_browser_session_is_raised_in_place,
     rfc6238_s5_2_each_totp_step_and_recovery_code_is_spent_once,
+    webauthn_s6_1_a_credential_id_is_registered_once_per_tenant,
     rfc9449_s11_1_a_dpop_proof_jti_is_accepted_once_per_key,
 );

@@ -107,6 +107,13 @@ impl TestServer {
         if config.mail.outbox_dir == holdfast_server::config::MailConfig::default().outbox_dir {
             config.mail.outbox_dir = db.dir.join("outbox");
         }
+        // A public URL given with port 0 (e.g. `http://localhost:0/`, for
+        // a test that needs a domain name) gets the bound port.
+        if let Some(url) = config.public_url.as_mut()
+            && url.port() == Some(0)
+        {
+            url.set_port(Some(addr.port())).expect("a URL with a host");
+        }
         let base = config.public_url_for(addr);
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let state = AppState::new(store, Arc::new(kek), base.clone(), config, clock.clone());

@@ -291,6 +291,12 @@ pub struct TenantUpdateArgs {
     /// enrol TOTP at their next sign-in); optional: users choose.
     #[arg(long)]
     pub mfa: Option<holdfast_core::mfa::MfaPolicy>,
+    /// The relying-party ID passkeys are registered under: the public
+    /// URL's host or a registrable suffix of it (e.g. example.com for
+    /// https://auth.example.com); "" goes back to the host. Passkeys
+    /// registered under another ID stop working.
+    #[arg(long)]
+    pub passkey_rp_id: Option<String>,
     /// Fewest characters of a new password (at least 8; NIST SP 800-63B).
     #[arg(long)]
     pub password_min_length: Option<u32>,

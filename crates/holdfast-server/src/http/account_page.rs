@@ -16,6 +16,9 @@
 //! | `POST {issuer}/account/totp/confirm` | turn it on with a first code; shows the recovery codes once |
 //! | `POST {issuer}/account/totp/remove` | turn it off (fresh two-factor sign-in only; mailed notice) |
 //! | `POST {issuer}/account/recovery-codes` | replace the recovery codes (fresh two-factor sign-in only) |
+//! | `POST {issuer}/account/passkeys/add` | register a passkey (fresh sign-in only; mailed notice) |
+//! | `POST {issuer}/account/passkeys/rename` | rename one |
+//! | `POST {issuer}/account/passkeys/remove` | remove one (fresh two-factor sign-in only; mailed notice) |
 //! | `POST {issuer}/account/logout` | sign out here |
 //!
 //! Every form is refused cross-site (`http::browser`) and carries a CSRF
@@ -48,6 +51,7 @@ use crate::service::login::{
     LoginError, authenticate_user, browser_session, start_browser_session,
 };
 use crate::service::mfa::{self, MfaError};
+use crate::service::passkeys::{self, PasskeyError};
 use crate::service::revocation::sign_out;
 use crate::state::AppState;
 use holdfast_core::authorize::AuthorizeParams;
@@ -150,6 +154,8 @@ fn login_page(
             forgot_url: Some(&forgot),
             signup_url: None,
             css_url: &css,
+            passkey: None,
+            script_url: "",
         },
     );
     let mut response = pages::page(status, html, None);
@@ -169,6 +175,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "others" => "Every other device was signed out.",
         "mfa" => "Two-step sign-in is on.",
         "mfa_removed" => "Two-step sign-in is off.",
+        "passkey" => "The passkey was added.",
+        "passkey_renamed" => "The passkey was renamed.",
+        "passkey_removed" => "The passkey was removed.",
         "signed_in" => "You are signed in.",
         _ => return None,
     })
@@ -227,6 +236,34 @@ async fn account_page(
         Ok(s) => s,
         Err(e) => return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
     };
+    let passkeys_available = passkeys::available(state, &ctx.tenant).await;
+    let keys = match passkeys::list(state, &ctx.tenant, &signed.user.id).await {
+        Ok(keys) => keys,
+        Err(e) => return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
+    };
+    let listed: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            json!({
+                "id": k.credential_id,
+                "name": k.name,
+                "created": crate::cli::output::time(k.created_at),
+                "last_used": k.last_used_at.map(crate::cli::output::time),
+            })
+        })
+        .collect();
+    // A new passkey needs a fresh sign-in, as every new factor does.
+    let ceremony = if passkeys_available && signed.fresh(now) {
+        match passkeys::begin_registration(state, &ctx.tenant, &signed.user, &binding).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not offer a passkey registration");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let html = pages::render(
         "account.html",
         json!({
@@ -243,6 +280,10 @@ async fn account_page(
             "strong": signed.strong(),
             "totp": totp,
             "recovery_left": recovery_left,
+            "passkeys_available": passkeys_available,
+            "passkeys": listed,
+            "passkey": ceremony,
+            "script_url": crate::http::authorize::script_url(state),
             "devices": devices,
             "others": others,
             "min_length": min_length,
@@ -1074,4 +1115,145 @@ pub async fn totp_remove(
             .await
         }
     }
+}
+
+/// After a passkey change: the account page with `?done=` on success,
+/// else again with what went wrong.
+async fn passkey_changed(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &HeaderMap,
+    signed: &Signed,
+    result: Result<(), PasskeyError>,
+    done: &str,
+) -> Response {
+    match result {
+        Ok(()) => see_other(&format!("{}?done={done}", account_url(ctx))),
+        Err(e) => {
+            let status = if e.is_server_side() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            page_with_error(state, ctx, headers, signed, status, &e.user_message()).await
+        }
+    }
+}
+
+/// `POST {issuer}/account/passkeys/add`: the browser's answer to the
+/// registration the page offered (fresh sign-in only); recorded, and the
+/// user is told by mail.
+pub async fn passkey_add(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    Caller(context): Caller,
+    headers: HeaderMap,
+    form: FormPairs,
+) -> Response {
+    let signed = match guard(&state, &ctx, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    // A new passkey signs in alone, as two factors: where the account has
+    // a factor already, adding one needs a fresh sign-in that used it.
+    let has_factor = match mfa::need(
+        &state,
+        &ctx.tenant,
+        &signed.user.id,
+        Strength::OneFactor,
+        false,
+    )
+    .await
+    {
+        Ok(need) => need == Need::Code,
+        Err(e) => return error_page(&state, &ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
+    };
+    if let Some(refused) = refuse_unless_fresh(&state, &ctx, &headers, &signed, has_factor).await {
+        return refused;
+    }
+    let added = passkeys::finish_registration(
+        &state,
+        &ctx.tenant,
+        &signed.user,
+        browser::binding(&state, &headers).as_ref(),
+        form.get("name").unwrap_or_default(),
+        form.get("passkey_credential").unwrap_or_default(),
+        form.get("passkey_state").unwrap_or_default(),
+        &context,
+    )
+    .await;
+    passkey_changed(
+        &state,
+        &ctx,
+        &headers,
+        &signed,
+        added.map(|_| ()),
+        "passkey",
+    )
+    .await
+}
+
+/// `POST {issuer}/account/passkeys/rename`.
+pub async fn passkey_rename(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    headers: HeaderMap,
+    form: FormPairs,
+) -> Response {
+    let signed = match guard(&state, &ctx, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let renamed = passkeys::rename(
+        &state,
+        &ctx.tenant,
+        &signed.user,
+        form.get("credential_id").unwrap_or_default(),
+        form.get("name").unwrap_or_default(),
+    )
+    .await;
+    passkey_changed(
+        &state,
+        &ctx,
+        &headers,
+        &signed,
+        renamed.map(|_| ()),
+        "passkey_renamed",
+    )
+    .await
+}
+
+/// `POST {issuer}/account/passkeys/remove`: needs a fresh sign-in that
+/// used a second factor; recorded, and the user is told by mail.
+pub async fn passkey_remove(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    Caller(context): Caller,
+    headers: HeaderMap,
+    form: FormPairs,
+) -> Response {
+    let signed = match guard(&state, &ctx, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(refused) = refuse_unless_fresh(&state, &ctx, &headers, &signed, true).await {
+        return refused;
+    }
+    let removed = passkeys::remove(
+        &state,
+        &ctx.tenant,
+        &signed.user,
+        form.get("credential_id").unwrap_or_default(),
+        &context,
+    )
+    .await;
+    passkey_changed(
+        &state,
+        &ctx,
+        &headers,
+        &signed,
+        removed.map(|_| ()),
+        "passkey_removed",
+    )
+    .await
 }

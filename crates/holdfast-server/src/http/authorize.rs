@@ -42,6 +42,7 @@ use crate::service::login::{
     AMR_PASSWORD, BROWSER_SESSION_TTL_SECS, CodeGrant, LoginError, authenticate_user,
     browser_session, issue_code, start_browser_session,
 };
+use crate::service::passkeys;
 use crate::state::AppState;
 use holdfast_core::mfa::Strength;
 
@@ -98,7 +99,7 @@ async fn authorize(
         LoginDecision::UseSession => {
             // The decision only says UseSession when a session exists.
             let Some(session) = session else {
-                return login_form(state, ctx, headers, open, &request, params, "", None);
+                return login_form(state, ctx, headers, open, &request, params, "", None).await;
             };
             let user_exists = state
                 .store
@@ -107,7 +108,9 @@ async fn authorize(
             let user = match user_exists {
                 // A "not before" stamp ends single sign-on from before it.
                 Ok(Some(r)) if r.not_before.is_none_or(|nb| session.auth_time >= nb) => r.user,
-                Ok(_) => return login_form(state, ctx, headers, open, &request, params, "", None),
+                Ok(_) => {
+                    return login_form(state, ctx, headers, open, &request, params, "", None).await;
+                }
                 Err(err) => {
                     return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err));
                 }
@@ -130,7 +133,8 @@ async fn authorize(
                 // age) must not add one, so the password comes first.
                 Ok(Need::Enrolment) => {
                     let hint = request.login_hint.clone().unwrap_or_default();
-                    return login_form(state, ctx, headers, open, &request, params, &hint, None);
+                    return login_form(state, ctx, headers, open, &request, params, &hint, None)
+                        .await;
                 }
                 Ok(mode) => {
                     let pending = Pending {
@@ -182,7 +186,7 @@ async fn authorize(
         ),
         LoginDecision::ShowForm => {
             let hint = request.login_hint.clone().unwrap_or_default();
-            login_form(state, ctx, headers, open, &request, params, &hint, None)
+            login_form(state, ctx, headers, open, &request, params, &hint, None).await
         }
         // OpenID Connect "Initiating User Registration" §4: where sign-up
         // is not open, the login page says so.
@@ -200,7 +204,8 @@ async fn authorize(
                 params,
                 "",
                 Some("New accounts cannot be created here. Sign in with an existing account."),
-            );
+            )
+            .await;
             *response.status_mut() = StatusCode::OK;
             response
         }
@@ -226,23 +231,6 @@ pub async fn login(
     ) {
         return refused;
     }
-    // A place in the hashing queue before anything else: when it is full,
-    // the sign-in is refused at once (503 + Retry-After) and costs nothing more.
-    let admission = match state.passwords.admit() {
-        Ok(admission) => admission,
-        Err(_) => {
-            let mut response = error_page(
-                &state,
-                &ctx,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The server is busy. Please try again in a moment.",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
-        }
-    };
     let params = AuthorizeParams::from_pairs(form.iter());
     let request = match validated(&state, &ctx, &params).await {
         Ok(request) => request,
@@ -269,12 +257,44 @@ pub async fn login(
             &params,
             username,
             Some("Your sign-in form expired. Please try again."),
-        );
+        )
+        .await;
         if response.status() == StatusCode::OK {
             *response.status_mut() = StatusCode::FORBIDDEN;
         }
         return response;
     }
+    if let Some(answer) = form.get("passkey_credential").filter(|a| !a.is_empty()) {
+        return passkey_login(
+            &state,
+            &ctx,
+            &headers,
+            &context,
+            open,
+            &request,
+            &params,
+            answer,
+            form.get("passkey_state").unwrap_or_default(),
+        )
+        .await;
+    }
+    // A place in the hashing queue before the password: when it is full,
+    // the sign-in is refused at once (503 + Retry-After) and costs nothing more.
+    let admission = match state.passwords.admit() {
+        Ok(admission) => admission,
+        Err(_) => {
+            let mut response = error_page(
+                &state,
+                &ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy. Please try again in a moment.",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+    };
     let password = SecretString::new(form.get("password").unwrap_or_default());
     let user = match authenticate_user(
         &state,
@@ -298,7 +318,8 @@ pub async fn login(
                 &params,
                 username,
                 Some("Incorrect username or password."),
-            );
+            )
+            .await;
         }
         Err(LoginError::Throttled(t)) => {
             // RFC 6585 §4: 429 with Retry-After; the same words whether or
@@ -317,7 +338,8 @@ pub async fn login(
                 &params,
                 username,
                 Some(&message),
-            );
+            )
+            .await;
             *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             if let Ok(value) = HeaderValue::from_str(&t.retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -346,6 +368,99 @@ pub async fn login(
     }
     let now = state.now();
     sign_in_and_continue(&state, &ctx, &headers, &request, &params, &user, now).await
+}
+
+/// A passwordless sign-in with a passkey (the login page's passkey form):
+/// two factors at once (`amr` `hwk user mfa`), so no second step follows.
+/// A refused answer shows the login page again with what went wrong.
+#[allow(clippy::too_many_arguments)]
+async fn passkey_login(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &HeaderMap,
+    context: &crate::service::RequestContext,
+    open: bool,
+    request: &AuthorizationRequest,
+    params: &AuthorizeParams,
+    answer: &str,
+    sealed: &str,
+) -> Response {
+    // Recorded as the password path records its sign-ins.
+    let record = |kind: &'static str, user_id: Option<String>, reason: &'static str| async move {
+        let event = holdfast_store::AuditEvent {
+            user_id,
+            client_id: Some(request.client_id.clone()),
+            reason: Some(reason.to_owned()),
+            ..crate::service::audit::event(state, &ctx.tenant, kind, context)
+        };
+        if let Err(e) = state.store.record_event(&event).await {
+            tracing::warn!(error = %e, "could not record a passkey sign-in");
+        }
+    };
+    let binding = browser::binding(state, headers);
+    let proved =
+        passkeys::finish_sign_in(state, &ctx.tenant, binding.as_ref(), answer, sealed).await;
+    let refused = |e: passkeys::PasskeyError| async move {
+        metrics::counter!("holdfast_passkey_failures_total").increment(1);
+        let status = if e.is_server_side() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let mut response = login_form(
+            state,
+            ctx,
+            headers,
+            open,
+            request,
+            params,
+            "",
+            Some(&e.user_message()),
+        )
+        .await;
+        *response.status_mut() = status;
+        response
+    };
+    let user_id = match proved {
+        Ok(user_id) => user_id,
+        Err(e) => {
+            if !e.is_server_side() {
+                record("login_failed", None, "passkey_refused").await;
+            }
+            return refused(e).await;
+        }
+    };
+    let user = match state.store.user_by_id(&ctx.tenant.id, &user_id).await {
+        Ok(Some(r)) if r.disabled_at.is_none() => r.user,
+        Ok(_) => {
+            record("login_failed", Some(user_id), "user_disabled").await;
+            return refused(passkeys::PasskeyError::Unknown).await;
+        }
+        Err(e) => return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
+    };
+    tracing::info!(tenant = %ctx.tenant.slug, user_id = %user.id, "login succeeded with a passkey");
+    record("login_succeeded", Some(user.id.clone()), "passkey").await;
+    // As after a password: sign-in waits for a verified address where the
+    // tenant says so.
+    if user.email.is_some()
+        && !user.email_verified
+        && crate::service::accounts::verification_required(state, &ctx.tenant).await
+    {
+        return crate::http::accounts::verification_needed(
+            state, ctx, headers, request, params, &user, context,
+        )
+        .await;
+    }
+    let now = state.now();
+    complete_sign_in(
+        state,
+        ctx,
+        request,
+        &user,
+        now,
+        holdfast_core::mfa::passkey_amr(),
+    )
+    .await
 }
 
 /// After the password (or a mailed link that stands for it): asks for the
@@ -487,7 +602,7 @@ pub(crate) async fn validated(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn login_form(
+pub(crate) async fn login_form(
     state: &AppState,
     ctx: &TenantContext,
     headers: &HeaderMap,
@@ -513,6 +628,7 @@ pub(crate) fn login_form(
         &params.to_pairs(),
     );
     let action = format!("{}/login", ctx.issuer);
+    let passkey = passkey_sign_in(state, ctx, &binding).await;
     let css = css_url(state);
     let query = query_of(params);
     let forgot = format!("{}/forgot-password?{query}", ctx.issuer);
@@ -531,6 +647,8 @@ pub(crate) fn login_form(
             forgot_url: Some(&forgot),
             signup_url: registration_open.then_some(signup.as_str()),
             css_url: &css,
+            passkey: passkey.as_ref(),
+            script_url: &script_url(state),
         },
     );
     let mut response = pages::page(
@@ -542,6 +660,23 @@ pub(crate) fn login_form(
         append_cookie(&mut response, cookie);
     }
     response
+}
+
+/// A passwordless sign-in's options for the login page, where the tenant
+/// can offer passkeys (`None` hides the passkey button).
+pub(crate) async fn passkey_sign_in(
+    state: &AppState,
+    ctx: &TenantContext,
+    binding: &crate::service::csrf::BrowserBinding,
+) -> Option<passkeys::Ceremony> {
+    match passkeys::begin_sign_in(state, &ctx.tenant, binding).await {
+        Ok(ceremony) => Some(ceremony),
+        Err(passkeys::PasskeyError::Unavailable) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not start a passkey sign-in");
+            None
+        }
+    }
 }
 
 /// The hosted error page of tenant `ctx`.
@@ -573,6 +708,15 @@ pub(crate) fn query_of(params: &AuthorizeParams) -> String {
 pub(crate) fn internal(err: impl std::fmt::Display) -> String {
     tracing::error!(error = %err, "authorization request failed on the server side");
     "The server is temporarily unavailable. Please try again shortly.".to_owned()
+}
+
+/// Where the hosted pages' one script (passkeys) is served.
+pub(crate) fn script_url(state: &AppState) -> String {
+    format!(
+        "{}{}",
+        state.public_url.as_str().trim_end_matches('/'),
+        pages::SCRIPT_PATH
+    )
 }
 
 pub(crate) fn css_url(state: &AppState) -> String {

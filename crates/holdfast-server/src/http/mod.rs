@@ -125,6 +125,18 @@ pub fn app(state: AppState) -> Router {
         .route("/t/{tenant}/account/delete", post(account_page::delete))
         .route("/t/{tenant}/account/logout", post(account_page::logout))
         .route(
+            "/t/{tenant}/account/passkeys/add",
+            post(account_page::passkey_add),
+        )
+        .route(
+            "/t/{tenant}/account/passkeys/rename",
+            post(account_page::passkey_rename),
+        )
+        .route(
+            "/t/{tenant}/account/passkeys/remove",
+            post(account_page::passkey_remove),
+        )
+        .route(
             "/t/{tenant}/account/totp/begin",
             post(account_page::totp_begin),
         )
@@ -200,6 +212,7 @@ pub fn app(state: AppState) -> Router {
         .route("/t/{tenant}/ssf/verify", post(ssf::verify))
         .route("/t/{tenant}/ssf/poll/{stream_id}", post(ssf::poll_stream))
         .route(crate::pages::STYLESHEET_PATH, get(stylesheet))
+        .route(crate::pages::SCRIPT_PATH, get(script))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -227,6 +240,18 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         crate::pages::STYLESHEET,
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        crate::pages::SCRIPT,
     )
         .into_response()
 }

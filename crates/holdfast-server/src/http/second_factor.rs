@@ -1,5 +1,5 @@
 //! The second step of a hosted sign-in (issue 15): a TOTP or recovery
-//! code after the password, TOTP enrolment where the tenant (or the
+//! code, or a passkey (`service::passkeys`), after the password; TOTP enrolment where the tenant (or the
 //! request's `acr_values`) requires a second factor and the user has none,
 //! and the step-up of a signed-in browser session.
 //!
@@ -32,7 +32,7 @@ use serde_json::json;
 
 use crate::http::authorize::{
     complete_sign_in, csp_source, css_url, error_page, internal, query_of, redirect_with_code,
-    session_cookie, validated,
+    script_url, session_cookie, validated,
 };
 use crate::http::browser::{self, append_cookie, cookie_value, session_cookie_name};
 use crate::http::caller::Caller;
@@ -42,6 +42,7 @@ use crate::pages;
 use crate::service::csrf::{self, FormPurpose};
 use crate::service::login::{CodeGrant, browser_session, issue_code, start_browser_session};
 use crate::service::mfa::{self, MfaError};
+use crate::service::passkeys;
 use crate::state::AppState;
 
 /// How long after the password the second step may be completed.
@@ -215,6 +216,23 @@ pub async fn page(
             "The server is temporarily unavailable.",
         );
     };
+    // A code (TOTP or recovery) or, where the user has one, a passkey.
+    let (codes, passkey) = if mode == Need::Code {
+        let passkey = match passkeys::begin_second_factor(state, &ctx.tenant, user, &binding).await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not offer a passkey for the second step");
+                None
+            }
+        };
+        let totp = mfa::has_totp(state, &ctx.tenant, &user.id)
+            .await
+            .unwrap_or(true);
+        (totp || passkey.is_none(), passkey)
+    } else {
+        (true, None)
+    };
     let fields = pending.fields(mode);
     let pairs = signed_pairs(params, &fields);
     let token = csrf::token(
@@ -235,6 +253,9 @@ pub async fn page(
             "params": pairs,
             "enrol": enrolment.as_ref().map(enrolment_json),
             "step_up": pending.raise.is_some(),
+            "codes": codes,
+            "passkey": passkey,
+            "script_url": script_url(state),
             "error": error,
         }),
     );
@@ -334,18 +355,40 @@ pub async fn submit(
         Err(e) => return error_page(&state, &ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
     };
     let code = form.get("code").unwrap_or_default();
-    let outcome = match mode {
-        Need::Enrolment => mfa::confirm_enrolment(&state, &ctx.tenant, &user, code, &context)
-            .await
-            .map(|codes| (holdfast_core::mfa::AMR_OTP, Some(codes))),
-        _ => mfa::verify(&state, &ctx.tenant, &user, code, &context)
-            .await
-            .map(|method| (method, None)),
+    let answer = form.get("passkey_credential").filter(|a| !a.is_empty());
+    let outcome = match (mode, answer) {
+        (Need::Code, Some(answer)) => passkeys::finish_second_factor(
+            &state,
+            &ctx.tenant,
+            &user,
+            browser::binding(&state, &headers).as_ref(),
+            answer,
+            form.get("passkey_state").unwrap_or_default(),
+        )
+        .await
+        .map(|()| (holdfast_core::mfa::AMR_HWK, None))
+        .map_err(|e| {
+            metrics::counter!("holdfast_passkey_failures_total").increment(1);
+            let status = if e.is_server_side() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            (status, e.user_message())
+        }),
+        _ => match mode {
+            Need::Enrolment => mfa::confirm_enrolment(&state, &ctx.tenant, &user, code, &context)
+                .await
+                .map(|codes| (holdfast_core::mfa::AMR_OTP, Some(codes))),
+            _ => mfa::verify(&state, &ctx.tenant, &user, code, &context)
+                .await
+                .map(|method| (method, None)),
+        }
+        .map_err(|e| (status_of(&e), e.user_message())),
     };
     let (method, recovery_codes) = match outcome {
         Ok(done) => done,
-        Err(e) => {
-            let status = status_of(&e);
+        Err((status, message)) => {
             return page(
                 &state,
                 &ctx,
@@ -356,7 +399,7 @@ pub async fn submit(
                 &pending,
                 mode,
                 status,
-                Some(&e.user_message()),
+                Some(&message),
             )
             .await;
         }

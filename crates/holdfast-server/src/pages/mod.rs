@@ -1,7 +1,8 @@
 //! Hosted pages: server-rendered HTML that works without JavaScript.
 //!
 //! Templates are minijinja with auto-escaping (on for `.html`). Every page
-//! carries a strict Content-Security-Policy (no scripts at all), refuses
+//! carries a strict Content-Security-Policy (no inline script; only the
+//! server's own [`SCRIPT`], which passkeys need), refuses
 //! framing (`frame-ancestors 'none'`, `X-Frame-Options: DENY`, against
 //! clickjacking: RFC 9700 §4.16) and sends no referrer to other origins
 //! (`Referrer-Policy: same-origin`: with `no-referrer` a browser sends
@@ -19,6 +20,11 @@ use serde::Serialize;
 pub const STYLESHEET: &str = include_str!("holdfast.css");
 /// Where the stylesheet is served.
 pub const STYLESHEET_PATH: &str = "/assets/holdfast.css";
+/// The hosted pages' one script: passkey ceremonies (WebAuthn), served at
+/// [`SCRIPT_PATH`]. Every page works without it, except passkeys.
+pub const SCRIPT: &str = include_str!("passkeys.js");
+/// Where the script is served.
+pub const SCRIPT_PATH: &str = "/assets/passkeys.js";
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -32,6 +38,10 @@ fn env() -> &'static Environment<'static> {
             ("signed_out.html", include_str!("templates/signed_out.html")),
             ("logout.html", include_str!("templates/logout.html")),
             ("base.html", include_str!("templates/base.html")),
+            (
+                "passkey_get.html",
+                include_str!("templates/passkey_get.html"),
+            ),
             ("signup.html", include_str!("templates/signup.html")),
             (
                 "check_email.html",
@@ -112,6 +122,10 @@ pub struct LoginPage<'a> {
     pub signup_url: Option<&'a str>,
     /// Stylesheet URL.
     pub css_url: &'a str,
+    /// A passwordless passkey sign-in, where the tenant offers passkeys.
+    pub passkey: Option<&'a crate::service::passkeys::Ceremony>,
+    /// The passkey script's URL.
+    pub script_url: &'a str,
 }
 
 /// The values the logout confirmation page shows.
@@ -166,7 +180,7 @@ pub fn page(
         None => "'self'".to_owned(),
     };
     let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action {form_action}; \
          frame-ancestors 'none'; base-uri 'none'"
     );
     let mut response = (
@@ -208,6 +222,8 @@ mod tests {
                 forgot_url: Some("/t/acme/forgot-password?a=1&b=2"),
                 signup_url: None,
                 css_url: STYLESHEET_PATH,
+                passkey: None,
+                script_url: SCRIPT_PATH,
             },
         )
         .unwrap();

@@ -370,6 +370,9 @@ pub struct TenantUpdate {
     pub password_max_length: Option<u32>,
     /// Refuse common passwords.
     pub password_blocklist: Option<bool>,
+    /// The passkeys' relying-party ID; `Some("")` goes back to the public
+    /// URL's host.
+    pub passkey_rp_id: Option<String>,
 }
 
 /// Changes a tenant's name and settings, checked, with an audit event; the
@@ -386,7 +389,10 @@ pub async fn update_tenant(
         .map(holdfast_core::tenant::parse_display_name)
         .transpose()?;
     let current = account_policy(state, tenant).await?;
-    let mut policy = current;
+    let mut policy = current.clone();
+    if let Some(id) = change.passkey_rp_id {
+        policy.passkey_rp_id = crate::service::passkeys::parse_rp_id(state, &id)?;
+    }
     if let Some(r) = change.registration {
         policy.registration = r;
     }

@@ -83,6 +83,11 @@ impl std::fmt::Debug for BrowserBinding {
 }
 
 impl BrowserBinding {
+    /// The binding's value (random, not secret from its own browser).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// A new random binding.
     pub fn generate() -> Result<Self, CryptoError> {
         let mut bytes = [0u8; 32];

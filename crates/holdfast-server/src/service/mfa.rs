@@ -175,7 +175,7 @@ pub async fn has_totp(state: &AppState, tenant: &Tenant, user_id: &str) -> Resul
 pub enum Need {
     /// Nothing more.
     Nothing,
-    /// A code of the user's factor.
+    /// A proof of the user's factor: a TOTP or recovery code, or a passkey.
     Code,
     /// A factor must be set up first (policy or `acr_values`).
     Enrolment,
@@ -196,7 +196,10 @@ pub async fn need(
     if current >= Strength::TwoFactors {
         return Ok(Need::Nothing);
     }
-    if has_totp(state, tenant, user_id).await? {
+    if has_totp(state, tenant, user_id).await?
+        || (crate::service::passkeys::has_passkey(state, tenant, user_id).await?
+            && crate::service::passkeys::available(state, tenant).await)
+    {
         return Ok(Need::Code);
     }
     if asked || policy_requires(state, tenant).await {
@@ -433,7 +436,7 @@ pub async fn remove_totp(
 }
 
 /// A notice about the user's factors, to their address if they have one.
-fn notice_mail(
+pub(crate) fn notice_mail(
     state: &AppState,
     tenant: &Tenant,
     user: &User,
@@ -453,7 +456,7 @@ fn notice_mail(
                 .unwrap_or_else(|| user.username.clone()),
             paragraphs: vec![what],
             footer: format!(
-                "If you did not do this, change your password and contact the administrator of {} at once.",
+                "If you did not do this, change your password, remove any passkey you do not know on your account page, and contact the administrator of {} at once.",
                 tenant.display_name
             ),
             ..AccountMail::default()

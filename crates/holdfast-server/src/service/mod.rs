@@ -13,6 +13,7 @@ pub mod login;
 pub mod lookup;
 pub mod mail;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod retention;
 pub mod revocation;

@@ -1,10 +1,10 @@
-//! SQL of [`FactorStore`](crate::FactorStore): TOTP secrets and recovery
-//! codes.
+//! SQL of [`FactorStore`](crate::FactorStore): TOTP secrets, recovery
+//! codes and passkeys.
 
 use super::mail::queue_mail_in;
 use super::tx::insert_event;
 use super::{BEGIN_WRITE, Db, ThisStore};
-use crate::factors::TotpRecord;
+use crate::factors::{PasskeyRecord, TotpRecord};
 use crate::{AuditEvent, OutgoingMail};
 
 #[derive(sqlx::FromRow)]
@@ -56,6 +56,31 @@ async fn replace_codes_in<'c>(
         .map_err(|e| crate::conflict_or(e, "recovery code"))?;
     }
     Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct PasskeyRow {
+    tenant_id: String,
+    credential_id: String,
+    user_id: String,
+    name: String,
+    credential: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl From<PasskeyRow> for PasskeyRecord {
+    fn from(r: PasskeyRow) -> Self {
+        Self {
+            tenant_id: r.tenant_id,
+            credential_id: r.credential_id,
+            user_id: r.user_id,
+            name: r.name,
+            credential: r.credential,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -222,6 +247,134 @@ impl crate::FactorStore for ThisStore {
             return Ok(false);
         }
         replace_codes_in(&mut tx, tenant_id, user_id, &[], 0).await?;
+        insert_event(&mut tx, audit).await?;
+        if let Some(mail) = mail {
+            queue_mail_in(&mut tx, mail).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn add_passkey(
+        &self,
+        r: &PasskeyRecord,
+        audit: &AuditEvent,
+        mail: Option<&OutgoingMail>,
+    ) -> crate::StoreResult<()> {
+        let mut writer = self.write_conn().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        sqlx::query(
+            "INSERT INTO passkeys (tenant_id, credential_id, user_id, name, credential, created_at, last_used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(&r.tenant_id)
+        .bind(&r.credential_id)
+        .bind(&r.user_id)
+        .bind(&r.name)
+        .bind(&r.credential)
+        .bind(r.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| crate::conflict_or(e, "passkey"))?;
+        insert_event(&mut tx, audit).await?;
+        if let Some(mail) = mail {
+            queue_mail_in(&mut tx, mail).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn passkeys(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> crate::StoreResult<Vec<PasskeyRecord>> {
+        let rows: Vec<PasskeyRow> = sqlx::query_as(
+            "SELECT * FROM passkeys WHERE tenant_id = $1 AND user_id = $2
+             ORDER BY created_at, credential_id",
+        )
+        .bind(tenant_id)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn passkey(
+        &self,
+        tenant_id: &str,
+        credential_id: &str,
+    ) -> crate::StoreResult<Option<PasskeyRecord>> {
+        let row: Option<PasskeyRow> =
+            sqlx::query_as("SELECT * FROM passkeys WHERE tenant_id = $1 AND credential_id = $2")
+                .bind(tenant_id)
+                .bind(credential_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn passkey_used(
+        &self,
+        tenant_id: &str,
+        credential_id: &str,
+        credential: &str,
+        now: i64,
+    ) -> crate::StoreResult<()> {
+        sqlx::query(
+            "UPDATE passkeys SET credential = $3, last_used_at = $4
+             WHERE tenant_id = $1 AND credential_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(credential_id)
+        .bind(credential)
+        .bind(now)
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        Ok(())
+    }
+
+    async fn rename_passkey(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        credential_id: &str,
+        name: &str,
+    ) -> crate::StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE passkeys SET name = $4
+             WHERE tenant_id = $1 AND user_id = $2 AND credential_id = $3",
+        )
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(credential_id)
+        .bind(name)
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_passkey(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        credential_id: &str,
+        audit: &AuditEvent,
+        mail: Option<&OutgoingMail>,
+    ) -> crate::StoreResult<bool> {
+        let mut writer = self.write_conn().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        let done = sqlx::query(
+            "DELETE FROM passkeys WHERE tenant_id = $1 AND user_id = $2 AND credential_id = $3",
+        )
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(credential_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
         insert_event(&mut tx, audit).await?;
         if let Some(mail) = mail {
             queue_mail_in(&mut tx, mail).await?;

@@ -87,6 +87,7 @@ async fn update(state: &AppState, args: &TenantUpdateArgs, out: Output) -> anyho
         password_min_length: args.password_min_length,
         password_max_length: args.password_max_length,
         password_blocklist: args.password_blocklist,
+        passkey_rp_id: args.passkey_rp_id.clone(),
     };
     let (tenant, policy) = admin::update_tenant(state, &tenant, change).await?;
     show(state, &tenant, &policy, out);
@@ -106,6 +107,7 @@ fn show(state: &AppState, tenant: &Tenant, policy: &AccountPolicy, out: Output) 
         "mfa": policy.mfa.as_str(),
         "password_min_length": p.min_length, "password_max_length": p.max_length,
         "password_blocklist": p.blocklist,
+        "passkey_rp_id": crate::service::passkeys::rp_id(state, policy),
     });
     let human = lines_of(&value);
     out.print(value, human);
