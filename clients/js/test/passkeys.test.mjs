@@ -10,7 +10,8 @@
 //   kept by a refresh, enough for the critical route; the passkey button
 //   signs in too;
 // - the same passkey (copied to a second device's authenticator) as the
-//   second step after a password: `amr` [pwd, hwk, mfa];
+//   second step after a password: `amr` [pwd, hwk, mfa]; a copy whose
+//   signature counter is behind the stored one is refused;
 // - refused, each with a clear page and a 400: a tampered
 //   clientDataJSON, a replayed answer, the passkey at another tenant, and
 //   another user's passkey as the second step.
@@ -164,6 +165,20 @@ describe("passkeys (issue 15)", () => {
     await page.click("#delete-record");
     await page.waitForSelector("#critical-result[data-status]");
     assert.equal(await page.getAttribute("#critical-result", "data-status"), "200");
+
+    // A copy made before those sign-ins (its counter behind the stored
+    // one, as a cloned authenticator's would be) is refused (WebAuthn §6.1.1).
+    const stale = await contextWithoutAutofill();
+    const cloned = await openDemo(stale, "stale-copy");
+    await (await authenticatorOn(cloned)).add(credential);
+    await hostedLogin(cloned);
+    await cloned.fill("#username", username);
+    await cloned.fill("#password", PASSWORD);
+    await cloned.click("form[action$='/login'] button[type=submit]");
+    const refusedClone = await usePasskey(cloned);
+    assert.equal(refusedClone.status(), 400);
+    await cloned.waitForSelector("text=/That passkey (could not be checked|was refused: it may have been copied)/");
+    await stale.close();
 
     // The same passkey on a second device, as the step after the password:
     // no code form (no authenticator app), only the passkey.

@@ -132,14 +132,17 @@ pub trait FactorStore: Send + Sync {
     ) -> StoreResult<Option<PasskeyRecord>>;
 
     /// Records a sign-in with the passkey: its updated `credential`
-    /// (counter, backup state) and `last_used_at`.
+    /// (counter, backup state) and `last_used_at`, only if the stored one
+    /// is still `read` (the one the sign-in was checked against); `false`
+    /// when another sign-in changed it first.
     async fn passkey_used(
         &self,
         tenant_id: &str,
         credential_id: &str,
+        read: &str,
         credential: &str,
         now: i64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
 
     /// Renames the user's passkey; `false` when the user has none with
     /// that ID.

@@ -1354,7 +1354,7 @@ async fn rfc6238_s5_2_each_totp_step_and_recovery_code_is_spent_once(store: Arc<
 /// WebAuthn §6.1 (credential ID): a passkey's credential ID names one
 /// credential in a tenant: registering it again (for anyone) is a
 /// conflict; only its owner renames or removes it; a sign-in updates its
-/// counter in place.
+/// counter in place, only over the value it was checked against.
 async fn webauthn_s6_1_a_credential_id_is_registered_once_per_tenant(store: Arc<dyn Store>) {
     use holdfast_store::PasskeyRecord;
     let t = with_tenant(&*store, "t1", "acme").await;
@@ -1401,10 +1401,19 @@ async fn webauthn_s6_1_a_credential_id_is_registered_once_per_tenant(store: Arc<
         "u1"
     );
     assert!(store.passkey("t2", "c1").await.unwrap().is_none());
-    store
-        .passkey_used(&t.id, "c1", "{\"counter\":5}", 20)
-        .await
-        .unwrap();
+    assert!(
+        store
+            .passkey_used(&t.id, "c1", "{\"counter\":0}", "{\"counter\":5}", 20)
+            .await
+            .unwrap()
+    );
+    // A sign-in checked against the old counter loses the race.
+    assert!(
+        !store
+            .passkey_used(&t.id, "c1", "{\"counter\":0}", "{\"counter\":3}", 21)
+            .await
+            .unwrap()
+    );
     let used = store.passkey(&t.id, "c1").await.unwrap().unwrap();
     assert_eq!(
         (used.credential.as_str(), used.last_used_at),

@@ -24,7 +24,8 @@
 //!   user-present and user-verified flags, the signature and the counter.
 //!   Holdfast adds what only it can know: the credential belongs to this
 //!   tenant, and to the user the user handle names (a discoverable sign-in)
-//!   or to the user signing in (a second step).
+//!   or to the user signing in (a second step); the counter grew past the
+//!   stored one (§6.1.1), written back only over the value checked.
 //! - **User handle.** A passkey carries an opaque 16-byte handle per user
 //!   (§14.6.1: no personal data): the first half of
 //!   SHA-256("holdfast:webauthn-user", tenant, user).
@@ -42,9 +43,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
-    WebauthnError,
+    AuthenticationResult, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn,
+    WebauthnBuilder, WebauthnError,
 };
 
 use crate::service::RequestContext;
@@ -80,6 +81,10 @@ pub enum PasskeyError {
     /// webauthn-rs refused the answer (client data, signature, flags).
     #[error("the passkey answer did not verify: {0}")]
     Refused(#[from] WebauthnError),
+    /// The signature counter did not grow (§6.1.1): a cloned key, or
+    /// another sign-in with it won the race.
+    #[error("the passkey's signature counter did not grow")]
+    Cloned,
     /// The credential is registered already.
     #[error("the passkey is registered already")]
     Duplicate,
@@ -113,6 +118,9 @@ impl PasskeyError {
                     .to_owned()
             }
             Self::Unknown => "That passkey is not registered for this account here.".to_owned(),
+            Self::Cloned => {
+                "That passkey was refused: it may have been copied. Use another way to sign in, and remove it on your account page if you do not know where the copy came from.".to_owned()
+            }
             Self::Duplicate => "That passkey is registered already.".to_owned(),
             Self::BadName => {
                 format!("Give the passkey a name of 1 to {MAX_NAME_CHARS} characters.")
@@ -465,10 +473,9 @@ pub async fn finish_sign_in(
     if user_handle(tenant, &record.user_id) != handle {
         return Err(PasskeyError::Unknown);
     }
-    let mut passkey = stored(&record)?;
+    let passkey = stored(&record)?;
     let result = rp.finish_discoverable_authentication_v2(&answer, ceremony, &passkey)?;
-    passkey.update_credential(&result);
-    used(state, tenant, &record, &passkey).await;
+    used(state, tenant, &record, &result).await?;
     Ok(record.user_id)
 }
 
@@ -522,7 +529,8 @@ pub async fn finish_second_factor(
     let ceremony: PasskeyAuthentication =
         open_and_spend(state, tenant, Kind::SecondFactor, binding, &user.id, sealed).await?;
     // The ceremony allows only this user's credentials (webauthn-rs
-    // refuses any other); the record is read again for its counter.
+    // refuses any other) and checked the counter the page was made with;
+    // the record is read again for the counter now.
     let result = rp.finish_passkey_authentication(&answer, &ceremony)?;
     let record = state
         .store
@@ -530,24 +538,56 @@ pub async fn finish_second_factor(
         .await?
         .filter(|r| r.user_id == user.id)
         .ok_or(PasskeyError::Unknown)?;
-    let mut passkey = stored(&record)?;
-    passkey.update_credential(&result);
-    used(state, tenant, &record, &passkey).await;
-    Ok(())
+    used(state, tenant, &record, &result).await
 }
 
-/// Records a sign-in with the passkey. The sign-in stands if this fails
-/// (it is only bookkeeping), so the failure is logged.
-async fn used(state: &AppState, tenant: &Tenant, record: &PasskeyRecord, passkey: &Passkey) {
-    let Ok(credential) = serde_json::to_string(passkey) else {
-        return;
-    };
-    if let Err(e) = state
+/// The signature counter of a stored passkey (webauthn-rs's `Passkey`
+/// serializes its credential under `cred`).
+fn counter_of(record: &PasskeyRecord) -> u64 {
+    serde_json::from_str::<serde_json::Value>(&record.credential)
+        .ok()
+        .and_then(|v| v.pointer("/cred/counter")?.as_u64())
+        .unwrap_or(0)
+}
+
+/// Records a sign-in with the passkey of `record`. WebAuthn §6.1.1: where
+/// the authenticator keeps a signature counter, it must have grown past
+/// the stored one, else the key may have been cloned and the sign-in is
+/// refused. The new counter is written only over the value checked here,
+/// so two racing sign-ins cannot both pass with one counter value.
+async fn used(
+    state: &AppState,
+    tenant: &Tenant,
+    record: &PasskeyRecord,
+    result: &AuthenticationResult,
+) -> Result<(), PasskeyError> {
+    let stored_counter = counter_of(record);
+    let counter = u64::from(result.counter());
+    if (counter > 0 || stored_counter > 0) && counter <= stored_counter {
+        tracing::warn!(
+            tenant = %tenant.slug,
+            user_id = %record.user_id,
+            "a passkey's signature counter did not grow: refused as a possible clone"
+        );
+        return Err(PasskeyError::Cloned);
+    }
+    let mut passkey = stored(record)?;
+    passkey.update_credential(result);
+    let credential = serde_json::to_string(&passkey).map_err(|_| PasskeyError::Malformed)?;
+    if state
         .store
-        .passkey_used(&tenant.id, &record.credential_id, &credential, state.now())
-        .await
+        .passkey_used(
+            &tenant.id,
+            &record.credential_id,
+            &record.credential,
+            &credential,
+            state.now(),
+        )
+        .await?
     {
-        tracing::warn!(error = %e, "could not record a passkey's use");
+        Ok(())
+    } else {
+        Err(PasskeyError::Cloned)
     }
 }
 

@@ -318,20 +318,22 @@ impl crate::FactorStore for ThisStore {
         &self,
         tenant_id: &str,
         credential_id: &str,
+        read: &str,
         credential: &str,
         now: i64,
-    ) -> crate::StoreResult<()> {
-        sqlx::query(
-            "UPDATE passkeys SET credential = $3, last_used_at = $4
-             WHERE tenant_id = $1 AND credential_id = $2",
+    ) -> crate::StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE passkeys SET credential = $4, last_used_at = $5
+             WHERE tenant_id = $1 AND credential_id = $2 AND credential = $3",
         )
         .bind(tenant_id)
         .bind(credential_id)
+        .bind(read)
         .bind(credential)
         .bind(now)
         .execute(&mut *self.write_conn().await?)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn rename_passkey(
