@@ -153,6 +153,8 @@ describe("second factors and step-up (issue 15)", () => {
     const sessionCookie = async (context) =>
       (await context.cookies(world.issuer)).find((c) => c.name.endsWith("holdfast_session"))?.value;
     const ssoBefore = await sessionCookie(popupContext);
+    const sidBefore = claimsOf(await popupPage.evaluate(() => window.holdfast.getAccessToken())).sid;
+    assert.ok(sidBefore, "the access token names its session");
     assert.ok(ssoBefore, "the device has a hosted session");
     const refused = await popupPage.evaluate(() =>
       window.holdfast.authFetch("/api/records/42", { method: "DELETE" }).then(
@@ -179,10 +181,13 @@ describe("second factors and step-up (issue 15)", () => {
     assert.equal(refreshed.acr, "2");
     assert.deepEqual(refreshed.amr, ["pwd", "otp", "mfa"]);
     assert.equal(refreshed.auth_time, deleted.auth_time);
+    // ...and the device kept its one session (family): the step-up raised it.
+    assert.equal(refreshed.sid, sidBefore);
     await popupContext.close();
 
     // By redirect: a spent recovery code is refused, another one works, and
     // the SDK sends the refused call again after the callback.
+    const redirectSid = claimsOf(await redirectPage.evaluate(() => window.holdfast.getAccessToken())).sid;
     await redirectPage.click("#delete-record-redirect");
     await enterCode(redirectPage, recovery[0]);
     await redirectPage.waitForSelector("text=That code is not right or was used already");
@@ -191,6 +196,7 @@ describe("second factors and step-up (issue 15)", () => {
     await redirectPage.waitForSelector("#critical-result[data-status]");
     assert.equal(await redirectPage.getAttribute("#critical-result", "data-status"), "200");
     assert.match(await redirectPage.textContent("#critical-result"), /"acr": "2"/);
+    assert.equal(claimsOf(await redirectPage.evaluate(() => window.holdfast.getAccessToken())).sid, redirectSid);
     await redirectContext.close();
   });
 });

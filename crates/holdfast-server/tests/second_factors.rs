@@ -20,6 +20,8 @@ use flow::mail_world::{World, run};
 use flow::{Browser, LoginForm, Page, authorize_url, code_request, jwt_part, query};
 use holdfast_core::client::{ClientKind, NewClient};
 use holdfast_core::clock::Clock;
+use holdfast_dpop::DpopAlg;
+use holdfast_dpop::client::{DpopKey, ProofClaims};
 use reqwest::StatusCode;
 use serde_json::Value;
 use totp_rs::Totp;
@@ -52,6 +54,7 @@ on_both_backends!(
     removing_the_factor_needs_a_fresh_two_factor_sign_in_and_is_mailed_and_audited,
     tampered_foreign_and_guessed_second_steps_are_refused_without_a_500,
     first_party_challenge_never_skips_the_second_factor,
+    rfc9470_a_step_up_continues_the_devices_family,
 );
 
 fn forms(html: &str) -> Vec<LoginForm> {
@@ -823,4 +826,194 @@ async fn first_party_challenge_never_skips_the_second_factor(world: World) {
         answer.text
     );
     assert!(answer.str("authorization_code").is_none());
+}
+
+/// A token request with a DPoP proof by `key` (RFC 9449 §4), getting the
+/// server's nonce first the way a client does (§8: `use_dpop_nonce`).
+async fn bound_token(world: &World, key: &DpopKey, pairs: &[(&str, &str)]) -> flow::Json {
+    let url = world.fx.at("/token");
+    let send = |nonce: Option<String>| {
+        let mut claims = ProofClaims::new("POST", &url, world.server.clock.now());
+        if let Some(n) = &nonce {
+            claims = claims.nonce(n);
+        }
+        let proof = key.proof(&claims).unwrap();
+        world
+            .server
+            .http()
+            .post(&url)
+            .header("DPoP", proof)
+            .form(pairs)
+            .send()
+    };
+    let first = flow::read_json(send(None).await.unwrap()).await;
+    if first.status == StatusCode::BAD_REQUEST && first.oauth_error() == "use_dpop_nonce" {
+        let nonce = first.header("dpop-nonce").expect("a DPoP-Nonce").to_owned();
+        return flow::read_json(send(Some(nonce)).await.unwrap()).await;
+    }
+    first
+}
+
+async fn redeem_bound(world: &World, key: &DpopKey, code: &str, verifier: &str) -> flow::Json {
+    let answer = bound_token(
+        world,
+        key,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", flow::REDIRECT_URI),
+            ("client_id", "web"),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer
+}
+
+async fn refresh_bound(world: &World, key: &DpopKey, refresh_token: &str) -> flow::Json {
+    bound_token(
+        world,
+        key,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "web"),
+        ],
+    )
+    .await
+}
+
+/// Issue 15: "A step-up keeps the same device session (its family) and
+/// raises its acr/auth_time, rather than creating a second session for the
+/// same browser and app." The step-up code, redeemed by the family's DPoP
+/// key from the same browser session, continues that family: the same
+/// `sid`, `acr` "2" and the new `auth_time`, kept by refreshes; the token it
+/// replaced is refused to its holder without ending the family, and is
+/// reuse (the family revoked) once the grace window is over. Another key,
+/// or no proof, starts a family of its own.
+async fn rfc9470_a_step_up_continues_the_devices_family(world: World) {
+    // `late` is a one-factor session; the user sets up the app elsewhere.
+    let mut enrolled = signed_in_browser(&world).await;
+    let mut late = signed_in_browser(&world).await;
+    let key = DpopKey::generate(DpopAlg::ES256).unwrap();
+    let pkce = flow::pkce();
+    let answer = late
+        .get(&authorize_url(
+            &world.fx.issuer,
+            &code_request("web", &pkce, "a"),
+        ))
+        .await;
+    let first = redeem_bound(&world, &key, &code_of(&answer), &pkce.verifier).await;
+    let sid = claims(first.str("id_token").unwrap())["sid"].clone();
+    assert_eq!(claims(first.str("access_token").unwrap())["acr"], "1");
+    let (totp, _) = enrol(&world, &mut enrolled).await;
+
+    world.server.clock.advance(31);
+    let pkce = flow::pkce();
+    let params = flow::with(code_request("web", &pkce, "up"), "acr_values", "2");
+    let step = late.get(&authorize_url(&world.fx.issuer, &params)).await;
+    let answer = second_step(&mut late, &step, &code_now(&world, &totp)).await;
+    let raised = redeem_bound(&world, &key, &code_of(&answer), &pkce.verifier).await;
+    let id = claims(raised.str("id_token").unwrap());
+    assert_eq!(id["sid"], sid, "the same family: {id}");
+    let access = claims(raised.str("access_token").unwrap());
+    assert_eq!(access["acr"], "2", "{access}");
+    assert_eq!(amr(&access), ["pwd", "otp", "mfa"]);
+    assert_eq!(access["auth_time"].as_i64(), Some(world.server.clock.now()));
+    assert_eq!(access["sid"], sid);
+
+    // The replaced token, retried by its holder: refused, nothing ended.
+    let old = first.str("refresh_token").unwrap();
+    let retry = refresh_bound(&world, &key, old).await;
+    assert_eq!(retry.status, StatusCode::BAD_REQUEST, "{}", retry.text);
+    assert_eq!(retry.oauth_error(), "invalid_grant");
+    // The new one refreshes, and the family stays raised.
+    world.server.clock.advance(5);
+    let refreshed = refresh_bound(&world, &key, raised.str("refresh_token").unwrap()).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+    let access = claims(refreshed.str("access_token").unwrap());
+    assert_eq!(
+        (access["acr"].clone(), access["sid"].clone()),
+        ("2".into(), sid.clone())
+    );
+    assert_eq!(
+        access["auth_time"].as_i64(),
+        Some(world.server.clock.now() - 5)
+    );
+    let sessions = world
+        .server
+        .state
+        .store
+        .list_sessions(
+            &world.fx.tenant.id,
+            &world.fx.user_id,
+            world.server.clock.now(),
+        )
+        .await
+        .unwrap();
+    let of_late: Vec<_> = sessions
+        .iter()
+        .filter(|s| s.dpop_jkt.as_deref() == Some(key.jkt()))
+        .collect();
+    assert_eq!(of_late.len(), 1, "one family for the device: {sessions:?}");
+    assert_eq!(of_late[0].acr, "2");
+    let events = world
+        .server
+        .state
+        .store
+        .events(&world.fx.tenant.id, 0, 1000)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "session_raised" && e.session_id.as_deref() == sid.as_str()),
+        "{events:?}"
+    );
+
+    // Another key in the same browser, or no proof at all: a new family.
+    let other = DpopKey::generate(DpopAlg::ES256).unwrap();
+    let pkce = flow::pkce();
+    let answer = late
+        .get(&authorize_url(
+            &world.fx.issuer,
+            &code_request("web", &pkce, "b"),
+        ))
+        .await;
+    let elsewhere = redeem_bound(&world, &other, &code_of(&answer), &pkce.verifier).await;
+    assert_ne!(claims(elsewhere.str("id_token").unwrap())["sid"], sid);
+    let pkce = flow::pkce();
+    let answer = late
+        .get(&authorize_url(
+            &world.fx.issuer,
+            &code_request("web", &pkce, "c"),
+        ))
+        .await;
+    let bare = flow::redeem(
+        &world.server.http(),
+        &world.fx,
+        &code_of(&answer),
+        &pkce.verifier,
+    )
+    .await;
+    assert_ne!(claims(bare.str("id_token").unwrap())["sid"], sid);
+
+    // Past the grace window the replaced token is reuse: the family ends.
+    world.server.clock.advance(120);
+    let late_retry = refresh_bound(&world, &key, old).await;
+    assert_eq!(
+        late_retry.oauth_error(),
+        "invalid_grant",
+        "{}",
+        late_retry.text
+    );
+    let newest = refreshed.str("refresh_token").unwrap();
+    let after = refresh_bound(&world, &key, newest).await;
+    assert_eq!(
+        after.oauth_error(),
+        "invalid_grant",
+        "reuse revoked the family: {}",
+        after.text
+    );
 }

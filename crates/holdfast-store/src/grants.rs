@@ -160,6 +160,23 @@ pub struct CodeIssuance {
     pub session: SessionRecord,
     /// Digest of the first refresh token, when one is issued.
     pub refresh_token_digest: Option<String>,
+    /// Set when the code continues the live family `session.id` (a step-up
+    /// or a new sign-in in the same browser by the same DPoP key) instead of
+    /// starting one: see [`GrantStore::redeem_auth_code`].
+    pub continues: Option<Continuation>,
+}
+
+/// How a code continues a family: the family is raised to the code's
+/// `auth_time`, `acr` and `amr` and gets a new newest refresh token; the
+/// one it replaces is `rotated` with no child to hand out again, so its
+/// holder's retry is refused and anyone else's presentation is reuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Continuation {
+    /// The family must have been used after this instant (its idle
+    /// lifetime, by the client's policy).
+    pub used_after: i64,
+    /// Recorded in the same transaction (kind `session_raised`).
+    pub audit: AuditEvent,
 }
 
 /// The outcome of [`GrantStore::redeem_auth_code`].
@@ -169,6 +186,10 @@ pub enum Redemption {
     Redeemed,
     /// The code had been redeemed before; what it issued is now revoked.
     Replayed,
+    /// The family the issuance was to continue is no longer live (revoked,
+    /// expired or idle, or its newest token is not active): nothing was
+    /// written, the code is still unconsumed; redeem it into a new family.
+    NotContinued,
     /// No such code.
     Unknown,
 }
@@ -185,7 +206,10 @@ pub trait GrantStore: Send + Sync {
         code_digest: &str,
     ) -> StoreResult<Option<AuthCodeRecord>>;
     /// In one transaction: if the code is unconsumed, consume it, record
-    /// `issued` on it and create the session and first refresh token;
+    /// `issued` on it and create the session and first refresh token (or,
+    /// with [`CodeIssuance::continues`], raise that live family and rotate
+    /// its newest token to the new one, the way a refresh would, but with
+    /// no sealed child; [`Redemption::NotContinued`] if it is not live);
     /// if it was consumed before, revoke the session and access token it
     /// issued (reason `code_replay`).
     async fn redeem_auth_code(

@@ -49,8 +49,8 @@ pub use audit::{AuditEvent, AuditStore};
 pub use dpop_replay::DpopReplayStore;
 pub use factors::{FactorStore, PasskeyRecord, TotpRecord};
 pub use grants::{
-    AccessTokenStanding, AuthCodeRecord, CodeIssuance, GrantStore, PresentOutcome, Redemption,
-    RefreshPresentation, RefreshTokenRecord, audit_kind,
+    AccessTokenStanding, AuthCodeRecord, CodeIssuance, Continuation, GrantStore, PresentOutcome,
+    Redemption, RefreshPresentation, RefreshTokenRecord, audit_kind,
 };
 pub use keys::{KeyStore, MetaStore, StoredKey};
 pub use mail::{MailRecord, MailStore, OutgoingMail};

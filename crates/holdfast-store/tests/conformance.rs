@@ -16,8 +16,8 @@ use holdfast_core::user::Username;
 use holdfast_store::testing::{Backend, TestDatabase};
 use holdfast_store::{
     AccessTokenStanding, AuditEvent, AuthCodeRecord, BrowserSessionRecord, CodeIssuance,
-    PresentOutcome, Redemption, RefreshPresentation, SessionRecord, Store, StoreError, StoredKey,
-    connect,
+    Continuation, PresentOutcome, Redemption, RefreshPresentation, SessionRecord, Store,
+    StoreError, StoredKey, connect,
 };
 
 async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn Store>)> {
@@ -549,7 +549,143 @@ fn issuance(tenant_id: &str, sid: &str, rt: Option<&str>) -> CodeIssuance {
             browser_session: None,
         },
         refresh_token_digest: rt.map(str::to_owned),
+        continues: None,
     }
+}
+
+/// A code that continues family `sid` (a step-up): raised to `acr` "2".
+fn continuing(tenant_id: &str, sid: &str, rt: &str, at: i64) -> CodeIssuance {
+    let mut issued = issuance(tenant_id, sid, Some(rt));
+    issued.access_jti = format!("jti-{rt}");
+    issued.session.auth_time = at;
+    issued.session.acr = "2".into();
+    issued.session.amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
+    issued.continues = Some(Continuation {
+        used_after: 0,
+        audit: AuditEvent {
+            session_id: Some(sid.into()),
+            ..audit_event(tenant_id, "session_raised", at)
+        },
+    });
+    issued
+}
+
+/// Issue 15: a step-up keeps the device's family. The code raises the live
+/// family in place and its refresh token becomes the newest, as after a
+/// refresh; the token it replaced is `rotated` without a child to hand out,
+/// so its holder's retry is refused (nothing to replay) and the new one
+/// rotates on. A family that is no longer live is not continued, and the
+/// code stays unconsumed for a new family.
+async fn a_step_up_code_continues_the_live_family_in_place(store: Arc<dyn Store>) {
+    let t = with_family(&*store, None).await;
+    assert_eq!(
+        present_as(&*store, web_at(30), &t.id, "rt0", "rt2").await,
+        Decision::Rotate
+    );
+    store.insert_auth_code(&code(&t.id, "d2")).await.unwrap();
+    let raised = store
+        .redeem_auth_code(&t.id, "d2", &continuing(&t.id, "s1", "rt3", 40), 40)
+        .await
+        .unwrap();
+    assert_eq!(raised, Redemption::Redeemed);
+    let family = store.session(&t.id, "s1").await.unwrap().unwrap();
+    assert_eq!((family.acr.as_str(), family.auth_time), ("2", 40));
+    assert_eq!(family.amr, ["pwd", "otp", "mfa"]);
+    assert_eq!((family.created_at, family.last_used_at), (20, 40));
+    let consumed = store.auth_code(&t.id, "d2").await.unwrap().unwrap();
+    assert_eq!(consumed.session_id.as_deref(), Some("s1"));
+    let state = |digest: &'static str| {
+        let store = store.clone();
+        let tenant = t.id.clone();
+        async move {
+            let (token, _) = store.refresh_token(&tenant, digest).await.unwrap().unwrap();
+            (
+                token.state.as_str().to_owned(),
+                token.generation,
+                token.child_sealed,
+            )
+        }
+    };
+    assert_eq!(state("rt3").await, ("active".into(), 2, None));
+    assert_eq!(state("rt2").await, ("rotated".into(), 1, None));
+    assert_eq!(state("rt0").await.0, "spent");
+    let events = store.events(&t.id, 0, 100).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "session_raised" && e.session_id.as_deref() == Some("s1")),
+        "{events:?}"
+    );
+    // The replaced token's holder retrying: nothing to hand out, nothing
+    // revoked; the new token rotates on.
+    let retry = presentation(&t.id, "rt2", "rt-x", 45);
+    match store.present_refresh_token(&retry).await.unwrap() {
+        PresentOutcome::Decided {
+            decision, token, ..
+        } => {
+            assert_eq!(decision, Decision::ReplayChild);
+            assert_eq!(token.child_sealed, None);
+        }
+        PresentOutcome::Unknown => panic!("rt2 vanished"),
+    }
+    assert_eq!(
+        present_as(&*store, web_at(50), &t.id, "rt3", "rt4").await,
+        Decision::Rotate
+    );
+    // A revoked family is not continued: nothing written, the code unspent.
+    store
+        .revoke_session(
+            &t.id,
+            "s1",
+            "test",
+            60,
+            &audit_event(&t.id, "session_revoked", 60),
+        )
+        .await
+        .unwrap();
+    store.insert_auth_code(&code(&t.id, "d3")).await.unwrap();
+    assert_eq!(
+        store
+            .redeem_auth_code(&t.id, "d3", &continuing(&t.id, "s1", "rt5", 60), 60)
+            .await
+            .unwrap(),
+        Redemption::NotContinued
+    );
+    assert_eq!(
+        store
+            .auth_code(&t.id, "d3")
+            .await
+            .unwrap()
+            .unwrap()
+            .consumed_at,
+        None
+    );
+    assert!(store.refresh_token(&t.id, "rt5").await.unwrap().is_none());
+    // Nor an idle one (used at 50, must have been after 55).
+    store.insert_auth_code(&code(&t.id, "d4")).await.unwrap();
+    store
+        .redeem_auth_code(&t.id, "d4", &issuance(&t.id, "s2", Some("rt6")), 50)
+        .await
+        .unwrap();
+    let mut idle = continuing(&t.id, "s2", "rt7", 70);
+    idle.continues.as_mut().unwrap().used_after = 55;
+    store.insert_auth_code(&code(&t.id, "d5")).await.unwrap();
+    assert_eq!(
+        store
+            .redeem_auth_code(&t.id, "d5", &idle, 70)
+            .await
+            .unwrap(),
+        Redemption::NotContinued
+    );
+    assert_eq!(store.session(&t.id, "s2").await.unwrap().unwrap().acr, "1");
+    // The same code then makes a family of its own.
+    assert_eq!(
+        store
+            .redeem_auth_code(&t.id, "d5", &issuance(&t.id, "s3", Some("rt7")), 70)
+            .await
+            .unwrap(),
+        Redemption::Redeemed
+    );
 }
 
 /// The browser session a code was issued under is stored with it and
@@ -1685,6 +1821,7 @@ all_backends!(
     kek_check_is_set_once,
     rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued,
     a_codes_browser_session_is_kept_on_the_code_and_its_family,
+    a_step_up_code_continues_the_live_family_in_place,
     concurrent_redemptions_of_one_code_issue_exactly_once,
     design_s4_concurrent_presentations_of_one_token_yield_one_child,
     design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_family,

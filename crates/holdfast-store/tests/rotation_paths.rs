@@ -276,6 +276,7 @@ async fn family(store: &dyn Store, tenant_id: &str, sid: &str, c: &Case) -> Stri
             browser_session: None,
         },
         refresh_token_digest: Some(format!("{sid}-0")),
+        continues: None,
     };
     store
         .redeem_auth_code(tenant_id, &code.code_digest, &issued, SIGNED_IN)

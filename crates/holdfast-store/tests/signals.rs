@@ -128,6 +128,7 @@ async fn session(store: &dyn Store, sid: &str) {
             browser_session: None,
         },
         refresh_token_digest: Some(format!("{sid}-rt")),
+        continues: None,
     };
     store
         .redeem_auth_code("t1", &code.code_digest, &issued, NOW)

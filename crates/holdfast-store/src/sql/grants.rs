@@ -22,6 +22,20 @@ const MARK_ROTATED: &str = "UPDATE refresh_tokens SET state = 'rotated', rotated
 /// Session `$1` used at `$2`, its newest generation now `$3`, sealing `$4`.
 const ADVANCE_FAMILY: &str =
     "UPDATE sessions SET last_used_at = $2, generation = $3, child_sealed = $4 WHERE id = $1";
+/// A code continues the live family `$2` of tenant `$1` (user `$3`,
+/// client `$4`, used after `$9`): raised to `auth_time` `$5`, `acr` `$6`,
+/// `amr` `$7`, used at `$8`, one generation newer, with no sealed child.
+const RAISE_FAMILY: &str = "UPDATE sessions
+     SET auth_time = $5, acr = $6, amr = $7, last_used_at = $8,
+         generation = generation + 1, child_sealed = NULL
+     WHERE tenant_id = $1 AND id = $2 AND user_id = $3 AND client_id = $4
+       AND revoked_at IS NULL AND expires_at > $8 AND last_used_at > $9
+     RETURNING generation";
+/// The newest token (generation `$2`) of family `$1`, if `active`, is
+/// rotated at `$3`.
+const ROTATE_NEWEST: &str = "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $3
+     WHERE session_id = $1 AND generation = $2 AND state = 'active'
+     RETURNING token_digest";
 /// One more grace retry served for token `$1`.
 const COUNT_RETRY: &str = "UPDATE refresh_tokens SET retries = retries + 1 WHERE token_digest = $1";
 
@@ -96,6 +110,14 @@ impl crate::GrantStore for ThisStore {
         .execute(&mut *tx)
         .await?;
         if consumed.rows_affected() == 1 {
+            if let Some(continuation) = &issued.continues {
+                if !continue_family(&mut tx, tenant_id, issued, continuation, now).await? {
+                    tx.rollback().await?;
+                    return Ok(crate::Redemption::NotContinued);
+                }
+                tx.commit().await?;
+                return Ok(crate::Redemption::Redeemed);
+            }
             insert_session(&mut tx, &issued.session).await?;
             if let Some(first_token) = &issued.refresh_token_digest {
                 insert_refresh_token(
@@ -309,4 +331,60 @@ impl crate::GrantStore for ThisStore {
         .fetch_one(&self.pool)
         .await?)
     }
+}
+
+/// Continues `issued.session.id` inside the redemption's transaction: the
+/// family is raised, its newest token rotated and the code's refresh token
+/// inserted as the new newest, the same shape a refresh leaves (so the
+/// rotation rules apply to the replaced token unchanged), and the audit
+/// event recorded. `false`, with nothing to keep, when the family is not
+/// live or its newest token is not active.
+async fn continue_family(
+    tx: &mut sqlx::Transaction<'_, super::Db>,
+    tenant_id: &str,
+    issued: &crate::CodeIssuance,
+    continuation: &crate::Continuation,
+    now: i64,
+) -> crate::StoreResult<bool> {
+    let session = &issued.session;
+    let Some(first_token) = &issued.refresh_token_digest else {
+        return Ok(false);
+    };
+    // PostgreSQL: this update locks the family's row, as a refresh does.
+    let Some(generation) = sqlx::query_scalar::<_, i64>(RAISE_FAMILY)
+        .bind(tenant_id)
+        .bind(&session.id)
+        .bind(&session.user_id)
+        .bind(&session.client_id)
+        .bind(session.auth_time)
+        .bind(&session.acr)
+        .bind(crate::rows::to_json_list(&session.amr))
+        .bind(now)
+        .bind(continuation.used_after)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let Some(replaced) = sqlx::query_scalar::<_, String>(ROTATE_NEWEST)
+        .bind(&session.id)
+        .bind(generation - 1)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(false);
+    };
+    insert_refresh_token(
+        tx,
+        tenant_id,
+        &session.id,
+        first_token,
+        generation,
+        Some(&replaced),
+        now,
+    )
+    .await?;
+    insert_event(tx, &continuation.audit).await?;
+    Ok(true)
 }

@@ -14,7 +14,9 @@ use holdfast_core::pkce::CodeChallenge;
 use holdfast_core::scope::Scope;
 use holdfast_core::tenant::Tenant;
 use holdfast_crypto::secret::{REFRESH_TOKEN_PREFIX, generate_token, sha256_b64};
-use holdfast_store::{CodeIssuance, Redemption, SessionRecord};
+use holdfast_store::{
+    AuditEvent, AuthCodeRecord, CodeIssuance, Continuation, Redemption, SessionRecord,
+};
 use url::Url;
 
 use holdfast_dpop::DpopProof;
@@ -23,6 +25,7 @@ use super::{
     GrantError, ProofError, RequestError, TargetError, TokenError, TokenRequest, TokenResponse,
     response,
 };
+use crate::service::audit;
 use crate::service::jwt::{
     AccessGrant, IdTokenInput, id_token_if_openid, mint_access_token, new_jti,
 };
@@ -106,68 +109,70 @@ pub async fn exchange(
     let user = user.user;
 
     let scope = Scope::parse(&record.scope).map_err(|_| GrantError::StoredScopeCorrupt)?;
-    let session_id = uuid::Uuid::new_v4().to_string();
     let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
         Some(generate_token(REFRESH_TOKEN_PREFIX)?)
     } else {
         None
     };
-    let jti = new_jti()?;
-    let grant = AccessGrant {
-        subject: user.id.clone(),
-        scope: scope.clone(),
-        session_id: Some(session_id.clone()),
-        auth_time: Some(record.auth_time),
-        acr: Some(record.acr.clone()),
-        amr: Some(record.amr.clone()),
-        resource: record.resource.clone(),
-        jkt: proof.map(|p| p.jkt.clone()),
+    let refresh_token_digest = refresh_token
+        .as_ref()
+        .map(|t| sha256_b64(t.expose().as_bytes()));
+    let mut family = match &refresh_token_digest {
+        Some(_) => family_to_continue(state, tenant, client, &record, &scope, proof).await?,
+        None => None,
     };
-    let access = mint_access_token(state, tenant, issuer, client, &grant, jti.clone()).await?;
-    let issuance = CodeIssuance {
-        access_jti: jti,
-        access_exp: access.claims.exp,
-        session: SessionRecord {
-            id: session_id.clone(),
-            tenant_id: tenant.id.clone(),
-            user_id: user.id.clone(),
-            client_id: client.client_id.clone(),
-            scope: scope.to_string(),
+    let (session_id, access) = loop {
+        let session = match &family {
+            Some(live) => SessionRecord {
+                auth_time: record.auth_time,
+                acr: record.acr.clone(),
+                amr: record.amr.clone(),
+                ..live.clone()
+            },
+            None => new_session(tenant, client, &record, &scope, request, proof, now),
+        };
+        let jti = new_jti()?;
+        let grant = AccessGrant {
+            subject: user.id.clone(),
+            scope: scope.clone(),
+            session_id: Some(session.id.clone()),
+            auth_time: Some(record.auth_time),
+            acr: Some(record.acr.clone()),
+            amr: Some(record.amr.clone()),
             resource: record.resource.clone(),
-            auth_time: record.auth_time,
-            acr: record.acr.clone(),
-            amr: record.amr.clone(),
-            created_at: now,
-            last_used_at: now,
-            expires_at: now + client.refresh.absolute_lifetime_secs,
-            revoked_at: None,
-            revoked_reason: None,
-            // RFC 9449 §5: a public client's refresh tokens are bound to the
-            // key of the proof that obtained them; a confidential client's
-            // are not (it authenticates instead).
-            dpop_jkt: proof
-                .filter(|_| client.kind == ClientKind::Public)
-                .map(|p| p.jkt.clone()),
-            device_id: Some(device_id(request)),
-            user_agent: request.context.user_agent.clone(),
-            ip: request.context.ip.clone(),
-            browser_session: record.browser_session.clone(),
-        },
-        refresh_token_digest: refresh_token
-            .as_ref()
-            .map(|t| sha256_b64(t.expose().as_bytes())),
-    };
-    match state
-        .store
-        .redeem_auth_code(&tenant.id, &digest, &issuance, now)
-        .await?
-    {
-        Redemption::Redeemed => {}
-        Redemption::Replayed => {
-            return Err(GrantError::CodeReplayed.into());
+            jkt: proof.map(|p| p.jkt.clone()),
+        };
+        let access = mint_access_token(state, tenant, issuer, client, &grant, jti.clone()).await?;
+        let continues = family.as_ref().map(|live| Continuation {
+            used_after: now.saturating_sub(client.refresh.idle_lifetime_secs),
+            audit: AuditEvent {
+                user_id: Some(user.id.clone()),
+                client_id: Some(client.client_id.clone()),
+                session_id: Some(live.id.clone()),
+                reason: Some(record.acr.clone()),
+                ..audit::event(state, tenant, "session_raised", &request.context)
+            },
+        });
+        let session_id = session.id.clone();
+        let issuance = CodeIssuance {
+            access_jti: jti,
+            access_exp: access.claims.exp,
+            session,
+            refresh_token_digest: refresh_token_digest.clone(),
+            continues,
+        };
+        match state
+            .store
+            .redeem_auth_code(&tenant.id, &digest, &issuance, now)
+            .await?
+        {
+            Redemption::Redeemed => break (session_id, access),
+            Redemption::Replayed => return Err(GrantError::CodeReplayed.into()),
+            Redemption::Unknown => return Err(GrantError::UnknownCode.into()),
+            // The family ended between the read and the write: a new one.
+            Redemption::NotContinued => family = None,
         }
-        Redemption::Unknown => return Err(GrantError::UnknownCode.into()),
-    }
+    };
     let id_token = id_token_if_openid(
         state,
         tenant,
@@ -192,6 +197,86 @@ pub async fn exchange(
         refresh_token.map(|t| t.expose().to_owned()),
         id_token,
     ))
+}
+
+/// The live family this code continues instead of starting one, if any:
+/// the newest one of the same user and client, made under the same browser
+/// (SSO) session, bound to the key of this request's DPoP proof, with the
+/// same scope and resource, no newer sign-in, not idle or past its lifetime. Such a code is a
+/// step-up or a new sign-in of the same app on the same device, and the
+/// issue's rule is one session per device: it raises that family's `acr`,
+/// `amr` and `auth_time` (decision 0008, 6). Only a DPoP-bound public
+/// family qualifies: the key proves it is the same holder, and the token
+/// it replaces can then be told apart (its holder's retry is refused, a
+/// copy's presentation is reuse).
+async fn family_to_continue(
+    state: &AppState,
+    tenant: &Tenant,
+    client: &Client,
+    record: &AuthCodeRecord,
+    scope: &Scope,
+    proof: Option<&DpopProof>,
+) -> Result<Option<SessionRecord>, TokenError> {
+    let (Some(browser_session), Some(proof)) = (&record.browser_session, proof) else {
+        return Ok(None);
+    };
+    if client.kind != ClientKind::Public {
+        return Ok(None);
+    }
+    let now = state.now();
+    let sessions = state
+        .store
+        .list_sessions(&tenant.id, &record.user_id, now)
+        .await?;
+    Ok(sessions.into_iter().find(|s| {
+        s.client_id == client.client_id
+            && s.browser_session.as_ref() == Some(browser_session)
+            && s.dpop_jkt.as_deref() == Some(proof.jkt.as_str())
+            && s.resource == record.resource
+            // Never lower a family: an older sign-in's code starts its own.
+            && record.auth_time >= s.auth_time
+            && Scope::parse(&s.scope).is_ok_and(|granted| &granted == scope)
+            && now < s.last_used_at.saturating_add(client.refresh.idle_lifetime_secs)
+            && now < s.created_at.saturating_add(client.refresh.absolute_lifetime_secs)
+    }))
+}
+
+/// A new family for the code.
+fn new_session(
+    tenant: &Tenant,
+    client: &Client,
+    record: &AuthCodeRecord,
+    scope: &Scope,
+    request: &TokenRequest,
+    proof: Option<&DpopProof>,
+    now: i64,
+) -> SessionRecord {
+    SessionRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant.id.clone(),
+        user_id: record.user_id.clone(),
+        client_id: client.client_id.clone(),
+        scope: scope.to_string(),
+        resource: record.resource.clone(),
+        auth_time: record.auth_time,
+        acr: record.acr.clone(),
+        amr: record.amr.clone(),
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + client.refresh.absolute_lifetime_secs,
+        revoked_at: None,
+        revoked_reason: None,
+        // RFC 9449 §5: a public client's refresh tokens are bound to the
+        // key of the proof that obtained them; a confidential client's
+        // are not (it authenticates instead).
+        dpop_jkt: proof
+            .filter(|_| client.kind == ClientKind::Public)
+            .map(|p| p.jkt.clone()),
+        device_id: Some(device_id(request)),
+        user_agent: request.context.user_agent.clone(),
+        ip: request.context.ip.clone(),
+        browser_session: record.browser_session.clone(),
+    }
 }
 
 /// The client's stable device id (`device_id` parameter, at most 128
