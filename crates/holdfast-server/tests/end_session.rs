@@ -220,6 +220,13 @@ async fn rp_initiated_logout_s2_expired_hint_from_the_same_browser_still_signs_o
         page.body
     );
     assert!(page.body.contains("signed out"), "{}", page.body);
+    // The hint names the app: the page offers the way back to it.
+    assert!(
+        flow::decode_entities(&page.body)
+            .contains(r#"id="back-to-app" href="https://app.example.com/""#),
+        "{}",
+        page.body
+    );
     assert!(!family_live(&server, &fx, &user.sid).await);
     assert!(!sso_alive(&fx, &mut user.browser).await);
 }

@@ -51,7 +51,7 @@ use crate::http::browser::{self, append_cookie, cookie_value, session_cookie_nam
 use crate::http::caller::Caller;
 use crate::http::form::FormPairs;
 use crate::http::tenant::TenantContext;
-use crate::pages::{self, ErrorPage, LogoutPage, STYLESHEET_PATH};
+use crate::pages::{self, LogoutPage, STYLESHEET_PATH};
 use crate::service::RequestContext;
 use crate::service::csrf::{self, FormPurpose};
 use crate::service::login::browser_session;
@@ -349,6 +349,13 @@ fn redirect_target(request: &LogoutRequest, client: Option<&Client>) -> Option<U
         .and_then(|_| Url::parse(uri).ok())
 }
 
+/// A way back to the app when no redirect was asked for: the origin of
+/// the client's first registered redirect URI (web origins only).
+fn app_home(client: &Client) -> Option<String> {
+    let url = Url::parse(client.redirect_uris.first()?).ok()?;
+    matches!(url.scheme(), "https" | "http").then(|| url.origin().ascii_serialization() + "/")
+}
+
 /// After signing out (or finding nothing to end): the redirect or the
 /// signed-out page, and the SSO cookie deleted.
 fn finish(
@@ -373,14 +380,13 @@ fn finish(
             r
         }
         None => {
-            let css = css_url(state);
             let html = pages::render(
                 "signed_out.html",
-                ErrorPage {
-                    tenant_name: &ctx.tenant.display_name,
-                    message: "",
-                    css_url: &css,
-                },
+                serde_json::json!({
+                    "tenant_name": ctx.tenant.display_name,
+                    "css_url": css_url(state),
+                    "back_url": client.and_then(app_home),
+                }),
             );
             pages::page(StatusCode::OK, html, None)
         }

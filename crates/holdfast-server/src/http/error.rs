@@ -29,6 +29,18 @@ pub struct ApiError {
     pub status: Option<StatusCode>,
 }
 
+/// What an error response said, left in its extensions for the layers
+/// around the handlers: the browser landing pages (`http::landing`) show
+/// the description to a person, the metrics tell expected answers
+/// (`use_dpop_nonce`) from errors.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    /// The OAuth error code.
+    pub code: OAuthErrorCode,
+    /// The client-facing description.
+    pub description: String,
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,
@@ -126,6 +138,10 @@ impl IntoResponse for ApiError {
             error_description: &self.description,
         };
         let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(Shown {
+            code: self.code,
+            description: self.description.to_string(),
+        });
         let headers = response.headers_mut();
         // RFC 6749 §5.1/§5.2: responses with tokens or errors must not be cached.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -23,6 +23,7 @@
 //! | `POST /t/{tenant}/end-session/confirm` | its confirmation form (§6) |
 //! | `GET /t/{tenant}/sessions`, `DELETE …/sessions/{sid}`, `POST …/sessions/revoke-others`, `POST …/logout` | the user's sessions |
 //! | `GET /.well-known/ssf-configuration/t/{tenant}`, `/t/{tenant}/ssf/…` | OpenID SSF 1.0 §7, §8; RFC 8936 (`http/ssf.rs`) |
+//! | `GET /`, `GET /t/{tenant}`, `GET /favicon.ico` | what a browser landing there sees (`http/landing.rs`: a page for `Accept: text/html`, JSON otherwise; every JSON error a navigation gets becomes a page too) |
 //! | `GET /assets/holdfast.css` | the hosted pages' stylesheet |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | operations |
 
@@ -41,6 +42,7 @@ pub mod error;
 pub mod form;
 pub mod health;
 pub mod jwks;
+pub mod landing;
 pub mod metrics;
 pub mod revocation;
 pub mod second_factor;
@@ -67,6 +69,9 @@ pub fn app(state: AppState) -> Router {
     metrics::handle();
     let max_body = state.config.max_body_bytes;
     Router::new()
+        .route("/", get(landing::root))
+        .route("/favicon.ico", get(landing::favicon))
+        .route("/t/{tenant}", get(landing::tenant_root))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
@@ -219,6 +224,10 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             refuse_large_bodies,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            landing::html_for_browsers,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(middleware::from_fn(metrics::record))
