@@ -791,4 +791,44 @@ describe("browser SDK and demo SPA in Chromium", () => {
     assert.equal((await callApiFromDemo(page)).status, 200);
     await context.close();
   });
+
+  test("a person landing off the hosted pages sees pages, and the login page names the app (screenshots)", { timeout: TIMEOUT }, async () => {
+    await world.cli(["client", "create", "--tenant", "demo", "--client-id", "notes", "--display-name", "Demo Notes",
+      "--public", "--redirect-uri", `${world.spa}/callback`]);
+    const context = await world.newContext();
+    const page = await context.newPage();
+    // (path, status, what the page says, screenshot name)
+    const landings = [
+      ["/", 200, "This is a Holdfast sign-in server", "landing-root"],
+      ["/t/demo", 200, "Your account", "landing-tenant"],
+      ["/t/nope", 404, "Unknown sign-in service", "landing-unknown-tenant"],
+      ["/t/demo/nowhere", 404, "Page not found", "landing-not-found"],
+      ["/t/demo/login", 405, "takes a form", "landing-form-endpoint"],
+    ];
+    for (const [where, status, says, shot] of landings) {
+      const response = await page.goto(`${world.base}${where}`);
+      assert.equal(response.status(), status, where);
+      assert.match(response.headers()["content-type"], /^text\/html/, where);
+      assert.ok((await page.textContent("main")).includes(says), `${where}: ${await page.textContent("main")}`);
+      await page.screenshot({ path: path.join(artifacts, `${shot}.png`) });
+    }
+    // The tenant's name heads its pages; the tenant root links to the account page.
+    await page.goto(`${world.base}/t/demo`);
+    assert.equal((await page.textContent("h1")).trim(), "Holdfast demo");
+    assert.match(await page.getAttribute("p.links a", "href"), /\/t\/demo\/account$/);
+    // The favicon is there.
+    const icon = await context.request.get(`${world.base}/favicon.ico`);
+    assert.equal(icon.headers()["content-type"], "image/svg+xml");
+    // The login page says which app the person signs in to, by its display name.
+    const authorize = new URL(`${world.issuer}/authorize`);
+    for (const [k, v] of Object.entries({
+      response_type: "code", client_id: "notes", redirect_uri: `${world.spa}/callback`, scope: "openid",
+      state: "s", code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", code_challenge_method: "S256",
+    })) authorize.searchParams.set(k, v);
+    await page.goto(authorize.href);
+    await page.waitForSelector("#username");
+    assert.match(await page.textContent("main"), /continue to Demo Notes/);
+    await page.screenshot({ path: path.join(artifacts, "login-names-the-app.png") });
+    await context.close();
+  });
 });

@@ -152,6 +152,8 @@ pub struct AuthorizationRequest {
     pub acr_floor: Option<crate::mfa::Strength>,
     /// Whether the client requires a second factor of every sign-in.
     pub client_mfa_required: bool,
+    /// The client's name for people ([`Client::name`]).
+    pub client_name: String,
     /// Resource indicator (RFC 8707), the access token's audience.
     pub resource: Option<String>,
     /// Username to pre-fill.
@@ -284,6 +286,7 @@ pub fn validate(
         max_age,
         acr_floor: crate::mfa::requested_strength(params.acr_values.as_deref()),
         client_mfa_required: client.mfa_required,
+        client_name: client.name().to_owned(),
         resource,
         login_hint: params.login_hint.clone(),
         dpop_jkt: params.dpop_jkt.clone(),
@@ -390,6 +393,7 @@ mod tests {
             allowed_origins: Vec::new(),
             dpop_nonce_required: false,
             mfa_required: false,
+            display_name: None,
             resources: vec!["https://api.example.com/orders".into()],
             id_token_signed_response_alg: None,
             backchannel_logout: None,

@@ -213,6 +213,9 @@ pub struct Client {
     /// Whether every sign-in to this client needs a second factor
     /// (`holdfast_core::mfa`), whatever the tenant's policy.
     pub mfa_required: bool,
+    /// The name people see ("continue to {name}"; OIDC Dynamic Client
+    /// Registration 1.0 §2 `client_name`); `None` shows the `client_id`.
+    pub display_name: Option<String>,
     /// Resources (RFC 8707) the client may name besides the tenant's
     /// default audience; empty means the default audience only.
     pub resources: Vec<String>,
@@ -228,6 +231,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// The name a person sees: the display name, or else the `client_id`.
+    pub fn name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.client_id)
+    }
+
     /// Whether `uri` is one of the registered redirect URIs, compared as
     /// exact strings (RFC 9700 §4.1.3: "exact string matching").
     pub fn redirect_uri_is_registered(&self, uri: &str) -> bool {
@@ -315,6 +323,9 @@ pub struct NewClient {
     pub dpop_nonce_required: Option<bool>,
     /// Every sign-in to this client needs a second factor.
     pub mfa_required: bool,
+    /// The name people see, checked by
+    /// [`crate::tenant::parse_display_name`]; `None` shows the `client_id`.
+    pub display_name: Option<String>,
     /// Resources the client may name besides the tenant's default
     /// audience (RFC 8707); empty means the default audience only.
     pub resources: Vec<String>,
@@ -379,6 +390,7 @@ impl NewClient {
             allowed_origins: Vec::new(),
             dpop_nonce_required: None,
             mfa_required: false,
+            display_name: None,
             resources: Vec::new(),
             id_token_signed_response_alg: None,
             backchannel_logout: None,

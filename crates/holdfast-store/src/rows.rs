@@ -61,6 +61,7 @@ pub(crate) struct ClientRow {
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
     pub mfa_required: bool,
+    pub display_name: Option<String>,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -94,6 +95,7 @@ impl TryFrom<ClientRow> for ClientRecord {
                 allowed_origins: json_list(&r.allowed_origins)?,
                 dpop_nonce_required: r.dpop_nonce_required,
                 mfa_required: r.mfa_required,
+                display_name: r.display_name,
                 resources: json_list(&r.resources)?,
                 id_token_signed_response_alg: r
                     .id_token_signed_response_alg

@@ -74,6 +74,14 @@ pub trait ClientStore: Send + Sync {
         client_id: &str,
         logout: Option<&holdfast_core::client::BackchannelLogout>,
     ) -> StoreResult<()>;
+    /// Sets (or, with `None`, clears) the client's display name.
+    /// `NotFound("client")` if absent.
+    async fn set_client_display_name(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        name: Option<&str>,
+    ) -> StoreResult<()>;
     /// Sets whether every sign-in to the client needs a second factor.
     /// `NotFound("client")` if absent.
     async fn set_client_mfa_required(

@@ -419,6 +419,10 @@ pub struct ClientCreateArgs {
     /// The public client_id.
     #[arg(long)]
     pub client_id: String,
+    /// The name people see on the hosted pages ("continue to NAME")
+    /// [default: the client_id].
+    #[arg(long)]
+    pub display_name: Option<String>,
     /// A public client (SPA, mobile app): no secret.
     #[arg(
         long,
@@ -527,6 +531,10 @@ pub struct ClientUpdateArgs {
     /// or false.
     #[arg(long)]
     pub mfa_required: Option<bool>,
+    /// The name people see on the hosted pages; "" shows the client_id
+    /// again.
+    #[arg(long)]
+    pub display_name: Option<String>,
 }
 
 /// `holdfast user ...`

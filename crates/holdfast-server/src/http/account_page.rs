@@ -144,7 +144,7 @@ fn login_page(
         "login.html",
         LoginPage {
             tenant_name: &ctx.tenant.display_name,
-            client_id: "",
+            client_name: "",
             action: &action,
             csrf_token: &token,
             params: Vec::new(),

@@ -169,7 +169,7 @@ pub(crate) async fn signup_form(
         FormPurpose::SignUp,
         &bound,
         json!({
-            "client_id": request.client_id,
+            "client_name": request.client_name,
             "action": format!("{}/signup", ctx.issuer),
             "params": bound,
             "email": email,

@@ -425,6 +425,8 @@ async fn passkey_login(
         Ok(user_id) => user_id,
         Err(e) => {
             if !e.is_server_side() {
+                metrics::counter!("holdfast_logins_total", "outcome" => "failed", "method" => "passkey")
+                    .increment(1);
                 record("login_failed", None, "passkey_refused").await;
             }
             return refused(e).await;
@@ -439,6 +441,8 @@ async fn passkey_login(
         Err(e) => return error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(e)),
     };
     tracing::info!(tenant = %ctx.tenant.slug, user_id = %user.id, "login succeeded with a passkey");
+    metrics::counter!("holdfast_logins_total", "outcome" => "succeeded", "method" => "passkey")
+        .increment(1);
     record("login_succeeded", Some(user.id.clone()), "passkey").await;
     // As after a password: sign-in waits for a verified address where the
     // tenant says so.
@@ -637,7 +641,7 @@ pub(crate) async fn login_form(
         "login.html",
         LoginPage {
             tenant_name: &ctx.tenant.display_name,
-            client_id: &request.client_id,
+            client_name: &request.client_name,
             action: &action,
             csrf_token: &csrf,
             params: params.to_pairs(),

@@ -247,7 +247,7 @@ pub async fn page(
         json!({
             "tenant_name": ctx.tenant.display_name,
             "css_url": css_url(state),
-            "client_id": request.map(|r| r.client_id.as_str()),
+            "client_name": request.map(|r| r.client_name.as_str()),
             "action": format!("{}/login/second-factor", ctx.issuer),
             "csrf_token": token,
             "params": pairs,

@@ -102,8 +102,8 @@ pub fn render<T: Serialize>(name: &str, context: T) -> Result<String, minijinja:
 pub struct LoginPage<'a> {
     /// Tenant display name.
     pub tenant_name: &'a str,
-    /// The client the user signs in to.
-    pub client_id: &'a str,
+    /// The client's name for people (its display name, or its `client_id`).
+    pub client_name: &'a str,
     /// Form action URL.
     pub action: &'a str,
     /// CSRF token (also in a cookie).
@@ -212,7 +212,7 @@ mod tests {
             "login.html",
             LoginPage {
                 tenant_name: "<Acme>",
-                client_id: "web",
+                client_name: "web",
                 action: "/t/acme/login",
                 csrf_token: "tok",
                 params: vec![("state", "\"><script>")],

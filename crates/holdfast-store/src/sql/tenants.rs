@@ -186,9 +186,9 @@ impl crate::ClientStore for ThisStore {
                 retry_limit, idle_lifetime_secs, absolute_lifetime_secs, dpop_required, created_at,
                 refresh_token_in_cookie, allowed_origins, dpop_nonce_required, unbound_grace_accept_risk, resources,
                 id_token_signed_response_alg, backchannel_logout_uri, backchannel_logout_session_required,
-                mfa_required)
+                mfa_required, display_name)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-                $23, $24, $25)",
+                $23, $24, $25, $26)",
         )
         .bind(id)
         .bind(tenant_id)
@@ -215,6 +215,7 @@ impl crate::ClientStore for ThisStore {
         .bind(c.backchannel_logout.as_ref().map(|b| b.uri.as_str()))
         .bind(c.backchannel_logout.as_ref().is_some_and(|b| b.session_required))
         .bind(c.mfa_required)
+        .bind(&c.display_name)
         .execute(&mut *self.write_conn().await?)
         .await
         .map_err(|e| crate::conflict_or(e, "client"))?;
@@ -233,6 +234,7 @@ impl crate::ClientStore for ThisStore {
             allowed_origins: c.allowed_origins.clone(),
             dpop_nonce_required: c.dpop_nonce_required.unwrap_or(false),
             mfa_required: c.mfa_required,
+            display_name: c.display_name.clone(),
             resources: c.resources.clone(),
             id_token_signed_response_alg: c.id_token_signed_response_alg,
             backchannel_logout: c.backchannel_logout.clone(),
@@ -270,6 +272,26 @@ impl crate::ClientStore for ThisStore {
         .bind(client_id)
         .bind(logout.map(|b| b.uri.as_str()))
         .bind(logout.is_some_and(|b| b.session_required))
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(crate::StoreError::NotFound("client"));
+        }
+        Ok(())
+    }
+
+    async fn set_client_display_name(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        name: Option<&str>,
+    ) -> crate::StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE clients SET display_name = $3 WHERE tenant_id = $1 AND client_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(client_id)
+        .bind(name)
         .execute(&mut *self.write_conn().await?)
         .await?;
         if done.rows_affected() == 0 {

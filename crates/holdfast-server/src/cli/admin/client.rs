@@ -73,6 +73,11 @@ async fn create(state: &AppState, args: &ClientCreateArgs, out: Output) -> anyho
     new.dpop_required = args.dpop_required;
     new.refresh_token_in_cookie = args.refresh_token_cookie;
     new.mfa_required = args.mfa_required;
+    new.display_name = args
+        .display_name
+        .as_deref()
+        .map(holdfast_core::tenant::parse_display_name)
+        .transpose()?;
     new.allowed_origins = args.allowed_origins.clone();
     new.resources = args.resources.clone();
     new.id_token_signed_response_alg = args.id_token_signed_response_alg;
@@ -110,7 +115,7 @@ async fn create(state: &AppState, args: &ClientCreateArgs, out: Output) -> anyho
 fn client_json(tenant: &Tenant, client: &Client) -> Value {
     let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
     json!({
-        "tenant": tenant.slug, "client_id": client.client_id, "kind": client.kind.as_str(),
+        "tenant": tenant.slug, "client_id": client.client_id, "display_name": client.display_name, "kind": client.kind.as_str(),
         "redirect_uris": client.redirect_uris, "grant_types": grants, "scopes": client.scopes,
         "access_token_ttl": client.access_token_ttl_secs, "dpop_required": client.dpop_required, "refresh_token_cookie": client.refresh_token_in_cookie, "mfa_required": client.mfa_required, "allowed_origins": client.allowed_origins,
         "rotation": client.refresh.rotation.as_str(), "unbound_grace_accept_risk": client.refresh.unbound_grace_accept_risk,
@@ -137,6 +142,27 @@ fn backchannel_of(args: &BackchannelLogoutArgs) -> Option<BackchannelLogout> {
 async fn update(state: &AppState, args: &ClientUpdateArgs, out: Output) -> anyhow::Result<()> {
     let tenant = admin::tenant(state, &args.tenant).await?;
     let logout = backchannel_of(&args.backchannel);
+    if let Some(raw) = &args.display_name {
+        let name = match raw.trim() {
+            "" => None,
+            _ => Some(holdfast_core::tenant::parse_display_name(raw)?),
+        };
+        state
+            .store
+            .set_client_display_name(&tenant.id, &args.client_id, name.as_deref())
+            .await?;
+        if args.mfa_required.is_none() && logout.is_none() && !args.no_backchannel_logout {
+            out.print(
+                json!({ "tenant": tenant.slug, "client_id": args.client_id, "display_name": name }),
+                format!(
+                    "client '{}' is shown as '{}'",
+                    args.client_id,
+                    name.as_deref().unwrap_or(&args.client_id)
+                ),
+            );
+            return Ok(());
+        }
+    }
     if let Some(required) = args.mfa_required {
         state
             .store
@@ -156,7 +182,7 @@ async fn update(state: &AppState, args: &ClientUpdateArgs, out: Output) -> anyho
     }
     if logout.is_none() && !args.no_backchannel_logout {
         anyhow::bail!(
-            "nothing to change: give --backchannel-logout-uri URL, --no-backchannel-logout or --mfa-required true|false"
+            "nothing to change: give --backchannel-logout-uri URL, --no-backchannel-logout, --mfa-required true|false or --display-name NAME"
         );
     }
     if let Some(l) = &logout {
