@@ -354,6 +354,12 @@ impl Bench {
         std::fs::write(&config_path, config)?;
         command.arg("--config").arg(&config_path);
         command.stdout(Stdio::null()).stderr(Stdio::inherit());
+        // Thousands of access-log lines a second would flood this terminal;
+        // the figures are for the server without them (as behind a proxy
+        // that keeps its own access log). Warnings still show.
+        if std::env::var_os("HOLDFAST_LOG").is_none() {
+            command.env("HOLDFAST_LOG", "info,holdfast::access=off");
+        }
         let server = ServerProcess(command.spawn().context("start holdfast serve")?);
         let base = format!("http://{listen}/t/bench");
         let http = reqwest::Client::builder()

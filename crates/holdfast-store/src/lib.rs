@@ -53,7 +53,7 @@ pub use grants::{
     Redemption, RefreshPresentation, RefreshTokenRecord, audit_kind,
 };
 pub use keys::{KeyStore, MetaStore, StoredKey};
-pub use mail::{MailRecord, MailStore, OutgoingMail};
+pub use mail::{Backlog, MailRecord, MailStore, OutgoingMail};
 pub use postgres::PostgresStore;
 pub use retention::{RetentionStore, Swept};
 pub use sessions::{BrowserSessionRecord, BrowserSessionStore, SessionRecord, SessionStore};

@@ -42,6 +42,16 @@ pub struct MailRecord {
     pub last_error: Option<String>,
 }
 
+/// What waits in an outbox, for the operator's gauges: how many entries,
+/// and when the oldest was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, sqlx::FromRow)]
+pub struct Backlog {
+    /// Entries waiting.
+    pub depth: i64,
+    /// When the oldest of them was queued (`None` when there is none).
+    pub oldest_at: Option<i64>,
+}
+
 /// Outgoing mail.
 #[async_trait]
 pub trait MailStore: Send + Sync {
@@ -61,4 +71,6 @@ pub trait MailStore: Send + Sync {
     /// Messages queued for `recipient`, newest first (for tests and
     /// operators: what was sent, or is waiting).
     async fn mail_to(&self, tenant_id: &str, recipient: &str) -> StoreResult<Vec<MailRecord>>;
+    /// The unsent mail, all tenants.
+    async fn mail_backlog(&self) -> StoreResult<Backlog>;
 }

@@ -163,4 +163,8 @@ pub trait SignalStore: Send + Sync {
     async fn logout_delivered(&self, id: &str) -> StoreResult<()>;
     /// Sending failed: try again at `next_attempt_at`.
     async fn logout_failed(&self, id: &str, next_attempt_at: i64, error: &str) -> StoreResult<()>;
+    /// What waits for delivery, all tenants: security events not yet
+    /// delivered to (or polled by) their streams, and logout tokens not yet
+    /// accepted, in that order.
+    async fn delivery_backlog(&self) -> StoreResult<(crate::Backlog, crate::Backlog)>;
 }

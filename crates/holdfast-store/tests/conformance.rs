@@ -15,7 +15,7 @@ use holdfast_core::tenant::{Tenant, TenantSlug};
 use holdfast_core::user::Username;
 use holdfast_store::testing::{Backend, TestDatabase};
 use holdfast_store::{
-    AccessTokenStanding, AuditEvent, AuthCodeRecord, BrowserSessionRecord, CodeIssuance,
+    AccessTokenStanding, AuditEvent, AuthCodeRecord, Backlog, BrowserSessionRecord, CodeIssuance,
     Continuation, PresentOutcome, Redemption, RefreshPresentation, SessionRecord, Store,
     StoreError, StoredKey, connect,
 };
@@ -551,6 +551,37 @@ fn issuance(tenant_id: &str, sid: &str, rt: Option<&str>) -> CodeIssuance {
         refresh_token_digest: rt.map(str::to_owned),
         continues: None,
     }
+}
+
+/// The gauges' backlogs (issue 16): unsent mail counted and dated by its
+/// oldest entry, sent mail not; empty delivery queues are zero and undated.
+async fn outbox_backlogs_count_what_waits_and_date_the_oldest(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    assert_eq!(store.mail_backlog().await.unwrap(), Backlog::default());
+    for (id, at) in [("m1", 10), ("m2", 20), ("m3", 30)] {
+        let mail = holdfast_store::OutgoingMail {
+            id: id.into(),
+            tenant_id: t.id.clone(),
+            recipient: "a@example.com".into(),
+            subject: "s".into(),
+            text_body: "t".into(),
+            html_body: "h".into(),
+            created_at: at,
+        };
+        store.queue_mail(&mail).await.unwrap();
+    }
+    store.mail_sent("m1", 40).await.unwrap();
+    assert_eq!(
+        store.mail_backlog().await.unwrap(),
+        Backlog {
+            depth: 2,
+            oldest_at: Some(20)
+        }
+    );
+    assert_eq!(
+        store.delivery_backlog().await.unwrap(),
+        (Backlog::default(), Backlog::default())
+    );
 }
 
 /// A code that continues family `sid` (a step-up): raised to `acr` "2".
@@ -1822,6 +1853,7 @@ all_backends!(
     rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued,
     a_codes_browser_session_is_kept_on_the_code_and_its_family,
     a_step_up_code_continues_the_live_family_in_place,
+    outbox_backlogs_count_what_waits_and_date_the_oldest,
     concurrent_redemptions_of_one_code_issue_exactly_once,
     design_s4_concurrent_presentations_of_one_token_yield_one_child,
     design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_family,

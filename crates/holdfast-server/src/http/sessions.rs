@@ -121,6 +121,7 @@ pub async fn revoke_others(
             &event,
         )
         .await?;
+    crate::service::revocation::counted("signed_out_other_devices", count);
     Ok(Json(json!({ "revoked": count })).into_response())
 }
 

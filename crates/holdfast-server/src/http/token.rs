@@ -22,6 +22,7 @@ use crate::http::authorize::cookie_value;
 use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::http::form::FormParams;
+use crate::http::metrics::ServedClient;
 use crate::http::tenant::TenantContext;
 use crate::service::client_auth::ClientCredentials;
 use crate::service::dpop::current_nonce;
@@ -41,6 +42,7 @@ pub async fn token(
     let mut params = form.0;
     let secure = state.public_url.scheme() == "https";
     let cookie_name = client_of(&credentials).map(|id| refresh_cookie_name(id, secure));
+    let served = client_of(&credentials).map(|id| ServedClient(id.to_owned()));
     if params.get("grant_type").map(String::as_str) == Some("refresh_token")
         && params.get("refresh_token").is_none_or(String::is_empty)
         && let Some(value) = cookie_name
@@ -107,6 +109,9 @@ pub async fn token(
     }
     if let Ok(nonce) = HeaderValue::from_str(&current_nonce(&state, &ctx.tenant)) {
         http.headers_mut().insert(DPOP_NONCE_HEADER, nonce);
+    }
+    if let Some(served) = served {
+        http.extensions_mut().insert(served);
     }
     Ok(http)
 }

@@ -92,6 +92,8 @@ pub async fn authenticate_user(
         (true, Some(user)) if !disabled => {
             tracing::info!(tenant = %tenant.slug, user_id = %user.id, "login succeeded");
             throttle::password_succeeded(state, tenant, reservation).await?;
+            metrics::counter!("holdfast_logins_total", "outcome" => "succeeded", "method" => "password")
+                .increment(1);
             state
                 .store
                 .record_event(&event("login_succeeded", Some(&user.id), "password"))
@@ -101,6 +103,8 @@ pub async fn authenticate_user(
         (_, user) => {
             tracing::info!(tenant = %tenant.slug, "login failed");
             metrics::counter!("holdfast_login_failures_total").increment(1);
+            metrics::counter!("holdfast_logins_total", "outcome" => "failed", "method" => "password")
+                .increment(1);
             // The reservation stands: this failure is counted.
             drop(reservation);
             // A disabled user is told what anyone with a wrong password is,
@@ -236,5 +240,6 @@ pub async fn issue_code(
             browser_session: browser_session.map(str::to_owned),
         })
         .await?;
+    metrics::counter!("holdfast_codes_issued_total").increment(1);
     Ok(code)
 }

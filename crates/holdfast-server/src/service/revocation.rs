@@ -35,6 +35,12 @@ use crate::service::jwt::{AccessTokenError, verify_issued_access_token};
 use crate::service::token::{RequestError, TokenError};
 use crate::state::AppState;
 
+/// Counts `n` sessions revoked for `reason` (`holdfast_revocations_total`;
+/// the reasons are the fixed ones of the audit log, never client input).
+pub fn counted(reason: &str, n: u64) {
+    metrics::counter!("holdfast_revocations_total", "reason" => reason.to_owned()).increment(n);
+}
+
 /// Signs `user_id` out of their session `session_id`: revokes it and
 /// records why, in one transaction.
 pub async fn sign_out(
@@ -58,7 +64,9 @@ pub async fn sign_out(
     state
         .store
         .revoke_session(&tenant.id, session_id, reason, event.at, &event)
-        .await
+        .await?;
+    counted(reason, 1);
+    Ok(())
 }
 
 /// Revokes `token` if it is one of `client`'s; refuses a token issued to
@@ -96,6 +104,7 @@ pub async fn revoke(
             .store
             .revoke_session(&tenant.id, &session.id, "revoked_by_client", now, &event)
             .await?;
+        counted("revoked_by_client", 1);
         return Ok(());
     }
     // An access token: check our signature (not expiry: revoking an expired

@@ -132,6 +132,10 @@ fn refused(kind: &'static str, verdict: Verdict) -> Result<(), Throttled> {
             retry_after_secs, ..
         } => {
             metrics::counter!("holdfast_throttled_attempts_total", "secret" => kind).increment(1);
+            if kind == "password" {
+                metrics::counter!("holdfast_logins_total", "outcome" => "throttled", "method" => "password")
+                    .increment(1);
+            }
             Err(Throttled { retry_after_secs })
         }
     }

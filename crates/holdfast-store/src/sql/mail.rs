@@ -144,4 +144,13 @@ impl crate::MailStore for ThisStore {
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
+
+    async fn mail_backlog(&self) -> crate::StoreResult<crate::Backlog> {
+        Ok(sqlx::query_as::<_, crate::Backlog>(
+            "SELECT COUNT(*) AS depth, MIN(created_at) AS oldest_at
+             FROM mail_outbox WHERE sent_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
 }

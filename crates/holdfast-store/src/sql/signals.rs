@@ -441,6 +441,21 @@ impl crate::SignalStore for ThisStore {
         Ok(())
     }
 
+    async fn delivery_backlog(&self) -> crate::StoreResult<(crate::Backlog, crate::Backlog)> {
+        let events = sqlx::query_as::<_, crate::Backlog>(
+            "SELECT COUNT(*) AS depth, MIN(e.at) AS oldest_at
+             FROM ssf_pending p JOIN security_events e ON e.id = p.event_id",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let logouts = sqlx::query_as::<_, crate::Backlog>(
+            "SELECT COUNT(*) AS depth, MIN(at) AS oldest_at FROM logout_deliveries",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((events, logouts))
+    }
+
     async fn logout_failed(
         &self,
         id: &str,

@@ -63,6 +63,7 @@ pub async fn exchange(
             .revoke_code_issuance(&tenant.id, &digest, now)
             .await?;
         tracing::warn!(tenant = %tenant.slug, client_id = %client.client_id, "authorization code replayed; its tokens are revoked");
+        crate::service::revocation::counted("code_replay", 1);
         return Err(GrantError::CodeReplayed.into());
     }
     if record.expires_at <= now {
@@ -166,7 +167,12 @@ pub async fn exchange(
             .redeem_auth_code(&tenant.id, &digest, &issuance, now)
             .await?
         {
-            Redemption::Redeemed => break (session_id, access),
+            Redemption::Redeemed => {
+                if family.is_some() {
+                    metrics::counter!("holdfast_sessions_raised_total").increment(1);
+                }
+                break (session_id, access);
+            }
             Redemption::Replayed => return Err(GrantError::CodeReplayed.into()),
             Redemption::Unknown => return Err(GrantError::UnknownCode.into()),
             // The family ended between the read and the write: a new one.

@@ -105,6 +105,17 @@ pub async fn exchange(
                 user,
             } => (decision, token, session, user),
         };
+    let result = match decision {
+        Decision::Rotate => "rotated",
+        Decision::KeepToken => "kept",
+        Decision::ReplayChild => "grace_retry",
+        Decision::Reuse => "reuse_detected",
+        Decision::Reject(_) => "refused",
+    };
+    metrics::counter!("holdfast_refreshes_total", "result" => result).increment(1);
+    if decision == Decision::Reuse {
+        crate::service::revocation::counted("refresh_token_reuse", 1);
+    }
     let refresh_token = match decision {
         Decision::Rotate => Some(child.expose().to_owned()),
         Decision::KeepToken => Some(presented.to_owned()),
