@@ -397,6 +397,29 @@ impl NewClient {
         }
     }
 
+    /// The settings of a registered client, to change some and store them
+    /// again (the admin API's `PATCH`).
+    pub fn of(c: &Client) -> Self {
+        Self {
+            client_id: c.client_id.clone(),
+            kind: c.kind,
+            redirect_uris: c.redirect_uris.clone(),
+            grant_types: c.grant_types.clone(),
+            scopes: c.scopes.clone(),
+            access_token_ttl_secs: c.access_token_ttl_secs,
+            refresh: c.refresh,
+            dpop_required: c.dpop_required,
+            refresh_token_in_cookie: c.refresh_token_in_cookie,
+            allowed_origins: c.allowed_origins.clone(),
+            dpop_nonce_required: Some(c.dpop_nonce_required),
+            mfa_required: c.mfa_required,
+            display_name: c.display_name.clone(),
+            resources: c.resources.clone(),
+            id_token_signed_response_alg: c.id_token_signed_response_alg,
+            backchannel_logout: c.backchannel_logout.clone(),
+        }
+    }
+
     /// OIDC Dynamic Client Registration 1.0 §2: the client's
     /// `id_token_signed_response_alg` must be one the tenant signs ID tokens
     /// with ([`SigningAlg::id_token_algs`]): its own or RS256.

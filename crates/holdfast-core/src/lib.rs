@@ -24,6 +24,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod accounts;
+pub mod admin;
 pub mod authorize;
 pub mod claims;
 pub mod client;

@@ -43,6 +43,7 @@ async fn cli_retention_sweep_reports_what_it_deleted(server: TestServer) {
         reason: None,
         ip: None,
         user_agent: None,
+        actor: None,
     };
     let long_ago = now - 2 * f.web.access_token_ttl_secs;
     server

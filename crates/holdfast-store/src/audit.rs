@@ -27,6 +27,10 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     /// The caller's user agent.
     pub user_agent: Option<String>,
+    /// Who made an administrative change (`cli:{os user}`, `user:{sub}`,
+    /// `client:{client_id}`); `None` for what people and clients do
+    /// themselves.
+    pub actor: Option<String>,
 }
 
 /// Audit events.

@@ -27,6 +27,7 @@
 use std::sync::Arc;
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod dpop_replay;
 pub mod factors;
@@ -45,6 +46,7 @@ pub mod throttle;
 pub mod users;
 
 pub use accounts::{AccountStore, AccountTokenRecord, NewAccount, Redeem};
+pub use admin::{AdminStore, EventQuery};
 pub use audit::{AuditEvent, AuditStore};
 pub use dpop_replay::DpopReplayStore;
 pub use factors::{FactorStore, PasskeyRecord, TotpRecord};
@@ -80,6 +82,10 @@ pub enum StoreError {
     /// The row an update needs is not there.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A conditional change named a version that is no longer the stored
+    /// one: someone changed the thing since it was read.
+    #[error("{0} changed since it was read")]
+    Stale(&'static str),
     /// A stored value could not be understood (corruption or a newer schema).
     #[error("stored data is malformed: {0}")]
     Corrupt(String),
@@ -115,6 +121,7 @@ pub trait Store:
     + MailStore
     + AccountStore
     + FactorStore
+    + AdminStore
     + std::fmt::Debug
 {
     /// Which back end this is, for logs.

@@ -62,6 +62,7 @@ pub(crate) struct ClientRow {
     pub backchannel_logout_session_required: bool,
     pub mfa_required: bool,
     pub display_name: Option<String>,
+    pub version: i64,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -110,6 +111,7 @@ impl TryFrom<ClientRow> for ClientRecord {
                 created_at: r.created_at,
             },
             secret_digest: r.secret_digest,
+            version: r.version,
         })
     }
 }

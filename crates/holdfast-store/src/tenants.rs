@@ -15,6 +15,8 @@ pub struct ClientRecord {
     pub client: Client,
     /// SHA-256 digest of the secret (base64url), for confidential clients.
     pub secret_digest: Option<String>,
+    /// Bumped by every change: the admin API's `ETag`.
+    pub version: i64,
 }
 /// Tenants.
 #[async_trait]
@@ -31,11 +33,14 @@ pub trait TenantStore: Send + Sync {
     /// The tenant's own account settings; `None`: the defaults apply.
     async fn tenant_account_policy(&self, tenant_id: &str) -> StoreResult<Option<AccountPolicy>>;
     /// Changes the tenant's display name and/or account settings, with the
-    /// audit event naming who did it, in one transaction.
+    /// audit event naming who did it, in one transaction, bumping the
+    /// tenant's version. With `expected_version`, only if the stored
+    /// version is that one: `Stale("tenant")` otherwise.
     /// `NotFound("tenant")` if absent.
     async fn update_tenant_settings(
         &self,
         tenant_id: &str,
+        expected_version: Option<i64>,
         display_name: Option<&str>,
         policy: Option<&AccountPolicy>,
         audit: &crate::AuditEvent,

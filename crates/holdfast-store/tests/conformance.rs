@@ -127,7 +127,7 @@ async fn tenant_settings_are_stored_with_their_audit_event(store: Arc<dyn Store>
     policy.password.min_length = 12;
     let event = audit_event("t1", "tenant_admin", 10);
     store
-        .update_tenant_settings("t1", Some("Acme Corp"), Some(&policy), &event)
+        .update_tenant_settings("t1", None, Some("Acme Corp"), Some(&policy), &event)
         .await
         .unwrap();
     assert_eq!(
@@ -140,12 +140,27 @@ async fn tenant_settings_are_stored_with_their_audit_event(store: Arc<dyn Store>
     store
         .update_tenant_settings(
             "t1",
+            Some(2),
             Some("Acme"),
             None,
             &audit_event("t1", "tenant_admin", 11),
         )
         .await
         .unwrap();
+    // RFC 9110 §13.1.1: a change based on a version that is gone is
+    // refused, and writes nothing.
+    let err = store
+        .update_tenant_settings(
+            "t1",
+            Some(2),
+            Some("Lost update"),
+            None,
+            &audit_event("t1", "tenant_admin", 12),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Stale("tenant")), "{err:?}");
+    assert_eq!(store.tenant_version("t1").await.unwrap(), Some(3));
     assert_eq!(
         store.tenant_account_policy("t1").await.unwrap(),
         Some(policy.clone())
@@ -161,6 +176,7 @@ async fn tenant_settings_are_stored_with_their_audit_event(store: Arc<dyn Store>
     let err = store
         .update_tenant_settings(
             "nope",
+            None,
             Some("x"),
             Some(&policy),
             &audit_event("nope", "tenant_admin", 12),
@@ -875,6 +891,7 @@ fn audit_event(tenant_id: &str, kind: &str, at: i64) -> AuditEvent {
         reason: None,
         ip: Some("127.0.0.1".into()),
         user_agent: Some("test".into()),
+        actor: None,
     }
 }
 

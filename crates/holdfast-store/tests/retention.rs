@@ -38,6 +38,7 @@ fn event(at: i64) -> AuditEvent {
         reason: None,
         ip: None,
         user_agent: None,
+        actor: None,
     }
 }
 

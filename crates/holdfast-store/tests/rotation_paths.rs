@@ -182,6 +182,7 @@ fn event(tenant_id: &str, at: i64) -> AuditEvent {
         reason: None,
         ip: None,
         user_agent: None,
+        actor: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn audit(id: Option<&str>) -> AuditEvent {
         reason: None,
         ip: None,
         user_agent: None,
+        actor: None,
     }
 }
 

@@ -158,6 +158,7 @@ impl TestServer {
     pub async fn tenant_with_alg(&self, slug: &str, alg: SigningAlg) -> Tenant {
         admin::create_tenant(
             &self.state,
+            &admin::Actor::cli(),
             NewTenant {
                 slug: slug.into(),
                 display_name: None,
@@ -179,7 +180,7 @@ impl TestServer {
         tenant: &Tenant,
         client: NewClient,
     ) -> (Client, Option<SecretString>) {
-        admin::create_client(&self.state, tenant, client)
+        admin::create_client(&self.state, tenant, &admin::Actor::cli(), client)
             .await
             .expect("create client")
     }
@@ -193,6 +194,7 @@ impl TestServer {
         admin::create_user(
             &self.state,
             tenant,
+            &admin::Actor::cli(),
             username,
             None,
             SecretString::new(password),

@@ -179,7 +179,7 @@ impl ErrorCode {
                     | AdminError::Password(_)
                     | AdminError::WeakPassword(_)
                     | AdminError::Policy(_) => ErrorCode::InvalidInput,
-                    AdminError::Conflict(_) => ErrorCode::Conflict,
+                    AdminError::Conflict(_) | AdminError::Stale(_) => ErrorCode::Conflict,
                     AdminError::NotFound(_) => ErrorCode::NotFound,
                     AdminError::Key(_) | AdminError::Store(_) | AdminError::Crypto(_) => {
                         ErrorCode::Failed

@@ -53,42 +53,54 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let ctx = TenantContext::from_request_parts(parts, state).await?;
         let state = AppState::from_ref(state);
-        let algs = policy(&state).algs_header_value();
-        let (scheme, token) =
-            parse_authorization(&parts.headers).map_err(|e| unauthorized(e, &algs))?;
-        let claims = verify_access_token(&state, &ctx.tenant, &ctx.issuer, token)
-            .await
-            .map_err(|e| match e {
-                AccessTokenError::Key(k) => ApiError::from(k),
-                other => invalid(
-                    scheme,
-                    OAuthErrorCode::InvalidToken,
-                    other.to_string(),
-                    &algs,
-                ),
-            })?;
-        check_resource_request(
-            &state,
-            &ctx.tenant,
-            scheme,
-            token,
-            claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str()),
-            parts.method.as_str(),
-            parts.uri.path(),
-            &parts.headers,
-        )
+        let claims = verify_presented(&state, &ctx, parts).await?;
+        Ok(Self { claims, ctx })
+    }
+}
+
+/// Verifies the access token this request presents, issued by `ctx`'s
+/// tenant for Holdfast itself, with its DPoP proof when it is bound: the
+/// check every one of Holdfast's own APIs runs (the admin API too).
+pub async fn verify_presented(
+    state: &AppState,
+    ctx: &TenantContext,
+    parts: &Parts,
+) -> Result<IssuedAccessTokenClaims, ApiError> {
+    let algs = policy(state).algs_header_value();
+    let (scheme, token) =
+        parse_authorization(&parts.headers).map_err(|e| unauthorized(e, &algs))?;
+    let claims = verify_access_token(state, &ctx.tenant, &ctx.issuer, token)
         .await
         .map_err(|e| match e {
-            DpopCheckError::Store(e) => ApiError::from(e),
-            DpopCheckError::Refused(r) => invalid(
-                r.challenge_scheme(),
-                code_of(&r),
-                r.description().to_owned(),
+            AccessTokenError::Key(k) => ApiError::from(k),
+            other => invalid(
+                scheme,
+                OAuthErrorCode::InvalidToken,
+                other.to_string(),
                 &algs,
             ),
         })?;
-        Ok(Self { claims, ctx })
-    }
+    check_resource_request(
+        state,
+        &ctx.tenant,
+        scheme,
+        token,
+        claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str()),
+        parts.method.as_str(),
+        parts.uri.path(),
+        &parts.headers,
+    )
+    .await
+    .map_err(|e| match e {
+        DpopCheckError::Store(e) => ApiError::from(e),
+        DpopCheckError::Refused(r) => invalid(
+            r.challenge_scheme(),
+            code_of(&r),
+            r.description().to_owned(),
+            &algs,
+        ),
+    })?;
+    Ok(claims)
 }
 
 /// A request without usable credentials: RFC 6750 §3.1, no error code in

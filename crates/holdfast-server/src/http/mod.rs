@@ -25,11 +25,13 @@
 //! | `GET /.well-known/ssf-configuration/t/{tenant}`, `/t/{tenant}/ssf/…` | OpenID SSF 1.0 §7, §8; RFC 8936 (`http/ssf.rs`) |
 //! | `GET /`, `GET /t/{tenant}`, `GET /favicon.ico` | what a browser landing there sees (`http/landing.rs`: a page for `Accept: text/html`, JSON otherwise; every JSON error a navigation gets becomes a page too) |
 //! | `GET /assets/holdfast.css` | the hosted pages' stylesheet |
+//! | `/admin/v1/…`, `GET /admin/v1/openapi.json` | the admin API (`http/admin/`) |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | operations |
 
 pub mod account_api;
 pub mod account_page;
 pub mod accounts;
+pub mod admin;
 pub mod authorize;
 pub mod bearer;
 pub mod browser;
@@ -216,6 +218,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/t/{tenant}/ssf/verify", post(ssf::verify))
         .route("/t/{tenant}/ssf/poll/{stream_id}", post(ssf::poll_stream))
+        .merge(admin::router())
         .route(crate::pages::STYLESHEET_PATH, get(stylesheet))
         .route(crate::pages::SCRIPT_PATH, get(script))
         .fallback(not_found)

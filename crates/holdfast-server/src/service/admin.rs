@@ -41,6 +41,9 @@ pub enum AdminError {
     /// Key handling failed.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A conditional change named a version that is no longer current.
+    #[error("{0}")]
+    Stale(String),
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -53,6 +56,9 @@ impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => AdminError::NotFound(format!("{what} not found")),
+            StoreError::Stale(what) => AdminError::Stale(format!(
+                "the {what} changed since it was read: read it again and retry"
+            )),
             other => AdminError::Store(other),
         }
     }
@@ -72,7 +78,11 @@ pub struct NewTenant {
 }
 
 /// Creates a tenant with its first two signing keys.
-pub async fn create_tenant(state: &AppState, input: NewTenant) -> Result<Tenant, AdminError> {
+pub async fn create_tenant(
+    state: &AppState,
+    actor: &Actor,
+    input: NewTenant,
+) -> Result<Tenant, AdminError> {
     let slug = TenantSlug::parse(&input.slug)?;
     let now = state.now();
     let tenant = Tenant {
@@ -88,7 +98,20 @@ pub async fn create_tenant(state: &AppState, input: NewTenant) -> Result<Tenant,
     };
     let keys = state.keys.initial_keys(tenant.signing_alg, now)?;
     match state.store.create_tenant(&tenant, &keys).await {
-        Ok(()) => Ok(tenant),
+        Ok(()) => {
+            // Its own transaction: the store's create_tenant takes no event.
+            let event = audit_event(
+                state,
+                &tenant,
+                actor,
+                "tenant_admin",
+                None,
+                None,
+                "tenant_created",
+            );
+            state.store.record_event(&event).await?;
+            Ok(tenant)
+        }
         Err(StoreError::Conflict(_)) => Err(AdminError::Conflict(format!(
             "a tenant with slug '{}' already exists",
             tenant.slug
@@ -111,6 +134,7 @@ pub async fn tenant(state: &AppState, slug: &str) -> Result<Tenant, AdminError> 
 pub async fn create_client(
     state: &AppState,
     tenant: &Tenant,
+    actor: &Actor,
     input: NewClient,
 ) -> Result<(Client, Option<SecretString>), AdminError> {
     let input = input.validate()?;
@@ -131,7 +155,20 @@ pub async fn create_client(
         .create_client(&id, &tenant.id, &input, digest.as_deref(), state.now())
         .await
     {
-        Ok(client) => Ok((client, secret)),
+        Ok(client) => {
+            let mut event = audit_event(
+                state,
+                tenant,
+                actor,
+                "client_admin",
+                None,
+                None,
+                "client_created",
+            );
+            event.client_id = Some(client.client_id.clone());
+            state.store.record_event(&event).await?;
+            Ok((client, secret))
+        }
         Err(StoreError::Conflict(_)) => Err(AdminError::Conflict(format!(
             "tenant '{}' already has a client '{}'",
             tenant.slug, input.client_id
@@ -144,6 +181,7 @@ pub async fn create_client(
 pub async fn create_user(
     state: &AppState,
     tenant: &Tenant,
+    actor: &Actor,
     username: &str,
     email: Option<&str>,
     password: SecretString,
@@ -178,7 +216,19 @@ pub async fn create_user(
         )
         .await
     {
-        Ok(user) => Ok(user),
+        Ok(user) => {
+            let event = audit_event(
+                state,
+                tenant,
+                actor,
+                "user_admin",
+                Some(&user.id),
+                None,
+                "user_created",
+            );
+            state.store.record_event(&event).await?;
+            Ok(user)
+        }
         // Either index refused it: the same name (a race with the check
         // above) or one that looks the same (UTS #39 skeleton).
         Err(StoreError::Conflict(_)) => {
@@ -232,6 +282,7 @@ pub async fn user(state: &AppState, tenant: &Tenant, username: &str) -> Result<U
 pub async fn set_user_disabled(
     state: &AppState,
     tenant: &Tenant,
+    actor: &Actor,
     user: &User,
     disabled: bool,
 ) -> Result<(), AdminError> {
@@ -240,7 +291,15 @@ pub async fn set_user_disabled(
     } else {
         "user_enabled"
     };
-    let event = audit_event(state, tenant, "user_admin", Some(&user.id), None, reason);
+    let event = audit_event(
+        state,
+        tenant,
+        actor,
+        "user_admin",
+        Some(&user.id),
+        None,
+        reason,
+    );
     let at = disabled.then_some(event.at);
     state
         .store
@@ -251,10 +310,16 @@ pub async fn set_user_disabled(
 
 /// Deletes a user, ending every session and token of theirs (RISC
 /// account-purged).
-pub async fn delete_user(state: &AppState, tenant: &Tenant, user: &User) -> Result<(), AdminError> {
+pub async fn delete_user(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+    user: &User,
+) -> Result<(), AdminError> {
     let event = audit_event(
         state,
         tenant,
+        actor,
         "user_admin",
         Some(&user.id),
         None,
@@ -273,6 +338,7 @@ pub async fn delete_user(state: &AppState, tenant: &Tenant, user: &User) -> Resu
 pub async fn set_user_password(
     state: &AppState,
     tenant: &Tenant,
+    actor: &Actor,
     user: &User,
     password: SecretString,
 ) -> Result<(), AdminError> {
@@ -284,6 +350,7 @@ pub async fn set_user_password(
     let event = audit_event(
         state,
         tenant,
+        actor,
         "user_admin",
         Some(&user.id),
         None,
@@ -328,14 +395,28 @@ pub async fn client(
 pub async fn delete_client(
     state: &AppState,
     tenant: &Tenant,
+    actor: &Actor,
     client_id: &str,
 ) -> Result<u64, AdminError> {
-    let mut event = audit_event(state, tenant, "client_admin", None, None, "client_deleted");
+    let mut event = audit_event(
+        state,
+        tenant,
+        actor,
+        "client_admin",
+        None,
+        None,
+        "client_deleted",
+    );
     event.client_id = Some(client_id.to_owned());
     state
         .store
         .delete_client(&tenant.id, client_id, event.at, &event)
         .await
+        .inspect(|_| {
+            state
+                .clients
+                .remove(&(tenant.id.clone(), client_id.to_owned()))
+        })
         .map_err(|e| match e {
             StoreError::NotFound(_) => AdminError::NotFound(format!(
                 "no client '{client_id}' in tenant '{}'",
@@ -381,6 +462,8 @@ pub struct TenantUpdate {
 pub async fn update_tenant(
     state: &AppState,
     tenant: &Tenant,
+    actor: &Actor,
+    expected_version: Option<i64>,
     change: TenantUpdate,
 ) -> Result<(Tenant, AccountPolicy), AdminError> {
     let display_name = change
@@ -415,6 +498,7 @@ pub async fn update_tenant(
     let event = audit_event(
         state,
         tenant,
+        actor,
         "tenant_admin",
         None,
         None,
@@ -423,8 +507,15 @@ pub async fn update_tenant(
     let changed_policy = (policy != current).then_some(&policy);
     state
         .store
-        .update_tenant_settings(&tenant.id, display_name.as_deref(), changed_policy, &event)
+        .update_tenant_settings(
+            &tenant.id,
+            expected_version,
+            display_name.as_deref(),
+            changed_policy,
+            &event,
+        )
         .await?;
+    state.tenants.remove(&tenant.slug.to_string());
     let mut updated = tenant.clone();
     if let Some(name) = display_name {
         updated.display_name = name;
@@ -436,24 +527,149 @@ pub async fn update_tenant(
 /// CLI. A running server stops serving it once its tenant cache entry
 /// lapses (seconds): until then, lookups of its clients and keys find
 /// nothing.
-pub async fn delete_tenant(state: &AppState, tenant: &Tenant) -> Result<(), AdminError> {
-    let event = audit_event(state, tenant, "tenant", None, None, "tenant_deleted");
+pub async fn delete_tenant(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+) -> Result<(), AdminError> {
+    let event = audit_event(state, tenant, actor, "tenant", None, None, "tenant_deleted");
     state.store.delete_tenant(&tenant.id, &event).await?;
     Ok(())
 }
 
-/// An administrative audit event, for the store method that acts on it.
+/// Replaces every setting of a client (its `client_id` and kind stay),
+/// checked as at creation, with an audit event; with `expected_version`
+/// only if nobody changed it since (`AdminError::Stale`). This server
+/// forgets its cached copy at once; other nodes within their cache's few
+/// seconds.
+pub async fn update_client(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+    expected_version: Option<i64>,
+    input: NewClient,
+) -> Result<holdfast_store::ClientRecord, AdminError> {
+    let current = client(state, tenant, &input.client_id).await?;
+    if input.kind != current.kind {
+        return Err(AdminError::Conflict(format!(
+            "client '{}' is {}: a client's kind cannot change, register a new client",
+            current.client_id,
+            current.kind.as_str()
+        )));
+    }
+    let input = input.validate()?;
+    input.check_id_token_alg(tenant.signing_alg)?;
+    if let Some(alg) = input.id_token_signed_response_alg {
+        state.keys.ensure_alg(tenant, alg, state.now()).await?;
+    }
+    let mut event = audit_event(
+        state,
+        tenant,
+        actor,
+        "client_admin",
+        None,
+        None,
+        "client_updated",
+    );
+    event.client_id = Some(input.client_id.clone());
+    let record = state
+        .store
+        .update_client(
+            &tenant.id,
+            &input.client_id,
+            &input,
+            expected_version,
+            &event,
+        )
+        .await?;
+    state
+        .clients
+        .remove(&(tenant.id.clone(), input.client_id.clone()));
+    Ok(record)
+}
+
+/// Gives a confidential client a new secret, returned once; the old one
+/// stops working at once on this node (others: within their client
+/// cache's few seconds).
+pub async fn rotate_client_secret(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+    client_id: &str,
+) -> Result<SecretString, AdminError> {
+    let found = client(state, tenant, client_id).await?;
+    if found.kind != ClientKind::Confidential {
+        return Err(AdminError::Conflict(format!(
+            "client '{client_id}' is public: it has no secret"
+        )));
+    }
+    let secret = generate_token(CLIENT_SECRET_PREFIX)?;
+    let digest = sha256_b64(secret.expose().as_bytes());
+    let mut event = audit_event(
+        state,
+        tenant,
+        actor,
+        "client_admin",
+        None,
+        None,
+        "client_secret_rotated",
+    );
+    event.client_id = Some(client_id.to_owned());
+    state
+        .store
+        .set_client_secret(&tenant.id, client_id, &digest, &event)
+        .await?;
+    state
+        .clients
+        .remove(&(tenant.id.clone(), client_id.to_owned()));
+    Ok(secret)
+}
+
+/// Who makes an administrative change: named in its audit event.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `cli:{os user}`, `user:{sub}` (a person of the administration
+    /// tenant) or `client:{client_id}` (one of its clients).
+    pub name: String,
+    /// Where the change came from.
+    pub context: crate::service::RequestContext,
+}
+
+impl Actor {
+    /// The CLI in direct database mode, run by the OS user in `$USER`.
+    pub fn cli() -> Self {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+        Self {
+            name: format!("cli:{user}"),
+            context: crate::service::RequestContext {
+                user_agent: Some("holdfast-cli".to_owned()),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// An administrative audit event naming `actor`, for the store method that
+/// acts on it.
 pub fn audit_event(
     state: &AppState,
     tenant: &Tenant,
+    actor: &Actor,
     kind: &str,
     user_id: Option<&str>,
     session_id: Option<&str>,
     reason: &str,
 ) -> holdfast_store::AuditEvent {
-    let cli = crate::service::RequestContext {
-        user_agent: Some("holdfast-cli".to_owned()),
-        ..Default::default()
-    };
-    crate::service::audit::about(state, tenant, kind, None, user_id, session_id, reason, &cli)
+    let mut event = crate::service::audit::about(
+        state,
+        tenant,
+        kind,
+        None,
+        user_id,
+        session_id,
+        reason,
+        &actor.context,
+    );
+    event.actor = Some(actor.name.clone());
+    event
 }

@@ -27,6 +27,7 @@ pub fn event(
         reason: None,
         ip: context.ip.clone(),
         user_agent: context.user_agent.clone(),
+        actor: None,
     }
 }
 

@@ -26,6 +26,7 @@
 use super::{BEGIN_WRITE, DELETE_ACKED, Db, LOCK_FAMILY, ThisStore};
 
 mod accounts;
+mod admin;
 mod audit;
 mod dpop_replay;
 mod factors;

@@ -97,18 +97,30 @@ impl crate::TenantStore for ThisStore {
     async fn update_tenant_settings(
         &self,
         tenant_id: &str,
+        expected_version: Option<i64>,
         display_name: Option<&str>,
         policy: Option<&holdfast_core::accounts::AccountPolicy>,
         audit: &crate::AuditEvent,
     ) -> crate::StoreResult<()> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
-        let found: Option<String> = sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1")
-            .bind(tenant_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if found.is_none() {
-            return Err(crate::StoreError::NotFound("tenant"));
+        let bumped = sqlx::query(
+            "UPDATE tenants SET version = version + 1
+             WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR version = $2)",
+        )
+        .bind(tenant_id)
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await?;
+        if bumped.rows_affected() == 0 {
+            let found: Option<String> = sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1")
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Err(match found {
+                Some(_) => crate::StoreError::Stale("tenant"),
+                None => crate::StoreError::NotFound("tenant"),
+            });
         }
         if let Some(name) = display_name {
             sqlx::query("UPDATE tenants SET display_name = $2 WHERE id = $1")
@@ -265,7 +277,7 @@ impl crate::ClientStore for ThisStore {
         logout: Option<&holdfast_core::client::BackchannelLogout>,
     ) -> crate::StoreResult<()> {
         let done = sqlx::query(
-            "UPDATE clients SET backchannel_logout_uri = $3, backchannel_logout_session_required = $4
+            "UPDATE clients SET backchannel_logout_uri = $3, backchannel_logout_session_required = $4, version = version + 1
              WHERE tenant_id = $1 AND client_id = $2",
         )
         .bind(tenant_id)
@@ -287,7 +299,7 @@ impl crate::ClientStore for ThisStore {
         name: Option<&str>,
     ) -> crate::StoreResult<()> {
         let done = sqlx::query(
-            "UPDATE clients SET display_name = $3 WHERE tenant_id = $1 AND client_id = $2",
+            "UPDATE clients SET display_name = $3, version = version + 1 WHERE tenant_id = $1 AND client_id = $2",
         )
         .bind(tenant_id)
         .bind(client_id)
@@ -307,7 +319,7 @@ impl crate::ClientStore for ThisStore {
         required: bool,
     ) -> crate::StoreResult<()> {
         let done = sqlx::query(
-            "UPDATE clients SET mfa_required = $3 WHERE tenant_id = $1 AND client_id = $2",
+            "UPDATE clients SET mfa_required = $3, version = version + 1 WHERE tenant_id = $1 AND client_id = $2",
         )
         .bind(tenant_id)
         .bind(client_id)

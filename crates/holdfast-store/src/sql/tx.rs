@@ -24,8 +24,8 @@ pub(crate) async fn insert_event<'c>(
     e: &crate::AuditEvent,
 ) -> crate::StoreResult<()> {
     sqlx::query(
-        "INSERT INTO audit_events (id, tenant_id, at, kind, user_id, client_id, session_id, reason, ip, user_agent)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO audit_events (id, tenant_id, at, kind, user_id, client_id, session_id, reason, ip, user_agent, actor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&e.id)
     .bind(&e.tenant_id)
@@ -37,6 +37,7 @@ pub(crate) async fn insert_event<'c>(
     .bind(&e.reason)
     .bind(&e.ip)
     .bind(&e.user_agent)
+    .bind(&e.actor)
     .execute(&mut **tx)
     .await
     .map_err(|err| crate::conflict_or(err, "audit event"))?;

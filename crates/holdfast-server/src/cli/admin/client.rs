@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::cli::args::{BackchannelLogoutArgs, ClientCommand, ClientCreateArgs, ClientUpdateArgs};
 use crate::cli::output::{Output, Table, lines_of};
-use crate::service::admin;
+use crate::service::admin::{self, Actor};
 use crate::state::AppState;
 
 /// Runs `holdfast client ...`.
@@ -40,7 +40,7 @@ pub async fn run(state: &AppState, command: &ClientCommand, out: Output) -> anyh
         }
         ClientCommand::Delete { tenant, client_id } => {
             let tenant = admin::tenant(state, tenant).await?;
-            let ended = admin::delete_client(state, &tenant, client_id).await?;
+            let ended = admin::delete_client(state, &tenant, &Actor::cli(), client_id).await?;
             out.print(
                 json!({"tenant": tenant.slug, "client_id": client_id, "deleted": true, "sessions_ended": ended}),
                 format!("deleted client '{client_id}'; {ended} session(s) of it ended"),
@@ -82,7 +82,7 @@ async fn create(state: &AppState, args: &ClientCreateArgs, out: Output) -> anyho
     new.resources = args.resources.clone();
     new.id_token_signed_response_alg = args.id_token_signed_response_alg;
     new.backchannel_logout = backchannel_of(&args.backchannel);
-    let (client, secret) = admin::create_client(state, &tenant, new).await?;
+    let (client, secret) = admin::create_client(state, &tenant, &Actor::cli(), new).await?;
     let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
     let mut value = client_json(&tenant, &client);
     let mut human = format!(

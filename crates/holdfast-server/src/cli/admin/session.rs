@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::cli::args::SessionCommand;
 use crate::cli::output::{Output, Table, cell, time};
-use crate::service::admin::{self, AdminError};
+use crate::service::admin::{self, Actor, AdminError};
 use crate::state::AppState;
 
 /// Runs `holdfast session ...`.
@@ -63,6 +63,7 @@ pub async fn run(state: &AppState, command: &SessionCommand, out: Output) -> any
             let event = admin::audit_event(
                 state,
                 &tenant,
+                &Actor::cli(),
                 "revocation",
                 Some(&found.user_id),
                 Some(&found.id),

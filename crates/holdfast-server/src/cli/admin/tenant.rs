@@ -8,7 +8,7 @@ use holdfast_core::tenant::Tenant;
 
 use crate::cli::args::{TenantCommand, TenantThrottleArgs, TenantUpdateArgs};
 use crate::cli::output::{Output, Table, lines_of};
-use crate::service::admin::{self, NewTenant, TenantUpdate};
+use crate::service::admin::{self, Actor, NewTenant, TenantUpdate};
 use crate::state::AppState;
 
 /// Runs `holdfast tenant ...`.
@@ -26,7 +26,7 @@ pub async fn run(state: &AppState, command: &TenantCommand, out: Output) -> anyh
                 signing_alg: *signing_alg,
                 audience: audience.clone(),
             };
-            let tenant = admin::create_tenant(state, new).await?;
+            let tenant = admin::create_tenant(state, &Actor::cli(), new).await?;
             let issuer = issuer_url(&state.public_url, &tenant.slug);
             out.print(
                 json!({
@@ -62,7 +62,7 @@ pub async fn run(state: &AppState, command: &TenantCommand, out: Output) -> anyh
         TenantCommand::Update(args) => update(state, args, out).await?,
         TenantCommand::Delete { slug } => {
             let tenant = admin::tenant(state, slug).await?;
-            admin::delete_tenant(state, &tenant).await?;
+            admin::delete_tenant(state, &tenant, &Actor::cli()).await?;
             out.print(
                 json!({"deleted": true, "id": tenant.id, "slug": tenant.slug}),
                 format!(
@@ -89,7 +89,8 @@ async fn update(state: &AppState, args: &TenantUpdateArgs, out: Output) -> anyho
         password_blocklist: args.password_blocklist,
         passkey_rp_id: args.passkey_rp_id.clone(),
     };
-    let (tenant, policy) = admin::update_tenant(state, &tenant, change).await?;
+    let (tenant, policy) =
+        admin::update_tenant(state, &tenant, &Actor::cli(), None, change).await?;
     show(state, &tenant, &policy, out);
     Ok(())
 }

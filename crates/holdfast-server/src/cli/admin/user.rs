@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cli::args::UserCommand;
 use crate::cli::output::{Output, Table, lines_of};
-use crate::service::admin;
+use crate::service::admin::{self, Actor};
 use crate::state::AppState;
 
 /// Runs `holdfast user ...`.
@@ -77,8 +77,15 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
         } => {
             let tenant = admin::tenant(state, tenant).await?;
             let password = read_password_from_stdin()?;
-            let user =
-                admin::create_user(state, &tenant, username, email.as_deref(), password).await?;
+            let user = admin::create_user(
+                state,
+                &tenant,
+                &Actor::cli(),
+                username,
+                email.as_deref(),
+                password,
+            )
+            .await?;
             out.print(
                 json!({"id": user.id, "tenant": tenant.slug, "username": user.username, "email": user.email}),
                 format!(
@@ -93,6 +100,7 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
             let event = admin::audit_event(
                 state,
                 &tenant,
+                &Actor::cli(),
                 "revocation",
                 Some(&user.id),
                 None,
@@ -123,7 +131,7 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
             let disable = matches!(command, UserCommand::Disable { .. });
             let tenant = admin::tenant(state, tenant).await?;
             let user = admin::user(state, &tenant, user).await?;
-            admin::set_user_disabled(state, &tenant, &user, disable).await?;
+            admin::set_user_disabled(state, &tenant, &Actor::cli(), &user, disable).await?;
             out.print(
                 json!({"tenant": tenant.slug, "user_id": user.id, "disabled": disable}),
                 if disable {
@@ -139,7 +147,7 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
         UserCommand::Delete { tenant, user } => {
             let tenant = admin::tenant(state, tenant).await?;
             let user = admin::user(state, &tenant, user).await?;
-            admin::delete_user(state, &tenant, &user).await?;
+            admin::delete_user(state, &tenant, &Actor::cli(), &user).await?;
             out.print(
                 json!({"tenant": tenant.slug, "user_id": user.id, "deleted": true}),
                 format!(
@@ -156,7 +164,7 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
             let tenant = admin::tenant(state, tenant).await?;
             let user = admin::user(state, &tenant, user).await?;
             let password = read_password_from_stdin()?;
-            admin::set_user_password(state, &tenant, &user, password).await?;
+            admin::set_user_password(state, &tenant, &Actor::cli(), &user, password).await?;
             out.print(
                 json!({"tenant": tenant.slug, "user_id": user.id, "password_set": true}),
                 format!(
