@@ -104,7 +104,7 @@ pub async fn create_tenant(
                 state,
                 &tenant,
                 actor,
-                "tenant_admin",
+                "tenant",
                 None,
                 None,
                 "tenant_created",
