@@ -61,7 +61,7 @@ pub use retention::{RetentionStore, Swept};
 pub use sessions::{BrowserSessionRecord, BrowserSessionStore, SessionRecord, SessionStore};
 pub use signals::{DueLogout, DuePush, SignalStore, StreamRecord};
 pub use sqlite::SqliteStore;
-pub use tenants::{ClientRecord, ClientStore, TenantStore};
+pub use tenants::{ClientRecord, ClientStore, FIRST_VERSION, TenantStore};
 pub use throttle::{ThrottleKeys, ThrottleStore};
 pub use users::{UserRecord, UserStore};
 

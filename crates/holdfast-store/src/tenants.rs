@@ -8,6 +8,10 @@ use holdfast_core::tenant::{Tenant, TenantSlug};
 
 use crate::{StoreResult, StoredKey};
 
+/// The version a client or tenant has when created (the column default of
+/// migration 0022); every change adds one.
+pub const FIRST_VERSION: i64 = 1;
+
 /// A client with its secret digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRecord {
@@ -36,7 +40,7 @@ pub trait TenantStore: Send + Sync {
     /// audit event naming who did it, in one transaction, bumping the
     /// tenant's version. With `expected_version`, only if the stored
     /// version is that one: `Stale("tenant")` otherwise.
-    /// `NotFound("tenant")` if absent.
+    /// `NotFound("tenant")` if absent. The version the change made.
     async fn update_tenant_settings(
         &self,
         tenant_id: &str,
@@ -44,7 +48,7 @@ pub trait TenantStore: Send + Sync {
         display_name: Option<&str>,
         policy: Option<&AccountPolicy>,
         audit: &crate::AuditEvent,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<i64>;
     /// Deletes a tenant with everything it holds (clients, users, sessions,
     /// refresh tokens, keys, codes, queued mail, streams), writing the audit
     /// event, in one transaction; earlier audit events stay.
@@ -96,7 +100,7 @@ pub trait ClientStore: Send + Sync {
         required: bool,
     ) -> StoreResult<()>;
     /// All clients of a tenant, by `client_id`.
-    async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<Client>>;
+    async fn list_clients(&self, tenant_id: &str) -> StoreResult<Vec<ClientRecord>>;
     /// Deletes a client in one transaction: every live session it holds
     /// ends as a revocation does (security events; no back-channel logout,
     /// since the registration goes with the client), its codes and SSF

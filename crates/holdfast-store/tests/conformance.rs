@@ -137,7 +137,7 @@ async fn tenant_settings_are_stored_with_their_audit_event(store: Arc<dyn Store>
     let renamed = store.tenant_by_slug(&t.slug).await.unwrap().unwrap();
     assert_eq!(renamed.display_name, "Acme Corp");
     // A name-only change keeps the policy.
-    store
+    let version = store
         .update_tenant_settings(
             "t1",
             Some(2),
@@ -147,6 +147,7 @@ async fn tenant_settings_are_stored_with_their_audit_event(store: Arc<dyn Store>
         )
         .await
         .unwrap();
+    assert_eq!(version, 3, "the version the change made");
     // RFC 9110 §13.1.1: a change based on a version that is gone is
     // refused, and writes nothing.
     let err = store
@@ -265,7 +266,14 @@ async fn clients_round_trip_with_their_policy(store: Arc<dyn Store>) {
         .unwrap();
     assert!(found_spa.client.refresh.unbound_grace_accept_risk);
     assert_eq!(found_spa.client, spa);
-    assert_eq!(store.list_clients(&t.id).await.unwrap(), vec![spa, created]);
+    let listed: Vec<_> = store
+        .list_clients(&t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.client)
+        .collect();
+    assert_eq!(listed, vec![spa, created]);
 }
 
 async fn client_ids_are_unique_per_tenant_only(store: Arc<dyn Store>) {

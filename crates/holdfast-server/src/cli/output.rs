@@ -181,9 +181,10 @@ impl ErrorCode {
                     | AdminError::Policy(_) => ErrorCode::InvalidInput,
                     AdminError::Conflict(_) | AdminError::Stale(_) => ErrorCode::Conflict,
                     AdminError::NotFound(_) => ErrorCode::NotFound,
-                    AdminError::Key(_) | AdminError::Store(_) | AdminError::Crypto(_) => {
-                        ErrorCode::Failed
-                    }
+                    AdminError::Key(_)
+                    | AdminError::Account(_)
+                    | AdminError::Store(_)
+                    | AdminError::Crypto(_) => ErrorCode::Failed,
                 };
             }
             if cause

@@ -44,6 +44,9 @@ pub enum AdminError {
     /// A conditional change named a version that is no longer current.
     #[error("{0}")]
     Stale(String),
+    /// A self-service step it starts failed (throttled, mail queue).
+    #[error(transparent)]
+    Account(#[from] crate::service::accounts::AccountError),
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -100,16 +103,7 @@ pub async fn create_tenant(
     match state.store.create_tenant(&tenant, &keys).await {
         Ok(()) => {
             // Its own transaction: the store's create_tenant takes no event.
-            let event = audit_event(
-                state,
-                &tenant,
-                actor,
-                "tenant",
-                None,
-                None,
-                "tenant_created",
-            );
-            state.store.record_event(&event).await?;
+            record(state, &tenant, actor, "tenant", None, "tenant_created").await?;
             Ok(tenant)
         }
         Err(StoreError::Conflict(_)) => Err(AdminError::Conflict(format!(
@@ -137,13 +131,7 @@ pub async fn create_client(
     actor: &Actor,
     input: NewClient,
 ) -> Result<(Client, Option<SecretString>), AdminError> {
-    let input = input.validate()?;
-    input.check_id_token_alg(tenant.signing_alg)?;
-    if let Some(alg) = input.id_token_signed_response_alg {
-        // RS256 keys are made when the first client needs them, here, off
-        // every request path (RSA generation is slow).
-        state.keys.ensure_alg(tenant, alg, state.now()).await?;
-    }
+    let input = checked(state, tenant, input).await?;
     let secret = match input.kind {
         ClientKind::Confidential => Some(generate_token(CLIENT_SECRET_PREFIX)?),
         ClientKind::Public => None,
@@ -156,16 +144,7 @@ pub async fn create_client(
         .await
     {
         Ok(client) => {
-            let mut event = audit_event(
-                state,
-                tenant,
-                actor,
-                "client_admin",
-                None,
-                None,
-                "client_created",
-            );
-            event.client_id = Some(client.client_id.clone());
+            let event = client_event(state, tenant, actor, &client.client_id, "client_created");
             state.store.record_event(&event).await?;
             Ok((client, secret))
         }
@@ -175,6 +154,24 @@ pub async fn create_client(
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A client's settings checked against every rule and the tenant's
+/// algorithms, with the keys they need made: what creating and changing a
+/// client both store.
+async fn checked(
+    state: &AppState,
+    tenant: &Tenant,
+    input: NewClient,
+) -> Result<NewClient, AdminError> {
+    let input = input.validate()?;
+    input.check_id_token_alg(tenant.signing_alg)?;
+    if let Some(alg) = input.id_token_signed_response_alg {
+        // RS256 keys are made when the first client needs them, here, off
+        // every request path (RSA generation is slow).
+        state.keys.ensure_alg(tenant, alg, state.now()).await?;
+    }
+    Ok(input)
 }
 
 /// Creates a user with an Argon2id-hashed password.
@@ -217,16 +214,15 @@ pub async fn create_user(
         .await
     {
         Ok(user) => {
-            let event = audit_event(
+            record(
                 state,
                 tenant,
                 actor,
                 "user_admin",
                 Some(&user.id),
-                None,
                 "user_created",
-            );
-            state.store.record_event(&event).await?;
+            )
+            .await?;
             Ok(user)
         }
         // Either index refused it: the same name (a race with the check
@@ -370,17 +366,16 @@ pub async fn set_user_password(
     Ok(())
 }
 
-/// The client with this `client_id`.
+/// The client with this `client_id`, with its version.
 pub async fn client(
     state: &AppState,
     tenant: &Tenant,
     client_id: &str,
-) -> Result<Client, AdminError> {
+) -> Result<holdfast_store::ClientRecord, AdminError> {
     state
         .store
         .client_by_client_id(&tenant.id, client_id)
         .await?
-        .map(|r| r.client)
         .ok_or_else(|| {
             AdminError::NotFound(format!(
                 "no client '{client_id}' in tenant '{}'",
@@ -398,25 +393,12 @@ pub async fn delete_client(
     actor: &Actor,
     client_id: &str,
 ) -> Result<u64, AdminError> {
-    let mut event = audit_event(
-        state,
-        tenant,
-        actor,
-        "client_admin",
-        None,
-        None,
-        "client_deleted",
-    );
-    event.client_id = Some(client_id.to_owned());
+    let event = client_event(state, tenant, actor, client_id, "client_deleted");
     state
         .store
         .delete_client(&tenant.id, client_id, event.at, &event)
         .await
-        .inspect(|_| {
-            state
-                .clients
-                .remove(&(tenant.id.clone(), client_id.to_owned()))
-        })
+        .inspect(|_| forget_client(state, tenant, client_id))
         .map_err(|e| match e {
             StoreError::NotFound(_) => AdminError::NotFound(format!(
                 "no client '{client_id}' in tenant '{}'",
@@ -457,15 +439,16 @@ pub struct TenantUpdate {
 }
 
 /// Changes a tenant's name and settings, checked, with an audit event; the
-/// tenant and the settings now in force. A running server reads them from
-/// the store on each use, so the change applies without a restart.
+/// tenant, the settings now in force and the version the change made. A
+/// running server reads them from the store on each use, so the change
+/// applies without a restart.
 pub async fn update_tenant(
     state: &AppState,
     tenant: &Tenant,
     actor: &Actor,
     expected_version: Option<i64>,
     change: TenantUpdate,
-) -> Result<(Tenant, AccountPolicy), AdminError> {
+) -> Result<(Tenant, AccountPolicy, i64), AdminError> {
     let display_name = change
         .display_name
         .as_deref()
@@ -505,7 +488,7 @@ pub async fn update_tenant(
         "settings_changed",
     );
     let changed_policy = (policy != current).then_some(&policy);
-    state
+    let version = state
         .store
         .update_tenant_settings(
             &tenant.id,
@@ -520,7 +503,7 @@ pub async fn update_tenant(
     if let Some(name) = display_name {
         updated.display_name = name;
     }
-    Ok((updated, policy))
+    Ok((updated, policy, version))
 }
 
 /// Deletes `tenant` with everything it holds; the audit event names the
@@ -534,44 +517,32 @@ pub async fn delete_tenant(
 ) -> Result<(), AdminError> {
     let event = audit_event(state, tenant, actor, "tenant", None, None, "tenant_deleted");
     state.store.delete_tenant(&tenant.id, &event).await?;
+    state.tenants.remove(&tenant.slug.to_string());
     Ok(())
 }
 
-/// Replaces every setting of a client (its `client_id` and kind stay),
-/// checked as at creation, with an audit event; with `expected_version`
-/// only if nobody changed it since (`AdminError::Stale`). This server
-/// forgets its cached copy at once; other nodes within their cache's few
-/// seconds.
+/// Replaces every setting of the client `current` with `input` (its
+/// `client_id` and kind stay), checked as at creation, with an audit event;
+/// with `expected_version` only if nobody changed it since
+/// (`AdminError::Stale`). This server forgets its cached copy at once;
+/// other nodes within their cache's few seconds.
 pub async fn update_client(
     state: &AppState,
     tenant: &Tenant,
     actor: &Actor,
+    current: &Client,
     expected_version: Option<i64>,
     input: NewClient,
 ) -> Result<holdfast_store::ClientRecord, AdminError> {
-    let current = client(state, tenant, &input.client_id).await?;
-    if input.kind != current.kind {
+    if input.kind != current.kind || input.client_id != current.client_id {
         return Err(AdminError::Conflict(format!(
-            "client '{}' is {}: a client's kind cannot change, register a new client",
+            "client '{}' is {}: a client's id and kind cannot change, register a new client",
             current.client_id,
             current.kind.as_str()
         )));
     }
-    let input = input.validate()?;
-    input.check_id_token_alg(tenant.signing_alg)?;
-    if let Some(alg) = input.id_token_signed_response_alg {
-        state.keys.ensure_alg(tenant, alg, state.now()).await?;
-    }
-    let mut event = audit_event(
-        state,
-        tenant,
-        actor,
-        "client_admin",
-        None,
-        None,
-        "client_updated",
-    );
-    event.client_id = Some(input.client_id.clone());
+    let input = checked(state, tenant, input).await?;
+    let event = client_event(state, tenant, actor, &input.client_id, "client_updated");
     let record = state
         .store
         .update_client(
@@ -582,9 +553,7 @@ pub async fn update_client(
             &event,
         )
         .await?;
-    state
-        .clients
-        .remove(&(tenant.id.clone(), input.client_id.clone()));
+    forget_client(state, tenant, &input.client_id);
     Ok(record)
 }
 
@@ -597,32 +566,136 @@ pub async fn rotate_client_secret(
     actor: &Actor,
     client_id: &str,
 ) -> Result<SecretString, AdminError> {
-    let found = client(state, tenant, client_id).await?;
-    if found.kind != ClientKind::Confidential {
+    if client(state, tenant, client_id).await?.client.kind != ClientKind::Confidential {
         return Err(AdminError::Conflict(format!(
             "client '{client_id}' is public: it has no secret"
         )));
     }
     let secret = generate_token(CLIENT_SECRET_PREFIX)?;
     let digest = sha256_b64(secret.expose().as_bytes());
-    let mut event = audit_event(
-        state,
-        tenant,
-        actor,
-        "client_admin",
-        None,
-        None,
-        "client_secret_rotated",
-    );
-    event.client_id = Some(client_id.to_owned());
+    let event = client_event(state, tenant, actor, client_id, "client_secret_rotated");
     state
         .store
         .set_client_secret(&tenant.id, client_id, &digest, &event)
         .await?;
+    forget_client(state, tenant, client_id);
+    Ok(secret)
+}
+
+/// Drops this node's cached copy of a client that changed or went.
+fn forget_client(state: &AppState, tenant: &Tenant, client_id: &str) {
     state
         .clients
         .remove(&(tenant.id.clone(), client_id.to_owned()));
-    Ok(secret)
+}
+
+/// Rotates the tenant's signing keys (every algorithm it signs with), with
+/// an audit event; the new `next` keys.
+pub async fn rotate_keys(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+) -> Result<Vec<holdfast_store::StoredKey>, AdminError> {
+    let new_nexts = state.keys.rotate(tenant, state.now()).await?;
+    record(state, tenant, actor, "keys_admin", None, "keys_rotated").await?;
+    Ok(new_nexts)
+}
+
+/// Revokes one of the tenant's sessions and its refresh tokens, with the
+/// audit event in the same transaction; the session as it was.
+pub async fn revoke_session(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+    session_id: &str,
+) -> Result<holdfast_store::SessionRecord, AdminError> {
+    let found = state
+        .store
+        .session(&tenant.id, session_id)
+        .await?
+        .ok_or_else(|| {
+            AdminError::NotFound(format!(
+                "no session '{session_id}' in tenant '{}'",
+                tenant.slug
+            ))
+        })?;
+    let event = audit_event(
+        state,
+        tenant,
+        actor,
+        "revocation",
+        Some(&found.user_id),
+        Some(&found.id),
+        "revoked_by_admin",
+    );
+    state
+        .store
+        .revoke_session(&tenant.id, &found.id, "revoked_by_admin", event.at, &event)
+        .await?;
+    crate::service::revocation::counted("revoked_by_admin", 1);
+    Ok(found)
+}
+
+/// Mails `user` a password-reset link, as "forgot password" does, with an
+/// audit event. A user without an email address is a conflict.
+pub async fn send_password_reset(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+    user: &User,
+) -> Result<(), AdminError> {
+    if user.email.is_none() {
+        return Err(AdminError::Conflict(format!(
+            "user '{}' has no email address",
+            user.username
+        )));
+    }
+    let issuer = holdfast_core::tenant::issuer_url(&state.public_url, &tenant.slug);
+    crate::service::accounts::request_reset(
+        state,
+        tenant,
+        &issuer,
+        &user.username,
+        None,
+        &actor.context,
+    )
+    .await?;
+    record(
+        state,
+        tenant,
+        actor,
+        "user_admin",
+        Some(&user.id),
+        "password_reset_sent",
+    )
+    .await
+}
+
+/// Records an administrative event on its own (for changes whose store
+/// method takes none).
+async fn record(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+    kind: &str,
+    user_id: Option<&str>,
+    reason: &str,
+) -> Result<(), AdminError> {
+    let event = audit_event(state, tenant, actor, kind, user_id, None, reason);
+    Ok(state.store.record_event(&event).await?)
+}
+
+/// An event about a client: kind `client_admin`.
+fn client_event(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+    client_id: &str,
+    reason: &str,
+) -> holdfast_store::AuditEvent {
+    let mut event = audit_event(state, tenant, actor, "client_admin", None, None, reason);
+    event.client_id = Some(client_id.to_owned());
+    event
 }
 
 /// Who makes an administrative change: named in its audit event.

@@ -50,7 +50,7 @@ pub async fn origin_allowed(state: &AppState, tenant_id: &str, origin: &str) -> 
     let clients = state.store.list_clients(tenant_id).await?;
     let allowed = clients
         .iter()
-        .any(|c| c.allowed_origins.iter().any(|o| o == origin));
+        .any(|r| r.client.allowed_origins.iter().any(|o| o == origin));
     if allowed {
         state.origins.insert(key, ());
     }

@@ -101,18 +101,19 @@ impl crate::TenantStore for ThisStore {
         display_name: Option<&str>,
         policy: Option<&holdfast_core::accounts::AccountPolicy>,
         audit: &crate::AuditEvent,
-    ) -> crate::StoreResult<()> {
+    ) -> crate::StoreResult<i64> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
-        let bumped = sqlx::query(
+        let bumped: Option<i64> = sqlx::query_scalar(
             "UPDATE tenants SET version = version + 1
-             WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR version = $2)",
+             WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR version = $2)
+             RETURNING version",
         )
         .bind(tenant_id)
         .bind(expected_version)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if bumped.rows_affected() == 0 {
+        let Some(version) = bumped else {
             let found: Option<String> = sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1")
                 .bind(tenant_id)
                 .fetch_optional(&mut *tx)
@@ -121,7 +122,7 @@ impl crate::TenantStore for ThisStore {
                 Some(_) => crate::StoreError::Stale("tenant"),
                 None => crate::StoreError::NotFound("tenant"),
             });
-        }
+        };
         if let Some(name) = display_name {
             sqlx::query("UPDATE tenants SET display_name = $2 WHERE id = $1")
                 .bind(tenant_id)
@@ -143,7 +144,7 @@ impl crate::TenantStore for ThisStore {
         }
         insert_event(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(version)
     }
 
     async fn delete_tenant(
@@ -332,10 +333,7 @@ impl crate::ClientStore for ThisStore {
         Ok(())
     }
 
-    async fn list_clients(
-        &self,
-        tenant_id: &str,
-    ) -> crate::StoreResult<Vec<holdfast_core::client::Client>> {
+    async fn list_clients(&self, tenant_id: &str) -> crate::StoreResult<Vec<crate::ClientRecord>> {
         sqlx::query_as::<_, crate::rows::ClientRow>(
             "SELECT * FROM clients WHERE tenant_id = $1 ORDER BY client_id",
         )
@@ -343,7 +341,7 @@ impl crate::ClientStore for ThisStore {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(|row| crate::ClientRecord::try_from(row).map(|r| r.client))
+        .map(TryInto::try_into)
         .collect()
     }
 

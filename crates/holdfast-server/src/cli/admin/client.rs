@@ -19,7 +19,7 @@ pub async fn run(state: &AppState, command: &ClientCommand, out: Output) -> anyh
             let clients = state.store.list_clients(&tenant.id).await?;
             let mut table = Table::new(&["CLIENT ID", "KIND", "REDIRECT URIS"]);
             let mut items = Vec::new();
-            for c in &clients {
+            for c in clients.iter().map(|r| &r.client) {
                 items.push(json!({"client_id": c.client_id, "kind": c.kind.as_str(), "redirect_uris": c.redirect_uris}));
                 table.row([
                     c.client_id.clone(),
@@ -33,7 +33,7 @@ pub async fn run(state: &AppState, command: &ClientCommand, out: Output) -> anyh
         ClientCommand::Show { tenant, client_id } => {
             let tenant = admin::tenant(state, tenant).await?;
             let client = admin::client(state, &tenant, client_id).await?;
-            let value = client_json(&tenant, &client);
+            let value = client_json(&tenant, &client.client);
             let human = lines_of(&value);
             out.print(value, human);
             Ok(())

@@ -13,7 +13,8 @@ pub async fn run(state: &AppState, command: &KeysCommand, out: Output) -> anyhow
     match command {
         KeysCommand::Rotate { tenant } => {
             let tenant = admin::tenant(state, tenant).await?;
-            let new_nexts = state.keys.rotate(&tenant, state.now()).await?;
+            let new_nexts =
+                admin::rotate_keys(state, &tenant, &crate::service::admin::Actor::cli()).await?;
             let keys = state.store.keys(&tenant.id).await?;
             let current_of = |alg: SigningAlg| {
                 keys.iter()

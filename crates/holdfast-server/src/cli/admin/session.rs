@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::cli::args::SessionCommand;
 use crate::cli::output::{Output, Table, cell, time};
-use crate::service::admin::{self, Actor, AdminError};
+use crate::service::admin::{self, Actor};
 use crate::state::AppState;
 
 /// Runs `holdfast session ...`.
@@ -50,29 +50,7 @@ pub async fn run(state: &AppState, command: &SessionCommand, out: Output) -> any
         }
         SessionCommand::Revoke { tenant, session } => {
             let tenant = admin::tenant(state, tenant).await?;
-            let found = state
-                .store
-                .session(&tenant.id, session)
-                .await?
-                .ok_or_else(|| {
-                    AdminError::NotFound(format!(
-                        "no session '{session}' in tenant '{}'",
-                        tenant.slug
-                    ))
-                })?;
-            let event = admin::audit_event(
-                state,
-                &tenant,
-                &Actor::cli(),
-                "revocation",
-                Some(&found.user_id),
-                Some(&found.id),
-                "revoked_by_admin",
-            );
-            state
-                .store
-                .revoke_session(&tenant.id, &found.id, "revoked_by_admin", event.at, &event)
-                .await?;
+            let found = admin::revoke_session(state, &tenant, &Actor::cli(), session).await?;
             out.print(
                 json!({"tenant": tenant.slug, "sid": found.id, "revoked": true}),
                 format!("revoked session {}", found.id),

@@ -89,7 +89,7 @@ async fn update(state: &AppState, args: &TenantUpdateArgs, out: Output) -> anyho
         password_blocklist: args.password_blocklist,
         passkey_rp_id: args.passkey_rp_id.clone(),
     };
-    let (tenant, policy) =
+    let (tenant, policy, _version) =
         admin::update_tenant(state, &tenant, &Actor::cli(), None, change).await?;
     show(state, &tenant, &policy, out);
     Ok(())

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use holdfast_core::client::{BackchannelLogout, Client, ClientKind, NewClient};
@@ -12,7 +12,7 @@ use holdfast_core::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Admin, ErrorBody, Page, if_match, json_body, tagged};
+use super::{Admin, AdminPath, ErrorBody, Page, if_match, json_body, tagged};
 use crate::http::error::ApiError;
 use crate::service::admin;
 use crate::state::AppState;
@@ -275,23 +275,17 @@ fn apply(input: ClientInput, c: &mut NewClient) -> Result<(), ApiError> {
 pub async fn list(
     State(state): State<AppState>,
     admin: Admin,
-    Path(slug): Path<String>,
+    AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<Page<ClientView>>, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
-    let mut items = Vec::new();
-    for c in state.store.list_clients(&tenant.id).await? {
-        // The version is per client record; the list reads each one.
-        let version = state
-            .store
-            .client_by_client_id(&tenant.id, &c.client_id)
-            .await?
-            .map_or(1, |r| r.version);
-        items.push(client_view(&tenant, &c, version));
-    }
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    let items = state
+        .store
+        .list_clients(&tenant.id)
+        .await?
+        .iter()
+        .map(|r| client_view(&tenant, &r.client, r.version))
+        .collect();
+    Ok(Json(Page::all(items)))
 }
 
 /// `POST /admin/v1/tenants/{tenant}/clients`: registers a client; a
@@ -306,7 +300,7 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     admin: Admin,
-    Path(slug): Path<String>,
+    AdminPath(slug): AdminPath<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
@@ -322,22 +316,14 @@ pub async fn create(
     apply(input, &mut new)?;
     let (client, secret) = admin::create_client(&state, &tenant, &admin.actor, new).await?;
     let body = ClientWithSecret {
-        client: client_view(&tenant, &client, 1),
+        client: client_view(&tenant, &client, holdfast_store::FIRST_VERSION),
         client_secret: secret.map(|s| s.expose().to_owned()),
     };
-    Ok(tagged(StatusCode::CREATED, 1, body))
-}
-
-async fn record(
-    state: &AppState,
-    tenant: &Tenant,
-    client_id: &str,
-) -> Result<holdfast_store::ClientRecord, ApiError> {
-    state
-        .store
-        .client_by_client_id(&tenant.id, client_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such client"))
+    Ok(tagged(
+        StatusCode::CREATED,
+        holdfast_store::FIRST_VERSION,
+        body,
+    ))
 }
 
 /// `GET /admin/v1/tenants/{tenant}/clients/{client_id}`, with its `ETag`.
@@ -349,10 +335,10 @@ async fn record(
 pub async fn show(
     State(state): State<AppState>,
     admin: Admin,
-    Path((slug, client_id)): Path<(String, String)>,
+    AdminPath((slug, client_id)): AdminPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
-    let r = record(&state, &tenant, &client_id).await?;
+    let r = admin::client(&state, &tenant, &client_id).await?;
     Ok(tagged(
         StatusCode::OK,
         r.version,
@@ -377,13 +363,13 @@ pub async fn show(
 pub async fn update(
     State(state): State<AppState>,
     admin: Admin,
-    Path((slug, client_id)): Path<(String, String)>,
+    AdminPath((slug, client_id)): AdminPath<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
     let mut input: ClientInput = json_body(&body)?;
-    let current = record(&state, &tenant, &client_id).await?;
+    let current = admin::client(&state, &tenant, &client_id).await?;
     if input.client_id.take().is_some_and(|id| id != client_id) {
         return Err(ApiError::invalid_request("client_id cannot change"));
     }
@@ -392,7 +378,15 @@ pub async fn update(
         new.kind = kind.parse().map_err(|_| bad("kind", &kind))?;
     }
     apply(input, &mut new)?;
-    let r = admin::update_client(&state, &tenant, &admin.actor, if_match(&headers), new).await?;
+    let r = admin::update_client(
+        &state,
+        &tenant,
+        &admin.actor,
+        &current.client,
+        if_match(&headers),
+        new,
+    )
+    .await?;
     Ok(tagged(
         StatusCode::OK,
         r.version,
@@ -411,7 +405,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     admin: Admin,
-    Path((slug, client_id)): Path<(String, String)>,
+    AdminPath((slug, client_id)): AdminPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
     if tenant.slug.as_str() == super::ADMIN_TENANT && client_id == admin.client_id {
@@ -436,7 +430,7 @@ pub async fn delete(
 pub async fn rotate_secret(
     State(state): State<AppState>,
     admin: Admin,
-    Path((slug, client_id)): Path<(String, String)>,
+    AdminPath((slug, client_id)): AdminPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
     let secret = admin::rotate_client_secret(&state, &tenant, &admin.actor, &client_id).await?;

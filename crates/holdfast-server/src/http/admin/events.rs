@@ -3,12 +3,12 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use holdfast_store::EventQuery;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Admin, Page, limit, query};
+use super::{Admin, AdminPath, Page, limit, query};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
@@ -67,7 +67,7 @@ pub struct EventFilter {
 pub async fn list(
     State(state): State<AppState>,
     admin: Admin,
-    Path(slug): Path<String>,
+    AdminPath(slug): AdminPath<String>,
     q: Result<Query<EventFilter>, QueryRejection>,
 ) -> Result<Json<Page<EventView>>, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;

@@ -4,11 +4,11 @@
 //! tokens it signed).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Admin, Page};
+use super::{Admin, AdminPath, Page};
 use crate::http::error::ApiError;
 use crate::service::admin;
 use crate::state::AppState;
@@ -59,13 +59,10 @@ async fn views(state: &AppState, tenant_id: &str) -> Result<Vec<KeyView>, ApiErr
 pub async fn list(
     State(state): State<AppState>,
     admin: Admin,
-    Path(slug): Path<String>,
+    AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<Page<KeyView>>, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
-    Ok(Json(Page {
-        items: views(&state, &tenant.id).await?,
-        next_cursor: None,
-    }))
+    Ok(Json(Page::all(views(&state, &tenant.id).await?)))
 }
 
 /// `POST /admin/v1/tenants/{tenant}/keys/rotate`: rotates every algorithm
@@ -76,22 +73,9 @@ pub async fn list(
 pub async fn rotate(
     State(state): State<AppState>,
     admin: Admin,
-    Path(slug): Path<String>,
+    AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<Page<KeyView>>, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
-    state.keys.rotate(&tenant, state.now()).await?;
-    let event = admin::audit_event(
-        &state,
-        &tenant,
-        &admin.actor,
-        "keys_admin",
-        None,
-        None,
-        "keys_rotated",
-    );
-    state.store.record_event(&event).await?;
-    Ok(Json(Page {
-        items: views(&state, &tenant.id).await?,
-        next_cursor: None,
-    }))
+    admin::rotate_keys(&state, &tenant, &admin.actor).await?;
+    Ok(Json(Page::all(views(&state, &tenant.id).await?)))
 }

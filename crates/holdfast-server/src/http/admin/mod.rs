@@ -66,6 +66,16 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A list that fits one page.
+    pub fn all(items: Vec<T>) -> Self {
+        Page {
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -178,7 +188,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The document as pretty JSON with a final newline: what is served and
 /// what `docs/admin-openapi.json` holds.
 pub fn openapi_json() -> String {
-    let mut text = openapi()
+    pretty(&openapi())
+}
+
+fn pretty(document: &utoipa::openapi::OpenApi) -> String {
+    let mut text = document
         .to_pretty_json()
         .unwrap_or_else(|_| "{}".to_owned());
     text.push('\n');
@@ -187,8 +201,9 @@ pub fn openapi_json() -> String {
 
 /// The routes, for `http::app`.
 pub fn router() -> axum::Router<AppState> {
-    let document = openapi_json();
-    api().0.route(
+    let (routes, document) = api();
+    let document = pretty(&document);
+    routes.route(
         "/admin/v1/openapi.json",
         axum::routing::get(move || {
             let document = document.clone();
@@ -212,9 +227,34 @@ impl From<AdminError> for ApiError {
                 ApiError::invalid_request(m).with_status(StatusCode::PRECONDITION_FAILED)
             }
             AdminError::Key(k) => ApiError::from(k),
+            AdminError::Account(a) => ApiError::from(a),
             AdminError::Store(s) => ApiError::from(s),
             AdminError::Crypto(c) => ApiError::internal(c, false),
         }
+    }
+}
+
+/// Path parameters, as axum's `Path`, but a segment that does not decode
+/// (invalid percent-encoding or UTF-8) is a 400 with the OAuth error
+/// shape, like every other admin API error.
+#[derive(Debug)]
+pub struct AdminPath<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for AdminPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| AdminPath(v))
+            .map_err(|e| ApiError::invalid_request(format!("bad path: {}", e.body_text())))
     }
 }
 

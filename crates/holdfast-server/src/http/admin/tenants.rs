@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use holdfast_core::accounts::AccountPolicy;
@@ -12,7 +12,7 @@ use holdfast_core::tenant::{Tenant, issuer_url};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ADMIN_TENANT, Admin, ErrorBody, Page, if_match, json_body, tagged};
+use super::{ADMIN_TENANT, Admin, AdminPath, ErrorBody, Page, if_match, json_body, tagged};
 use crate::http::error::ApiError;
 use crate::service::admin::{self, NewTenant, TenantUpdate};
 use crate::state::AppState;
@@ -98,10 +98,7 @@ pub async fn list(
         .filter(|t| admin.reach.reaches(t.slug.as_str()))
         .map(|t| tenant_view(&state, t))
         .collect();
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    Ok(Json(Page::all(items)))
 }
 
 /// A new tenant.
@@ -159,7 +156,7 @@ pub async fn create(
 pub async fn show(
     State(state): State<AppState>,
     admin: Admin,
-    Path(slug): Path<String>,
+    AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<TenantView>, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
     Ok(Json(tenant_view(&state, &tenant)))
@@ -176,7 +173,7 @@ pub async fn show(
 pub async fn delete(
     State(state): State<AppState>,
     admin: Admin,
-    Path(slug): Path<String>,
+    AdminPath(slug): AdminPath<String>,
 ) -> Result<StatusCode, ApiError> {
     admin.require_server()?;
     let tenant = admin.tenant(&state, &slug).await?;
@@ -187,7 +184,6 @@ pub async fn delete(
         );
     }
     admin::delete_tenant(&state, &tenant, &admin.actor).await?;
-    state.tenants.remove(&tenant.slug.to_string());
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -267,7 +263,7 @@ async fn version_of(state: &AppState, tenant: &Tenant) -> Result<i64, ApiError> 
 pub async fn settings(
     State(state): State<AppState>,
     admin: Admin,
-    Path(slug): Path<String>,
+    AdminPath(slug): AdminPath<String>,
 ) -> Result<Response, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
     let version = version_of(&state, &tenant).await?;
@@ -300,7 +296,7 @@ fn parse<T: std::str::FromStr>(raw: Option<String>, what: &str) -> Result<Option
 pub async fn update_settings(
     State(state): State<AppState>,
     admin: Admin,
-    Path(slug): Path<String>,
+    AdminPath(slug): AdminPath<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -316,9 +312,8 @@ pub async fn update_settings(
         password_blocklist: patch.password_blocklist,
         passkey_rp_id: patch.passkey_rp_id,
     };
-    let (tenant, policy) =
+    let (tenant, policy, version) =
         admin::update_tenant(&state, &tenant, &admin.actor, if_match(&headers), change).await?;
-    let version = version_of(&state, &tenant).await?;
     Ok(tagged(
         StatusCode::OK,
         version,

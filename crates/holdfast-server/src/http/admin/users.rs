@@ -6,16 +6,16 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use holdfast_core::tenant::{Tenant, issuer_url};
+use holdfast_core::tenant::Tenant;
 use holdfast_crypto::secret::SecretString;
 use holdfast_store::UserRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Admin, ErrorBody, Page, json_body, limit, query};
+use super::{Admin, AdminPath, ErrorBody, Page, json_body, limit, query};
 use crate::http::error::ApiError;
 use crate::service::admin;
 use crate::state::AppState;
@@ -72,7 +72,7 @@ pub struct UserQuery {
 pub async fn list(
     State(state): State<AppState>,
     admin: Admin,
-    Path(slug): Path<String>,
+    AdminPath(slug): AdminPath<String>,
     q: Result<Query<UserQuery>, QueryRejection>,
 ) -> Result<Json<Page<UserView>>, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
@@ -121,7 +121,7 @@ pub struct UserCreate {
 pub async fn create(
     State(state): State<AppState>,
     admin: Admin,
-    Path(slug): Path<String>,
+    AdminPath(slug): AdminPath<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
@@ -155,7 +155,7 @@ async fn found(state: &AppState, tenant: &Tenant, id: &str) -> Result<UserRecord
 pub async fn show(
     State(state): State<AppState>,
     admin: Admin,
-    Path((slug, id)): Path<(String, String)>,
+    AdminPath((slug, id)): AdminPath<(String, String)>,
 ) -> Result<Json<UserView>, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
     Ok(Json(user_view(&found(&state, &tenant, &id).await?)))
@@ -182,7 +182,7 @@ pub struct UserPatch {
 pub async fn update(
     State(state): State<AppState>,
     admin: Admin,
-    Path((slug, id)): Path<(String, String)>,
+    AdminPath((slug, id)): AdminPath<(String, String)>,
     body: Bytes,
 ) -> Result<Json<UserView>, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
@@ -215,7 +215,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     admin: Admin,
-    Path((slug, id)): Path<(String, String)>,
+    AdminPath((slug, id)): AdminPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
     let r = found(&state, &tenant, &id).await?;
@@ -235,34 +235,11 @@ pub async fn delete(
 pub async fn send_reset(
     State(state): State<AppState>,
     admin: Admin,
-    Path((slug, id)): Path<(String, String)>,
+    AdminPath((slug, id)): AdminPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
     let r = found(&state, &tenant, &id).await?;
-    if r.user.email.is_none() {
-        return Err(ApiError::invalid_request("the user has no email address")
-            .with_status(StatusCode::CONFLICT));
-    }
-    let issuer = issuer_url(&state.public_url, &tenant.slug);
-    crate::service::accounts::request_reset(
-        &state,
-        &tenant,
-        &issuer,
-        &r.user.username,
-        None,
-        &admin.actor.context,
-    )
-    .await?;
-    let event = admin::audit_event(
-        &state,
-        &tenant,
-        &admin.actor,
-        "user_admin",
-        Some(&r.user.id),
-        None,
-        "password_reset_sent",
-    );
-    state.store.record_event(&event).await?;
+    admin::send_password_reset(&state, &tenant, &admin.actor, &r.user).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -302,7 +279,7 @@ pub struct SessionView {
 pub async fn sessions(
     State(state): State<AppState>,
     admin: Admin,
-    Path((slug, id)): Path<(String, String)>,
+    AdminPath((slug, id)): AdminPath<(String, String)>,
 ) -> Result<Json<Page<SessionView>>, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
     let r = found(&state, &tenant, &id).await?;
@@ -325,10 +302,7 @@ pub async fn sessions(
             ip: s.ip,
         })
         .collect();
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    Ok(Json(Page::all(items)))
 }
 
 /// `DELETE /admin/v1/tenants/{tenant}/sessions/{sid}`: revokes the session
@@ -340,33 +314,9 @@ pub async fn sessions(
 pub async fn revoke_session(
     State(state): State<AppState>,
     admin: Admin,
-    Path((slug, sid)): Path<(String, String)>,
+    AdminPath((slug, sid)): AdminPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let tenant = admin.tenant(&state, &slug).await?;
-    let session = state
-        .store
-        .session(&tenant.id, &sid)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such session"))?;
-    let event = admin::audit_event(
-        &state,
-        &tenant,
-        &admin.actor,
-        "revocation",
-        Some(&session.user_id),
-        Some(&session.id),
-        "revoked_by_admin",
-    );
-    state
-        .store
-        .revoke_session(
-            &tenant.id,
-            &session.id,
-            "revoked_by_admin",
-            event.at,
-            &event,
-        )
-        .await?;
-    crate::service::revocation::counted("revoked_by_admin", 1);
+    admin::revoke_session(&state, &tenant, &admin.actor, &sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
