@@ -268,9 +268,7 @@ pub async fn user(state: &AppState, tenant: &Tenant, username: &str) -> Result<U
         .user_by_username(&tenant.id, &normalized)
         .await?
         .map(|r| r.user)
-        .ok_or_else(|| {
-            AdminError::NotFound(format!("no user '{username}' in tenant '{}'", tenant.slug))
-        })
+        .ok_or_else(|| missing(tenant, "user", username))
 }
 
 /// Disables (`true`) or enables a user. Disabling ends every session and
@@ -376,12 +374,7 @@ pub async fn client(
         .store
         .client_by_client_id(&tenant.id, client_id)
         .await?
-        .ok_or_else(|| {
-            AdminError::NotFound(format!(
-                "no client '{client_id}' in tenant '{}'",
-                tenant.slug
-            ))
-        })
+        .ok_or_else(|| missing(tenant, "client", client_id))
 }
 
 /// Deletes a client; its live sessions end (with their events). The number
@@ -400,10 +393,7 @@ pub async fn delete_client(
         .await
         .inspect(|_| forget_client(state, tenant, client_id))
         .map_err(|e| match e {
-            StoreError::NotFound(_) => AdminError::NotFound(format!(
-                "no client '{client_id}' in tenant '{}'",
-                tenant.slug
-            )),
+            StoreError::NotFound(_) => missing(tenant, "client", client_id),
             other => other.into(),
         })
 }
@@ -613,12 +603,7 @@ pub async fn revoke_session(
         .store
         .session(&tenant.id, session_id)
         .await?
-        .ok_or_else(|| {
-            AdminError::NotFound(format!(
-                "no session '{session_id}' in tenant '{}'",
-                tenant.slug
-            ))
-        })?;
+        .ok_or_else(|| missing(tenant, "session", session_id))?;
     let event = audit_event(
         state,
         tenant,
@@ -669,6 +654,11 @@ pub async fn send_password_reset(
         "password_reset_sent",
     )
     .await
+}
+
+/// The error for a thing `tenant` does not have.
+fn missing(tenant: &Tenant, what: &str, id: &str) -> AdminError {
+    AdminError::NotFound(format!("no {what} '{id}' in tenant '{}'", tenant.slug))
 }
 
 /// Records an administrative event on its own (for changes whose store
