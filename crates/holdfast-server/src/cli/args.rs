@@ -124,6 +124,9 @@ pub enum Command {
 pub enum AdminCommand {
     /// Apply database migrations and exit.
     Migrate,
+    /// The server's administrators: bootstrap the first, grant others.
+    #[command(subcommand, name = "admin")]
+    Administrators(AdministratorsCommand),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -145,6 +148,44 @@ pub enum AdminCommand {
     /// expired records, old audit events).
     #[command(subcommand)]
     Retention(RetentionCommand),
+}
+
+/// `holdfast admin ...`: the administration tenant's people.
+#[derive(Debug, Subcommand)]
+pub enum AdministratorsCommand {
+    /// Create the administration tenant, the console's client and the
+    /// first whole-server administrator (and, with --automation-client, a
+    /// client-credentials client for scripts). Prints what it made once.
+    Bootstrap {
+        /// The administrator's username.
+        #[arg(long, default_value = "admin")]
+        username: String,
+        /// Their email address (for password resets).
+        #[arg(long)]
+        email: Option<String>,
+        /// Read their password from stdin [default: generate one and print
+        /// it once].
+        #[arg(long)]
+        password_stdin: bool,
+        /// Also create a confidential client with this client_id for
+        /// automation (client credentials, scope holdfast:admin); its
+        /// secret is printed once.
+        #[arg(long, value_name = "CLIENT_ID")]
+        automation_client: Option<String>,
+    },
+    /// Let a user of the administration tenant administer the whole server
+    /// or one tenant.
+    Grant {
+        /// Username in the administration tenant.
+        #[arg(long)]
+        username: String,
+        /// The tenant they may administer.
+        #[arg(long, conflicts_with = "server", required_unless_present = "server")]
+        tenant: Option<String>,
+        /// The whole server.
+        #[arg(long)]
+        server: bool,
+    },
 }
 
 /// `holdfast retention ...`.

@@ -171,12 +171,39 @@ async fn serve(resolved: Resolved) -> anyhow::Result<()> {
         database = %holdfast_store::redact_url(&resolved.location.database_url),
         "store ready"
     );
+    administration_at_start(&state).await?;
     tracing::info!(address = %bound, public_url = %public_url, "Holdfast listening; issuers are {public_url}t/<tenant>");
     // Forgetting what can no longer matter, one node at a time.
     let sweeps = tokio::spawn(crate::service::retention::run(state.clone()));
     crate::serve(listener, state, shutdown_signal()).await?;
     sweeps.abort();
     tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// With an administration tenant, keeps the console's client registered
+/// for this public URL; without one, says once how to make the first
+/// administrator.
+async fn administration_at_start(state: &AppState) -> anyhow::Result<()> {
+    use crate::service::administrators;
+    match administrators::administration_tenant(state).await? {
+        Some(tenant) => {
+            let actor = crate::service::admin::Actor {
+                name: "server".to_owned(),
+                context: Default::default(),
+            };
+            administrators::ensure_console_client(state, &tenant, &actor).await?;
+            tracing::info!(
+                console = %administrators::console_url(&state.public_url),
+                "admin console ready"
+            );
+        }
+        None => tracing::warn!(
+            "no administrator yet: run `holdfast admin bootstrap` (same --database-url and \
+             --data-dir as this server) to create one, then sign in at {}",
+            administrators::console_url(&state.public_url)
+        ),
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod administrators;
 pub mod audit;
 pub mod client_auth;
 pub mod csrf;

@@ -26,7 +26,7 @@ pub async fn run(state: &AppState, args: &EventsArgs, out: Output) -> anyhow::Re
         items.push(json!({
             "id": e.id, "at": e.at, "kind": e.kind, "user_id": e.user_id, "username": username,
             "client_id": e.client_id, "session_id": e.session_id, "reason": e.reason,
-            "ip": e.ip, "user_agent": e.user_agent,
+            "ip": e.ip, "user_agent": e.user_agent, "actor": e.actor,
         }));
         table.row([
             time(e.at),

@@ -2,9 +2,10 @@
 //! built by [`super::run`]), does one thing through [`crate::service::admin`]
 //! or the store, and prints its result through [`Output`].
 //!
-//! One file per command group: [`tenant`], [`client`], [`user`],
+//! One file per command group: [`administrators`], [`tenant`], [`client`], [`user`],
 //! [`session`], [`events`], [`keys`], [`retention`].
 
+mod administrators;
 mod client;
 mod events;
 mod keys;
@@ -30,6 +31,7 @@ pub async fn run(state: &AppState, command: &AdminCommand, out: Output) -> anyho
             );
             Ok(())
         }
+        AdminCommand::Administrators(command) => administrators::run(state, command, out).await,
         AdminCommand::Tenant(command) => tenant::run(state, command, out).await,
         AdminCommand::Client(command) => client::run(state, command, out).await,
         AdminCommand::User(command) => user::run(state, command, out).await,

@@ -234,7 +234,7 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
 
 /// The password on stdin, without its final line break; the buffer it was
 /// read into is wiped.
-fn read_password_from_stdin() -> anyhow::Result<SecretString> {
+pub(super) fn read_password_from_stdin() -> anyhow::Result<SecretString> {
     let mut raw = String::new();
     std::io::stdin()
         .read_to_string(&mut raw)

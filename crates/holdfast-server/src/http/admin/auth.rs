@@ -27,7 +27,7 @@ use crate::state::AppState;
 
 /// The slug of the administration tenant, whose people and clients
 /// administer the server (`holdfast admin bootstrap` creates it).
-pub const ADMIN_TENANT: &str = "admin";
+pub use crate::service::administrators::ADMIN_TENANT;
 
 /// An authenticated administrator.
 #[derive(Debug, Clone)]
