@@ -6,11 +6,14 @@
 #      (never a browser download of Playwright's own: none can be fetched);
 #   2. `npm ci` in clients/js (TypeScript and playwright-core, from the lock file);
 #   3. builds holdfast and the example API in release mode;
-#   4. builds the SDK with tsc;
+#   4. builds the SDK with tsc and checks that the admin console embeds
+#      that build (scripts/sync-console-sdk.sh --check);
 #   5. runs test/unit.test.mjs (Node), test/browser.test.mjs and
 #      test/accounts.test.mjs (Chromium; the latter with a loopback SMTP server)
 #      with node's test runner (TAP output, ending in `# pass N` /
-#      `# fail N`) and exits with its status.
+#      `# fail N`) and exits with its status; test/mfa.test.mjs,
+#      test/passkeys.test.mjs and test/console.test.mjs (the admin console)
+#      likewise.
 #
 # Logs of the servers and the browser console, and a screenshot of the
 # signed-in demo, are left in clients/js/test/artifacts/.
@@ -58,6 +61,8 @@ fi
 echo "==> building the SDK (tsc)"
 npm run --silent clean
 npm run --silent build
+# The admin console embeds this build (no build step for operators).
+bash "$repo_root/scripts/sync-console-sdk.sh" --check
 
 echo "==> browser tests (headless Chromium)"
 rm -rf "$js_dir/test/artifacts"
@@ -66,6 +71,6 @@ export CHROMIUM_PATH="$chromium"
 status=0
 # One file at a time: each starts its own servers and browser, and the
 # timing-sensitive cross-tab tests must not share two cores with another.
-node --test --test-concurrency=1 --test-reporter=tap --test-reporter-destination=stdout test/unit.test.mjs test/browser.test.mjs test/accounts.test.mjs test/mfa.test.mjs test/passkeys.test.mjs || status=$?
+node --test --test-concurrency=1 --test-reporter=tap --test-reporter-destination=stdout test/unit.test.mjs test/browser.test.mjs test/accounts.test.mjs test/mfa.test.mjs test/passkeys.test.mjs test/console.test.mjs || status=$?
 echo "==> artifacts: $js_dir/test/artifacts (signed-in.png, logs/)"
 exit "$status"

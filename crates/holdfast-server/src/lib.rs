@@ -11,6 +11,7 @@
 //!   mapping and endpoints.
 //! - [`cache`]: short-lived caches of immutable things (tenants, clients).
 //! - [`cli`]: the `holdfast` command line.
+//! - [`console`]: the admin console's files (`/admin/`), on the admin API.
 //!
 //! The app is a value: [`http::app`] builds a `Router` from an [`AppState`],
 //! and [`serve`] runs it on a listener until a shutdown future resolves, so
@@ -21,6 +22,7 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod http;
 pub mod kek;
 pub mod keys;

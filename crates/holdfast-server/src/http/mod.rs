@@ -26,6 +26,7 @@
 //! | `GET /`, `GET /t/{tenant}`, `GET /favicon.ico` | what a browser landing there sees (`http/landing.rs`: a page for `Accept: text/html`, JSON otherwise; every JSON error a navigation gets becomes a page too) |
 //! | `GET /assets/holdfast.css` | the hosted pages' stylesheet |
 //! | `/admin/v1/…`, `GET /admin/v1/openapi.json` | the admin API (`http/admin/`) |
+//! | `GET /admin/`, `/admin/assets/…`, `/admin/sdk/…` | the admin console (`console/`) |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | operations |
 
 pub mod account_api;
@@ -219,6 +220,7 @@ pub fn app(state: AppState) -> Router {
         .route("/t/{tenant}/ssf/verify", post(ssf::verify))
         .route("/t/{tenant}/ssf/poll/{stream_id}", post(ssf::poll_stream))
         .merge(admin::router())
+        .merge(crate::console::router())
         .route(crate::pages::STYLESHEET_PATH, get(stylesheet))
         .route(crate::pages::SCRIPT_PATH, get(script))
         .fallback(not_found)

@@ -1,0 +1,146 @@
+// The admin console (`/admin/`, issue 16) in headless Debian Chromium against
+// a real `holdfast serve`: the first administrator made by `holdfast admin
+// bootstrap` signs in through the administration tenant's hosted login (the
+// console is a DPoP-bound SPA on the browser SDK), creates a client, edits
+// its grace window (checked through the CLI, another process reading the
+// database), and revokes a demo user's session, whose refresh in the demo
+// app then fails (RFC 6749 §6 / RFC 7009: a revoked family is
+// `invalid_grant`). The audit log names the administrator as the actor.
+// Screenshots (laptop and phone sizes) go to test/artifacts/.
+
+import assert from "node:assert/strict";
+import { createWriteStream } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import { PASSWORD, World, artifacts } from "./harness.mjs";
+
+/** @type {World} */
+let world;
+const consoleLog = createWriteStream(path.join(artifacts, "logs", "console-console.log"), { flags: "w" });
+const TIMEOUT = 90_000;
+
+before(async () => {
+  world = await World.start();
+  await world.cli(["admin", "bootstrap", "--username", "root", "--password-stdin"], `${PASSWORD}\n`);
+});
+
+after(async () => {
+  await world?.stop();
+  consoleLog.end();
+});
+
+function logged(page, label) {
+  page.on("console", (m) => consoleLog.write(`[${label}] ${m.type()}: ${m.text()}\n`));
+  page.on("pageerror", (e) => consoleLog.write(`[${label}] pageerror: ${e.message}\n`));
+  return page;
+}
+
+/** Opens the console in a new context and signs in as `root`. */
+async function signedInConsole(viewport) {
+  const context = await world.newContext(viewport ? { viewport } : {});
+  const page = logged(await context.newPage(), "console");
+  await page.goto(`${world.base}/admin`);
+  await page.waitForSelector("body[data-ready=true]");
+  await page.waitForSelector("#signed-out:not([hidden])");
+  await page.click("#sign-in");
+  await page.waitForURL((u) => u.href.startsWith(`${world.base}/t/admin/authorize`));
+  await page.fill("input[name=username]", "root");
+  await page.fill("input[name=password]", PASSWORD);
+  await page.click("button[type=submit]");
+  await page.waitForURL((u) => u.href.startsWith(`${world.base}/admin/`));
+  await page.waitForSelector("#app:not([hidden])");
+  return { context, page };
+}
+
+async function statusOf(page, pattern) {
+  try {
+    await page.waitForFunction(
+      (source) => new RegExp(source).test(document.getElementById("status").textContent),
+      pattern.source,
+    );
+  } catch (e) {
+    throw new Error(`the console says "${await page.textContent("#status")}", not ${pattern}`, { cause: e });
+  }
+  return page.textContent("#status");
+}
+
+describe("admin console", () => {
+  test("an administrator signs in, creates a client, edits its grace window and revokes a session whose refresh then fails", { timeout: TIMEOUT }, async () => {
+    // A demo user, signed in on the demo app (another device).
+    const username = await world.newUser("managed");
+    const device = await world.newContext();
+    const app = logged(await device.newPage(), "demo");
+    await app.goto(world.spa);
+    await app.waitForSelector("body[data-ready=true]");
+    await app.fill("#username", username);
+    await app.fill("#password", PASSWORD);
+    await app.click("#sign-in-password");
+    await app.waitForSelector("#signed-in:not([hidden])");
+    const sid = await app.evaluate(() => window.holdfast.getSession().sid);
+
+    const { context, page } = await signedInConsole();
+    assert.match(await page.textContent("#whoami"), /user:root · whole server/);
+    assert.equal(await page.inputValue("#tenant"), "demo");
+    // The console's tokens are DPoP-bound (RFC 9449).
+    assert.equal(await page.evaluate(() => window.holdfast.getSession().tokenType), "DPoP");
+
+    // Create a client.
+    await page.waitForSelector("#new-client");
+    await page.fill("#new-client input[name=client_id]", "made-in-console");
+    await page.fill("#new-client input[name=redirect_uri]", "https://app.example.com/callback");
+    await page.click("#new-client button[type=submit]");
+    await page.waitForSelector("#client-detail[data-client-id=made-in-console]");
+
+    // Edit its grace window.
+    await page.fill("#client-form-grace_window", "17");
+    await page.click("#client-form button[type=submit]");
+    await statusOf(page, /Saved made-in-console/);
+    const shown = JSON.parse(await world.cli(["--json", "client", "show", "--tenant", "demo", "--client-id", "made-in-console"]));
+    assert.equal(shown.grace_window, 17);
+    assert.deepEqual(shown.redirect_uris, ["https://app.example.com/callback"]);
+    await page.screenshot({ path: path.join(artifacts, "console-client.png"), fullPage: true });
+
+    // Revoke the demo user's session.
+    await page.click("nav [data-view=users]");
+    await page.fill("#user-search input[name=q]", username);
+    await page.click("#user-search button[type=submit]");
+    await page.click(`tr[data-username="${username}"] button.open`);
+    await page.waitForSelector(`#user-detail tr[data-sid="${sid}"]`);
+    await page.screenshot({ path: path.join(artifacts, "console-user.png"), fullPage: true });
+    await page.click(`#user-detail tr[data-sid="${sid}"] button.revoke`);
+    await statusOf(page, /Session revoked/);
+    await page.waitForSelector(`#user-detail tr[data-sid="${sid}"]`, { state: "detached" });
+
+    // The device's next refresh is refused: the session has ended.
+    const outcome = await app.evaluate(() => window.holdfast.refresh().then(() => "refreshed", (e) => e.name));
+    assert.equal(outcome, "LoginRequiredError");
+
+    // The audit log names who did it.
+    const revoked = (await world.events(sid)).filter((e) => e.kind === "revocation" && e.reason === "revoked_by_admin");
+    assert.equal(revoked.length, 1, JSON.stringify(revoked));
+    assert.equal(revoked[0].actor, "user:root");
+
+    await context.close();
+    await device.close();
+  });
+
+  test("on a phone-sized screen the console shows the audit log with its filters", { timeout: TIMEOUT }, async () => {
+    const { context, page } = await signedInConsole({ width: 390, height: 844 });
+    await page.click("nav [data-view=events]");
+    await page.fill("#event-filters input[name=kind]", "client_admin");
+    await page.click("#event-filters button[type=submit]");
+    // The filtered page replaces the first.
+    await page.waitForFunction(() => {
+      const kinds = [...document.querySelectorAll("#view tbody tr td:nth-child(2)")].map((c) => c.textContent);
+      return kinds.length > 0 && kinds.every((k) => k === "client_admin");
+    });
+    const kinds = await page.$$eval("#view tbody tr td:nth-child(2)", (cells) => cells.map((c) => c.textContent));
+    assert.ok(kinds.length > 0 && kinds.every((k) => k === "client_admin"), kinds.join(","));
+    // Nothing wider than the screen.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+    await page.screenshot({ path: path.join(artifacts, "console-phone.png"), fullPage: true });
+    await context.close();
+  });
+});
