@@ -84,7 +84,7 @@ impl<T> Page<T> {
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     servers((url = "/")),
-    modifiers(&Security, &StandardErrors),
+    modifiers(&Security),
     security(("bearer" = []), ("holdfast" = ["holdfast:admin"])),
     components(schemas(ErrorBody))
 )]
@@ -161,7 +161,7 @@ impl Modify for StandardErrors {
 
 /// The admin API's routes and its OpenAPI document, from the same handlers.
 fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tenants::me))
         .routes(routes!(tenants::list, tenants::create))
         .routes(routes!(tenants::show, tenants::delete))
@@ -177,7 +177,11 @@ fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::list))
         .routes(routes!(keys::rotate))
         .routes(routes!(events::list))
-        .split_for_parts()
+        .split_for_parts();
+    // After the routes: before them the document has no operations.
+    let mut document = document;
+    StandardErrors.modify(&mut document);
+    (router, document)
 }
 
 /// The OpenAPI 3.1 document, as served at `/admin/v1/openapi.json`.
