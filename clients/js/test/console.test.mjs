@@ -143,4 +143,27 @@ describe("admin console", () => {
     await page.screenshot({ path: path.join(artifacts, "console-phone.png"), fullPage: true });
     await context.close();
   });
+
+  test("branding set in the console shows on the tenant's hosted pages", { timeout: TIMEOUT }, async () => {
+    const { context, page } = await signedInConsole();
+    await page.click("nav [data-view=settings]");
+    await page.waitForSelector("#settings-form-accent_color");
+    await page.fill("#settings-form-accent_color", "#0F766E");
+    await page.fill("#settings-form-support_url", "mailto:help@example.com");
+    await page.click("#settings-form button[type=submit]");
+    await statusOf(page, /Settings saved/);
+    assert.equal(await page.inputValue("#settings-form-accent_color"), "#0f766e", "stored normalised");
+    // A person landing on the tenant's sign-in page sees its colour and
+    // its support link at once (the server that made the change forgets
+    // its cached copy of the tenant).
+    const visitor = await world.newContext();
+    const hosted = logged(await visitor.newPage(), "hosted");
+    await hosted.goto(`${world.base}/t/demo/account`);
+    const accent = await hosted.$eval("button[type=submit]", (b) => getComputedStyle(b).backgroundColor);
+    assert.equal(accent, "rgb(15, 118, 110)");
+    assert.equal(await hosted.getAttribute("footer.support a", "href"), "mailto:help@example.com");
+    await hosted.screenshot({ path: path.join(artifacts, "hosted-branded.png"), fullPage: true });
+    await visitor.close();
+    await context.close();
+  });
 });

@@ -111,6 +111,16 @@ pub enum ValidationError {
     /// An email address is not of the shape `local@domain`.
     #[error("email address is malformed")]
     Email,
+    /// A branding link is not an absolute https URL (http only for
+    /// loopback; `mailto:` too for a support link) of at most 2,048
+    /// characters.
+    #[error(
+        "{0} must be an absolute https URL of at most 2048 characters (http only for loopback)"
+    )]
+    BrandUrl(&'static str),
+    /// An accent colour is not `#rgb` or `#rrggbb`.
+    #[error("accent colour must be #rgb or #rrggbb")]
+    AccentColor,
     /// A redirect URI is not absolute, has a fragment, or uses plain http off loopback.
     #[error(
         "redirect URI {0:?} must be an absolute https URI without fragment (http only for loopback)"

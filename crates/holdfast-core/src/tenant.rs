@@ -74,6 +74,83 @@ pub struct Tenant {
     pub default_audience: Option<String>,
     /// Creation time, Unix seconds.
     pub created_at: i64,
+    /// What the hosted pages show besides the name.
+    pub branding: Branding,
+}
+
+/// A tenant's look on its hosted pages (login, sign-up, account, errors,
+/// signed out): a logo, an accent colour and where people get help. Every
+/// value is checked by the `parse_*` functions before it is stored, so a
+/// page can put it in an attribute without more ado.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Branding {
+    /// The logo's URL, shown above the tenant's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    /// Buttons' and links' colour, `#rrggbb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accent_color: Option<String>,
+    /// Where "Need help?" leads: a web page or a `mailto:` address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support_url: Option<String>,
+}
+
+impl Branding {
+    /// Whether nothing is set (the server's default look).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A logo URL as the hosted pages load it: absolute `https` (plain `http`
+/// only on loopback, for development), at most 2,048 characters.
+pub fn parse_logo_url(raw: &str) -> Result<String, ValidationError> {
+    parse_brand_link(raw, "logo URL", false)
+}
+
+/// A support link: like a logo URL, or a `mailto:` address.
+pub fn parse_support_url(raw: &str) -> Result<String, ValidationError> {
+    parse_brand_link(raw, "support URL", true)
+}
+
+fn parse_brand_link(raw: &str, what: &'static str, mail: bool) -> Result<String, ValidationError> {
+    let raw = raw.trim();
+    let bad = ValidationError::BrandUrl(what);
+    if raw.len() > 2048 {
+        return Err(bad);
+    }
+    let url = Url::parse(raw).map_err(|_| bad.clone())?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let ok = match url.scheme() {
+        "https" => url.host_str().is_some(),
+        "http" => loopback,
+        "mailto" => mail && crate::user::parse_email(url.path()).is_ok(),
+        _ => false,
+    };
+    if !ok {
+        return Err(bad);
+    }
+    Ok(url.to_string())
+}
+
+/// An accent colour: `#rgb` or `#rrggbb`, stored as lowercase `#rrggbb`.
+pub fn parse_accent_color(raw: &str) -> Result<String, ValidationError> {
+    let hex = raw
+        .trim()
+        .strip_prefix('#')
+        .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+        .ok_or(ValidationError::AccentColor)?
+        .to_ascii_lowercase();
+    match hex.len() {
+        6 => Ok(format!("#{hex}")),
+        3 => Ok(hex.chars().fold(String::from("#"), |mut s, c| {
+            s.push(c);
+            s.push(c);
+            s
+        })),
+        _ => Err(ValidationError::AccentColor),
+    }
 }
 
 impl Tenant {
@@ -106,6 +183,54 @@ pub fn issuer_url(public_url: &Url, slug: &TenantSlug) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn branding_links_must_be_https_or_loopback_http() {
+        assert_eq!(
+            parse_logo_url(" https://cdn.example.com/logo.svg ").unwrap(),
+            "https://cdn.example.com/logo.svg"
+        );
+        assert!(parse_logo_url("http://localhost:8080/l.png").is_ok());
+        assert!(parse_support_url("mailto:help@example.com").is_ok());
+        let long = format!("https://example.com/{}", "a".repeat(2048));
+        for bad in [
+            "",
+            "logo.png",
+            "http://cdn.example.com/l.png",
+            "javascript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "mailto:help@example.com",
+            &long,
+        ] {
+            assert_eq!(
+                parse_logo_url(bad),
+                Err(ValidationError::BrandUrl("logo URL")),
+                "{bad}"
+            );
+        }
+        assert!(parse_support_url("mailto:not-an-address").is_err());
+    }
+
+    #[test]
+    fn accent_colours_are_hex_and_normalised() {
+        assert_eq!(parse_accent_color("#AbC").unwrap(), "#aabbcc");
+        assert_eq!(parse_accent_color("#0f766e").unwrap(), "#0f766e");
+        for bad in [
+            "",
+            "0f766e",
+            "#12",
+            "#12345g",
+            "red",
+            "#1234567",
+            "#0f766e;}",
+        ] {
+            assert_eq!(
+                parse_accent_color(bad),
+                Err(ValidationError::AccentColor),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn slugs_accept_lowercase_digits_and_inner_hyphens() {

@@ -18,6 +18,7 @@ holdfast_testkit::on_both_backends!(
     a_form_post_or_fetch_is_no_navigation_and_keeps_json,
     a_favicon_is_served,
     a_clients_display_name_set_on_the_cli_is_what_the_login_page_names,
+    a_tenants_branding_set_on_the_cli_shows_on_every_hosted_page,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_holdfast");
@@ -275,4 +276,114 @@ async fn a_clients_display_name_set_on_the_cli_is_what_the_login_page_names(serv
         body.contains("continue to <strong>Acme &lt;Store&gt;</strong>"),
         "{body}"
     );
+}
+
+async fn a_tenants_branding_set_on_the_cli_shows_on_every_hosted_page(server: TestServer) {
+    server.tenant("acme").await;
+    let created = server.cli_output(
+        BIN,
+        &[
+            "client",
+            "create",
+            "--tenant",
+            "acme",
+            "--client-id",
+            "shop",
+            "--public",
+            "--redirect-uri",
+            flow::REDIRECT_URI,
+        ],
+        "",
+    );
+    assert!(created.status.success(), "{created:?}");
+    // A colour that could break out of the stylesheet, or a script URL, is
+    // refused and changes nothing.
+    for bad in [
+        ["--accent-color", "#0f766e; } body { display: none"],
+        ["--logo-url", "javascript:alert(1)"],
+        ["--support-url", "http://help.example.com"],
+    ] {
+        let refused = server.cli_output(BIN, &["tenant", "update", "acme", bad[0], bad[1]], "");
+        assert!(!refused.status.success(), "{bad:?}: {refused:?}");
+    }
+    // Set before the server has read the tenant (it caches tenants for
+    // seconds).
+    let branded = server.cli_output(
+        BIN,
+        &[
+            "tenant",
+            "update",
+            "acme",
+            "--logo-url",
+            "https://cdn.example.com/acme.svg",
+            "--accent-color",
+            "#0F766E",
+            "--support-url",
+            "mailto:help@example.com",
+            "--json",
+        ],
+        "",
+    );
+    assert!(branded.status.success(), "{branded:?}");
+    let shown: Value = serde_json::from_slice(&branded.stdout).unwrap();
+    assert_eq!(shown["accent_color"], "#0f766e", "stored normalised");
+    assert_eq!(shown["logo_url"], "https://cdn.example.com/acme.svg");
+
+    let brand_marks = |page: &Answer, what: &str| {
+        // minijinja escapes `/` in attributes.
+        let body = page.body.replace("&#x2f;", "/");
+        assert!(
+            body.contains(r#"<img class="logo" src="https://cdn.example.com/acme.svg""#),
+            "{what}: {}",
+            body
+        );
+        assert!(body.contains(r#"href="mailto:help@example.com""#), "{what}");
+        assert!(body.contains("/t/acme/branding.css?v=0f766e"), "{what}");
+        assert!(
+            header(page, CONTENT_SECURITY_POLICY).contains("img-src 'self' https:"),
+            "{what}: the logo may load"
+        );
+    };
+    let pkce = flow::pkce();
+    let login_url = flow::authorize_url(
+        &server.issuer("acme"),
+        &flow::code_request("shop", &pkce, "s"),
+    );
+    let login = get(
+        &server,
+        login_url.trim_start_matches(server.url("").trim_end_matches('/')),
+        NAVIGATION,
+    )
+    .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    brand_marks(&login, "login page");
+    let error_url = flow::authorize_url(
+        &server.issuer("acme"),
+        &flow::code_request("no-such-client", &pkce, "s"),
+    );
+    let error = get(
+        &server,
+        error_url.trim_start_matches(server.url("").trim_end_matches('/')),
+        NAVIGATION,
+    )
+    .await;
+    assert!(error.status.is_client_error(), "{}", error.body);
+    brand_marks(&error, "error page");
+    for path in ["/t/acme", "/t/acme/account", "/t/acme/forgot-password"] {
+        let page = get(&server, path, NAVIGATION).await;
+        assert!(
+            page.body.starts_with("<!doctype html>"),
+            "{path}: {}",
+            page.body
+        );
+        brand_marks(&page, path);
+    }
+    let css = get(&server, "/t/acme/branding.css", "text/css,*/*;q=0.1").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(header(&css, CONTENT_TYPE), "text/css; charset=utf-8");
+    assert!(css.body.contains("--accent: #0f766e;"), "{}", css.body);
+    // Another tenant keeps the server's look.
+    server.tenant("plain").await;
+    let plain = get(&server, "/t/plain", NAVIGATION).await;
+    assert!(!plain.body.contains("class=\"logo\"") && !plain.body.contains("branding.css"));
 }

@@ -18,6 +18,7 @@ pub(crate) struct TenantRow {
     pub signing_alg: String,
     pub default_audience: Option<String>,
     pub created_at: i64,
+    pub branding: Option<String>,
 }
 
 impl TryFrom<TenantRow> for Tenant {
@@ -30,6 +31,10 @@ impl TryFrom<TenantRow> for Tenant {
             signing_alg: r.signing_alg.parse().map_err(corrupt)?,
             default_audience: r.default_audience,
             created_at: r.created_at,
+            branding: match r.branding {
+                Some(text) => serde_json::from_str(&text).map_err(corrupt)?,
+                None => Default::default(),
+            },
         })
     }
 }

@@ -36,7 +36,7 @@ pub trait TenantStore: Send + Sync {
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
     /// The tenant's own account settings; `None`: the defaults apply.
     async fn tenant_account_policy(&self, tenant_id: &str) -> StoreResult<Option<AccountPolicy>>;
-    /// Changes the tenant's display name and/or account settings, with the
+    /// Changes the tenant's display name, account settings and/or branding, with the
     /// audit event naming who did it, in one transaction, bumping the
     /// tenant's version. With `expected_version`, only if the stored
     /// version is that one: `Stale("tenant")` otherwise.
@@ -47,6 +47,7 @@ pub trait TenantStore: Send + Sync {
         expected_version: Option<i64>,
         display_name: Option<&str>,
         policy: Option<&AccountPolicy>,
+        branding: Option<&holdfast_core::tenant::Branding>,
         audit: &crate::AuditEvent,
     ) -> StoreResult<i64>;
     /// Deletes a tenant with everything it holds (clients, users, sessions,

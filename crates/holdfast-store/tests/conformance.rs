@@ -47,6 +47,7 @@ fn tenant(id: &str, slug: &str) -> Tenant {
         signing_alg: SigningAlg::ES256,
         default_audience: None,
         created_at: 100,
+        branding: Default::default(),
     }
 }
 
@@ -127,7 +128,7 @@ async fn tenant_settings_are_stored_with_their_audit_event(store: Arc<dyn Store>
     policy.password.min_length = 12;
     let event = audit_event("t1", "tenant_admin", 10);
     store
-        .update_tenant_settings("t1", None, Some("Acme Corp"), Some(&policy), &event)
+        .update_tenant_settings("t1", None, Some("Acme Corp"), Some(&policy), None, &event)
         .await
         .unwrap();
     assert_eq!(
@@ -136,18 +137,28 @@ async fn tenant_settings_are_stored_with_their_audit_event(store: Arc<dyn Store>
     );
     let renamed = store.tenant_by_slug(&t.slug).await.unwrap().unwrap();
     assert_eq!(renamed.display_name, "Acme Corp");
-    // A name-only change keeps the policy.
+    assert!(renamed.branding.is_empty(), "no branding until one is set");
+    // A name-and-branding change keeps the policy; the branding comes
+    // back with the tenant.
+    let branding = holdfast_core::tenant::Branding {
+        logo_url: Some("https://cdn.example.com/acme.svg".into()),
+        accent_color: Some("#0f766e".into()),
+        support_url: Some("mailto:help@example.com".into()),
+    };
     let version = store
         .update_tenant_settings(
             "t1",
             Some(2),
             Some("Acme"),
             None,
+            Some(&branding),
             &audit_event("t1", "tenant_admin", 11),
         )
         .await
         .unwrap();
     assert_eq!(version, 3, "the version the change made");
+    let branded = store.tenant_by_id("t1").await.unwrap().unwrap();
+    assert_eq!(branded.branding, branding);
     // RFC 9110 §13.1.1: a change based on a version that is gone is
     // refused, and writes nothing.
     let err = store
@@ -156,12 +167,18 @@ async fn tenant_settings_are_stored_with_their_audit_event(store: Arc<dyn Store>
             Some(2),
             Some("Lost update"),
             None,
+            Some(&holdfast_core::tenant::Branding::default()),
             &audit_event("t1", "tenant_admin", 12),
         )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Stale("tenant")), "{err:?}");
     assert_eq!(store.tenant_version("t1").await.unwrap(), Some(3));
+    assert_eq!(
+        store.tenant_by_id("t1").await.unwrap().unwrap().branding,
+        branding,
+        "a refused change leaves the branding"
+    );
     assert_eq!(
         store.tenant_account_policy("t1").await.unwrap(),
         Some(policy.clone())
@@ -180,6 +197,7 @@ async fn tenant_settings_are_stored_with_their_audit_event(store: Arc<dyn Store>
             None,
             Some("x"),
             Some(&policy),
+            None,
             &audit_event("nope", "tenant_admin", 12),
         )
         .await

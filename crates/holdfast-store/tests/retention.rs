@@ -50,6 +50,7 @@ async fn tenant_with_clients(store: &dyn Store) {
         signing_alg: SigningAlg::ES256,
         default_audience: None,
         created_at: 1,
+        branding: Default::default(),
     };
     let key = StoredKey {
         kid: "k1".into(),

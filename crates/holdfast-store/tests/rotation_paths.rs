@@ -200,6 +200,7 @@ async fn tenant(store: &dyn Store, n: usize) -> Tenant {
         signing_alg: SigningAlg::ES256,
         default_audience: Some(DEFAULT_AUDIENCE.into()),
         created_at: 1,
+        branding: Default::default(),
     };
     let key = StoredKey {
         kid: format!("k{n}"),

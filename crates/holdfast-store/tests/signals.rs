@@ -51,6 +51,7 @@ async fn tenant(store: &dyn Store) {
         signing_alg: SigningAlg::ES256,
         default_audience: None,
         created_at: 1,
+        branding: Default::default(),
     };
     let key = StoredKey {
         kid: "k1".into(),

@@ -23,6 +23,7 @@ async fn tenant(store: &dyn Store, id: &str) -> Tenant {
         signing_alg: SigningAlg::ES256,
         default_audience: None,
         created_at: 1,
+        branding: Default::default(),
     };
     let key = |kid: &str, state| StoredKey {
         kid: format!("{id}-{kid}"),

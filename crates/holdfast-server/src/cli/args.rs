@@ -347,6 +347,17 @@ pub struct TenantUpdateArgs {
     /// Refuse passwords on the common-password list: true or false.
     #[arg(long)]
     pub password_blocklist: Option<bool>,
+    /// The logo the hosted pages show (an https URL); "" removes it.
+    #[arg(long)]
+    pub logo_url: Option<String>,
+    /// The hosted pages' accent colour, #rgb or #rrggbb; "" goes back to
+    /// the default.
+    #[arg(long)]
+    pub accent_color: Option<String>,
+    /// Where "Need help?" on the hosted pages leads (an https URL or
+    /// mailto:); "" removes it.
+    #[arg(long)]
+    pub support_url: Option<String>,
 }
 
 /// `holdfast tenant throttle SLUG [...]`: each flag overrides one limit of

@@ -406,6 +406,9 @@ const SETTINGS_FIELDS = [
   ["password_max_length", "int", "Password: most characters"],
   ["password_blocklist", "bool", "Refuse common passwords"],
   ["passkey_rp_id", "text", "Passkey relying-party ID"],
+  ["logo_url", "text", "Branding: logo URL (https)"],
+  ["accent_color", "text", "Branding: accent colour (#rrggbb)"],
+  ["support_url", "text", "Branding: support link (https or mailto:)"],
 ];
 
 async function settingsView() {

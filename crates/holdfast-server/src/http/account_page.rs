@@ -140,8 +140,9 @@ fn login_page(
     let action = format!("{}/account/login", ctx.issuer);
     let forgot = format!("{}/forgot-password", ctx.issuer);
     let css = css_url(state);
-    let html = pages::render(
+    let html = pages::render_branded(
         "login.html",
+        &pages::Brand::of(&ctx.tenant, &ctx.issuer),
         LoginPage {
             tenant_name: &ctx.tenant.display_name,
             client_name: "",
@@ -264,8 +265,9 @@ async fn account_page(
     } else {
         None
     };
-    let html = pages::render(
+    let html = pages::render_branded(
         "account.html",
+        &pages::Brand::of(&ctx.tenant, &ctx.issuer),
         json!({
             "tenant_name": ctx.tenant.display_name,
             "css_url": css_url(state),
@@ -939,8 +941,9 @@ fn enrolment_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Response {
-    let html = pages::render(
+    let html = pages::render_branded(
         "second_factor.html",
+        &pages::Brand::of(&ctx.tenant, &ctx.issuer),
         json!({
             "tenant_name": ctx.tenant.display_name,
             "css_url": css_url(state),

@@ -69,7 +69,15 @@ fn render_page(
         map.insert("csrf_token".into(), json!(token));
     }
     with_cookie(
-        pages::page(status, pages::render(template, values), form_target),
+        pages::page(
+            status,
+            pages::render_branded(
+                template,
+                &pages::Brand::of(&ctx.tenant, &ctx.issuer),
+                values,
+            ),
+            form_target,
+        ),
         new_cookie,
     )
 }
@@ -83,8 +91,9 @@ pub(crate) fn message(
     text: &str,
     link: Option<(&str, &str)>,
 ) -> Response {
-    let html = pages::render(
+    let html = pages::render_branded(
         "message.html",
+        &pages::Brand::of(&ctx.tenant, &ctx.issuer),
         json!({
             "tenant_name": ctx.tenant.display_name,
             "css_url": css_url(state),

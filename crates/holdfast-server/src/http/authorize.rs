@@ -637,8 +637,9 @@ pub(crate) async fn login_form(
     let query = query_of(params);
     let forgot = format!("{}/forgot-password?{query}", ctx.issuer);
     let signup = format!("{}/signup?{query}", ctx.issuer);
-    let html = pages::render(
+    let html = pages::render_branded(
         "login.html",
+        &pages::Brand::of(&ctx.tenant, &ctx.issuer),
         LoginPage {
             tenant_name: &ctx.tenant.display_name,
             client_name: &request.client_name,
@@ -691,8 +692,9 @@ pub(crate) fn error_page(
     message: &str,
 ) -> Response {
     let css = css_url(state);
-    let html = pages::render(
+    let html = pages::render_branded(
         "error.html",
+        &pages::Brand::of(&ctx.tenant, &ctx.issuer),
         ErrorPage {
             tenant_name: &ctx.tenant.display_name,
             message,

@@ -380,8 +380,9 @@ fn finish(
             r
         }
         None => {
-            let html = pages::render(
+            let html = pages::render_branded(
                 "signed_out.html",
+                &pages::Brand::of(&ctx.tenant, &ctx.issuer),
                 serde_json::json!({
                     "tenant_name": ctx.tenant.display_name,
                     "css_url": css_url(state),
@@ -417,8 +418,9 @@ fn confirmation_page(
     let token = csrf::token(state, &ctx.tenant, FormPurpose::Logout, &binding, &pairs);
     let action = format!("{}/end-session/confirm", ctx.issuer);
     let css = css_url(state);
-    let html = pages::render(
+    let html = pages::render_branded(
         "logout.html",
+        &pages::Brand::of(&ctx.tenant, &ctx.issuer),
         LogoutPage {
             tenant_name: &ctx.tenant.display_name,
             client_id: client.map(|c| c.client_id.as_str()),

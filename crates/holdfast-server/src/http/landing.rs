@@ -228,10 +228,10 @@ pub async fn tenant_root(
     let issuer = ctx.issuer.as_str().trim_end_matches('/').to_owned();
     let mut response = if wants_html(&method, &headers) {
         let account = format!("{issuer}/account");
-        message(
+        crate::http::accounts::message(
             &state,
+            &ctx,
             StatusCode::OK,
-            &ctx.tenant.display_name,
             "Sign-in",
             &format!(
                 "This is where you sign in to {}'s applications. Open an application to sign in, \

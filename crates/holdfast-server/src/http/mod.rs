@@ -221,6 +221,7 @@ pub fn app(state: AppState) -> Router {
         .route("/t/{tenant}/ssf/poll/{stream_id}", post(ssf::poll_stream))
         .merge(admin::router())
         .merge(crate::console::router())
+        .route("/t/{tenant}/branding.css", get(brand_stylesheet))
         .route(crate::pages::STYLESHEET_PATH, get(stylesheet))
         .route(crate::pages::SCRIPT_PATH, get(script))
         .fallback(not_found)
@@ -254,6 +255,26 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         crate::pages::STYLESHEET,
+    )
+        .into_response()
+}
+
+/// `GET /t/{tenant}/branding.css`: the tenant's accent colour, loaded by
+/// its hosted pages after the server's stylesheet (empty without one).
+async fn brand_stylesheet(ctx: tenant::TenantContext) -> Response {
+    let body = ctx
+        .tenant
+        .branding
+        .accent_color
+        .as_deref()
+        .map(crate::pages::brand_stylesheet)
+        .unwrap_or_default();
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
     )
         .into_response()
 }

@@ -242,8 +242,9 @@ pub async fn page(
         &binding,
         &pairs,
     );
-    let html = pages::render(
+    let html = pages::render_branded(
         "second_factor.html",
+        &pages::Brand::of(&ctx.tenant, &ctx.issuer),
         json!({
             "tenant_name": ctx.tenant.display_name,
             "css_url": css_url(state),
@@ -506,8 +507,9 @@ pub fn recovery_codes_page(
     codes: &[String],
     continue_url: &str,
 ) -> Response {
-    let html = pages::render(
+    let html = pages::render_branded(
         "recovery_codes.html",
+        &pages::Brand::of(&ctx.tenant, &ctx.issuer),
         json!({
             "tenant_name": ctx.tenant.display_name,
             "css_url": css_url(state),

@@ -91,10 +91,65 @@ fn env() -> &'static Environment<'static> {
 }
 
 /// Renders a template; a rendering failure becomes a plain 500 page.
+/// Pages outside any tenant (and mails) show no [`Brand`].
 pub fn render<T: Serialize>(name: &str, context: T) -> Result<String, minijinja::Error> {
-    env()
-        .get_template(name)?
-        .render(minijinja::value::Serde(context))
+    render_branded(name, &Brand::default(), context)
+}
+
+/// Where a tenant's accent stylesheet is served, under its issuer.
+pub const BRAND_STYLESHEET: &str = "branding.css";
+
+/// What every hosted page of a tenant shows of its branding (see
+/// `base.html`): the logo, the support link and, when the tenant set an
+/// accent colour, a second stylesheet that sets it (a stylesheet, not an
+/// inline style, so the pages' CSP keeps `style-src 'self'`).
+#[derive(Debug, Default, Serialize)]
+pub struct Brand<'a> {
+    /// The logo's URL.
+    pub logo_url: Option<&'a str>,
+    /// Where "Need help?" leads.
+    pub support_url: Option<&'a str>,
+    /// The accent stylesheet's URL; its query changes with the colour, so
+    /// a cached copy never shows an old one.
+    pub css_url: Option<String>,
+}
+
+impl<'a> Brand<'a> {
+    /// The branding of `tenant`, whose issuer is `issuer`.
+    pub fn of(tenant: &'a holdfast_core::tenant::Tenant, issuer: &url::Url) -> Self {
+        let b = &tenant.branding;
+        Self {
+            logo_url: b.logo_url.as_deref(),
+            support_url: b.support_url.as_deref(),
+            css_url: b.accent_color.as_deref().map(|colour| {
+                format!(
+                    "{}/{BRAND_STYLESHEET}?v={}",
+                    issuer.as_str().trim_end_matches('/'),
+                    colour.trim_start_matches('#')
+                )
+            }),
+        }
+    }
+}
+
+/// The accent stylesheet for `colour` (checked `#rrggbb`, see
+/// `holdfast_core::tenant::parse_accent_color`).
+pub fn brand_stylesheet(colour: &str) -> String {
+    format!(":root {{ --accent: {colour}; }}\n")
+}
+
+/// Renders a hosted page of a tenant: `context` plus its [`Brand`] as
+/// `brand`.
+pub fn render_branded<T: Serialize>(
+    name: &str,
+    brand: &Brand<'_>,
+    context: T,
+) -> Result<String, minijinja::Error> {
+    use minijinja::value::{Serde, Value};
+    env().get_template(name)?.render(minijinja::context! {
+        brand => Value::from(Serde(brand)),
+        ..Value::from(Serde(&context))
+    })
 }
 
 /// The values the login page shows.
@@ -180,7 +235,7 @@ pub fn page(
         None => "'self'".to_owned(),
     };
     let csp = format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action {form_action}; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; form-action {form_action}; \
          frame-ancestors 'none'; base-uri 'none'"
     );
     let mut response = (

@@ -98,6 +98,7 @@ pub async fn create_tenant(
         signing_alg: input.signing_alg,
         default_audience: input.audience.filter(|a| !a.trim().is_empty()),
         created_at: now,
+        branding: Default::default(),
     };
     let keys = state.keys.initial_keys(tenant.signing_alg, now)?;
     match state.store.create_tenant(&tenant, &keys).await {
@@ -426,6 +427,37 @@ pub struct TenantUpdate {
     /// The passkeys' relying-party ID; `Some("")` goes back to the public
     /// URL's host.
     pub passkey_rp_id: Option<String>,
+    /// The logo's URL; `Some("")` removes it.
+    pub logo_url: Option<String>,
+    /// The accent colour, `#rgb` or `#rrggbb`; `Some("")` goes back to the
+    /// default.
+    pub accent_color: Option<String>,
+    /// Where people get help (https or `mailto:`); `Some("")` removes it.
+    pub support_url: Option<String>,
+}
+
+/// `current` with the branding parts of `change` applied, each checked;
+/// `""` clears a value.
+fn changed_branding(
+    current: &holdfast_core::tenant::Branding,
+    change: &TenantUpdate,
+) -> Result<holdfast_core::tenant::Branding, AdminError> {
+    use holdfast_core::tenant::{parse_accent_color, parse_logo_url, parse_support_url};
+    type Parse = fn(&str) -> Result<String, ValidationError>;
+    let apply = |now: &Option<String>, raw: &Option<String>, parse: Parse| match raw.as_deref() {
+        None => Ok(now.clone()),
+        Some(r) if r.trim().is_empty() => Ok(None),
+        Some(r) => parse(r).map(Some),
+    };
+    Ok(holdfast_core::tenant::Branding {
+        logo_url: apply(&current.logo_url, &change.logo_url, parse_logo_url)?,
+        accent_color: apply(
+            &current.accent_color,
+            &change.accent_color,
+            parse_accent_color,
+        )?,
+        support_url: apply(&current.support_url, &change.support_url, parse_support_url)?,
+    })
 }
 
 /// Changes a tenant's name and settings, checked, with an audit event; the
@@ -444,6 +476,7 @@ pub async fn update_tenant(
         .as_deref()
         .map(holdfast_core::tenant::parse_display_name)
         .transpose()?;
+    let branding = changed_branding(&tenant.branding, &change)?;
     let current = account_policy(state, tenant).await?;
     let mut policy = current.clone();
     if let Some(id) = change.passkey_rp_id {
@@ -478,6 +511,7 @@ pub async fn update_tenant(
         "settings_changed",
     );
     let changed_policy = (policy != current).then_some(&policy);
+    let changed_branding = (branding != tenant.branding).then_some(&branding);
     let version = state
         .store
         .update_tenant_settings(
@@ -485,6 +519,7 @@ pub async fn update_tenant(
             expected_version,
             display_name.as_deref(),
             changed_policy,
+            changed_branding,
             &event,
         )
         .await?;
@@ -493,6 +528,7 @@ pub async fn update_tenant(
     if let Some(name) = display_name {
         updated.display_name = name;
     }
+    updated.branding = branding;
     Ok((updated, policy, version))
 }
 

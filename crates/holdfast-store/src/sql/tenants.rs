@@ -100,6 +100,7 @@ impl crate::TenantStore for ThisStore {
         expected_version: Option<i64>,
         display_name: Option<&str>,
         policy: Option<&holdfast_core::accounts::AccountPolicy>,
+        branding: Option<&holdfast_core::tenant::Branding>,
         audit: &crate::AuditEvent,
     ) -> crate::StoreResult<i64> {
         let mut writer = self.write_conn().await?;
@@ -141,6 +142,21 @@ impl crate::TenantStore for ThisStore {
             .bind(text)
             .execute(&mut *tx)
             .await?;
+        }
+        if let Some(branding) = branding {
+            let text = if branding.is_empty() {
+                None
+            } else {
+                Some(
+                    serde_json::to_string(branding)
+                        .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?,
+                )
+            };
+            sqlx::query("UPDATE tenants SET branding = $2 WHERE id = $1")
+                .bind(tenant_id)
+                .bind(text)
+                .execute(&mut *tx)
+                .await?;
         }
         insert_event(&mut tx, audit).await?;
         tx.commit().await?;

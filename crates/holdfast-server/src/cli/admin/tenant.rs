@@ -88,6 +88,9 @@ async fn update(state: &AppState, args: &TenantUpdateArgs, out: Output) -> anyho
         password_max_length: args.password_max_length,
         password_blocklist: args.password_blocklist,
         passkey_rp_id: args.passkey_rp_id.clone(),
+        logo_url: args.logo_url.clone(),
+        accent_color: args.accent_color.clone(),
+        support_url: args.support_url.clone(),
     };
     let (tenant, policy, _version) =
         admin::update_tenant(state, &tenant, &Actor::cli(), None, change).await?;
@@ -109,6 +112,8 @@ fn show(state: &AppState, tenant: &Tenant, policy: &AccountPolicy, out: Output) 
         "password_min_length": p.min_length, "password_max_length": p.max_length,
         "password_blocklist": p.blocklist,
         "passkey_rp_id": crate::service::passkeys::rp_id(state, policy),
+        "logo_url": tenant.branding.logo_url, "accent_color": tenant.branding.accent_color,
+        "support_url": tenant.branding.support_url,
     });
     let human = lines_of(&value);
     out.print(value, human);

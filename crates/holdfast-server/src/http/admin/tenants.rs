@@ -206,6 +206,13 @@ pub struct TenantSettings {
     pub password_blocklist: bool,
     /// The passkeys' relying-party ID; the public URL's host when absent.
     pub passkey_rp_id: Option<String>,
+    /// The logo the hosted pages show above the name.
+    pub logo_url: Option<String>,
+    /// The hosted pages' accent colour, `#rrggbb`; the server's own when
+    /// absent.
+    pub accent_color: Option<String>,
+    /// Where "Need help?" on the hosted pages leads (https or `mailto:`).
+    pub support_url: Option<String>,
     /// Bumped by every change; also the `ETag`.
     pub version: i64,
 }
@@ -231,6 +238,12 @@ pub struct TenantSettingsPatch {
     /// The passkeys' relying-party ID; `""` goes back to the public URL's
     /// host.
     pub passkey_rp_id: Option<String>,
+    /// An absolute https URL of the logo; `""` removes it.
+    pub logo_url: Option<String>,
+    /// `#rgb` or `#rrggbb`; `""` goes back to the server's colour.
+    pub accent_color: Option<String>,
+    /// An https URL or a `mailto:` address; `""` removes it.
+    pub support_url: Option<String>,
 }
 
 fn settings_view(tenant: &Tenant, policy: &AccountPolicy, version: i64) -> TenantSettings {
@@ -243,6 +256,9 @@ fn settings_view(tenant: &Tenant, policy: &AccountPolicy, version: i64) -> Tenan
         password_max_length: policy.password.max_length,
         password_blocklist: policy.password.blocklist,
         passkey_rp_id: policy.passkey_rp_id.clone(),
+        logo_url: tenant.branding.logo_url.clone(),
+        accent_color: tenant.branding.accent_color.clone(),
+        support_url: tenant.branding.support_url.clone(),
         version,
     }
 }
@@ -311,6 +327,9 @@ pub async fn update_settings(
         password_max_length: patch.password_max_length,
         password_blocklist: patch.password_blocklist,
         passkey_rp_id: patch.passkey_rp_id,
+        logo_url: patch.logo_url,
+        accent_color: patch.accent_color,
+        support_url: patch.support_url,
     };
     let (tenant, policy, version) =
         admin::update_tenant(&state, &tenant, &admin.actor, if_match(&headers), change).await?;
