@@ -131,7 +131,7 @@ async fn cli_admin_bootstrap_makes_an_administrator_and_an_automation_client_tha
 async fn cli_admin_grant_gives_one_existing_tenant_and_is_audited(h: Holdfast) {
     // No administration tenant yet: a clear refusal.
     let early = h
-        .run(&["admin", "grant", "--username", "helper", "--server"])
+        .run(&["admin", "grant", "--username", "helper", "--whole-server"])
         .await;
     early.assert_failure();
     assert!(

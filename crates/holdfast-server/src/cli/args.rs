@@ -38,6 +38,11 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text, errors included.
     #[arg(long, global = true, help_heading = GLOBAL_OPTIONS)]
     pub json: bool,
+    /// Send the administrative command to this running server's admin API
+    /// instead of opening the database (token from HOLDFAST_ADMIN_TOKEN, or
+    /// HOLDFAST_ADMIN_CLIENT_ID and HOLDFAST_ADMIN_CLIENT_SECRET).
+    #[arg(long = "server", env = "HOLDFAST_SERVER", global = true, help_heading = GLOBAL_OPTIONS)]
+    pub remote: Option<url::Url>,
     /// Server options.
     #[command(flatten)]
     pub server: ServerArgs,
@@ -180,11 +185,15 @@ pub enum AdministratorsCommand {
         #[arg(long)]
         username: String,
         /// The tenant they may administer.
-        #[arg(long, conflicts_with = "server", required_unless_present = "server")]
+        #[arg(
+            long,
+            conflicts_with = "whole_server",
+            required_unless_present = "whole_server"
+        )]
         tenant: Option<String>,
         /// The whole server.
         #[arg(long)]
-        server: bool,
+        whole_server: bool,
     },
 }
 

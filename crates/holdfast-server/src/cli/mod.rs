@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod args;
 pub mod output;
+pub mod remote;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -81,6 +82,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             init_logging(resolved.log_format, "info");
             serve(resolved).await
+        }
+        Command::Admin(command) if cli.remote.is_some() => {
+            init_logging(resolved.log_format, "warn");
+            let server = cli.remote.as_ref().context("--server")?;
+            remote::run(server, command, Output { json: cli.json }).await
         }
         Command::Admin(command) => {
             init_logging(resolved.log_format, "warn");

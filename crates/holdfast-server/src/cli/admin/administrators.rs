@@ -79,9 +79,9 @@ pub async fn run(
         AdministratorsCommand::Grant {
             username,
             tenant,
-            server,
+            whole_server,
         } => {
-            let reach = match (tenant, server) {
+            let reach = match (tenant, whole_server) {
                 (Some(slug), false) => GrantReach::Tenant(slug.clone()),
                 _ => GrantReach::Server,
             };

@@ -1,0 +1,345 @@
+//! `holdfast --server URL ...`: administrative commands sent to a running
+//! server's admin API (`/admin/v1`, see `http::admin`) instead of opened on
+//! the database, for operators who are not on the database host.
+//!
+//! The token is an access token of the administration tenant with an
+//! administration scope (RFC 6750 §2.1, `Authorization: Bearer`): taken
+//! from `HOLDFAST_ADMIN_TOKEN`, or obtained with the client-credentials
+//! grant (RFC 6749 §4.4) from `{server}/t/admin/token` with
+//! `HOLDFAST_ADMIN_CLIENT_ID` and `HOLDFAST_ADMIN_CLIENT_SECRET` (the
+//! automation client `holdfast admin bootstrap --automation-client` makes).
+//! Secrets come from the environment, never from argv.
+//!
+//! Covered: `tenant list|show|create|update|delete`, `client
+//! list|show|delete`, `keys list|rotate`. Other commands say they need the
+//! database and change nothing.
+
+use anyhow::{Context, anyhow, bail};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use url::Url;
+
+use super::args::{AdminCommand, ClientCommand, KeysCommand, TenantCommand, TenantUpdateArgs};
+use super::output::{Output, Table, lines_of};
+use crate::service::administrators::ADMIN_TENANT;
+use holdfast_core::admin::SERVER_SCOPE;
+
+/// Where the access token comes from.
+pub const TOKEN_ENV: &str = "HOLDFAST_ADMIN_TOKEN";
+/// The automation client's id, for a client-credentials token.
+pub const CLIENT_ID_ENV: &str = "HOLDFAST_ADMIN_CLIENT_ID";
+/// The automation client's secret.
+pub const CLIENT_SECRET_ENV: &str = "HOLDFAST_ADMIN_CLIENT_SECRET";
+
+/// A connection to one server's admin API.
+struct Remote {
+    http: reqwest::Client,
+    api: String,
+    token: String,
+}
+
+impl Remote {
+    async fn connect(server: &Url) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("holdfast-cli/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let base = server.as_str().trim_end_matches('/').to_owned();
+        let token = match std::env::var(TOKEN_ENV) {
+            Ok(token) if !token.trim().is_empty() => token.trim().to_owned(),
+            _ => client_credentials(&http, &base).await?,
+        };
+        Ok(Self {
+            http,
+            api: format!("{base}/admin/v1"),
+            token,
+        })
+    }
+
+    /// One call; the JSON answer, `Null` for 204, or the server's own
+    /// error (`error_description` first) as the failure.
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.api))?;
+        let status = response.status();
+        if status == StatusCode::NO_CONTENT {
+            return Ok(Value::Null);
+        }
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(answer);
+        }
+        Err(anyhow!(
+            "the server refused ({status}): {}",
+            explain(&answer)
+        ))
+    }
+}
+
+/// RFC 6749 §4.4 with client authentication by HTTP Basic (§2.3.1).
+async fn client_credentials(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let (Ok(id), Ok(secret)) = (
+        std::env::var(CLIENT_ID_ENV),
+        std::env::var(CLIENT_SECRET_ENV),
+    ) else {
+        bail!(
+            "--server needs an admin token: set {TOKEN_ENV}, or {CLIENT_ID_ENV} and \
+             {CLIENT_SECRET_ENV} of an automation client (holdfast admin bootstrap \
+             --automation-client NAME)"
+        );
+    };
+    let response = http
+        .post(format!("{base}/t/{ADMIN_TENANT}/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", SERVER_SCOPE),
+        ])
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {base}"))?;
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    match answer["access_token"].as_str() {
+        Some(token) if status.is_success() => Ok(token.to_owned()),
+        _ => bail!(
+            "no admin token for client '{id}' ({status}): {}",
+            explain(&answer)
+        ),
+    }
+}
+
+/// An OAuth error body (RFC 6749 §5.2) as one line: `error: description`.
+fn explain(answer: &Value) -> String {
+    match (
+        answer["error"].as_str(),
+        answer["error_description"].as_str(),
+    ) {
+        (Some(error), Some(description)) => format!("{error}: {description}"),
+        (Some(said), None) | (None, Some(said)) => said.to_owned(),
+        (None, None) => "no explanation".to_owned(),
+    }
+}
+
+/// Runs `command` against the admin API of `server`.
+pub async fn run(server: &Url, command: &AdminCommand, out: Output) -> anyhow::Result<()> {
+    let unsupported = || {
+        anyhow!(
+            "this command has no --server mode yet: run it where the database is \
+             (without --server)"
+        )
+    };
+    // Refuse before asking for a token.
+    match command {
+        AdminCommand::Tenant(TenantCommand::Throttle(_))
+        | AdminCommand::Client(ClientCommand::Create(_) | ClientCommand::Update(_)) => {
+            return Err(unsupported());
+        }
+        AdminCommand::Tenant(_) | AdminCommand::Client(_) | AdminCommand::Keys(_) => {}
+        _ => return Err(unsupported()),
+    }
+    let remote = Remote::connect(server).await?;
+    match command {
+        AdminCommand::Tenant(command) => tenant(&remote, command, out).await,
+        AdminCommand::Client(command) => client(&remote, command, out).await,
+        AdminCommand::Keys(command) => keys(&remote, command, out).await,
+        _ => Err(unsupported()),
+    }
+}
+
+fn items(page: &Value) -> Vec<Value> {
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+async fn tenant(remote: &Remote, command: &TenantCommand, out: Output) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::List => {
+            let list = items(&remote.call(Method::GET, "/tenants", None).await?);
+            let mut table = Table::new(&["SLUG", "ALG", "NAME"]);
+            for t in &list {
+                table.row([
+                    text(&t["slug"]),
+                    text(&t["signing_alg"]),
+                    text(&t["display_name"]),
+                ]);
+            }
+            out.print_list(list, &table, "no tenants");
+        }
+        TenantCommand::Show { slug } => show_tenant(remote, slug, out).await?,
+        TenantCommand::Create {
+            slug,
+            name,
+            signing_alg,
+            audience,
+        } => {
+            let made = remote
+                .call(
+                    Method::POST,
+                    "/tenants",
+                    Some(json!({
+                        "slug": slug, "display_name": name,
+                        "signing_alg": signing_alg.as_str(), "default_audience": audience,
+                    })),
+                )
+                .await?;
+            let human = lines_of(&made);
+            out.print(made, human);
+        }
+        TenantCommand::Update(args) => {
+            remote
+                .call(
+                    Method::PATCH,
+                    &format!("/tenants/{}/settings", args.slug),
+                    Some(settings_patch(args)),
+                )
+                .await?;
+            show_tenant(remote, &args.slug, out).await?;
+        }
+        TenantCommand::Delete { slug } => {
+            remote
+                .call(Method::DELETE, &format!("/tenants/{slug}"), None)
+                .await?;
+            out.print(
+                json!({"deleted": true, "slug": slug}),
+                format!("deleted tenant '{slug}' with its clients, users, sessions and keys"),
+            );
+        }
+        TenantCommand::Throttle(_) => bail!("tenant throttle has no --server mode yet"),
+    }
+    Ok(())
+}
+
+/// The tenant and its settings, in one object.
+async fn show_tenant(remote: &Remote, slug: &str, out: Output) -> anyhow::Result<()> {
+    let mut shown = remote
+        .call(Method::GET, &format!("/tenants/{slug}"), None)
+        .await?;
+    let settings = remote
+        .call(Method::GET, &format!("/tenants/{slug}/settings"), None)
+        .await?;
+    if let (Some(into), Some(from)) = (shown.as_object_mut(), settings.as_object()) {
+        into.extend(from.clone());
+    }
+    let human = lines_of(&shown);
+    out.print(shown, human);
+    Ok(())
+}
+
+/// The flags given, as the settings' JSON merge patch.
+fn settings_patch(args: &TenantUpdateArgs) -> Value {
+    let mut patch = serde_json::Map::new();
+    let mut put = |key: &str, value: Value| {
+        if !value.is_null() {
+            patch.insert(key.to_owned(), value);
+        }
+    };
+    put("display_name", json!(args.name));
+    put("registration", json!(args.registration.map(|r| r.as_str())));
+    put(
+        "email_verification",
+        json!(args.email_verification.map(|e| e.as_str())),
+    );
+    put("mfa", json!(args.mfa.map(|m| m.as_str())));
+    put("password_min_length", json!(args.password_min_length));
+    put("password_max_length", json!(args.password_max_length));
+    put("password_blocklist", json!(args.password_blocklist));
+    put("passkey_rp_id", json!(args.passkey_rp_id));
+    put("logo_url", json!(args.logo_url));
+    put("accent_color", json!(args.accent_color));
+    put("support_url", json!(args.support_url));
+    Value::Object(patch)
+}
+
+async fn client(remote: &Remote, command: &ClientCommand, out: Output) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::List { tenant } => {
+            let list = items(
+                &remote
+                    .call(Method::GET, &format!("/tenants/{tenant}/clients"), None)
+                    .await?,
+            );
+            let mut table = Table::new(&["CLIENT_ID", "KIND", "NAME"]);
+            for c in &list {
+                table.row([
+                    text(&c["client_id"]),
+                    text(&c["kind"]),
+                    text(&c["display_name"]),
+                ]);
+            }
+            out.print_list(list, &table, "no clients");
+        }
+        ClientCommand::Show { tenant, client_id } => {
+            let shown = remote
+                .call(
+                    Method::GET,
+                    &format!("/tenants/{tenant}/clients/{client_id}"),
+                    None,
+                )
+                .await?;
+            let human = lines_of(&shown);
+            out.print(shown, human);
+        }
+        ClientCommand::Delete { tenant, client_id } => {
+            remote
+                .call(
+                    Method::DELETE,
+                    &format!("/tenants/{tenant}/clients/{client_id}"),
+                    None,
+                )
+                .await?;
+            out.print(
+                json!({"deleted": true, "client_id": client_id}),
+                format!("deleted client '{client_id}'"),
+            );
+        }
+        ClientCommand::Create(_) | ClientCommand::Update(_) => {
+            bail!("client create and update have no --server mode yet")
+        }
+    }
+    Ok(())
+}
+
+async fn keys(remote: &Remote, command: &KeysCommand, out: Output) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::List { tenant } => {
+            let list = items(
+                &remote
+                    .call(Method::GET, &format!("/tenants/{tenant}/keys"), None)
+                    .await?,
+            );
+            let mut table = Table::new(&["KID", "ALG", "STATE"]);
+            for k in &list {
+                table.row([text(&k["kid"]), text(&k["alg"]), text(&k["state"])]);
+            }
+            out.print_list(list, &table, "no keys");
+        }
+        KeysCommand::Rotate { tenant } => {
+            let rotated = remote
+                .call(
+                    Method::POST,
+                    &format!("/tenants/{tenant}/keys/rotate"),
+                    None,
+                )
+                .await?;
+            let human = lines_of(&rotated);
+            out.print(rotated, human);
+        }
+    }
+    Ok(())
+}

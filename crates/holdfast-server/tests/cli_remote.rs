@@ -1,0 +1,216 @@
+//! `holdfast --server URL ...` (issue 16): the CLI's administrative
+//! commands sent to a running server's admin API, through the real binary
+//! on both back ends, from a directory with no database and no key file.
+//! The token is a client-credentials one (RFC 6749 §4.4) of the automation
+//! client `admin bootstrap` made, or `HOLDFAST_ADMIN_TOKEN`; changes are
+//! audited as that client; a bad token, a bad secret or a command without
+//! a remote mode fail with a clear message and change nothing.
+#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md §11 is about src/)
+
+#[macro_use]
+mod support;
+
+use serde_json::Value;
+use support::{Holdfast, Run};
+
+cli_on_both_backends!(
+    cli_server_mode_administers_a_remote_server_through_the_admin_api,
+    cli_server_mode_refuses_without_a_valid_token_and_changes_nothing,
+);
+
+/// `holdfast --server BASE ARGS --json` from an empty directory, with
+/// only `env` set.
+async fn remote(base: &str, workdir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = support::bare_command();
+    cmd.current_dir(workdir)
+        .args(["--server", base, "--json"])
+        .args(args)
+        .envs(env.iter().copied());
+    support::run_command(cmd, None).await
+}
+
+async fn served(h: &Holdfast) -> support::Served {
+    let mut serve = h.command();
+    serve.args(["serve", "--listen", "127.0.0.1:0"]);
+    support::serve(serve)
+        .await
+        .unwrap_or_else(|run| panic!("serve failed: {}", run.stderr))
+}
+
+/// Bootstraps administration with an automation client `ops`; its secret.
+async fn bootstrap(h: &Holdfast) -> String {
+    let made = h
+        .json(&["admin", "bootstrap", "--automation-client", "ops"])
+        .await;
+    made["automation_client"]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Holdfast) {
+    let secret = bootstrap(&h).await;
+    h.run(&["tenant", "create", "acme"]).await.assert_success();
+    let server = served(&h).await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let env = [
+        ("HOLDFAST_ADMIN_CLIENT_ID", "ops"),
+        ("HOLDFAST_ADMIN_CLIENT_SECRET", secret.as_str()),
+    ];
+
+    let listed = remote(&server.base, elsewhere.path(), &["tenant", "list"], &env).await;
+    let listed = listed.assert_success().json();
+    let slugs: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].as_str().unwrap())
+        .collect();
+    assert!(
+        slugs.contains(&"acme") && slugs.contains(&"admin"),
+        "{listed}"
+    );
+
+    let updated = remote(
+        &server.base,
+        elsewhere.path(),
+        &[
+            "tenant",
+            "update",
+            "acme",
+            "--name",
+            "Acme Remote",
+            "--accent-color",
+            "#0F766E",
+            "--registration",
+            "open",
+        ],
+        &env,
+    )
+    .await;
+    let updated = updated.assert_success().json();
+    assert_eq!(updated["accent_color"], "#0f766e", "{updated}");
+    assert_eq!(updated["registration"], "open");
+
+    // The database says the same, and the change names the client.
+    let direct = h.json(&["tenant", "show", "acme"]).await;
+    assert_eq!(direct["name"], "Acme Remote");
+    assert_eq!(direct["accent_color"], "#0f766e");
+    assert_eq!(direct["registration"], "open");
+    let events = h.json(&["events", "--tenant", "acme"]).await;
+    let changed: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "tenant_admin")
+        .collect();
+    assert_eq!(changed.len(), 1, "{events}");
+    assert_eq!(changed[0]["actor"], "client:ops");
+
+    // Keys: list, rotate, list again.
+    let before = remote(
+        &server.base,
+        elsewhere.path(),
+        &["keys", "list", "--tenant", "acme"],
+        &env,
+    )
+    .await;
+    let before = before.assert_success().json().as_array().unwrap().len();
+    remote(
+        &server.base,
+        elsewhere.path(),
+        &["keys", "rotate", "--tenant", "acme"],
+        &env,
+    )
+    .await
+    .assert_success();
+    let after = remote(
+        &server.base,
+        elsewhere.path(),
+        &["keys", "list", "--tenant", "acme"],
+        &env,
+    )
+    .await;
+    let after = after.assert_success().json().as_array().unwrap().len();
+    assert!(after > before, "rotation adds a key: {before} -> {after}");
+
+    // Clients: the console's, shown.
+    let console = remote(
+        &server.base,
+        elsewhere.path(),
+        &[
+            "client",
+            "show",
+            "--tenant",
+            "admin",
+            "--client-id",
+            "console",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(console.assert_success().json()["client_id"], "console");
+
+    // Nothing was opened or created where the command ran.
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+}
+
+async fn cli_server_mode_refuses_without_a_valid_token_and_changes_nothing(h: Holdfast) {
+    let secret = bootstrap(&h).await;
+    h.run(&["tenant", "create", "acme"]).await.assert_success();
+    let server = served(&h).await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let update = ["tenant", "update", "acme", "--name", "Taken over"];
+
+    let none = remote(&server.base, elsewhere.path(), &update, &[]).await;
+    none.assert_failure();
+    assert!(
+        none.stderr.contains("HOLDFAST_ADMIN_TOKEN"),
+        "{}",
+        none.stderr
+    );
+
+    let wrong = remote(
+        &server.base,
+        elsewhere.path(),
+        &update,
+        &[
+            ("HOLDFAST_ADMIN_CLIENT_ID", "ops"),
+            ("HOLDFAST_ADMIN_CLIENT_SECRET", "not-the-secret"),
+        ],
+    )
+    .await;
+    wrong.assert_failure();
+    assert!(wrong.stderr.contains("invalid_client"), "{}", wrong.stderr);
+
+    let forged = remote(
+        &server.base,
+        elsewhere.path(),
+        &update,
+        &[("HOLDFAST_ADMIN_TOKEN", "eyJhbGciOiJub25lIn0.e30.")],
+    )
+    .await;
+    forged.assert_failure();
+    assert!(forged.stderr.contains("401"), "{}", forged.stderr);
+
+    // A command with no remote mode says so, before asking for a token.
+    let users = remote(
+        &server.base,
+        elsewhere.path(),
+        &["user", "list", "--tenant", "acme"],
+        &[
+            ("HOLDFAST_ADMIN_CLIENT_ID", "ops"),
+            ("HOLDFAST_ADMIN_CLIENT_SECRET", secret.as_str()),
+        ],
+    )
+    .await;
+    users.assert_failure();
+    assert!(
+        users.stderr.contains("no --server mode"),
+        "{}",
+        users.stderr
+    );
+
+    let direct = h.json(&["tenant", "show", "acme"]).await;
+    assert_eq!(direct["name"], "acme", "nothing changed");
+}
