@@ -18,19 +18,11 @@ cli_on_both_backends!(
     cli_admin_grant_gives_one_existing_tenant_and_is_audited,
 );
 
-async fn served(h: &Holdfast) -> support::Served {
-    let mut serve = h.command();
-    serve.args(["serve", "--listen", "127.0.0.1:0"]);
-    support::serve(serve)
-        .await
-        .unwrap_or_else(|run| panic!("serve failed: {}", run.stderr))
-}
-
 async fn cli_admin_bootstrap_makes_an_administrator_and_an_automation_client_that_reach_the_admin_api(
     h: Holdfast,
 ) {
     // Before any administrator: the hint, once, at start.
-    let before = served(&h).await;
+    let before = h.served().await;
     let hints = before
         .log
         .iter()
@@ -53,7 +45,7 @@ async fn cli_admin_bootstrap_makes_an_administrator_and_an_automation_client_tha
     again.assert_failure();
     assert!(again.stderr.contains("already"), "{}", again.stderr);
 
-    let server = served(&h).await;
+    let server = h.served().await;
     assert!(
         !server
             .log

@@ -29,14 +29,6 @@ async fn remote(base: &str, workdir: &std::path::Path, args: &[&str], env: &[(&s
     support::run_command(cmd, None).await
 }
 
-async fn served(h: &Holdfast) -> support::Served {
-    let mut serve = h.command();
-    serve.args(["serve", "--listen", "127.0.0.1:0"]);
-    support::serve(serve)
-        .await
-        .unwrap_or_else(|run| panic!("serve failed: {}", run.stderr))
-}
-
 /// Bootstraps administration with an automation client `ops`; its secret.
 async fn bootstrap(h: &Holdfast) -> String {
     let made = h
@@ -51,7 +43,7 @@ async fn bootstrap(h: &Holdfast) -> String {
 async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Holdfast) {
     let secret = bootstrap(&h).await;
     h.run(&["tenant", "create", "acme"]).await.assert_success();
-    let server = served(&h).await;
+    let server = h.served().await;
     let elsewhere = tempfile::tempdir().unwrap();
     let env = [
         ("HOLDFAST_ADMIN_CLIENT_ID", "ops"),
@@ -158,7 +150,7 @@ async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Ho
 async fn cli_server_mode_refuses_without_a_valid_token_and_changes_nothing(h: Holdfast) {
     let secret = bootstrap(&h).await;
     h.run(&["tenant", "create", "acme"]).await.assert_success();
-    let server = served(&h).await;
+    let server = h.served().await;
     let elsewhere = tempfile::tempdir().unwrap();
     let update = ["tenant", "update", "acme", "--name", "Taken over"];
 

@@ -204,28 +204,30 @@ async fn a_favicon_is_served(server: TestServer) {
     assert!(icon.body.starts_with("<svg"), "{}", icon.body);
 }
 
-async fn a_clients_display_name_set_on_the_cli_is_what_the_login_page_names(server: TestServer) {
+/// Tenant `acme` with a public client `shop` made on the CLI (`extra`
+/// added to `client create`); the CLI's JSON answer.
+async fn public_shop_client(server: &TestServer, extra: &[&str]) -> Value {
     server.tenant("acme").await;
-    let created = server.cli_output(
-        BIN,
-        &[
-            "client",
-            "create",
-            "--tenant",
-            "acme",
-            "--client-id",
-            "shop",
-            "--display-name",
-            "Acme Shop",
-            "--public",
-            "--redirect-uri",
-            flow::REDIRECT_URI,
-            "--json",
-        ],
-        "",
-    );
+    let mut args = vec![
+        "client",
+        "create",
+        "--tenant",
+        "acme",
+        "--client-id",
+        "shop",
+        "--public",
+        "--redirect-uri",
+        flow::REDIRECT_URI,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let created = server.cli_output(BIN, &args, "");
     assert!(created.status.success(), "{created:?}");
-    let created: Value = serde_json::from_slice(&created.stdout).unwrap();
+    serde_json::from_slice(&created.stdout).unwrap()
+}
+
+async fn a_clients_display_name_set_on_the_cli_is_what_the_login_page_names(server: TestServer) {
+    let created = public_shop_client(&server, &["--display-name", "Acme Shop"]).await;
     assert_eq!(created["display_name"], "Acme Shop");
     // Renamed before the server has read it; a control character is refused.
     let renamed = server.cli_output(
@@ -279,23 +281,7 @@ async fn a_clients_display_name_set_on_the_cli_is_what_the_login_page_names(serv
 }
 
 async fn a_tenants_branding_set_on_the_cli_shows_on_every_hosted_page(server: TestServer) {
-    server.tenant("acme").await;
-    let created = server.cli_output(
-        BIN,
-        &[
-            "client",
-            "create",
-            "--tenant",
-            "acme",
-            "--client-id",
-            "shop",
-            "--public",
-            "--redirect-uri",
-            flow::REDIRECT_URI,
-        ],
-        "",
-    );
-    assert!(created.status.success(), "{created:?}");
+    public_shop_client(&server, &[]).await;
     // A colour that could break out of the stylesheet, or a script URL, is
     // refused and changes nothing.
     for bad in [

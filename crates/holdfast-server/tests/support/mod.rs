@@ -182,6 +182,16 @@ impl Holdfast {
         command_for(self.dir(), self.database_url.as_deref())
     }
 
+    /// `holdfast serve` on an ephemeral port for this set-up; panics with
+    /// its stderr when it does not come up.
+    pub async fn served(&self) -> Served {
+        let mut cmd = self.command();
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+        serve(cmd)
+            .await
+            .unwrap_or_else(|run| panic!("serve failed: {}", run.stderr))
+    }
+
     /// Runs `holdfast <args>`.
     pub async fn run(&self, args: &[&str]) -> Run {
         let mut cmd = self.command();
