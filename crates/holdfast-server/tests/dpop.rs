@@ -20,6 +20,7 @@ holdfast_testkit::on_both_backends!(
     rfc9449_s8_nonce_of_the_previous_slot_is_accepted_older_is_not,
     rfc9449_s5_bound_refresh_family_needs_a_proof_by_its_key,
     rfc9449_s11_1_a_replayed_proof_is_refused,
+    rfc9449_s11_1_a_refresh_proof_replayed_is_refused_and_the_family_keeps_working,
     rfc9449_s4_3_each_check_yields_invalid_dpop_proof,
     rfc9449_s10_a_code_pre_bound_with_dpop_jkt_needs_that_key,
     rfc9449_dpop_required_client_cannot_get_unbound_tokens,
@@ -333,6 +334,64 @@ async fn rfc9449_s11_1_a_replayed_proof_is_refused(server: TestServer) {
     let replay = token(&server, &fx, &form2, &[p]).await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST);
     assert_eq!(replay.body["error"], "invalid_dpop_proof");
+}
+
+async fn rfc9449_s11_1_a_refresh_proof_replayed_is_refused_and_the_family_keeps_working(
+    server: TestServer,
+) {
+    let (fx, _) = fixture(&server, spa()).await;
+    let key = DpopKey::generate(DpopAlg::ES256).unwrap();
+    let first = bound_login(&server, &fx, &key).await;
+    let n = nonce(&server, &fx, &key).await;
+    let p = proof(&server, &fx, &key, Some(&n));
+    let first_rt = first["refresh_token"].as_str().unwrap().to_owned();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", first_rt.as_str()),
+        ("client_id", "spa"),
+    ];
+    let rotated = token(&server, &fx, &form, std::slice::from_ref(&p)).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let child = rotated.body["refresh_token"].as_str().unwrap().to_owned();
+    // The same proof with the child: a replay, refused before the family
+    // is touched.
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", child.as_str()),
+        ("client_id", "spa"),
+    ];
+    let replay = token(&server, &fx, &form, std::slice::from_ref(&p)).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        replay.body["error"], "invalid_dpop_proof",
+        "{}",
+        replay.body
+    );
+    // ... and at another grant: the refresh's record is the shared one.
+    let other_code = code(&server, &fx, &[]).await;
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", other_code.as_str()),
+        ("client_id", "spa"),
+        ("code_verifier", VERIFIER),
+    ];
+    let replay = token(&server, &fx, &exchange, std::slice::from_ref(&p)).await;
+    assert_eq!(
+        replay.body["error"], "invalid_dpop_proof",
+        "{}",
+        replay.body
+    );
+    // The child still rotates with a fresh proof: nothing was spent.
+    let fresh = proof(&server, &fx, &key, Some(&n));
+    let next = token(&server, &fx, &form, &[fresh]).await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+    let events = server
+        .state
+        .store
+        .events(&fx.tenant_id, 0, 100)
+        .await
+        .unwrap();
+    assert!(events.iter().all(|e| e.kind != "refresh_token_reuse"));
 }
 
 async fn rfc9449_s4_3_each_check_yields_invalid_dpop_proof(server: TestServer) {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use holdfast_core::refresh::rotation::{Decision, Presentation, RejectReason, TokenState};
 use holdfast_core::user::User;
 
-use crate::{AuditEvent, SessionRecord, StoreResult};
+use crate::{AuditEvent, ProofRecord, SessionRecord, StoreResult};
 
 /// A refresh token as stored (digest only).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +54,10 @@ pub struct RefreshPresentation<'a> {
     /// The audit event to record; the store sets `kind` from the decision
     /// and fills in the user and session.
     pub audit: AuditEvent,
+    /// The DPoP proof the presentation came with, recorded against replay
+    /// (RFC 9449 §11.1) in the same transaction as the decision: a proof
+    /// seen before is [`PresentOutcome::ReplayedProof`] and changes nothing.
+    pub proof: Option<ProofRecord<'a>>,
 }
 
 impl RefreshPresentation<'_> {
@@ -77,6 +81,9 @@ impl RefreshPresentation<'_> {
 pub enum PresentOutcome {
     /// No such token in this tenant.
     Unknown,
+    /// The presentation's DPoP proof was recorded before (RFC 9449 §11.1):
+    /// nothing was decided or changed.
+    ReplayedProof,
     /// The decision was applied; the records are as they were *before* it.
     Decided {
         /// What was decided and applied.
@@ -87,6 +94,24 @@ pub enum PresentOutcome {
         session: SessionRecord,
         /// The family's user, read in the same statement as the token.
         user: User,
+    },
+}
+
+/// What a back end's fast path for the common presentation (`try_rotate`)
+/// came to.
+// Returned once per request and matched at once, as `PresentOutcome`.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum FastPath {
+    /// Settled: rotated, unknown, or a replayed proof.
+    Done(PresentOutcome),
+    /// Not a plain rotation, or a race lost: decide again under the family
+    /// lock. `proof_recorded`: the presentation's proof was recorded (and
+    /// committed) by the fast path already, so the locked path must not
+    /// take its own record for a replay.
+    Locked {
+        /// The proof is recorded already.
+        proof_recorded: bool,
     },
 }
 

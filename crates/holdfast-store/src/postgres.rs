@@ -6,8 +6,9 @@ use std::time::Duration;
 use holdfast_core::refresh::rotation::Decision;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use sqlx::{Connection, Pool, Postgres};
+use sqlx::{Connection, FromRow, Pool, Postgres, Row};
 
+use crate::grants::FastPath;
 use crate::{PresentOutcome, Store, StoreResult};
 
 /// The shared SQL (`src/sql/`), compiled for PostgreSQL: it names the
@@ -94,20 +95,20 @@ impl PostgresStore {
         Ok(self.pool.acquire().await?)
     }
 
-    /// The common presentation in one round trip: rotate if the guard holds,
-    /// returning the rows as they were. Rotating nothing means the decision
-    /// is something else (a grace retry, reuse, a rejection) or another
-    /// presentation won a race: `None`, and the caller decides under the
-    /// family lock.
-    async fn try_rotate(
-        &self,
-        p: &crate::RefreshPresentation<'_>,
-    ) -> StoreResult<Option<PresentOutcome>> {
+    /// The common presentation in one round trip: record the DPoP proof
+    /// and rotate if it is new and the guard holds, returning the rows as
+    /// they were. A proof seen before changes nothing and is settled here.
+    /// Rotating nothing otherwise means the decision is something else (a
+    /// grace retry, reuse, a rejection) or another presentation won a race:
+    /// `Locked`, and the caller decides under the family lock.
+    async fn try_rotate(&self, p: &crate::RefreshPresentation<'_>) -> StoreResult<FastPath> {
         let Some(guard) = p.presenter.rotate_guard() else {
-            return Ok(None);
+            return Ok(FastPath::Locked {
+                proof_recorded: false,
+            });
         };
         let event = sql::tx::presentation_event(p, Decision::Rotate, None);
-        let row = sqlx::query_as::<_, crate::rows::FamilyRow>(ROTATE_IF_GUARD_HOLDS)
+        let row = sqlx::query(ROTATE_IF_GUARD_HOLDS)
             .bind(p.tenant_id)
             .bind(p.token_digest)
             .bind(p.now())
@@ -123,13 +124,22 @@ impl PostgresStore {
             .bind(&event.reason)
             .bind(&event.ip)
             .bind(&event.user_agent)
-            .fetch_optional(&self.pool)
+            .bind(p.proof.map(|r| r.jkt))
+            .bind(p.proof.map(|r| r.jti))
+            .bind(p.proof.map(|r| r.expires_at))
+            .fetch_one(&self.pool)
             .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let (token, session, user) = row.split()?;
-        Ok(Some(PresentOutcome::Decided {
+        let proof_fresh = row.try_get::<i64, _>("proof_fresh")? == 1;
+        if p.proof.is_some() && !proof_fresh {
+            return Ok(FastPath::Done(PresentOutcome::ReplayedProof));
+        }
+        if row.try_get::<Option<String>, _>("token_digest")?.is_none() {
+            return Ok(FastPath::Locked {
+                proof_recorded: p.proof.is_some(),
+            });
+        }
+        let (token, session, user) = crate::rows::FamilyRow::from_row(&row)?.split()?;
+        Ok(FastPath::Done(PresentOutcome::Decided {
             decision: Decision::Rotate,
             token,
             session,
@@ -144,11 +154,17 @@ impl Store for PostgresStore {
     }
 }
 
-/// The whole common rotation (session touched, its newest generation
-/// advanced and its seal replaced by the child's, token `rotated`, child
-/// inserted, audit event) as one statement that applies only if the
-/// presentation's `RotateGuard` holds on the rows it changes, returning the
-/// `FamilyRow` as it was before (no row: nothing changed).
+/// The whole common rotation (the DPoP proof's replay record, session
+/// touched, its newest generation advanced and its seal replaced by the
+/// child's, token `rotated`, child inserted, audit event) as one statement
+/// that rotates only if the proof was new (or there is none) and the
+/// presentation's `RotateGuard` holds on the rows it changes. It returns
+/// one row: `proof_fresh` (1 if the proof was recorded now) and the
+/// `FamilyRow` as it was before, all NULL when nothing rotated.
+///
+/// The proof's record goes first (`proof`), so a concurrent presentation
+/// of the same proof waits on its unique index for this statement's outcome
+/// and then finds it there; the rotation reads its `RETURNING`.
 ///
 /// Safe without the lock. An UPDATE that finds its row changed by a
 /// transaction that committed meanwhile re-evaluates its WHERE on the
@@ -168,9 +184,15 @@ impl Store for PostgresStore {
 ///
 /// $1 tenant, $2 token digest, $3 now, $4 sealed child, $5 child digest,
 /// $6 client, $7 proof key, $8 created after, $9 last used after,
-/// $10..$15 the audit event (id, kind, client, reason, ip, user agent).
+/// $10..$15 the audit event (id, kind, client, reason, ip, user agent),
+/// $16..$18 the proof's key thumbprint, `jti` and expiry (NULL: no proof).
 const ROTATE_IF_GUARD_HOLDS: &str = concat!(
-    "WITH family AS (
+    "WITH proof AS (
+         INSERT INTO dpop_proofs (tenant_id, jkt, jti, expires_at)
+         SELECT $1, $16, $17, $18 WHERE $17::text IS NOT NULL
+         ON CONFLICT (tenant_id, jkt, jti) DO NOTHING
+         RETURNING 1
+     ), family AS (
          UPDATE sessions s SET last_used_at = $3, generation = t.generation + 1, child_sealed = $4
          FROM refresh_tokens t, users u
          WHERE t.tenant_id = $1 AND t.token_digest = $2 AND t.state = 'active'
@@ -182,6 +204,7 @@ const ROTATE_IF_GUARD_HOLDS: &str = concat!(
            AND (s.dpop_jkt IS NULL OR s.dpop_jkt = $7)
            AND s.created_at > $8
            AND s.last_used_at > $9
+           AND ($17::text IS NULL OR EXISTS (SELECT 1 FROM proof))
          RETURNING s.id, s.user_id
      ), parent AS (
          UPDATE refresh_tokens SET state = 'rotated', rotated_at = $3
@@ -196,11 +219,14 @@ const ROTATE_IF_GUARD_HOLDS: &str = concat!(
          SELECT $10, $1, $3, $11, f.user_id, $12, f.id, $13, $14, $15
          FROM family f JOIN parent p ON p.session_id = f.id
      )
+     SELECT (SELECT count(*) FROM proof) AS proof_fresh, before.*
+     FROM (SELECT 1) AS one LEFT JOIN (
      ",
     crate::rows::family_columns!(),
     "
      FROM parent p
      JOIN refresh_tokens t ON t.token_digest = p.token_digest
      JOIN sessions s ON s.id = t.session_id AND s.tenant_id = t.tenant_id
-     JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id"
+     JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id
+     ) AS before ON true"
 );

@@ -14,9 +14,10 @@
 //!   in a one-connection sqlx pool, which pings every connection handed
 //!   back to it;
 //! - the common presentation of a refresh token takes two calls: `BEGIN
-//!   IMMEDIATE` with the family's read, then (when the pure decision is a
-//!   plain rotation) the four writes with `COMMIT`. Anything else rolls
-//!   back and goes to the shared locked path.
+//!   IMMEDIATE` with the DPoP proof's replay record and the family's read,
+//!   then (when the pure decision is a plain rotation) the four writes with
+//!   `COMMIT`: one transaction for the whole DPoP-bound refresh. Anything
+//!   else rolls back and goes to the shared locked path.
 //!
 //! A write cancelled half-way leaves nothing open. Dropping a sqlx
 //! transaction queues its `ROLLBACK` on the connection before the next
@@ -47,9 +48,10 @@ use holdfast_core::refresh::rotation::Decision;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Pool, Sqlite};
+use sqlx::{ConnectOptions, FromRow, Pool, Row, Sqlite};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
+use crate::grants::FastPath;
 use crate::{PresentOutcome, Store, StoreResult};
 
 /// The shared SQL (`src/sql/`), compiled for SQLite: it names the store,
@@ -239,37 +241,67 @@ impl SqliteStore {
 
     /// The common presentation in two calls to the writer: `BEGIN
     /// IMMEDIATE` (the database's write lock, so the family cannot change)
-    /// with the family's read; then, if the presentation's decision is to
-    /// rotate, the writes with `COMMIT`. `None` for any other decision,
-    /// rolled back: the caller decides again under its own lock.
-    async fn try_rotate(
-        &self,
-        p: &crate::RefreshPresentation<'_>,
-    ) -> StoreResult<Option<PresentOutcome>> {
-        const BEGIN_AND_READ_FAMILY: &str =
-            concat!("BEGIN IMMEDIATE;\n", crate::rows::read_family!());
+    /// with the proof's replay record (RFC 9449 §11.1; a row comes back
+    /// only if it was new) and the family's read; then, if the
+    /// presentation's decision is to rotate, the writes with `COMMIT`. A
+    /// replayed proof or an unknown token is settled here (the latter keeps
+    /// the proof's record); any other decision is rolled back, record
+    /// included, and the caller decides again under its own lock.
+    async fn try_rotate(&self, p: &crate::RefreshPresentation<'_>) -> StoreResult<FastPath> {
+        const BEGIN_RECORD_PROOF_READ_FAMILY: &str = concat!(
+            "BEGIN IMMEDIATE;
+            INSERT INTO dpop_proofs (tenant_id, jkt, jti, expires_at)
+                SELECT $1, $3, $4, $5 WHERE $4 IS NOT NULL
+                ON CONFLICT (tenant_id, jkt, jti) DO NOTHING
+                RETURNING 1 AS proof_fresh;\n",
+            crate::rows::read_family!()
+        );
         let mut run = HandRun {
             writer: self.writer().await?,
             store: self,
             open: true,
         };
-        let rows = sqlx::query_as::<_, crate::rows::FamilyRow>(BEGIN_AND_READ_FAMILY)
+        let rows = sqlx::query(BEGIN_RECORD_PROOF_READ_FAMILY)
             .bind(p.tenant_id)
             .bind(p.token_digest)
+            .bind(p.proof.map(|r| r.jkt))
+            .bind(p.proof.map(|r| r.jti))
+            .bind(p.proof.map(|r| r.expires_at))
             .fetch_all(run.conn())
             .await?;
-        let family = match rows.into_iter().next() {
-            Some(row) => Some(row.split()?),
-            None => None,
-        };
+        let mut proof_fresh = false;
+        let mut family = None;
+        for row in rows {
+            if row.try_column("proof_fresh").is_ok() {
+                proof_fresh = true;
+            } else {
+                family = Some(crate::rows::FamilyRow::from_row(&row)?.split()?);
+            }
+        }
+        let end = |sql: &'static str| sqlx::raw_sql(sql);
+        if p.proof.is_some() && !proof_fresh {
+            end("ROLLBACK").execute(run.conn()).await?;
+            run.settled();
+            return Ok(FastPath::Done(PresentOutcome::ReplayedProof));
+        }
         let decided =
             family.map(|(token, session, user)| (p.decide(&token, &session), token, session, user));
         let Some((Decision::Rotate, token, session, user)) = decided else {
-            sqlx::raw_sql("ROLLBACK").execute(run.conn()).await?;
+            // An unknown token is settled here (its proof stays recorded);
+            // anything else (a grace retry, reuse, a rejection) writes
+            // under the shared locked path, which records the proof again.
+            let unknown = decided.is_none();
+            end(if unknown { "COMMIT" } else { "ROLLBACK" })
+                .execute(run.conn())
+                .await?;
             run.settled();
-            // An unknown token is settled here; anything else (a grace
-            // retry, reuse, a rejection) writes under the shared locked path.
-            return Ok(decided.is_none().then_some(PresentOutcome::Unknown));
+            return Ok(if unknown {
+                FastPath::Done(PresentOutcome::Unknown)
+            } else {
+                FastPath::Locked {
+                    proof_recorded: false,
+                }
+            });
         };
         let event = sql::tx::presentation_event(p, Decision::Rotate, Some(&session));
         // Under the database's write lock, with the token just read as the
@@ -296,7 +328,7 @@ impl SqliteStore {
             .await
             .map_err(|e| crate::conflict_or(e, "refresh token"))?;
         run.settled();
-        Ok(Some(PresentOutcome::Decided {
+        Ok(FastPath::Done(PresentOutcome::Decided {
             decision: Decision::Rotate,
             token,
             session,

@@ -16,8 +16,8 @@ use holdfast_core::user::Username;
 use holdfast_store::testing::{Backend, TestDatabase};
 use holdfast_store::{
     AccessTokenStanding, AuditEvent, AuthCodeRecord, Backlog, BrowserSessionRecord, CodeIssuance,
-    Continuation, PresentOutcome, Redemption, RefreshPresentation, SessionRecord, Store,
-    StoreError, StoredKey, connect,
+    Continuation, PresentOutcome, ProofRecord, Redemption, RefreshPresentation, SessionRecord,
+    Store, StoreError, StoredKey, connect,
 };
 
 async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn Store>)> {
@@ -699,7 +699,7 @@ async fn a_step_up_code_continues_the_live_family_in_place(store: Arc<dyn Store>
             assert_eq!(decision, Decision::ReplayChild);
             assert_eq!(token.child_sealed, None);
         }
-        PresentOutcome::Unknown => panic!("rt2 vanished"),
+        other => panic!("{other:?}"),
     }
     assert_eq!(
         present_as(&*store, web_at(50), &t.id, "rt3", "rt4").await,
@@ -901,6 +901,7 @@ fn presentation_by<'a>(
             client_id: Some(presenter.client_id.into()),
             ..audit_event(tenant_id, "", presenter.now)
         },
+        proof: None,
     }
 }
 
@@ -941,7 +942,7 @@ async fn present_as(
     let p = presentation_by(&presenter, tenant_id, digest, child);
     match store.present_refresh_token(&p).await.unwrap() {
         PresentOutcome::Decided { decision, .. } => decision,
-        PresentOutcome::Unknown => panic!("unknown token {digest}"),
+        other => panic!("{other:?}"),
     }
 }
 
@@ -956,7 +957,7 @@ async fn design_s4_concurrent_presentations_of_one_token_yield_one_child(store: 
             let p = presentation(&tenant_id, "rt0", &child, 30);
             match store.present_refresh_token(&p).await.unwrap() {
                 PresentOutcome::Decided { decision, .. } => decision,
-                PresentOutcome::Unknown => panic!("token vanished"),
+                other => panic!("{other:?}"),
             }
         }));
     }
@@ -1007,7 +1008,7 @@ async fn design_s4_using_the_child_spends_the_parent_and_reuse_revokes_the_famil
             let p = presentation(&tenant_id, digest, child, now);
             match store.present_refresh_token(&p).await.unwrap() {
                 PresentOutcome::Decided { decision, .. } => decision,
-                PresentOutcome::Unknown => panic!("unknown"),
+                other => panic!("{other:?}"),
             }
         }
     };
@@ -1379,6 +1380,129 @@ async fn rfc9449_s11_1_a_dpop_proof_jti_is_accepted_once_per_key(store: Arc<dyn 
             .unwrap(),
         "another tenant"
     );
+}
+
+/// A proof under key `jkt-a` with `jti`, remembered until 1000.
+fn proof_record(jti: &str) -> ProofRecord<'_> {
+    ProofRecord {
+        jkt: "jkt-a",
+        jti,
+        expires_at: 1000,
+    }
+}
+
+/// Presents `digest` as `presenter` with the DPoP proof `jti` (key `jkt-a`).
+async fn present_with_proof(
+    store: &dyn Store,
+    presenter: &Presentation<'_>,
+    tenant_id: &str,
+    digest: &str,
+    child: &str,
+    jti: &str,
+) -> PresentOutcome {
+    let p = RefreshPresentation {
+        proof: Some(proof_record(jti)),
+        ..presentation_by(presenter, tenant_id, digest, child)
+    };
+    store.present_refresh_token(&p).await.unwrap()
+}
+
+fn decision_of(outcome: &PresentOutcome) -> Option<Decision> {
+    match outcome {
+        PresentOutcome::Decided { decision, .. } => Some(*decision),
+        _ => None,
+    }
+}
+
+async fn rfc9449_s11_1_a_refresh_records_its_proof_with_the_rotation_and_a_replayed_proof_changes_nothing(
+    store: Arc<dyn Store>,
+) {
+    let t = with_family(&*store, Some("jkt-a")).await;
+    let bound = Presentation {
+        proof_jkt: Some("jkt-a"),
+        ..web_at(30)
+    };
+    let rotated = present_with_proof(&*store, &bound, &t.id, "rt0", "rt1", "jti-1").await;
+    assert_eq!(decision_of(&rotated), Some(Decision::Rotate));
+    // The rotation's record is the one every other DPoP check reads.
+    assert!(
+        !store
+            .record_dpop_proof(&t.id, "jkt-a", "jti-1", 1000, 31)
+            .await
+            .unwrap(),
+        "the rotation recorded its proof"
+    );
+    // The same proof again, with the child (a plain rotation) or with the
+    // rotated parent (a grace retry or reuse under the lock): refused as a
+    // replay, and the family is exactly as it was.
+    for (digest, child) in [("rt1", "rt2"), ("rt0", "rt3")] {
+        assert_eq!(
+            present_with_proof(&*store, &bound, &t.id, digest, child, "jti-1").await,
+            PresentOutcome::ReplayedProof,
+            "{digest}"
+        );
+        assert!(store.refresh_token(&t.id, child).await.unwrap().is_none());
+    }
+    let (rt1, session) = store.refresh_token(&t.id, "rt1").await.unwrap().unwrap();
+    assert_eq!(rt1.state.as_str(), "active");
+    assert_eq!(rt1.retries, 0);
+    assert!(session.revoked_at.is_none());
+    // A fresh proof rotates.
+    let next = present_with_proof(&*store, &bound, &t.id, "rt1", "rt2", "jti-2").await;
+    assert_eq!(decision_of(&next), Some(Decision::Rotate));
+    // A decision taken under the lock (a grace retry of rt1) records its
+    // proof too.
+    let retry = present_with_proof(&*store, &bound, &t.id, "rt1", "rt9", "jti-3").await;
+    assert!(decision_of(&retry).is_some(), "{retry:?}");
+    assert!(
+        !store
+            .record_dpop_proof(&t.id, "jkt-a", "jti-3", 1000, 31)
+            .await
+            .unwrap()
+    );
+    // An unknown token keeps its proof's record: replaying that proof is
+    // refused as a replay.
+    assert_eq!(
+        present_with_proof(&*store, &bound, &t.id, "nope", "rt8", "jti-4").await,
+        PresentOutcome::Unknown
+    );
+    assert_eq!(
+        present_with_proof(&*store, &bound, &t.id, "rt2", "rt8", "jti-4").await,
+        PresentOutcome::ReplayedProof
+    );
+}
+
+async fn rfc9449_s11_1_concurrent_refreshes_with_one_proof_rotate_once(store: Arc<dyn Store>) {
+    let t = with_family(&*store, Some("jkt-a")).await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (store, tenant_id) = (store.clone(), t.id.clone());
+        tasks.push(tokio::spawn(async move {
+            let bound = Presentation {
+                proof_jkt: Some("jkt-a"),
+                ..web_at(30)
+            };
+            let child = format!("child{i}");
+            present_with_proof(&*store, &bound, &tenant_id, "rt0", &child, "jti-1").await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let rotations = outcomes
+        .iter()
+        .filter(|o| decision_of(o) == Some(Decision::Rotate))
+        .count();
+    assert_eq!(rotations, 1, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(
+            |o| decision_of(o) == Some(Decision::Rotate) || *o == PresentOutcome::ReplayedProof
+        ),
+        "{outcomes:?}"
+    );
+    let (session, _) = store.refresh_token(&t.id, "rt0").await.unwrap().unwrap();
+    assert_eq!(session.state.as_str(), "rotated");
 }
 
 async fn browser_sessions_are_stored_found_and_deleted(store: Arc<dyn Store>) {
@@ -1912,4 +2036,6 @@ all_backends!(
     rfc6238_s5_2_each_totp_step_and_recovery_code_is_spent_once,
     webauthn_s6_1_a_credential_id_is_registered_once_per_tenant,
     rfc9449_s11_1_a_dpop_proof_jti_is_accepted_once_per_key,
+    rfc9449_s11_1_a_refresh_records_its_proof_with_the_rotation_and_a_replayed_proof_changes_nothing,
+    rfc9449_s11_1_concurrent_refreshes_with_one_proof_rotate_once,
 );

@@ -303,10 +303,11 @@ async fn family(store: &dyn Store, tenant_id: &str, sid: &str, c: &Case) -> Stri
             child_digest: &child,
             child_sealed: b"sealed",
             audit: event(tenant_id, now),
+            proof: None,
         };
         match store.present_refresh_token(&p).await.unwrap() {
             PresentOutcome::Decided { decision, .. } => decision,
-            PresentOutcome::Unknown => panic!("set-up token vanished"),
+            other => panic!("{other:?}"),
         }
     };
     let first = format!("{sid}-0");
@@ -403,6 +404,7 @@ async fn present(
         child_digest: &child,
         child_sealed: b"sealed",
         audit: event(tenant_id, now),
+        proof: None,
     };
     let PresentOutcome::Decided { decision, .. } = store.present_refresh_token(&p).await.unwrap()
     else {

@@ -10,7 +10,9 @@
 //! per-tenant key derived from the KEK. Proof `jti`s are recorded in the
 //! store (per tenant and key) until they leave the `iat` window
 //! ([`holdfast_dpop::replay::remember_until`]), so a proof replayed to
-//! another node on the same PostgreSQL is refused too.
+//! another node on the same PostgreSQL is refused too. A refresh records
+//! its proof in the rotation's own transaction ([`replay_record`]); every
+//! other request records it here first.
 //!
 //! Not supported: DPoP at the authorization endpoint other than the
 //! `dpop_jkt` parameter (§10), nonce-per-client keys.
@@ -25,7 +27,7 @@ use holdfast_dpop::{
     DpopError, DpopNonces, DpopPolicy, DpopProof, DpopRefusal, HmacNonces, ProofContext, Scheme,
     replay, verify_proof,
 };
-use holdfast_store::StoreError;
+use holdfast_store::{ProofRecord, StoreError};
 use url::Url;
 
 use crate::service::token::{ProofError, TokenError};
@@ -66,6 +68,21 @@ pub enum DpopCheckError {
     Store(#[from] StoreError),
 }
 
+/// What the store remembers of `proof` (RFC 9449 §11.1), for a caller that
+/// records it inside its own transaction.
+pub fn replay_record<'a>(state: &AppState, proof: &'a DpopProof) -> ProofRecord<'a> {
+    ProofRecord {
+        jkt: &proof.jkt,
+        jti: &proof.jti,
+        expires_at: replay::remember_until(proof.iat, policy(state).iat_window),
+    }
+}
+
+/// The token endpoint's answer to a proof seen before.
+pub fn replayed() -> TokenError {
+    refused(DpopRefusal::Replayed)
+}
+
 /// RFC 9449 §11.1: a proof is single-use within its window. Records it, or
 /// refuses it as replayed.
 async fn record(
@@ -91,11 +108,34 @@ async fn record(
     }
 }
 
-/// Checks the proof of a token request for `client` (RFC 9449 §5): the
+/// Checks the proof of a token request for `client` (RFC 9449 §5) and
+/// records it against replay: see [`verify_token_request`].
+pub async fn check_token_request(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &Url,
+    client: &Client,
+    headers: &[String],
+) -> Result<Option<DpopProof>, TokenError> {
+    let proof = verify_token_request(state, tenant, issuer, client, headers)?;
+    if let Some(proof) = &proof {
+        record(state, tenant, proof, &policy(state))
+            .await
+            .map_err(|e| match e {
+                DpopCheckError::Refused(r) => refused(r),
+                DpopCheckError::Store(e) => e.into(),
+            })?;
+    }
+    Ok(proof)
+}
+
+/// Verifies the proof of a token request for `client` (RFC 9449 §4.3): the
 /// request's `DPoP` header values, at `{issuer}/token`, with the server's
 /// nonce when the client must use one. `Ok(None)` when there is no proof
-/// and the client may go without.
-pub async fn check_token_request(
+/// and the client may go without. Not yet recorded against replay: the
+/// caller records it ([`check_token_request`], or in its own transaction
+/// with [`replay_record`]).
+pub fn verify_token_request(
     state: &AppState,
     tenant: &Tenant,
     issuer: &Url,
@@ -131,12 +171,6 @@ pub async fn check_token_request(
         }
         refused(DpopRefusal::Proof(e))
     })?;
-    record(state, tenant, &proof, &policy)
-        .await
-        .map_err(|e| match e {
-            DpopCheckError::Refused(r) => refused(r),
-            DpopCheckError::Store(e) => e.into(),
-        })?;
     Ok(Some(proof))
 }
 

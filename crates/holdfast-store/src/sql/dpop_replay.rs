@@ -1,6 +1,14 @@
-//! SQL of [`DpopReplayStore`](crate::DpopReplayStore).
+//! SQL of [`DpopReplayStore`](crate::DpopReplayStore), and the record a
+//! refresh presentation makes inside its own transaction
+//! ([`record_proof_in`]).
 
-use super::ThisStore;
+use super::{Db, ThisStore};
+
+/// Remembers proof `jti` `$3` of key `$2` in tenant `$1` until `$4`; no row
+/// changed means it was there already (a replay).
+const RECORD_PROOF: &str =
+    "INSERT INTO dpop_proofs (tenant_id, jkt, jti, expires_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (tenant_id, jkt, jti) DO NOTHING";
 
 #[async_trait::async_trait]
 impl crate::DpopReplayStore for ThisStore {
@@ -12,16 +20,13 @@ impl crate::DpopReplayStore for ThisStore {
         expires_at: i64,
         now: i64,
     ) -> crate::StoreResult<bool> {
-        let inserted = sqlx::query(
-            "INSERT INTO dpop_proofs (tenant_id, jkt, jti, expires_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (tenant_id, jkt, jti) DO NOTHING",
-        )
-        .bind(tenant_id)
-        .bind(jkt)
-        .bind(jti)
-        .bind(expires_at)
-        .execute(&mut *self.write_conn().await?)
-        .await?;
+        let inserted = sqlx::query(RECORD_PROOF)
+            .bind(tenant_id)
+            .bind(jkt)
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&mut *self.write_conn().await?)
+            .await?;
         // Clean up now and then (about one insert in 64), so the
         // table holds roughly one iat window of proofs.
         if jti.bytes().fold(0u8, |a, b| a.wrapping_add(b)) % 64 == 0 {
@@ -32,4 +37,24 @@ impl crate::DpopReplayStore for ThisStore {
         }
         Ok(inserted.rows_affected() == 1)
     }
+}
+
+/// Records `proof` for `tenant_id` inside `tx`: `false`, with nothing
+/// written, when it was recorded before. On PostgreSQL a concurrent
+/// transaction recording the same proof makes this wait for its outcome,
+/// so of two racing presentations of one proof exactly one records it.
+/// Expired records are left to the retention sweep.
+pub(crate) async fn record_proof_in(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    tenant_id: &str,
+    proof: &crate::ProofRecord<'_>,
+) -> crate::StoreResult<bool> {
+    let inserted = sqlx::query(RECORD_PROOF)
+        .bind(tenant_id)
+        .bind(proof.jkt)
+        .bind(proof.jti)
+        .bind(proof.expires_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(inserted.rows_affected() == 1)
 }

@@ -5,7 +5,7 @@ use super::tx::{
     insert_event, insert_refresh_token, insert_session, presentation_event, revoke_issuance_in,
     revoke_jti_in, revoke_session_in, touch_session,
 };
-use super::{BEGIN_WRITE, LOCK_FAMILY, ThisStore};
+use super::{BEGIN_WRITE, Db, LOCK_FAMILY, ThisStore};
 use crate::PresentOutcome;
 use crate::rows::{FamilyRow, READ_FAMILY, RefreshTokenRow, SessionRow};
 use holdfast_core::refresh::rotation::{Decision, RejectReason};
@@ -187,13 +187,29 @@ impl crate::GrantStore for ThisStore {
     ) -> crate::StoreResult<crate::PresentOutcome> {
         // The common case first, each back end's fastest way (PostgreSQL:
         // one statement guarded by `rotate_guard`; SQLite: decide and rotate
-        // in two calls to its writer). `None`: it is not a plain rotation,
+        // in two calls to its writer). `Locked`: it is not a plain rotation,
         // or a race was lost; decide again here, under the family lock.
-        if let Some(outcome) = self.try_rotate(p).await? {
-            return Ok(outcome);
-        }
+        let proof_recorded = match self.try_rotate(p).await? {
+            crate::grants::FastPath::Done(outcome) => return Ok(outcome),
+            crate::grants::FastPath::Locked { proof_recorded } => proof_recorded,
+        };
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        // RFC 9449 §11.1, in the decision's transaction: a replayed proof
+        // changes nothing. A record written here is kept whatever the
+        // decision (`keep_or_roll_back`): it is about the proof, not the
+        // family.
+        let proof_in_tx = match (&p.proof, proof_recorded) {
+            (Some(proof), false) => {
+                if !super::dpop_replay::record_proof_in(&mut tx, p.tenant_id, proof).await? {
+                    tx.rollback().await?;
+                    return Ok(PresentOutcome::ReplayedProof);
+                }
+                true
+            }
+            _ => false,
+        };
+
         // Lock the family (PostgreSQL: the session row, FOR UPDATE; SQLite:
         // the whole database, by BEGIN IMMEDIATE), then read the token with
         // a snapshot taken after the lock.
@@ -210,6 +226,7 @@ impl crate::GrantStore for ThisStore {
             .fetch_optional(&mut *tx)
             .await?
         else {
+            keep_or_roll_back(tx, proof_in_tx).await?;
             return Ok(PresentOutcome::Unknown);
         };
         let (token, session, user) = row.split()?;
@@ -271,7 +288,7 @@ impl crate::GrantStore for ThisStore {
             ) => {
                 // Not this client's token, or a malformed request: nothing
                 // to record against the family.
-                tx.rollback().await?;
+                keep_or_roll_back(tx, proof_in_tx).await?;
                 return Ok(PresentOutcome::Decided {
                     decision,
                     token,
@@ -331,6 +348,18 @@ impl crate::GrantStore for ThisStore {
         .fetch_one(&self.pool)
         .await?)
     }
+}
+
+/// Ends a presentation's transaction that changed nothing about the
+/// family: committed when it holds the presentation's proof record
+/// (`keep`), rolled back otherwise.
+async fn keep_or_roll_back(tx: sqlx::Transaction<'_, Db>, keep: bool) -> crate::StoreResult<()> {
+    if keep {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(())
 }
 
 /// Continues `issued.session.id` inside the redemption's transaction: the

@@ -107,9 +107,14 @@ pub async fn exchange(
     {
         return Err(RequestError::OriginNotAllowed.into());
     }
-    let proof =
+    // A refresh records its proof in the rotation's own transaction (one
+    // commit per request); the other grants record it first.
+    let proof = if grant == GrantType::RefreshToken {
+        crate::service::dpop::verify_token_request(state, tenant, issuer, &client, &request.dpop)?
+    } else {
         crate::service::dpop::check_token_request(state, tenant, issuer, &client, &request.dpop)
-            .await?;
+            .await?
+    };
     let proof = proof.as_ref();
     match grant {
         GrantType::AuthorizationCode => {

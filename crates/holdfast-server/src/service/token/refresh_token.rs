@@ -92,12 +92,15 @@ pub async fn exchange(
             client_id: Some(client.client_id.clone()),
             ..audit::event(state, tenant, "", &request.context)
         },
+        // RFC 9449 §11.1, in the same transaction as the decision.
+        proof: proof.map(|p| crate::service::dpop::replay_record(state, p)),
     };
     let (decision, token, session, user) =
         match state.store.present_refresh_token(&presentation).await? {
             PresentOutcome::Unknown => {
                 return Err(GrantError::UnknownRefreshToken.into());
             }
+            PresentOutcome::ReplayedProof => return Err(crate::service::dpop::replayed()),
             PresentOutcome::Decided {
                 decision,
                 token,
