@@ -9,3 +9,14 @@ CREATE TABLE bench_tokens (
 );
 INSERT INTO bench_tokens (token_digest, session_id, state, created_at)
 SELECT 'seed-' || g, 'session-' || g, 'active', 0 FROM generate_series(1, 100000) AS g;
+
+-- A table shaped like dpop_proofs, for the DPoP transaction shape.
+DROP TABLE IF EXISTS bench_proofs;
+CREATE TABLE bench_proofs (
+    tenant_id  TEXT NOT NULL,
+    jkt        TEXT NOT NULL,
+    jti        TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, jkt, jti)
+);
+CREATE INDEX bench_proofs_by_expiry ON bench_proofs (expires_at);

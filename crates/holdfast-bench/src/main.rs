@@ -15,7 +15,13 @@
 //!    server's peak RSS (`VmHWM` from `/proc/<pid>/status`) and the server's
 //!    CPU time per rotation over the run (its threads' `schedstat`): a
 //!    figure that moves far less than throughput on a shared machine, and
-//!    leaves out the database server.
+//!    leaves out the database server;
+//! 6. with `--dpop`, runs a second phase on the same server: sessions bound
+//!    to a P-256 key each (RFC 9449 §5), every request with a fresh proof
+//!    (§4.2) carrying the server's nonce (§8), and prints both phases side
+//!    by side with their ratios. Each phase also reports the bytes written
+//!    to storage per rotation (`write_bytes` of `/proc/<pid>/io`) by the
+//!    server and, on PostgreSQL, by the database's processes.
 //!
 //! `holdfast-bench login-flood` runs the same refresh load twice: alone, then
 //! alongside wrong-password logins at a fixed offered rate (`--rate`, open
@@ -49,7 +55,12 @@ mod feed;
 mod preload;
 mod process;
 
-use process::{Setup, drop_pg_database, peak_rss_kib, server_cpu_ns, wait_healthy};
+use holdfast_dpop::DpopAlg;
+use holdfast_dpop::client::{DpopKey, ProofClaims};
+use process::{
+    Setup, drop_pg_database, peak_rss_kib, postgres_written_bytes, server_cpu_ns, wait_healthy,
+    written_bytes,
+};
 
 #[derive(Debug, Parser)]
 #[command(about = "Holdfast load benchmarks")]
@@ -134,6 +145,10 @@ struct RefreshArgs {
     /// The server's retention sweep interval, seconds.
     #[arg(long, default_value_t = 300)]
     sweep_interval: u64,
+    /// After the bare run, the same run with DPoP-bound sessions (a fresh
+    /// ES256 proof per request, with the server's nonce), side by side.
+    #[arg(long)]
+    dpop: bool,
 }
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -154,7 +169,14 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         BenchCommand::Refresh(args) => {
             let bench = Bench::start(&args, None).await?;
-            let stats = bench.rotate(&args, None).await?;
+            let stats = bench.rotate(&args, None, &bench.bare).await?;
+            let bound = match &bench.bound {
+                Some(bound) => {
+                    eprintln!("phase 2: DPoP-bound refreshes");
+                    Some(bench.rotate(&args, None, bound).await?)
+                }
+                None => None,
+            };
             println!("store:        {:?}", args.store);
             println!("concurrency:  {}", args.concurrency);
             println!("sessions:     {}", args.sessions);
@@ -166,7 +188,14 @@ async fn main() -> anyhow::Result<()> {
                     args.preload_ended_share * 100.0
                 );
             }
-            stats.print("");
+            match &bound {
+                None => stats.print(""),
+                Some(bound) => {
+                    stats.print("bare  ");
+                    bound.print("dpop  ");
+                    Stats::print_ratios(&stats, bound);
+                }
+            }
             println!("server peak RSS: {}", bench.peak_rss());
             bench.print_sweeps().await;
             bench.finish(&args);
@@ -180,12 +209,14 @@ async fn main() -> anyhow::Result<()> {
 async fn login_flood(args: FloodArgs) -> anyhow::Result<()> {
     let bench = Bench::start(&args.refresh, Some(args.throttle)).await?;
     eprintln!("phase 1: refresh alone");
-    let alone = bench.rotate(&args.refresh, None).await?;
+    let alone = bench.rotate(&args.refresh, None, &bench.bare).await?;
     eprintln!(
         "phase 2: refresh during {} wrong-password logins/s",
         args.rate
     );
-    let during = bench.rotate(&args.refresh, Some(args.rate)).await?;
+    let during = bench
+        .rotate(&args.refresh, Some(args.rate), &bench.bare)
+        .await?;
     println!("store:        {:?}", args.refresh.store);
     println!("concurrency:  {}", args.refresh.concurrency);
     println!(
@@ -223,6 +254,10 @@ struct Stats {
     p99: f64,
     errors: u64,
     cpu_ns: Option<u64>,
+    /// Bytes the server wrote to storage over the phase.
+    written: Option<u64>,
+    /// Bytes PostgreSQL's processes wrote (PostgreSQL runs only).
+    pg_written: Option<u64>,
     flood: Option<FloodCounts>,
 }
 
@@ -243,6 +278,38 @@ impl Stats {
                 ns as f64 / 1e6 / self.rotations as f64
             ),
             _ => println!("{tag}server CPU/rotation: n/a"),
+        }
+        for (who, bytes) in [("server", self.written), ("postgres", self.pg_written)] {
+            if let Some(kib) = self.per_rotation(bytes).map(|b| b / 1024.0) {
+                println!("{tag}{who} written/rotation: {kib:.1} KiB");
+            }
+        }
+    }
+
+    fn per_rotation(&self, total: Option<u64>) -> Option<f64> {
+        let total = total?;
+        (self.rotations > 0).then(|| total as f64 / self.rotations as f64)
+    }
+
+    fn rate(&self) -> f64 {
+        self.rotations as f64 / self.elapsed
+    }
+
+    /// DPoP-bound against bare, from one run.
+    fn print_ratios(bare: &Stats, dpop: &Stats) {
+        if bare.rotations == 0 || dpop.rotations == 0 {
+            return;
+        }
+        println!(
+            "ratio dpop/bare rotations/s: {:.2}",
+            dpop.rate() / bare.rate()
+        );
+        if let (Some(b), Some(d)) = (bare.cpu_ns, dpop.cpu_ns) {
+            let per = |ns: u64, s: &Stats| ns as f64 / s.rotations as f64;
+            println!(
+                "ratio dpop/bare server CPU/rotation: {:.2}",
+                per(d, dpop) / per(b, bare)
+            );
         }
     }
 }
@@ -265,7 +332,83 @@ struct Bench {
     database_url: String,
     http: reqwest::Client,
     base: String,
-    tokens: Arc<Vec<Mutex<String>>>,
+    /// Bearer-only sessions.
+    bare: Sessions,
+    /// DPoP-bound sessions (`--dpop`).
+    bound: Option<Sessions>,
+}
+
+/// One session the workers rotate: its newest refresh token and, for a
+/// DPoP-bound one, the key the family is bound to.
+struct Slot {
+    token: String,
+    key: Option<DpopKey>,
+}
+
+type Sessions = Arc<Vec<Mutex<Slot>>>;
+
+/// The server's newest DPoP nonce (RFC 9449 §8: it rides on every token
+/// endpoint response), shared by the workers.
+#[derive(Default)]
+struct Nonce(std::sync::RwLock<Option<String>>);
+
+impl Nonce {
+    fn get(&self) -> Option<String> {
+        self.0.read().ok()?.clone()
+    }
+
+    fn update(&self, response: &reqwest::Response) {
+        let Some(value) = response
+            .headers()
+            .get("DPoP-Nonce")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return;
+        };
+        if let Ok(mut nonce) = self.0.write()
+            && nonce.as_deref() != Some(value)
+        {
+            *nonce = Some(value.to_owned());
+        }
+    }
+}
+
+/// POSTs `form` to the token endpoint `url`, with a fresh DPoP proof under
+/// `key` when there is one (RFC 9449 §4.2: `htm`, `htu`, `iat`, a new `jti`,
+/// and the server's nonce). A 400 that brings a nonce other than the one
+/// sent is the `use_dpop_nonce` challenge: the request is made once more
+/// with the new nonce, as every DPoP client does.
+async fn post_token(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+    key: Option<&DpopKey>,
+    nonce: &Nonce,
+) -> anyhow::Result<reqwest::Response> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut request = http.post(url).form(form);
+        let sent = nonce.get();
+        if let Some(key) = key {
+            let iat = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64;
+            let mut claims = ProofClaims::new("POST", url, iat);
+            if let Some(n) = &sent {
+                claims = claims.nonce(n);
+            }
+            request = request.header("DPoP", key.proof(&claims)?);
+        }
+        let response = request.send().await?;
+        nonce.update(&response);
+        let challenged = key.is_some()
+            && response.status() == reqwest::StatusCode::BAD_REQUEST
+            && nonce.get() != sent;
+        if !challenged || attempt == 2 {
+            return Ok(response);
+        }
+    }
 }
 
 impl Bench {
@@ -370,22 +513,33 @@ impl Bench {
         eprintln!("minting {} sessions on {:?}...", args.sessions, args.store);
         // At most 8 sign-ins in flight: the throttle counts an attempt in
         // flight until it succeeds, and one user from one address may have 10.
-        let tokens = mint_sessions(&http, &base, args.sessions, args.concurrency.min(8)).await?;
-        let tokens: Arc<Vec<Mutex<String>>> =
-            Arc::new(tokens.into_iter().map(Mutex::new).collect());
+        let mint = |bound| mint_slots(&http, &base, args.sessions, args.concurrency.min(8), bound);
+        let bare = Arc::new(mint(false).await?);
+        let bound = if args.dpop {
+            eprintln!("minting {} DPoP-bound sessions...", args.sessions);
+            Some(Arc::new(mint(true).await?))
+        } else {
+            None
+        };
         Ok(Self {
             server,
             dir,
             database_url,
             http,
             base,
-            tokens,
+            bare,
+            bound,
         })
     }
 
     /// Rotates for `--duration` at `--concurrency`; with `flood`, sends
     /// that many wrong-password logins per second alongside.
-    async fn rotate(&self, args: &RefreshArgs, flood: Option<u32>) -> anyhow::Result<Stats> {
+    async fn rotate(
+        &self,
+        args: &RefreshArgs,
+        flood: Option<u32>,
+        sessions: &Sessions,
+    ) -> anyhow::Result<Stats> {
         eprintln!(
             "rotating for {} s at concurrency {}...",
             args.duration, args.concurrency
@@ -396,17 +550,22 @@ impl Bench {
         let next = Arc::new(AtomicU64::new(0));
         let flooding =
             flood.map(|rate| tokio::spawn(run_flood(self.base.clone(), rate, stop.clone())));
+        let nonce = Arc::new(Nonce::default());
+        let postgres = args.store == Store::Postgres;
         let started = Instant::now();
         let cpu_before = server_cpu_ns(pid);
+        let written_before = written_bytes(pid);
+        let pg_before = postgres.then(postgres_written_bytes).flatten();
         let mut workers = Vec::new();
         for _ in 0..args.concurrency {
-            let (http, base, tokens, stop, errors, next) = (
+            let (http, base, tokens, stop, errors, next, nonce) = (
                 self.http.clone(),
                 self.base.clone(),
-                self.tokens.clone(),
+                sessions.clone(),
                 stop.clone(),
                 errors.clone(),
                 next.clone(),
+                nonce.clone(),
             );
             workers.push(tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(100_000);
@@ -417,21 +576,24 @@ impl Bench {
                     let i = (next.fetch_add(1, Ordering::Relaxed) as usize) % tokens.len();
                     let mut slot = tokens[i].lock().await;
                     let t0 = Instant::now();
-                    let result = http
-                        .post(format!("{base}/token"))
-                        .form(&[
+                    let result = post_token(
+                        &http,
+                        &format!("{base}/token"),
+                        &[
                             ("grant_type", "refresh_token"),
-                            ("refresh_token", slot.as_str()),
+                            ("refresh_token", slot.token.as_str()),
                             ("client_id", "app"),
-                        ])
-                        .send()
-                        .await;
+                        ],
+                        slot.key.as_ref(),
+                        &nonce,
+                    )
+                    .await;
                     let elapsed = t0.elapsed();
                     match result {
                         Ok(r) if r.status().is_success() => match r.json::<Value>().await {
                             Ok(body) => match body["refresh_token"].as_str() {
                                 Some(child) => {
-                                    *slot = child.to_owned();
+                                    slot.token = child.to_owned();
                                     latencies.push(elapsed);
                                 }
                                 None => {
@@ -457,9 +619,14 @@ impl Bench {
             latencies.extend(worker.await?);
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let cpu_ns = server_cpu_ns(pid)
-            .zip(cpu_before)
-            .map(|(after, before)| after.saturating_sub(before));
+        let since = |after: Option<u64>, before: Option<u64>| {
+            after
+                .zip(before)
+                .map(|(after, before)| after.saturating_sub(before))
+        };
+        let cpu_ns = since(server_cpu_ns(pid), cpu_before);
+        let written = since(written_bytes(pid), written_before);
+        let pg_written = since(postgres.then(postgres_written_bytes).flatten(), pg_before);
         let flood = match flooding {
             Some(task) => Some(task.await?),
             None => None,
@@ -480,6 +647,8 @@ impl Bench {
             p99: pct(0.99),
             errors: errors.load(Ordering::Relaxed),
             cpu_ns,
+            written,
+            pg_written,
             flood,
         })
     }
@@ -543,16 +712,32 @@ async fn run_flood(base: String, rate: u32, stop: Arc<AtomicBool>) -> FloodCount
     std::mem::take(&mut *counts.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
+/// `n` bearer sessions: their first refresh tokens.
 pub(crate) async fn mint_sessions(
     http: &reqwest::Client,
     base: &str,
     n: usize,
     concurrency: usize,
 ) -> anyhow::Result<Vec<String>> {
+    let slots = mint_slots(http, base, n, concurrency, false).await?;
+    Ok(slots.into_iter().map(|s| s.into_inner().token).collect())
+}
+
+/// `n` sessions through the first-party login API, each `bound` to a fresh
+/// P-256 key of its own (the code exchanged with a DPoP proof) or not.
+async fn mint_slots(
+    http: &reqwest::Client,
+    base: &str,
+    n: usize,
+    concurrency: usize,
+    bound: bool,
+) -> anyhow::Result<Vec<Mutex<Slot>>> {
     let next = Arc::new(AtomicU64::new(0));
+    let nonce = Arc::new(Nonce::default());
     let mut tasks = Vec::new();
     for _ in 0..concurrency.min(n).max(1) {
-        let (http, base, next) = (http.clone(), base.to_owned(), next.clone());
+        let (http, base, next, nonce) =
+            (http.clone(), base.to_owned(), next.clone(), nonce.clone());
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
             while (next.fetch_add(1, Ordering::Relaxed) as usize) < n {
@@ -581,24 +766,32 @@ pub(crate) async fn mint_sessions(
                     .as_str()
                     .with_context(|| format!("no code: {challenge}"))?
                     .to_owned();
-                let tokens: Value = http
-                    .post(format!("{base}/token"))
-                    .form(&[
+                let key = bound
+                    .then(|| DpopKey::generate(DpopAlg::ES256))
+                    .transpose()?;
+                let tokens: Value = post_token(
+                    &http,
+                    &format!("{base}/token"),
+                    &[
                         ("grant_type", "authorization_code"),
                         ("code", code.as_str()),
                         ("client_id", "app"),
                         ("code_verifier", VERIFIER),
-                    ])
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                out.push(
-                    tokens["refresh_token"]
-                        .as_str()
-                        .context("no refresh token")?
-                        .to_owned(),
-                );
+                    ],
+                    key.as_ref(),
+                    &nonce,
+                )
+                .await?
+                .json()
+                .await?;
+                if bound && tokens["token_type"] != "DPoP" {
+                    anyhow::bail!("the code exchange did not bind the session: {tokens}");
+                }
+                let token = tokens["refresh_token"]
+                    .as_str()
+                    .with_context(|| format!("no refresh token: {tokens}"))?
+                    .to_owned();
+                out.push(Mutex::new(Slot { token, key }));
             }
             anyhow::Ok(out)
         }));

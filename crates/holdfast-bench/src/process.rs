@@ -34,6 +34,40 @@ pub fn server_cpu_ns(pid: u32) -> Option<u64> {
     Some(total)
 }
 
+/// Bytes the process caused to be written to storage: `write_bytes` of
+/// `/proc/<pid>/io` (page-cache pages it dirtied, whoever flushes them).
+pub fn written_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// [`written_bytes`] summed over every process named `postgres` (the
+/// backends, WAL writer, checkpointer, background writer) whose `io` this
+/// user may read; `None` when there is none. A backend that exits between
+/// two readings takes its count with it: the benchmark keeps its pool open.
+pub fn postgres_written_bytes() -> Option<u64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let is_postgres = std::fs::read_to_string(entry.path().join("comm"))
+            .is_ok_and(|c| c.trim() == "postgres");
+        if let Some(bytes) = is_postgres.then(|| written_bytes(pid)).flatten() {
+            *total.get_or_insert(0) += bytes;
+        }
+    }
+    total
+}
+
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
