@@ -34,4 +34,18 @@ pub trait DpopReplayStore: Send + Sync {
         expires_at: i64,
         now: i64,
     ) -> StoreResult<bool>;
+
+    /// Forgets the records that expired before `now`; how many. Callers
+    /// that record proofs inside their own transaction
+    /// ([`ProofRecord`]) call it now and then, as `record_dpop_proof`
+    /// does itself, so the table holds about one `iat` window of proofs
+    /// between retention sweeps.
+    async fn forget_expired_dpop_proofs(&self, now: i64) -> StoreResult<u64>;
+}
+
+/// Whether the record of proof `jti` is the one in about 64 whose writer
+/// also clears the expired records (a cheap, evenly spread choice: the
+/// byte sum of a random identifier).
+pub fn clears_expired(jti: &str) -> bool {
+    jti.bytes().fold(0u8, |a, b| a.wrapping_add(b)) % 64 == 0
 }

@@ -48,7 +48,7 @@ pub mod users;
 pub use accounts::{AccountStore, AccountTokenRecord, NewAccount, Redeem};
 pub use admin::{AdminStore, EventQuery};
 pub use audit::{AuditEvent, AuditStore};
-pub use dpop_replay::{DpopReplayStore, ProofRecord};
+pub use dpop_replay::{DpopReplayStore, ProofRecord, clears_expired};
 pub use factors::{FactorStore, PasskeyRecord, TotpRecord};
 pub use grants::{
     AccessTokenStanding, AuthCodeRecord, CodeIssuance, Continuation, GrantStore, PresentOutcome,

@@ -1470,6 +1470,9 @@ async fn rfc9449_s11_1_a_refresh_records_its_proof_with_the_rotation_and_a_repla
         present_with_proof(&*store, &bound, &t.id, "rt2", "rt8", "jti-4").await,
         PresentOutcome::ReplayedProof
     );
+    // Expired records are forgotten (they were made to last until 1000).
+    assert_eq!(store.forget_expired_dpop_proofs(999).await.unwrap(), 0);
+    assert_eq!(store.forget_expired_dpop_proofs(1001).await.unwrap(), 4);
 }
 
 async fn rfc9449_s11_1_concurrent_refreshes_with_one_proof_rotate_once(store: Arc<dyn Store>) {

@@ -29,13 +29,18 @@ impl crate::DpopReplayStore for ThisStore {
             .await?;
         // Clean up now and then (about one insert in 64), so the
         // table holds roughly one iat window of proofs.
-        if jti.bytes().fold(0u8, |a, b| a.wrapping_add(b)) % 64 == 0 {
-            sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")
-                .bind(now)
-                .execute(&mut *self.write_conn().await?)
-                .await?;
+        if crate::clears_expired(jti) {
+            self.forget_expired_dpop_proofs(now).await?;
         }
         Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn forget_expired_dpop_proofs(&self, now: i64) -> crate::StoreResult<u64> {
+        let deleted = sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *self.write_conn().await?)
+            .await?;
+        Ok(deleted.rows_affected())
     }
 }
 
