@@ -143,6 +143,87 @@ async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Ho
     .await;
     assert_eq!(console.assert_success().json()["client_id"], "console");
 
+    // Clients: created with its settings (the secret shown once), then
+    // changed, as the database then says.
+    let created = remote(
+        &server.base,
+        elsewhere.path(),
+        &[
+            "client",
+            "create",
+            "--tenant",
+            "acme",
+            "--client-id",
+            "billing",
+            "--confidential",
+            "--redirect-uri",
+            "https://billing.example/callback",
+            "--grace-window",
+            "15",
+            "--dpop-required",
+        ],
+        &env,
+    )
+    .await;
+    let created = created.assert_success().json();
+    assert_eq!(created["kind"], "confidential", "{created}");
+    let billing_secret = created["client_secret"].as_str().unwrap();
+    assert!(billing_secret.len() >= 32, "{created}");
+    let updated = remote(
+        &server.base,
+        elsewhere.path(),
+        &[
+            "client",
+            "update",
+            "--tenant",
+            "acme",
+            "--client-id",
+            "billing",
+            "--display-name",
+            "Billing",
+            "--mfa-required",
+            "true",
+            "--backchannel-logout-uri",
+            "https://billing.example/logout",
+        ],
+        &env,
+    )
+    .await;
+    let updated = updated.assert_success().json();
+    assert_eq!(updated["display_name"], "Billing", "{updated}");
+    assert!(updated.get("client_secret").is_none(), "{updated}");
+    let direct = h
+        .json(&[
+            "client",
+            "show",
+            "--tenant",
+            "acme",
+            "--client-id",
+            "billing",
+        ])
+        .await;
+    assert_eq!(
+        direct["redirect_uris"][0],
+        "https://billing.example/callback"
+    );
+    assert_eq!(direct["grace_window"], 15);
+    assert_eq!(direct["dpop_required"], true);
+    assert_eq!(direct["mfa_required"], true);
+    assert_eq!(direct["display_name"], "Billing");
+    assert_eq!(
+        direct["backchannel_logout_uri"],
+        "https://billing.example/logout"
+    );
+    // The secret printed is the one the token endpoint takes.
+    let token = reqwest::Client::new()
+        .post(format!("{}/t/acme/token", server.base))
+        .basic_auth("billing", Some(billing_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(token.status(), 401, "the printed secret authenticates");
+
     // Nothing was opened or created where the command ran.
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
 }
@@ -184,6 +265,21 @@ async fn cli_server_mode_refuses_without_a_valid_token_and_changes_nothing(h: Ho
     .await;
     forged.assert_failure();
     assert!(forged.stderr.contains("401"), "{}", forged.stderr);
+
+    // An update that changes nothing is refused before any call.
+    let empty = remote(
+        &server.base,
+        elsewhere.path(),
+        &["client", "update", "--tenant", "acme", "--client-id", "x"],
+        &[("HOLDFAST_ADMIN_TOKEN", "unused")],
+    )
+    .await;
+    empty.assert_failure();
+    assert!(
+        empty.stderr.contains("nothing to change"),
+        "{}",
+        empty.stderr
+    );
 
     // A command with no remote mode says so, before asking for a token.
     let users = remote(

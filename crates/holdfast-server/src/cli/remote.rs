@@ -11,15 +11,18 @@
 //! Secrets come from the environment, never from argv.
 //!
 //! Covered: `tenant list|show|create|update|delete`, `client
-//! list|show|delete`, `keys list|rotate`. Other commands say they need the
-//! database and change nothing.
+//! create|update|list|show|delete`, `keys list|rotate`. Other commands say
+//! they need the database and change nothing.
 
 use anyhow::{Context, anyhow, bail};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::args::{AdminCommand, ClientCommand, KeysCommand, TenantCommand, TenantUpdateArgs};
+use super::args::{
+    AdminCommand, BackchannelLogoutArgs, ClientCommand, ClientCreateArgs, ClientUpdateArgs,
+    KeysCommand, TenantCommand, TenantUpdateArgs,
+};
 use super::output::{Output, Table, lines_of};
 use crate::service::administrators::ADMIN_TENANT;
 use holdfast_core::admin::SERVER_SCOPE;
@@ -139,10 +142,7 @@ pub async fn run(server: &Url, command: &AdminCommand, out: Output) -> anyhow::R
     };
     // Refuse before asking for a token.
     match command {
-        AdminCommand::Tenant(TenantCommand::Throttle(_))
-        | AdminCommand::Client(ClientCommand::Create(_) | ClientCommand::Update(_)) => {
-            return Err(unsupported());
-        }
+        AdminCommand::Tenant(TenantCommand::Throttle(_)) => return Err(unsupported()),
         AdminCommand::Tenant(_) | AdminCommand::Client(_) | AdminCommand::Keys(_) => {}
         _ => return Err(unsupported()),
     }
@@ -308,11 +308,117 @@ async fn client(remote: &Remote, command: &ClientCommand, out: Output) -> anyhow
                 format!("deleted client '{client_id}'"),
             );
         }
-        ClientCommand::Create(_) | ClientCommand::Update(_) => {
-            bail!("client create and update have no --server mode yet")
+        ClientCommand::Create(args) => {
+            let made = remote
+                .call(
+                    Method::POST,
+                    &format!("/tenants/{}/clients", args.tenant),
+                    Some(new_client(args)),
+                )
+                .await?;
+            let mut human = format!(
+                "created {} client '{}' in tenant '{}'",
+                text(&made["kind"]),
+                text(&made["client_id"]),
+                args.tenant
+            );
+            if let Some(secret) = made["client_secret"].as_str() {
+                human.push_str(&format!(
+                    "\n  client secret (shown once, store it now): {secret}"
+                ));
+            }
+            out.print(made, human);
+        }
+        ClientCommand::Update(args) => {
+            let patch = client_patch(args);
+            if patch.as_object().is_none_or(|p| p.is_empty()) {
+                bail!(
+                    "nothing to change: give --backchannel-logout-uri URL, --no-backchannel-logout, \
+                     --mfa-required true|false or --display-name NAME"
+                );
+            }
+            let shown = remote
+                .call(
+                    Method::PATCH,
+                    &format!("/tenants/{}/clients/{}", args.tenant, args.client_id),
+                    Some(patch),
+                )
+                .await?;
+            let human = lines_of(&shown);
+            out.print(shown, human);
         }
     }
     Ok(())
+}
+
+/// `client create`'s flags as the admin API's `ClientInput`: lists left
+/// empty are not sent, so the server's defaults apply as they do on the
+/// database.
+fn new_client(args: &ClientCreateArgs) -> Value {
+    let kind = if args.confidential {
+        "confidential"
+    } else {
+        "public"
+    };
+    let grants: Vec<&str> = args.grant_types.iter().map(|g| g.as_str()).collect();
+    let mut body = json!({
+        "client_id": args.client_id,
+        "kind": kind,
+        "access_token_ttl": args.access_token_ttl,
+        "rotation": args.rotation.as_str(),
+        "grace_window": args.grace_window,
+        "retry_limit": args.retry_limit,
+        "unbound_grace_accept_risk": args.unbound_grace_accept_risk,
+        "idle_lifetime": args.idle_lifetime,
+        "absolute_lifetime": args.absolute_lifetime,
+        "dpop_required": args.dpop_required,
+        "refresh_token_cookie": args.refresh_token_cookie,
+        "mfa_required": args.mfa_required,
+    });
+    let lists = [
+        ("redirect_uris", json!(args.redirect_uris)),
+        ("grant_types", json!(grants)),
+        ("scopes", json!(args.scopes)),
+        ("allowed_origins", json!(args.allowed_origins)),
+        ("resources", json!(args.resources)),
+    ];
+    for (key, list) in lists {
+        if list.as_array().is_some_and(|l| !l.is_empty()) {
+            body[key] = list;
+        }
+    }
+    if let Some(name) = &args.display_name {
+        body["display_name"] = json!(name);
+    }
+    if let Some(alg) = args.id_token_signed_response_alg {
+        body["id_token_signed_response_alg"] = json!(alg.as_str());
+    }
+    backchannel_into(&mut body, &args.backchannel);
+    body
+}
+
+/// `client update`'s flags as a JSON merge patch of the client.
+fn client_patch(args: &ClientUpdateArgs) -> Value {
+    let mut patch = json!({});
+    if let Some(name) = &args.display_name {
+        patch["display_name"] = json!(name);
+    }
+    if let Some(required) = args.mfa_required {
+        patch["mfa_required"] = json!(required);
+    }
+    if args.no_backchannel_logout {
+        patch["backchannel_logout_uri"] = json!("");
+    }
+    backchannel_into(&mut patch, &args.backchannel);
+    patch
+}
+
+fn backchannel_into(body: &mut Value, args: &BackchannelLogoutArgs) {
+    if let Some(uri) = &args.backchannel_logout_uri {
+        body["backchannel_logout_uri"] = json!(uri);
+        body["backchannel_logout_session_required"] =
+            json!(args.backchannel_logout_session_required);
+    }
 }
 
 async fn keys(remote: &Remote, command: &KeysCommand, out: Output) -> anyhow::Result<()> {
