@@ -16,17 +16,29 @@ use support::{Holdfast, Run};
 cli_on_both_backends!(
     cli_server_mode_administers_a_remote_server_through_the_admin_api,
     cli_server_mode_refuses_without_a_valid_token_and_changes_nothing,
+    cli_server_mode_manages_users_sessions_and_events_by_username,
 );
 
 /// `holdfast --server BASE ARGS --json` from an empty directory, with
 /// only `env` set.
 async fn remote(base: &str, workdir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    remote_stdin(base, workdir, args, env, None).await
+}
+
+/// [`remote`] with `stdin` piped in.
+async fn remote_stdin(
+    base: &str,
+    workdir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Run {
     let mut cmd = support::bare_command();
     cmd.current_dir(workdir)
         .args(["--server", base, "--json"])
         .args(args)
         .envs(env.iter().copied());
-    support::run_command(cmd, None).await
+    support::run_command(cmd, stdin).await
 }
 
 /// Bootstraps administration with an automation client `ops`; its secret.
@@ -285,7 +297,14 @@ async fn cli_server_mode_refuses_without_a_valid_token_and_changes_nothing(h: Ho
     let users = remote(
         &server.base,
         elsewhere.path(),
-        &["user", "list", "--tenant", "acme"],
+        &[
+            "user",
+            "invite",
+            "--tenant",
+            "acme",
+            "--email",
+            "x@acme.example",
+        ],
         &[
             ("HOLDFAST_ADMIN_CLIENT_ID", "ops"),
             ("HOLDFAST_ADMIN_CLIENT_SECRET", secret.as_str()),
@@ -301,4 +320,151 @@ async fn cli_server_mode_refuses_without_a_valid_token_and_changes_nothing(h: Ho
 
     let direct = h.json(&["tenant", "show", "acme"]).await;
     assert_eq!(direct["name"], "acme", "nothing changed");
+}
+
+async fn cli_server_mode_manages_users_sessions_and_events_by_username(h: Holdfast) {
+    let secret = bootstrap(&h).await;
+    h.run(&["tenant", "create", "acme"]).await.assert_success();
+    // A user whose name contains the other's: lookups must be exact.
+    h.run_stdin(
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            "joanna",
+            "--password-stdin",
+        ],
+        "joanna's long passphrase\n",
+    )
+    .await
+    .assert_success();
+    let server = h.served().await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let env = [
+        ("HOLDFAST_ADMIN_CLIENT_ID", "ops"),
+        ("HOLDFAST_ADMIN_CLIENT_SECRET", secret.as_str()),
+    ];
+    let at = |args: &'static [&'static str]| {
+        let base = server.base.clone();
+        let dir = elsewhere.path().to_owned();
+        async move { remote(&base, &dir, args, &env).await }
+    };
+
+    let made = remote_stdin(
+        &server.base,
+        elsewhere.path(),
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--username",
+            "Ann",
+            "--email",
+            "ann@acme.example",
+            "--password-stdin",
+        ],
+        &env,
+        Some("ann's long passphrase\n"),
+    )
+    .await;
+    let made = made.assert_success().json();
+    let ann_id = made["id"].as_str().unwrap().to_owned();
+
+    let listed = at(&["user", "list", "--tenant", "acme"]).await;
+    let listed = listed.assert_success().json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Ann", "joanna"], "{listed}");
+
+    // `ann` (any case) is Ann, never joanna.
+    let shown = at(&["user", "show", "--tenant", "acme", "--user", "ann"]).await;
+    let shown = shown.assert_success().json();
+    assert_eq!(shown["id"], ann_id.as_str(), "{shown}");
+    assert_eq!(shown["live_sessions"], 0);
+    let nobody = at(&["user", "show", "--tenant", "acme", "--user", "jo"]).await;
+    nobody.assert_failure();
+    assert!(nobody.stderr.contains("no user 'jo'"), "{}", nobody.stderr);
+
+    at(&["user", "disable", "--tenant", "acme", "--user", "ann"])
+        .await
+        .assert_success();
+    let direct = h
+        .json(&["user", "show", "--tenant", "acme", "--user", "ann"])
+        .await;
+    assert_eq!(direct["disabled"], true, "{direct}");
+    at(&["user", "enable", "--tenant", "acme", "--user", "ann"])
+        .await
+        .assert_success();
+    let direct = h
+        .json(&["user", "show", "--tenant", "acme", "--user", "ann"])
+        .await;
+    assert_eq!(direct["disabled"], false, "{direct}");
+
+    let revoked = at(&["user", "revoke-all", "--tenant", "acme", "--user", "ann"]).await;
+    let revoked = revoked.assert_success().json();
+    assert_eq!(revoked["sessions_revoked"], 0, "{revoked}");
+    let direct = h
+        .json(&["user", "show", "--tenant", "acme", "--user", "ann"])
+        .await;
+    assert_eq!(direct["not_before"], revoked["not_before"], "{direct}");
+
+    let reset = at(&["user", "send-reset", "--tenant", "acme", "--user", "ann"]).await;
+    assert_eq!(
+        reset.assert_success().json()["reset_sent_to"],
+        "ann@acme.example"
+    );
+    // joanna has no address: the server's conflict is the message.
+    let no_mail = at(&["user", "send-reset", "--tenant", "acme", "--user", "joanna"]).await;
+    no_mail.assert_failure();
+    assert!(no_mail.stderr.contains("409"), "{}", no_mail.stderr);
+
+    let sessions = at(&["session", "list", "--tenant", "acme", "--user", "ann"]).await;
+    assert_eq!(sessions.assert_success().json(), serde_json::json!([]));
+    let unknown = at(&[
+        "session",
+        "revoke",
+        "--tenant",
+        "acme",
+        "--session",
+        "no-such",
+    ])
+    .await;
+    unknown.assert_failure();
+    assert!(unknown.stderr.contains("404"), "{}", unknown.stderr);
+
+    // Every change above is in the log, oldest first, by the client.
+    let events = at(&["events", "--tenant", "acme", "--since", "1h"]).await;
+    let events = events.assert_success().json();
+    let reasons: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "client:ops")
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "user_disabled",
+        "user_enabled",
+        "revoked_by_admin",
+        "password_reset_sent",
+    ] {
+        assert!(reasons.contains(&wanted), "{wanted} in {events}");
+    }
+    let disabled = reasons.iter().position(|r| *r == "user_disabled").unwrap();
+    let enabled = reasons.iter().position(|r| *r == "user_enabled").unwrap();
+    assert!(disabled < enabled, "oldest first: {reasons:?}");
+
+    at(&["user", "delete", "--tenant", "acme", "--user", "ann"])
+        .await
+        .assert_success();
+    h.run(&["user", "show", "--tenant", "acme", "--user", "ann"])
+        .await
+        .assert_failure();
 }

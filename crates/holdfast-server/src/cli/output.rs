@@ -44,6 +44,18 @@ impl Output {
     }
 }
 
+/// The columns of `session list`, on the database and through `--server`.
+pub const SESSION_COLUMNS: &[&str] = &[
+    "SESSION",
+    "USER",
+    "CLIENT",
+    "DEVICE",
+    "CREATED",
+    "LAST USED",
+    "IP",
+    "USER AGENT",
+];
+
 /// A text table: a header, then one line per row, each column as wide as
 /// its widest cell and separated by two spaces; the last column is not
 /// padded (it may be long, like a user agent). A missing value is `-`.

@@ -11,17 +11,22 @@
 //! Secrets come from the environment, never from argv.
 //!
 //! Covered: `tenant list|show|create|update|delete`, `client
-//! create|update|list|show|delete`, `keys list|rotate`. Other commands say
-//! they need the database and change nothing.
+//! create|update|list|show|delete`, `keys list|rotate`, `user
+//! list|show|create|disable|enable|delete|set-password|send-reset|revoke-all`,
+//! `session list|revoke` and `events` (the newest `--limit`, see
+//! [`users`]). `migrate`, `admin`, `retention`, `tenant throttle` and `user
+//! invite` say they need the database and change nothing.
 
 use anyhow::{Context, anyhow, bail};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
+mod users;
+
 use super::args::{
     AdminCommand, BackchannelLogoutArgs, ClientCommand, ClientCreateArgs, ClientUpdateArgs,
-    KeysCommand, TenantCommand, TenantUpdateArgs,
+    KeysCommand, TenantCommand, TenantUpdateArgs, UserCommand,
 };
 use super::output::{Output, Table, lines_of};
 use crate::service::administrators::ADMIN_TENANT;
@@ -61,6 +66,28 @@ impl Remote {
     /// One call; the JSON answer, `Null` for 204, or the server's own
     /// error (`error_description` first) as the failure.
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let (status, answer) = self.send(method, path, body).await?;
+        if status.is_success() {
+            return Ok(answer);
+        }
+        Err(refused(status, &answer))
+    }
+
+    /// A `GET` of something that may be gone: `None` for 404.
+    async fn get_if_any(&self, path: &str) -> anyhow::Result<Option<Value>> {
+        match self.send(Method::GET, path, None).await? {
+            (StatusCode::NOT_FOUND, _) => Ok(None),
+            (status, answer) if status.is_success() => Ok(Some(answer)),
+            (status, answer) => Err(refused(status, &answer)),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.api))
@@ -74,17 +101,14 @@ impl Remote {
             .with_context(|| format!("cannot reach {}", self.api))?;
         let status = response.status();
         if status == StatusCode::NO_CONTENT {
-            return Ok(Value::Null);
+            return Ok((status, Value::Null));
         }
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(answer);
-        }
-        Err(anyhow!(
-            "the server refused ({status}): {}",
-            explain(&answer)
-        ))
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
+}
+
+fn refused(status: StatusCode, answer: &Value) -> anyhow::Error {
+    anyhow!("the server refused ({status}): {}", explain(answer))
 }
 
 /// RFC 6749 §4.4 with client authentication by HTTP Basic (§2.3.1).
@@ -132,25 +156,38 @@ fn explain(answer: &Value) -> String {
     }
 }
 
+/// The refusal of a command that has no remote mode.
+fn unsupported() -> anyhow::Error {
+    anyhow!(
+        "this command has no --server mode yet: run it where the database is \
+         (without --server)"
+    )
+}
+
 /// Runs `command` against the admin API of `server`.
 pub async fn run(server: &Url, command: &AdminCommand, out: Output) -> anyhow::Result<()> {
-    let unsupported = || {
-        anyhow!(
-            "this command has no --server mode yet: run it where the database is \
-             (without --server)"
-        )
-    };
     // Refuse before asking for a token.
     match command {
-        AdminCommand::Tenant(TenantCommand::Throttle(_)) => return Err(unsupported()),
-        AdminCommand::Tenant(_) | AdminCommand::Client(_) | AdminCommand::Keys(_) => {}
-        _ => return Err(unsupported()),
+        AdminCommand::Tenant(TenantCommand::Throttle(_))
+        | AdminCommand::User(UserCommand::Invite { .. }) => return Err(unsupported()),
+        AdminCommand::Tenant(_)
+        | AdminCommand::Client(_)
+        | AdminCommand::Keys(_)
+        | AdminCommand::User(_)
+        | AdminCommand::Session(_)
+        | AdminCommand::Events(_) => {}
+        AdminCommand::Migrate | AdminCommand::Administrators(_) | AdminCommand::Retention(_) => {
+            return Err(unsupported());
+        }
     }
     let remote = Remote::connect(server).await?;
     match command {
         AdminCommand::Tenant(command) => tenant(&remote, command, out).await,
         AdminCommand::Client(command) => client(&remote, command, out).await,
         AdminCommand::Keys(command) => keys(&remote, command, out).await,
+        AdminCommand::User(command) => users::user(&remote, command, out).await,
+        AdminCommand::Session(command) => users::session(&remote, command, out).await,
+        AdminCommand::Events(args) => users::events(&remote, args, out).await,
         _ => Err(unsupported()),
     }
 }
@@ -220,7 +257,7 @@ async fn tenant(remote: &Remote, command: &TenantCommand, out: Output) -> anyhow
                 format!("deleted tenant '{slug}' with its clients, users, sessions and keys"),
             );
         }
-        TenantCommand::Throttle(_) => bail!("tenant throttle has no --server mode yet"),
+        TenantCommand::Throttle(_) => return Err(unsupported()),
     }
     Ok(())
 }

@@ -795,7 +795,7 @@ pub async fn request_reset(
     issue_reset(state, tenant, issuer, &user, &email, continuation, context).await
 }
 
-/// Mails `user` a reset link (also `holdfast user send-reset`).
+/// Mails `user` a reset link (also an administrator's, `admin::send_password_reset`).
 pub async fn issue_reset(
     state: &AppState,
     tenant: &Tenant,

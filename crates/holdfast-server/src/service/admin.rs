@@ -303,6 +303,42 @@ pub async fn set_user_disabled(
     Ok(())
 }
 
+/// Revokes every live session of `user` and stamps "not before now" on
+/// their tokens, so access tokens issued earlier are refused too. Returns
+/// how many sessions it revoked and the stamp.
+///
+/// The sessions are revoked (and counted) first, with the event: the stamp
+/// would otherwise revoke them itself and the count would say 0. Should
+/// stamping then fail, the call fails, the revocation it recorded stands
+/// and calling again is safe.
+pub async fn revoke_user_sessions(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+    user: &User,
+) -> Result<(u64, i64), AdminError> {
+    let event = audit_event(
+        state,
+        tenant,
+        actor,
+        "revocation",
+        Some(&user.id),
+        None,
+        "revoked_by_admin",
+    );
+    let now = event.at;
+    let count = state
+        .store
+        .revoke_user_sessions(&tenant.id, &user.id, None, "revoked_by_admin", now, &event)
+        .await?;
+    state
+        .store
+        .set_user_not_before(&tenant.id, &user.id, now)
+        .await?;
+    crate::service::revocation::counted("revoked_by_admin", count);
+    Ok((count, now))
+}
+
 /// Deletes a user, ending every session and token of theirs (RISC
 /// account-purged).
 pub async fn delete_user(
@@ -665,18 +701,21 @@ pub async fn send_password_reset(
     actor: &Actor,
     user: &User,
 ) -> Result<(), AdminError> {
-    if user.email.is_none() {
+    let Some(email) = user.email.as_deref() else {
         return Err(AdminError::Conflict(format!(
             "user '{}' has no email address",
             user.username
         )));
-    }
+    };
+    // The administrator named the user: no enumeration guard and no
+    // per-caller throttle, unlike the anonymous "forgot password".
     let issuer = holdfast_core::tenant::issuer_url(&state.public_url, &tenant.slug);
-    crate::service::accounts::request_reset(
+    crate::service::accounts::issue_reset(
         state,
         tenant,
         &issuer,
-        &user.username,
+        user,
+        email,
         None,
         &actor.context,
     )

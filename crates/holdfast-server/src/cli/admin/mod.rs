@@ -14,6 +14,8 @@ mod session;
 mod tenant;
 mod user;
 
+pub(crate) use user::read_password_from_stdin;
+
 use serde_json::json;
 
 use super::args::AdminCommand;

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::cli::args::SessionCommand;
-use crate::cli::output::{Output, Table, cell, time};
+use crate::cli::output::{Output, SESSION_COLUMNS, Table, cell, time};
 use crate::service::admin::{self, Actor};
 use crate::state::AppState;
 
@@ -18,16 +18,7 @@ pub async fn run(state: &AppState, command: &SessionCommand, out: Output) -> any
                 .store
                 .list_sessions(&tenant.id, &user.id, state.now())
                 .await?;
-            let mut table = Table::new(&[
-                "SESSION",
-                "USER",
-                "CLIENT",
-                "DEVICE",
-                "CREATED",
-                "LAST USED",
-                "IP",
-                "USER AGENT",
-            ]);
+            let mut table = Table::new(SESSION_COLUMNS);
             let mut items = Vec::new();
             for s in &sessions {
                 items.push(json!({

@@ -97,28 +97,8 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
         UserCommand::RevokeAll { tenant, user } => {
             let tenant = admin::tenant(state, tenant).await?;
             let user = admin::user(state, &tenant, user).await?;
-            let event = admin::audit_event(
-                state,
-                &tenant,
-                &Actor::cli(),
-                "revocation",
-                Some(&user.id),
-                None,
-                "revoked_by_admin",
-            );
-            let now = event.at;
-            // Revoke (and count) the live sessions first, with the event:
-            // the stamp would otherwise revoke them itself and the count
-            // would say 0. Should stamping then fail, the command fails, the
-            // revocation it recorded stands and running it again is safe.
-            let count = state
-                .store
-                .revoke_user_sessions(&tenant.id, &user.id, None, "revoked_by_admin", now, &event)
-                .await?;
-            state
-                .store
-                .set_user_not_before(&tenant.id, &user.id, now)
-                .await?;
+            let (count, now) =
+                admin::revoke_user_sessions(state, &tenant, &Actor::cli(), &user).await?;
             out.print(
                 json!({"tenant": tenant.slug, "user_id": user.id, "sessions_revoked": count, "not_before": now}),
                 format!(
@@ -205,21 +185,8 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
         UserCommand::SendReset { tenant, user } => {
             let tenant = admin::tenant(state, tenant).await?;
             let user = admin::user(state, &tenant, user).await?;
-            let Some(email) = user.email.clone() else {
-                anyhow::bail!(
-                    "'{}' has no email address; set a password with `holdfast user set-password`",
-                    user.username
-                );
-            };
-            let cli = crate::service::RequestContext {
-                user_agent: Some("holdfast-cli".to_owned()),
-                ..Default::default()
-            };
-            let issuer = crate::service::accounts::issuer_of(state, &tenant);
-            crate::service::accounts::issue_reset(
-                state, &tenant, &issuer, &user, &email, None, &cli,
-            )
-            .await?;
+            admin::send_password_reset(state, &tenant, &Actor::cli(), &user).await?;
+            let email = user.email.unwrap_or_default();
             out.print(
                 json!({"tenant": tenant.slug, "user_id": user.id, "reset_sent_to": email}),
                 format!(
@@ -234,7 +201,7 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
 
 /// The password on stdin, without its final line break; the buffer it was
 /// read into is wiped.
-pub(super) fn read_password_from_stdin() -> anyhow::Result<SecretString> {
+pub(crate) fn read_password_from_stdin() -> anyhow::Result<SecretString> {
     let mut raw = String::new();
     std::io::stdin()
         .read_to_string(&mut raw)

@@ -172,7 +172,7 @@ fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::show, users::update, users::delete))
         .routes(routes!(users::send_reset))
-        .routes(routes!(users::sessions))
+        .routes(routes!(users::sessions, users::revoke_sessions))
         .routes(routes!(users::revoke_session))
         .routes(routes!(keys::list))
         .routes(routes!(keys::rotate))

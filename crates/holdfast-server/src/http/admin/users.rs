@@ -1,7 +1,7 @@
 //! `/admin/v1/tenants/{tenant}/users`: search, create, disable, delete,
-//! send a password reset; a user's sessions, and revoking one (its refresh
+//! send a password reset; a user's sessions, revoking one (its refresh
 //! tokens stop working at once; resource servers hear of it through the
-//! revocation feed and SSF).
+//! revocation feed and SSF) or all of them.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -303,6 +303,37 @@ pub async fn sessions(
         })
         .collect();
     Ok(Json(Page::all(items)))
+}
+
+/// What ending all of a user's sessions did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsRevoked {
+    /// How many live sessions were revoked.
+    pub sessions_revoked: u64,
+    /// Tokens issued before this time (Unix seconds) are refused.
+    pub not_before: i64,
+}
+
+/// `DELETE /admin/v1/tenants/{tenant}/users/{user_id}/sessions`: revokes
+/// every live session of the user and stamps "not before now", so access
+/// tokens issued earlier are refused too (idempotent).
+#[utoipa::path(delete, path = "/admin/v1/tenants/{tenant}/users/{user_id}/sessions", tag = "users",
+    params(("tenant" = String, Path, description = "Tenant slug"),
+        ("user_id" = String, Path, description = "The user's id")),
+    responses((status = 200, description = "Revoked", body = SessionsRevoked)))]
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    admin: Admin,
+    AdminPath((slug, id)): AdminPath<(String, String)>,
+) -> Result<Json<SessionsRevoked>, ApiError> {
+    let tenant = admin.tenant(&state, &slug).await?;
+    let r = found(&state, &tenant, &id).await?;
+    let (sessions_revoked, not_before) =
+        admin::revoke_user_sessions(&state, &tenant, &admin.actor, &r.user).await?;
+    Ok(Json(SessionsRevoked {
+        sessions_revoked,
+        not_before,
+    }))
 }
 
 /// `DELETE /admin/v1/tenants/{tenant}/sessions/{sid}`: revokes the session
