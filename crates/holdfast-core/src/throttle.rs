@@ -141,6 +141,11 @@ impl Default for ThrottlePolicy {
     }
 }
 
+/// The largest count a policy may set.
+pub const MAX_COUNT: i64 = 1_000_000;
+/// The longest window or delay a policy may set: 366 days.
+pub const MAX_SPAN_SECS: i64 = 366 * 24 * 3600;
+
 /// Why a policy is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("throttle policy: {0}")]
@@ -163,8 +168,27 @@ impl ThrottlePolicy {
         if positive.iter().any(|v| *v <= 0) || self.known_address_secs < 0 {
             return Err(PolicyError("limits and windows must be positive"));
         }
+        let counts = [
+            self.pair_max_failures,
+            self.account_delay_after,
+            self.account_max_failures,
+            self.address_max_failures,
+        ];
+        let spans = [
+            self.pair_window_secs,
+            self.account_max_delay_secs,
+            self.account_window_secs,
+            self.address_window_secs,
+            self.known_address_secs,
+        ];
+        // Bounds that keep every sum with a Unix time far from overflow.
+        if counts.iter().any(|v| *v > MAX_COUNT) || spans.iter().any(|v| *v > MAX_SPAN_SECS) {
+            return Err(PolicyError(
+                "counts are at most 1,000,000 and windows at most 366 days",
+            ));
+        }
         // Scaled to an hour, the account limit must stay at or under 100.
-        if self.account_max_failures * 3600 > 100 * self.account_window_secs.max(1) {
+        if self.account_max_failures * 3600 > 100 * self.account_window_secs {
             return Err(PolicyError(
                 "at most 100 failed attempts per account per hour (OWASP ASVS 2.2.1)",
             ));
@@ -332,6 +356,34 @@ mod tests {
             ..ThrottlePolicy::default()
         };
         assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn limits_beyond_their_bounds_are_refused_not_overflowed() {
+        for huge in [
+            ThrottlePolicy {
+                account_window_secs: i64::MAX,
+                account_max_failures: i64::MAX / 3600 + 1,
+                ..ThrottlePolicy::default()
+            },
+            ThrottlePolicy {
+                pair_window_secs: MAX_SPAN_SECS + 1,
+                ..ThrottlePolicy::default()
+            },
+            ThrottlePolicy {
+                address_max_failures: MAX_COUNT + 1,
+                ..ThrottlePolicy::default()
+            },
+        ] {
+            assert!(huge.validate().is_err(), "{huge:?}");
+        }
+        ThrottlePolicy {
+            account_window_secs: MAX_SPAN_SECS,
+            known_address_secs: MAX_SPAN_SECS,
+            ..ThrottlePolicy::default()
+        }
+        .validate()
+        .unwrap();
     }
 
     #[test]
