@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 holdfast_testkit::on_both_backends!(
     rfc6750_admin_calls_need_an_admin_token_and_stay_inside_its_reach,
     rfc9110_s13_1_1_a_stale_if_match_is_refused_and_the_change_is_audited_with_its_actor,
+    asvs_2_2_1_a_tenants_sign_in_limits_are_set_bounded_and_reset_under_its_etag,
+    an_invitation_makes_an_account_without_a_password_once_per_address,
 );
 
 /// A confidential client of the administration tenant with `scope`, and
@@ -226,4 +228,153 @@ async fn rfc9110_s13_1_1_a_stale_if_match_is_refused_and_the_change_is_audited_w
     );
     let doc: Value = serde_json::from_str(&served).unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
+}
+
+async fn asvs_2_2_1_a_tenants_sign_in_limits_are_set_bounded_and_reset_under_its_etag(
+    server: TestServer,
+) {
+    let fx = flow::fixture(&server, "acme").await;
+    let root = admin_token(&server, "ops", "holdfast:admin").await;
+    let path = "/admin/v1/tenants/acme/throttle";
+    let (status, headers, body) =
+        call(&server, reqwest::Method::GET, path, Some(&root), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["own"], false, "the server's defaults: {body}");
+    assert_eq!(body["pair_max_failures"], 10);
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+
+    let patch = |tag: &str, change: Value| {
+        server
+            .http()
+            .patch(server.url(path))
+            .bearer_auth(&root)
+            .header("if-match", tag)
+            .json(&change)
+            .send()
+    };
+    let set = patch(&etag, json!({"pair_max_failures": 3})).await.unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
+    let new_etag = set.headers()["etag"].to_str().unwrap().to_owned();
+    let body: Value = set.json().await.unwrap();
+    assert_eq!(body["own"], true, "{body}");
+    assert_eq!(body["pair_max_failures"], 3);
+    assert_eq!(body["account_max_failures"], 100, "the rest as in force");
+    // The server applies it at once (the node's cache is dropped).
+    let in_force = holdfast_server::service::throttle::policy(&server.state, &fx.tenant)
+        .await
+        .unwrap();
+    assert_eq!(in_force.pair_max_failures, 3);
+
+    // A writer who read the old version changes nothing.
+    let stale = patch(&etag, json!({"pair_max_failures": 50}))
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    // Beyond ASVS 2.2.1, or beyond any sane bound: 400, nothing changed.
+    for bad in [
+        json!({"account_max_failures": 1000}),
+        json!({"account_window_secs": i64::MAX}),
+        json!({"pair_window_secs": 0}),
+        json!({"pair_max_failures": "3"}),
+        json!({"no_such_limit": 3}),
+    ] {
+        let refused = patch(&new_etag, bad.clone()).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{bad}: {body}");
+    }
+    let (_, headers, now) = call(&server, reqwest::Method::GET, path, Some(&root), None).await;
+    assert_eq!(now["pair_max_failures"], 3, "{now}");
+    assert_eq!(headers["etag"].to_str().unwrap(), new_etag);
+
+    let reset = server
+        .http()
+        .delete(server.url(path))
+        .bearer_auth(&root)
+        .header("if-match", &new_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), StatusCode::OK);
+    let body: Value = reset.json().await.unwrap();
+    assert_eq!(body["own"], false, "{body}");
+    assert_eq!(body["pair_max_failures"], 10);
+
+    let (_, _, events) = call(
+        &server,
+        reqwest::Method::GET,
+        "/admin/v1/tenants/acme/events?kind=tenant_admin",
+        Some(&root),
+        None,
+    )
+    .await;
+    let reasons: Vec<(&str, &str)> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["reason"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("throttle_reset", "client:ops"),
+            ("throttle_set", "client:ops")
+        ],
+        "one event per change, newest first: {events}"
+    );
+}
+
+async fn an_invitation_makes_an_account_without_a_password_once_per_address(server: TestServer) {
+    let fx = flow::fixture(&server, "acme").await;
+    let root = admin_token(&server, "ops", "holdfast:admin").await;
+    let path = "/admin/v1/tenants/acme/invitations";
+    let invite = |email: &str| {
+        call(
+            &server,
+            reqwest::Method::POST,
+            path,
+            Some(&root),
+            Some(json!({"email": email, "name": "Grace Hopper"})),
+        )
+    };
+    let (status, _, made) = invite("grace@example.com").await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["username"], "grace@example.com");
+    assert_eq!(
+        made["email_verified"], false,
+        "verified when the link is used"
+    );
+    let id = made["id"].as_str().unwrap();
+    let stored = server
+        .state
+        .store
+        .user_by_id(&fx.tenant.id, id)
+        .await
+        .unwrap()
+        .expect("the account");
+    assert_eq!(stored.user.email.as_deref(), Some("grace@example.com"));
+
+    // The same address again (any case) is a conflict; a malformed one a 400.
+    let (status, _, again) = invite("Grace@Example.com").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    let (status, _, bad) = invite("not an address").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert_eq!(bad["error"], "invalid_request");
+
+    let (_, _, events) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/admin/v1/tenants/acme/events?user_id={id}"),
+        Some(&root),
+        None,
+    )
+    .await;
+    let invited: Vec<&Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == "invited")
+        .collect();
+    assert_eq!(invited.len(), 1, "{events}");
+    assert_eq!(invited[0]["actor"], "client:ops");
 }

@@ -17,6 +17,7 @@ cli_on_both_backends!(
     cli_server_mode_administers_a_remote_server_through_the_admin_api,
     cli_server_mode_refuses_without_a_valid_token_and_changes_nothing,
     cli_server_mode_manages_users_sessions_and_events_by_username,
+    cli_server_mode_invites_and_sets_sign_in_limits_as_the_database_mode_does,
 );
 
 /// `holdfast --server BASE ARGS --json` from an empty directory, with
@@ -52,17 +53,55 @@ async fn bootstrap(h: &Holdfast) -> String {
         .to_owned()
 }
 
-async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Holdfast) {
-    let secret = bootstrap(&h).await;
-    h.run(&["tenant", "create", "acme"]).await.assert_success();
-    let server = h.served().await;
-    let elsewhere = tempfile::tempdir().unwrap();
-    let env = [
-        ("HOLDFAST_ADMIN_CLIENT_ID", "ops"),
-        ("HOLDFAST_ADMIN_CLIENT_SECRET", secret.as_str()),
-    ];
+/// An operator away from the database: `h` served with a tenant `acme`,
+/// an empty working directory, and the automation client `ops` in the
+/// environment.
+struct Operator {
+    served: support::Served,
+    dir: tempfile::TempDir,
+    secret: String,
+}
 
-    let listed = remote(&server.base, elsewhere.path(), &["tenant", "list"], &env).await;
+impl Operator {
+    async fn start(h: &Holdfast) -> Self {
+        let secret = bootstrap(h).await;
+        h.run(&["tenant", "create", "acme"]).await.assert_success();
+        Self {
+            served: h.served().await,
+            dir: tempfile::tempdir().unwrap(),
+            secret,
+        }
+    }
+
+    fn env(&self) -> [(&str, &str); 2] {
+        [
+            ("HOLDFAST_ADMIN_CLIENT_ID", "ops"),
+            ("HOLDFAST_ADMIN_CLIENT_SECRET", self.secret.as_str()),
+        ]
+    }
+
+    /// `holdfast --server ... ARGS --json` as `ops`.
+    async fn run(&self, args: &[&str]) -> Run {
+        remote(&self.served.base, self.dir.path(), args, &self.env()).await
+    }
+
+    /// [`Self::run`] with `stdin` piped in.
+    async fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        remote_stdin(
+            &self.served.base,
+            self.dir.path(),
+            args,
+            &self.env(),
+            Some(stdin),
+        )
+        .await
+    }
+}
+
+async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Holdfast) {
+    let op = Operator::start(&h).await;
+
+    let listed = op.run(&["tenant", "list"]).await;
     let listed = listed.assert_success().json();
     let slugs: Vec<&str> = listed
         .as_array()
@@ -75,10 +114,8 @@ async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Ho
         "{listed}"
     );
 
-    let updated = remote(
-        &server.base,
-        elsewhere.path(),
-        &[
+    let updated = op
+        .run(&[
             "tenant",
             "update",
             "acme",
@@ -88,10 +125,8 @@ async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Ho
             "#0F766E",
             "--registration",
             "open",
-        ],
-        &env,
-    )
-    .await;
+        ])
+        .await;
     let updated = updated.assert_success().json();
     assert_eq!(updated["accent_color"], "#0f766e", "{updated}");
     assert_eq!(updated["registration"], "open");
@@ -112,55 +147,32 @@ async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Ho
     assert_eq!(changed[0]["actor"], "client:ops");
 
     // Keys: list, rotate, list again.
-    let before = remote(
-        &server.base,
-        elsewhere.path(),
-        &["keys", "list", "--tenant", "acme"],
-        &env,
-    )
-    .await;
+    let before = op.run(&["keys", "list", "--tenant", "acme"]).await;
     let before = before.assert_success().json().as_array().unwrap().len();
-    remote(
-        &server.base,
-        elsewhere.path(),
-        &["keys", "rotate", "--tenant", "acme"],
-        &env,
-    )
-    .await
-    .assert_success();
-    let after = remote(
-        &server.base,
-        elsewhere.path(),
-        &["keys", "list", "--tenant", "acme"],
-        &env,
-    )
-    .await;
+    op.run(&["keys", "rotate", "--tenant", "acme"])
+        .await
+        .assert_success();
+    let after = op.run(&["keys", "list", "--tenant", "acme"]).await;
     let after = after.assert_success().json().as_array().unwrap().len();
     assert!(after > before, "rotation adds a key: {before} -> {after}");
 
     // Clients: the console's, shown.
-    let console = remote(
-        &server.base,
-        elsewhere.path(),
-        &[
+    let console = op
+        .run(&[
             "client",
             "show",
             "--tenant",
             "admin",
             "--client-id",
             "console",
-        ],
-        &env,
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(console.assert_success().json()["client_id"], "console");
 
     // Clients: created with its settings (the secret shown once), then
     // changed, as the database then says.
-    let created = remote(
-        &server.base,
-        elsewhere.path(),
-        &[
+    let created = op
+        .run(&[
             "client",
             "create",
             "--tenant",
@@ -173,18 +185,14 @@ async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Ho
             "--grace-window",
             "15",
             "--dpop-required",
-        ],
-        &env,
-    )
-    .await;
+        ])
+        .await;
     let created = created.assert_success().json();
     assert_eq!(created["kind"], "confidential", "{created}");
     let billing_secret = created["client_secret"].as_str().unwrap();
     assert!(billing_secret.len() >= 32, "{created}");
-    let updated = remote(
-        &server.base,
-        elsewhere.path(),
-        &[
+    let updated = op
+        .run(&[
             "client",
             "update",
             "--tenant",
@@ -197,10 +205,8 @@ async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Ho
             "true",
             "--backchannel-logout-uri",
             "https://billing.example/logout",
-        ],
-        &env,
-    )
-    .await;
+        ])
+        .await;
     let updated = updated.assert_success().json();
     assert_eq!(updated["display_name"], "Billing", "{updated}");
     assert!(updated.get("client_secret").is_none(), "{updated}");
@@ -228,7 +234,7 @@ async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Ho
     );
     // The secret printed is the one the token endpoint takes.
     let token = reqwest::Client::new()
-        .post(format!("{}/t/acme/token", server.base))
+        .post(format!("{}/t/acme/token", op.served.base))
         .basic_auth("billing", Some(billing_secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
@@ -237,7 +243,7 @@ async fn cli_server_mode_administers_a_remote_server_through_the_admin_api(h: Ho
     assert_ne!(token.status(), 401, "the printed secret authenticates");
 
     // Nothing was opened or created where the command ran.
-    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(op.dir.path()).unwrap().count(), 0);
 }
 
 async fn cli_server_mode_refuses_without_a_valid_token_and_changes_nothing(h: Holdfast) {
@@ -297,14 +303,7 @@ async fn cli_server_mode_refuses_without_a_valid_token_and_changes_nothing(h: Ho
     let users = remote(
         &server.base,
         elsewhere.path(),
-        &[
-            "user",
-            "invite",
-            "--tenant",
-            "acme",
-            "--email",
-            "x@acme.example",
-        ],
+        &["retention", "sweep"],
         &[
             ("HOLDFAST_ADMIN_CLIENT_ID", "ops"),
             ("HOLDFAST_ADMIN_CLIENT_SECRET", secret.as_str()),
@@ -323,8 +322,7 @@ async fn cli_server_mode_refuses_without_a_valid_token_and_changes_nothing(h: Ho
 }
 
 async fn cli_server_mode_manages_users_sessions_and_events_by_username(h: Holdfast) {
-    let secret = bootstrap(&h).await;
-    h.run(&["tenant", "create", "acme"]).await.assert_success();
+    let op = Operator::start(&h).await;
     // A user whose name contains the other's: lookups must be exact.
     h.run_stdin(
         &[
@@ -340,40 +338,27 @@ async fn cli_server_mode_manages_users_sessions_and_events_by_username(h: Holdfa
     )
     .await
     .assert_success();
-    let server = h.served().await;
-    let elsewhere = tempfile::tempdir().unwrap();
-    let env = [
-        ("HOLDFAST_ADMIN_CLIENT_ID", "ops"),
-        ("HOLDFAST_ADMIN_CLIENT_SECRET", secret.as_str()),
-    ];
-    let at = |args: &'static [&'static str]| {
-        let base = server.base.clone();
-        let dir = elsewhere.path().to_owned();
-        async move { remote(&base, &dir, args, &env).await }
-    };
 
-    let made = remote_stdin(
-        &server.base,
-        elsewhere.path(),
-        &[
-            "user",
-            "create",
-            "--tenant",
-            "acme",
-            "--username",
-            "Ann",
-            "--email",
-            "ann@acme.example",
-            "--password-stdin",
-        ],
-        &env,
-        Some("ann's long passphrase\n"),
-    )
-    .await;
+    let made = op
+        .run_stdin(
+            &[
+                "user",
+                "create",
+                "--tenant",
+                "acme",
+                "--username",
+                "Ann",
+                "--email",
+                "ann@acme.example",
+                "--password-stdin",
+            ],
+            "ann's long passphrase\n",
+        )
+        .await;
     let made = made.assert_success().json();
     let ann_id = made["id"].as_str().unwrap().to_owned();
 
-    let listed = at(&["user", "list", "--tenant", "acme"]).await;
+    let listed = op.run(&["user", "list", "--tenant", "acme"]).await;
     let listed = listed.assert_success().json();
     let names: Vec<&str> = listed
         .as_array()
@@ -384,22 +369,26 @@ async fn cli_server_mode_manages_users_sessions_and_events_by_username(h: Holdfa
     assert_eq!(names, ["Ann", "joanna"], "{listed}");
 
     // `ann` (any case) is Ann, never joanna.
-    let shown = at(&["user", "show", "--tenant", "acme", "--user", "ann"]).await;
+    let shown = op
+        .run(&["user", "show", "--tenant", "acme", "--user", "ann"])
+        .await;
     let shown = shown.assert_success().json();
     assert_eq!(shown["id"], ann_id.as_str(), "{shown}");
     assert_eq!(shown["live_sessions"], 0);
-    let nobody = at(&["user", "show", "--tenant", "acme", "--user", "jo"]).await;
+    let nobody = op
+        .run(&["user", "show", "--tenant", "acme", "--user", "jo"])
+        .await;
     nobody.assert_failure();
     assert!(nobody.stderr.contains("no user 'jo'"), "{}", nobody.stderr);
 
-    at(&["user", "disable", "--tenant", "acme", "--user", "ann"])
+    op.run(&["user", "disable", "--tenant", "acme", "--user", "ann"])
         .await
         .assert_success();
     let direct = h
         .json(&["user", "show", "--tenant", "acme", "--user", "ann"])
         .await;
     assert_eq!(direct["disabled"], true, "{direct}");
-    at(&["user", "enable", "--tenant", "acme", "--user", "ann"])
+    op.run(&["user", "enable", "--tenant", "acme", "--user", "ann"])
         .await
         .assert_success();
     let direct = h
@@ -407,7 +396,9 @@ async fn cli_server_mode_manages_users_sessions_and_events_by_username(h: Holdfa
         .await;
     assert_eq!(direct["disabled"], false, "{direct}");
 
-    let revoked = at(&["user", "revoke-all", "--tenant", "acme", "--user", "ann"]).await;
+    let revoked = op
+        .run(&["user", "revoke-all", "--tenant", "acme", "--user", "ann"])
+        .await;
     let revoked = revoked.assert_success().json();
     assert_eq!(revoked["sessions_revoked"], 0, "{revoked}");
     let direct = h
@@ -415,32 +406,41 @@ async fn cli_server_mode_manages_users_sessions_and_events_by_username(h: Holdfa
         .await;
     assert_eq!(direct["not_before"], revoked["not_before"], "{direct}");
 
-    let reset = at(&["user", "send-reset", "--tenant", "acme", "--user", "ann"]).await;
+    let reset = op
+        .run(&["user", "send-reset", "--tenant", "acme", "--user", "ann"])
+        .await;
     assert_eq!(
         reset.assert_success().json()["reset_sent_to"],
         "ann@acme.example"
     );
     // joanna has no address: the server's conflict is the message.
-    let no_mail = at(&["user", "send-reset", "--tenant", "acme", "--user", "joanna"]).await;
+    let no_mail = op
+        .run(&["user", "send-reset", "--tenant", "acme", "--user", "joanna"])
+        .await;
     no_mail.assert_failure();
     assert!(no_mail.stderr.contains("409"), "{}", no_mail.stderr);
 
-    let sessions = at(&["session", "list", "--tenant", "acme", "--user", "ann"]).await;
+    let sessions = op
+        .run(&["session", "list", "--tenant", "acme", "--user", "ann"])
+        .await;
     assert_eq!(sessions.assert_success().json(), serde_json::json!([]));
-    let unknown = at(&[
-        "session",
-        "revoke",
-        "--tenant",
-        "acme",
-        "--session",
-        "no-such",
-    ])
-    .await;
+    let unknown = op
+        .run(&[
+            "session",
+            "revoke",
+            "--tenant",
+            "acme",
+            "--session",
+            "no-such",
+        ])
+        .await;
     unknown.assert_failure();
     assert!(unknown.stderr.contains("404"), "{}", unknown.stderr);
 
     // Every change above is in the log, oldest first, by the client.
-    let events = at(&["events", "--tenant", "acme", "--since", "1h"]).await;
+    let events = op
+        .run(&["events", "--tenant", "acme", "--since", "1h"])
+        .await;
     let events = events.assert_success().json();
     let reasons: Vec<&str> = events
         .as_array()
@@ -461,10 +461,87 @@ async fn cli_server_mode_manages_users_sessions_and_events_by_username(h: Holdfa
     let enabled = reasons.iter().position(|r| *r == "user_enabled").unwrap();
     assert!(disabled < enabled, "oldest first: {reasons:?}");
 
-    at(&["user", "delete", "--tenant", "acme", "--user", "ann"])
+    op.run(&["user", "delete", "--tenant", "acme", "--user", "ann"])
         .await
         .assert_success();
     h.run(&["user", "show", "--tenant", "acme", "--user", "ann"])
         .await
         .assert_failure();
+}
+
+async fn cli_server_mode_invites_and_sets_sign_in_limits_as_the_database_mode_does(h: Holdfast) {
+    let op = Operator::start(&h).await;
+
+    let invite: &'static [&'static str] = &[
+        "user",
+        "invite",
+        "--tenant",
+        "acme",
+        "--email",
+        "grace@acme.example",
+        "--name",
+        "Grace Hopper",
+    ];
+    let invited = op.run(invite).await;
+    let invited = invited.assert_success().json();
+    assert_eq!(invited["username"], "grace@acme.example", "{invited}");
+    assert_eq!(invited["invitation_sent_to"], "grace@acme.example");
+    let direct = h
+        .json(&[
+            "user",
+            "show",
+            "--tenant",
+            "acme",
+            "--user",
+            "grace@acme.example",
+        ])
+        .await;
+    assert_eq!(direct["id"], invited["id"], "{direct}");
+    let twice = op.run(invite).await;
+    twice.assert_failure();
+    assert!(twice.stderr.contains("409"), "{}", twice.stderr);
+
+    // No flag shows the limits in force, as the database mode prints them.
+    let shown = op.run(&["tenant", "throttle", "acme"]).await;
+    let shown = shown.assert_success().json();
+    assert_eq!(shown, h.json(&["tenant", "throttle", "acme"]).await);
+    let set = op
+        .run(&["tenant", "throttle", "acme", "--pair-max-failures", "3"])
+        .await;
+    let set = set.assert_success().json();
+    assert_eq!(set["pair_max_failures"], 3, "{set}");
+    assert_eq!(set, h.json(&["tenant", "throttle", "acme"]).await);
+    // Over ASVS 2.2.1's 100 an hour: the server's refusal, nothing changed.
+    let lax = op
+        .run(&[
+            "tenant",
+            "throttle",
+            "acme",
+            "--account-max-failures",
+            "1000",
+        ])
+        .await;
+    lax.assert_failure();
+    assert!(lax.stderr.contains("100 failed attempts"), "{}", lax.stderr);
+    let reset = op.run(&["tenant", "throttle", "acme", "--reset"]).await;
+    let reset = reset.assert_success().json();
+    assert_eq!(reset["pair_max_failures"], 10, "{reset}");
+    assert_eq!(reset, shown, "back to the server's limits");
+
+    let events = op
+        .run(&["events", "--tenant", "acme", "--since", "1h"])
+        .await;
+    let events = events.assert_success().json();
+    let reasons: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "client:ops")
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["invited", "throttle_set", "throttle_reset"],
+        "{events}"
+    );
 }

@@ -279,12 +279,15 @@ async fn asvs_2_2_1_a_tenant_can_set_its_own_limits(server: TestServer) {
         pair_max_failures: 3,
         ..ThrottlePolicy::default()
     };
-    server
-        .state
-        .store
-        .set_tenant_throttle_policy(&fx.tenant.id, Some(&strict))
-        .await
-        .unwrap();
+    holdfast_server::service::admin::set_throttle(
+        &server.state,
+        &fx.tenant,
+        &holdfast_server::service::admin::Actor::cli(),
+        None,
+        Some(strict),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         server
             .state

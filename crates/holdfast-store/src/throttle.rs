@@ -55,11 +55,16 @@ pub trait ThrottleStore: Send + Sync {
     ) -> StoreResult<()>;
     /// The tenant's own limits, if it set any.
     async fn tenant_throttle_policy(&self, tenant_id: &str) -> StoreResult<Option<ThrottlePolicy>>;
-    /// Sets (or, with `None`, removes) the tenant's own limits.
+    /// Sets (or, with `None`, removes) the tenant's own limits, with
+    /// `audit`, in one transaction; bumps the tenant's settings version
+    /// (its `ETag`) and returns the new one. With `expected_version`, only
+    /// if the version is still that (`Stale` otherwise).
     /// `NotFound("tenant")` if there is no such tenant.
     async fn set_tenant_throttle_policy(
         &self,
         tenant_id: &str,
+        expected_version: Option<i64>,
         policy: Option<&ThrottlePolicy>,
-    ) -> StoreResult<()>;
+        audit: &AuditEvent,
+    ) -> StoreResult<i64>;
 }

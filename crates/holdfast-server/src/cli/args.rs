@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use holdfast_core::client::{GrantType, RotationMode};
 use holdfast_core::keys::SigningAlg;
-use holdfast_core::throttle::ThrottlePolicy;
 use url::Url;
 
 use crate::config::{LogFormat, Overrides};
@@ -375,33 +374,9 @@ pub struct TenantUpdateArgs {
 pub struct TenantThrottleArgs {
     /// Tenant slug.
     pub slug: String,
-    /// Failures per account and address in one window.
-    #[arg(long)]
-    pub pair_max_failures: Option<i64>,
-    /// Length of that window, seconds.
-    #[arg(long)]
-    pub pair_window_secs: Option<i64>,
-    /// Failures per account before each further attempt waits a doubling delay.
-    #[arg(long)]
-    pub account_delay_after: Option<i64>,
-    /// Longest such delay, seconds.
-    #[arg(long)]
-    pub account_max_delay_secs: Option<i64>,
-    /// Failures per account in one window (at most 100 an hour).
-    #[arg(long)]
-    pub account_max_failures: Option<i64>,
-    /// Length of the account window, seconds.
-    #[arg(long)]
-    pub account_window_secs: Option<i64>,
-    /// Failures per address across accounts in one window.
-    #[arg(long)]
-    pub address_max_failures: Option<i64>,
-    /// Length of the address window, seconds.
-    #[arg(long)]
-    pub address_window_secs: Option<i64>,
-    /// How long an address that signed in stays exempt from the account limit, seconds.
-    #[arg(long)]
-    pub known_address_secs: Option<i64>,
+    /// The limits to change (the admin API's `PATCH .../throttle` body).
+    #[command(flatten)]
+    pub limits: crate::service::admin::ThrottlePatch,
     /// Drop the tenant's own limits: the server's configured ones apply.
     #[arg(long, conflicts_with_all = [
         "pair_max_failures", "pair_window_secs", "account_delay_after",
@@ -409,31 +384,6 @@ pub struct TenantThrottleArgs {
         "address_max_failures", "address_window_secs", "known_address_secs",
     ])]
     pub reset: bool,
-}
-
-impl TenantThrottleArgs {
-    /// `base` with the given flags applied; `None` when no flag was given.
-    pub fn apply(&self, base: ThrottlePolicy) -> Option<ThrottlePolicy> {
-        let mut p = base;
-        let mut changed = false;
-        for (flag, field) in [
-            (self.pair_max_failures, &mut p.pair_max_failures),
-            (self.pair_window_secs, &mut p.pair_window_secs),
-            (self.account_delay_after, &mut p.account_delay_after),
-            (self.account_max_delay_secs, &mut p.account_max_delay_secs),
-            (self.account_max_failures, &mut p.account_max_failures),
-            (self.account_window_secs, &mut p.account_window_secs),
-            (self.address_max_failures, &mut p.address_max_failures),
-            (self.address_window_secs, &mut p.address_window_secs),
-            (self.known_address_secs, &mut p.known_address_secs),
-        ] {
-            if let Some(value) = flag {
-                *field = value;
-                changed = true;
-            }
-        }
-        changed.then_some(p)
-    }
 }
 
 /// `holdfast client ...`

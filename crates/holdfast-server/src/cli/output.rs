@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use crate::service::accounts::AccountError;
 use crate::service::admin::AdminError;
 
 /// Where results go and in which form.
@@ -190,8 +191,14 @@ impl ErrorCode {
                     AdminError::Invalid(_)
                     | AdminError::Password(_)
                     | AdminError::WeakPassword(_)
-                    | AdminError::Policy(_) => ErrorCode::InvalidInput,
-                    AdminError::Conflict(_) | AdminError::Stale(_) => ErrorCode::Conflict,
+                    | AdminError::Policy(_)
+                    | AdminError::Throttle(_)
+                    | AdminError::Account(
+                        AccountError::Invalid(_) | AccountError::WeakPassword(_),
+                    ) => ErrorCode::InvalidInput,
+                    AdminError::Conflict(_)
+                    | AdminError::Stale(_)
+                    | AdminError::Account(AccountError::Exists(_)) => ErrorCode::Conflict,
                     AdminError::NotFound(_) => ErrorCode::NotFound,
                     AdminError::Key(_)
                     | AdminError::Account(_)

@@ -10,14 +10,18 @@
 //! automation client `holdfast admin bootstrap --automation-client` makes).
 //! Secrets come from the environment, never from argv.
 //!
-//! Covered: `tenant list|show|create|update|delete`, `client
+//! Covered: `tenant list|show|create|update|delete|throttle`, `client
 //! create|update|list|show|delete`, `keys list|rotate`, `user
-//! list|show|create|disable|enable|delete|set-password|send-reset|revoke-all`,
+//! list|show|create|invite|disable|enable|delete|set-password|send-reset|revoke-all`,
 //! `session list|revoke` and `events` (the newest `--limit`, see
-//! [`users`]). `migrate`, `admin`, `retention`, `tenant throttle` and `user
-//! invite` say they need the database and change nothing.
+//! [`users`]). `migrate`, `admin` and `retention` say they need the
+//! database and change nothing.
+//!
+//! Every path segment taken from the command line is percent-encoded
+//! ([`path`]).
 
 use anyhow::{Context, anyhow, bail};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
@@ -26,7 +30,7 @@ mod users;
 
 use super::args::{
     AdminCommand, BackchannelLogoutArgs, ClientCommand, ClientCreateArgs, ClientUpdateArgs,
-    KeysCommand, TenantCommand, TenantUpdateArgs, UserCommand,
+    KeysCommand, TenantCommand, TenantThrottleArgs, TenantUpdateArgs,
 };
 use super::output::{Output, Table, lines_of};
 use crate::service::administrators::ADMIN_TENANT;
@@ -167,18 +171,11 @@ fn unsupported() -> anyhow::Error {
 /// Runs `command` against the admin API of `server`.
 pub async fn run(server: &Url, command: &AdminCommand, out: Output) -> anyhow::Result<()> {
     // Refuse before asking for a token.
-    match command {
-        AdminCommand::Tenant(TenantCommand::Throttle(_))
-        | AdminCommand::User(UserCommand::Invite { .. }) => return Err(unsupported()),
-        AdminCommand::Tenant(_)
-        | AdminCommand::Client(_)
-        | AdminCommand::Keys(_)
-        | AdminCommand::User(_)
-        | AdminCommand::Session(_)
-        | AdminCommand::Events(_) => {}
-        AdminCommand::Migrate | AdminCommand::Administrators(_) | AdminCommand::Retention(_) => {
-            return Err(unsupported());
-        }
+    if matches!(
+        command,
+        AdminCommand::Migrate | AdminCommand::Administrators(_) | AdminCommand::Retention(_)
+    ) {
+        return Err(unsupported());
     }
     let remote = Remote::connect(server).await?;
     match command {
@@ -188,8 +185,34 @@ pub async fn run(server: &Url, command: &AdminCommand, out: Output) -> anyhow::R
         AdminCommand::User(command) => users::user(&remote, command, out).await,
         AdminCommand::Session(command) => users::session(&remote, command, out).await,
         AdminCommand::Events(args) => users::events(&remote, args, out).await,
-        _ => Err(unsupported()),
+        AdminCommand::Migrate | AdminCommand::Administrators(_) | AdminCommand::Retention(_) => {
+            Err(unsupported())
+        }
     }
+}
+
+/// Characters a path segment keeps as they are: RFC 3986 §2.3's
+/// unreserved set; everything else is percent-encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The API path of `segments`, each percent-encoded (RFC 3986 §3.3), so a
+/// slug, client id or session id can only ever name one segment. `.` and
+/// `..` (which a URL parser would resolve, RFC 3986 §5.2.4) and empty
+/// segments are refused.
+fn path(segments: &[&str]) -> anyhow::Result<String> {
+    let mut path = String::new();
+    for segment in segments {
+        if matches!(*segment, "" | "." | "..") {
+            bail!("'{segment}' cannot name anything on the server");
+        }
+        path.push('/');
+        path.extend(utf8_percent_encode(segment, SEGMENT));
+    }
+    Ok(path)
 }
 
 fn items(page: &Value) -> Vec<Value> {
@@ -242,7 +265,7 @@ async fn tenant(remote: &Remote, command: &TenantCommand, out: Output) -> anyhow
             remote
                 .call(
                     Method::PATCH,
-                    &format!("/tenants/{}/settings", args.slug),
+                    &path(&["tenants", &args.slug, "settings"])?,
                     Some(settings_patch(args)),
                 )
                 .await?;
@@ -250,25 +273,47 @@ async fn tenant(remote: &Remote, command: &TenantCommand, out: Output) -> anyhow
         }
         TenantCommand::Delete { slug } => {
             remote
-                .call(Method::DELETE, &format!("/tenants/{slug}"), None)
+                .call(Method::DELETE, &path(&["tenants", slug])?, None)
                 .await?;
             out.print(
                 json!({"deleted": true, "slug": slug}),
                 format!("deleted tenant '{slug}' with its clients, users, sessions and keys"),
             );
         }
-        TenantCommand::Throttle(_) => return Err(unsupported()),
+        TenantCommand::Throttle(args) => throttle(remote, args, out).await?,
     }
+    Ok(())
+}
+
+/// `tenant throttle`: the flags as the `PATCH` body, `--reset` as a
+/// `DELETE`, no flag as a `GET`; prints the limits in force as the
+/// database mode does.
+async fn throttle(remote: &Remote, args: &TenantThrottleArgs, out: Output) -> anyhow::Result<()> {
+    let at = path(&["tenants", &args.slug, "throttle"])?;
+    let patch = serde_json::to_value(&args.limits)?;
+    let mut shown = if args.reset {
+        remote.call(Method::DELETE, &at, None).await?
+    } else if patch.as_object().is_some_and(|p| !p.is_empty()) {
+        remote.call(Method::PATCH, &at, Some(patch)).await?
+    } else {
+        remote.call(Method::GET, &at, None).await?
+    };
+    if let Some(fields) = shown.as_object_mut() {
+        fields.remove("own");
+        fields.remove("version");
+    }
+    let human = lines_of(&shown);
+    out.print(shown, human);
     Ok(())
 }
 
 /// The tenant and its settings, in one object.
 async fn show_tenant(remote: &Remote, slug: &str, out: Output) -> anyhow::Result<()> {
     let mut shown = remote
-        .call(Method::GET, &format!("/tenants/{slug}"), None)
+        .call(Method::GET, &path(&["tenants", slug])?, None)
         .await?;
     let settings = remote
-        .call(Method::GET, &format!("/tenants/{slug}/settings"), None)
+        .call(Method::GET, &path(&["tenants", slug, "settings"])?, None)
         .await?;
     if let (Some(into), Some(from)) = (shown.as_object_mut(), settings.as_object()) {
         into.extend(from.clone());
@@ -308,7 +353,7 @@ async fn client(remote: &Remote, command: &ClientCommand, out: Output) -> anyhow
         ClientCommand::List { tenant } => {
             let list = items(
                 &remote
-                    .call(Method::GET, &format!("/tenants/{tenant}/clients"), None)
+                    .call(Method::GET, &path(&["tenants", tenant, "clients"])?, None)
                     .await?,
             );
             let mut table = Table::new(&["CLIENT_ID", "KIND", "NAME"]);
@@ -325,7 +370,7 @@ async fn client(remote: &Remote, command: &ClientCommand, out: Output) -> anyhow
             let shown = remote
                 .call(
                     Method::GET,
-                    &format!("/tenants/{tenant}/clients/{client_id}"),
+                    &path(&["tenants", tenant, "clients", client_id])?,
                     None,
                 )
                 .await?;
@@ -336,7 +381,7 @@ async fn client(remote: &Remote, command: &ClientCommand, out: Output) -> anyhow
             remote
                 .call(
                     Method::DELETE,
-                    &format!("/tenants/{tenant}/clients/{client_id}"),
+                    &path(&["tenants", tenant, "clients", client_id])?,
                     None,
                 )
                 .await?;
@@ -349,7 +394,7 @@ async fn client(remote: &Remote, command: &ClientCommand, out: Output) -> anyhow
             let made = remote
                 .call(
                     Method::POST,
-                    &format!("/tenants/{}/clients", args.tenant),
+                    &path(&["tenants", &args.tenant, "clients"])?,
                     Some(new_client(args)),
                 )
                 .await?;
@@ -377,7 +422,7 @@ async fn client(remote: &Remote, command: &ClientCommand, out: Output) -> anyhow
             let shown = remote
                 .call(
                     Method::PATCH,
-                    &format!("/tenants/{}/clients/{}", args.tenant, args.client_id),
+                    &path(&["tenants", &args.tenant, "clients", &args.client_id])?,
                     Some(patch),
                 )
                 .await?;
@@ -463,7 +508,7 @@ async fn keys(remote: &Remote, command: &KeysCommand, out: Output) -> anyhow::Re
         KeysCommand::List { tenant } => {
             let list = items(
                 &remote
-                    .call(Method::GET, &format!("/tenants/{tenant}/keys"), None)
+                    .call(Method::GET, &path(&["tenants", tenant, "keys"])?, None)
                     .await?,
             );
             let mut table = Table::new(&["KID", "ALG", "STATE"]);
@@ -476,7 +521,7 @@ async fn keys(remote: &Remote, command: &KeysCommand, out: Output) -> anyhow::Re
             let rotated = remote
                 .call(
                     Method::POST,
-                    &format!("/tenants/{tenant}/keys/rotate"),
+                    &path(&["tenants", tenant, "keys", "rotate"])?,
                     None,
                 )
                 .await?;
@@ -485,4 +530,26 @@ async fn keys(remote: &Remote, command: &KeysCommand, out: Output) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path;
+
+    #[test]
+    fn rfc_3986_path_segments_are_percent_encoded_one_segment_each() {
+        assert_eq!(
+            path(&["tenants", "acme", "sessions", "a b/c?d#e%f+g"]).unwrap(),
+            "/tenants/acme/sessions/a%20b%2Fc%3Fd%23e%25f%2Bg"
+        );
+        assert_eq!(path(&["x", "ü.-_~"]).unwrap(), "/x/%C3%BC.-_~");
+    }
+
+    #[test]
+    fn rfc_3986_dot_segments_and_empty_ones_are_refused() {
+        for bad in ["", ".", ".."] {
+            assert!(path(&["tenants", bad]).is_err(), "{bad:?}");
+        }
+        assert!(path(&["tenants", "..."]).is_ok());
+    }
 }

@@ -56,6 +56,9 @@ impl From<AccountError> for ApiError {
             AccountError::Invalid(_) | AccountError::WeakPassword(_) => {
                 Self::invalid_request(description)
             }
+            AccountError::Exists(_) => {
+                Self::invalid_request(description).with_status(StatusCode::CONFLICT)
+            }
             AccountError::WrongPassword
             | AccountError::NotUsable(_)
             | AccountError::WrongCode

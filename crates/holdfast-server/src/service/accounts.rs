@@ -45,6 +45,9 @@ pub enum AccountError {
     /// An input is malformed (email, name, code).
     #[error("{0}")]
     Invalid(&'static str),
+    /// The account to create exists already (an administrator's invitation).
+    #[error("{0}")]
+    Exists(&'static str),
     /// The password breaks the tenant's policy.
     #[error(transparent)]
     WeakPassword(#[from] PasswordRejection),
@@ -93,7 +96,7 @@ impl AccountError {
     pub fn user_message(&self) -> String {
         match self {
             Self::RegistrationClosed => "New accounts cannot be created here.".to_owned(),
-            Self::Invalid(message) => (*message).to_owned(),
+            Self::Invalid(message) | Self::Exists(message) => (*message).to_owned(),
             Self::WeakPassword(why) => format!("Choose another password: {why}."),
             Self::WrongPassword => "Your current password is not right.".to_owned(),
             Self::NotUsable(_) => {
@@ -494,10 +497,11 @@ pub async fn sign_up(
     }
 }
 
-/// Invites `email` (`holdfast user invite`): a new account named by the
-/// address, with no usable password, and a mailed link (7 days) to choose
-/// one; using it verifies the address. The account, the link, the mail and
-/// the audit event are one transaction. An address that has an account is
+/// Invites `email` (`holdfast user invite`, the admin API's invitations):
+/// a new account named by the address, with no usable password, and a
+/// mailed link (7 days) to choose one; using it verifies the address. The
+/// account, the link, the mail and the audit event (naming `actor`, the
+/// administrator) are one transaction. An address that has an account is
 /// refused (an administrator may be told).
 pub async fn invite(
     state: &AppState,
@@ -505,11 +509,12 @@ pub async fn invite(
     issuer: &Url,
     email: &str,
     name: Option<&str>,
+    actor: Option<&str>,
     context: &RequestContext,
 ) -> Result<User, AccountError> {
     let person = new_person(email, name.unwrap_or_default())?;
     if existing_account(state, tenant, &person).await?.is_some() {
-        return Err(AccountError::Invalid(
+        return Err(AccountError::Exists(
             "An account with this address already exists.",
         ));
     }
@@ -533,11 +538,12 @@ pub async fn invite(
         footer: "The link works once and expires in 7 days. If you did not expect this, ignore this message.".to_owned(),
     };
     let queued = mails(state, tenant, &[(email, invitation)]);
-    let event = account_event(state, tenant, &id, "invited", context);
+    let mut event = account_event(state, tenant, &id, "invited", context);
+    event.actor = actor.map(str::to_owned);
     register(state, tenant, &person, &hash, &minted, &queued, &event)
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => AccountError::Invalid(
+            StoreError::Conflict(_) => AccountError::Exists(
                 "An account with this address (or one like it) already exists.",
             ),
             other => other.into(),

@@ -1,6 +1,7 @@
-//! Administration use cases: tenants, clients, users, key rotation. Used by
-//! the CLI today and by an admin API later; every input is validated by the
-//! domain crate before anything is written.
+//! Administration use cases: tenants, their settings and sign-in limits,
+//! clients, users and invitations, sessions, key rotation. Shared by the
+//! CLI's database mode and the admin API (`http::admin`); every input is
+//! validated by the domain crate before anything is written.
 
 use holdfast_core::ValidationError;
 use holdfast_core::accounts::{
@@ -9,6 +10,7 @@ use holdfast_core::accounts::{
 use holdfast_core::client::{Client, ClientKind, NewClient};
 use holdfast_core::keys::SigningAlg;
 use holdfast_core::tenant::{Tenant, TenantSlug};
+use holdfast_core::throttle::ThrottlePolicy;
 use holdfast_core::user::{User, Username, parse_email};
 use holdfast_crypto::secret::{CLIENT_SECRET_PREFIX, SecretString, generate_token, sha256_b64};
 use holdfast_store::StoreError;
@@ -38,6 +40,9 @@ pub enum AdminError {
     /// The tenant settings are outside their bounds.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The sign-in limits are outside their bounds.
+    #[error(transparent)]
+    Throttle(#[from] holdfast_core::throttle::PolicyError),
     /// Key handling failed.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -729,6 +734,170 @@ pub async fn send_password_reset(
         "password_reset_sent",
     )
     .await
+}
+
+/// Invites `email` to `tenant` as [`accounts::invite`] does (an account
+/// with no password yet and a mailed link to choose one), with the
+/// invitation's audit event naming `actor`.
+///
+/// [`accounts::invite`]: crate::service::accounts::invite
+pub async fn invite_user(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+    email: &str,
+    name: Option<&str>,
+) -> Result<User, AdminError> {
+    let issuer = holdfast_core::tenant::issuer_url(&state.public_url, &tenant.slug);
+    Ok(crate::service::accounts::invite(
+        state,
+        tenant,
+        &issuer,
+        email,
+        name,
+        Some(&actor.name),
+        &actor.context,
+    )
+    .await?)
+}
+
+/// Changes to a tenant's sign-in limits; absent fields keep the value in
+/// force. One type for every edge that changes them: the body of the admin
+/// API's `PATCH .../throttle`, and the flags of `holdfast tenant throttle`
+/// in both its modes.
+#[derive(
+    Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema, clap::Args,
+)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottlePatch {
+    /// Failures per account and address in one window.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pair_max_failures: Option<i64>,
+    /// Length of that window, seconds.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pair_window_secs: Option<i64>,
+    /// Failures per account before each further attempt waits a doubling
+    /// delay.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_delay_after: Option<i64>,
+    /// Longest such delay, seconds.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_max_delay_secs: Option<i64>,
+    /// Failures per account in one window (at most 100 an hour).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_max_failures: Option<i64>,
+    /// Length of the account window, seconds.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_window_secs: Option<i64>,
+    /// Failures per address across accounts in one window.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address_max_failures: Option<i64>,
+    /// Length of the address window, seconds.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address_window_secs: Option<i64>,
+    /// How long an address that signed in stays exempt from the account
+    /// limit, seconds.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_address_secs: Option<i64>,
+}
+
+impl ThrottlePatch {
+    /// `base` with the given fields applied; `None` when none is given.
+    pub fn apply(&self, base: ThrottlePolicy) -> Option<ThrottlePolicy> {
+        let mut p = base;
+        let mut changed = false;
+        for (given, field) in [
+            (self.pair_max_failures, &mut p.pair_max_failures),
+            (self.pair_window_secs, &mut p.pair_window_secs),
+            (self.account_delay_after, &mut p.account_delay_after),
+            (self.account_max_delay_secs, &mut p.account_max_delay_secs),
+            (self.account_max_failures, &mut p.account_max_failures),
+            (self.account_window_secs, &mut p.account_window_secs),
+            (self.address_max_failures, &mut p.address_max_failures),
+            (self.address_window_secs, &mut p.address_window_secs),
+            (self.known_address_secs, &mut p.known_address_secs),
+        ] {
+            if let Some(value) = given {
+                *field = value;
+                changed = true;
+            }
+        }
+        changed.then_some(p)
+    }
+}
+
+/// A tenant's sign-in limits (`holdfast_core::throttle`).
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleSettings {
+    /// The limits in force.
+    pub policy: ThrottlePolicy,
+    /// Whether they are the tenant's own (else the server's defaults).
+    pub own: bool,
+    /// The tenant's settings version, the `ETag` of a conditional change.
+    pub version: i64,
+}
+
+/// The limits in force for `tenant`, and whether they are its own.
+pub async fn throttle_settings(
+    state: &AppState,
+    tenant: &Tenant,
+) -> Result<ThrottleSettings, AdminError> {
+    let own = state.store.tenant_throttle_policy(&tenant.id).await?;
+    let version = state
+        .store
+        .tenant_version(&tenant.id)
+        .await?
+        .ok_or_else(|| missing_tenant(tenant))?;
+    Ok(ThrottleSettings {
+        policy: own.unwrap_or(state.config.throttle),
+        own: own.is_some(),
+        version,
+    })
+}
+
+/// Gives `tenant` limits of its own (`Some`, validated first) or sends it
+/// back to the server's (`None`), with an audit event naming `actor`; with
+/// `expected_version`, only if the settings are still at that version.
+/// Every node picks the change up within the policy cache's few seconds.
+pub async fn set_throttle(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+    expected_version: Option<i64>,
+    policy: Option<ThrottlePolicy>,
+) -> Result<ThrottleSettings, AdminError> {
+    if let Some(policy) = &policy {
+        policy.validate()?;
+    }
+    let reason = if policy.is_some() {
+        "throttle_set"
+    } else {
+        "throttle_reset"
+    };
+    let event = audit_event(state, tenant, actor, "tenant_admin", None, None, reason);
+    let version = state
+        .store
+        .set_tenant_throttle_policy(&tenant.id, expected_version, policy.as_ref(), &event)
+        .await?;
+    state.throttle_policies.remove(&tenant.id);
+    Ok(ThrottleSettings {
+        policy: policy.unwrap_or(state.config.throttle),
+        own: policy.is_some(),
+        version,
+    })
+}
+
+fn missing_tenant(tenant: &Tenant) -> AdminError {
+    AdminError::NotFound(format!("tenant '{}' not found", tenant.slug))
 }
 
 /// The error for a thing `tenant` does not have.

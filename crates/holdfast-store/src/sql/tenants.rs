@@ -20,6 +20,37 @@ pub(super) async fn tenant_json<T: serde::de::DeserializeOwned>(
         .transpose()
 }
 
+/// Bumps tenant `tenant_id`'s settings version inside `tx`, if it is still
+/// `expected` (any version when `None`): the new version, `Stale` when it
+/// moved on, `NotFound` without the tenant. Every settings change goes
+/// through here, so one `ETag` guards them all.
+pub(super) async fn bump_tenant_version(
+    tx: &mut sqlx::Transaction<'_, super::Db>,
+    tenant_id: &str,
+    expected: Option<i64>,
+) -> crate::StoreResult<i64> {
+    let bumped: Option<i64> = sqlx::query_scalar(
+        "UPDATE tenants SET version = version + 1
+         WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR version = $2)
+         RETURNING version",
+    )
+    .bind(tenant_id)
+    .bind(expected)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(version) = bumped {
+        return Ok(version);
+    }
+    let found: Option<String> = sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Err(match found {
+        Some(_) => crate::StoreError::Stale("tenant"),
+        None => crate::StoreError::NotFound("tenant"),
+    })
+}
+
 #[async_trait::async_trait]
 impl crate::TenantStore for ThisStore {
     async fn create_tenant(
@@ -105,25 +136,7 @@ impl crate::TenantStore for ThisStore {
     ) -> crate::StoreResult<i64> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
-        let bumped: Option<i64> = sqlx::query_scalar(
-            "UPDATE tenants SET version = version + 1
-             WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR version = $2)
-             RETURNING version",
-        )
-        .bind(tenant_id)
-        .bind(expected_version)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(version) = bumped else {
-            let found: Option<String> = sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1")
-                .bind(tenant_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            return Err(match found {
-                Some(_) => crate::StoreError::Stale("tenant"),
-                None => crate::StoreError::NotFound("tenant"),
-            });
-        };
+        let version = bump_tenant_version(&mut tx, tenant_id, expected_version).await?;
         if let Some(name) = display_name {
             sqlx::query("UPDATE tenants SET display_name = $2 WHERE id = $1")
                 .bind(tenant_id)

@@ -251,9 +251,14 @@ impl crate::ThrottleStore for ThisStore {
     async fn set_tenant_throttle_policy(
         &self,
         tenant_id: &str,
+        expected_version: Option<i64>,
         policy: Option<&holdfast_core::throttle::ThrottlePolicy>,
-    ) -> crate::StoreResult<()> {
+        audit: &crate::AuditEvent,
+    ) -> crate::StoreResult<i64> {
         let mut writer = self.write_conn().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        let version =
+            super::tenants::bump_tenant_version(&mut tx, tenant_id, expected_version).await?;
         match policy {
             Some(policy) => {
                 let text = serde_json::to_string(policy)
@@ -264,22 +269,18 @@ impl crate::ThrottleStore for ThisStore {
                 )
                 .bind(tenant_id)
                 .bind(text)
-                .execute(&mut *writer)
-                .await
-                .map_err(|e| match e {
-                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                        crate::StoreError::NotFound("tenant")
-                    }
-                    other => crate::StoreError::Database(other),
-                })?;
+                .execute(&mut *tx)
+                .await?;
             }
             None => {
                 sqlx::query("DELETE FROM tenant_throttle_policies WHERE tenant_id = $1")
                     .bind(tenant_id)
-                    .execute(&mut *writer)
+                    .execute(&mut *tx)
                     .await?;
             }
         }
-        Ok(())
+        insert_event(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(version)
     }
 }

@@ -122,24 +122,19 @@ fn show(state: &AppState, tenant: &Tenant, policy: &AccountPolicy, out: Output) 
 /// `holdfast tenant throttle`: shows, changes or resets the tenant's limits.
 async fn throttle(state: &AppState, args: &TenantThrottleArgs, out: Output) -> anyhow::Result<()> {
     let tenant = admin::tenant(state, &args.slug).await?;
-    let own = state.store.tenant_throttle_policy(&tenant.id).await?;
+    let current = admin::throttle_settings(state, &tenant).await?;
     let policy = if args.reset {
-        state
-            .store
-            .set_tenant_throttle_policy(&tenant.id, None)
-            .await?;
-        state.config.throttle
+        admin::set_throttle(state, &tenant, &Actor::cli(), None, None)
+            .await?
+            .policy
     } else {
-        match args.apply(own.unwrap_or(state.config.throttle)) {
+        match args.limits.apply(current.policy) {
             Some(policy) => {
-                policy.validate()?;
-                state
-                    .store
-                    .set_tenant_throttle_policy(&tenant.id, Some(&policy))
-                    .await?;
-                policy
+                admin::set_throttle(state, &tenant, &Actor::cli(), None, Some(policy))
+                    .await?
+                    .policy
             }
-            None => own.unwrap_or(state.config.throttle),
+            None => current.policy,
         }
     };
     let value = serde_json::to_value(policy)?;

@@ -159,21 +159,8 @@ pub async fn run(state: &AppState, command: &UserCommand, out: Output) -> anyhow
             name,
         } => {
             let tenant = admin::tenant(state, tenant).await?;
-            let cli = crate::service::RequestContext {
-                user_agent: Some("holdfast-cli".to_owned()),
-                ..Default::default()
-            };
-            let issuer = crate::service::accounts::issuer_of(state, &tenant);
-            let user = crate::service::accounts::invite(
-                state,
-                &tenant,
-                &issuer,
-                email,
-                name.as_deref(),
-                &cli,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!(e.user_message()))?;
+            let user =
+                admin::invite_user(state, &tenant, &Actor::cli(), email, name.as_deref()).await?;
             out.print(
                 json!({"tenant": tenant.slug, "id": user.id, "username": user.username, "invitation_sent_to": user.email}),
                 format!(

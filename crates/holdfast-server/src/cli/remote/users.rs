@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use url::form_urlencoded;
 
-use super::{Remote, items, text};
+use super::{Remote, items, path, text};
 use crate::cli::admin::read_password_from_stdin;
 use crate::cli::args::{EventsArgs, SessionCommand, UserCommand};
 use crate::cli::output::{Output, SESSION_COLUMNS, Table, cell, lines_of, time};
@@ -77,7 +77,7 @@ async fn find_user(remote: &Remote, tenant: &str, username: &str) -> anyhow::Res
             .call(
                 Method::GET,
                 &with_query(
-                    &format!("/tenants/{tenant}/users"),
+                    &path(&["tenants", tenant, "users"])?,
                     &[
                         ("q", Some(username.trim().to_owned())),
                         ("limit", Some(PAGE.to_string())),
@@ -101,9 +101,12 @@ async fn find_user(remote: &Remote, tenant: &str, username: &str) -> anyhow::Res
     }
 }
 
-/// `/tenants/{tenant}/users/{id}` and below.
-fn user_path(tenant: &str, user: &Value, rest: &str) -> String {
-    format!("/tenants/{tenant}/users/{}{rest}", text(&user["id"]))
+/// `/tenants/{tenant}/users/{id}` and below (`rest`: more segments).
+fn user_path(tenant: &str, user: &Value, rest: &[&str]) -> anyhow::Result<String> {
+    let id = text(&user["id"]);
+    let mut segments = vec!["tenants", tenant, "users", &id];
+    segments.extend_from_slice(rest);
+    path(&segments)
 }
 
 /// Runs `holdfast --server URL user ...`.
@@ -120,7 +123,7 @@ pub(super) async fn user(
         } => {
             let found = pages(
                 remote,
-                &format!("/tenants/{tenant}/users"),
+                &path(&["tenants", tenant, "users"])?,
                 &[],
                 after.as_deref().map(normalize_username),
                 *limit,
@@ -146,13 +149,17 @@ pub(super) async fn user(
         UserCommand::Show { tenant, user } => {
             let found = find_user(remote, tenant, user).await?;
             let sessions = remote
-                .call(Method::GET, &user_path(tenant, &found, "/sessions"), None)
+                .call(
+                    Method::GET,
+                    &user_path(tenant, &found, &["sessions"])?,
+                    None,
+                )
                 .await?;
             let value = json!({
                 "id": found["id"], "tenant": tenant, "username": found["username"],
                 "email": found["email"], "created_at": found["created_at"],
                 "disabled": !found["disabled_at"].is_null(), "disabled_at": found["disabled_at"],
-                "live_sessions": items(&sessions).len(),
+                "not_before": found["not_before"], "live_sessions": items(&sessions).len(),
             });
             let human = lines_of(&value);
             out.print(value, human);
@@ -167,7 +174,7 @@ pub(super) async fn user(
             let made = remote
                 .call(
                     Method::POST,
-                    &format!("/tenants/{tenant}/users"),
+                    &path(&["tenants", tenant, "users"])?,
                     Some(json!({"username": username, "email": email, "password": password.expose()})),
                 )
                 .await?;
@@ -186,7 +193,7 @@ pub(super) async fn user(
             let revoked = remote
                 .call(
                     Method::DELETE,
-                    &user_path(tenant, &found, "/sessions"),
+                    &user_path(tenant, &found, &["sessions"])?,
                     None,
                 )
                 .await?;
@@ -206,7 +213,7 @@ pub(super) async fn user(
             remote
                 .call(
                     Method::PATCH,
-                    &user_path(tenant, &found, ""),
+                    &user_path(tenant, &found, &[])?,
                     Some(json!({"disabled": disable})),
                 )
                 .await?;
@@ -223,7 +230,7 @@ pub(super) async fn user(
         UserCommand::Delete { tenant, user } => {
             let found = find_user(remote, tenant, user).await?;
             remote
-                .call(Method::DELETE, &user_path(tenant, &found, ""), None)
+                .call(Method::DELETE, &user_path(tenant, &found, &[])?, None)
                 .await?;
             out.print(
                 json!({"tenant": tenant, "user_id": found["id"], "deleted": true}),
@@ -243,7 +250,7 @@ pub(super) async fn user(
             remote
                 .call(
                     Method::PATCH,
-                    &user_path(tenant, &found, ""),
+                    &user_path(tenant, &found, &[])?,
                     Some(json!({"password": password.expose()})),
                 )
                 .await?;
@@ -260,7 +267,7 @@ pub(super) async fn user(
             remote
                 .call(
                     Method::POST,
-                    &user_path(tenant, &found, "/password-reset"),
+                    &user_path(tenant, &found, &["password-reset"])?,
                     None,
                 )
                 .await?;
@@ -273,7 +280,27 @@ pub(super) async fn user(
                 ),
             );
         }
-        UserCommand::Invite { .. } => return Err(super::unsupported()),
+        UserCommand::Invite {
+            tenant,
+            email,
+            name,
+        } => {
+            let made = remote
+                .call(
+                    Method::POST,
+                    &path(&["tenants", tenant, "invitations"])?,
+                    Some(json!({"email": email, "name": name})),
+                )
+                .await?;
+            let username = text(&made["username"]);
+            let id = text(&made["id"]);
+            out.print(
+                json!({"tenant": tenant, "id": made["id"], "username": made["username"], "invitation_sent_to": made["email"]}),
+                format!(
+                    "invited '{username}' to tenant '{tenant}' (id {id}); the link is in the mail queue"
+                ),
+            );
+        }
     }
     Ok(())
 }
@@ -290,7 +317,11 @@ pub(super) async fn session(
             let username = text(&found["username"]);
             let sessions = items(
                 &remote
-                    .call(Method::GET, &user_path(tenant, &found, "/sessions"), None)
+                    .call(
+                        Method::GET,
+                        &user_path(tenant, &found, &["sessions"])?,
+                        None,
+                    )
                     .await?,
             );
             let mut table = Table::new(SESSION_COLUMNS);
@@ -319,10 +350,7 @@ pub(super) async fn session(
             remote
                 .call(
                     Method::DELETE,
-                    &format!(
-                        "/tenants/{tenant}/sessions/{}",
-                        form_urlencoded::byte_serialize(session.as_bytes()).collect::<String>()
-                    ),
+                    &path(&["tenants", tenant, "sessions", session])?,
                     None,
                 )
                 .await?;
@@ -345,7 +373,7 @@ pub(super) async fn events(remote: &Remote, args: &EventsArgs, out: Output) -> a
     let since = args.since.map(|since| since.at(now).to_string());
     let mut found = pages(
         remote,
-        &format!("/tenants/{}/events", args.tenant),
+        &path(&["tenants", &args.tenant, "events"])?,
         &[("since", since)],
         None,
         args.limit,
@@ -387,11 +415,10 @@ pub(super) async fn events(remote: &Remote, args: &EventsArgs, out: Output) -> a
 
 /// The username of user `id`, `None` if there is no such user (any more).
 async fn username_of(remote: &Remote, tenant: &str, id: &str) -> anyhow::Result<Option<String>> {
-    let path = format!(
-        "/tenants/{tenant}/users/{}",
-        form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-    );
-    match remote.get_if_any(&path).await? {
+    match remote
+        .get_if_any(&path(&["tenants", tenant, "users", id])?)
+        .await?
+    {
         Some(user) => Ok(user["username"].as_str().map(str::to_owned)),
         None => Ok(None),
     }

@@ -8,7 +8,8 @@
 //! - Authentication: Holdfast's own access tokens, from the administration
 //!   tenant ([`auth`]): `Authorization: Bearer` (RFC 6750 §2.1) or `DPoP`
 //!   with a proof (RFC 9449 §7).
-//! - Lost updates: a client's and a tenant's settings carry an `ETag`
+//! - Lost updates: a client's and a tenant's settings (and its sign-in
+//!   limits, which share their version) carry an `ETag`
 //!   (their version); a `PATCH` with `If-Match` applies only to that
 //!   version, or answers 412 (RFC 9110 §13.1.1, §15.5.13).
 //! - Every change is an audit event naming the actor (`user:{name}` or
@@ -17,14 +18,15 @@
 //!   (utoipa) and served at `/admin/v1/openapi.json`; the copy checked in at
 //!   `docs/admin-openapi.json` must match it (`tests/admin_api.rs`).
 //!
-//! One file per resource: [`tenants`], [`clients`], [`users`], [`keys`],
-//! [`events`].
+//! One file per resource: [`tenants`], [`throttle`], [`clients`],
+//! [`users`] (with invitations), [`keys`], [`events`].
 
 pub mod auth;
 pub mod clients;
 pub mod events;
 pub mod keys;
 pub mod tenants;
+pub mod throttle;
 pub mod users;
 
 use axum::Json;
@@ -166,12 +168,14 @@ fn api() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tenants::list, tenants::create))
         .routes(routes!(tenants::show, tenants::delete))
         .routes(routes!(tenants::settings, tenants::update_settings))
+        .routes(routes!(throttle::show, throttle::update, throttle::reset))
         .routes(routes!(clients::list, clients::create))
         .routes(routes!(clients::show, clients::update, clients::delete))
         .routes(routes!(clients::rotate_secret))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::show, users::update, users::delete))
         .routes(routes!(users::send_reset))
+        .routes(routes!(users::invite))
         .routes(routes!(users::sessions, users::revoke_sessions))
         .routes(routes!(users::revoke_session))
         .routes(routes!(keys::list))
@@ -222,7 +226,8 @@ impl From<AdminError> for ApiError {
             AdminError::Invalid(_)
             | AdminError::Password(_)
             | AdminError::WeakPassword(_)
-            | AdminError::Policy(_) => ApiError::invalid_request(e.to_string()),
+            | AdminError::Policy(_)
+            | AdminError::Throttle(_) => ApiError::invalid_request(e.to_string()),
             AdminError::Conflict(m) => {
                 ApiError::invalid_request(m).with_status(StatusCode::CONFLICT)
             }

@@ -37,6 +37,9 @@ pub struct UserView {
     pub created_at: i64,
     /// Disabled since (Unix seconds): they cannot sign in.
     pub disabled_at: Option<i64>,
+    /// Tokens issued before this (Unix seconds) are refused: set by a
+    /// password change, "sign out everywhere" or revoking all sessions.
+    pub not_before: Option<i64>,
 }
 
 fn user_view(r: &UserRecord) -> UserView {
@@ -48,6 +51,7 @@ fn user_view(r: &UserRecord) -> UserView {
         display_name: r.user.display_name.clone(),
         created_at: r.user.created_at,
         disabled_at: r.disabled_at,
+        not_before: r.not_before,
     }
 }
 
@@ -133,6 +137,46 @@ pub async fn create(
         &input.username,
         input.email.as_deref(),
         SecretString::new(input.password),
+    )
+    .await?;
+    let r = found(&state, &tenant, &user.id).await?;
+    Ok((StatusCode::CREATED, Json(user_view(&r))).into_response())
+}
+
+/// An invitation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Invitation {
+    /// The invitee's email address; it becomes their username.
+    pub email: String,
+    /// The name they go by, for the mail's greeting.
+    pub name: Option<String>,
+}
+
+/// `POST /admin/v1/tenants/{tenant}/invitations`: an account for `email`
+/// with no password yet, and a mail with a link (7 days, single use) to
+/// choose one, which also verifies the address. Works whatever the
+/// tenant's registration mode.
+#[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/invitations", tag = "users",
+    params(("tenant" = String, Path, description = "Tenant slug")),
+    request_body = Invitation,
+    responses(
+        (status = 201, description = "Invited: the account, its mail queued", body = UserView),
+        (status = 409, description = "An account with this address exists", body = ErrorBody)))]
+pub async fn invite(
+    State(state): State<AppState>,
+    admin: Admin,
+    AdminPath(slug): AdminPath<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = admin.tenant(&state, &slug).await?;
+    let input: Invitation = json_body(&body)?;
+    let user = admin::invite_user(
+        &state,
+        &tenant,
+        &admin.actor,
+        &input.email,
+        input.name.as_deref(),
     )
     .await?;
     let r = found(&state, &tenant, &user.id).await?;
