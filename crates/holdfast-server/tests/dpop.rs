@@ -20,6 +20,7 @@ holdfast_testkit::on_both_backends!(
     rfc9449_s8_nonce_of_the_previous_slot_is_accepted_older_is_not,
     rfc9449_s5_bound_refresh_family_needs_a_proof_by_its_key,
     rfc9449_s11_1_a_replayed_proof_is_refused,
+    rfc9449_s11_1_a_replayed_proof_at_code_exchange_changes_nothing_and_a_refused_one_is_spent,
     rfc9449_s11_1_a_refresh_proof_replayed_is_refused_and_the_family_keeps_working,
     rfc9449_s4_3_each_check_yields_invalid_dpop_proof,
     rfc9449_s10_a_code_pre_bound_with_dpop_jkt_needs_that_key,
@@ -102,6 +103,17 @@ async fn token(server: &TestServer, fx: &Fx, form: &[(&str, &str)], proofs: &[St
         nonce,
         body: r.json().await.unwrap(),
     }
+}
+
+/// Exchanges `code` with `verifier` and the one DPoP proof `p`.
+async fn redeem(server: &TestServer, fx: &Fx, code: &str, verifier: &str, p: String) -> Reply {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("client_id", "spa"),
+        ("code_verifier", verifier),
+    ];
+    token(server, fx, &form, &[p]).await
 }
 
 fn proof(server: &TestServer, fx: &Fx, key: &DpopKey, nonce: Option<&str>) -> String {
@@ -334,6 +346,69 @@ async fn rfc9449_s11_1_a_replayed_proof_is_refused(server: TestServer) {
     let replay = token(&server, &fx, &form2, &[p]).await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST);
     assert_eq!(replay.body["error"], "invalid_dpop_proof");
+}
+
+async fn rfc9449_s11_1_a_replayed_proof_at_code_exchange_changes_nothing_and_a_refused_one_is_spent(
+    server: TestServer,
+) {
+    let (fx, _) = fixture(&server, spa()).await;
+    let key = DpopKey::generate(DpopAlg::ES256).unwrap();
+    let n = nonce(&server, &fx, &key).await;
+    // The whole request again (same code, same proof): refused as a proof
+    // replay, and the code's tokens are not revoked for it.
+    let code1 = code(&server, &fx, &[]).await;
+    let p1 = proof(&server, &fx, &key, Some(&n));
+    let first = redeem(&server, &fx, &code1, VERIFIER, p1.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let again = redeem(&server, &fx, &code1, VERIFIER, p1).await;
+    assert_eq!(again.body["error"], "invalid_dpop_proof", "{}", again.body);
+    let rt = first.body["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed = token(
+        &server,
+        &fx,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+            ("client_id", "spa"),
+        ],
+        &[proof(&server, &fx, &key, Some(&n))],
+    )
+    .await;
+    assert_eq!(
+        refreshed.status,
+        StatusCode::OK,
+        "the family lives: {}",
+        refreshed.body
+    );
+
+    // A refused exchange (wrong verifier) spends its proof all the same ...
+    let code2 = code(&server, &fx, &[]).await;
+    let p2 = proof(&server, &fx, &key, Some(&n));
+    let wrong = redeem(
+        &server,
+        &fx,
+        &code2,
+        "a-wrong-verifier-that-is-long-enough-43-chars",
+        p2.clone(),
+    )
+    .await;
+    assert_eq!(wrong.body["error"], "invalid_grant", "{}", wrong.body);
+    let replayed = redeem(&server, &fx, &code2, VERIFIER, p2).await;
+    assert_eq!(
+        replayed.body["error"], "invalid_dpop_proof",
+        "{}",
+        replayed.body
+    );
+    // ... and neither refusal consumed the code.
+    let fresh = redeem(
+        &server,
+        &fx,
+        &code2,
+        VERIFIER,
+        proof(&server, &fx, &key, Some(&n)),
+    )
+    .await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
 }
 
 async fn rfc9449_s11_1_a_refresh_proof_replayed_is_refused_and_the_family_keeps_working(

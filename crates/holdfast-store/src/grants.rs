@@ -217,6 +217,9 @@ pub enum Redemption {
     NotContinued,
     /// No such code.
     Unknown,
+    /// The request's DPoP proof was recorded before (RFC 9449 §11.1):
+    /// nothing was written, the code is as it was.
+    ReplayedProof,
 }
 
 /// Authorization codes, refresh tokens and revoked access tokens.
@@ -236,22 +239,29 @@ pub trait GrantStore: Send + Sync {
     /// its newest token to the new one, the way a refresh would, but with
     /// no sealed child; [`Redemption::NotContinued`] if it is not live);
     /// if it was consumed before, revoke the session and access token it
-    /// issued (reason `code_replay`).
+    /// issued (reason `code_replay`). With `proof`, the request's DPoP proof
+    /// is recorded first, in the same transaction (one commit per code
+    /// exchange); if it was recorded before, nothing else happens
+    /// ([`Redemption::ReplayedProof`]).
     async fn redeem_auth_code(
         &self,
         tenant_id: &str,
         code_digest: &str,
         issued: &CodeIssuance,
         now: i64,
+        proof: Option<ProofRecord<'_>>,
     ) -> StoreResult<Redemption>;
     /// Revokes the session and access token a consumed code issued
     /// (reason `code_replay`); does nothing for an unconsumed or unknown code.
+    /// With `proof`, records it first in the same transaction; `false`, with
+    /// nothing changed, when it was recorded before.
     async fn revoke_code_issuance(
         &self,
         tenant_id: &str,
         code_digest: &str,
         now: i64,
-    ) -> StoreResult<()>;
+        proof: Option<ProofRecord<'_>>,
+    ) -> StoreResult<bool>;
     /// A refresh token and its session.
     async fn refresh_token(
         &self,

@@ -85,7 +85,7 @@ async fn with_family(store: &dyn Store, dpop_jkt: Option<&str>) -> Tenant {
     signed_in.session.dpop_jkt = dpop_jkt.map(str::to_owned);
     store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
     store
-        .redeem_auth_code(&t.id, "d1", &signed_in, 20)
+        .redeem_auth_code(&t.id, "d1", &signed_in, 20, None)
         .await
         .unwrap();
     t
@@ -657,7 +657,7 @@ async fn a_step_up_code_continues_the_live_family_in_place(store: Arc<dyn Store>
     );
     store.insert_auth_code(&code(&t.id, "d2")).await.unwrap();
     let raised = store
-        .redeem_auth_code(&t.id, "d2", &continuing(&t.id, "s1", "rt3", 40), 40)
+        .redeem_auth_code(&t.id, "d2", &continuing(&t.id, "s1", "rt3", 40), 40, None)
         .await
         .unwrap();
     assert_eq!(raised, Redemption::Redeemed);
@@ -719,7 +719,7 @@ async fn a_step_up_code_continues_the_live_family_in_place(store: Arc<dyn Store>
     store.insert_auth_code(&code(&t.id, "d3")).await.unwrap();
     assert_eq!(
         store
-            .redeem_auth_code(&t.id, "d3", &continuing(&t.id, "s1", "rt5", 60), 60)
+            .redeem_auth_code(&t.id, "d3", &continuing(&t.id, "s1", "rt5", 60), 60, None)
             .await
             .unwrap(),
         Redemption::NotContinued
@@ -737,7 +737,7 @@ async fn a_step_up_code_continues_the_live_family_in_place(store: Arc<dyn Store>
     // Nor an idle one (used at 50, must have been after 55).
     store.insert_auth_code(&code(&t.id, "d4")).await.unwrap();
     store
-        .redeem_auth_code(&t.id, "d4", &issuance(&t.id, "s2", Some("rt6")), 50)
+        .redeem_auth_code(&t.id, "d4", &issuance(&t.id, "s2", Some("rt6")), 50, None)
         .await
         .unwrap();
     let mut idle = continuing(&t.id, "s2", "rt7", 70);
@@ -745,7 +745,7 @@ async fn a_step_up_code_continues_the_live_family_in_place(store: Arc<dyn Store>
     store.insert_auth_code(&code(&t.id, "d5")).await.unwrap();
     assert_eq!(
         store
-            .redeem_auth_code(&t.id, "d5", &idle, 70)
+            .redeem_auth_code(&t.id, "d5", &idle, 70, None)
             .await
             .unwrap(),
         Redemption::NotContinued
@@ -754,7 +754,7 @@ async fn a_step_up_code_continues_the_live_family_in_place(store: Arc<dyn Store>
     // The same code then makes a family of its own.
     assert_eq!(
         store
-            .redeem_auth_code(&t.id, "d5", &issuance(&t.id, "s3", Some("rt7")), 70)
+            .redeem_auth_code(&t.id, "d5", &issuance(&t.id, "s3", Some("rt7")), 70, None)
             .await
             .unwrap(),
         Redemption::Redeemed
@@ -774,7 +774,7 @@ async fn a_codes_browser_session_is_kept_on_the_code_and_its_family(store: Arc<d
     let mut issued = issuance(&t.id, "s1", Some("rt1"));
     issued.session.browser_session = stored.browser_session.clone();
     store
-        .redeem_auth_code(&t.id, "d1", &issued, 20)
+        .redeem_auth_code(&t.id, "d1", &issued, 20, None)
         .await
         .unwrap();
     let family = store.session(&t.id, "s1").await.unwrap().unwrap();
@@ -782,11 +782,103 @@ async fn a_codes_browser_session_is_kept_on_the_code_and_its_family(store: Arc<d
     // A code without one (first-party challenge) makes a family without.
     store.insert_auth_code(&code(&t.id, "d2")).await.unwrap();
     store
-        .redeem_auth_code(&t.id, "d2", &issuance(&t.id, "s2", None), 20)
+        .redeem_auth_code(&t.id, "d2", &issuance(&t.id, "s2", None), 20, None)
         .await
         .unwrap();
     let family = store.session(&t.id, "s2").await.unwrap().unwrap();
     assert_eq!(family.browser_session, None);
+}
+
+async fn rfc9449_s11_1_a_code_redemption_records_its_proof_in_its_own_transaction(
+    store: Arc<dyn Store>,
+) {
+    let t = with_tenant(&*store, "t1", "acme").await;
+    store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
+    let seen = ProofRecord {
+        jkt: "jkt-a",
+        jti: "jti-seen",
+        expires_at: 1000,
+    };
+    assert!(
+        store
+            .record_dpop_proof(&t.id, seen.jkt, seen.jti, seen.expires_at, 10)
+            .await
+            .unwrap()
+    );
+    // A proof recorded before: nothing is written, the code stays unused.
+    let replayed = store
+        .redeem_auth_code(
+            &t.id,
+            "d1",
+            &issuance(&t.id, "s1", Some("rt1")),
+            20,
+            Some(seen),
+        )
+        .await
+        .unwrap();
+    assert_eq!(replayed, Redemption::ReplayedProof);
+    assert_eq!(
+        store
+            .auth_code(&t.id, "d1")
+            .await
+            .unwrap()
+            .unwrap()
+            .consumed_at,
+        None
+    );
+    assert!(store.session(&t.id, "s1").await.unwrap().is_none());
+    // A fresh proof: recorded with the redemption, in one commit.
+    let fresh = ProofRecord {
+        jti: "jti-fresh",
+        ..seen
+    };
+    let redeemed = store
+        .redeem_auth_code(
+            &t.id,
+            "d1",
+            &issuance(&t.id, "s1", Some("rt1")),
+            20,
+            Some(fresh),
+        )
+        .await
+        .unwrap();
+    assert_eq!(redeemed, Redemption::Redeemed);
+    assert!(
+        !store
+            .record_dpop_proof(&t.id, fresh.jkt, fresh.jti, fresh.expires_at, 21)
+            .await
+            .unwrap(),
+        "the redemption recorded the proof"
+    );
+    // The code's replay with a seen proof revokes nothing; with a fresh one
+    // it revokes what the code issued.
+    assert!(
+        !store
+            .revoke_code_issuance(&t.id, "d1", 30, Some(seen))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .session(&t.id, "s1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        None
+    );
+    let another = ProofRecord {
+        jti: "jti-another",
+        ..seen
+    };
+    assert!(
+        store
+            .revoke_code_issuance(&t.id, "d1", 30, Some(another))
+            .await
+            .unwrap()
+    );
+    let revoked = store.session(&t.id, "s1").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_reason.as_deref(), Some("code_replay"));
 }
 
 async fn rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued(
@@ -795,7 +887,7 @@ async fn rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued(
     let t = with_tenant(&*store, "t1", "acme").await;
     store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
     let first = store
-        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt1")), 20)
+        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt1")), 20, None)
         .await
         .unwrap();
     assert_eq!(first, Redemption::Redeemed);
@@ -807,7 +899,7 @@ async fn rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued(
     assert_eq!(session.revoked_at, None);
 
     let again = store
-        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s2", Some("rt2")), 30)
+        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s2", Some("rt2")), 30, None)
         .await
         .unwrap();
     assert_eq!(again, Redemption::Replayed);
@@ -831,7 +923,7 @@ async fn rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued(
     assert!(jti_revoked(&*store, &t.id, "jti-s1").await);
     assert_eq!(
         store
-            .redeem_auth_code(&t.id, "nope", &issuance(&t.id, "s3", None), 30)
+            .redeem_auth_code(&t.id, "nope", &issuance(&t.id, "s3", None), 30, None)
             .await
             .unwrap(),
         Redemption::Unknown
@@ -852,6 +944,7 @@ async fn concurrent_redemptions_of_one_code_issue_exactly_once(store: Arc<dyn St
                     "d1",
                     &issuance(&tenant_id, &format!("s{i}"), Some(&format!("rt{i}"))),
                     20,
+                    None,
                 )
                 .await
                 .unwrap()
@@ -1139,7 +1232,13 @@ async fn design_s4_rotations_racing_a_revocation_leave_no_live_token(store: Arc<
             .await
             .unwrap();
         store
-            .redeem_auth_code(&t.id, &code_digest, &issuance(&t.id, &sid, Some(&root)), 20)
+            .redeem_auth_code(
+                &t.id,
+                &code_digest,
+                &issuance(&t.id, &sid, Some(&root)),
+                20,
+                None,
+            )
             .await
             .unwrap();
         let mut tasks = Vec::new();
@@ -1311,7 +1410,7 @@ async fn revoking_a_session_revokes_its_refresh_tokens(store: Arc<dyn Store>) {
     let t = with_tenant(&*store, "t1", "acme").await;
     store.insert_auth_code(&code(&t.id, "d1")).await.unwrap();
     store
-        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20)
+        .redeem_auth_code(&t.id, "d1", &issuance(&t.id, "s1", Some("rt0")), 20, None)
         .await
         .unwrap();
     store
@@ -2021,6 +2120,7 @@ all_backends!(
     keys_of_a_second_alg_have_their_own_life_cycle_and_concurrent_adds_keep_one_pair,
     kek_check_is_set_once,
     rfc6749_s4_1_2_a_code_redeems_once_and_a_replay_revokes_what_it_issued,
+    rfc9449_s11_1_a_code_redemption_records_its_proof_in_its_own_transaction,
     a_codes_browser_session_is_kept_on_the_code_and_its_family,
     a_step_up_code_continues_the_live_family_in_place,
     outbox_backlogs_count_what_waits_and_date_the_oldest,

@@ -137,7 +137,7 @@ async fn session(store: &dyn Store, sid: &str, expires_at: i64, revoked_at: Opti
         continues: None,
     };
     store
-        .redeem_auth_code("t1", &code.code_digest, &issued, 950)
+        .redeem_auth_code("t1", &code.code_digest, &issued, 950, None)
         .await
         .unwrap();
     if let Some(at) = revoked_at {

@@ -281,7 +281,7 @@ async fn family(store: &dyn Store, tenant_id: &str, sid: &str, c: &Case) -> Stri
         continues: None,
     };
     store
-        .redeem_auth_code(tenant_id, &code.code_digest, &issued, SIGNED_IN)
+        .redeem_auth_code(tenant_id, &code.code_digest, &issued, SIGNED_IN, None)
         .await
         .unwrap();
     // The family's own client, with its key, under a policy that rotates

@@ -133,7 +133,7 @@ async fn session(store: &dyn Store, sid: &str) {
         continues: None,
     };
     store
-        .redeem_auth_code("t1", &code.code_digest, &issued, NOW)
+        .redeem_auth_code("t1", &code.code_digest, &issued, NOW, None)
         .await
         .unwrap();
 }

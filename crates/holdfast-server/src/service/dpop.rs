@@ -10,9 +10,10 @@
 //! per-tenant key derived from the KEK. Proof `jti`s are recorded in the
 //! store (per tenant and key) until they leave the `iat` window
 //! ([`holdfast_dpop::replay::remember_until`]), so a proof replayed to
-//! another node on the same PostgreSQL is refused too. A refresh records
-//! its proof in the rotation's own transaction ([`replay_record`]); every
-//! other request records it here first.
+//! another node on the same PostgreSQL is refused too. A refresh and a
+//! code exchange record their proof in their own transaction
+//! ([`replay_record`]), so each commits once; every other request, and
+//! either of those when refused before its transaction, records it here.
 //!
 //! Not supported: DPoP at the authorization endpoint other than the
 //! `dpop_jkt` parameter (§10), nonce-per-client keys.
@@ -78,6 +79,18 @@ pub fn replay_record<'a>(state: &AppState, proof: &'a DpopProof) -> ProofRecord<
     }
 }
 
+/// After a transaction that recorded the proof with `jti` (a rotation, a
+/// code redemption): about one request in 64 also clears the expired
+/// records (a write of its own, after the answer is decided), as
+/// `record_dpop_proof` does for proofs recorded on their own.
+pub async fn recorded_in_transaction(state: &AppState, jti: Option<&str>) {
+    if jti.is_some_and(holdfast_store::clears_expired)
+        && let Err(e) = state.store.forget_expired_dpop_proofs(state.now()).await
+    {
+        tracing::warn!(error = %e, "clearing expired DPoP proof records failed");
+    }
+}
+
 /// The token endpoint's answer to a proof seen before.
 pub fn replayed() -> TokenError {
     refused(DpopRefusal::Replayed)
@@ -119,14 +132,25 @@ pub async fn check_token_request(
 ) -> Result<Option<DpopProof>, TokenError> {
     let proof = verify_token_request(state, tenant, issuer, client, headers)?;
     if let Some(proof) = &proof {
-        record(state, tenant, proof, &policy(state))
-            .await
-            .map_err(|e| match e {
-                DpopCheckError::Refused(r) => refused(r),
-                DpopCheckError::Store(e) => e.into(),
-            })?;
+        record_token_proof(state, tenant, proof).await?;
     }
     Ok(proof)
+}
+
+/// Records a verified token-request proof against replay on its own (a
+/// request that writes nothing else, or one refused before its own
+/// transaction): `invalid_dpop_proof` if it was recorded before.
+pub async fn record_token_proof(
+    state: &AppState,
+    tenant: &Tenant,
+    proof: &DpopProof,
+) -> Result<(), TokenError> {
+    record(state, tenant, proof, &policy(state))
+        .await
+        .map_err(|e| match e {
+            DpopCheckError::Refused(r) => refused(r),
+            DpopCheckError::Store(e) => e.into(),
+        })
 }
 
 /// Verifies the proof of a token request for `client` (RFC 9449 §4.3): the

@@ -92,9 +92,17 @@ impl crate::GrantStore for ThisStore {
         code_digest: &str,
         issued: &crate::CodeIssuance,
         now: i64,
+        proof: Option<crate::ProofRecord<'_>>,
     ) -> crate::StoreResult<crate::Redemption> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        // RFC 9449 §11.1 first: a replayed proof changes nothing.
+        if let Some(proof) = &proof
+            && !super::dpop_replay::record_proof_in(&mut tx, tenant_id, proof).await?
+        {
+            tx.rollback().await?;
+            return Ok(crate::Redemption::ReplayedProof);
+        }
         // Writing first takes SQLite's write lock and PostgreSQL's
         // row lock, so two redemptions of one code serialise here.
         let consumed = sqlx::query(
@@ -148,12 +156,19 @@ impl crate::GrantStore for ThisStore {
         tenant_id: &str,
         code_digest: &str,
         now: i64,
-    ) -> crate::StoreResult<()> {
+        proof: Option<crate::ProofRecord<'_>>,
+    ) -> crate::StoreResult<bool> {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        if let Some(proof) = &proof
+            && !super::dpop_replay::record_proof_in(&mut tx, tenant_id, proof).await?
+        {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         revoke_issuance_in(&mut tx, tenant_id, code_digest, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn refresh_token(

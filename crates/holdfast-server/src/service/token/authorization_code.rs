@@ -31,7 +31,11 @@ use crate::service::jwt::{
 };
 use crate::state::AppState;
 
-/// Redeems a code.
+/// Redeems a code. The DPoP proof, if any, is recorded against replay in
+/// the redemption's own transaction (one commit per exchange); a request
+/// refused before it gets there records its proof on its own, so a
+/// replayed proof is `invalid_dpop_proof` whatever else is wrong with the
+/// request, as at every token request.
 pub async fn exchange(
     state: &AppState,
     tenant: &Tenant,
@@ -40,6 +44,62 @@ pub async fn exchange(
     request: &TokenRequest,
     proof: Option<&DpopProof>,
 ) -> Result<TokenResponse, TokenError> {
+    match check(state, tenant, issuer, client, request, proof).await {
+        Ok(Checked::Redeemable(code)) => {
+            redeem(state, tenant, issuer, client, request, proof, code).await
+        }
+        Ok(Checked::Consumed { digest }) => {
+            // RFC 6749 §4.1.2: a second use is refused and what the first
+            // issued is revoked (only for the client the code belongs to,
+            // so another client cannot revoke someone else's tokens this
+            // way), unless the proof is a replay: then nothing changes.
+            let recorded = proof.map(|p| crate::service::dpop::replay_record(state, p));
+            if !state
+                .store
+                .revoke_code_issuance(&tenant.id, &digest, state.now(), recorded)
+                .await?
+            {
+                return Err(crate::service::dpop::replayed());
+            }
+            tracing::warn!(tenant = %tenant.slug, client_id = %client.client_id, "authorization code replayed; its tokens are revoked");
+            crate::service::revocation::counted("code_replay", 1);
+            Err(GrantError::CodeReplayed.into())
+        }
+        Err(refusal) => {
+            if let Some(proof) = proof {
+                crate::service::dpop::record_token_proof(state, tenant, proof).await?;
+            }
+            Err(refusal)
+        }
+    }
+}
+
+/// A code that passed every check, ready to redeem.
+struct Redeemable {
+    digest: String,
+    record: AuthCodeRecord,
+    user: holdfast_core::user::User,
+    scope: Scope,
+}
+
+/// What [`check`] found.
+enum Checked {
+    /// Redeem it.
+    Redeemable(Box<Redeemable>),
+    /// This client's code, used before.
+    Consumed { digest: String },
+}
+
+/// The checks of RFC 6749 §4.1.3, RFC 7636 §4.6, RFC 8707 §2 and RFC 9449
+/// §10 on the code of `request`; reads only.
+async fn check(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &Url,
+    client: &Client,
+    request: &TokenRequest,
+    proof: Option<&DpopProof>,
+) -> Result<Checked, TokenError> {
     let code = request.param("code").ok_or(RequestError::MissingCode)?;
     let digest = sha256_b64(code.as_bytes());
     let now = state.now();
@@ -55,16 +115,7 @@ pub async fn exchange(
         return Err(GrantError::CodeOfAnotherClient.into());
     }
     if record.consumed_at.is_some() {
-        // RFC 6749 §4.1.2: a second use is refused and what the first
-        // issued is revoked (only for the client the code belongs to, so
-        // another client cannot revoke someone else's tokens this way).
-        state
-            .store
-            .revoke_code_issuance(&tenant.id, &digest, now)
-            .await?;
-        tracing::warn!(tenant = %tenant.slug, client_id = %client.client_id, "authorization code replayed; its tokens are revoked");
-        crate::service::revocation::counted("code_replay", 1);
-        return Err(GrantError::CodeReplayed.into());
+        return Ok(Checked::Consumed { digest });
     }
     if record.expires_at <= now {
         return Err(GrantError::CodeExpired.into());
@@ -107,9 +158,33 @@ pub async fn exchange(
     if user.not_before.is_some_and(|nb| record.auth_time < nb) || user.disabled_at.is_some() {
         return Err(GrantError::AuthenticationRevoked.into());
     }
-    let user = user.user;
-
     let scope = Scope::parse(&record.scope).map_err(|_| GrantError::StoredScopeCorrupt)?;
+    Ok(Checked::Redeemable(Box::new(Redeemable {
+        digest,
+        record,
+        user: user.user,
+        scope,
+    })))
+}
+
+/// Consumes the checked code into a new family (or the live one it
+/// continues) and answers with its tokens.
+async fn redeem(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &Url,
+    client: &Client,
+    request: &TokenRequest,
+    proof: Option<&DpopProof>,
+    code: Box<Redeemable>,
+) -> Result<TokenResponse, TokenError> {
+    let Redeemable {
+        digest,
+        record,
+        user,
+        scope,
+    } = *code;
+    let now = state.now();
     let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
         Some(generate_token(REFRESH_TOKEN_PREFIX)?)
     } else {
@@ -164,10 +239,18 @@ pub async fn exchange(
         };
         match state
             .store
-            .redeem_auth_code(&tenant.id, &digest, &issuance, now)
+            .redeem_auth_code(
+                &tenant.id,
+                &digest,
+                &issuance,
+                now,
+                proof.map(|p| crate::service::dpop::replay_record(state, p)),
+            )
             .await?
         {
             Redemption::Redeemed => {
+                crate::service::dpop::recorded_in_transaction(state, proof.map(|p| p.jti.as_str()))
+                    .await;
                 if family.is_some() {
                     metrics::counter!("holdfast_sessions_raised_total").increment(1);
                 }
@@ -175,6 +258,7 @@ pub async fn exchange(
             }
             Redemption::Replayed => return Err(GrantError::CodeReplayed.into()),
             Redemption::Unknown => return Err(GrantError::UnknownCode.into()),
+            Redemption::ReplayedProof => return Err(crate::service::dpop::replayed()),
             // The family ended between the read and the write: a new one.
             Redemption::NotContinued => family = None,
         }

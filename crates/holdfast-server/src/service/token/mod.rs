@@ -107,9 +107,13 @@ pub async fn exchange(
     {
         return Err(RequestError::OriginNotAllowed.into());
     }
-    // A refresh records its proof in the rotation's own transaction (one
-    // commit per request); the other grants record it first.
-    let proof = if grant == GrantType::RefreshToken {
+    // A refresh and a code exchange record the proof in their own
+    // transaction (one commit per request); client credentials, which
+    // writes nothing else, records it here.
+    let proof = if matches!(
+        grant,
+        GrantType::RefreshToken | GrantType::AuthorizationCode
+    ) {
         crate::service::dpop::verify_token_request(state, tenant, issuer, &client, &request.dpop)?
     } else {
         crate::service::dpop::check_token_request(state, tenant, issuer, &client, &request.dpop)

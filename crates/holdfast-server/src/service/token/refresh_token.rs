@@ -116,16 +116,7 @@ pub async fn exchange(
         Decision::Reject(_) => "refused",
     };
     metrics::counter!("holdfast_refreshes_total", "result" => result).increment(1);
-    // The proof was recorded in the rotation's transaction; about one
-    // refresh in 64 also clears the expired records (a write of its own,
-    // after the answer is decided), as `record_dpop_proof` does.
-    if proof
-        .as_ref()
-        .is_some_and(|p| holdfast_store::clears_expired(&p.jti))
-        && let Err(e) = state.store.forget_expired_dpop_proofs(now).await
-    {
-        tracing::warn!(error = %e, "clearing expired DPoP proof records failed");
-    }
+    crate::service::dpop::recorded_in_transaction(state, proof.map(|p| p.jti.as_str())).await;
     if decision == Decision::Reuse {
         crate::service::revocation::counted("refresh_token_reuse", 1);
     }
