@@ -388,6 +388,16 @@ async fn cli_server_mode_manages_users_sessions_and_events_by_username(h: Holdfa
         .json(&["user", "show", "--tenant", "acme", "--user", "ann"])
         .await;
     assert_eq!(direct["disabled"], true, "{direct}");
+    // A disabled user gets no reset link (the server's 409 is the message).
+    let to_disabled = op
+        .run(&["user", "send-reset", "--tenant", "acme", "--user", "ann"])
+        .await;
+    to_disabled.assert_failure();
+    assert!(
+        to_disabled.stderr.contains("409") && to_disabled.stderr.contains("disabled"),
+        "{}",
+        to_disabled.stderr
+    );
     op.run(&["user", "enable", "--tenant", "acme", "--user", "ann"])
         .await
         .assert_success();

@@ -327,7 +327,7 @@ async function userView(userId) {
     await api("PATCH", path, { disabled: !u.disabled_at });
     await userView(userId);
   }, u.disabled_at ? "Enabled." : "Disabled; their sessions ended.") }, u.disabled_at ? "Enable" : "Disable");
-  const reset = h("button", { type: "button", class: "quiet", id: "send-reset", disabled: !u.email, onclick: () => action(() => api("POST", `${path}/password-reset`), `Password-reset mail queued for ${u.email}.`) }, "Send password reset");
+  const reset = h("button", { type: "button", class: "quiet", id: "send-reset", disabled: !u.email || u.disabled_at != null, onclick: () => action(() => api("POST", `${path}/password-reset`), `Password-reset mail queued for ${u.email}.`) }, "Send password reset");
   const rows = sessions.items.map((s) =>
     h("tr", { dataset: { sid: s.id } },
       h("td", {}, h("code", {}, s.id.slice(0, 12))),

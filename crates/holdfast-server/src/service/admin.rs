@@ -699,7 +699,8 @@ pub async fn revoke_session(
 }
 
 /// Mails `user` a password-reset link, as "forgot password" does, with an
-/// audit event. A user without an email address is a conflict.
+/// audit event. A user without an email address, or a disabled one (the
+/// link could not sign them in; Keycloak refuses the same), is a conflict.
 pub async fn send_password_reset(
     state: &AppState,
     tenant: &Tenant,
@@ -712,6 +713,19 @@ pub async fn send_password_reset(
             user.username
         )));
     };
+    let disabled = state
+        .store
+        .user_by_id(&tenant.id, &user.id)
+        .await?
+        .ok_or_else(|| missing(tenant, "user", &user.username))?
+        .disabled_at
+        .is_some();
+    if disabled {
+        return Err(AdminError::Conflict(format!(
+            "user '{}' is disabled: enable them before sending a reset link",
+            user.username
+        )));
+    }
     // The administrator named the user: no enumeration guard and no
     // per-caller throttle, unlike the anonymous "forgot password".
     let issuer = holdfast_core::tenant::issuer_url(&state.public_url, &tenant.slug);

@@ -269,13 +269,13 @@ pub async fn delete(
 
 /// `POST /admin/v1/tenants/{tenant}/users/{user_id}/password-reset`: mails
 /// the user a reset link, as "forgot password" does (202: queued; a user
-/// without an email address gets nothing, 409).
+/// without an email address, or a disabled one, gets nothing: 409).
 #[utoipa::path(post, path = "/admin/v1/tenants/{tenant}/users/{user_id}/password-reset", tag = "users",
     params(("tenant" = String, Path, description = "Tenant slug"),
         ("user_id" = String, Path, description = "The user's id")),
     responses(
         (status = 202, description = "The mail is queued"),
-        (status = 409, description = "The user has no email address", body = ErrorBody)))]
+        (status = 409, description = "The user has no email address, or is disabled", body = ErrorBody)))]
 pub async fn send_reset(
     State(state): State<AppState>,
     admin: Admin,
