@@ -6,6 +6,8 @@
 // database), and revokes a demo user's session, whose refresh in the demo
 // app then fails (RFC 6749 §6 / RFC 7009: a revoked family is
 // `invalid_grant`). The audit log names the administrator as the actor.
+// Settings made there (branding, sign-in limits, an invitation) reach the
+// server, as the CLI then reads them.
 // Screenshots (laptop and phone sizes) go to test/artifacts/.
 
 import assert from "node:assert/strict";
@@ -164,6 +166,40 @@ describe("admin console", () => {
     assert.equal(await hosted.getAttribute("footer.support a", "href"), "mailto:help@example.com");
     await hosted.screenshot({ path: path.join(artifacts, "hosted-branded.png"), fullPage: true });
     await visitor.close();
+    await context.close();
+  });
+
+  test("sign-in limits and an invitation made in the console reach the server", { timeout: TIMEOUT }, async () => {
+    const { context, page } = await signedInConsole();
+    await page.click("nav [data-view=settings]");
+    await page.waitForSelector("#throttle-form-pair_max_failures");
+    assert.match(await page.textContent("#throttle-source"), /server's limits/);
+    await page.fill("#throttle-form-pair_max_failures", "4");
+    await page.click("#throttle-form button[type=submit]");
+    await statusOf(page, /Sign-in limits saved/);
+    assert.match(await page.textContent("#throttle-source"), /own limits/);
+    const limits = JSON.parse(await world.cli(["--json", "tenant", "throttle", "demo"]));
+    assert.equal(limits.pair_max_failures, 4);
+    // Beyond OWASP ASVS 2.2.1: the server's refusal is shown, nothing changes.
+    await page.fill("#throttle-form-account_max_failures", "1000");
+    await page.click("#throttle-form button[type=submit]");
+    await statusOf(page, /100 failed attempts/);
+    await page.screenshot({ path: path.join(artifacts, "console-throttle.png"), fullPage: true });
+    await page.click("#throttle-reset");
+    await statusOf(page, /server's sign-in limits apply/);
+    const reset = JSON.parse(await world.cli(["--json", "tenant", "throttle", "demo"]));
+    assert.equal(reset.pair_max_failures, 10);
+    assert.equal(reset.account_max_failures, 100);
+
+    await page.click("nav [data-view=users]");
+    await page.waitForSelector("#invite-user");
+    await page.fill("#invite-user input[name=email]", "ada@example.com");
+    await page.fill("#invite-user input[name=name]", "Ada Lovelace");
+    await page.click("#invite-user button[type=submit]");
+    await statusOf(page, /Invited ada@example.com/);
+    await page.waitForSelector('tr[data-username="ada@example.com"]');
+    const invited = JSON.parse(await world.cli(["--json", "user", "show", "--tenant", "demo", "--user", "ada@example.com"]));
+    assert.equal(invited.email, "ada@example.com");
     await context.close();
   });
 });

@@ -317,7 +317,22 @@ async function usersView(query = "") {
       $("view").replaceChildren(await usersView(input.username));
     }, `Created user ${input.username}.`);
   });
-  return h("div", {}, h("h2", {}, "Users"), search, table(["Username", "Email", "State", "Created", ""], rows, "No users match."), h("h3", {}, "New user"), create);
+  const invite = h("form", { class: "inline", id: "invite-user" },
+    h("label", {}, "Email", h("input", { name: "email", type: "email", required: true })),
+    h("label", {}, "Name", h("input", { name: "name" })),
+    h("button", { type: "submit" }, "Invite"));
+  invite.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const f = new FormData(invite);
+    const input = { email: f.get("email") };
+    if (f.get("name")) input.name = f.get("name");
+    action(async () => {
+      await api("POST", `/tenants/${t()}/invitations`, input);
+      $("view").replaceChildren(await usersView(input.email));
+    }, `Invited ${input.email}: the link to choose a password is in the mail queue.`);
+  });
+  return h("div", {}, h("h2", {}, "Users"), search, table(["Username", "Email", "State", "Created", ""], rows, "No users match."),
+    h("h3", {}, "New user"), create, h("h3", {}, "Invite by email"), invite);
 }
 
 async function userView(userId) {
@@ -411,6 +426,50 @@ const SETTINGS_FIELDS = [
   ["support_url", "text", "Branding: support link (https or mailto:)"],
 ];
 
+const THROTTLE_FIELDS = [
+  ["pair_max_failures", "int", "Failures per account and address"],
+  ["pair_window_secs", "int", "… in a window of (seconds)"],
+  ["account_delay_after", "int", "Failures per account before each attempt waits"],
+  ["account_max_delay_secs", "int", "Longest wait (seconds)"],
+  ["account_max_failures", "int", "Failures per account (at most 100 an hour)"],
+  ["account_window_secs", "int", "… in a window of (seconds)"],
+  ["address_max_failures", "int", "Failures per address across accounts"],
+  ["address_window_secs", "int", "… in a window of (seconds)"],
+  ["known_address_secs", "int", "An address that signed in is exempt for (seconds)"],
+];
+
+/** Runs `change` (a PATCH or DELETE with `If-Match`), then shows the settings again; a 412 says why. */
+async function conditional(change, done) {
+  try {
+    await change();
+  } catch (e) {
+    if (e.status === 412) {
+      await show("settings");
+      throw new Error("Someone else changed these settings meanwhile: they are shown as they are now; apply your change again.");
+    }
+    throw e;
+  }
+  await show("settings");
+  status(done, "ok");
+}
+
+/** The tenant's sign-in limits (brute-force defence): its own, or the server's. */
+async function throttleForm() {
+  const path = `/tenants/${t()}/throttle`;
+  const { body: limits, etag } = await api("GET", path);
+  const reset = h("button", { type: "button", class: "quiet", id: "throttle-reset", disabled: !limits.own, onclick: () => action(() =>
+    conditional(() => api("DELETE", path, undefined, { "If-Match": etag }), "The server's sign-in limits apply.")) }, "Use the server's limits");
+  const form = settingsForm("throttle-form", THROTTLE_FIELDS, limits, async (changes) => {
+    if (Object.keys(changes).length === 0) {
+      status("Nothing changed.");
+      return;
+    }
+    await conditional(() => api("PATCH", path, changes, { "If-Match": etag }), "Sign-in limits saved.");
+  }, [reset]);
+  return h("div", {}, h("h3", {}, "Sign-in limits"),
+    h("p", { class: "hint", id: "throttle-source" }, limits.own ? "This tenant's own limits." : "The server's limits (no limits of its own)."), form);
+}
+
 async function settingsView() {
   const path = `/tenants/${t()}/settings`;
   const { body: s, etag } = await api("GET", path);
@@ -419,19 +478,9 @@ async function settingsView() {
       status("Nothing changed.");
       return;
     }
-    try {
-      await api("PATCH", path, changes, { "If-Match": etag });
-    } catch (e) {
-      if (e.status === 412) {
-        await show("settings");
-        throw new Error("Someone else changed these settings meanwhile: they are shown as they are now; apply your change again.");
-      }
-      throw e;
-    }
-    await show("settings");
-    status("Settings saved.", "ok");
+    await conditional(() => api("PATCH", path, changes, { "If-Match": etag }), "Settings saved.");
   });
-  return h("div", {}, h("h2", {}, `Settings of ${state.tenant}`), form);
+  return h("div", {}, h("h2", {}, `Settings of ${state.tenant}`), form, await throttleForm());
 }
 
 async function tenantsView() {
