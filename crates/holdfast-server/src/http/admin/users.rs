@@ -139,8 +139,7 @@ pub async fn create(
         SecretString::new(input.password),
     )
     .await?;
-    let r = found(&state, &tenant, &user.id).await?;
-    Ok((StatusCode::CREATED, Json(user_view(&r))).into_response())
+    created(&state, &tenant, &user.id).await
 }
 
 /// An invitation.
@@ -179,7 +178,12 @@ pub async fn invite(
         input.name.as_deref(),
     )
     .await?;
-    let r = found(&state, &tenant, &user.id).await?;
+    created(&state, &tenant, &user.id).await
+}
+
+/// 201 with the user `id` as stored now.
+async fn created(state: &AppState, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
+    let r = found(state, tenant, id).await?;
     Ok((StatusCode::CREATED, Json(user_view(&r))).into_response())
 }
 
