@@ -64,14 +64,18 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 6749 §6.
     RefreshToken,
+    /// RFC 8628 §3.4: the device authorization grant (a device with no
+    /// browser polls while its user approves on another screen).
+    DeviceCode,
 }
 
 impl GrantType {
     /// All grant types Holdfast implements, in discovery order.
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         Self::AuthorizationCode,
         Self::ClientCredentials,
         Self::RefreshToken,
+        Self::DeviceCode,
     ];
 
     /// The `grant_type` parameter value.
@@ -80,6 +84,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::ClientCredentials => "client_credentials",
             Self::RefreshToken => "refresh_token",
+            Self::DeviceCode => crate::device::GRANT_TYPE,
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct ServerMetadata {
     pub holdfast_logout_endpoint: String,
     /// OAuth 2.0 for First-Party Applications §4.1.
     pub authorization_challenge_endpoint: String,
+    /// RFC 8628 §4: where a device asks for its codes.
+    pub device_authorization_endpoint: String,
     /// RFC 8414 §2 REQUIRED.
     pub response_types_supported: Vec<&'static str>,
     /// RFC 8414 §2.
@@ -103,6 +105,7 @@ impl ServerMetadata {
             holdfast_sessions_endpoint: at("sessions"),
             holdfast_logout_endpoint: at("logout"),
             authorization_challenge_endpoint: at("authorize-challenge"),
+            device_authorization_endpoint: at("device_authorization"),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
             grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),

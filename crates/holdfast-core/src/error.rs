@@ -41,6 +41,12 @@ pub enum OAuthErrorCode {
     /// OIDC Core §3.1.2.6: the request needs a page (here: a second factor)
     /// and `prompt=none` forbids one.
     InteractionRequired,
+    /// RFC 8628 §3.5: the user has not yet approved the device request.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device polls too often; add 5 s to its interval.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
     /// Holdfast: the resource (e.g. a tenant) does not exist.
     NotFound,
     /// Holdfast: the request body exceeds the size limit.
@@ -70,6 +76,9 @@ impl OAuthErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::LoginRequired => "login_required",
             Self::InteractionRequired => "interaction_required",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
             Self::NotFound => "not_found",
             Self::RequestTooLarge => "request_too_large",
             Self::ServerError => "server_error",

@@ -9,6 +9,7 @@
 //! - [`client`]: OAuth clients, their grant types, scopes and refresh policy.
 //! - [`user`]: usernames (case-insensitive, Unicode-normalised).
 //! - [`keys`]: signing algorithms and the key life cycle (next → current → retired).
+//! - [`device`]: the device authorization grant's user codes and polling (RFC 8628).
 //! - [`discovery`]: the RFC 8414 / OIDC Discovery metadata document.
 //! - [`pkce`]: RFC 7636 S256 challenges.
 //! - [`refresh`]: the refresh-token rotation state machine (docs/design.md §4).
@@ -29,6 +30,7 @@ pub mod authorize;
 pub mod claims;
 pub mod client;
 pub mod clock;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod keys;

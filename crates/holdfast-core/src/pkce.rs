@@ -57,6 +57,12 @@ impl CodeChallenge {
         Self(challenge)
     }
 
+    /// The S256 challenge of `verifier` (for a server that runs a code
+    /// flow of its own, such as the device grant's sign-in).
+    pub fn s256_of(verifier: &str) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())))
+    }
+
     /// The challenge string.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -91,6 +97,11 @@ mod tests {
     // RFC 7636 Appendix B test vector.
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    #[test]
+    fn s256_of_the_appendix_b_verifier_is_its_challenge() {
+        assert_eq!(CodeChallenge::s256_of(VERIFIER).as_str(), CHALLENGE);
+    }
 
     #[test]
     fn rfc7636_appendix_b_vector_verifies() {

@@ -5,7 +5,7 @@
 //! its own ([`tenants`], [`users`], [`keys`], [`grants`] for codes and
 //! refresh tokens, [`sessions`], [`audit`], [`dpop_replay`], [`throttle`],
 //! [`retention`], [`signals`] for the security-event outbox and its
-//! deliveries, [`mail`], [`accounts`] for sign-up, verification and recovery, [`factors`] for TOTP, recovery codes and passkeys),
+//! deliveries, [`mail`], [`device`] for RFC 8628 device requests, [`accounts`] for sign-up, verification and recovery, [`factors`] for TOTP, recovery codes and passkeys),
 //! and its SQL in the file of the same name under `src/sql/`.
 //!
 //! Both back ends run the same SQL text (sqlx binds `$1`-style parameters on
@@ -29,6 +29,7 @@ use std::sync::Arc;
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod device;
 pub mod dpop_replay;
 pub mod factors;
 pub mod grants;
@@ -48,6 +49,7 @@ pub mod users;
 pub use accounts::{AccountStore, AccountTokenRecord, NewAccount, Redeem};
 pub use admin::{AdminStore, EventQuery};
 pub use audit::{AuditEvent, AuditStore};
+pub use device::{DeviceAuthorizationRecord, DeviceLookup, DeviceStore};
 pub use dpop_replay::{DpopReplayStore, ProofRecord, clears_expired};
 pub use factors::{FactorStore, PasskeyRecord, TotpRecord};
 pub use grants::{
@@ -122,6 +124,7 @@ pub trait Store:
     + AccountStore
     + FactorStore
     + AdminStore
+    + DeviceStore
     + std::fmt::Debug
 {
     /// Which back end this is, for logs.

@@ -15,7 +15,7 @@ pub struct Swept {
     /// Their refresh tokens.
     pub refresh_tokens: u64,
     /// Authorization codes: expired unconsumed ones, and consumed ones with
-    /// their session.
+    /// their session; and expired device authorization requests (RFC 8628).
     pub auth_codes: u64,
     /// Records of revoked access tokens past their `exp`.
     pub revoked_access_tokens: u64,

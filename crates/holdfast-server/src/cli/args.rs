@@ -39,7 +39,8 @@ pub struct Cli {
     pub json: bool,
     /// Send the administrative command to this running server's admin API
     /// instead of opening the database (token from HOLDFAST_ADMIN_TOKEN, or
-    /// HOLDFAST_ADMIN_CLIENT_ID and HOLDFAST_ADMIN_CLIENT_SECRET).
+    /// HOLDFAST_ADMIN_CLIENT_ID and HOLDFAST_ADMIN_CLIENT_SECRET, or the
+    /// sign-in `holdfast --server URL login` kept).
     #[arg(long = "server", env = "HOLDFAST_SERVER", global = true, help_heading = GLOBAL_OPTIONS)]
     pub remote: Option<url::Url>,
     /// Server options.
@@ -152,6 +153,13 @@ pub enum AdminCommand {
     /// expired records, old audit events).
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Sign in to the server named by --server from here, in a browser on
+    /// any device (the OAuth device grant, RFC 8628), and keep the tokens
+    /// for later --server commands (in HOLDFAST_CREDENTIALS, default
+    /// ~/.config/holdfast/credentials.json, readable by you only).
+    Login,
+    /// Forget the --server sign-in kept by `login`, revoking its token.
+    Logout,
 }
 
 /// `holdfast admin ...`: the administration tenant's people.

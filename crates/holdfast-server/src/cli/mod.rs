@@ -198,7 +198,7 @@ async fn administration_at_start(state: &AppState) -> anyhow::Result<()> {
                 name: "server".to_owned(),
                 context: Default::default(),
             };
-            administrators::ensure_console_client(state, &tenant, &actor).await?;
+            administrators::ensure_builtin_clients(state, &tenant, &actor).await?;
             tracing::info!(
                 console = %administrators::console_url(&state.public_url),
                 "admin console ready"

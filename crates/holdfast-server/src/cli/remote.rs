@@ -7,8 +7,10 @@
 //! from `HOLDFAST_ADMIN_TOKEN`, or obtained with the client-credentials
 //! grant (RFC 6749 §4.4) from `{server}/t/admin/token` with
 //! `HOLDFAST_ADMIN_CLIENT_ID` and `HOLDFAST_ADMIN_CLIENT_SECRET` (the
-//! automation client `holdfast admin bootstrap --automation-client` makes).
-//! Secrets come from the environment, never from argv.
+//! automation client `holdfast admin bootstrap --automation-client` makes),
+//! or the one a person's `holdfast --server URL login` kept ([`login`]:
+//! the device grant of RFC 8628, refreshed as it expires). Secrets come
+//! from the environment or that file, never from argv.
 //!
 //! Covered: `tenant list|show|create|update|delete|throttle`, `client
 //! create|update|list|show|delete`, `keys list|rotate`, `user
@@ -26,6 +28,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
+mod login;
 mod users;
 
 use super::args::{
@@ -58,7 +61,17 @@ impl Remote {
         let base = server.as_str().trim_end_matches('/').to_owned();
         let token = match std::env::var(TOKEN_ENV) {
             Ok(token) if !token.trim().is_empty() => token.trim().to_owned(),
-            _ => client_credentials(&http, &base).await?,
+            _ if std::env::var_os(CLIENT_ID_ENV).is_some() => {
+                client_credentials(&http, &base).await?
+            }
+            _ => match login::kept_token(&http, &base).await? {
+                Some(token) => token,
+                None => bail!(
+                    "--server needs an admin token: run `holdfast --server {base} login`, or set \
+                     {TOKEN_ENV}, or {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} of an automation \
+                     client (holdfast admin bootstrap --automation-client NAME)"
+                ),
+            },
         };
         Ok(Self {
             http,
@@ -177,6 +190,11 @@ pub async fn run(server: &Url, command: &AdminCommand, out: Output) -> anyhow::R
     ) {
         return Err(unsupported());
     }
+    match command {
+        AdminCommand::Login => return login::login(server, out).await,
+        AdminCommand::Logout => return login::logout(server, out).await,
+        _ => {}
+    }
     let remote = Remote::connect(server).await?;
     match command {
         AdminCommand::Tenant(command) => tenant(&remote, command, out).await,
@@ -185,9 +203,11 @@ pub async fn run(server: &Url, command: &AdminCommand, out: Output) -> anyhow::R
         AdminCommand::User(command) => users::user(&remote, command, out).await,
         AdminCommand::Session(command) => users::session(&remote, command, out).await,
         AdminCommand::Events(args) => users::events(&remote, args, out).await,
-        AdminCommand::Migrate | AdminCommand::Administrators(_) | AdminCommand::Retention(_) => {
-            Err(unsupported())
-        }
+        AdminCommand::Migrate
+        | AdminCommand::Administrators(_)
+        | AdminCommand::Retention(_)
+        | AdminCommand::Login
+        | AdminCommand::Logout => Err(unsupported()),
     }
 }
 

@@ -36,6 +36,10 @@ pub const CSRF_COOKIE: &str = "holdfast_csrf";
 /// The mailed-link cookie on http (development): ties a link's sign-in to
 /// the browser that asked for the mail.
 pub const FLOW_COOKIE: &str = "holdfast_flow";
+/// The cookie of a device approval (RFC 8628): which browser approved a
+/// device request, so only its sign-in completes it (the CSRF binding
+/// cannot serve: a sign-in replaces it).
+pub const DEVICE_COOKIE: &str = "holdfast_device";
 
 fn https(state: &AppState) -> bool {
     state.public_url.scheme() == "https"
@@ -66,6 +70,20 @@ pub fn flow_cookie_name(state: &AppState) -> &'static str {
     } else {
         FLOW_COOKIE
     }
+}
+
+/// The device-approval cookie's name: `__Host-holdfast_device` on https.
+pub fn device_cookie_name(state: &AppState) -> &'static str {
+    if https(state) {
+        "__Host-holdfast_device"
+    } else {
+        DEVICE_COOKIE
+    }
+}
+
+/// The browser's device-approval binding, if it holds one.
+pub fn device_binding(state: &AppState, headers: &HeaderMap) -> Option<BrowserBinding> {
+    binding_named(headers, device_cookie_name(state))
 }
 
 /// A hosted-page cookie: `HttpOnly`, and `__Host-` rules on https (`Secure`,

@@ -60,6 +60,9 @@ pub fn status_for(code: OAuthErrorCode) -> StatusCode {
         | OAuthErrorCode::InvalidDpopProof
         | OAuthErrorCode::UseDpopNonce
         | OAuthErrorCode::AccessDenied
+        | OAuthErrorCode::AuthorizationPending
+        | OAuthErrorCode::SlowDown
+        | OAuthErrorCode::ExpiredToken
         | OAuthErrorCode::UnsupportedResponseType
         | OAuthErrorCode::LoginRequired
         | OAuthErrorCode::InteractionRequired => StatusCode::BAD_REQUEST,
@@ -261,6 +264,25 @@ impl From<crate::service::token::TokenError> for ApiError {
                 holdfast_dpop::DpopError::UseNonce(holdfast_dpop::NonceProblem::Missing)
                     .description(),
             ),
+            E::Device(poll) => {
+                use crate::service::token::DevicePoll as P;
+                let (code, description) = match poll {
+                    P::Pending => (
+                        OAuthErrorCode::AuthorizationPending,
+                        "the user has not approved this device yet",
+                    ),
+                    P::SlowDown => (
+                        OAuthErrorCode::SlowDown,
+                        "polling too often: wait 5 seconds longer between requests",
+                    ),
+                    P::Expired => (
+                        OAuthErrorCode::ExpiredToken,
+                        "the device code expired: start again",
+                    ),
+                    P::Denied => (OAuthErrorCode::AccessDenied, "the user denied this device"),
+                };
+                Self::new(code, description)
+            }
             E::Throttled(t) => t.into(),
             E::Internal(e) => e.into(),
         }
@@ -277,6 +299,7 @@ fn request_description(reason: crate::service::token::RequestError) -> &'static 
         R::MissingCode => "code is required",
         R::MissingRefreshToken => "refresh_token is required",
         R::MissingToken => "token is required",
+        R::MissingDeviceCode => "device_code is required",
         R::ClientIdMismatch => "client_id differs from the Authorization header",
         R::TwoAuthenticationMethods => {
             "use one client authentication method, not both Basic and client_secret"
@@ -307,6 +330,9 @@ fn unauthorized_description(reason: crate::service::token::ClientNotAuthorized) 
     match reason {
         U::GrantTypeNotAllowed => "the client may not use this grant type",
         U::ClientCredentialsNeedConfidential => "client credentials need a confidential client",
+        U::DeviceNeedsHostedLogin => {
+            "device sign-in needs the authorization_code grant and {issuer}/device/callback registered"
+        }
     }
 }
 
@@ -352,6 +378,9 @@ fn grant_description(reason: crate::service::token::GrantError) -> &'static str 
         G::UserGone => "the user no longer exists",
         G::AuthenticationRevoked => "the authentication predates the user's revocation",
         G::StoredScopeCorrupt => "stored scope is malformed",
+        G::UnknownDeviceCode => "unknown device code",
+        G::DeviceCodeOfAnotherClient => "device code was issued to another client",
+        G::DeviceCodeUsed => "device code has already been used",
         G::UnknownRefreshToken => "unknown refresh token",
         G::RefreshTokenUsed => "refresh token has already been used",
         G::Refused(R::FamilyRevoked) => "the session has been revoked",

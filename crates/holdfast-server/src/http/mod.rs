@@ -39,6 +39,7 @@ pub mod browser;
 pub mod caller;
 pub mod challenge;
 pub mod cors;
+pub mod device;
 pub mod discovery;
 pub mod end_session;
 pub mod error;
@@ -177,6 +178,12 @@ pub fn app(state: AppState) -> Router {
             post(challenge::challenge),
         )
         .route("/t/{tenant}/token", post(token::token))
+        .route(
+            "/t/{tenant}/device_authorization",
+            post(device::authorization),
+        )
+        .route("/t/{tenant}/device", get(device::page).post(device::decide))
+        .route("/t/{tenant}/device/callback", get(device::callback))
         .route(
             "/t/{tenant}/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),

@@ -56,6 +56,7 @@ fn env() -> &'static Environment<'static> {
                 include_str!("templates/reset_password.html"),
             ),
             ("message.html", include_str!("templates/message.html")),
+            ("device.html", include_str!("templates/device.html")),
             ("account.html", include_str!("templates/account.html")),
             (
                 "second_factor.html",

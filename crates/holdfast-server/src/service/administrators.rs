@@ -6,9 +6,11 @@
 //!   client-credentials client for automation.
 //! - [`grant`] (`holdfast admin grant`) gives a person of the tenant the
 //!   whole server or one tenant.
-//! - [`ensure_console_client`] keeps the console's public client
-//!   registered for this server's public URL; `serve` calls it at start,
-//!   so the console follows a changed `--public-url`.
+//! - [`ensure_builtin_clients`] keeps the console's public client and the
+//!   CLI's ([`CLI_CLIENT_ID`], for `holdfast --server URL login`, the
+//!   device authorization grant of RFC 8628) registered for this server's
+//!   public URL; `serve` calls it at start, so both follow a changed
+//!   `--public-url`.
 //!
 //! Permissions are scopes (`holdfast_core::admin`): the console asks for
 //! `holdfast:admin` and a person's grants narrow it.
@@ -28,6 +30,9 @@ use crate::state::AppState;
 pub const ADMIN_TENANT: &str = "admin";
 /// The `client_id` of the console, a public client of [`ADMIN_TENANT`].
 pub const CONSOLE_CLIENT_ID: &str = "console";
+/// The `client_id` of the command line's `login` (RFC 8628 device
+/// authorization grant), a public client of [`ADMIN_TENANT`].
+pub const CLI_CLIENT_ID: &str = "holdfast-cli";
 
 /// Where the console is served and where it receives the authorization
 /// response: `{public_url}/admin/`.
@@ -50,7 +55,7 @@ pub async fn administration_tenant(state: &AppState) -> Result<Option<Tenant>, A
 
 /// The console's client as it should be for `public_url`: public, DPoP
 /// bound (RFC 9449), code + refresh, asking for the admin scope.
-fn console_client(public_url: &Url, existing: Option<&Client>) -> NewClient {
+fn console_client(public_url: &Url, _tenant: &Tenant, existing: Option<&Client>) -> NewClient {
     let mut new = match existing {
         Some(c) => NewClient::of(c),
         None => {
@@ -73,20 +78,63 @@ fn console_client(public_url: &Url, existing: Option<&Client>) -> NewClient {
     new
 }
 
-/// Registers the console's client in `tenant`, or adds this server's
-/// console URL to it when it lacks it (another public URL, an older
-/// bootstrap). Changes nothing when it is already right.
-pub async fn ensure_console_client(
+/// The CLI's client as it should be for `public_url`: public, the device
+/// grant (whose sign-in runs through the hosted login, hence the code
+/// grant and the device callback as its one redirect URI) and refresh,
+/// asking for the admin scope.
+fn cli_client(public_url: &Url, tenant: &Tenant, existing: Option<&Client>) -> NewClient {
+    let mut new = match existing {
+        Some(c) => NewClient::of(c),
+        None => {
+            let mut n = NewClient::new(CLI_CLIENT_ID, ClientKind::Public);
+            n.scopes = vec!["openid".into(), SERVER_SCOPE.into()];
+            n.display_name = Some("Holdfast command line".into());
+            n
+        }
+    };
+    for grant in [
+        GrantType::AuthorizationCode,
+        GrantType::DeviceCode,
+        GrantType::RefreshToken,
+    ] {
+        if !new.grant_types.contains(&grant) {
+            new.grant_types.push(grant);
+        }
+    }
+    new.grant_types.sort();
+    let issuer = holdfast_core::tenant::issuer_url(public_url, &tenant.slug);
+    let redirect = crate::service::device::callback_url(&issuer);
+    if !new.redirect_uris.contains(&redirect) {
+        new.redirect_uris.push(redirect);
+    }
+    new
+}
+
+/// Registers the console's and the CLI's clients in `tenant`, or adds
+/// this server's URLs to them when they lack them (another public URL, an
+/// older bootstrap). Changes nothing when they are already right.
+pub async fn ensure_builtin_clients(
     state: &AppState,
     tenant: &Tenant,
     actor: &Actor,
 ) -> Result<(), AdminError> {
+    ensure_client(state, tenant, actor, CONSOLE_CLIENT_ID, console_client).await?;
+    ensure_client(state, tenant, actor, CLI_CLIENT_ID, cli_client).await
+}
+
+async fn ensure_client(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &Actor,
+    client_id: &str,
+    wanted: fn(&Url, &Tenant, Option<&Client>) -> NewClient,
+) -> Result<(), AdminError> {
     let existing = state
         .store
-        .client_by_client_id(&tenant.id, CONSOLE_CLIENT_ID)
+        .client_by_client_id(&tenant.id, client_id)
         .await?
         .map(|record| record.client);
-    let wanted = console_client(&state.public_url, existing.as_ref());
+    let wanted = wanted(&state.public_url, tenant, existing.as_ref());
     match existing {
         None => match admin::create_client(state, tenant, actor, wanted).await {
             // Another node registered it at the same moment.
@@ -153,7 +201,7 @@ pub async fn bootstrap(
             }
         }
     };
-    ensure_console_client(state, &tenant, actor).await?;
+    ensure_builtin_clients(state, &tenant, actor).await?;
     let (password, generated_password) = match request.password {
         Some(p) => (p, None),
         None => {

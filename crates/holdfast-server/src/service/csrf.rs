@@ -52,6 +52,8 @@ pub enum FormPurpose {
     Account,
     /// The second step of a sign-in (bound to what the first proved).
     SecondFactor,
+    /// The approval of a device sign-in (RFC 8628 §3.3).
+    Device,
 }
 
 impl FormPurpose {
@@ -66,6 +68,7 @@ impl FormPurpose {
             Self::AccountLogin => b"account-login",
             Self::Account => b"account",
             Self::SecondFactor => b"second-factor",
+            Self::Device => b"device",
         }
     }
 }

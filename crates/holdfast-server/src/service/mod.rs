@@ -8,6 +8,7 @@ pub mod administrators;
 pub mod audit;
 pub mod client_auth;
 pub mod csrf;
+pub mod device;
 pub mod dpop;
 pub mod jwt;
 pub mod login;

@@ -19,7 +19,7 @@
 //! parameters, `ON CONFLICT`, partial indexes); there is no back-end `if`
 //! in any of them. One file per capability, named like the module of its
 //! trait: [`tenants`], [`users`], [`keys`], [`grants`], [`sessions`],
-//! [`audit`], [`dpop_replay`], [`throttle`], [`retention`], [`signals`], [`mail`], [`accounts`], [`factors`]; [`tx`] holds the
+//! [`audit`], [`dpop_replay`], [`throttle`], [`retention`], [`signals`], [`mail`], [`device`], [`accounts`], [`factors`]; [`tx`] holds the
 //! statements several of them run inside their own transaction (among them
 //! the ones that write security events, in the revoking transaction).
 
@@ -28,6 +28,7 @@ use super::{BEGIN_WRITE, DELETE_ACKED, Db, LOCK_FAMILY, ThisStore};
 mod accounts;
 mod admin;
 mod audit;
+mod device;
 mod dpop_replay;
 mod factors;
 mod grants;

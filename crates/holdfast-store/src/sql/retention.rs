@@ -56,6 +56,10 @@ const FORGET_REVOKED_SESSIONS: [&str; 3] = forget_sessions!(revoked_sessions);
 /// with their session).
 const FORGET_CODES: &str = "DELETE FROM auth_codes WHERE code_digest IN (
     SELECT code_digest FROM auth_codes WHERE expires_at < $1 AND consumed_at IS NULL LIMIT $2)";
+/// Device authorization requests (RFC 8628) expired before `$1`, at most
+/// `$2`, whatever became of them (a redeemed one's tokens live in its session).
+const FORGET_DEVICE_AUTHORIZATIONS: &str = "DELETE FROM device_authorizations WHERE id IN (
+    SELECT id FROM device_authorizations WHERE expires_at < $1 LIMIT $2)";
 /// Revoked access tokens past their `exp` before `$1`, at most `$2`.
 const FORGET_REVOKED_ACCESS_TOKENS: &str = "DELETE FROM revoked_access_tokens WHERE jti IN (
     SELECT jti FROM revoked_access_tokens WHERE expires_at < $1 LIMIT $2)";
@@ -151,13 +155,14 @@ impl crate::RetentionStore for ThisStore {
             FORGET_REVOKED_ACCESS_TOKENS,
             FORGET_DPOP_PROOFS,
             FORGET_BROWSER_SESSIONS,
+            FORGET_DEVICE_AUTHORIZATIONS,
         ];
-        let mut counts = [0; 4];
+        let mut counts = [0; 5];
         for (statement, count) in expired.iter().zip(counts.iter_mut()) {
             [*count] = self.forget(&[statement], cut.expired_before, batch).await?;
         }
-        let [codes, revoked, proofs, browser] = counts;
-        swept.auth_codes += codes;
+        let [codes, revoked, proofs, browser, devices] = counts;
+        swept.auth_codes += codes + devices;
         swept.revoked_access_tokens = revoked;
         swept.dpop_proofs = proofs;
         swept.browser_sessions = browser;

@@ -41,5 +41,8 @@ pub async fn run(state: &AppState, command: &AdminCommand, out: Output) -> anyho
         AdminCommand::Session(command) => session::run(state, command, out).await,
         AdminCommand::Events(args) => events::run(state, args, out).await,
         AdminCommand::Retention(command) => retention::run(state, command, out).await,
+        AdminCommand::Login | AdminCommand::Logout => Err(anyhow::anyhow!(
+            "login and logout are for a remote server: holdfast --server URL login"
+        )),
     }
 }

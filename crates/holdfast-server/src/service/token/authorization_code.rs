@@ -44,7 +44,44 @@ pub async fn exchange(
     request: &TokenRequest,
     proof: Option<&DpopProof>,
 ) -> Result<TokenResponse, TokenError> {
-    match check(state, tenant, issuer, client, request, proof).await {
+    let presented = match request.param("code") {
+        Some(code) => Presented {
+            digest: sha256_b64(code.as_bytes()),
+            redirect_uri: request.param("redirect_uri"),
+            code_verifier: request.param("code_verifier"),
+        },
+        None => {
+            let refusal = RequestError::MissingCode.into();
+            return refused(state, tenant, proof, refusal).await;
+        }
+    };
+    exchange_presented(state, tenant, issuer, client, request, proof, presented).await
+}
+
+/// A code as the token request presents it: its digest, and what RFC 6749
+/// §4.1.3 and RFC 7636 §4.5 have the client send with it. The device grant
+/// (`device_code.rs`) presents the code its user's sign-in left waiting,
+/// with the server-held verifier.
+pub struct Presented<'a> {
+    /// SHA-256 of the code.
+    pub digest: String,
+    /// The `redirect_uri` sent with it.
+    pub redirect_uri: Option<&'a str>,
+    /// The PKCE `code_verifier`.
+    pub code_verifier: Option<&'a str>,
+}
+
+/// Redeems a presented code: [`exchange`] after the code is found.
+pub async fn exchange_presented(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &Url,
+    client: &Client,
+    request: &TokenRequest,
+    proof: Option<&DpopProof>,
+    presented: Presented<'_>,
+) -> Result<TokenResponse, TokenError> {
+    match check(state, tenant, issuer, client, request, proof, presented).await {
         Ok(Checked::Redeemable(code)) => {
             redeem(state, tenant, issuer, client, request, proof, code).await
         }
@@ -65,13 +102,22 @@ pub async fn exchange(
             crate::service::revocation::counted("code_replay", 1);
             Err(GrantError::CodeReplayed.into())
         }
-        Err(refusal) => {
-            if let Some(proof) = proof {
-                crate::service::dpop::record_token_proof(state, tenant, proof).await?;
-            }
-            Err(refusal)
-        }
+        Err(refusal) => refused(state, tenant, proof, refusal).await,
     }
+}
+
+/// A refusal before the redeeming transaction: the proof is recorded on
+/// its own, so it cannot be replayed either.
+pub(super) async fn refused<T>(
+    state: &AppState,
+    tenant: &Tenant,
+    proof: Option<&DpopProof>,
+    refusal: TokenError,
+) -> Result<T, TokenError> {
+    if let Some(proof) = proof {
+        crate::service::dpop::record_token_proof(state, tenant, proof).await?;
+    }
+    Err(refusal)
 }
 
 /// A code that passed every check, ready to redeem.
@@ -91,7 +137,7 @@ enum Checked {
 }
 
 /// The checks of RFC 6749 §4.1.3, RFC 7636 §4.6, RFC 8707 §2 and RFC 9449
-/// §10 on the code of `request`; reads only.
+/// §10 on the `presented` code of `request`; reads only.
 async fn check(
     state: &AppState,
     tenant: &Tenant,
@@ -99,9 +145,9 @@ async fn check(
     client: &Client,
     request: &TokenRequest,
     proof: Option<&DpopProof>,
+    presented: Presented<'_>,
 ) -> Result<Checked, TokenError> {
-    let code = request.param("code").ok_or(RequestError::MissingCode)?;
-    let digest = sha256_b64(code.as_bytes());
+    let digest = presented.digest;
     let now = state.now();
     let record = state
         .store
@@ -124,13 +170,13 @@ async fn check(
     // was included in the authorization request ... and their values MUST be
     // identical."
     if let Some(expected) = &record.redirect_uri
-        && request.param("redirect_uri") != Some(expected.as_str())
+        && presented.redirect_uri != Some(expected.as_str())
     {
         return Err(GrantError::RedirectUriMismatch.into());
     }
     // RFC 7636 §4.6: if the values are not equal, "invalid_grant".
     CodeChallenge::from_stored(record.code_challenge.clone())
-        .verify(request.param("code_verifier"))
+        .verify(presented.code_verifier)
         .map_err(GrantError::Pkce)?;
     // RFC 8707 §2: a resource named here must be one the client may have
     // and the one the code was granted for (Holdfast grants one per code).

@@ -45,6 +45,10 @@ pub enum TokenError {
     /// RFC 9449 §8 `use_dpop_nonce`.
     #[error("use_dpop_nonce")]
     UseDpopNonce,
+    /// RFC 8628 §3.5: the device's user has not approved yet, or it polls
+    /// too fast, or the request is over.
+    #[error("device authorization: {0:?}")]
+    Device(DevicePoll),
     /// Too many failed attempts from this caller (docs/design.md §8): 429 with
     /// `Retry-After`.
     #[error(transparent)]
@@ -64,6 +68,8 @@ pub enum RequestError {
     MissingCode,
     /// No `refresh_token` in a refresh grant (§6).
     MissingRefreshToken,
+    /// No `device_code` in a device-code grant (RFC 8628 §3.4).
+    MissingDeviceCode,
     /// No `token` at revocation (RFC 7009 §2.1) or introspection (RFC 7662 §2.1).
     MissingToken,
     /// The form's `client_id` names another client than the Basic header.
@@ -80,6 +86,19 @@ pub enum RequestError {
     /// RFC 7009 §2.1: the token presented for revocation belongs to another
     /// client.
     TokenOfAnotherClient,
+}
+
+/// RFC 8628 §3.5: the answers of a device poll that are not tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevicePoll {
+    /// `authorization_pending`.
+    Pending,
+    /// `slow_down`.
+    SlowDown,
+    /// `expired_token`.
+    Expired,
+    /// `access_denied`: the user said no.
+    Denied,
 }
 
 /// Why client authentication failed (RFC 6749 §5.2 `invalid_client`).
@@ -110,6 +129,10 @@ pub enum ClientNotAuthorized {
     /// RFC 6749 §4.4: client credentials "MUST only be used by confidential
     /// clients".
     ClientCredentialsNeedConfidential,
+    /// RFC 8628: the user approves through the hosted login, so a device
+    /// client needs the authorization code grant and `{issuer}/device/callback`
+    /// among its redirect URIs.
+    DeviceNeedsHostedLogin,
 }
 
 /// RFC 6749 §5.2 `invalid_scope`.
@@ -171,6 +194,12 @@ pub enum GrantError {
     AuthenticationRevoked,
     /// The stored grant's scope does not parse (a corrupt row).
     StoredScopeCorrupt,
+    /// No such device code in this tenant (RFC 8628 §3.5 `invalid_grant`).
+    UnknownDeviceCode,
+    /// The device code was issued to another client.
+    DeviceCodeOfAnotherClient,
+    /// The device code got its tokens already.
+    DeviceCodeUsed,
     /// No such refresh token in this tenant.
     UnknownRefreshToken,
     /// The refresh token was used before (reuse: its family is revoked), or

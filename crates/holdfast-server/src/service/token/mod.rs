@@ -6,16 +6,17 @@
 //! responses in `http/error.rs`.
 //!
 //! Not supported: the implicit and password grants (removed by OAuth 2.1),
-//! the device grant, token exchange, JWT bearer assertions.
+//! token exchange, JWT bearer assertions.
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 mod error;
 pub mod refresh_token;
 
 pub use error::{
-    ClientAuthFailure, ClientNotAuthorized, GrantError, ProofError, RequestError, ScopeError,
-    TargetError, TokenError,
+    ClientAuthFailure, ClientNotAuthorized, DevicePoll, GrantError, ProofError, RequestError,
+    ScopeError, TargetError, TokenError,
 };
 
 use std::collections::HashMap;
@@ -112,7 +113,7 @@ pub async fn exchange(
     // writes nothing else, records it here.
     let proof = if matches!(
         grant,
-        GrantType::RefreshToken | GrantType::AuthorizationCode
+        GrantType::RefreshToken | GrantType::AuthorizationCode | GrantType::DeviceCode
     ) {
         crate::service::dpop::verify_token_request(state, tenant, issuer, &client, &request.dpop)?
     } else {
@@ -129,6 +130,9 @@ pub async fn exchange(
         }
         GrantType::RefreshToken => {
             refresh_token::exchange(state, tenant, issuer, &client, &request, proof).await
+        }
+        GrantType::DeviceCode => {
+            device_code::exchange(state, tenant, issuer, &client, &request, proof).await
         }
     }
 }

@@ -1,0 +1,302 @@
+//! The device authorization grant's endpoints,
+//! [RFC 8628](https://www.rfc-editor.org/rfc/rfc8628) (the flow is
+//! described in `service::device`; the poll is the token endpoint's).
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST {issuer}/device_authorization` | §3.1–3.2: a device asks for its codes (JSON, client authentication as at the token endpoint) |
+//! | `GET {issuer}/device` | §3.3: the verification page; with `?user_code=` (§3.3.1 `verification_uri_complete`), the approval |
+//! | `POST {issuer}/device` | approve or deny (same-origin, CSRF token bound to the browser and the code); approving sets the `holdfast_device` cookie that marks the approving browser |
+//! | `GET {issuer}/device/callback` | where the hosted login returns; leaves the code for the device's next poll |
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use cookie::SameSite;
+use holdfast_core::device::UserCode;
+use serde_json::json;
+use std::collections::HashMap;
+
+use crate::http::accounts::message;
+use crate::http::authorize::{css_url, error_page, internal};
+use crate::http::browser::{self, append_cookie};
+use crate::http::caller::Caller;
+use crate::http::error::ApiError;
+use crate::http::form::{FormPairs, FormParams};
+use crate::http::tenant::TenantContext;
+use crate::pages;
+use crate::service::client_auth::authenticate;
+use crate::service::csrf::{self, BrowserBinding, FormPurpose};
+use crate::service::device::{self, Completion};
+use crate::service::token::TokenRequest;
+use crate::state::AppState;
+
+/// `POST {issuer}/device_authorization` (RFC 8628 §3.1): "The client
+/// makes a device authorization request ... using the
+/// application/x-www-form-urlencoded format"; answered per §3.2, errors
+/// per RFC 6749 §5.2.
+pub async fn authorization(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    Caller(context): Caller,
+    headers: HeaderMap,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    let credentials = crate::http::token::credentials(&headers, &form)?;
+    let request = TokenRequest {
+        params: form.0,
+        credentials,
+        context,
+        dpop: Vec::new(),
+    };
+    let client = authenticate(&state, &ctx.tenant, &request.credentials, &request.context).await?;
+    let answer = device::start(&state, &ctx.tenant, &ctx.issuer, &client, &request).await?;
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        Json(answer),
+    )
+        .into_response())
+}
+
+/// `GET {issuer}/device`: the code entry form, or, with a `user_code` of
+/// an open request, what asks and the buttons to approve or deny.
+pub async fn page(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let typed = query.get("user_code").map(String::as_str).unwrap_or("");
+    if typed.is_empty() {
+        return entry(&state, &ctx, StatusCode::OK, "", None);
+    }
+    let open = match device::open_request(&state, &ctx.tenant, typed).await {
+        Ok(open) => open,
+        Err(e) => return unavailable(&state, &ctx, e),
+    };
+    let Some((record, client)) = open else {
+        return entry(
+            &state,
+            &ctx,
+            StatusCode::NOT_FOUND,
+            typed,
+            Some("That code is not valid, or it expired. Check the code on your device."),
+        );
+    };
+    let Ok((binding, new_cookie)) = browser::binding_or_new(&state, &ctx, &headers) else {
+        return unavailable(&state, &ctx, "no randomness");
+    };
+    let code = UserCode::parse(&record.user_code).map(|c| c.display());
+    let code = code.as_deref().unwrap_or(&record.user_code);
+    let token = csrf::token(
+        &state,
+        &ctx.tenant,
+        FormPurpose::Device,
+        &binding,
+        &[("user_code", &record.user_code)],
+    );
+    let html = pages::render_branded(
+        "device.html",
+        &pages::Brand::of(&ctx.tenant, &ctx.issuer),
+        json!({
+            "tenant_name": ctx.tenant.display_name,
+            "css_url": css_url(&state),
+            "client_name": client.display_name.as_deref().unwrap_or(&client.client_id),
+            "user_code": code,
+            "csrf_token": token,
+            "action": device::verification_url(&ctx.issuer),
+        }),
+    );
+    let mut response = pages::page(StatusCode::OK, html, None);
+    if let Some(cookie) = new_cookie {
+        append_cookie(&mut response, cookie);
+    }
+    response
+}
+
+/// `POST {issuer}/device`: the approval form.
+pub async fn decide(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    headers: HeaderMap,
+    form: FormPairs,
+) -> Response {
+    if let Some(refused) = browser::refuse_cross_site(
+        &state,
+        &ctx,
+        &headers,
+        "device approval",
+        "This approval did not come from the device sign-in page. Nothing was approved.",
+    ) {
+        return refused;
+    }
+    let typed = form.get("user_code").unwrap_or_default();
+    let open = match device::open_request(&state, &ctx.tenant, typed).await {
+        Ok(open) => open,
+        Err(e) => return unavailable(&state, &ctx, e),
+    };
+    let Some((record, _client)) = open else {
+        return entry(
+            &state,
+            &ctx,
+            StatusCode::NOT_FOUND,
+            typed,
+            Some("That code is not valid, or it expired. Check the code on your device."),
+        );
+    };
+    let binding = browser::binding(&state, &headers);
+    if !csrf::verify(
+        &state,
+        &ctx.tenant,
+        FormPurpose::Device,
+        binding.as_ref(),
+        &[("user_code", &record.user_code)],
+        form.get("csrf_token").unwrap_or_default(),
+    ) {
+        return error_page(
+            &state,
+            &ctx,
+            StatusCode::FORBIDDEN,
+            "This page expired or did not come from this browser. Nothing was approved.",
+        );
+    }
+    match form.get("decision") {
+        Some("approve") => {
+            // Which browser approved: only its sign-in completes the request.
+            let Ok(approver) = BrowserBinding::generate() else {
+                return unavailable(&state, &ctx, "no randomness");
+            };
+            match device::approve(&state, &ctx.issuer, &record, &approver).await {
+                Ok(Some(login)) => {
+                    let mut response = Redirect::to(login.as_str()).into_response();
+                    append_cookie(
+                        &mut response,
+                        browser::cookie(
+                            &state,
+                            &ctx,
+                            browser::device_cookie_name(&state).into(),
+                            approver.value().to_owned(),
+                            SameSite::Lax,
+                            Some(holdfast_core::device::LIFETIME_SECS),
+                        ),
+                    );
+                    response
+                }
+                Ok(None) => entry(
+                    &state,
+                    &ctx,
+                    StatusCode::CONFLICT,
+                    typed,
+                    Some("This code was just used in another window."),
+                ),
+                Err(e) => unavailable(&state, &ctx, e),
+            }
+        }
+        Some("deny") => match device::deny(&state, &record).await {
+            Ok(()) => message(
+                &state,
+                &ctx,
+                StatusCode::OK,
+                "Device not signed in",
+                "You denied the sign-in. The device will not get access.",
+                None,
+            ),
+            Err(e) => unavailable(&state, &ctx, e),
+        },
+        _ => error_page(
+            &state,
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            "Choose Continue or Deny.",
+        ),
+    }
+}
+
+/// `GET {issuer}/device/callback`: the hosted login's answer (RFC 6749
+/// §4.1.2 / §4.1.2.1) for a device request.
+pub async fn callback(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(request_id) = query.get("state") else {
+        return error_page(
+            &state,
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            "This page is only reached from a device sign-in.",
+        );
+    };
+    let code = query.get("code").map(String::as_str);
+    let binding = browser::device_binding(&state, &headers);
+    let mut response = match device::complete(
+        &state,
+        &ctx.tenant,
+        request_id,
+        binding.as_ref(),
+        code,
+    )
+    .await
+    {
+        Ok(Completion::Done) => message(
+            &state,
+            &ctx,
+            StatusCode::OK,
+            "Device signed in",
+            "You are signed in on your device. You can close this page.",
+            None,
+        ),
+        Ok(Completion::Failed) => message(
+            &state,
+            &ctx,
+            StatusCode::OK,
+            "Device not signed in",
+            "The sign-in did not finish, so the device gets no access. Start again on the device.",
+            None,
+        ),
+        Ok(Completion::NotThisBrowser) => error_page(
+            &state,
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            "This device sign-in did not start in this browser, or it expired. Start again on the device.",
+        ),
+        Err(e) => unavailable(&state, &ctx, e),
+    };
+    if binding.is_some() {
+        append_cookie(
+            &mut response,
+            browser::expired(&state, &ctx, browser::device_cookie_name(&state).into()),
+        );
+    }
+    response
+}
+
+fn entry(
+    state: &AppState,
+    ctx: &TenantContext,
+    status: StatusCode,
+    typed: &str,
+    error: Option<&str>,
+) -> Response {
+    let html = pages::render_branded(
+        "device.html",
+        &pages::Brand::of(&ctx.tenant, &ctx.issuer),
+        json!({
+            "tenant_name": ctx.tenant.display_name,
+            "css_url": css_url(state),
+            "typed": typed.chars().take(32).collect::<String>(),
+            "error": error,
+            "action": device::verification_url(&ctx.issuer),
+        }),
+    );
+    pages::page(status, html, None)
+}
+
+fn unavailable(state: &AppState, ctx: &TenantContext, err: impl std::fmt::Display) -> Response {
+    error_page(state, ctx, StatusCode::SERVICE_UNAVAILABLE, &internal(err))
+}

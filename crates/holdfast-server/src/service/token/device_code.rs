@@ -1,0 +1,121 @@
+//! The device authorization grant at the token endpoint:
+//! [RFC 8628 §3.4–3.5](https://www.rfc-editor.org/rfc/rfc8628#section-3.4).
+//!
+//! The device polls with its `device_code`. Until its user has approved
+//! and signed in (`service::device`), the answer is
+//! `authorization_pending`, or `slow_down` to a device that polls faster
+//! than its interval ("the interval MUST be increased by 5 seconds for
+//! this and all subsequent requests"); then `expired_token` or
+//! `access_denied` end it. Once the sign-in left its authorization code
+//! waiting, one poll takes it (a compare-and-set on the request's status,
+//! so two concurrent polls cannot both redeem it) and redeems it as the
+//! authorization code grant does, with the verifier only the server knows:
+//! the same session, tokens, ID token and audit as a browser sign-in.
+
+use holdfast_core::client::Client;
+use holdfast_core::device::{DeviceStatus, Poll, poll, slowed};
+use holdfast_core::tenant::Tenant;
+use holdfast_crypto::secret::sha256_b64;
+use holdfast_dpop::DpopProof;
+use holdfast_store::DeviceLookup;
+use url::Url;
+
+use super::authorization_code::{Presented, exchange_presented, refused};
+use super::{DevicePoll, GrantError, RequestError, TokenError, TokenRequest, TokenResponse};
+use crate::service::device::callback_url;
+use crate::state::AppState;
+
+/// Answers one poll.
+pub async fn exchange(
+    state: &AppState,
+    tenant: &Tenant,
+    issuer: &Url,
+    client: &Client,
+    request: &TokenRequest,
+    proof: Option<&DpopProof>,
+) -> Result<TokenResponse, TokenError> {
+    match take(state, tenant, client, request).await {
+        Ok((verifier, code_digest)) => {
+            let redirect_uri = callback_url(issuer);
+            let presented = Presented {
+                digest: code_digest,
+                redirect_uri: Some(&redirect_uri),
+                code_verifier: Some(&verifier),
+            };
+            exchange_presented(state, tenant, issuer, client, request, proof, presented).await
+        }
+        Err(refusal) => refused(state, tenant, proof, refusal).await,
+    }
+}
+
+/// The waiting code's verifier and digest, once its request is marked
+/// consumed; or the poll's answer.
+async fn take(
+    state: &AppState,
+    tenant: &Tenant,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<(String, String), TokenError> {
+    let device_code = request
+        .param("device_code")
+        .ok_or(RequestError::MissingDeviceCode)?;
+    let digest = sha256_b64(device_code.as_bytes());
+    let record = state
+        .store
+        .device_authorization(&tenant.id, DeviceLookup::DeviceCode(&digest))
+        .await?
+        .ok_or(GrantError::UnknownDeviceCode)?;
+    if record.client_id != client.client_id {
+        return Err(GrantError::DeviceCodeOfAnotherClient.into());
+    }
+    let now = state.now();
+    let polled = |interval| {
+        let mut next = record.clone();
+        next.last_polled_at = Some(now);
+        next.interval_secs = interval;
+        next
+    };
+    match poll(
+        record.status,
+        record.expires_at,
+        record.last_polled_at,
+        record.interval_secs,
+        now,
+    ) {
+        Poll::Used => Err(GrantError::DeviceCodeUsed.into()),
+        Poll::Denied => Err(TokenError::Device(DevicePoll::Denied)),
+        Poll::Expired => Err(TokenError::Device(DevicePoll::Expired)),
+        Poll::Pending => {
+            // A lost race with the approval only delays the next poll.
+            let _ = state
+                .store
+                .update_device_authorization(&polled(record.interval_secs), record.status)
+                .await?;
+            Err(TokenError::Device(DevicePoll::Pending))
+        }
+        Poll::SlowDown => {
+            let _ = state
+                .store
+                .update_device_authorization(&polled(slowed(record.interval_secs)), record.status)
+                .await?;
+            Err(TokenError::Device(DevicePoll::SlowDown))
+        }
+        Poll::Ready => {
+            let mut taken = polled(record.interval_secs);
+            taken.status = DeviceStatus::Consumed;
+            let (Some(verifier), Some(code_digest)) =
+                (record.code_verifier.clone(), record.code_digest.clone())
+            else {
+                return Err(GrantError::UnknownDeviceCode.into());
+            };
+            if !state
+                .store
+                .update_device_authorization(&taken, DeviceStatus::Authorized)
+                .await?
+            {
+                return Err(GrantError::DeviceCodeUsed.into());
+            }
+            Ok((verifier, code_digest))
+        }
+    }
+}
