@@ -187,7 +187,7 @@ function secretBox(label, secret) {
 
 // ---- views ---------------------------------------------------------------
 
-const GRANTS = ["authorization_code", "refresh_token", "client_credentials"];
+const GRANTS = ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"];
 const CLIENT_FIELDS = [
   ["display_name", "text", "Display name"],
   ["redirect_uris", "list", "Redirect URIs (one per line)"],

@@ -87,7 +87,7 @@ fn cli_client(public_url: &Url, tenant: &Tenant, existing: Option<&Client>) -> N
         Some(c) => NewClient::of(c),
         None => {
             let mut n = NewClient::new(CLI_CLIENT_ID, ClientKind::Public);
-            n.scopes = vec!["openid".into(), SERVER_SCOPE.into()];
+            n.scopes = vec!["openid".into(), "profile".into(), SERVER_SCOPE.into()];
             n.display_name = Some("Holdfast command line".into());
             n
         }

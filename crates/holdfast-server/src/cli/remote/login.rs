@@ -169,7 +169,7 @@ pub async fn login(server: &Url, out: Output) -> anyhow::Result<()> {
         .build()?;
     let base = server.as_str().trim_end_matches('/').to_owned();
     let issuer = issuer(&base);
-    let scope = format!("openid {SERVER_SCOPE}");
+    let scope = format!("openid profile {SERVER_SCOPE}");
     let response = http
         .post(format!("{issuer}/device_authorization"))
         .form(&[("client_id", CLI_CLIENT_ID), ("scope", scope.as_str())])
