@@ -25,6 +25,7 @@ holdfast_testkit::on_both_backends!(
     rfc8628_s3_1_only_a_client_registered_for_the_device_grant_gets_codes,
     rfc8628_s3_4_racing_polls_of_one_approved_request_get_one_set_of_tokens,
     rfc8414_s2_discovery_names_the_device_authorization_endpoint,
+    rfc8628_s5_1_guessing_user_codes_is_rate_limited,
 );
 
 /// A tenant `acme` with the fixture's user and a public client `tv` that
@@ -397,4 +398,43 @@ async fn rfc8414_s2_discovery_names_the_device_authorization_endpoint(server: Te
             .unwrap()
             .contains(&Value::from(GRANT_TYPE))
     );
+}
+
+async fn rfc8628_s5_1_guessing_user_codes_is_rate_limited(server: TestServer) {
+    let fx = device_fixture(&server).await;
+    let codes = codes(&server, &fx).await;
+    let mut browser = Browser::new();
+    // Guesses from one address, each a different well-formed code.
+    let alphabet = holdfast_core::device::USER_CODE_ALPHABET;
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let guess: String = (0..8)
+            .map(|k| char::from(alphabet[(i * 7 + k * 3) % alphabet.len()]))
+            .collect();
+        let page = browser
+            .get(&format!("{}?user_code={guess}", fx.at("/device")))
+            .await;
+        statuses.push(page.status);
+        if page.status == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(statuses.len() > 5, "a person's few typos pass: {statuses:?}");
+    // Once limited, the address learns nothing, even about a real code.
+    let real = browser
+        .get(codes["verification_uri_complete"].as_str().unwrap())
+        .await;
+    assert_eq!(real.status, StatusCode::TOO_MANY_REQUESTS);
+    // The limit lifts with time (the first request expired meanwhile).
+    server.clock.advance(16 * 60);
+    let fresh = self::codes(&server, &fx).await;
+    let later = browser
+        .get(fresh["verification_uri_complete"].as_str().unwrap())
+        .await;
+    assert_eq!(later.status, StatusCode::OK, "{}", later.body);
 }

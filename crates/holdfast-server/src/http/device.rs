@@ -29,6 +29,7 @@ use crate::pages;
 use crate::service::client_auth::authenticate;
 use crate::service::csrf::{self, BrowserBinding, FormPurpose};
 use crate::service::device::{self, Completion};
+use crate::service::throttle::{self, ThrottleError};
 use crate::service::token::TokenRequest;
 use crate::state::AppState;
 
@@ -67,6 +68,7 @@ pub async fn authorization(
 pub async fn page(
     State(state): State<AppState>,
     ctx: TenantContext,
+    Caller(context): Caller,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
@@ -74,9 +76,9 @@ pub async fn page(
     if typed.is_empty() {
         return entry(&state, &ctx, StatusCode::OK, "", None);
     }
-    let open = match device::open_request(&state, &ctx.tenant, typed).await {
+    let open = match open_request(&state, &ctx, typed, &context).await {
         Ok(open) => open,
-        Err(e) => return unavailable(&state, &ctx, e),
+        Err(refused) => return refused,
     };
     let Some((record, client)) = open else {
         return entry(
@@ -122,6 +124,7 @@ pub async fn page(
 pub async fn decide(
     State(state): State<AppState>,
     ctx: TenantContext,
+    Caller(context): Caller,
     headers: HeaderMap,
     form: FormPairs,
 ) -> Response {
@@ -135,9 +138,9 @@ pub async fn decide(
         return refused;
     }
     let typed = form.get("user_code").unwrap_or_default();
-    let open = match device::open_request(&state, &ctx.tenant, typed).await {
+    let open = match open_request(&state, &ctx, typed, &context).await {
         Ok(open) => open,
-        Err(e) => return unavailable(&state, &ctx, e),
+        Err(refused) => return refused,
     };
     let Some((record, _client)) = open else {
         return entry(
@@ -274,6 +277,46 @@ pub async fn callback(
         );
     }
     response
+}
+
+/// The open request whose user code is `typed`, after counting the try
+/// (RFC 8628 §5.1: "the authorization server should rate-limit user code
+/// attempts"): per code and address, per code, per address, with the
+/// limits of the other account requests
+/// (`holdfast_core::self_service::ACCOUNT_MAIL_THROTTLE`); too many is a
+/// 429 page.
+async fn open_request(
+    state: &AppState,
+    ctx: &TenantContext,
+    typed: &str,
+    context: &crate::service::RequestContext,
+) -> Result<
+    Option<(
+        holdfast_store::DeviceAuthorizationRecord,
+        holdfast_core::client::Client,
+    )>,
+    Response,
+> {
+    let subject: String = typed
+        .chars()
+        .filter(char::is_ascii_alphabetic)
+        .take(16)
+        .collect();
+    match throttle::before_account_request(state, &ctx.tenant, "device", &subject, context).await {
+        Ok(()) => {}
+        Err(ThrottleError::Throttled(_)) => {
+            return Err(error_page(
+                state,
+                ctx,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many tries. Wait a few minutes, then enter the code your device shows.",
+            ));
+        }
+        Err(ThrottleError::Store(e)) => return Err(unavailable(state, ctx, e)),
+    }
+    device::open_request(state, &ctx.tenant, typed)
+        .await
+        .map_err(|e| unavailable(state, ctx, e))
 }
 
 fn entry(
