@@ -424,7 +424,10 @@ async fn rfc8628_s5_1_guessing_user_codes_is_rate_limited(server: TestServer) {
         Some(&StatusCode::TOO_MANY_REQUESTS),
         "{statuses:?}"
     );
-    assert!(statuses.len() > 5, "a person's few typos pass: {statuses:?}");
+    assert!(
+        statuses.len() > 5,
+        "a person's few typos pass: {statuses:?}"
+    );
     // Once limited, the address learns nothing, even about a real code.
     let real = browser
         .get(codes["verification_uri_complete"].as_str().unwrap())

@@ -76,18 +76,9 @@ pub async fn page(
     if typed.is_empty() {
         return entry(&state, &ctx, StatusCode::OK, "", None);
     }
-    let open = match open_request(&state, &ctx, typed, &context).await {
+    let (record, client) = match open_request(&state, &ctx, typed, &context).await {
         Ok(open) => open,
         Err(refused) => return refused,
-    };
-    let Some((record, client)) = open else {
-        return entry(
-            &state,
-            &ctx,
-            StatusCode::NOT_FOUND,
-            typed,
-            Some("That code is not valid, or it expired. Check the code on your device."),
-        );
     };
     let Ok((binding, new_cookie)) = browser::binding_or_new(&state, &ctx, &headers) else {
         return unavailable(&state, &ctx, "no randomness");
@@ -138,18 +129,9 @@ pub async fn decide(
         return refused;
     }
     let typed = form.get("user_code").unwrap_or_default();
-    let open = match open_request(&state, &ctx, typed, &context).await {
-        Ok(open) => open,
+    let record = match open_request(&state, &ctx, typed, &context).await {
+        Ok((record, _client)) => record,
         Err(refused) => return refused,
-    };
-    let Some((record, _client)) = open else {
-        return entry(
-            &state,
-            &ctx,
-            StatusCode::NOT_FOUND,
-            typed,
-            Some("That code is not valid, or it expired. Check the code on your device."),
-        );
     };
     let binding = browser::binding(&state, &headers);
     if !csrf::verify(
@@ -284,17 +266,17 @@ pub async fn callback(
 /// attempts"): per code and address, per code, per address, with the
 /// limits of the other account requests
 /// (`holdfast_core::self_service::ACCOUNT_MAIL_THROTTLE`); too many is a
-/// 429 page.
+/// 429 page, and a code with no open request the entry form again (404).
 async fn open_request(
     state: &AppState,
     ctx: &TenantContext,
     typed: &str,
     context: &crate::service::RequestContext,
 ) -> Result<
-    Option<(
+    (
         holdfast_store::DeviceAuthorizationRecord,
         holdfast_core::client::Client,
-    )>,
+    ),
     Response,
 > {
     let subject: String = typed
@@ -314,9 +296,17 @@ async fn open_request(
         }
         Err(ThrottleError::Store(e)) => return Err(unavailable(state, ctx, e)),
     }
-    device::open_request(state, &ctx.tenant, typed)
-        .await
-        .map_err(|e| unavailable(state, ctx, e))
+    match device::open_request(state, &ctx.tenant, typed).await {
+        Ok(Some(open)) => Ok(open),
+        Ok(None) => Err(entry(
+            state,
+            ctx,
+            StatusCode::NOT_FOUND,
+            typed,
+            Some("That code is not valid, or it expired. Check the code on your device."),
+        )),
+        Err(e) => Err(unavailable(state, ctx, e)),
+    }
 }
 
 fn entry(
