@@ -7,7 +7,9 @@
 // app then fails (RFC 6749 §6 / RFC 7009: a revoked family is
 // `invalid_grant`). The audit log names the administrator as the actor.
 // Settings made there (branding, sign-in limits, an invitation) reach the
-// server, as the CLI then reads them.
+// server, as the CLI then reads them. `holdfast --server URL login` (the
+// device grant, RFC 8628) is approved on a phone-sized screen through the
+// hosted login, and the CLI's later remote commands use the kept token.
 // Screenshots (laptop and phone sizes) go to test/artifacts/.
 
 import assert from "node:assert/strict";
@@ -200,6 +202,42 @@ describe("admin console", () => {
     await page.waitForSelector('tr[data-username="ada@example.com"]');
     const invited = JSON.parse(await world.cli(["--json", "user", "show", "--tenant", "demo", "--user", "ada@example.com"]));
     assert.equal(invited.email, "ada@example.com");
+    await context.close();
+  });
+
+  test("holdfast --server URL login is approved on a phone through the hosted login", { timeout: TIMEOUT }, async () => {
+    const env = { HOLDFAST_CREDENTIALS: path.join(world.dataDir, "credentials.json") };
+    const cli = world.startCli("cli-login", ["--server", world.base, "--json", "login"], env);
+    let stdout = "";
+    let stderr = "";
+    cli.stdout.on("data", (d) => { stdout += d; });
+    const exited = new Promise((resolve) => cli.once("exit", resolve));
+    const url = await new Promise((resolve, reject) => {
+      cli.stderr.on("data", (d) => {
+        stderr += d;
+        const found = stderr.match(/(http\S+user_code=\S+)/);
+        if (found) resolve(found[1]);
+      });
+      exited.then((code) => reject(new Error(`login exited (${code}) before printing a page: ${stderr}`)));
+    });
+    const context = await world.newContext({ viewport: { width: 390, height: 844 } });
+    const page = logged(await context.newPage(), "device");
+    await page.goto(url);
+    const code = new URL(url).searchParams.get("user_code");
+    assert.equal((await page.textContent("#user-code")).trim(), code);
+    assert.match(await page.textContent("main"), /Holdfast command line/);
+    await page.screenshot({ path: path.join(artifacts, "device-approve-phone.png"), fullPage: true });
+    await page.click("button[value=approve]");
+    await page.waitForURL((u) => u.href.startsWith(`${world.base}/t/admin/authorize`));
+    await page.fill("input[name=username]", "root");
+    await page.fill("input[name=password]", PASSWORD);
+    await page.click("button[type=submit]");
+    await page.waitForSelector("text=Device signed in");
+    await page.screenshot({ path: path.join(artifacts, "device-signed-in-phone.png"), fullPage: true });
+    assert.equal(await exited, 0, stderr);
+    assert.equal(JSON.parse(stdout).user, "root");
+    const tenants = JSON.parse(await world.cli(["--server", world.base, "--json", "tenant", "list"], undefined, env));
+    assert.ok(tenants.some((t) => t.slug === "demo"), JSON.stringify(tenants));
     await context.close();
   });
 });

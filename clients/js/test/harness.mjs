@@ -266,14 +266,22 @@ export class World {
     return proc;
   }
 
-  /** Runs the admin CLI against this world's data directory. */
-  async cli(args, input) {
-    const child = execFileP(HOLDFAST_BIN, [...this.#globals(), ...args], { maxBuffer: 16 * 1024 * 1024 });
+  /** Runs the admin CLI against this world's data directory (with `env` added). */
+  async cli(args, input, env = {}) {
+    const child = execFileP(HOLDFAST_BIN, [...this.#globals(), ...args], {
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, ...env },
+    });
     if (input !== undefined) {
       child.child.stdin.end(input);
     }
     const { stdout } = await child;
     return stdout;
+  }
+
+  /** Starts `holdfast ARGS` in the background (output also in logs/NAME.log). */
+  startCli(name, args, env = {}) {
+    return this.#spawn(name, HOLDFAST_BIN, [...this.#globals(), ...args], env);
   }
 
   /** A new user with {@link PASSWORD}; returns its username. */
