@@ -23,8 +23,30 @@ pub const INTERVAL_SECS: i64 = 5;
 /// for this and all subsequent requests". Never beyond [`MAX_INTERVAL_SECS`].
 pub const SLOW_DOWN_STEP_SECS: i64 = 5;
 
-/// The interval a device that keeps polling too fast ends up at.
-pub const MAX_INTERVAL_SECS: i64 = 60;
+/// The interval a device that keeps polling too fast ends up at: well
+/// inside the lifetime of the authorization code an approval leaves
+/// waiting (60 s), so a device that slowed down still collects it.
+pub const MAX_INTERVAL_SECS: i64 = 20;
+
+/// Limits on the device endpoints, per address (and per user code at the
+/// verification page): RFC 8628 §5.1 "the authorization server should
+/// rate-limit user code attempts", and a device request table that
+/// anyone can write to must not grow without bound. Roomy enough for an
+/// office or a hotel behind one address: 20 tries per code (or requests
+/// for codes) and address and 60 per address in 15 minutes, 20 per code
+/// an hour. That is under 6,000 guesses a day from one address against
+/// 20^8 codes.
+pub const THROTTLE: crate::throttle::ThrottlePolicy = crate::throttle::ThrottlePolicy {
+    pair_max_failures: 20,
+    pair_window_secs: 15 * 60,
+    account_delay_after: 20,
+    account_max_delay_secs: 60,
+    account_max_failures: 20,
+    account_window_secs: 3600,
+    address_max_failures: 60,
+    address_window_secs: 15 * 60,
+    known_address_secs: 0,
+};
 
 /// RFC 8628 §6.1: the user code's characters, "base-20 ... consonants
 /// only", so codes spell no words and are unambiguous when read aloud, and
@@ -33,7 +55,7 @@ pub const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 
 /// Characters in a user code: 20^8 ≈ 2^34.5 codes, which RFC 8628 §5.1
 /// judges enough against guessing when the tries are limited (they are:
-/// the codes live [`LIFETIME_SECS`] and the page is throttled).
+/// the codes live [`LIFETIME_SECS`] and the page is throttled, [`THROTTLE`]).
 pub const USER_CODE_LEN: usize = 8;
 
 /// A user code in its canonical form (eight letters of
@@ -233,6 +255,11 @@ mod tests {
             poll(DeviceStatus::Authorized, 100, Some(9), 5, 10),
             Poll::Ready
         );
+    }
+
+    #[test]
+    fn the_device_throttle_is_a_valid_policy() {
+        assert_eq!(THROTTLE.validate(), Ok(()));
     }
 
     #[test]

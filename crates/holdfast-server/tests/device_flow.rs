@@ -26,6 +26,9 @@ holdfast_testkit::on_both_backends!(
     rfc8628_s3_4_racing_polls_of_one_approved_request_get_one_set_of_tokens,
     rfc8414_s2_discovery_names_the_device_authorization_endpoint,
     rfc8628_s5_1_guessing_user_codes_is_rate_limited,
+    rfc8628_s5_only_the_first_browser_to_continue_may_go_on,
+    rfc8628_s3_5_a_device_that_comes_back_after_the_code_died_hears_expired_token,
+    rfc9449_s11_1_a_replayed_proof_at_a_poll_spends_nothing_and_a_fresh_one_binds_the_tokens,
 );
 
 /// A tenant `acme` with the fixture's user and a public client `tv` that
@@ -40,6 +43,9 @@ async fn device_fixture(server: &TestServer) -> Fixture {
     ];
     new.redirect_uris = vec![format!("{}/device/callback", fx.issuer)];
     new.display_name = Some("Living-room TV".into());
+    // DPoP proofs are optional for it; without server nonces, so a test
+    // can make one in a line.
+    new.dpop_nonce_required = Some(false);
     fx.client = server.client(&fx.tenant, new).await.0;
     fx
 }
@@ -78,6 +84,28 @@ async fn poll_as(
         ],
     )
     .await
+}
+
+/// One poll as `tv` with the DPoP proof `proof`.
+async fn poll_with_proof(
+    server: &TestServer,
+    fx: &Fixture,
+    codes: &Value,
+    proof: &str,
+) -> flow::Json {
+    let response = server
+        .http()
+        .post(fx.at("/token"))
+        .header("DPoP", proof)
+        .form(&[
+            ("grant_type", GRANT_TYPE),
+            ("device_code", codes["device_code"].as_str().unwrap()),
+            ("client_id", "tv"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    flow::read_json(response).await
 }
 
 async fn poll(server: &TestServer, fx: &Fixture, codes: &Value) -> flow::Json {
@@ -407,7 +435,7 @@ async fn rfc8628_s5_1_guessing_user_codes_is_rate_limited(server: TestServer) {
     // Guesses from one address, each a different well-formed code.
     let alphabet = holdfast_core::device::USER_CODE_ALPHABET;
     let mut statuses = Vec::new();
-    for i in 0..40 {
+    for i in 0..80 {
         let guess: String = (0..8)
             .map(|k| char::from(alphabet[(i * 7 + k * 3) % alphabet.len()]))
             .collect();
@@ -440,4 +468,127 @@ async fn rfc8628_s5_1_guessing_user_codes_is_rate_limited(server: TestServer) {
         .get(fresh["verification_uri_complete"].as_str().unwrap())
         .await;
     assert_eq!(later.status, StatusCode::OK, "{}", later.body);
+}
+
+async fn rfc8628_s5_only_the_first_browser_to_continue_may_go_on(server: TestServer) {
+    let fx = device_fixture(&server).await;
+    let codes = codes(&server, &fx).await;
+    let mut owner = Browser::new();
+    let first = decide(&mut owner, &codes, "approve").await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    // Someone who saw the code on the owner's screen cannot take over.
+    let mut onlooker = Browser::new();
+    let second = decide(&mut onlooker, &codes, "approve").await;
+    assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.body);
+    // The owner pressing Continue again (back button) goes on, to the
+    // same sign-in.
+    let again = decide(&mut owner, &codes, "approve").await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(again.location(), first.location());
+    let back = owner
+        .sign_in(first.location().unwrap().as_str(), USERNAME, PASSWORD)
+        .await
+        .location()
+        .unwrap();
+    let done = owner.get(back.as_str()).await;
+    assert!(done.body.contains("Device signed in"), "{}", done.body);
+    server.clock.advance(5);
+    assert_eq!(poll(&server, &fx, &codes).await.status, StatusCode::OK);
+    // A deny that comes after the sign-in finished changes nothing: the
+    // code is no longer open.
+    let late = codes_then_approved_elsewhere(&server, &fx).await;
+    assert_eq!(late.status, StatusCode::NOT_FOUND, "{}", late.body);
+}
+
+/// A request approved in one browser and then denied from another: the
+/// denying browser's answer.
+async fn codes_then_approved_elsewhere(server: &TestServer, fx: &Fixture) -> flow::Page {
+    let codes = codes(server, fx).await;
+    let mut denier = Browser::new();
+    let page = denier
+        .get(codes["verification_uri_complete"].as_str().unwrap())
+        .await;
+    let mut approver = Browser::new();
+    let back = approve_and_sign_in(&mut approver, &codes).await;
+    approver.get(back.as_str()).await;
+    denier
+        .post_form(
+            codes["verification_uri"].as_str().unwrap(),
+            &[
+                ("csrf_token".to_owned(), hidden(&page.body, "csrf_token")),
+                ("user_code".to_owned(), hidden(&page.body, "user_code")),
+                ("decision".to_owned(), "deny".to_owned()),
+            ],
+        )
+        .await
+}
+
+async fn rfc8628_s3_5_a_device_that_comes_back_after_the_code_died_hears_expired_token(
+    server: TestServer,
+) {
+    let fx = device_fixture(&server).await;
+    let codes = codes(&server, &fx).await;
+    let mut browser = Browser::new();
+    let back = approve_and_sign_in(&mut browser, &codes).await;
+    browser.get(back.as_str()).await;
+    // The sign-in's code lives a minute; the device slept through it.
+    server.clock.advance(61);
+    let answer = poll(&server, &fx, &codes).await;
+    assert_eq!(error_of(&answer), "expired_token", "{}", answer.text);
+}
+
+async fn rfc9449_s11_1_a_replayed_proof_at_a_poll_spends_nothing_and_a_fresh_one_binds_the_tokens(
+    server: TestServer,
+) {
+    use holdfast_dpop::DpopAlg;
+    use holdfast_dpop::client::{DpopKey, ProofClaims};
+    let fx = device_fixture(&server).await;
+    let codes = codes(&server, &fx).await;
+    let key = DpopKey::generate(DpopAlg::ES256).unwrap();
+    let proof = |key: &DpopKey| {
+        key.proof(&ProofClaims::new(
+            "POST",
+            &fx.at("/token"),
+            server.state.now(),
+        ))
+        .unwrap()
+    };
+    let first = proof(&key);
+    let pending = poll_with_proof(&server, &fx, &codes, &first).await;
+    assert_eq!(
+        error_of(&pending),
+        "authorization_pending",
+        "{}",
+        pending.text
+    );
+    let mut browser = Browser::new();
+    let back = approve_and_sign_in(&mut browser, &codes).await;
+    browser.get(back.as_str()).await;
+    server.clock.advance(5);
+    // The same proof again: refused, and the approval is still there.
+    let replayed = poll_with_proof(&server, &fx, &codes, &first).await;
+    assert_eq!(
+        error_of(&replayed),
+        "invalid_dpop_proof",
+        "{}",
+        replayed.text
+    );
+    let fresh = poll_with_proof(&server, &fx, &codes, &proof(&key)).await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.text);
+    assert_eq!(fresh.body["token_type"], "DPoP");
+    // RFC 9449 §5: the public client's refresh token is bound to the key.
+    let unbound = token(
+        &server.http(),
+        &fx.issuer,
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                fresh.body["refresh_token"].as_str().unwrap(),
+            ),
+            ("client_id", "tv"),
+        ],
+    )
+    .await;
+    assert_eq!(unbound.status, StatusCode::BAD_REQUEST, "{}", unbound.text);
 }

@@ -72,18 +72,24 @@ pub fn flow_cookie_name(state: &AppState) -> &'static str {
     }
 }
 
-/// The device-approval cookie's name: `__Host-holdfast_device` on https.
-pub fn device_cookie_name(state: &AppState) -> &'static str {
+/// The device-approval cookie's name: `__Host-holdfast_device-{tenant}`
+/// on https (one per tenant, as the `__Host-` path is `/`), else the
+/// plain name under the tenant's path.
+pub fn device_cookie_name(state: &AppState, ctx: &TenantContext) -> Cow<'static, str> {
     if https(state) {
-        "__Host-holdfast_device"
+        Cow::Owned(format!("__Host-{DEVICE_COOKIE}-{}", ctx.tenant.slug))
     } else {
-        DEVICE_COOKIE
+        Cow::Borrowed(DEVICE_COOKIE)
     }
 }
 
-/// The browser's device-approval binding, if it holds one.
-pub fn device_binding(state: &AppState, headers: &HeaderMap) -> Option<BrowserBinding> {
-    binding_named(headers, device_cookie_name(state))
+/// The browser's device-approval binding in tenant `ctx`, if it holds one.
+pub fn device_binding(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &HeaderMap,
+) -> Option<BrowserBinding> {
+    binding_named(headers, &device_cookie_name(state, ctx))
 }
 
 /// A hosted-page cookie: `HttpOnly`, and `__Host-` rules on https (`Secure`,

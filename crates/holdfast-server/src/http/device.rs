@@ -27,8 +27,8 @@ use crate::http::form::{FormPairs, FormParams};
 use crate::http::tenant::TenantContext;
 use crate::pages;
 use crate::service::client_auth::authenticate;
-use crate::service::csrf::{self, BrowserBinding, FormPurpose};
-use crate::service::device::{self, Completion};
+use crate::service::csrf::{self, FormPurpose};
+use crate::service::device::{self, Approval, Completion};
 use crate::service::throttle::{self, ThrottleError};
 use crate::service::token::TokenRequest;
 use crate::state::AppState;
@@ -151,38 +151,31 @@ pub async fn decide(
     }
     match form.get("decision") {
         Some("approve") => {
-            // Which browser approved: only its sign-in completes the request.
-            let Ok(approver) = BrowserBinding::generate() else {
-                return unavailable(&state, &ctx, "no randomness");
-            };
-            match device::approve(&state, &ctx.issuer, &record, &approver).await {
-                Ok(Some(login)) => {
+            let held = browser::device_binding(&state, &ctx, &headers);
+            match device::approve(&state, &ctx.tenant, &ctx.issuer, &record, held.as_ref()).await {
+                Ok(Approval::SignIn { login, binding }) => {
                     let mut response = Redirect::to(login.as_str()).into_response();
-                    append_cookie(
-                        &mut response,
-                        browser::cookie(
-                            &state,
-                            &ctx,
-                            browser::device_cookie_name(&state).into(),
-                            approver.value().to_owned(),
-                            SameSite::Lax,
-                            Some(holdfast_core::device::LIFETIME_SECS),
-                        ),
-                    );
+                    if let Some(binding) = binding {
+                        append_cookie(
+                            &mut response,
+                            browser::cookie(
+                                &state,
+                                &ctx,
+                                browser::device_cookie_name(&state, &ctx),
+                                binding.value().to_owned(),
+                                SameSite::Lax,
+                                Some(holdfast_core::device::LIFETIME_SECS),
+                            ),
+                        );
+                    }
                     response
                 }
-                Ok(None) => entry(
-                    &state,
-                    &ctx,
-                    StatusCode::CONFLICT,
-                    typed,
-                    Some("This code was just used in another window."),
-                ),
+                Ok(Approval::Taken) => taken(&state, &ctx, typed),
                 Err(e) => unavailable(&state, &ctx, e),
             }
         }
         Some("deny") => match device::deny(&state, &record).await {
-            Ok(()) => message(
+            Ok(true) => message(
                 &state,
                 &ctx,
                 StatusCode::OK,
@@ -190,6 +183,7 @@ pub async fn decide(
                 "You denied the sign-in. The device will not get access.",
                 None,
             ),
+            Ok(false) => taken(&state, &ctx, typed),
             Err(e) => unavailable(&state, &ctx, e),
         },
         _ => error_page(
@@ -218,16 +212,13 @@ pub async fn callback(
         );
     };
     let code = query.get("code").map(String::as_str);
-    let binding = browser::device_binding(&state, &headers);
-    let mut response = match device::complete(
-        &state,
-        &ctx.tenant,
-        request_id,
-        binding.as_ref(),
-        code,
-    )
-    .await
-    {
+    let binding = browser::device_binding(&state, &ctx, &headers);
+    let completion =
+        device::complete(&state, &ctx.tenant, request_id, binding.as_ref(), code).await;
+    // The approval cookie has served once the request is decided (not
+    // before: a stray link to this page must not end an approval).
+    let decided = matches!(completion, Ok(Completion::Done | Completion::Failed));
+    let mut response = match completion {
         Ok(Completion::Done) => message(
             &state,
             &ctx,
@@ -252,10 +243,10 @@ pub async fn callback(
         ),
         Err(e) => unavailable(&state, &ctx, e),
     };
-    if binding.is_some() {
+    if decided {
         append_cookie(
             &mut response,
-            browser::expired(&state, &ctx, browser::device_cookie_name(&state).into()),
+            browser::expired(&state, &ctx, browser::device_cookie_name(&state, &ctx)),
         );
     }
     response
@@ -263,10 +254,9 @@ pub async fn callback(
 
 /// The open request whose user code is `typed`, after counting the try
 /// (RFC 8628 §5.1: "the authorization server should rate-limit user code
-/// attempts"): per code and address, per code, per address, with the
-/// limits of the other account requests
-/// (`holdfast_core::self_service::ACCOUNT_MAIL_THROTTLE`); too many is a
-/// 429 page, and a code with no open request the entry form again (404).
+/// attempts"): per code and address, per code, per address
+/// (`holdfast_core::device::THROTTLE`); too many is a 429 page, and a
+/// code with no open request the entry form again (404).
 async fn open_request(
     state: &AppState,
     ctx: &TenantContext,
@@ -284,7 +274,18 @@ async fn open_request(
         .filter(char::is_ascii_alphabetic)
         .take(16)
         .collect();
-    match throttle::before_account_request(state, &ctx.tenant, "device", &subject, context).await {
+    let limits = holdfast_core::device::THROTTLE;
+    let counted = throttle::before_request(
+        state,
+        &ctx.tenant,
+        "device_user_code",
+        Some(&subject),
+        context,
+        &limits,
+        "device",
+    )
+    .await;
+    match counted {
         Ok(()) => {}
         Err(ThrottleError::Throttled(_)) => {
             return Err(error_page(
@@ -307,6 +308,19 @@ async fn open_request(
         )),
         Err(e) => Err(unavailable(state, ctx, e)),
     }
+}
+
+/// Another browser approved this request first, or it moved on.
+fn taken(state: &AppState, ctx: &TenantContext, typed: &str) -> Response {
+    entry(
+        state,
+        ctx,
+        StatusCode::CONFLICT,
+        typed,
+        Some(
+            "This code was already used in another browser. Start again on your device if that was not you.",
+        ),
+    )
 }
 
 fn entry(

@@ -80,31 +80,30 @@ fn console_client(public_url: &Url, _tenant: &Tenant, existing: Option<&Client>)
 
 /// The CLI's client as it should be for `public_url`: public, the device
 /// grant (whose sign-in runs through the hosted login, hence the code
-/// grant and the device callback as its one redirect URI) and refresh,
-/// asking for the admin scope.
+/// grant and the device callback as its redirect URI) and refresh, asking
+/// for the admin scope. An existing client keeps its grants as an
+/// administrator left them: removing its device grant turns the CLI's
+/// `login` off for good (an administrators' phishing surface some
+/// operators will not want, RFC 8628 §5.4); it only follows a changed
+/// public URL while it still has the grant.
 fn cli_client(public_url: &Url, tenant: &Tenant, existing: Option<&Client>) -> NewClient {
     let mut new = match existing {
         Some(c) => NewClient::of(c),
         None => {
             let mut n = NewClient::new(CLI_CLIENT_ID, ClientKind::Public);
+            n.grant_types = vec![
+                GrantType::AuthorizationCode,
+                GrantType::DeviceCode,
+                GrantType::RefreshToken,
+            ];
             n.scopes = vec!["openid".into(), "profile".into(), SERVER_SCOPE.into()];
             n.display_name = Some("Holdfast command line".into());
             n
         }
     };
-    for grant in [
-        GrantType::AuthorizationCode,
-        GrantType::DeviceCode,
-        GrantType::RefreshToken,
-    ] {
-        if !new.grant_types.contains(&grant) {
-            new.grant_types.push(grant);
-        }
-    }
-    new.grant_types.sort();
     let issuer = holdfast_core::tenant::issuer_url(public_url, &tenant.slug);
     let redirect = crate::service::device::callback_url(&issuer);
-    if !new.redirect_uris.contains(&redirect) {
+    if new.grant_types.contains(&GrantType::DeviceCode) && !new.redirect_uris.contains(&redirect) {
         new.redirect_uris.push(redirect);
     }
     new

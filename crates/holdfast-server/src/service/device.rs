@@ -90,6 +90,18 @@ pub async fn start(
     if !can_sign_in_devices(client, issuer) {
         return Err(ClientNotAuthorized::DeviceNeedsHostedLogin.into());
     }
+    // Anyone may ask for codes for a public client: limited per address,
+    // so the table of requests cannot be flooded.
+    crate::service::throttle::before_request(
+        state,
+        tenant,
+        "device_authorization",
+        None,
+        &request.context,
+        &holdfast_core::device::THROTTLE,
+        "device",
+    )
+    .await?;
     let allowed = Scope::from_tokens(client.scopes.iter().cloned());
     let scope =
         crate::service::token::requested_scope(request, &allowed, ScopeError::BeyondClient)?;
@@ -176,56 +188,118 @@ pub async fn open_request(
     Ok(Some((record, client.client)))
 }
 
-/// The user approved `record` in the browser that will hold `binding` (a
-/// cookie of its own: the sign-in replaces the CSRF binding): the URL
-/// of the hosted login that completes it (`None` when another tab moved
-/// the request on first).
+/// What pressing Continue does.
+#[derive(Debug)]
+pub enum Approval {
+    /// Sign in at this hosted login URL; a new approval also gives the
+    /// browser `binding` (the approval cookie's value) to keep.
+    SignIn {
+        /// The `{issuer}/authorize` URL.
+        login: Url,
+        /// The new approval cookie, if this press approved the request.
+        binding: Option<BrowserBinding>,
+    },
+    /// Another browser approved the request first: only it may go on.
+    Taken,
+}
+
+/// The user pressed Continue on `record` in a browser holding `held` (its
+/// approval cookie, if any). A pending request is approved for a new
+/// random binding (a compare-and-set, so of two browsers one wins); an
+/// approved one goes on only in the browser that approved it, with the
+/// same PKCE verifier (a second press, the back button), so nobody who
+/// merely saw the code can take the approval over.
 pub async fn approve(
     state: &AppState,
+    tenant: &Tenant,
     issuer: &Url,
     record: &DeviceAuthorizationRecord,
-    binding: &BrowserBinding,
-) -> Result<Option<Url>, TokenError> {
-    let mut bytes = [0u8; 32];
-    random_bytes(&mut bytes)?;
-    let verifier = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
-    let mut approved = record.clone();
-    approved.status = DeviceStatus::Approved;
-    approved.browser_digest = Some(sha256_b64(binding.value().as_bytes()));
-    approved.code_verifier = Some(verifier.clone());
-    if !state
-        .store
-        .update_device_authorization(&approved, record.status)
-        .await?
-    {
-        return Ok(None);
+    held: Option<&BrowserBinding>,
+) -> Result<Approval, TokenError> {
+    match (record.status, &record.code_verifier) {
+        (DeviceStatus::Approved, Some(verifier)) if same_browser(record, held) => {
+            Ok(Approval::SignIn {
+                login: login_url(tenant, issuer, record, verifier)?,
+                binding: None,
+            })
+        }
+        (DeviceStatus::Pending, _) => {
+            let binding = BrowserBinding::generate()?;
+            let mut bytes = [0u8; 32];
+            random_bytes(&mut bytes)?;
+            let verifier =
+                base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+            let mut approved = record.clone();
+            approved.status = DeviceStatus::Approved;
+            approved.browser_digest = Some(sha256_b64(binding.value().as_bytes()));
+            approved.code_verifier = Some(verifier.clone());
+            if !state
+                .store
+                .update_device_authorization(&approved, DeviceStatus::Pending)
+                .await?
+            {
+                return Ok(Approval::Taken);
+            }
+            Ok(Approval::SignIn {
+                login: login_url(tenant, issuer, record, &verifier)?,
+                binding: Some(binding),
+            })
+        }
+        _ => Ok(Approval::Taken),
     }
+}
+
+/// Whether `held` is the approval cookie of the browser that approved.
+fn same_browser(record: &DeviceAuthorizationRecord, held: Option<&BrowserBinding>) -> bool {
+    held.is_some_and(|b| {
+        record.browser_digest.as_deref() == Some(sha256_b64(b.value().as_bytes()).as_str())
+    })
+}
+
+/// The hosted login that completes `record`. In the administration tenant
+/// it asks for a fresh sign-in (`prompt=login`, OIDC Core §3.1.2.1): an
+/// approval hands out administrator tokens, so a single-sign-on cookie
+/// alone must not approve one in a click (RFC 8628 §5.4).
+fn login_url(
+    tenant: &Tenant,
+    issuer: &Url,
+    record: &DeviceAuthorizationRecord,
+    verifier: &str,
+) -> Result<Url, TokenError> {
     let mut login = Url::parse(&format!(
         "{}/authorize",
         issuer.as_str().trim_end_matches('/')
     ))
     .map_err(|_| StoreError::NotFound("issuer"))?;
-    login
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &record.client_id)
-        .append_pair("redirect_uri", &callback_url(issuer))
-        .append_pair("scope", &record.scope)
-        .append_pair("state", &record.id)
-        .append_pair("code_challenge", CodeChallenge::s256_of(&verifier).as_str())
-        .append_pair("code_challenge_method", "S256");
-    Ok(Some(login))
+    {
+        let mut query = login.query_pairs_mut();
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &record.client_id)
+            .append_pair("redirect_uri", &callback_url(issuer))
+            .append_pair("scope", &record.scope)
+            .append_pair("state", &record.id)
+            .append_pair("code_challenge", CodeChallenge::s256_of(verifier).as_str())
+            .append_pair("code_challenge_method", "S256");
+        if tenant.slug.as_str() == crate::service::administrators::ADMIN_TENANT {
+            query.append_pair("prompt", "login");
+        }
+    }
+    Ok(login)
 }
 
-/// The user denied `record`.
-pub async fn deny(state: &AppState, record: &DeviceAuthorizationRecord) -> Result<(), StoreError> {
+/// The user denied `record`: `false` when it moved on first (approved in
+/// another browser and signed in, say).
+pub async fn deny(
+    state: &AppState,
+    record: &DeviceAuthorizationRecord,
+) -> Result<bool, StoreError> {
     let mut denied = record.clone();
     denied.status = DeviceStatus::Denied;
     state
         .store
         .update_device_authorization(&denied, record.status)
-        .await?;
-    Ok(())
+        .await
 }
 
 /// How the device callback went.
@@ -256,10 +330,9 @@ pub async fn complete(
     else {
         return Ok(Completion::NotThisBrowser);
     };
-    let same_browser = binding.is_some_and(|b| {
-        record.browser_digest.as_deref() == Some(sha256_b64(b.value().as_bytes()).as_str())
-    });
-    if !same_browser || record.status != DeviceStatus::Approved || record.expires_at <= state.now()
+    if !same_browser(&record, binding)
+        || record.status != DeviceStatus::Approved
+        || record.expires_at <= state.now()
     {
         return Ok(Completion::NotThisBrowser);
     }

@@ -271,23 +271,49 @@ pub async fn before_account_request(
     subject: &str,
     context: &RequestContext,
 ) -> Result<(), ThrottleError> {
+    let policy = holdfast_core::self_service::ACCOUNT_MAIL_THROTTLE;
+    before_request(
+        state,
+        tenant,
+        action,
+        Some(subject),
+        context,
+        &policy,
+        "account",
+    )
+    .await
+}
+
+/// Counts a request of `action` about `subject` from the caller's address
+/// under `policy` (per subject and address, per subject when there is
+/// one, per address) and refuses it once a limit is reached; `kind` names
+/// the limit in the metrics and the audit event (`{kind}_throttled`).
+pub async fn before_request(
+    state: &AppState,
+    tenant: &Tenant,
+    action: &str,
+    subject: Option<&str>,
+    context: &RequestContext,
+    policy: &ThrottlePolicy,
+    kind: &'static str,
+) -> Result<(), ThrottleError> {
     let ip = address(context);
-    let subject = subject.trim().to_lowercase();
+    let subject = subject.map(|s| s.trim().to_lowercase());
+    let pair_subject = subject.as_deref().unwrap_or("");
     let keys = ThrottleKeys {
-        pair: sha256_b64(format!("acct-pair\n{action}\n{subject}\n{ip}").as_bytes()),
-        account: Some(sha256_b64(
-            format!("acct-subject\n{action}\n{subject}").as_bytes(),
-        )),
+        pair: sha256_b64(format!("acct-pair\n{action}\n{pair_subject}\n{ip}").as_bytes()),
+        account: subject
+            .as_ref()
+            .map(|subject| sha256_b64(format!("acct-subject\n{action}\n{subject}").as_bytes())),
         address: sha256_b64(format!("acct-address\n{action}\n{ip}").as_bytes()),
     };
-    let policy = holdfast_core::self_service::ACCOUNT_MAIL_THROTTLE;
     let audit = holdfast_store::AuditEvent {
         reason: Some(action.to_owned()),
-        ..audit::event(state, tenant, "account_throttled", context)
+        ..audit::event(state, tenant, &format!("{kind}_throttled"), context)
     };
     let verdict = state
         .store
-        .reserve_attempt(&tenant.id, &keys, &policy, state.now(), &audit)
+        .reserve_attempt(&tenant.id, &keys, policy, state.now(), &audit)
         .await?;
-    Ok(refused("account", verdict)?)
+    Ok(refused(kind, verdict)?)
 }

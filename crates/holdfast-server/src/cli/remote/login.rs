@@ -63,6 +63,32 @@ fn credentials_path() -> anyhow::Result<PathBuf> {
     Ok(config.join("holdfast").join("credentials.json"))
 }
 
+/// An exclusive lock on the credentials file (a `.lock` file beside it),
+/// held from reading it to writing it back: two commands refreshing one
+/// sign-in at once would present one refresh token twice, and the second
+/// presentation is reuse, which ends the sign-in (RFC 9700 §4.14.2).
+fn locked() -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let path = credentials_path()?.with_extension("json.lock");
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(file)
+}
+
 fn load() -> anyhow::Result<Credentials> {
     let path = credentials_path()?;
     match std::fs::read(&path) {
@@ -75,16 +101,10 @@ fn load() -> anyhow::Result<Credentials> {
 
 fn save(credentials: &Credentials) -> anyhow::Result<PathBuf> {
     use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
+    // Under the lock of [`locked`], which made the directory.
     let path = credentials_path()?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let temporary = path.with_extension("json.tmp");
+    let temporary = path.with_extension(format!("json.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&temporary);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -237,6 +257,7 @@ pub async fn login(server: &Url, out: Output) -> anyhow::Result<()> {
     };
     let kept = kept_of(&tokens, None).context("the token response has no access_token")?;
     let who = whoami(&http, &issuer, &kept.access_token).await;
+    let _lock = locked()?;
     let mut credentials = load()?;
     credentials.servers.insert(base.clone(), kept);
     let path = save(&credentials)?;
@@ -272,6 +293,7 @@ async fn whoami(http: &reqwest::Client, issuer: &str, token: &str) -> Option<Str
 /// `holdfast --server URL logout`.
 pub async fn logout(server: &Url, out: Output) -> anyhow::Result<()> {
     let base = server.as_str().trim_end_matches('/').to_owned();
+    let _lock = locked()?;
     let mut credentials = load()?;
     let Some(kept) = credentials.servers.remove(&base) else {
         out.print(

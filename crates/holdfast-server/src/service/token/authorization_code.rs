@@ -49,6 +49,7 @@ pub async fn exchange(
             digest: sha256_b64(code.as_bytes()),
             redirect_uri: request.param("redirect_uri"),
             code_verifier: request.param("code_verifier"),
+            proof_recorded: false,
         },
         None => {
             let refusal = RequestError::MissingCode.into();
@@ -69,6 +70,10 @@ pub struct Presented<'a> {
     pub redirect_uri: Option<&'a str>,
     /// The PKCE `code_verifier`.
     pub code_verifier: Option<&'a str>,
+    /// Whether the request's DPoP proof was recorded against replay
+    /// already (the device grant records it before its poll changes
+    /// anything); else the redemption's transaction records it.
+    pub proof_recorded: bool,
 }
 
 /// Redeems a presented code: [`exchange`] after the code is found.
@@ -81,8 +86,11 @@ pub async fn exchange_presented(
     proof: Option<&DpopProof>,
     presented: Presented<'_>,
 ) -> Result<TokenResponse, TokenError> {
+    // The proof to record here, if it is not recorded yet.
+    let unrecorded = proof.filter(|_| !presented.proof_recorded);
     match check(state, tenant, issuer, client, request, proof, presented).await {
-        Ok(Checked::Redeemable(code)) => {
+        Ok(Checked::Redeemable(mut code)) => {
+            code.record_proof = unrecorded.is_some();
             redeem(state, tenant, issuer, client, request, proof, code).await
         }
         Ok(Checked::Consumed { digest }) => {
@@ -90,7 +98,7 @@ pub async fn exchange_presented(
             // issued is revoked (only for the client the code belongs to,
             // so another client cannot revoke someone else's tokens this
             // way), unless the proof is a replay: then nothing changes.
-            let recorded = proof.map(|p| crate::service::dpop::replay_record(state, p));
+            let recorded = unrecorded.map(|p| crate::service::dpop::replay_record(state, p));
             if !state
                 .store
                 .revoke_code_issuance(&tenant.id, &digest, state.now(), recorded)
@@ -102,13 +110,13 @@ pub async fn exchange_presented(
             crate::service::revocation::counted("code_replay", 1);
             Err(GrantError::CodeReplayed.into())
         }
-        Err(refusal) => refused(state, tenant, proof, refusal).await,
+        Err(refusal) => refused(state, tenant, unrecorded, refusal).await,
     }
 }
 
 /// A refusal before the redeeming transaction: the proof is recorded on
 /// its own, so it cannot be replayed either.
-pub(super) async fn refused<T>(
+async fn refused<T>(
     state: &AppState,
     tenant: &Tenant,
     proof: Option<&DpopProof>,
@@ -122,6 +130,8 @@ pub(super) async fn refused<T>(
 
 /// A code that passed every check, ready to redeem.
 struct Redeemable {
+    /// Whether the redemption's transaction records the DPoP proof.
+    record_proof: bool,
     digest: String,
     record: AuthCodeRecord,
     user: holdfast_core::user::User,
@@ -206,6 +216,7 @@ async fn check(
     }
     let scope = Scope::parse(&record.scope).map_err(|_| GrantError::StoredScopeCorrupt)?;
     Ok(Checked::Redeemable(Box::new(Redeemable {
+        record_proof: true,
         digest,
         record,
         user: user.user,
@@ -224,7 +235,9 @@ async fn redeem(
     proof: Option<&DpopProof>,
     code: Box<Redeemable>,
 ) -> Result<TokenResponse, TokenError> {
+    let recorded = proof.filter(|_| code.record_proof);
     let Redeemable {
+        record_proof: _,
         digest,
         record,
         user,
@@ -290,13 +303,16 @@ async fn redeem(
                 &digest,
                 &issuance,
                 now,
-                proof.map(|p| crate::service::dpop::replay_record(state, p)),
+                recorded.map(|p| crate::service::dpop::replay_record(state, p)),
             )
             .await?
         {
             Redemption::Redeemed => {
-                crate::service::dpop::recorded_in_transaction(state, proof.map(|p| p.jti.as_str()))
-                    .await;
+                crate::service::dpop::recorded_in_transaction(
+                    state,
+                    recorded.map(|p| p.jti.as_str()),
+                )
+                .await;
                 if family.is_some() {
                     metrics::counter!("holdfast_sessions_raised_total").increment(1);
                 }

@@ -11,16 +11,22 @@
 //! so two concurrent polls cannot both redeem it) and redeems it as the
 //! authorization code grant does, with the verifier only the server knows:
 //! the same session, tokens, ID token and audit as a browser sign-in.
+//!
+//! The DPoP proof, if any, is recorded against replay before the poll
+//! changes anything (`service::token::exchange`), so a replayed proof
+//! neither slows a device down nor spends its approval. A redemption that
+//! fails on the server's side (the store, a signing key) puts the request
+//! back, so the device's next poll tries again.
 
 use holdfast_core::client::Client;
 use holdfast_core::device::{DeviceStatus, Poll, poll, slowed};
 use holdfast_core::tenant::Tenant;
 use holdfast_crypto::secret::sha256_b64;
 use holdfast_dpop::DpopProof;
-use holdfast_store::DeviceLookup;
+use holdfast_store::{DeviceAuthorizationRecord, DeviceLookup};
 use url::Url;
 
-use super::authorization_code::{Presented, exchange_presented, refused};
+use super::authorization_code::{Presented, exchange_presented};
 use super::{DevicePoll, GrantError, RequestError, TokenError, TokenRequest, TokenResponse};
 use crate::service::device::callback_url;
 use crate::state::AppState;
@@ -34,28 +40,35 @@ pub async fn exchange(
     request: &TokenRequest,
     proof: Option<&DpopProof>,
 ) -> Result<TokenResponse, TokenError> {
-    match take(state, tenant, client, request).await {
-        Ok((verifier, code_digest)) => {
-            let redirect_uri = callback_url(issuer);
-            let presented = Presented {
-                digest: code_digest,
-                redirect_uri: Some(&redirect_uri),
-                code_verifier: Some(&verifier),
-            };
-            exchange_presented(state, tenant, issuer, client, request, proof, presented).await
-        }
-        Err(refusal) => refused(state, tenant, proof, refusal).await,
+    let taken = take(state, tenant, client, request).await?;
+    let redirect_uri = callback_url(issuer);
+    let presented = Presented {
+        digest: taken.code_digest.clone().unwrap_or_default(),
+        redirect_uri: Some(&redirect_uri),
+        code_verifier: taken.code_verifier.as_deref(),
+        proof_recorded: true,
+    };
+    let answer = exchange_presented(state, tenant, issuer, client, request, proof, presented).await;
+    if let Err(TokenError::Internal(e)) = &answer {
+        tracing::warn!(error = %e, "device code redemption failed on the server side; the request waits again");
+        let mut back = taken.clone();
+        back.status = DeviceStatus::Authorized;
+        let _ = state
+            .store
+            .update_device_authorization(&back, DeviceStatus::Consumed)
+            .await;
     }
+    answer
 }
 
-/// The waiting code's verifier and digest, once its request is marked
-/// consumed; or the poll's answer.
+/// The request, once it is marked consumed with its code waiting; or the
+/// poll's answer.
 async fn take(
     state: &AppState,
     tenant: &Tenant,
     client: &Client,
     request: &TokenRequest,
-) -> Result<(String, String), TokenError> {
+) -> Result<DeviceAuthorizationRecord, TokenError> {
     let device_code = request
         .param("device_code")
         .ok_or(RequestError::MissingDeviceCode)?;
@@ -101,13 +114,22 @@ async fn take(
             Err(TokenError::Device(DevicePoll::SlowDown))
         }
         Poll::Ready => {
-            let mut taken = polled(record.interval_secs);
-            taken.status = DeviceStatus::Consumed;
-            let (Some(verifier), Some(code_digest)) =
-                (record.code_verifier.clone(), record.code_digest.clone())
-            else {
+            let (Some(_), Some(code_digest)) = (&record.code_verifier, &record.code_digest) else {
                 return Err(GrantError::UnknownDeviceCode.into());
             };
+            // The approval's code lives a minute: a device that comes back
+            // later hears that its sign-in is over, and its request stays
+            // as it was rather than being spent on a dead code.
+            let alive = state
+                .store
+                .auth_code(&tenant.id, code_digest)
+                .await?
+                .is_some_and(|code| code.expires_at > now);
+            if !alive {
+                return Err(TokenError::Device(DevicePoll::Expired));
+            }
+            let mut taken = polled(record.interval_secs);
+            taken.status = DeviceStatus::Consumed;
             if !state
                 .store
                 .update_device_authorization(&taken, DeviceStatus::Authorized)
@@ -115,7 +137,7 @@ async fn take(
             {
                 return Err(GrantError::DeviceCodeUsed.into());
             }
-            Ok((verifier, code_digest))
+            Ok(taken)
         }
     }
 }

@@ -110,10 +110,11 @@ pub async fn exchange(
     }
     // A refresh and a code exchange record the proof in their own
     // transaction (one commit per request); client credentials, which
-    // writes nothing else, records it here.
+    // writes nothing else, and a device poll, which must not change its
+    // request for a replayed proof, record it here.
     let proof = if matches!(
         grant,
-        GrantType::RefreshToken | GrantType::AuthorizationCode | GrantType::DeviceCode
+        GrantType::RefreshToken | GrantType::AuthorizationCode
     ) {
         crate::service::dpop::verify_token_request(state, tenant, issuer, &client, &request.dpop)?
     } else {
