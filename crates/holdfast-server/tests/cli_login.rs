@@ -156,15 +156,21 @@ async fn cli_login_signs_in_with_the_device_grant_and_later_commands_use_the_kep
     assert!(listed.stdout.contains("\"admin\""), "{}", listed.stdout);
 
     // An expired access token is refreshed (and the rotated refresh token
-    // kept) without asking the person again.
+    // kept) without asking the person again, once for concurrent commands.
     let mut kept: Value = serde_json::from_slice(&std::fs::read(&credentials).unwrap()).unwrap();
     let entry = &mut kept["servers"][base.as_str()];
     let old_refresh = entry["refresh_token"].clone();
     entry["expires_at"] = Value::from(0);
     std::fs::write(&credentials, serde_json::to_vec(&kept).unwrap()).unwrap();
-    remote(&base, &credentials, &["tenant", "list"])
-        .await
-        .assert_success();
+    // Two commands at once: one refreshes, the other waits for the file
+    // and uses the new token (one refresh token presented twice would be
+    // reuse, ending the sign-in).
+    let (a, b) = tokio::join!(
+        remote(&base, &credentials, &["tenant", "list"]),
+        remote(&base, &credentials, &["keys", "list", "--tenant", "admin"]),
+    );
+    a.assert_success();
+    b.assert_success();
     let renewed: Value = serde_json::from_slice(&std::fs::read(&credentials).unwrap()).unwrap();
     assert_ne!(
         renewed["servers"][base.as_str()]["refresh_token"],

@@ -147,6 +147,7 @@ pub(super) async fn kept_token(
     http: &reqwest::Client,
     base: &str,
 ) -> anyhow::Result<Option<String>> {
+    let _lock = locked()?;
     let mut credentials = load()?;
     let Some(kept) = credentials.servers.get(base).cloned() else {
         return Ok(None);
