@@ -112,6 +112,21 @@ async fn poll(server: &TestServer, fx: &Fixture, codes: &Value) -> flow::Json {
     poll_as(server, fx, "tv", codes["device_code"].as_str().unwrap()).await
 }
 
+/// A refresh (RFC 6749 §6) as `tv` with the refresh token of `tokens`.
+async fn refresh_as_tv(server: &TestServer, fx: &Fixture, tokens: &flow::Json) -> flow::Json {
+    let refresh_token = tokens.body["refresh_token"].as_str().unwrap();
+    token(
+        &server.http(),
+        &fx.issuer,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "tv"),
+        ],
+    )
+    .await
+}
+
 fn error_of(answer: &flow::Json) -> &str {
     answer.body["error"].as_str().unwrap_or_default()
 }
@@ -225,19 +240,7 @@ async fn rfc8628_s3_device_flow_yields_the_tokens_of_a_hosted_sign_in_once(serve
     assert_eq!(reopened.status, StatusCode::NOT_FOUND);
 
     // The refresh token is an ordinary one.
-    let refreshed = token(
-        &server.http(),
-        &fx.issuer,
-        &[
-            ("grant_type", "refresh_token"),
-            (
-                "refresh_token",
-                tokens.body["refresh_token"].as_str().unwrap(),
-            ),
-            ("client_id", "tv"),
-        ],
-    )
-    .await;
+    let refreshed = refresh_as_tv(&server, &fx, &tokens).await;
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
 
     // An unknown device code, and one sent by another client.
@@ -577,18 +580,6 @@ async fn rfc9449_s11_1_a_replayed_proof_at_a_poll_spends_nothing_and_a_fresh_one
     assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.text);
     assert_eq!(fresh.body["token_type"], "DPoP");
     // RFC 9449 §5: the public client's refresh token is bound to the key.
-    let unbound = token(
-        &server.http(),
-        &fx.issuer,
-        &[
-            ("grant_type", "refresh_token"),
-            (
-                "refresh_token",
-                fresh.body["refresh_token"].as_str().unwrap(),
-            ),
-            ("client_id", "tv"),
-        ],
-    )
-    .await;
+    let unbound = refresh_as_tv(&server, &fx, &fresh).await;
     assert_eq!(unbound.status, StatusCode::BAD_REQUEST, "{}", unbound.text);
 }
