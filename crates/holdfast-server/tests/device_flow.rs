@@ -483,6 +483,9 @@ async fn rfc8628_s5_only_the_first_browser_to_continue_may_go_on(server: TestSer
     let mut onlooker = Browser::new();
     let second = decide(&mut onlooker, &codes, "approve").await;
     assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.body);
+    // Nor cancel the owner's sign-in under way.
+    let cancel = decide(&mut onlooker, &codes, "deny").await;
+    assert_eq!(cancel.status, StatusCode::CONFLICT, "{}", cancel.body);
     // The owner pressing Continue again (back button) goes on, to the
     // same sign-in.
     let again = decide(&mut owner, &codes, "approve").await;

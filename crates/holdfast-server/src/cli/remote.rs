@@ -55,9 +55,7 @@ struct Remote {
 
 impl Remote {
     async fn connect(server: &Url) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("holdfast-cli/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = login::http_client()?;
         let base = server.as_str().trim_end_matches('/').to_owned();
         let token = match std::env::var(TOKEN_ENV) {
             Ok(token) if !token.trim().is_empty() => token.trim().to_owned(),

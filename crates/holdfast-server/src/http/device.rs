@@ -174,7 +174,13 @@ pub async fn decide(
                 Err(e) => unavailable(&state, &ctx, e),
             }
         }
-        Some("deny") => match device::deny(&state, &record).await {
+        Some("deny") => match device::deny(
+            &state,
+            &record,
+            browser::device_binding(&state, &ctx, &headers).as_ref(),
+        )
+        .await
+        {
             Ok(true) => message(
                 &state,
                 &ctx,

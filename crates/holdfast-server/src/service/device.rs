@@ -288,12 +288,18 @@ fn login_url(
     Ok(login)
 }
 
-/// The user denied `record`: `false` when it moved on first (approved in
-/// another browser and signed in, say).
+/// The user denied `record` in a browser holding `held`: `false` when it
+/// moved on first (signed in, say), or when another browser approved it
+/// (only the approver may then deny, so someone who saw the code cannot
+/// cancel a sign-in under way).
 pub async fn deny(
     state: &AppState,
     record: &DeviceAuthorizationRecord,
+    held: Option<&BrowserBinding>,
 ) -> Result<bool, StoreError> {
+    if record.status == DeviceStatus::Approved && !same_browser(record, held) {
+        return Ok(false);
+    }
     let mut denied = record.clone();
     denied.status = DeviceStatus::Denied;
     state

@@ -119,6 +119,19 @@ fn save(credentials: &Credentials) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// The CLI's HTTP client: a server that hangs fails a call after
+/// [`HTTP_TIMEOUT`] instead of holding the credentials lock (and every
+/// other command of the user) for ever.
+pub(super) fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .user_agent(concat!("holdfast-cli/", env!("CARGO_PKG_VERSION")))
+        .timeout(HTTP_TIMEOUT)
+        .build()?)
+}
+
+/// How long one call to the server may take.
+pub(super) const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -185,9 +198,7 @@ pub(super) async fn kept_token(
 
 /// `holdfast --server URL login`.
 pub async fn login(server: &Url, out: Output) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("holdfast-cli/", env!("CARGO_PKG_VERSION")))
-        .build()?;
+    let http = http_client()?;
     let base = server.as_str().trim_end_matches('/').to_owned();
     let issuer = issuer(&base);
     let scope = format!("openid profile {SERVER_SCOPE}");
@@ -226,7 +237,7 @@ pub async fn login(server: &Url, out: Output) -> anyhow::Result<()> {
             bail!("the code expired before it was approved: run login again");
         }
         tokio::time::sleep(std::time::Duration::from_secs(interval.unsigned_abs())).await;
-        let response = http
+        let sent = http
             .post(format!("{issuer}/token"))
             .form(&[
                 ("grant_type", GRANT_TYPE),
@@ -234,8 +245,21 @@ pub async fn login(server: &Url, out: Output) -> anyhow::Result<()> {
                 ("client_id", CLI_CLIENT_ID),
             ])
             .send()
-            .await
-            .with_context(|| format!("cannot reach {base}"))?;
+            .await;
+        // An unreachable or failing server may recover before the code
+        // expires (the server puts an approval back after its own
+        // failures): keep polling.
+        let response = match sent {
+            Ok(response) if !response.status().is_server_error() => response,
+            Ok(response) => {
+                eprintln!("{base} answered {}; trying again…", response.status());
+                continue;
+            }
+            Err(e) => {
+                eprintln!("cannot reach {base} ({e}); trying again…");
+                continue;
+            }
+        };
         let status = response.status();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
@@ -306,7 +330,7 @@ pub async fn logout(server: &Url, out: Output) -> anyhow::Result<()> {
     // RFC 7009 §2: revoking the refresh token ends its whole grant. A
     // server that cannot be reached still loses the entry here.
     let revoked = match &kept.refresh_token {
-        Some(token) => reqwest::Client::new()
+        Some(token) => http_client()?
             .post(format!("{}/revoke", issuer(&base)))
             .form(&[
                 ("token", token.as_str()),

@@ -16,7 +16,8 @@
 //! changes anything (`service::token::exchange`), so a replayed proof
 //! neither slows a device down nor spends its approval. A redemption that
 //! fails on the server's side (the store, a signing key) puts the request
-//! back, so the device's next poll tries again.
+//! back (if its code is still unspent), so the device's next poll tries
+//! again.
 
 use holdfast_core::client::Client;
 use holdfast_core::device::{DeviceStatus, Poll, poll, slowed};
@@ -50,15 +51,48 @@ pub async fn exchange(
     };
     let answer = exchange_presented(state, tenant, issuer, client, request, proof, presented).await;
     if let Err(TokenError::Internal(e)) = &answer {
-        tracing::warn!(error = %e, "device code redemption failed on the server side; the request waits again");
-        let mut back = taken.clone();
-        back.status = DeviceStatus::Authorized;
-        let _ = state
-            .store
-            .update_device_authorization(&back, DeviceStatus::Consumed)
-            .await;
+        put_back(state, tenant, &taken, e).await;
     }
     answer
+}
+
+/// After a server-side failure, the request waits again for the next poll,
+/// unless its code was redeemed before the failure (an ID token that could
+/// not be signed after the commit, say): a second redemption would be a
+/// code replay and revoke the first one's tokens, so that request stays
+/// spent and the device starts again.
+async fn put_back(
+    state: &AppState,
+    tenant: &Tenant,
+    taken: &DeviceAuthorizationRecord,
+    failure: &crate::keys::KeyError,
+) {
+    let code = taken.code_digest.as_deref().unwrap_or_default();
+    let unredeemed = match state.store.auth_code(&tenant.id, code).await {
+        Ok(found) => found.is_some_and(|c| c.consumed_at.is_none()),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell whether a failed device redemption committed; the request stays spent");
+            false
+        }
+    };
+    if !unredeemed {
+        tracing::warn!(error = %failure, "device code redemption failed after its code was spent; the device must start again");
+        return;
+    }
+    let mut back = taken.clone();
+    back.status = DeviceStatus::Authorized;
+    match state
+        .store
+        .update_device_authorization(&back, DeviceStatus::Consumed)
+        .await
+    {
+        Ok(_) => {
+            tracing::warn!(error = %failure, "device code redemption failed on the server side; the request waits again")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, first = %failure, "device code redemption failed and its request could not be put back")
+        }
+    }
 }
 
 /// The request, once it is marked consumed with its code waiting; or the
