@@ -36,7 +36,6 @@ use super::args::{
     KeysCommand, TenantCommand, TenantThrottleArgs, TenantUpdateArgs,
 };
 use super::output::{Output, Table, lines_of};
-use crate::service::administrators::ADMIN_TENANT;
 use holdfast_core::admin::SERVER_SCOPE;
 
 /// Where the access token comes from.
@@ -139,7 +138,7 @@ async fn client_credentials(http: &reqwest::Client, base: &str) -> anyhow::Resul
         );
     };
     let response = http
-        .post(format!("{base}/t/{ADMIN_TENANT}/token"))
+        .post(format!("{}/token", login::admin_issuer(base)))
         .basic_auth(&id, Some(&secret))
         .form(&[
             ("grant_type", "client_credentials"),

@@ -84,7 +84,6 @@ pub async fn page(
         return unavailable(&state, &ctx, "no randomness");
     };
     let code = UserCode::parse(&record.user_code).map(|c| c.display());
-    let code = code.as_deref().unwrap_or(&record.user_code);
     let token = csrf::token(
         &state,
         &ctx.tenant,
@@ -92,19 +91,16 @@ pub async fn page(
         &binding,
         &[("user_code", &record.user_code)],
     );
-    let html = pages::render_branded(
-        "device.html",
-        &pages::Brand::of(&ctx.tenant, &ctx.issuer),
+    let mut response = render(
+        &state,
+        &ctx,
+        StatusCode::OK,
         json!({
-            "tenant_name": ctx.tenant.display_name,
-            "css_url": css_url(&state),
             "client_name": client.display_name.as_deref().unwrap_or(&client.client_id),
-            "user_code": code,
+            "user_code": code.as_deref().unwrap_or(&record.user_code),
             "csrf_token": token,
-            "action": device::verification_url(&ctx.issuer),
         }),
     );
-    let mut response = pages::page(StatusCode::OK, html, None);
     if let Some(cookie) = new_cookie {
         append_cookie(&mut response, cookie);
     }
@@ -336,16 +332,32 @@ fn entry(
     typed: &str,
     error: Option<&str>,
 ) -> Response {
+    render(
+        state,
+        ctx,
+        status,
+        json!({
+            "typed": typed.chars().take(32).collect::<String>(),
+            "error": error,
+        }),
+    )
+}
+
+/// `device.html` with `fields` (the entry form's, or the approval's) and
+/// what every state of the page shows.
+fn render(
+    state: &AppState,
+    ctx: &TenantContext,
+    status: StatusCode,
+    mut fields: serde_json::Value,
+) -> Response {
+    fields["tenant_name"] = json!(ctx.tenant.display_name);
+    fields["css_url"] = json!(css_url(state));
+    fields["action"] = json!(device::verification_url(&ctx.issuer));
     let html = pages::render_branded(
         "device.html",
         &pages::Brand::of(&ctx.tenant, &ctx.issuer),
-        json!({
-            "tenant_name": ctx.tenant.display_name,
-            "css_url": css_url(state),
-            "typed": typed.chars().take(32).collect::<String>(),
-            "error": error,
-            "action": device::verification_url(&ctx.issuer),
-        }),
+        fields,
     );
     pages::page(status, html, None)
 }

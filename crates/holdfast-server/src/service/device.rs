@@ -42,7 +42,16 @@ pub const DEVICE_CODE_PREFIX: &str = "hfdc_";
 
 /// `{issuer}/device`: the verification page (RFC 8628 §3.2 `verification_uri`).
 pub fn verification_url(issuer: &Url) -> String {
-    format!("{}/device", issuer.as_str().trim_end_matches('/'))
+    under(issuer, "device").to_string()
+}
+
+/// `{issuer}/{path}`, with no query or fragment.
+fn under(issuer: &Url, path: &str) -> Url {
+    let mut url = issuer.clone();
+    url.set_path(&format!("{}/{path}", issuer.path().trim_end_matches('/')));
+    url.set_query(None);
+    url.set_fragment(None);
+    url
 }
 
 /// `{issuer}/device/callback`: where the hosted login returns the user
@@ -106,6 +115,7 @@ pub async fn start(
     let scope =
         crate::service::token::requested_scope(request, &allowed, ScopeError::BeyondClient)?;
     let device_code = generate_token(DEVICE_CODE_PREFIX)?;
+    let device_code_digest = sha256_b64(device_code.expose().as_bytes());
     let now = state.now();
     // A user code taken in the tenant (one in 2^34 per live request) is
     // drawn again.
@@ -118,7 +128,7 @@ pub async fn start(
             tenant_id: tenant.id.clone(),
             client_id: client.client_id.clone(),
             scope: scope.to_string(),
-            device_code_digest: sha256_b64(device_code.expose().as_bytes()),
+            device_code_digest: device_code_digest.clone(),
             user_code: user_code.as_str().to_owned(),
             status: DeviceStatus::Pending,
             created_at: now,
@@ -132,15 +142,15 @@ pub async fn start(
         match state.store.insert_device_authorization(&record).await {
             Ok(()) => {
                 metrics::counter!("holdfast_device_authorizations_total").increment(1);
-                let page = verification_url(issuer);
-                let mut complete = Url::parse(&page).map_err(|_| StoreError::NotFound("issuer"))?;
+                let page = under(issuer, "device");
+                let mut complete = page.clone();
                 complete
                     .query_pairs_mut()
                     .append_pair("user_code", &user_code.display());
                 return Ok(DeviceAuthorization {
                     device_code: device_code.expose().to_owned(),
                     user_code: user_code.display(),
-                    verification_uri: page,
+                    verification_uri: page.to_string(),
                     verification_uri_complete: complete.to_string(),
                     expires_in: LIFETIME_SECS,
                     interval: INTERVAL_SECS,
@@ -178,10 +188,7 @@ pub async fn open_request(
     {
         return Ok(None);
     }
-    let Some(client) = state
-        .store
-        .client_by_client_id(&tenant.id, &record.client_id)
-        .await?
+    let Some(client) = crate::service::lookup::client(state, &tenant.id, &record.client_id).await?
     else {
         return Ok(None);
     };
@@ -219,7 +226,7 @@ pub async fn approve(
     match (record.status, &record.code_verifier) {
         (DeviceStatus::Approved, Some(verifier)) if same_browser(record, held) => {
             Ok(Approval::SignIn {
-                login: login_url(tenant, issuer, record, verifier)?,
+                login: login_url(tenant, issuer, record, verifier),
                 binding: None,
             })
         }
@@ -241,7 +248,7 @@ pub async fn approve(
                 return Ok(Approval::Taken);
             }
             Ok(Approval::SignIn {
-                login: login_url(tenant, issuer, record, &verifier)?,
+                login: login_url(tenant, issuer, record, &verifier),
                 binding: Some(binding),
             })
         }
@@ -265,12 +272,8 @@ fn login_url(
     issuer: &Url,
     record: &DeviceAuthorizationRecord,
     verifier: &str,
-) -> Result<Url, TokenError> {
-    let mut login = Url::parse(&format!(
-        "{}/authorize",
-        issuer.as_str().trim_end_matches('/')
-    ))
-    .map_err(|_| StoreError::NotFound("issuer"))?;
+) -> Url {
+    let mut login = under(issuer, "authorize");
     {
         let mut query = login.query_pairs_mut();
         query
@@ -285,7 +288,7 @@ fn login_url(
             query.append_pair("prompt", "login");
         }
     }
-    Ok(login)
+    login
 }
 
 /// The user denied `record` in a browser holding `held`: `false` when it

@@ -139,7 +139,8 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-fn issuer(base: &str) -> String {
+/// The administration tenant's issuer on the server at `base`.
+pub(super) fn admin_issuer(base: &str) -> String {
     format!("{base}/t/{ADMIN_TENANT}")
 }
 
@@ -172,7 +173,7 @@ pub(super) async fn kept_token(
         bail!("the sign-in to {base} expired: run `holdfast --server {base} login` again");
     };
     let response = http
-        .post(format!("{}/token", issuer(base)))
+        .post(format!("{}/token", admin_issuer(base)))
         .form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh),
@@ -200,7 +201,7 @@ pub(super) async fn kept_token(
 pub async fn login(server: &Url, out: Output) -> anyhow::Result<()> {
     let http = http_client()?;
     let base = server.as_str().trim_end_matches('/').to_owned();
-    let issuer = issuer(&base);
+    let issuer = admin_issuer(&base);
     let scope = format!("openid profile {SERVER_SCOPE}");
     let response = http
         .post(format!("{issuer}/device_authorization"))
@@ -331,7 +332,7 @@ pub async fn logout(server: &Url, out: Output) -> anyhow::Result<()> {
     // server that cannot be reached still loses the entry here.
     let revoked = match &kept.refresh_token {
         Some(token) => http_client()?
-            .post(format!("{}/revoke", issuer(&base)))
+            .post(format!("{}/revoke", admin_issuer(&base)))
             .form(&[
                 ("token", token.as_str()),
                 ("token_type_hint", "refresh_token"),

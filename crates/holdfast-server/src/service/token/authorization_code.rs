@@ -89,8 +89,7 @@ pub async fn exchange_presented(
     // The proof to record here, if it is not recorded yet.
     let unrecorded = proof.filter(|_| !presented.proof_recorded);
     match check(state, tenant, issuer, client, request, proof, presented).await {
-        Ok(Checked::Redeemable(mut code)) => {
-            code.record_proof = unrecorded.is_some();
+        Ok(Checked::Redeemable(code)) => {
             redeem(state, tenant, issuer, client, request, proof, code).await
         }
         Ok(Checked::Consumed { digest }) => {
@@ -130,8 +129,8 @@ async fn refused<T>(
 
 /// A code that passed every check, ready to redeem.
 struct Redeemable {
-    /// Whether the redemption's transaction records the DPoP proof.
-    record_proof: bool,
+    /// [`Presented::proof_recorded`], carried to the redemption.
+    proof_recorded: bool,
     digest: String,
     record: AuthCodeRecord,
     user: holdfast_core::user::User,
@@ -216,7 +215,7 @@ async fn check(
     }
     let scope = Scope::parse(&record.scope).map_err(|_| GrantError::StoredScopeCorrupt)?;
     Ok(Checked::Redeemable(Box::new(Redeemable {
-        record_proof: true,
+        proof_recorded: presented.proof_recorded,
         digest,
         record,
         user: user.user,
@@ -235,9 +234,10 @@ async fn redeem(
     proof: Option<&DpopProof>,
     code: Box<Redeemable>,
 ) -> Result<TokenResponse, TokenError> {
-    let recorded = proof.filter(|_| code.record_proof);
+    // The proof to record in the redemption's transaction, if any.
+    let recorded = proof.filter(|_| !code.proof_recorded);
     let Redeemable {
-        record_proof: _,
+        proof_recorded: _,
         digest,
         record,
         user,

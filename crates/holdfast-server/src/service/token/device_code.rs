@@ -49,11 +49,18 @@ pub async fn exchange(
         code_verifier: taken.code_verifier.as_deref(),
         proof_recorded: true,
     };
-    let answer = exchange_presented(state, tenant, issuer, client, request, proof, presented).await;
-    if let Err(TokenError::Internal(e)) = &answer {
-        put_back(state, tenant, &taken, e).await;
+    match exchange_presented(state, tenant, issuer, client, request, proof, presented).await {
+        // The approval's code lives a minute: a device that comes back
+        // later hears that its sign-in is over (RFC 8628 §3.5).
+        Err(TokenError::InvalidGrant(GrantError::CodeExpired)) => {
+            Err(TokenError::Device(DevicePoll::Expired))
+        }
+        Err(TokenError::Internal(e)) => {
+            put_back(state, tenant, &taken, &e).await;
+            Err(TokenError::Internal(e))
+        }
+        answer => answer,
     }
-    answer
 }
 
 /// After a server-side failure, the request waits again for the next poll,
@@ -148,19 +155,8 @@ async fn take(
             Err(TokenError::Device(DevicePoll::SlowDown))
         }
         Poll::Ready => {
-            let (Some(_), Some(code_digest)) = (&record.code_verifier, &record.code_digest) else {
+            if record.code_verifier.is_none() || record.code_digest.is_none() {
                 return Err(GrantError::UnknownDeviceCode.into());
-            };
-            // The approval's code lives a minute: a device that comes back
-            // later hears that its sign-in is over, and its request stays
-            // as it was rather than being spent on a dead code.
-            let alive = state
-                .store
-                .auth_code(&tenant.id, code_digest)
-                .await?
-                .is_some_and(|code| code.expires_at > now);
-            if !alive {
-                return Err(TokenError::Device(DevicePoll::Expired));
             }
             let mut taken = polled(record.interval_secs);
             taken.status = DeviceStatus::Consumed;
