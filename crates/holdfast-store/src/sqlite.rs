@@ -120,6 +120,14 @@ struct Batch {
     committed: watch::Sender<bool>,
 }
 
+impl Batch {
+    /// What a member waits on: `true` once the batch is committed; closed
+    /// if it was dropped unsent.
+    fn join(&self) -> watch::Receiver<bool> {
+        self.committed.subscribe()
+    }
+}
+
 /// Most rotations one commit carries. The pages every rotation dirties
 /// (the last leaf of each table and index it appends to, decision 0013)
 /// are written once per commit, not once per rotation; the bound keeps a
@@ -311,15 +319,19 @@ impl SqliteStore {
         if let Some(batch) = writer.batch.take()
             && !writer.in_doubt
         {
+            // In doubt until the `COMMIT` returns: cancelled while it runs,
+            // the batch is dropped unsent and its members find out from the
+            // database what became of their rotations.
+            writer.in_doubt = true;
             match sqlx::raw_sql("COMMIT").execute(&mut writer.conn).await {
                 Ok(_) => {
+                    writer.in_doubt = false;
                     batch.committed.send_replace(true);
                 }
-                // The batch is dropped unsent: its rotations fail. What the
-                // failed `COMMIT` left is rolled back below.
+                // The batch is dropped unsent; what the failed `COMMIT`
+                // left is rolled back below.
                 Err(e) => {
                     tracing::warn!(error = %e, rotations = batch.members, "SQLite writer: a shared commit failed");
-                    writer.in_doubt = true;
                 }
             }
         }
@@ -345,6 +357,22 @@ impl SqliteStore {
         Ok(writer)
     }
 
+    /// Whether refresh token `child_digest` is stored, read once the writer
+    /// is settled. A batch dropped unsent may still have been committed
+    /// (its `COMMIT` ran, but the task awaiting it was cancelled before it
+    /// could say so); the child's row, whose digest only that rotation
+    /// knows, tells.
+    async fn stored_after_all(&self, tenant_id: &str, child_digest: &str) -> StoreResult<bool> {
+        let mut writer = self.writer().await?;
+        let found =
+            sqlx::query("SELECT 1 FROM refresh_tokens WHERE tenant_id = $1 AND token_digest = $2")
+                .bind(tenant_id)
+                .bind(child_digest)
+                .fetch_optional(&mut writer.conn)
+                .await?;
+        Ok(found.is_some())
+    }
+
     /// The writer connection, for the shared SQL.
     async fn write_conn(&self) -> StoreResult<MappedMutexGuard<'_, SqliteConnection>> {
         Ok(MutexGuard::map(self.writer().await?, |w| &mut w.conn))
@@ -361,11 +389,14 @@ impl SqliteStore {
     ///
     /// Group commit: while other rotations wait for the writer, a rotation
     /// leaves its transaction open and they join it, each in a savepoint
-    /// (`ROLLBACK TO` undoes one member's part alone). The last to join
-    /// while no other rotation waits, the [`MAX_BATCH`]th, or the next
-    /// writer of any other kind commits it; every member answers only
-    /// after that `COMMIT`. One commit writes the pages the rotations share
-    /// once (decision 0013).
+    /// (`ROLLBACK TO` undoes a member's part alone when its decision is not
+    /// to rotate). The last to join while no other rotation waits, the
+    /// [`MAX_BATCH`]th, or the next writer of any other kind commits it;
+    /// every member answers only after that `COMMIT`. A member cancelled
+    /// half-way leaves the writer in doubt and the whole batch is rolled
+    /// back: the others fail unless their child is stored after all (the
+    /// `COMMIT` ran), and every client keeps a token that works. One commit
+    /// writes the pages the rotations share once (decision 0013).
     async fn try_rotate(&self, p: &crate::RefreshPresentation<'_>) -> StoreResult<FastPath> {
         macro_rules! record_proof_read_family {
             () => {
@@ -432,7 +463,15 @@ impl SqliteStore {
             end(if unknown { keep } else { undo })
                 .execute(run.conn())
                 .await?;
+            // A joiner's kept proof record is in the batch: it answers once
+            // that is committed, as a rotation does.
+            let wait = (unknown && joined).then(|| run.writer.batch.as_ref().map(Batch::join));
             run.settled();
+            if let Some(Some(mut wait)) = wait
+                && wait.wait_for(|committed| *committed).await.is_err()
+            {
+                return Err(batch_failed());
+            }
             return Ok(if unknown {
                 FastPath::Done(PresentOutcome::Unknown)
             } else {
@@ -478,7 +517,7 @@ impl SqliteStore {
             Some(match &mut run.writer.batch {
                 Some(batch) => {
                     batch.members += 1;
-                    batch.committed.subscribe()
+                    batch.join()
                 }
                 None => {
                     let (committed, wait) = watch::channel(false);
@@ -501,6 +540,7 @@ impl SqliteStore {
         run.settled();
         if let Some(mut wait) = wait
             && wait.wait_for(|committed| *committed).await.is_err()
+            && !self.stored_after_all(p.tenant_id, p.child_digest).await?
         {
             return Err(batch_failed());
         }
