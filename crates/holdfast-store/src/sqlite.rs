@@ -335,7 +335,11 @@ impl SqliteStore {
                 }
             }
         }
-        if writer.in_doubt && !reopen {
+        // Settled on the old connection even when it is about to be
+        // replaced: its worker runs what was queued on it (a batch's
+        // `COMMIT`, say) before it stops, and a read on a new connection
+        // could overtake it.
+        if writer.in_doubt {
             match sqlx::raw_sql("ROLLBACK").execute(&mut writer.conn).await {
                 Ok(_) => {}
                 Err(e)
