@@ -469,9 +469,15 @@ impl SqliteStore {
                 .await?;
             // A joiner's kept proof record is in the batch: it answers once
             // that is committed, as a rotation does.
-            let wait = (unknown && joined).then(|| run.writer.batch.as_ref().map(Batch::join));
+            // (A batch is open here only if this call joined it.)
+            let wait = run
+                .writer
+                .batch
+                .as_ref()
+                .filter(|_| unknown)
+                .map(Batch::join);
             run.settled();
-            if let Some(Some(mut wait)) = wait
+            if let Some(mut wait) = wait
                 && wait.wait_for(|committed| *committed).await.is_err()
             {
                 return Err(batch_failed());

@@ -271,11 +271,18 @@ async fn open_request(
     ),
     Response,
 > {
-    let subject: String = typed
-        .chars()
-        .filter(char::is_ascii_alphabetic)
-        .take(16)
-        .collect();
+    // One subject per code however it was typed (case, hyphen, spaces).
+    let code = UserCode::parse(typed);
+    let subject = code.as_ref().map_or_else(
+        || {
+            typed
+                .chars()
+                .filter(char::is_ascii_alphabetic)
+                .take(16)
+                .collect()
+        },
+        |c| c.as_str().to_owned(),
+    );
     let limits = holdfast_core::device::THROTTLE;
     let counted = throttle::before_request(
         state,
@@ -299,7 +306,11 @@ async fn open_request(
         }
         Err(ThrottleError::Store(e)) => return Err(unavailable(state, ctx, e)),
     }
-    match device::open_request(state, &ctx.tenant, typed).await {
+    let opened = match &code {
+        Some(code) => device::open_request(state, &ctx.tenant, code).await,
+        None => Ok(None),
+    };
+    match opened {
         Ok(Some(open)) => Ok(open),
         Ok(None) => Err(entry(
             state,

@@ -163,16 +163,13 @@ pub async fn start(
     Err(StoreError::Conflict("user code").into())
 }
 
-/// A request the verification page can act on: one whose user code is
-/// `typed`, not expired, not finished; with its client.
+/// A request the verification page can act on: one with user code
+/// `code`, not expired, not finished; with its client.
 pub async fn open_request(
     state: &AppState,
     tenant: &Tenant,
-    typed: &str,
+    code: &UserCode,
 ) -> Result<Option<(DeviceAuthorizationRecord, Client)>, StoreError> {
-    let Some(code) = UserCode::parse(typed) else {
-        return Ok(None);
-    };
     let Some(record) = state
         .store
         .device_authorization(&tenant.id, DeviceLookup::UserCode(code.as_str()))

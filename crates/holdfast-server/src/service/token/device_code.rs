@@ -44,9 +44,9 @@ pub async fn exchange(
     let taken = take(state, tenant, client, request).await?;
     let redirect_uri = callback_url(issuer);
     let presented = Presented {
-        digest: taken.code_digest.clone().unwrap_or_default(),
+        digest: taken.code_digest.clone(),
         redirect_uri: Some(&redirect_uri),
-        code_verifier: taken.code_verifier.as_deref(),
+        code_verifier: Some(&taken.code_verifier),
         proof_recorded: true,
     };
     match exchange_presented(state, tenant, issuer, client, request, proof, presented).await {
@@ -71,11 +71,10 @@ pub async fn exchange(
 async fn put_back(
     state: &AppState,
     tenant: &Tenant,
-    taken: &DeviceAuthorizationRecord,
+    taken: &Taken,
     failure: &crate::keys::KeyError,
 ) {
-    let code = taken.code_digest.as_deref().unwrap_or_default();
-    let unredeemed = match state.store.auth_code(&tenant.id, code).await {
+    let unredeemed = match state.store.auth_code(&tenant.id, &taken.code_digest).await {
         Ok(found) => found.is_some_and(|c| c.consumed_at.is_none()),
         Err(e) => {
             tracing::warn!(error = %e, "cannot tell whether a failed device redemption committed; the request stays spent");
@@ -86,7 +85,7 @@ async fn put_back(
         tracing::warn!(error = %failure, "device code redemption failed after its code was spent; the device must start again");
         return;
     }
-    let mut back = taken.clone();
+    let mut back = taken.record.clone();
     back.status = DeviceStatus::Authorized;
     match state
         .store
@@ -102,6 +101,13 @@ async fn put_back(
     }
 }
 
+/// A request marked consumed, with the code its sign-in left waiting.
+struct Taken {
+    record: DeviceAuthorizationRecord,
+    code_digest: String,
+    code_verifier: String,
+}
+
 /// The request, once it is marked consumed with its code waiting; or the
 /// poll's answer.
 async fn take(
@@ -109,7 +115,7 @@ async fn take(
     tenant: &Tenant,
     client: &Client,
     request: &TokenRequest,
-) -> Result<DeviceAuthorizationRecord, TokenError> {
+) -> Result<Taken, TokenError> {
     let device_code = request
         .param("device_code")
         .ok_or(RequestError::MissingDeviceCode)?;
@@ -155,9 +161,11 @@ async fn take(
             Err(TokenError::Device(DevicePoll::SlowDown))
         }
         Poll::Ready => {
-            if record.code_verifier.is_none() || record.code_digest.is_none() {
+            let (Some(code_digest), Some(code_verifier)) =
+                (record.code_digest.clone(), record.code_verifier.clone())
+            else {
                 return Err(GrantError::UnknownDeviceCode.into());
-            }
+            };
             let mut taken = polled(record.interval_secs);
             taken.status = DeviceStatus::Consumed;
             if !state
@@ -167,7 +175,11 @@ async fn take(
             {
                 return Err(GrantError::DeviceCodeUsed.into());
             }
-            Ok(taken)
+            Ok(Taken {
+                record: taken,
+                code_digest,
+                code_verifier,
+            })
         }
     }
 }
