@@ -245,6 +245,7 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(middleware::from_fn(metrics::record))
         .layer(middleware::from_fn(common_headers))
+        .layer(middleware::from_fn(run_to_completion))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(
                 OAuthErrorCode::ServerError,
@@ -328,6 +329,28 @@ async fn refuse_large_bodies(
     next.run(request).await
 }
 
+/// Runs each request in a task of its own, to the end. A client that hangs
+/// up makes hyper drop the request's future; without this, that cut the
+/// handler off wherever it was waiting: between two writes, or in the
+/// middle of a commit it shares with other clients' rotations (SQLite's
+/// group commit, decision 0013, which a member dropped half-way rolls back
+/// for all of them). Now only the answer is lost, as when the connection
+/// drops after it was sent, which confirmed rotation already covers
+/// (DESIGN §4: the retry gets the same child). A handler's panic is passed
+/// on, as raised, to the `CatchPanicLayer` around this.
+async fn run_to_completion(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled: the runtime is shutting down.
+        Err(_) => ApiError::new(
+            OAuthErrorCode::TemporarilyUnavailable,
+            "the server is shutting down",
+        )
+        .into_response(),
+    }
+}
+
 async fn common_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -339,4 +362,82 @@ async fn common_headers(request: Request, next: Next) -> Response {
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md §11 is about src/)
+
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use tokio::sync::{Notify, oneshot};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A route whose handler says when it has started, waits to be
+    /// released, and then says it finished; and its request.
+    fn held_route(
+        started: Arc<Notify>,
+        release: Arc<Notify>,
+        finished: oneshot::Sender<()>,
+    ) -> Router {
+        let finished = Arc::new(Mutex::new(Some(finished)));
+        let handler = move || async move {
+            started.notify_one();
+            release.notified().await;
+            if let Some(finished) = finished.lock().unwrap().take() {
+                let _ = finished.send(());
+            }
+            "written"
+        };
+        Router::new()
+            .route("/write", post(handler))
+            .layer(middleware::from_fn(run_to_completion))
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_client_hangs_up_still_runs_to_the_end() {
+        let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let (finished, handler_finished) = oneshot::channel();
+        let app = held_route(started.clone(), release.clone(), finished);
+        let request = Request::post("/write").body(Body::empty()).unwrap();
+        let mut call = Box::pin(app.oneshot(request));
+        tokio::select! {
+            _ = &mut call => panic!("answered before the handler was released"),
+            () = started.notified() => {}
+        }
+        // The client hangs up: hyper drops the request's future.
+        drop(call);
+        release.notify_one();
+        assert!(
+            handler_finished.await.is_ok(),
+            "the handler was dropped with its client"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_in_its_own_task_is_still_a_json_500() {
+        async fn panics() -> &'static str {
+            panic!("a bug")
+        }
+        let app = Router::new()
+            .route("/panics", get(panics))
+            .layer(middleware::from_fn(run_to_completion))
+            .layer(CatchPanicLayer::custom(|_| {
+                ApiError::new(OAuthErrorCode::ServerError, "caught").into_response()
+            }));
+        let request = Request::get("/panics").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(
+            response.status(),
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "server_error");
+    }
 }
