@@ -21,7 +21,9 @@
 //!    (§4.2) carrying the server's nonce (§8), and prints both phases side
 //!    by side with their ratios. Each phase also reports the bytes written
 //!    to storage per rotation (`write_bytes` of `/proc/<pid>/io`) by the
-//!    server and, on PostgreSQL, by the database's processes.
+//!    server and, on PostgreSQL, by the database's processes; on SQLite,
+//!    how many rotations each commit carried (group commit), from the
+//!    server's `holdfast_sqlite_rotations_per_commit`.
 //!
 //! `holdfast-bench login-flood` runs the same refresh load twice: alone, then
 //! alongside wrong-password logins at a fixed offered rate (`--rate`, open
@@ -245,6 +247,30 @@ async fn login_flood(args: FloodArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A scrape of the server's `/metrics` (Prometheus text format).
+struct Metrics(String);
+
+impl Metrics {
+    /// The sum of every sample whose line starts with `prefix` (all label
+    /// sets of one series).
+    fn total(&self, prefix: &str) -> f64 {
+        self.0
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// SQLite's commits of rotations and the rotations they carried
+    /// (group commit), as counted so far.
+    fn rotation_commits(&self) -> (f64, f64) {
+        (
+            self.total("holdfast_sqlite_rotations_per_commit_count"),
+            self.total("holdfast_sqlite_rotations_per_commit_sum"),
+        )
+    }
+}
+
 /// What one phase of rotations measured.
 struct Stats {
     rotations: usize,
@@ -258,6 +284,9 @@ struct Stats {
     written: Option<u64>,
     /// Bytes PostgreSQL's processes wrote (PostgreSQL runs only).
     pg_written: Option<u64>,
+    /// SQLite's commits of rotations over the phase, and the rotations
+    /// they carried (from the server's metrics; SQLite runs only).
+    commits: Option<(f64, f64)>,
     flood: Option<FloodCounts>,
 }
 
@@ -278,6 +307,12 @@ impl Stats {
                 ns as f64 / 1e6 / self.rotations as f64
             ),
             _ => println!("{tag}server CPU/rotation: n/a"),
+        }
+        if let Some((commits, rotations)) = self.commits.filter(|(c, _)| *c > 0.0) {
+            println!(
+                "{tag}rotations/commit: {:.2} ({commits} commits)",
+                rotations / commits
+            );
         }
         for (who, bytes) in [("server", self.written), ("postgres", self.pg_written)] {
             if let Some(kib) = self.per_rotation(bytes).map(|b| b / 1024.0) {
@@ -418,28 +453,24 @@ impl Bench {
             .unwrap_or_else(|| "n/a".into())
     }
 
+    /// The server's `/metrics`, or `None` if it did not answer.
+    async fn metrics(&self) -> Option<Metrics> {
+        let origin = self.base.strip_suffix("/t/bench")?;
+        let response = self.http.get(format!("{origin}/metrics")).send().await;
+        Some(Metrics(response.ok()?.text().await.ok()?))
+    }
+
     /// What the server's retention sweeps did during the run, from its
     /// metrics.
     async fn print_sweeps(&self) {
-        let Some(origin) = self.base.strip_suffix("/t/bench") else {
+        let Some(m) = self.metrics().await else {
             return;
         };
-        let Ok(text) = self.http.get(format!("{origin}/metrics")).send().await else {
-            return;
-        };
-        let text = text.text().await.unwrap_or_default();
-        let value = |prefix: &str| -> f64 {
-            text.lines()
-                .filter(|l| l.starts_with(prefix))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .fold(0.0, |a, b| a + b)
-        };
-        let sweeps = value("holdfast_retention_sweep_seconds_count");
         println!(
             "retention:    {} sweeps, {:.2} s sweeping, {} rows deleted",
-            sweeps,
-            value("holdfast_retention_sweep_seconds_sum"),
-            value("holdfast_retention_deleted_total")
+            m.total("holdfast_retention_sweep_seconds_count"),
+            m.total("holdfast_retention_sweep_seconds_sum"),
+            m.total("holdfast_retention_deleted_total")
         );
     }
 
@@ -552,6 +583,8 @@ impl Bench {
             flood.map(|rate| tokio::spawn(run_flood(self.base.clone(), rate, stop.clone())));
         let nonce = Arc::new(Nonce::default());
         let postgres = args.store == Store::Postgres;
+        // Scraped outside the measured span, so its CPU is not counted.
+        let commits_before = self.metrics().await.map(|m| m.rotation_commits());
         let started = Instant::now();
         let cpu_before = server_cpu_ns(pid);
         let written_before = written_bytes(pid);
@@ -627,6 +660,12 @@ impl Bench {
         let cpu_ns = since(server_cpu_ns(pid), cpu_before);
         let written = since(written_bytes(pid), written_before);
         let pg_written = since(postgres.then(postgres_written_bytes).flatten(), pg_before);
+        let commits = self
+            .metrics()
+            .await
+            .map(|m| m.rotation_commits())
+            .zip(commits_before)
+            .map(|((c, r), (c0, r0))| (c - c0, r - r0));
         let flood = match flooding {
             Some(task) => Some(task.await?),
             None => None,
@@ -649,6 +688,7 @@ impl Bench {
             cpu_ns,
             written,
             pg_written,
+            commits,
             flood,
         })
     }

@@ -62,7 +62,9 @@ pub use postgres::PostgresStore;
 pub use retention::{RetentionStore, Swept};
 pub use sessions::{BrowserSessionRecord, BrowserSessionStore, SessionRecord, SessionStore};
 pub use signals::{DueLogout, DuePush, SignalStore, StreamRecord};
-pub use sqlite::SqliteStore;
+pub use sqlite::{
+    ROTATIONS_PER_COMMIT, ROTATIONS_PER_COMMIT_BUCKETS, RotationCommits, SqliteStore,
+};
 pub use tenants::{ClientRecord, ClientStore, FIRST_VERSION, TenantStore};
 pub use throttle::{ThrottleKeys, ThrottleStore};
 pub use users::{UserRecord, UserStore};

@@ -47,7 +47,7 @@
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use holdfast_core::refresh::rotation::Decision;
@@ -96,6 +96,8 @@ pub struct SqliteStore {
     /// Rotations waiting for the writer: while there are any, a rotation
     /// leaves its transaction open for them to join (group commit).
     queued_rotations: Arc<AtomicUsize>,
+    /// What group commit achieved, for [`Self::rotation_commits`].
+    commits: Arc<CommitCounts>,
 }
 
 #[derive(Debug)]
@@ -133,6 +135,30 @@ impl Batch {
 /// are written once per commit, not once per rotation; the bound keeps a
 /// member's wait short.
 const MAX_BATCH: usize = 16;
+
+/// The histogram of how many rotations each commit of the fast path
+/// carried (1 when none waited; up to [`MAX_BATCH`] under load).
+pub const ROTATIONS_PER_COMMIT: &str = "holdfast_sqlite_rotations_per_commit";
+
+/// Its buckets: every batch size up to 4, then powers of two.
+pub const ROTATIONS_PER_COMMIT_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 8.0, 16.0];
+
+/// The fast path's commits so far, and the rotations they carried: their
+/// ratio is the mean batch size ([`SqliteStore::rotation_commits`]).
+#[derive(Debug, Default)]
+struct CommitCounts {
+    commits: AtomicU64,
+    rotations: AtomicU64,
+}
+
+/// The fast path's commits so far and the rotations they carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationCommits {
+    /// Commits of rotations.
+    pub commits: u64,
+    /// Rotations those commits carried.
+    pub rotations: u64,
+}
 
 /// Counts a rotation as queued for the writer while it lives.
 struct Queued<'a>(&'a AtomicUsize);
@@ -297,9 +323,30 @@ impl SqliteStore {
             })),
             options: Arc::new(options),
             queued_rotations: Arc::new(AtomicUsize::new(0)),
+            commits: Arc::default(),
         };
         store.fill_username_skeletons(None).await?;
         Ok(store)
+    }
+
+    /// How many commits the fast path made and how many rotations they
+    /// carried, since this store was opened; `/metrics` has them per commit
+    /// as [`ROTATIONS_PER_COMMIT`].
+    pub fn rotation_commits(&self) -> RotationCommits {
+        RotationCommits {
+            commits: self.commits.commits.load(Ordering::Relaxed),
+            rotations: self.commits.rotations.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a commit that carried `rotations`.
+    #[allow(clippy::cast_precision_loss)] // at most MAX_BATCH
+    fn committed(&self, rotations: usize) {
+        self.commits.commits.fetch_add(1, Ordering::Relaxed);
+        self.commits
+            .rotations
+            .fetch_add(rotations as u64, Ordering::Relaxed);
+        metrics::histogram!(ROTATIONS_PER_COMMIT).record(rotations as f64);
     }
 
     /// The writer, once the writers before have finished, with nothing
@@ -326,6 +373,7 @@ impl SqliteStore {
             match sqlx::raw_sql("COMMIT").execute(&mut writer.conn).await {
                 Ok(_) => {
                     writer.in_doubt = false;
+                    self.committed(batch.members);
                     batch.committed.send_replace(true);
                 }
                 // The batch is dropped unsent; what the failed `COMMIT`
@@ -519,6 +567,7 @@ impl SqliteStore {
             .await
             .map_err(|e| crate::conflict_or(e, "refresh token"))?;
         let wait = if commit {
+            self.committed(members);
             if let Some(batch) = run.writer.batch.take() {
                 batch.committed.send_replace(true);
             }

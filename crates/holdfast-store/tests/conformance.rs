@@ -17,7 +17,7 @@ use holdfast_store::testing::{Backend, TestDatabase};
 use holdfast_store::{
     AccessTokenStanding, AuditEvent, AuthCodeRecord, Backlog, BrowserSessionRecord, CodeIssuance,
     Continuation, PresentOutcome, ProofRecord, Redemption, RefreshPresentation, SessionRecord,
-    Store, StoreError, StoredKey, connect,
+    SqliteStore, Store, StoreError, StoredKey, connect,
 };
 
 async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn Store>)> {
@@ -1115,6 +1115,11 @@ async fn token_state(store: &dyn Store, tenant_id: &str, digest: &str) -> Option
     found.map(|(token, _)| token.state.as_str().to_owned())
 }
 
+/// How many families rotate at once, and how many times each, in
+/// [`design_s4_concurrent_rotations_are_committed_before_they_are_answered`].
+const CONCURRENT_FAMILIES: usize = 40;
+const CONCURRENT_ROUNDS: usize = 3;
+
 /// Many families rotated at once (SQLite lets concurrent rotations share
 /// one commit): a rotation is committed before it is answered, so a read on
 /// another connection right after the answer sees it, and every rotation
@@ -1122,8 +1127,8 @@ async fn token_state(store: &dyn Store, tenant_id: &str, digest: &str) -> Option
 async fn design_s4_concurrent_rotations_are_committed_before_they_are_answered(
     store: Arc<dyn Store>,
 ) {
-    const FAMILIES: usize = 40;
-    const ROUNDS: i64 = 3;
+    const FAMILIES: usize = CONCURRENT_FAMILIES;
+    const ROUNDS: i64 = CONCURRENT_ROUNDS as i64;
     let t = with_families(&*store, FAMILIES).await;
     let mut tasks = Vec::new();
     for i in 0..FAMILIES {
@@ -2280,3 +2285,23 @@ all_backends!(
     rfc9449_s11_1_a_refresh_records_its_proof_with_the_rotation_and_a_replayed_proof_changes_nothing,
     rfc9449_s11_1_concurrent_refreshes_with_one_proof_rotate_once,
 );
+
+/// SQLite's group commit (decision 0013): rotations that wait for the
+/// writer share a commit, and each rotation is carried by exactly one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_concurrent_rotations_share_commits() {
+    let Some(db) = TestDatabase::create(Backend::Sqlite).await else {
+        return;
+    };
+    let store = Arc::new(SqliteStore::connect(&db.url).await.unwrap());
+    let before = store.rotation_commits();
+    design_s4_concurrent_rotations_are_committed_before_they_are_answered(store.clone()).await;
+    let after = store.rotation_commits();
+    let rotations = after.rotations - before.rotations;
+    let commits = after.commits - before.commits;
+    assert_eq!(rotations, (CONCURRENT_FAMILIES * CONCURRENT_ROUNDS) as u64);
+    assert!(
+        commits < rotations,
+        "{rotations} rotations in {commits} commits: none shared one"
+    );
+}

@@ -18,7 +18,9 @@
 //! scrape, read from the store (so every node reports the same shared
 //! queues): `holdfast_queue_depth` and `holdfast_queue_lag_seconds` (age of
 //! the oldest waiting entry) per `queue` (`mail`, `security_events`,
-//! `logout_tokens`).
+//! `logout_tokens`). The store: `holdfast_sqlite_rotations_per_commit`, a
+//! histogram of how many refresh rotations each SQLite commit carried
+//! (group commit, decision 0013).
 //!
 //! Access log: one `tracing` line per request at target `holdfast::access`
 //! (method, route, status, latency, tenant, client; never a query string,
@@ -35,7 +37,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use holdfast_core::OAuthErrorCode;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::http::error::Shown;
 use crate::state::AppState;
@@ -50,7 +52,14 @@ const LATENCY_BUCKETS: &[f64] = &[
 pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new().set_buckets(LATENCY_BUCKETS).ok()?;
+            let builder = PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full(holdfast_store::ROTATIONS_PER_COMMIT.into()),
+                    holdfast_store::ROTATIONS_PER_COMMIT_BUCKETS,
+                )
+                .ok()?;
             match builder.install_recorder() {
                 Ok(handle) => Some(handle),
                 Err(err) => {
