@@ -258,7 +258,8 @@ impl Metrics {
             .lines()
             .filter(|l| l.starts_with(prefix))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+            // Not `sum()`: an empty one is -0.0 and would print as such.
+            .fold(0.0, |a, b| a + b)
     }
 
     /// SQLite's commits of rotations and the rotations they carried

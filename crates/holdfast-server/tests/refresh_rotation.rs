@@ -51,6 +51,7 @@ holdfast_testkit::on_both_backends!(
     design_s4_step2_absolute_lifetime_ends_even_a_busy_family,
     rfc6749_s6_refresh_token_of_other_client_is_refused,
     design_s4_concurrent_presentations_yield_exactly_one_child,
+    design_s4_clients_hanging_up_mid_refresh_cost_no_one_else_and_can_retry,
     rfc6749_s6_refresh_token_of_other_tenant_is_refused,
 );
 
@@ -797,6 +798,72 @@ async fn rfc6749_s6_refresh_token_of_other_client_is_refused(server: TestServer)
 /// (never 5xx), the 200s (one rotation plus the 5 grace retries) all carry
 /// the same child, one `refresh` event is recorded, and the family lives. The
 /// client is confidential: every presentation proves the holder.
+/// Many sessions refresh at once and every third client hangs up part-way
+/// (its request dropped after 0 to 7 ms, wherever it got to: on SQLite,
+/// possibly in the middle of a commit it shares with others). No client
+/// that waits gets a server error, and one that hung up continues its
+/// session by retrying its token (§4 step 4: the same child if its
+/// rotation was committed after all).
+async fn design_s4_clients_hanging_up_mid_refresh_cost_no_one_else_and_can_retry(
+    server: TestServer,
+) {
+    const SESSIONS: usize = 24;
+    let f = fixture(&server, "acme").await;
+    let app = std::sync::Arc::new(app(&server, &f).await);
+    let http = server.http();
+    let mut tokens = Vec::new();
+    for _ in 0..SESSIONS {
+        tokens.push(app.sign_in(&http, &f.issuer).await.refresh_token);
+    }
+    let tasks: Vec<_> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let (http, issuer, token, app) =
+                (http.clone(), f.issuer.clone(), token.clone(), app.clone());
+            tokio::spawn(async move {
+                let refreshed = app.refresh(&http, &issuer, &token);
+                if i % 3 != 0 {
+                    return Some(refreshed.await);
+                }
+                let cut_off = std::time::Duration::from_millis((i / 3) as u64);
+                tokio::time::timeout(cut_off, refreshed).await.ok()
+            })
+        })
+        .collect();
+    for (i, (task, token)) in tasks.into_iter().zip(&tokens).enumerate() {
+        let child = match task.await.unwrap() {
+            Some(reply) => {
+                assert_eq!(reply.status, StatusCode::OK, "session {i}: {}", reply.body);
+                reply.tokens().refresh_token
+            }
+            None => {
+                let retried = app.refresh(&http, &f.issuer, token).await;
+                assert_eq!(
+                    retried.status,
+                    StatusCode::OK,
+                    "retry {i}: {}",
+                    retried.body
+                );
+                retried.tokens().refresh_token
+            }
+        };
+        let next = app.refresh(&http, &f.issuer, &child).await;
+        assert_eq!(
+            next.status,
+            StatusCode::OK,
+            "session {i}'s child: {}",
+            next.body
+        );
+    }
+    assert!(
+        events_of_kind(&server, &f.tenant, "refresh_token_reuse")
+            .await
+            .is_empty(),
+        "no retry was taken for reuse"
+    );
+}
+
 async fn design_s4_concurrent_presentations_yield_exactly_one_child(server: TestServer) {
     let f = fixture(&server, "acme").await;
     let app = std::sync::Arc::new(app(&server, &f).await);
