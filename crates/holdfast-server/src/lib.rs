@@ -31,11 +31,19 @@ pub mod service;
 pub mod state;
 
 use std::future::Future;
+use std::time::Duration;
+
+/// How long shutdown waits, once the connections are closed, for requests
+/// whose clients hung up (they run on in tasks of their own). A request
+/// takes milliseconds; a store that does not answer gives up within its
+/// acquire timeout.
+const DRAIN: Duration = Duration::from_secs(10);
 
 pub use state::{AppState, Clock, SystemClock};
 
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes the
-/// requests in flight (graceful shutdown). While it serves, the node also
+/// requests in flight (graceful shutdown), those whose clients hung up
+/// included, for up to [`DRAIN`]. While it serves, the node also
 /// delivers security events and logout tokens
 /// ([`service::signals::delivery`]) and sends queued mail
 /// ([`service::mail`]).
@@ -46,6 +54,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let deliveries = tokio::spawn(service::signals::delivery::run(state.clone()));
     let mail = tokio::spawn(service::mail::run(state.clone()));
+    let requests = state.requests.clone();
     let app = http::app(state);
     let served = axum::serve(
         listener,
@@ -53,6 +62,13 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await;
+    requests.close();
+    if tokio::time::timeout(DRAIN, requests.wait()).await.is_err() {
+        tracing::warn!(
+            running = requests.len(),
+            "shutting down with requests still running"
+        );
+    }
     deliveries.abort();
     mail.abort();
     served

@@ -54,6 +54,10 @@ pub struct Node {
     /// The HTTP client of outgoing deliveries (RFC 8935 push, back-channel
     /// logout).
     pub signals_http: reqwest::Client,
+    /// Requests running in tasks of their own (`http::run_to_completion`),
+    /// which shutdown waits for: one whose client hung up has no connection
+    /// left for the server's graceful shutdown to wait on.
+    pub requests: tokio_util::task::TaskTracker,
 }
 
 impl AppState {
@@ -78,6 +82,7 @@ impl AppState {
             origins: TtlCache::new(CACHE_TTL, 10_000),
             throttle_policies: TtlCache::new(CACHE_TTL, 10_000),
             signals_http: crate::service::signals::delivery::http_client(),
+            requests: tokio_util::task::TaskTracker::new(),
         }))
     }
 

@@ -793,11 +793,6 @@ async fn rfc6749_s6_refresh_token_of_other_client_is_refused(server: TestServer)
     assert_eq!(session.revoked_at, None);
 }
 
-/// docs/design.md §4: "a thousand concurrent presentations of one RT yield
-/// exactly one child". 200 at once: every answer is 200 or `invalid_grant`
-/// (never 5xx), the 200s (one rotation plus the 5 grace retries) all carry
-/// the same child, one `refresh` event is recorded, and the family lives. The
-/// client is confidential: every presentation proves the holder.
 /// Many sessions refresh at once and every third client hangs up part-way
 /// (its request dropped after 0 to 7 ms, wherever it got to: on SQLite,
 /// possibly in the middle of a commit it shares with others). No client
@@ -864,6 +859,11 @@ async fn design_s4_clients_hanging_up_mid_refresh_cost_no_one_else_and_can_retry
     );
 }
 
+/// docs/design.md §4: "a thousand concurrent presentations of one RT yield
+/// exactly one child". 200 at once: every answer is 200 or `invalid_grant`
+/// (never 5xx), the 200s (one rotation plus the 5 grace retries) all carry
+/// the same child, one `refresh` event is recorded, and the family lives. The
+/// client is confidential: every presentation proves the holder.
 async fn design_s4_concurrent_presentations_yield_exactly_one_child(server: TestServer) {
     let f = fixture(&server, "acme").await;
     let app = std::sync::Arc::new(app(&server, &f).await);

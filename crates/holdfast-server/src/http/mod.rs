@@ -225,7 +225,7 @@ pub fn app(state: AppState) -> Router {
             get(ssf::read_status).post(ssf::set_status),
         )
         .route("/t/{tenant}/ssf/verify", post(ssf::verify))
-        .route("/t/{tenant}/ssf/poll/{stream_id}", post(ssf::poll_stream))
+        .route(SSF_POLL_ROUTE, post(ssf::poll_stream))
         .merge(admin::router())
         .merge(crate::console::router())
         .route("/t/{tenant}/branding.css", get(brand_stylesheet))
@@ -245,7 +245,10 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(middleware::from_fn(metrics::record))
         .layer(middleware::from_fn(common_headers))
-        .layer(middleware::from_fn(run_to_completion))
+        .layer(middleware::from_fn_with_state(
+            state.requests.clone(),
+            run_to_completion,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(
                 OAuthErrorCode::ServerError,
@@ -329,6 +332,12 @@ async fn refuse_large_bodies(
     next.run(request).await
 }
 
+/// The RFC 8936 poll route: a long poll, which waits rather than writes,
+/// and stops waiting when its receiver hangs up (left out of
+/// [`run_to_completion`]: a poll run on for nobody could take events and
+/// sign them for no one until they are delivered again).
+const SSF_POLL_ROUTE: &str = "/t/{tenant}/ssf/poll/{stream_id}";
+
 /// Runs each request in a task of its own, to the end. A client that hangs
 /// up makes hyper drop the request's future; without this, that cut the
 /// handler off wherever it was waiting: between two writes, or in the
@@ -337,9 +346,21 @@ async fn refuse_large_bodies(
 /// for all of them). Now only the answer is lost, as when the connection
 /// drops after it was sent, which confirmed rotation already covers
 /// (DESIGN §4: the retry gets the same child). A handler's panic is passed
-/// on, as raised, to the `CatchPanicLayer` around this.
-async fn run_to_completion(request: Request, next: Next) -> Response {
-    match tokio::spawn(next.run(request)).await {
+/// on, as raised, to the `CatchPanicLayer` around this. The tasks are
+/// tracked in `requests`, which shutdown waits for.
+async fn run_to_completion(
+    State(requests): State<tokio_util::task::TaskTracker>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let long_poll = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .is_some_and(|path| path.as_str() == SSF_POLL_ROUTE);
+    if long_poll {
+        return next.run(request).await;
+    }
+    match requests.spawn(next.run(request)).await {
         Ok(response) => response,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // Cancelled: the runtime is shutting down.
@@ -372,13 +393,17 @@ mod tests {
 
     use axum::body::Body;
     use tokio::sync::{Notify, oneshot};
+    use tokio_util::task::TaskTracker;
     use tower::ServiceExt;
 
     use super::*;
 
-    /// A route whose handler says when it has started, waits to be
-    /// released, and then says it finished; and its request.
+    /// A handler that says when it has started, waits to be released, and
+    /// then says it finished, at `path`, behind [`run_to_completion`]
+    /// tracked by `requests`.
     fn held_route(
+        path: &str,
+        requests: &TaskTracker,
         started: Arc<Notify>,
         release: Arc<Notify>,
         finished: oneshot::Sender<()>,
@@ -393,16 +418,22 @@ mod tests {
             "written"
         };
         Router::new()
-            .route("/write", post(handler))
-            .layer(middleware::from_fn(run_to_completion))
+            .route(path, post(handler))
+            .layer(middleware::from_fn_with_state(
+                requests.clone(),
+                run_to_completion,
+            ))
     }
 
-    #[tokio::test]
-    async fn a_request_whose_client_hangs_up_still_runs_to_the_end() {
+    /// Posts to `uri` on a [`held_route`] at `path`, hangs up once the
+    /// handler has started, then releases it and waits, as shutdown does,
+    /// for the requests still running: whether the handler finished.
+    async fn hang_up_on(path: &str, uri: &str) -> bool {
+        let requests = TaskTracker::new();
         let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-        let (finished, handler_finished) = oneshot::channel();
-        let app = held_route(started.clone(), release.clone(), finished);
-        let request = Request::post("/write").body(Body::empty()).unwrap();
+        let (finished, mut handler_finished) = oneshot::channel();
+        let app = held_route(path, &requests, started.clone(), release.clone(), finished);
+        let request = Request::post(uri).body(Body::empty()).unwrap();
         let mut call = Box::pin(app.oneshot(request));
         tokio::select! {
             _ = &mut call => panic!("answered before the handler was released"),
@@ -411,9 +442,24 @@ mod tests {
         // The client hangs up: hyper drops the request's future.
         drop(call);
         release.notify_one();
+        requests.close();
+        requests.wait().await;
+        handler_finished.try_recv().is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_client_hangs_up_still_runs_to_the_end_and_shutdown_waits_for_it() {
         assert!(
-            handler_finished.await.is_ok(),
+            hang_up_on("/write", "/write").await,
             "the handler was dropped with its client"
+        );
+    }
+
+    #[tokio::test]
+    async fn rfc8936_a_long_poll_whose_receiver_hangs_up_stops_waiting() {
+        assert!(
+            !hang_up_on(SSF_POLL_ROUTE, "/t/acme/ssf/poll/stream-1").await,
+            "the poll ran on for a receiver that was gone"
         );
     }
 
@@ -424,7 +470,10 @@ mod tests {
         }
         let app = Router::new()
             .route("/panics", get(panics))
-            .layer(middleware::from_fn(run_to_completion))
+            .layer(middleware::from_fn_with_state(
+                TaskTracker::new(),
+                run_to_completion,
+            ))
             .layer(CatchPanicLayer::custom(|_| {
                 ApiError::new(OAuthErrorCode::ServerError, "caught").into_response()
             }));
