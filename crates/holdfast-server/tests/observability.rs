@@ -138,6 +138,14 @@ async fn prometheus_counts_logins_codes_refreshes_reuse_revocations_and_nonce_ch
         &[r#"reason="refresh_token_reuse""#],
     );
     at_least_one("holdfast_dpop_nonce_challenges_total", &[]);
+    // SQLite's group commit: the rotation above was carried by a commit,
+    // counted in batch-size buckets (3 is none of the latency buckets).
+    if server.state.store.backend() == "sqlite" {
+        at_least_one(
+            "holdfast_sqlite_rotations_per_commit_bucket",
+            &[r#"le="3""#],
+        );
+    }
     at_least_one("holdfast_oauth_errors_total", &[r#"error="invalid_grant""#]);
     // The nonce challenge is its own outcome, not a client error.
     at_least_one(
