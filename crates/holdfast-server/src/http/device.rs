@@ -271,24 +271,15 @@ async fn open_request(
     ),
     Response,
 > {
-    // One subject per code however it was typed (case, hyphen, spaces).
+    // One subject per code however it was typed (case, hyphen, spaces);
+    // what is no code at all counts against the address alone.
     let code = UserCode::parse(typed);
-    let subject = code.as_ref().map_or_else(
-        || {
-            typed
-                .chars()
-                .filter(char::is_ascii_alphabetic)
-                .take(16)
-                .collect()
-        },
-        |c| c.as_str().to_owned(),
-    );
     let limits = holdfast_core::device::THROTTLE;
     let counted = throttle::before_request(
         state,
         &ctx.tenant,
         "device_user_code",
-        Some(&subject),
+        code.as_ref().map(UserCode::as_str),
         context,
         &limits,
         "device",
