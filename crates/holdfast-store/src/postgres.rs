@@ -43,6 +43,18 @@ const LOCK_FAMILY: Option<&str> = Some(
 const DELETE_ACKED: &str = "DELETE FROM ssf_pending
     WHERE stream_id = $1 AND event_id IN (SELECT json_array_elements_text($2::json))";
 
+/// DPoP proofs past their window before `$1`, at most `$2` (the retention
+/// sweep's step; `dpop_proofs_by_expiry` finds them).
+const FORGET_DPOP_PROOFS: &str = "DELETE FROM dpop_proofs WHERE (tenant_id, jkt, jti) IN (
+    SELECT tenant_id, jkt, jti FROM dpop_proofs WHERE expires_at < $1 LIMIT $2)";
+
+/// Remembers proof `jti` `$3` of key `$2` in tenant `$1` until `$4`; no row
+/// changed means it was there already (a replay). The primary key decides,
+/// across every node.
+const RECORD_PROOF: &str =
+    "INSERT INTO dpop_proofs (tenant_id, jkt, jti, expires_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (tenant_id, jkt, jti) DO NOTHING";
+
 /// The PostgreSQL implementation of the store traits.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -54,6 +66,33 @@ pub struct PostgresStore {
 pub const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl PostgresStore {
+    /// Records `proof` for `tenant_id` inside the caller's write
+    /// transaction on `conn` (`sql::dpop_replay::record_proof_in`).
+    async fn record_proof(
+        &self,
+        conn: &mut PgConnection,
+        tenant_id: &str,
+        proof: &crate::ProofRecord<'_>,
+    ) -> StoreResult<bool> {
+        let inserted = sqlx::query(RECORD_PROOF)
+            .bind(tenant_id)
+            .bind(proof.jkt)
+            .bind(proof.jti)
+            .bind(proof.expires_at)
+            .execute(conn)
+            .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Forgets the proof records that expired before `now`; how many.
+    async fn forget_proofs_before(&self, now: i64) -> StoreResult<u64> {
+        let deleted = sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *self.write_conn().await?)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+
     /// Connects to `url` and applies pending migrations (sqlx takes an
     /// advisory lock, so nodes starting together migrate once).
     ///

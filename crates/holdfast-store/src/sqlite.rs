@@ -54,7 +54,7 @@ use holdfast_core::refresh::rotation::Decision;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, FromRow, Pool, Row, Sqlite};
+use sqlx::{ConnectOptions, FromRow, Pool, Sqlite};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, watch};
 
 use crate::grants::FastPath;
@@ -66,6 +66,8 @@ use crate::{PresentOutcome, Store, StoreResult};
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/mod.rs"]
 mod sql;
+
+mod proofs;
 
 /// The store the shared SQL implements the capabilities for.
 type ThisStore = SqliteStore;
@@ -83,6 +85,9 @@ const LOCK_FAMILY: Option<&str> = None;
 /// many ids, read with SQLite's `json_each`.
 const DELETE_ACKED: &str = "DELETE FROM ssf_pending
     WHERE stream_id = $1 AND event_id IN (SELECT value FROM json_each($2))";
+/// The retention sweep's step over the DPoP proof log: the expired head,
+/// at most `$2` records (`sqlite/proofs.rs`).
+const FORGET_DPOP_PROOFS: &str = proofs::FORGET_EXPIRED_BATCH;
 
 /// The SQLite implementation of the store traits.
 #[derive(Debug, Clone)]
@@ -98,6 +103,9 @@ pub struct SqliteStore {
     queued_rotations: Arc<AtomicUsize>,
     /// What group commit achieved, for [`Self::rotation_commits`].
     commits: Arc<CommitCounts>,
+    /// The DPoP proof log in memory (`sqlite/proofs.rs`); changed only by
+    /// the holder of the writer.
+    proofs: Arc<std::sync::Mutex<proofs::ProofIndex>>,
 }
 
 #[derive(Debug)]
@@ -303,6 +311,8 @@ impl SqliteStore {
         let mut writer = options.connect().await?;
         let opened_at = Instant::now();
         sqlx::migrate!("migrations/sqlite").run(&mut writer).await?;
+        let proofs = Arc::new(std::sync::Mutex::default());
+        proofs::catch_up(&proofs, &mut writer).await?;
         // A connection to a local file cannot go stale: no ping (a round
         // trip to the connection's worker thread) before each use.
         let pool = SqlitePoolOptions::new()
@@ -324,6 +334,7 @@ impl SqliteStore {
             options: Arc::new(options),
             queued_rotations: Arc::new(AtomicUsize::new(0)),
             commits: Arc::default(),
+            proofs,
         };
         store.fill_username_skeletons(None).await?;
         Ok(store)
@@ -337,6 +348,29 @@ impl SqliteStore {
             commits: self.commits.commits.load(Ordering::Relaxed),
             rotations: self.commits.rotations.load(Ordering::Relaxed),
         }
+    }
+
+    /// Records `proof` for `tenant_id` inside the caller's write
+    /// transaction on `conn` (`sql::dpop_replay::record_proof_in`): the
+    /// append-only log and its index in memory (`sqlite/proofs.rs`).
+    async fn record_proof(
+        &self,
+        conn: &mut SqliteConnection,
+        tenant_id: &str,
+        proof: &crate::ProofRecord<'_>,
+    ) -> StoreResult<bool> {
+        proofs::record(&self.proofs, conn, tenant_id, proof).await
+    }
+
+    /// Forgets the proof records that expired before `now`; how many.
+    async fn forget_proofs_before(&self, now: i64) -> StoreResult<u64> {
+        let mut writer = self.write_conn().await?;
+        proofs::forget_expired(&self.proofs, &mut writer, now).await
+    }
+
+    /// How many DPoP proof records the index in memory holds.
+    pub fn remembered_proofs(&self) -> usize {
+        proofs::lock(&self.proofs).len()
     }
 
     /// Counts a commit that carried `rotations`.
@@ -430,10 +464,10 @@ impl SqliteStore {
         Ok(MutexGuard::map(self.writer().await?, |w| &mut w.conn))
     }
 
-    /// The common presentation in two calls to the writer: `BEGIN
+    /// The common presentation in a few calls to the writer: `BEGIN
     /// IMMEDIATE` (the database's write lock, so the family cannot change)
-    /// with the proof's replay record (RFC 9449 §11.1; a row comes back
-    /// only if it was new) and the family's read; then, if the
+    /// with the family's read; the proof's replay record (RFC 9449 §11.1,
+    /// `sqlite/proofs.rs`: the log's new rows, then the append); then, if the
     /// presentation's decision is to rotate, the writes with `COMMIT`. A
     /// replayed proof or an unknown token is settled here (the latter keeps
     /// the proof's record); any other decision is rolled back, record
@@ -450,17 +484,6 @@ impl SqliteStore {
     /// `COMMIT` ran), and every client keeps a token that works. One commit
     /// writes the pages the rotations share once (decision 0013).
     async fn try_rotate(&self, p: &crate::RefreshPresentation<'_>) -> StoreResult<FastPath> {
-        macro_rules! record_proof_read_family {
-            () => {
-                concat!(
-                    "INSERT INTO dpop_proofs (tenant_id, jkt, jti, expires_at)
-                        SELECT $1, $3, $4, $5 WHERE $4 IS NOT NULL
-                        ON CONFLICT (tenant_id, jkt, jti) DO NOTHING
-                        RETURNING 1 AS proof_fresh;\n",
-                    crate::rows::read_family!()
-                )
-            };
-        }
         let queued = Queued::new(&self.queued_rotations);
         let writer = self.writer_for(true).await?;
         drop(queued);
@@ -471,27 +494,22 @@ impl SqliteStore {
             open: true,
         };
         let begin = if joined {
-            concat!("SAVEPOINT rotation;\n", record_proof_read_family!())
+            concat!("SAVEPOINT rotation;\n", crate::rows::read_family!())
         } else {
-            concat!("BEGIN IMMEDIATE;\n", record_proof_read_family!())
+            concat!("BEGIN IMMEDIATE;\n", crate::rows::read_family!())
         };
-        let rows = sqlx::query(begin)
+        let family = sqlx::query(begin)
             .bind(p.tenant_id)
             .bind(p.token_digest)
-            .bind(p.proof.map(|r| r.jkt))
-            .bind(p.proof.map(|r| r.jti))
-            .bind(p.proof.map(|r| r.expires_at))
             .fetch_all(run.conn())
-            .await?;
-        let mut proof_fresh = false;
-        let mut family = None;
-        for row in rows {
-            if row.try_column("proof_fresh").is_ok() {
-                proof_fresh = true;
-            } else {
-                family = Some(crate::rows::FamilyRow::from_row(&row)?.split()?);
-            }
-        }
+            .await?
+            .first()
+            .map(|row| crate::rows::FamilyRow::from_row(row)?.split())
+            .transpose()?;
+        let proof_fresh = match &p.proof {
+            Some(proof) => proofs::record(&self.proofs, run.conn(), p.tenant_id, proof).await?,
+            None => true,
+        };
         // Ending without a rotation: the whole transaction when this call
         // began it, this member's savepoint when it joined a batch.
         let (undo, keep) = if joined {
@@ -500,7 +518,7 @@ impl SqliteStore {
             ("ROLLBACK", "COMMIT")
         };
         let end = |sql: &'static str| sqlx::raw_sql(sql);
-        if p.proof.is_some() && !proof_fresh {
+        if !proof_fresh {
             end(undo).execute(run.conn()).await?;
             run.settled();
             return Ok(FastPath::Done(PresentOutcome::ReplayedProof));

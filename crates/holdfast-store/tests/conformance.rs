@@ -2286,6 +2286,45 @@ all_backends!(
     rfc9449_s11_1_concurrent_refreshes_with_one_proof_rotate_once,
 );
 
+/// SQLite's proof log (decision 0013, point 9): the index in memory only
+/// mirrors the log, so a proof recorded by another process on the same
+/// file, or before a restart, is a replay; a forgotten one is new again.
+#[tokio::test]
+async fn rfc9449_s11_1_sqlite_a_proof_recorded_by_another_process_or_before_a_restart_is_a_replay()
+{
+    use holdfast_store::DpopReplayStore;
+    let Some(db) = TestDatabase::create(Backend::Sqlite).await else {
+        return;
+    };
+    let a = SqliteStore::connect(&db.url).await.unwrap();
+    let b = SqliteStore::connect(&db.url).await.unwrap();
+    let record =
+        |store: &SqliteStore, tenant: &'static str, jkt: &'static str, jti: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .record_dpop_proof(tenant, jkt, jti, 1000, 1)
+                    .await
+                    .unwrap()
+            }
+        };
+    assert!(record(&a, "t1", "jkt", "jti-1").await);
+    assert!(!record(&b, "t1", "jkt", "jti-1").await);
+    assert!(record(&b, "t1", "jkt", "jti-2").await);
+    assert!(!record(&a, "t1", "jkt", "jti-2").await);
+    // Per tenant and key.
+    assert!(record(&a, "t1", "jkt-other", "jti-1").await);
+    assert!(record(&b, "t2", "jkt", "jti-1").await);
+    drop((a, b));
+    let c = SqliteStore::connect(&db.url).await.unwrap();
+    assert_eq!(c.remembered_proofs(), 4);
+    assert!(!record(&c, "t1", "jkt", "jti-1").await);
+    assert!(!record(&c, "t2", "jkt", "jti-1").await);
+    assert_eq!(c.forget_expired_dpop_proofs(1001).await.unwrap(), 4);
+    assert_eq!(c.remembered_proofs(), 0);
+    assert!(record(&c, "t1", "jkt", "jti-1").await);
+}
+
 /// SQLite's group commit (decision 0013): rotations that wait for the
 /// writer share a commit, and each rotation is carried by exactly one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

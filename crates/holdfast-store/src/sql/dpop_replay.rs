@@ -1,14 +1,9 @@
-//! SQL of [`DpopReplayStore`](crate::DpopReplayStore), and the record a
-//! refresh presentation makes inside its own transaction
-//! ([`record_proof_in`]).
+//! [`DpopReplayStore`](crate::DpopReplayStore) over each back end's own
+//! record (`record_proof`: a unique index on PostgreSQL, an append-only
+//! log with an index in memory on SQLite, decision 0013), and the record a
+//! presentation makes inside its own transaction ([`record_proof_in`]).
 
-use super::{Db, ThisStore};
-
-/// Remembers proof `jti` `$3` of key `$2` in tenant `$1` until `$4`; no row
-/// changed means it was there already (a replay).
-const RECORD_PROOF: &str =
-    "INSERT INTO dpop_proofs (tenant_id, jkt, jti, expires_at) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (tenant_id, jkt, jti) DO NOTHING";
+use super::{BEGIN_WRITE, Db, ThisStore};
 
 #[async_trait::async_trait]
 impl crate::DpopReplayStore for ThisStore {
@@ -20,46 +15,42 @@ impl crate::DpopReplayStore for ThisStore {
         expires_at: i64,
         now: i64,
     ) -> crate::StoreResult<bool> {
-        let inserted = sqlx::query(RECORD_PROOF)
-            .bind(tenant_id)
-            .bind(jkt)
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&mut *self.write_conn().await?)
-            .await?;
+        let proof = crate::ProofRecord {
+            jkt,
+            jti,
+            expires_at,
+        };
+        let fresh = {
+            let mut writer = self.write_conn().await?;
+            let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+            let fresh = record_proof_in(self, &mut tx, tenant_id, &proof).await?;
+            tx.commit().await?;
+            fresh
+        };
         // Clean up now and then (about one insert in 64), so the
         // table holds roughly one iat window of proofs.
         if crate::clears_expired(jti) {
             self.forget_expired_dpop_proofs(now).await?;
         }
-        Ok(inserted.rows_affected() == 1)
+        Ok(fresh)
     }
 
     async fn forget_expired_dpop_proofs(&self, now: i64) -> crate::StoreResult<u64> {
-        let deleted = sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")
-            .bind(now)
-            .execute(&mut *self.write_conn().await?)
-            .await?;
-        Ok(deleted.rows_affected())
+        self.forget_proofs_before(now).await
     }
 }
 
-/// Records `proof` for `tenant_id` inside `tx`: `false`, with nothing
-/// written, when it was recorded before. On PostgreSQL a concurrent
-/// transaction recording the same proof makes this wait for its outcome,
-/// so of two racing presentations of one proof exactly one records it.
-/// Expired records are left to the retention sweep.
+/// Records `proof` for `tenant_id` inside `tx`, a write transaction:
+/// `false`, with nothing written, when it was recorded before. On
+/// PostgreSQL a concurrent transaction recording the same proof makes this
+/// wait for its outcome, so of two racing presentations of one proof
+/// exactly one records it; on SQLite the transaction holds the database's
+/// write lock. Expired records are left to the retention sweep.
 pub(crate) async fn record_proof_in(
+    store: &ThisStore,
     tx: &mut sqlx::Transaction<'_, Db>,
     tenant_id: &str,
     proof: &crate::ProofRecord<'_>,
 ) -> crate::StoreResult<bool> {
-    let inserted = sqlx::query(RECORD_PROOF)
-        .bind(tenant_id)
-        .bind(proof.jkt)
-        .bind(proof.jti)
-        .bind(proof.expires_at)
-        .execute(&mut **tx)
-        .await?;
-    Ok(inserted.rows_affected() == 1)
+    store.record_proof(tx, tenant_id, proof).await
 }

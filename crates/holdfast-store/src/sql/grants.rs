@@ -98,7 +98,7 @@ impl crate::GrantStore for ThisStore {
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
         // RFC 9449 §11.1 first: a replayed proof changes nothing.
         if let Some(proof) = &proof
-            && !super::dpop_replay::record_proof_in(&mut tx, tenant_id, proof).await?
+            && !super::dpop_replay::record_proof_in(self, &mut tx, tenant_id, proof).await?
         {
             tx.rollback().await?;
             return Ok(crate::Redemption::ReplayedProof);
@@ -161,7 +161,7 @@ impl crate::GrantStore for ThisStore {
         let mut writer = self.write_conn().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
         if let Some(proof) = &proof
-            && !super::dpop_replay::record_proof_in(&mut tx, tenant_id, proof).await?
+            && !super::dpop_replay::record_proof_in(self, &mut tx, tenant_id, proof).await?
         {
             tx.rollback().await?;
             return Ok(false);
@@ -216,7 +216,7 @@ impl crate::GrantStore for ThisStore {
         // family.
         let proof_in_tx = match (&p.proof, proof_recorded) {
             (Some(proof), false) => {
-                if !super::dpop_replay::record_proof_in(&mut tx, p.tenant_id, proof).await? {
+                if !super::dpop_replay::record_proof_in(self, &mut tx, p.tenant_id, proof).await? {
                     tx.rollback().await?;
                     return Ok(PresentOutcome::ReplayedProof);
                 }

@@ -23,7 +23,7 @@
 //! statements several of them run inside their own transaction (among them
 //! the ones that write security events, in the revoking transaction).
 
-use super::{BEGIN_WRITE, DELETE_ACKED, Db, LOCK_FAMILY, ThisStore};
+use super::{BEGIN_WRITE, DELETE_ACKED, Db, FORGET_DPOP_PROOFS, LOCK_FAMILY, ThisStore};
 
 mod accounts;
 mod admin;

@@ -4,7 +4,7 @@
 
 use holdfast_core::retention::Cutoffs;
 
-use super::{BEGIN_WRITE, ThisStore};
+use super::{BEGIN_WRITE, FORGET_DPOP_PROOFS, ThisStore};
 use crate::{StoreResult, Swept};
 
 /// Takes lease `$1` for holder `$2` until `$3`, unless another holder's
@@ -63,9 +63,6 @@ const FORGET_DEVICE_AUTHORIZATIONS: &str = "DELETE FROM device_authorizations WH
 /// Revoked access tokens past their `exp` before `$1`, at most `$2`.
 const FORGET_REVOKED_ACCESS_TOKENS: &str = "DELETE FROM revoked_access_tokens WHERE jti IN (
     SELECT jti FROM revoked_access_tokens WHERE expires_at < $1 LIMIT $2)";
-/// DPoP proofs past their window before `$1`, at most `$2`.
-const FORGET_DPOP_PROOFS: &str = "DELETE FROM dpop_proofs WHERE (tenant_id, jkt, jti) IN (
-    SELECT tenant_id, jkt, jti FROM dpop_proofs WHERE expires_at < $1 LIMIT $2)";
 /// Browser sessions expired before `$1`, at most `$2`.
 const FORGET_BROWSER_SESSIONS: &str = "DELETE FROM browser_sessions WHERE id_digest IN (
     SELECT id_digest FROM browser_sessions WHERE expires_at < $1 LIMIT $2)";

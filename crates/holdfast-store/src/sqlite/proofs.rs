@@ -1,0 +1,368 @@
+//! The SQLite store's DPoP proof records
+//! ([RFC 9449 §11.1](https://www.rfc-editor.org/rfc/rfc9449#section-11.1)):
+//! an append-only log in the database and an index of it in memory
+//! (decision 0013, point 9).
+//!
+//! A unique index over random `jti`s costs every recording one leaf page
+//! at a random place in the b-tree, written whole to the WAL and again at
+//! the checkpoint: a third of what a DPoP-bound rotation wrote. Here
+//! `dpop_proofs` has no index but its rowid, so a record is an append to
+//! the table's last page, which the rotations of one commit share, and
+//! the "seen before?" question is answered from [`ProofIndex`].
+//!
+//! The log is the truth and the index only mirrors it, so nothing depends
+//! on the index surviving anything:
+//!
+//! - Every record is made inside a write transaction (the database's write
+//!   lock), after [`catch_up`] has brought the index level with the log as
+//!   this connection sees it: the rows other processes appended since, and
+//!   none that a rollback took away. A rollback always removes the newest
+//!   rows (a transaction or savepoint of the one writer holds only rows
+//!   newer than everything before it), so the index is level when its
+//!   newest entry is the log's row of that id with the same proof; while it
+//!   is not, that entry goes. The index is rebuilt from the log when a
+//!   store opens, so a record outlives a restart or a `kill -9` exactly as
+//!   long as its committed row does.
+//! - A hit in the index is checked against its row before it is called a
+//!   replay, so a stale entry (its row forgotten by the retention sweep, or
+//!   by a tenant's deletion) or a hash collision never refuses a fresh
+//!   proof. Entries are keyed by a 64-bit hash under a per-process random
+//!   key; a miss is exact unless two proofs collide, at odds of about
+//!   2⁻⁶⁴ per record.
+//! - Expired records are forgotten from the head of the log: every row
+//!   older than the oldest unexpired one ([`FORGET_EXPIRED`]). A record
+//!   whose `iat` was ahead of the clock can hold the head back by at most
+//!   the `iat` window.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
+
+use sqlx::{Row, SqliteConnection};
+
+use crate::{ProofRecord, StoreResult};
+
+/// Forgets every record older than the oldest one that lasts until `$1`
+/// or later (all of them when none does).
+pub(super) const FORGET_EXPIRED: &str = "DELETE FROM dpop_proofs WHERE id < coalesce(
+    (SELECT id FROM dpop_proofs WHERE expires_at >= $1 ORDER BY id LIMIT 1),
+    (SELECT max(id) + 1 FROM dpop_proofs), 0)";
+
+/// The retention sweep's step: what [`FORGET_EXPIRED`] forgets, at most
+/// `$2` records at a time.
+pub(super) const FORGET_EXPIRED_BATCH: &str = "DELETE FROM dpop_proofs WHERE id IN (
+    SELECT id FROM dpop_proofs WHERE id < coalesce(
+        (SELECT id FROM dpop_proofs WHERE expires_at >= $1 ORDER BY id LIMIT 1),
+        (SELECT max(id) + 1 FROM dpop_proofs), 0)
+    ORDER BY id LIMIT $2)";
+
+/// Entries dropped one by one from the top before [`catch_up`] reads the
+/// whole log again instead.
+const MAX_STALE: usize = 64;
+
+/// The log's rows in memory: their ids in order, and which proof each is.
+#[derive(Debug, Default)]
+pub(super) struct ProofIndex {
+    key: RandomState,
+    /// Row id and proof hash, oldest first.
+    rows: VecDeque<(i64, u64)>,
+    /// The newest row id of each proof hash.
+    by_hash: HashMap<u64, i64>,
+}
+
+impl ProofIndex {
+    fn hash(&self, tenant_id: &str, jkt: &str, jti: &str) -> u64 {
+        self.key.hash_one((tenant_id, jkt, jti))
+    }
+
+    fn push(&mut self, id: i64, hash: u64) {
+        self.rows.push_back((id, hash));
+        self.by_hash.insert(hash, id);
+    }
+
+    fn forget(&mut self, (id, hash): (i64, u64)) {
+        if self.by_hash.get(&hash) == Some(&id) {
+            self.by_hash.remove(&hash);
+        }
+    }
+
+    fn pop_newest(&mut self) {
+        if let Some(row) = self.rows.pop_back() {
+            self.forget(row);
+        }
+    }
+
+    /// Drops the entries of rows older than `id`, the log's oldest.
+    fn drop_before(&mut self, id: i64) {
+        while let Some(&row) = self.rows.front()
+            && row.0 < id
+        {
+            self.rows.pop_front();
+            self.forget(row);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.by_hash.clear();
+    }
+
+    /// How many records the index holds.
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+pub(super) fn lock(index: &Mutex<ProofIndex>) -> std::sync::MutexGuard<'_, ProofIndex> {
+    // The index holds no invariant a panic half-way could break that
+    // `catch_up` does not repair.
+    index
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Brings `index` level with the log as `conn` sees it (inside the caller's
+/// write transaction, or at open).
+pub(super) async fn catch_up(
+    index: &Mutex<ProofIndex>,
+    conn: &mut SqliteConnection,
+) -> StoreResult<()> {
+    let mut stale = 0;
+    loop {
+        let newest = lock(index).rows.back().copied();
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, jkt, jti FROM dpop_proofs WHERE id >= $1 ORDER BY id",
+        )
+        .bind(newest.map_or(i64::MIN, |(id, _)| id))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut index = lock(index);
+        let mut read = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let hash = index.hash(
+                row.try_get("tenant_id")?,
+                row.try_get("jkt")?,
+                row.try_get("jti")?,
+            );
+            read.push((id, hash));
+        }
+        let mut read = read.into_iter().peekable();
+        if let Some(newest) = newest {
+            if read.peek() != Some(&newest) {
+                // Rolled back, or forgotten: this entry goes, and the one
+                // before it is checked next.
+                index.pop_newest();
+                stale += 1;
+                if stale > MAX_STALE {
+                    index.clear();
+                }
+                continue;
+            }
+            read.next();
+        }
+        for (id, hash) in read {
+            index.push(id, hash);
+        }
+        return Ok(());
+    }
+}
+
+/// Records `proof` for `tenant_id` inside the caller's write transaction on
+/// `conn`: `false`, with nothing written, when it is recorded already.
+pub(super) async fn record(
+    index: &Mutex<ProofIndex>,
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    proof: &ProofRecord<'_>,
+) -> StoreResult<bool> {
+    catch_up(index, conn).await?;
+    let (hash, seen) = {
+        let index = lock(index);
+        let hash = index.hash(tenant_id, proof.jkt, proof.jti);
+        (hash, index.by_hash.get(&hash).copied())
+    };
+    if let Some(id) = seen {
+        let same = sqlx::query(
+            "SELECT 1 FROM dpop_proofs WHERE id = $1 AND tenant_id = $2 AND jkt = $3 AND jti = $4",
+        )
+        .bind(id)
+        .bind(tenant_id)
+        .bind(proof.jkt)
+        .bind(proof.jti)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if same.is_some() {
+            return Ok(false);
+        }
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO dpop_proofs (tenant_id, jkt, jti, expires_at) VALUES ($1, $2, $3, $4)
+         RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(proof.jkt)
+    .bind(proof.jti)
+    .bind(proof.expires_at)
+    .fetch_one(&mut *conn)
+    .await?;
+    lock(index).push(id, hash);
+    Ok(true)
+}
+
+/// Forgets the records that expired before `now` from the log and from
+/// `index`; how many rows went.
+pub(super) async fn forget_expired(
+    index: &Mutex<ProofIndex>,
+    conn: &mut SqliteConnection,
+    now: i64,
+) -> StoreResult<u64> {
+    let deleted = sqlx::query(FORGET_EXPIRED)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    let oldest: Option<i64> = sqlx::query_scalar("SELECT min(id) FROM dpop_proofs")
+        .fetch_one(&mut *conn)
+        .await?;
+    lock(index).drop_before(oldest.unwrap_or(i64::MAX));
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use sqlx::ConnectOptions;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+
+    use super::*;
+
+    /// A database file of its own and two connections to it: two
+    /// processes sharing one SQLite file, each with its own index.
+    struct TwoProcesses {
+        path: std::path::PathBuf,
+        conns: [SqliteConnection; 2],
+        indexes: [Mutex<ProofIndex>; 2],
+    }
+
+    impl TwoProcesses {
+        async fn open() -> Self {
+            let path =
+                std::env::temp_dir().join(format!("holdfast-proofs-{}.db", uuid::Uuid::new_v4()));
+            let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+                .unwrap()
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal);
+            let mut first = options.connect().await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TABLE dpop_proofs (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL,
+                 jkt TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL)",
+            )
+            .execute(&mut first)
+            .await
+            .unwrap();
+            let second = options.connect().await.unwrap();
+            Self {
+                path,
+                conns: [first, second],
+                indexes: Default::default(),
+            }
+        }
+
+        /// Records `jti` as process `p`, in a transaction that commits or
+        /// rolls back.
+        async fn record(&mut self, p: usize, jti: &str, expires_at: i64, commit: bool) -> bool {
+            let conn = &mut self.conns[p];
+            sqlx::raw_sql("BEGIN IMMEDIATE")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let proof = ProofRecord {
+                jkt: "jkt",
+                jti,
+                expires_at,
+            };
+            let fresh = record(&self.indexes[p], conn, "t1", &proof).await.unwrap();
+            let end = if commit { "COMMIT" } else { "ROLLBACK" };
+            sqlx::raw_sql(end).execute(&mut *conn).await.unwrap();
+            fresh
+        }
+    }
+
+    impl Drop for TwoProcesses {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = self.path.as_os_str().to_owned();
+                name.push(suffix);
+                let _ = std::fs::remove_file(name);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn rfc9449_s11_1_a_rolled_back_record_leaves_its_proof_fresh() {
+        let mut db = TwoProcesses::open().await;
+        assert!(db.record(0, "a", 100, false).await);
+        assert!(
+            db.record(0, "a", 100, true).await,
+            "the rolled-back record refused its proof"
+        );
+        assert!(
+            !db.record(0, "a", 100, true).await,
+            "a committed record is a replay"
+        );
+        assert_eq!(lock(&db.indexes[0]).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn rfc9449_s11_1_a_record_another_process_made_is_a_replay_even_in_a_rolled_back_id() {
+        let mut db = TwoProcesses::open().await;
+        assert!(db.record(0, "before", 100, true).await);
+        // Process 0's record is rolled back, and process 1 appends another
+        // proof under the same row id.
+        assert!(db.record(0, "undone", 100, false).await);
+        assert!(db.record(1, "other", 100, true).await);
+        assert!(
+            !db.record(0, "other", 100, true).await,
+            "process 1's record was missed"
+        );
+        assert!(!db.record(0, "before", 100, true).await);
+        assert!(db.record(0, "undone", 100, true).await);
+        assert!(!db.record(1, "undone", 100, true).await);
+        assert_eq!(lock(&db.indexes[0]).len(), 3);
+        assert_eq!(lock(&db.indexes[1]).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn rfc9449_s11_1_an_expired_record_is_forgotten_from_the_log_and_the_index() {
+        let mut db = TwoProcesses::open().await;
+        for (jti, expires_at) in [("a", 10), ("b", 20), ("c", 30)] {
+            assert!(db.record(0, jti, expires_at, true).await);
+        }
+        let forgotten = forget_expired(&db.indexes[0], &mut db.conns[0], 25)
+            .await
+            .unwrap();
+        assert_eq!(forgotten, 2);
+        assert_eq!(lock(&db.indexes[0]).len(), 1);
+        assert!(
+            db.record(0, "a", 40, true).await,
+            "a forgotten proof is new again"
+        );
+        assert!(
+            !db.record(0, "c", 30, true).await,
+            "an unexpired record stays"
+        );
+        // A record expiring later holds back the ones behind it (by at most
+        // the iat window): the head of the log goes first.
+        let forgotten = forget_expired(&db.indexes[0], &mut db.conns[0], 35)
+            .await
+            .unwrap();
+        assert_eq!(forgotten, 1, "c went; a (until 40) stays");
+        assert!(!db.record(0, "a", 40, true).await);
+        // Process 1, which has read none of it yet, catches up from what is
+        // left.
+        assert!(!db.record(1, "a", 40, true).await);
+        assert!(db.record(1, "b", 50, true).await);
+    }
+}
