@@ -84,6 +84,17 @@ impl PostgresStore {
         Ok(inserted.rows_affected() == 1)
     }
 
+    /// Records `proof` for `tenant_id` in a transaction of its own: one
+    /// statement.
+    async fn record_proof_alone(
+        &self,
+        tenant_id: &str,
+        proof: &crate::ProofRecord<'_>,
+    ) -> StoreResult<bool> {
+        self.record_proof(&mut *self.write_conn().await?, tenant_id, proof)
+            .await
+    }
+
     /// Forgets the proof records that expired before `now`; how many.
     async fn forget_proofs_before(&self, now: i64) -> StoreResult<u64> {
         let deleted = sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")

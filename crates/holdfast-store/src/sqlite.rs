@@ -362,6 +362,20 @@ impl SqliteStore {
         proofs::record(&self.proofs, conn, tenant_id, proof).await
     }
 
+    /// Records `proof` for `tenant_id` in a transaction of its own (the
+    /// catch-up, the check and the append under the write lock).
+    async fn record_proof_alone(
+        &self,
+        tenant_id: &str,
+        proof: &crate::ProofRecord<'_>,
+    ) -> StoreResult<bool> {
+        let mut writer = self.write_conn().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, BEGIN_WRITE).await?;
+        let fresh = self.record_proof(&mut tx, tenant_id, proof).await?;
+        tx.commit().await?;
+        Ok(fresh)
+    }
+
     /// Forgets the proof records that expired before `now`; how many.
     async fn forget_proofs_before(&self, now: i64) -> StoreResult<u64> {
         let mut writer = self.write_conn().await?;

@@ -25,19 +25,22 @@
 //!   long as its committed row does.
 //! - A hit in the index is checked against its row before it is called a
 //!   replay, so a stale entry (its row forgotten by the retention sweep, or
-//!   by a tenant's deletion) or a hash collision never refuses a fresh
-//!   proof. Entries are keyed by a 64-bit hash under a per-process random
-//!   key; a miss is exact unless two proofs collide, at odds of about
-//!   2⁻⁶⁴ per record.
+//!   by a tenant's deletion) never refuses a fresh proof. Entries are keyed
+//!   by 128 bits of SipHash under a per-process random key: a replay could
+//!   pass only if its proof's key collided with another live proof's, at
+//!   odds of about n²/2¹²⁹ for n records.
 //! - Expired records are forgotten from the head of the log: every row
-//!   older than the oldest unexpired one ([`FORGET_EXPIRED`]). A record
-//!   whose `iat` was ahead of the clock can hold the head back by at most
-//!   the `iat` window.
+//!   older than the oldest unexpired one ([`FORGET_EXPIRED`]), and each
+//!   catch-up drops the entries of rows older than the log's oldest,
+//!   whoever deleted them. A record that lasts longer than its neighbours
+//!   (a proof whose `iat` was ahead of the clock; a passkey ceremony, kept
+//!   five minutes) holds the rows behind it back that long at most.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use crate::{ProofRecord, StoreResult};
@@ -60,29 +63,47 @@ pub(super) const FORGET_EXPIRED_BATCH: &str = "DELETE FROM dpop_proofs WHERE id 
 /// whole log again instead.
 const MAX_STALE: usize = 64;
 
+/// A proof's key in the index: 128 bits of SipHash under a per-process
+/// random key, so two live proofs collide at odds of about n²/2¹²⁹.
+type Key = u128;
+
 /// The log's rows in memory: their ids in order, and which proof each is.
 #[derive(Debug, Default)]
 pub(super) struct ProofIndex {
-    key: RandomState,
-    /// Row id and proof hash, oldest first.
-    rows: VecDeque<(i64, u64)>,
-    /// The newest row id of each proof hash.
-    by_hash: HashMap<u64, i64>,
+    hasher: RandomState,
+    /// Row id and proof key, oldest first.
+    rows: VecDeque<(i64, Key)>,
+    /// The newest row id of each proof key.
+    by_key: HashMap<Key, i64>,
 }
 
 impl ProofIndex {
-    fn hash(&self, tenant_id: &str, jkt: &str, jti: &str) -> u64 {
-        self.key.hash_one((tenant_id, jkt, jti))
+    fn key(&self, tenant_id: &str, jkt: &str, jti: &str) -> Key {
+        let high = self.hasher.hash_one((0u8, tenant_id, jkt, jti));
+        let low = self.hasher.hash_one((1u8, tenant_id, jkt, jti));
+        (Key::from(high) << 64) | Key::from(low)
     }
 
-    fn push(&mut self, id: i64, hash: u64) {
-        self.rows.push_back((id, hash));
-        self.by_hash.insert(hash, id);
+    fn key_of(&self, row: &SqliteRow) -> StoreResult<Key> {
+        Ok(self.key(
+            row.try_get("tenant_id")?,
+            row.try_get("jkt")?,
+            row.try_get("jti")?,
+        ))
     }
 
-    fn forget(&mut self, (id, hash): (i64, u64)) {
-        if self.by_hash.get(&hash) == Some(&id) {
-            self.by_hash.remove(&hash);
+    fn newest(&self) -> Option<(i64, Key)> {
+        self.rows.back().copied()
+    }
+
+    fn push(&mut self, id: i64, key: Key) {
+        self.rows.push_back((id, key));
+        self.by_key.insert(key, id);
+    }
+
+    fn forget(&mut self, (id, key): (i64, Key)) {
+        if self.by_key.get(&key) == Some(&id) {
+            self.by_key.remove(&key);
         }
     }
 
@@ -104,7 +125,7 @@ impl ProofIndex {
 
     fn clear(&mut self) {
         self.rows.clear();
-        self.by_hash.clear();
+        self.by_key.clear();
     }
 
     /// How many records the index holds.
@@ -121,51 +142,77 @@ pub(super) fn lock(index: &Mutex<ProofIndex>) -> std::sync::MutexGuard<'_, Proof
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The log's rows from `from` on (all of them without), with their keys,
+/// and the log's oldest id.
+async fn read_from(
+    index: &Mutex<ProofIndex>,
+    conn: &mut SqliteConnection,
+    from: Option<(i64, Key)>,
+) -> StoreResult<(Vec<(i64, Key)>, Option<i64>)> {
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, jkt, jti, (SELECT min(id) FROM dpop_proofs) AS oldest
+         FROM dpop_proofs WHERE id >= $1 ORDER BY id",
+    )
+    .bind(from.map_or(i64::MIN, |(id, _)| id))
+    .fetch_all(&mut *conn)
+    .await?;
+    let index = lock(index);
+    let mut read = Vec::with_capacity(rows.len());
+    let mut oldest = None;
+    for row in &rows {
+        read.push((row.try_get("id")?, index.key_of(row)?));
+        oldest = row.try_get("oldest")?;
+    }
+    Ok((read, oldest))
+}
+
 /// Brings `index` level with the log as `conn` sees it (inside the caller's
-/// write transaction, or at open).
+/// write transaction, or at open): the rows appended since, none that a
+/// rollback took away, none older than the log's oldest.
 pub(super) async fn catch_up(
     index: &Mutex<ProofIndex>,
     conn: &mut SqliteConnection,
 ) -> StoreResult<()> {
-    let mut stale = 0;
-    loop {
-        let newest = lock(index).rows.back().copied();
-        let rows = sqlx::query(
-            "SELECT id, tenant_id, jkt, jti FROM dpop_proofs WHERE id >= $1 ORDER BY id",
-        )
-        .bind(newest.map_or(i64::MIN, |(id, _)| id))
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut index = lock(index);
-        let mut read = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: i64 = row.try_get("id")?;
-            let hash = index.hash(
-                row.try_get("tenant_id")?,
-                row.try_get("jkt")?,
-                row.try_get("jti")?,
-            );
-            read.push((id, hash));
-        }
-        let mut read = read.into_iter().peekable();
-        if let Some(newest) = newest {
-            if read.peek() != Some(&newest) {
-                // Rolled back, or forgotten: this entry goes, and the one
-                // before it is checked next.
+    let mut newest = lock(index).newest();
+    let (mut read, mut oldest) = read_from(index, conn, newest).await?;
+    if newest.is_some() && read.first() != newest.as_ref() {
+        // Rolled back, or forgotten: entries go from the top until one is
+        // its row's, then the rest of the log is read from there.
+        let mut stale = 0;
+        loop {
+            {
+                let mut index = lock(index);
                 index.pop_newest();
                 stale += 1;
                 if stale > MAX_STALE {
                     index.clear();
                 }
-                continue;
+                newest = index.newest();
             }
-            read.next();
+            let Some((id, key)) = newest else {
+                break;
+            };
+            let row = sqlx::query("SELECT tenant_id, jkt, jti FROM dpop_proofs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(row) = row
+                && lock(index).key_of(&row)? == key
+            {
+                break;
+            }
         }
-        for (id, hash) in read {
-            index.push(id, hash);
-        }
-        return Ok(());
+        (read, oldest) = read_from(index, conn, newest).await?;
     }
+    let mut index = lock(index);
+    if let Some(oldest) = oldest {
+        index.drop_before(oldest);
+    }
+    // The first row read is the newest entry's own.
+    for (id, key) in read.into_iter().skip(usize::from(newest.is_some())) {
+        index.push(id, key);
+    }
+    Ok(())
 }
 
 /// Records `proof` for `tenant_id` inside the caller's write transaction on
@@ -177,10 +224,10 @@ pub(super) async fn record(
     proof: &ProofRecord<'_>,
 ) -> StoreResult<bool> {
     catch_up(index, conn).await?;
-    let (hash, seen) = {
+    let (key, seen) = {
         let index = lock(index);
-        let hash = index.hash(tenant_id, proof.jkt, proof.jti);
-        (hash, index.by_hash.get(&hash).copied())
+        let key = index.key(tenant_id, proof.jkt, proof.jti);
+        (key, index.by_key.get(&key).copied())
     };
     if let Some(id) = seen {
         let same = sqlx::query(
@@ -206,7 +253,7 @@ pub(super) async fn record(
     .bind(proof.expires_at)
     .fetch_one(&mut *conn)
     .await?;
-    lock(index).push(id, hash);
+    lock(index).push(id, key);
     Ok(true)
 }
 
@@ -364,5 +411,26 @@ mod tests {
         // left.
         assert!(!db.record(1, "a", 40, true).await);
         assert!(db.record(1, "b", 50, true).await);
+        assert_eq!(lock(&db.indexes[1]).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn rfc9449_s11_1_records_another_process_forgot_leave_the_index_at_its_next_record() {
+        let mut db = TwoProcesses::open().await;
+        assert!(db.record(1, "a", 10, true).await);
+        assert!(db.record(1, "b", 20, true).await);
+        assert!(db.record(0, "c", 30, true).await);
+        assert_eq!(lock(&db.indexes[0]).len(), 3);
+        let forgotten = forget_expired(&db.indexes[1], &mut db.conns[1], 25)
+            .await
+            .unwrap();
+        assert_eq!(forgotten, 2);
+        assert!(db.record(0, "d", 40, true).await);
+        assert_eq!(
+            lock(&db.indexes[0]).len(),
+            2,
+            "a and b are still in process 0's index"
+        );
+        assert!(!db.record(0, "c", 30, true).await);
     }
 }
