@@ -54,7 +54,7 @@ use holdfast_core::refresh::rotation::Decision;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, FromRow, Pool, Sqlite};
+use sqlx::{ConnectOptions, FromRow, Pool, Row, Sqlite};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, watch};
 
 use crate::grants::FastPath;
@@ -87,7 +87,7 @@ const DELETE_ACKED: &str = "DELETE FROM ssf_pending
     WHERE stream_id = $1 AND event_id IN (SELECT value FROM json_each($2))";
 /// The retention sweep's step over the DPoP proof log: the expired head,
 /// at most `$2` records (`sqlite/proofs.rs`).
-const FORGET_DPOP_PROOFS: &str = proofs::FORGET_EXPIRED_BATCH;
+const FORGET_DPOP_PROOFS: &str = proofs::FORGET_EXPIRED;
 
 /// The SQLite implementation of the store traits.
 #[derive(Debug, Clone)]
@@ -480,8 +480,9 @@ impl SqliteStore {
 
     /// The common presentation in a few calls to the writer: `BEGIN
     /// IMMEDIATE` (the database's write lock, so the family cannot change)
-    /// with the family's read; the proof's replay record (RFC 9449 §11.1,
-    /// `sqlite/proofs.rs`: the log's new rows, then the append); then, if the
+    /// with the family's read and, for a DPoP-bound one, the proof log's new
+    /// rows; the proof's replay record (RFC 9449 §11.1, `sqlite/proofs.rs`:
+    /// the append to the log); then, if the
     /// presentation's decision is to rotate, the writes with `COMMIT`. A
     /// replayed proof or an unknown token is settled here (the latter keeps
     /// the proof's record); any other decision is rolled back, record
@@ -507,22 +508,49 @@ impl SqliteStore {
             store: self,
             open: true,
         };
-        let begin = if joined {
-            concat!("SAVEPOINT rotation;\n", crate::rows::read_family!())
-        } else {
-            concat!("BEGIN IMMEDIATE;\n", crate::rows::read_family!())
+        // With a proof, the same call reads the proof log from the index's
+        // newest entry: the catch-up's first read (`sqlite/proofs.rs`).
+        macro_rules! begin {
+            ($start:literal) => {
+                concat!($start, ";\n", crate::rows::read_family!())
+            };
+            ($start:literal, proof) => {
+                concat!(begin!($start), ";\n", proofs::read_log_from!("$3"))
+            };
+        }
+        let from = p.proof.map(|_| proofs::ReadFrom::newest(&self.proofs));
+        let begin = match (joined, from.is_some()) {
+            (false, false) => begin!("BEGIN IMMEDIATE"),
+            (true, false) => begin!("SAVEPOINT rotation"),
+            (false, true) => begin!("BEGIN IMMEDIATE", proof),
+            (true, true) => begin!("SAVEPOINT rotation", proof),
         };
-        let family = sqlx::query(begin)
-            .bind(p.tenant_id)
-            .bind(p.token_digest)
+        let mut begin = sqlx::query(begin).bind(p.tenant_id).bind(p.token_digest);
+        if let Some(from) = from {
+            begin = begin.bind(from.id());
+        }
+        let (log, family): (Vec<_>, Vec<_>) = begin
             .fetch_all(run.conn())
             .await?
+            .into_iter()
+            .partition(|row| row.try_column("oldest").is_ok());
+        let family = family
             .first()
             .map(|row| crate::rows::FamilyRow::from_row(row)?.split())
             .transpose()?;
-        let proof_fresh = match &p.proof {
-            Some(proof) => proofs::record(&self.proofs, run.conn(), p.tenant_id, proof).await?,
-            None => true,
+        let proof_fresh = match (&p.proof, from) {
+            (Some(proof), Some(from)) => {
+                proofs::record_after_reading(
+                    &self.proofs,
+                    run.conn(),
+                    p.tenant_id,
+                    proof,
+                    from,
+                    &log,
+                )
+                .await?
+            }
+            _ => true,
         };
         // Ending without a rotation: the whole transaction when this call
         // began it, this member's savepoint when it joined a batch.

@@ -45,19 +45,28 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::{ProofRecord, StoreResult};
 
-/// Forgets every record older than the oldest one that lasts until `$1`
-/// or later (all of them when none does).
-pub(super) const FORGET_EXPIRED: &str = "DELETE FROM dpop_proofs WHERE id < coalesce(
-    (SELECT id FROM dpop_proofs WHERE expires_at >= $1 ORDER BY id LIMIT 1),
-    (SELECT max(id) + 1 FROM dpop_proofs), 0)";
-
-/// The retention sweep's step: what [`FORGET_EXPIRED`] forgets, at most
-/// `$2` records at a time.
-pub(super) const FORGET_EXPIRED_BATCH: &str = "DELETE FROM dpop_proofs WHERE id IN (
+/// Forgets the head of the log, at most `$2` records (SQLite: `-1`, no
+/// bound): every record older than the oldest one that lasts until `$1` or
+/// later (all of them when none does). The retention sweep's step too.
+pub(super) const FORGET_EXPIRED: &str = "DELETE FROM dpop_proofs WHERE id IN (
     SELECT id FROM dpop_proofs WHERE id < coalesce(
         (SELECT id FROM dpop_proofs WHERE expires_at >= $1 ORDER BY id LIMIT 1),
         (SELECT max(id) + 1 FROM dpop_proofs), 0)
     ORDER BY id LIMIT $2)";
+
+/// The log's rows from id `$n` on, with the log's oldest id: what a
+/// catch-up reads (also in the call that begins a rotation, `try_rotate`).
+macro_rules! read_log_from {
+    ($n:literal) => {
+        concat!(
+            "SELECT id, tenant_id, jkt, jti, (SELECT min(id) FROM dpop_proofs) AS oldest
+             FROM dpop_proofs WHERE id >= ",
+            $n,
+            " ORDER BY id"
+        )
+    };
+}
+pub(super) use read_log_from;
 
 /// Entries dropped one by one from the top before [`catch_up`] reads the
 /// whole log again instead.
@@ -142,28 +151,47 @@ pub(super) fn lock(index: &Mutex<ProofIndex>) -> std::sync::MutexGuard<'_, Proof
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The log's rows from `from` on (all of them without), with their keys,
-/// and the log's oldest id.
-async fn read_from(
-    index: &Mutex<ProofIndex>,
-    conn: &mut SqliteConnection,
-    from: Option<(i64, Key)>,
-) -> StoreResult<(Vec<(i64, Key)>, Option<i64>)> {
-    let rows = sqlx::query(
-        "SELECT id, tenant_id, jkt, jti, (SELECT min(id) FROM dpop_proofs) AS oldest
-         FROM dpop_proofs WHERE id >= $1 ORDER BY id",
-    )
-    .bind(from.map_or(i64::MIN, |(id, _)| id))
-    .fetch_all(&mut *conn)
-    .await?;
+/// Where a catch-up reads the log from: the index's newest entry, read
+/// again to check it is still its row's.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ReadFrom(Option<(i64, Key)>);
+
+impl ReadFrom {
+    /// The index's newest entry, taken by the writer's holder.
+    pub(super) fn newest(index: &Mutex<ProofIndex>) -> Self {
+        Self(lock(index).newest())
+    }
+
+    /// The first row id to read (every row when the index is empty).
+    pub(super) fn id(self) -> i64 {
+        self.0.map_or(i64::MIN, |(id, _)| id)
+    }
+}
+
+/// Rows of [`read_log_from!`] with their keys, and the log's oldest id.
+type LogRead = (Vec<(i64, Key)>, Option<i64>);
+
+fn keyed(index: &Mutex<ProofIndex>, rows: &[SqliteRow]) -> StoreResult<LogRead> {
     let index = lock(index);
     let mut read = Vec::with_capacity(rows.len());
     let mut oldest = None;
-    for row in &rows {
+    for row in rows {
         read.push((row.try_get("id")?, index.key_of(row)?));
         oldest = row.try_get("oldest")?;
     }
     Ok((read, oldest))
+}
+
+async fn read_from(
+    index: &Mutex<ProofIndex>,
+    conn: &mut SqliteConnection,
+    from: ReadFrom,
+) -> StoreResult<LogRead> {
+    let rows = sqlx::query(read_log_from!("$1"))
+        .bind(from.id())
+        .fetch_all(&mut *conn)
+        .await?;
+    keyed(index, &rows)
 }
 
 /// Brings `index` level with the log as `conn` sees it (inside the caller's
@@ -173,8 +201,18 @@ pub(super) async fn catch_up(
     index: &Mutex<ProofIndex>,
     conn: &mut SqliteConnection,
 ) -> StoreResult<()> {
-    let mut newest = lock(index).newest();
-    let (mut read, mut oldest) = read_from(index, conn, newest).await?;
+    let from = ReadFrom::newest(index);
+    let read = read_from(index, conn, from).await?;
+    level(index, conn, from, read).await
+}
+
+/// [`catch_up`] once the log has been read `from` the index's newest entry.
+async fn level(
+    index: &Mutex<ProofIndex>,
+    conn: &mut SqliteConnection,
+    ReadFrom(mut newest): ReadFrom,
+    (mut read, mut oldest): LogRead,
+) -> StoreResult<()> {
     if newest.is_some() && read.first() != newest.as_ref() {
         // Rolled back, or forgotten: entries go from the top until one is
         // its row's, then the rest of the log is read from there.
@@ -202,7 +240,7 @@ pub(super) async fn catch_up(
                 break;
             }
         }
-        (read, oldest) = read_from(index, conn, newest).await?;
+        (read, oldest) = read_from(index, conn, ReadFrom(newest)).await?;
     }
     let mut index = lock(index);
     if let Some(oldest) = oldest {
@@ -224,6 +262,32 @@ pub(super) async fn record(
     proof: &ProofRecord<'_>,
 ) -> StoreResult<bool> {
     catch_up(index, conn).await?;
+    record_level(index, conn, tenant_id, proof).await
+}
+
+/// [`record`] for a caller that read the log `from` the index's newest
+/// entry itself ([`read_log_from!`]), in the call that began its
+/// transaction: `rows` are what that read returned.
+pub(super) async fn record_after_reading(
+    index: &Mutex<ProofIndex>,
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    proof: &ProofRecord<'_>,
+    from: ReadFrom,
+    rows: &[SqliteRow],
+) -> StoreResult<bool> {
+    let read = keyed(index, rows)?;
+    level(index, conn, from, read).await?;
+    record_level(index, conn, tenant_id, proof).await
+}
+
+/// [`record`] once the index is level with the log.
+async fn record_level(
+    index: &Mutex<ProofIndex>,
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    proof: &ProofRecord<'_>,
+) -> StoreResult<bool> {
     let (key, seen) = {
         let index = lock(index);
         let key = index.key(tenant_id, proof.jkt, proof.jti);
@@ -266,6 +330,7 @@ pub(super) async fn forget_expired(
 ) -> StoreResult<u64> {
     let deleted = sqlx::query(FORGET_EXPIRED)
         .bind(now)
+        .bind(-1)
         .execute(&mut *conn)
         .await?
         .rows_affected();
